@@ -1,0 +1,129 @@
+# Switchboard — build, run, test.  See README.md.
+#   make            build everything into build/ (-O2, warnings are errors)
+#   make deps       install missing Debian packages (root), or print the command
+#   make run        deps + build + the cluster in the foreground on conf/
+#   make check      deps + build (normal and ASan/UBSan) + unit and integration tests
+#   make bench      the figures in bench/
+BUILD   ?= build
+SAN     ?=
+CC      ?= cc
+PKGS    := libuv libprotobuf-c hiredis libmicrohttpd jansson
+DEB_PKGS := build-essential pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler \
+            libhiredis-dev libmicrohttpd-dev libjansson-dev libcmocka-dev libosip2-dev \
+            libsrtp2-dev redis-server sip-tester curl procps iproute2 psmisc
+
+OPT     ?= -O2
+CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) -g -fno-omit-frame-pointer \
+           -I. -Ilib -Ishm -I$(BUILD)/gen $(SAN) $(EXTRA_CFLAGS) \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDFLAGS := $(SAN)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lrt
+
+PROTOS  := $(wildcard proto/*.proto)
+GEN_C   := $(patsubst proto/%.proto,$(BUILD)/gen/proto/%.pb-c.c,$(PROTOS))
+GEN_H   := $(GEN_C:.c=.h)
+LIB_SRC := $(wildcard lib/*.c shm/*.c proto/*.c)
+LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(GEN_C:.c=.o)
+ROLES   := sipd routerd dialogd mediad apid
+MASTER_SRC := $(filter-out master/switchboard.c,$(wildcard master/*.c))
+# Non-main modules of master and the workers, for the unit tests to link.
+MOD_SRC := $(filter-out %/main.c master/switchboard.c,$(wildcard master/*.c procs/*/*.c))
+MOD_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(MOD_SRC))
+UNIT_SRC := $(wildcard tests/unit/*_test.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
+BINS    := $(BUILD)/bin/master $(BUILD)/bin/switchboard $(addprefix $(BUILD)/bin/,$(ROLES))
+
+.PHONY: all deps run check unit bench clean asan
+.SECONDARY:
+
+all: $(BINS) $(UNIT_BIN) $(TOOL_BIN)
+
+$(BUILD)/gen/proto/%.pb-c.c $(BUILD)/gen/proto/%.pb-c.h: proto/%.proto
+	@mkdir -p $(BUILD)/gen/proto
+	protoc-c --proto_path=proto --c_out=$(BUILD)/gen/proto $<
+
+$(BUILD)/gen/proto/%.pb-c.o: $(BUILD)/gen/proto/%.pb-c.c
+	$(CC) $(filter-out -Werror,$(CFLAGS)) -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/lib/libsb.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/lib/libsbmod.a: $(MOD_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^ $(if $(MOD_OBJ),,/dev/null)
+
+$(BUILD)/bin/master: $(patsubst %.c,$(BUILD)/obj/%.o,$(MASTER_SRC)) $(BUILD)/lib/libsb.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/switchboard: $(BUILD)/obj/master/switchboard.o $(BUILD)/obj/master/runtime.o $(BUILD)/lib/libsb.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+define ROLE_RULE
+$(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard procs/$(1)/*.c)) $(BUILD)/lib/libsb.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach r,$(ROLES),$(eval $(call ROLE_RULE,$(r))))
+
+$(BUILD)/tests/%_test: $(BUILD)/obj/tests/unit/%_test.o $(BUILD)/lib/libsbmod.a $(BUILD)/lib/libsb.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/lib/libsb.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The daemons again with AddressSanitizer and UndefinedBehaviorSanitizer.
+asan:
+	$(MAKE) BUILD=build/asan OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" all
+
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	  | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "make deps: installing $$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
+	      || exit 1; \
+	  else \
+	    echo "make deps: missing Debian packages; run:"; \
+	    echo "  sudo apt-get install -y $$missing"; exit 1; \
+	  fi; \
+	fi; \
+	if [ "$$(id -u)" = 0 ] && ! getent passwd switchboard >/dev/null; then \
+	  echo "make deps: adding system user switchboard"; \
+	  useradd --system --no-create-home --home-dir /nonexistent \
+	    --shell /usr/sbin/nologin switchboard || exit 1; \
+	fi
+
+run: deps
+	$(MAKE) all
+	$(BUILD)/bin/master -c conf -f
+
+check: deps
+	$(MAKE) all
+	$(MAKE) asan
+	tests/run.sh
+
+unit: all
+	tests/run.sh --unit-only
+
+bench: deps
+	$(MAKE) all
+	bench/run.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,50 @@
+/*
+ * NAME
+ *   cfg_params - the table of every main.cf parameter (an X-macro).
+ * DESCRIPTION
+ *   One line per parameter: name, type, default, description. The table generates the
+ *   parameter enum (CFG_<name>), the parser's validation, `switchboard check` and
+ *   docs/configuration.md (tests/unit/cfg_test.c checks the doc lists every row).
+ *   Defaults may use $name expansion; they are expanded like values from the file.
+ *   Adding a parameter is adding one line here and its row in the doc.
+ * SEE ALSO
+ *   cfg.h
+ */
+#ifndef SB_CFG_PARAMS_H
+#define SB_CFG_PARAMS_H
+
+/* X(name, type, default, description) */
+#define CFG_PARAMS(X)                                                                      \
+    X(config_directory, CFG_T_STR, "",                                                     \
+      "Directory holding main.cf, master.cf and dialplan.json; set by -c, not by main.cf") \
+    X(run_directory, CFG_T_STR, "$config_directory/run",                                   \
+      "Runtime directory: pid file, log, private/ and public/ IPC sockets")                \
+    X(daemon_directory, CFG_T_STR, "",                                                     \
+      "Where master finds worker programs; empty means the directory of master itself")    \
+    X(service_user, CFG_T_STR, "switchboard",                                              \
+      "Unprivileged user for workers whose unpriv column is y (when master runs as root)") \
+    X(node_id, CFG_T_STR, "node1", "Name of this node in an HA pair and in Redis keys")    \
+    X(log_level, CFG_T_LEVEL, "info", "Lowest level logged: debug, info, warn, error")     \
+    X(log_file, CFG_T_STR, "$run_directory/switchboard.log",                               \
+      "Log file when master runs in the background (foreground logs to stderr)")           \
+    X(sip_listen_udp, CFG_T_ADDR_LIST, "0.0.0.0:5060",                                     \
+      "SIP UDP listen addresses (host:port, [v6]:port), space or comma separated")         \
+    X(sip_listen_tcp, CFG_T_ADDR_LIST, "0.0.0.0:5060", "SIP TCP listen addresses")         \
+    X(api_listen, CFG_T_ADDR_LIST, "127.0.0.1:8080", "REST API and dashboard listen address") \
+    X(rtp_port_range, CFG_T_PORT_RANGE, "10000-20000",                                     \
+      "RTP/RTCP port range shared by all mediad instances (even RTP, odd RTCP)")           \
+    X(redis_address, CFG_T_STR, "unix:$run_directory/private/redis.sock",                  \
+      "Redis server: unix:/path or host:port")                                             \
+    X(audio_path, CFG_T_STR, "$config_directory/audio", "Directory of audio files for play_audio") \
+    X(dialplan_path, CFG_T_STR, "$config_directory/dialplan.json", "The dialplan file")    \
+    X(drain_timeout, CFG_T_TIME, "5s",                                                     \
+      "How long a stopping or retired worker may drain before it is killed")               \
+    X(heartbeat_interval, CFG_T_TIME, "1s",                                                \
+      "How often each worker stamps its heartbeat and counters in shm")                    \
+    X(worker_hang_timeout, CFG_T_TIME, "15s",                                              \
+      "A ready worker whose heartbeat is older than this is killed and respawned")         \
+    X(service_throttle_time, CFG_T_TIME, "60s",                                            \
+      "Longest wait before respawning a service that keeps dying at start")                \
+    X(ipc_max_message, CFG_T_INT, "65536", "Largest IPC envelope in bytes (64..1048576)")
+
+#endif

@@ -1,0 +1,193 @@
+/* redis - see redis.h */
+#include "redis.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/adapters/libuv.h>
+
+#define RDS_BACKOFF_MIN_MS 100
+#define RDS_BACKOFF_MAX_MS 2000
+
+struct rds {
+    uv_loop_t *loop;
+    uv_timer_t retry;
+    redisAsyncContext *ac;
+    char address[256];
+    char host[256];
+    int port;          /* 0: host is a unix socket path */
+    bool up;
+    bool closing;
+    unsigned backoff_ms;
+    struct shm_proc *slot;
+    rds_state_cb cb;
+    void *arg;
+};
+
+static void rds_connect(rds_t *r);
+
+static void rds_set_up(rds_t *r, bool up, const char *why) {
+    if (r->up == up)
+        return;
+    r->up = up;
+    shm_gauge(r->slot, SHM_C_redis_up, up ? 1 : 0);
+    if (r->cb)
+        r->cb(r, up, why, r->arg);
+}
+
+static void rds_retry_cb(uv_timer_t *t) {
+    rds_connect(t->data);
+}
+
+static void rds_schedule_retry(rds_t *r) {
+    if (r->closing)
+        return;
+    uv_timer_start(&r->retry, rds_retry_cb, r->backoff_ms, 0);
+    r->backoff_ms = r->backoff_ms * 2 > RDS_BACKOFF_MAX_MS ? RDS_BACKOFF_MAX_MS : r->backoff_ms * 2;
+}
+
+/* hiredis frees the context after these callbacks return. */
+static void rds_lost(rds_t *r, const char *why) {
+    r->ac = NULL;
+    shm_count(r->slot, SHM_C_redis_errors, 1);
+    if (r->up)
+        rds_set_up(r, false, why);
+    else if (r->cb)
+        r->cb(r, false, why, r->arg); /* still down: tell why once more (rate-limited there) */
+    rds_schedule_retry(r);
+}
+
+static void rds_on_connect(const redisAsyncContext *ac, int status) {
+    rds_t *r = ac->data;
+    if (!r)
+        return;
+    if (status != REDIS_OK)
+        rds_lost(r, ac->errstr[0] ? ac->errstr : "connect failed");
+}
+
+static void rds_on_disconnect(const redisAsyncContext *ac, int status) {
+    rds_t *r = ac->data;
+    if (!r)
+        return;
+    (void)status;
+    rds_lost(r, ac->errstr[0] ? ac->errstr : "disconnected");
+}
+
+static void rds_on_pong(redisAsyncContext *ac, void *reply, void *priv) {
+    rds_t *r = priv;
+    redisReply *rep = reply;
+    if (!ac->data || !rep)
+        return;
+    if (rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "PONG") == 0) {
+        r->backoff_ms = RDS_BACKOFF_MIN_MS;
+        rds_set_up(r, true, NULL);
+    } else {
+        /* Answered, but not PONG (e.g. NOAUTH, LOADING): drop and retry later. */
+        redisAsyncDisconnect(ac);
+    }
+}
+
+static void rds_connect(rds_t *r) {
+    redisAsyncContext *ac = r->port ? redisAsyncConnect(r->host, r->port)
+                                    : redisAsyncConnectUnix(r->host);
+    if (!ac) {
+        rds_lost(r, "out of memory");
+        return;
+    }
+    if (ac->err) {
+        char why[128];
+        snprintf(why, sizeof why, "%s", ac->errstr);
+        redisAsyncFree(ac);
+        rds_lost(r, why);
+        return;
+    }
+    ac->data = r;
+    if (redisLibuvAttach(ac, r->loop) != REDIS_OK) {
+        redisAsyncFree(ac);
+        rds_lost(r, "cannot attach to loop");
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, rds_on_connect);
+    redisAsyncSetDisconnectCallback(ac, rds_on_disconnect);
+    r->ac = ac;
+    redisAsyncCommand(ac, rds_on_pong, r, "PING");
+}
+
+rds_t *rds_open(uv_loop_t *loop, const char *address, struct shm_proc *slot, rds_state_cb cb,
+                void *arg, char *err, size_t errlen) {
+    rds_t *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (snprintf(r->address, sizeof r->address, "%s", address) >= (int)sizeof r->address) {
+        snprintf(err, errlen, "redis address too long");
+        free(r);
+        return NULL;
+    }
+    if (strncmp(address, "unix:", 5) == 0) {
+        snprintf(r->host, sizeof r->host, "%s", address + 5);
+        if (!r->host[0]) {
+            snprintf(err, errlen, "redis address '%s': empty path", address);
+            free(r);
+            return NULL;
+        }
+    } else {
+        const char *colon = strrchr(address, ':');
+        char *end = NULL;
+        long port = colon ? strtol(colon + 1, &end, 10) : 0;
+        size_t hlen = colon ? (size_t)(colon - address) : 0;
+        if (!colon || !end || *end || port < 1 || port > 65535 || hlen == 0 ||
+            hlen >= sizeof r->host) {
+            snprintf(err, errlen, "redis address '%s': want unix:/path or host:port", address);
+            free(r);
+            return NULL;
+        }
+        memcpy(r->host, address, hlen);
+        r->port = (int)port;
+    }
+    r->loop = loop;
+    r->slot = slot;
+    r->cb = cb;
+    r->arg = arg;
+    r->backoff_ms = RDS_BACKOFF_MIN_MS;
+    uv_timer_init(loop, &r->retry);
+    r->retry.data = r;
+    shm_gauge(slot, SHM_C_redis_up, 0);
+    rds_connect(r);
+    return r;
+}
+
+static void rds_timer_closed(uv_handle_t *h) {
+    free(h->data);
+}
+
+void rds_close(rds_t *r) {
+    if (!r)
+        return;
+    r->closing = true;
+    if (r->ac) {
+        redisAsyncContext *ac = r->ac;
+        r->ac = NULL;
+        ac->data = NULL;
+        redisAsyncFree(ac);
+    }
+    uv_timer_stop(&r->retry);
+    uv_close((uv_handle_t *)&r->retry, rds_timer_closed);
+}
+
+bool rds_is_up(const rds_t *r) {
+    return r && r->up;
+}
+
+struct redisAsyncContext *rds_context(rds_t *r) {
+    return r && r->up ? r->ac : NULL;
+}
+
+const char *rds_address(const rds_t *r) {
+    return r->address;
+}

@@ -1,0 +1,16 @@
+/*
+ * mediad - RTP/RTCP relay (issue: media plane).
+ * So far it runs the worker lifecycle only (lib/worker.h): status to master, heartbeat
+ * and counters in shm, IPC with its peers, reload, drain and stop.
+ * Its real job arrives with its issue; until then it answers Ping and Hello and refuses
+ * every other request with an Error envelope.
+ */
+#include "worker.h"
+
+static const struct worker_ops mediad_ops = {
+    .role = SB_ROLE_mediad,
+};
+
+int main(int argc, char **argv) {
+    return worker_main(argc, argv, &mediad_ops);
+}

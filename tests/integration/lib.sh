@@ -1,0 +1,116 @@
+# Helpers for integration tests: a private CONFDIR on free loopback ports, the real
+# binaries ($SB_BIN), assertions printing TAP lines, and cleanup of what we started (by
+# PID, from our own pid file) even when a test fails.
+set -u
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SB_BIN=${SB_BIN:-$top/build/bin}
+SB_TOOLS=${SB_TOOLS:-$top/build/tests}
+SB_OUT=${SB_OUT:-$top/tests/out/manual}
+mkdir -p "$SB_OUT"
+chmod 755 "$SB_OUT"
+T_FAILS=0
+
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; T_FAILS=$((T_FAILS + 1)); }
+# check DESCRIPTION COMMAND...: ok when the command succeeds.
+check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
+# check_eq DESCRIPTION EXPECTED ACTUAL
+check_eq() {
+  if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (expected '$2', got '$3')"; fi
+}
+diag() { echo "# $*"; }
+
+# A free port on 127.0.0.1 for TCP and UDP.
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 30000))
+    [ -z "$(ss -Hlntu "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return; }
+  done
+}
+
+# new_confdir NAME: a CONFDIR copied from conf/ with free ports; sets CONF, SIP_PORT,
+# API_PORT, LOG. The directory is traversable by the service user.
+new_confdir() {
+  CONF=$SB_OUT/$1
+  rm -rf "$CONF"
+  mkdir -p "$CONF"
+  chmod 755 "$CONF"
+  cp "$top/conf/master.cf" "$top/conf/dialplan.json" "$CONF/"
+  SIP_PORT=$(free_port)
+  API_PORT=$(free_port)
+  sed -e "s/^sip_listen_udp = .*/sip_listen_udp = 127.0.0.1:$SIP_PORT/" \
+      -e "s/^sip_listen_tcp = .*/sip_listen_tcp = 127.0.0.1:$SIP_PORT/" \
+      -e "s/^api_listen = .*/api_listen = 127.0.0.1:$API_PORT/" \
+      -e "s/^drain_timeout = .*/drain_timeout = 2s/" \
+      "$top/conf/main.cf" >"$CONF/main.cf"
+  echo "daemon_directory = $SB_BIN" >>"$CONF/main.cf"
+  LOG=$CONF/run/switchboard.log
+  SHM_BEFORE=$(ls /dev/shm 2>/dev/null | grep -c '^switchboard-')
+  trap cleanup EXIT
+}
+
+# set_param NAME VALUE: replace or add a main.cf parameter.
+set_param() {
+  if grep -q "^$1 =" "$CONF/main.cf"; then
+    sed -i "s|^$1 = .*|$1 = $2|" "$CONF/main.cf"
+  else
+    echo "$1 = $2" >>"$CONF/main.cf"
+  fi
+}
+
+# set_maxproc SERVICE N
+set_maxproc() {
+  awk -v s="$1" -v n="$2" '$1 == s && NF >= 8 { $7 = n } { print }' "$CONF/master.cf" \
+    >"$CONF/master.cf.new" && mv "$CONF/master.cf.new" "$CONF/master.cf"
+}
+
+sb() { "$SB_BIN/switchboard" -c "$CONF" "$@"; }
+master_pid() { cat "$CONF/run/master.pid" 2>/dev/null; }
+
+# status_field SERVICE INSTANCE COLUMN(3 pid, 4 state, 5 uptime, 6 restarts)
+status_field() { sb status | awk -v s="$1" -v i="$2" -v c="$3" '$1 == s && $2 == i { print $c }'; }
+status_count() { sb status | awk -v s="$1" '$1 == s && $4 == "ready"' | wc -l; }
+
+# wait_until SECONDS COMMAND...: polls every 50 ms.
+wait_until() {
+  local limit=$1 i=0; shift
+  while [ $i -lt $((limit * 20)) ]; do
+    "$@" && return 0
+    sleep 0.05
+    i=$((i + 1))
+  done
+  return 1
+}
+
+all_ready() { [ "$(sb status 2>/dev/null | awk 'NR > 2 && $4 != "ready"' | wc -l)" = 0 ] &&
+  [ "$(sb status 2>/dev/null | awk 'NR > 2' | wc -l)" -gt 0 ]; }
+
+api() { curl -s --max-time 5 "http://127.0.0.1:$API_PORT$1"; }
+api_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$API_PORT$1"; }
+
+# Every process of the cluster started from CONF (master and its children).
+cluster_pids() {
+  local m; m=$(master_pid)
+  [ -n "$m" ] || return 0
+  echo "$m"
+  pgrep -P "$m"
+}
+
+cleanup() {
+  local m; m=$(master_pid)
+  if [ -n "${m:-}" ] && kill -0 "$m" 2>/dev/null; then
+    local kids; kids=$(pgrep -P "$m")
+    kill "$m" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$m" 2>/dev/null || break; sleep 0.05; done
+    kill -9 "$m" $kids 2>/dev/null
+  fi
+  for p in ${EXTRA_PIDS:-}; do kill "$p" 2>/dev/null; done
+  return 0
+}
+
+finish() {
+  [ "$T_FAILS" -eq 0 ] || diag "log: ${LOG:-none}"
+  [ "$T_FAILS" -eq 0 ]
+  exit $?
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The test runner of `make check`: cmocka unit tests (TAP), then the integration tests in
+# tests/integration/*.sh against the normal build and again against the ASan/UBSan build.
+# Every "ok"/"not ok" line counts; the last line is "N passed, N failed".
+#   tests/run.sh [--unit-only] [--no-asan] [NAME...]   (NAME: an integration script's name)
+set -u
+cd "$(dirname "$0")/.."
+top=$PWD
+out=$top/tests/out
+rm -rf "$out"
+mkdir -p "$out"
+chmod 755 "$out"
+unit_only=0 asan=1 only=()
+for a in "$@"; do
+  case $a in
+    --unit-only) unit_only=1 ;;
+    --no-asan) asan=0 ;;
+    *) only+=("$a") ;;
+  esac
+done
+[ -d build/asan/bin ] || asan=0
+passed=0 failed=0
+
+count() { # $1: file holding TAP-ish output; $2: label
+  local p f
+  p=$(grep -cE '^ok ' "$1")
+  f=$(grep -cE '^not ok ' "$1")
+  passed=$((passed + p))
+  failed=$((failed + f))
+  echo "$p $f"
+}
+
+run_unit() { # $1: dir of unit binaries
+  local t log
+  for t in "$1"/*_test; do
+    [ -x "$t" ] || continue
+    log=$out/unit-$(basename "$(dirname "$(dirname "$t")")")-$(basename "$t").log
+    echo "== unit $(basename "$t") ($1)"
+    CMOCKA_MESSAGE_OUTPUT=TAP timeout 120 "$t" >"$log" 2>&1
+    local rc=$?
+    grep -E '^(ok|not ok) ' "$log" | sed 's/^/   /'
+    read -r p f < <(count "$log")
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+      echo "not ok - $(basename "$t") exited $rc" | tee -a "$log"
+      failed=$((failed + 1))
+      tail -n 20 "$log"
+    elif [ "$f" -gt 0 ]; then
+      grep -A5 -E '^not ok ' "$log"
+    fi
+  done
+}
+
+run_integration() { # $1: bin dir, $2: label
+  local s name log sandir
+  for s in tests/integration/*.sh; do
+    name=$(basename "$s" .sh)
+    [ "$name" = lib ] && continue
+    if [ ${#only[@]} -gt 0 ] && ! printf '%s\n' "${only[@]}" | grep -qx "$name"; then continue; fi
+    log=$out/$2-$name.log
+    sandir=$out/$2-$name.san
+    mkdir -p "$sandir" && chmod 1777 "$sandir"
+    echo "== integration $name ($2)"
+    SB_BIN=$top/$1 SB_TOOLS=$top/${1%/bin}/tests SB_OUT=$out/$2-$name \
+      ASAN_OPTIONS="log_path=$sandir/asan:detect_leaks=1:abort_on_error=0" \
+      UBSAN_OPTIONS="log_path=$sandir/ubsan:print_stacktrace=1" \
+      timeout 300 bash "$s" >"$log" 2>&1
+    local rc=$?
+    grep -E '^(ok|not ok) ' "$log" | sed 's/^/   /'
+    read -r p f < <(count "$log")
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+      echo "   not ok - $name exited $rc"
+      failed=$((failed + 1))
+    fi
+    if [ "$rc" -ne 0 ] || [ "$f" -gt 0 ]; then
+      echo "   --- last lines of $log:"
+      tail -n 30 "$log" | sed 's/^/   | /'
+    fi
+    if compgen -G "$sandir/*" >/dev/null; then
+      echo "   not ok - sanitizer reports in $name:"
+      head -n 40 "$sandir"/* | sed 's/^/   | /'
+      failed=$((failed + 1))
+    fi
+  done
+}
+
+run_unit build/tests
+[ "$asan" = 1 ] && run_unit build/asan/tests
+if [ "$unit_only" = 0 ]; then
+  run_integration build/bin normal
+  [ "$asan" = 1 ] && run_integration build/asan/bin asan
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
