@@ -5,8 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +17,12 @@
 
 #include "log.h"
 
-#define CFG_FILE_MAX (1024 * 1024)        /* bytes of main.cf */
-#define CFG_LINE_MAX 4096                 /* bytes of one physical line, without '\n' */
-#define CFG_VALUE_MAX (1024 * 1024)       /* bytes of one expanded value */
+#define CFG_FILE_MAX (1024 * 1024)          /* bytes of main.cf */
+#define CFG_LINE_MAX 4096                   /* bytes of one physical line, without '\n' */
+#define CFG_VALUE_MAX (1024 * 1024)         /* bytes of one expanded value */
 #define CFG_EXPAND_TOTAL (16 * 1024 * 1024) /* bytes of all expanded values together */
-#define CFG_EXPAND_DEPTH 100              /* $a -> $b -> ... nesting, as in Postfix */
-#define CFG_TIME_MAX_MS 2147483647L       /* fits an int32 of milliseconds: 24 days */
+#define CFG_EXPAND_DEPTH 100                /* $a -> $b -> ... nesting, as in Postfix */
+#define CFG_TIME_MAX_MS 2147483647L         /* fits an int32 of milliseconds: 24 days */
 #define CFG_NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
 
 static const struct cfg_param_info param_table[CFG_PARAM_COUNT] = {
@@ -312,8 +312,10 @@ static int parse_line(cfg_t *cfg, char *text, int line, char *err, size_t errlen
     while (is_blank(*value))
         value++;
     if (strcmp(name, param_table[CFG_config_directory].name) == 0) {
-        seterr(err, errlen, "%s:%d: config_directory cannot be set in main.cf (it is the -c "
-               "directory)", cfg->file, line);
+        seterr(err, errlen,
+               "%s:%d: config_directory cannot be set in main.cf (it is the -c "
+               "directory)",
+               cfg->file, line);
         return -1;
     }
     long i = find_entry(cfg, name, nlen);
@@ -324,8 +326,10 @@ static int parse_line(cfg_t *cfg, char *text, int line, char *err, size_t errlen
         return 0;
     }
     struct cfg_entry *e = &cfg->ent[i];
-    if (e->line > 0 && add_warning(cfg, "%s:%d: parameter '%s' set again (previously at line %d); "
-                                   "the last setting wins", cfg->file, line, name, e->line) < 0)
+    if (e->line > 0 && add_warning(cfg,
+                                   "%s:%d: parameter '%s' set again (previously at line %d); "
+                                   "the last setting wins",
+                                   cfg->file, line, name, e->line) < 0)
         goto oom;
     char *raw = strdup(value);
     if (!raw)
@@ -516,7 +520,7 @@ static int check_int(enum cfg_param p, const char *v, struct cfg_val *out, char 
 
 static int check_bool(const char *v, struct cfg_val *out, char *why, size_t n) {
     static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false",
-                                                                                  "off", "0"};
+                                                                                "off", "0"};
     for (size_t i = 0; i < 4; i++) {
         if (strcasecmp(v, yes[i]) == 0) {
             out->num = 1;
@@ -597,8 +601,7 @@ static int check_addr(const char *s, size_t len, struct cfg_addr *a, char *why, 
         }
         hlen = (size_t)(colon - s);
         if (memchr(s, ':', hlen)) {
-            snprintf(why, n, "IPv6 address in '%.*s' must be written [address]:port", (int)len,
-                     s);
+            snprintf(why, n, "IPv6 address in '%.*s' must be written [address]:port", (int)len, s);
             return -1;
         }
         port = colon + 1;
@@ -769,8 +772,8 @@ const struct cfg_param_info *cfg_param_info(enum cfg_param p) {
     return &param_table[p];
 }
 
-cfg_t *cfg_parse(const char *text, size_t len, const char *file, const char *confdir,
-                 char *err, size_t errlen) {
+cfg_t *cfg_parse(const char *text, size_t len, const char *file, const char *confdir, char *err,
+                 size_t errlen) {
     file = file ? file : "main.cf";
     confdir = confdir ? confdir : "";
     cfg_t *cfg = calloc(1, sizeof *cfg);
@@ -837,8 +840,8 @@ cfg_t *cfg_parse(const char *text, size_t len, const char *file, const char *con
     }
     free(x);
     for (size_t k = 0; k < cfg->nent; k++)
-        if (order[k] < CFG_PARAM_COUNT && check_value(cfg, (enum cfg_param)order[k], err,
-                                                      errlen) < 0)
+        if (order[k] < CFG_PARAM_COUNT &&
+            check_value(cfg, (enum cfg_param)order[k], err, errlen) < 0)
             goto fail;
     free(order);
     free(r.cur.p);

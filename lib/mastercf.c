@@ -18,8 +18,16 @@
 #define MCF_NAME_CHARS "abcdefghijklmnopqrstuvwxyz0123456789_-"
 
 /* The columns before the command. */
-enum { MCF_COL_SERVICE, MCF_COL_TYPE, MCF_COL_PRIVATE, MCF_COL_UNPRIV, MCF_COL_CHROOT,
-       MCF_COL_WAKEUP, MCF_COL_MAXPROC, MCF_COLS };
+enum {
+    MCF_COL_SERVICE,
+    MCF_COL_TYPE,
+    MCF_COL_PRIVATE,
+    MCF_COL_UNPRIV,
+    MCF_COL_CHROOT,
+    MCF_COL_WAKEUP,
+    MCF_COL_MAXPROC,
+    MCF_COLS
+};
 
 static const char *const col_names[MCF_COLS] = {"service", "type",   "private", "unpriv",
                                                 "chroot",  "wakeup", "maxproc"};
@@ -285,14 +293,13 @@ static int parse_entry(const mcf_t *mcf, char *text, const cfg_t *cfg, struct mc
     const char *name = col[MCF_COL_SERVICE];
     size_t nlen = strlen(name);
     if (nlen >= MCF_NAME_MAX || strspn(name, MCF_NAME_CHARS) != nlen) {
-        snprintf(what, whatlen, "bad service name '%.*s' (a-z, 0-9, '_' and '-', at most %d)",
-                 64, name, MCF_NAME_MAX - 1);
+        snprintf(what, whatlen, "bad service name '%.*s' (a-z, 0-9, '_' and '-', at most %d)", 64,
+                 name, MCF_NAME_MAX - 1);
         return -1;
     }
     const struct mcf_service *first = mcf_find(mcf, name);
     if (first) {
-        snprintf(what, whatlen, "service '%s' defined twice, first at line %d", name,
-                 first->line);
+        snprintf(what, whatlen, "service '%s' defined twice, first at line %d", name, first->line);
         return -1;
     }
     memcpy(s->name, name, nlen + 1);
@@ -309,18 +316,14 @@ static int parse_entry(const mcf_t *mcf, char *text, const cfg_t *cfg, struct mc
         return -1;
     }
 
-    /* inet services cannot be private, exec services have no socket at all. */
+    /* Every worker has an IPC socket (private/ by default); exec services have none. */
     bool *yn[] = {&s->private_sock, &s->unpriv, &s->chroot};
-    const bool yn_def[] = {s->type == MCF_UNIX, true, false};
+    const bool yn_def[] = {true, true, false};
     for (int c = MCF_COL_PRIVATE; c <= MCF_COL_CHROOT; c++)
         if (parse_yn(col[c], yn_def[c - MCF_COL_PRIVATE], yn[c - MCF_COL_PRIVATE]) < 0) {
             snprintf(what, whatlen, "bad %s value '%.*s' (y, n or -)", col_names[c], 64, col[c]);
             return -1;
         }
-    if (s->type == MCF_INET && s->private_sock) {
-        snprintf(what, whatlen, "inet services cannot be private");
-        return -1;
-    }
     if (s->type == MCF_EXEC && s->chroot) {
         snprintf(what, whatlen, "exec services cannot be chrooted");
         return -1;
@@ -333,8 +336,8 @@ static int parse_entry(const mcf_t *mcf, char *text, const cfg_t *cfg, struct mc
         return -1;
     }
     if (parse_count(col[MCF_COL_MAXPROC], 1, MCF_MAXPROC_MAX, &s->maxproc) < 0) {
-        snprintf(what, whatlen, "bad maxproc value '%.*s' (0..%d or -)", 64,
-                 col[MCF_COL_MAXPROC], MCF_MAXPROC_MAX);
+        snprintf(what, whatlen, "bad maxproc value '%.*s' (0..%d or -)", 64, col[MCF_COL_MAXPROC],
+                 MCF_MAXPROC_MAX);
         return -1;
     }
 
@@ -523,9 +526,9 @@ const struct mcf_service *mcf_find(const mcf_t *mcf, const char *name) {
 bool mcf_changed(const struct mcf_service *a, const struct mcf_service *b) {
     if (!a || !b)
         return a != b;
-    if (strcmp(a->name, b->name) != 0 || a->type != b->type ||
-        a->private_sock != b->private_sock || a->unpriv != b->unpriv || a->chroot != b->chroot ||
-        a->wakeup != b->wakeup || a->role != b->role || a->argc != b->argc)
+    if (strcmp(a->name, b->name) != 0 || a->type != b->type || a->private_sock != b->private_sock ||
+        a->unpriv != b->unpriv || a->chroot != b->chroot || a->wakeup != b->wakeup ||
+        a->role != b->role || a->argc != b->argc)
         return true;
     for (int i = 0; i < a->argc; i++)
         if (strcmp(a->argv[i], b->argv[i]) != 0)

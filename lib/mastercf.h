@@ -10,8 +10,8 @@
  *     type     inet (a worker that also gets network listeners: sipd, apid),
  *              unix (a worker reached only over IPC), exec (a foreign program such as
  *              redis-server, supervised but not spoken to)
- *     private  y: IPC socket in private/ (service user only), n: in public/. Default y;
- *              exec services have none
+ *     private  y: the worker's IPC socket is in private/ (service user only), n: in
+ *              public/ (any local user). Default y; exec services have none
  *     unpriv   y: run as service_user when master runs as root. Default y
  *     chroot   y: chroot to run_directory. Default n; not allowed for exec
  *     wakeup   seconds between wakeup messages from master, 0 = never. Default 0

@@ -176,6 +176,7 @@ static void worker_dispatch(worker_t *w, ipc_chan_t *ch, Sb__Envelope *env, bool
             worker_stop(w, 0);
             return;
         case SB__CONTROL_OP__CONTROL_OP_WAKEUP:
+            log_debug("wakeup from master");
             shm_count(w->slot, SHM_C_wakeups, 1);
             return;
         default:
@@ -452,6 +453,9 @@ static void worker_stop(worker_t *w, int status) {
     }
     rds_close(w->redis);
     w->redis = NULL;
+    uv_close((uv_handle_t *)&p->heartbeat, NULL);
+    uv_close((uv_handle_t *)&p->drain_timer, NULL);
+    uv_close((uv_handle_t *)&p->sigterm, NULL);
     uv_walk(w->loop, close_stray, NULL);
 }
 

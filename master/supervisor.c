@@ -487,7 +487,7 @@ static void inst_spawn(struct sup_inst *in) {
     const struct mcf_service *d = in->svc->def;
     int fds[SUP_MAX_FDS], nfds = 0;
     char fdspec[512] = "", path[PATH_MAX], idx[16], slot[16];
-    char *wargv[16];
+    char *wargv[48];
     char **argv;
     int sv[2] = {-1, -1};
     size_t off = 0;
@@ -533,6 +533,10 @@ static void inst_spawn(struct sup_inst *in) {
         }
         if (d->chroot && s->root)
             wargv[a++] = "-r";
+        /* master.cf arguments follow ours; workers take none yet, so any is refused at
+         * start (and throttled) rather than silently ignored. */
+        for (int i = 1; i < d->argc && a < (int)(sizeof wargv / sizeof wargv[0]) - 1; i++)
+            wargv[a++] = d->argv[i];
         wargv[a] = NULL;
         argv = wargv;
     } else {

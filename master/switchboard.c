@@ -179,7 +179,7 @@ static int cmd_stop(const char *confdir, const cfg_t *cfg) {
     int64_t wait_us = (cfg_time_ms(cfg, CFG_drain_timeout) + 10000) * 1000;
     for (int64_t deadline = clock_mono_us() + wait_us; clock_mono_us() < deadline;
          sleep_us(POLL_US))
-        if (rt_running_pid(cfg) == 0) {
+        if (rt_running_pid(cfg) == 0 && kill(pid, 0) < 0 && errno == ESRCH) {
             printf("switchboard: stopped\n");
             return 0;
         }
@@ -240,17 +240,24 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "start") && strcmp(cmd, "stop") && strcmp(cmd, "reload") &&
         strcmp(cmd, "status") && strcmp(cmd, "check"))
         usage();
+    int rc = 0;
+    if (strcmp(cmd, "status") == 0 || strcmp(cmd, "stop") == 0) {
+        /* Only run_directory is needed: a broken master.cf must not stop these. */
+        char err[1024];
+        if (!(cfg = cfg_load(real, err, sizeof err))) {
+            fprintf(stderr, "switchboard: %s\n", err);
+            return 1;
+        }
+        rc = strcmp(cmd, "status") == 0 ? cmd_status(cfg) : cmd_stop(real, cfg);
+        cfg_free(cfg);
+        return rc;
+    }
     if (load(real, &cfg, &mcf) < 0)
         return 1;
-    int rc = 0;
     if (strcmp(cmd, "start") == 0)
         rc = cmd_start(real, cfg, mcf);
-    else if (strcmp(cmd, "stop") == 0)
-        rc = cmd_stop(real, cfg);
     else if (strcmp(cmd, "reload") == 0)
         rc = cmd_reload(real, cfg);
-    else if (strcmp(cmd, "status") == 0)
-        rc = cmd_status(cfg);
     cfg_free(cfg);
     mcf_free(mcf);
     return rc;

@@ -21,13 +21,12 @@ done
 [ -d build/asan/bin ] || asan=0
 passed=0 failed=0
 
-count() { # $1: file holding TAP-ish output; $2: label
-  local p f
+# count FILE: adds FILE's "ok"/"not ok" lines to the totals; sets p and f to its own.
+count() {
   p=$(grep -cE '^ok ' "$1")
   f=$(grep -cE '^not ok ' "$1")
   passed=$((passed + p))
   failed=$((failed + f))
-  echo "$p $f"
 }
 
 run_unit() { # $1: dir of unit binaries
@@ -39,7 +38,7 @@ run_unit() { # $1: dir of unit binaries
     CMOCKA_MESSAGE_OUTPUT=TAP timeout 120 "$t" >"$log" 2>&1
     local rc=$?
     grep -E '^(ok|not ok) ' "$log" | sed 's/^/   /'
-    read -r p f < <(count "$log")
+    count "$log"
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
       echo "not ok - $(basename "$t") exited $rc" | tee -a "$log"
       failed=$((failed + 1))
@@ -66,7 +65,7 @@ run_integration() { # $1: bin dir, $2: label
       timeout 300 bash "$s" >"$log" 2>&1
     local rc=$?
     grep -E '^(ok|not ok) ' "$log" | sed 's/^/   /'
-    read -r p f < <(count "$log")
+    count "$log"
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
       echo "   not ok - $name exited $rc"
       failed=$((failed + 1))

@@ -13,6 +13,8 @@
 #include "log.h"
 #include "worker.h"
 
+_Static_assert(HTTP_BODY_UNKNOWN == API_BODY_UNKNOWN, "body length passed through unchanged");
+
 struct apid {
     worker_t *w;
     http_server_t *http;
@@ -31,8 +33,8 @@ static void apid_handle(void *arg, const struct http_request *req, struct http_r
     resp->status = api_route(&env, req->method, req->url, req->body_len, &resp->body, &resp->allow);
     resp->body_len = resp->body ? strlen(resp->body) : 0;
     resp->content_type = "application/json";
-    if (resp->status >= 500)
-        log_ratelimited(LOG_WARN, "%s %s: %d", req->method, req->url, resp->status);
+    if (resp->status == 500) /* api.c answers 500 only when out of memory */
+        log_ratelimited(LOG_ERROR, "http: out of memory building an answer");
     shm_count(w->slot, SHM_C_http_requests, 1);
 }
 

@@ -72,11 +72,12 @@ master_pid() { cat "$CONF/run/master.pid" 2>/dev/null; }
 status_field() { sb status | awk -v s="$1" -v i="$2" -v c="$3" '$1 == s && $2 == i { print $c }'; }
 status_count() { sb status | awk -v s="$1" '$1 == s && $4 == "ready"' | wc -l; }
 
-# wait_until SECONDS COMMAND...: polls every 50 ms.
+# wait_until SECONDS 'SHELL CODE': evaluates the code every 50 ms until it succeeds
+# (single-quote it, so $(...) in it runs at every try, not once).
 wait_until() {
   local limit=$1 i=0; shift
   while [ $i -lt $((limit * 20)) ]; do
-    "$@" && return 0
+    eval "$*" && return 0
     sleep 0.05
     i=$((i + 1))
   done

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# start brings every service up with its maxproc; status, the REST API and ps agree;
+# a second start is refused; stop leaves no process, socket, pid file or shm segment.
+. "$(dirname "$0")/lib.sh"
+new_confdir lifecycle
+
+out=$(sb start 2>&1); rc=$?
+check_eq "start succeeds ($out)" 0 "$rc"
+m=$(master_pid)
+check "master runs" kill -0 "$m"
+
+for svc in $(awk '!/^#/ && NF >= 8 && !/^[ \t]/ { print $1 }' "$CONF/master.cf"); do
+  want=$(awk -v s="$svc" '$1 == s { print $7 }' "$CONF/master.cf")
+  check_eq "status shows $want ready $svc" "$want" "$(status_count "$svc")"
+done
+
+status_pids=$(sb status | awk 'NR > 2 { print $3 }' | sort -n | tr '\n' ' ')
+ps_pids=$(pgrep -P "$m" | sort -n | tr '\n' ' ')
+check_eq "status lists exactly master's children (ps)" "$ps_pids" "$status_pids"
+api_pids=$(api /api/v1/processes | jq -r '.processes[].pid' | sort -n | tr '\n' ' ')
+check_eq "/api/v1/processes lists the same pids" "$ps_pids" "$api_pids"
+check_eq "/api/v1/processes names master's pid" "$m" "$(api /api/v1/processes | jq -r .master.pid)"
+for pid in $ps_pids; do
+  svc=$(sb status | awk -v p="$pid" '$3 == p { print $1 }')
+  comm=$(cat /proc/"$pid"/comm)
+  case $svc in
+    redis) check_eq "pid $pid runs redis-server" redis-server "$comm" ;;
+    *) check_eq "pid $pid runs the $svc program" "$svc" "$comm" ;;
+  esac
+done
+
+check_eq "health is ok" ok "$(api /api/v1/health | jq -r .status)"
+
+out=$(sb start 2>&1); rc=$?
+check "a second start is refused ($out)" [ "$rc" = 1 ] && grep -q "already runs" <<<"$out"
+check_eq "the running master is untouched" "$m" "$(master_pid)"
+out=$("$SB_BIN/master" -c "$CONF" -f 2>&1); rc=$?
+check "a second master in the foreground is refused too ($out)" \
+  [ "$rc" = 1 ] && grep -q "already runs" <<<"$out"
+
+shm=$(grep -o '/dev/shm/switchboard-[0-9a-f]*' /proc/"$m"/maps | head -n 1)
+check "master maps its shm segment ($shm)" [ -e "$shm" ]
+check "private/ holds the IPC sockets" [ -S "$CONF/run/private/routerd.0" ]
+
+out=$(sb stop 2>&1); rc=$?
+check_eq "stop succeeds ($out)" 0 "$rc"
+left=""
+for pid in $m $ps_pids; do kill -0 "$pid" 2>/dev/null && left="$left $pid"; done
+check_eq "no process is left" "" "$left"
+check_eq "no socket is left" "" "$(find "$CONF/run" -type s)"
+check "no pid file is left" [ ! -e "$CONF/run/master.pid" ]
+check "no shm segment is left" [ ! -e "$shm" ]
+out=$(sb status 2>&1); rc=$?
+check "status says not running (exit 3)" [ "$rc" = 3 ] && grep -q "not running" <<<"$out"
+
+out=$(sb start 2>&1); rc=$?
+check_eq "it starts again after a stop" 0 "$rc"
+sb stop >/dev/null
+finish
