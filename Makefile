@@ -10,7 +10,8 @@ CC      ?= cc
 PKGS    := libuv libprotobuf-c hiredis libmicrohttpd jansson
 DEB_PKGS := build-essential pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler \
             libhiredis-dev libmicrohttpd-dev libjansson-dev libcmocka-dev libosip2-dev \
-            libsrtp2-dev redis-server sip-tester curl jq procps iproute2 psmisc redis-tools
+            libsrtp2-dev redis-server redis-tools sip-tester curl jq procps iproute2 psmisc \
+            clang libclang-rt-14-dev
 
 OPT     ?= -O2
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) -g -fno-omit-frame-pointer \
