@@ -1,5 +1,6 @@
 /* cfg - see cfg.h */
 #include "cfg.h"
+#include "cfgtext.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,8 +18,6 @@
 
 #include "log.h"
 
-#define CFG_FILE_MAX (1024 * 1024)          /* bytes of main.cf */
-#define CFG_LINE_MAX 4096                   /* bytes of one physical line, without '\n' */
 #define CFG_VALUE_MAX (1024 * 1024)         /* bytes of one expanded value */
 #define CFG_EXPAND_TOTAL (16 * 1024 * 1024) /* bytes of all expanded values together */
 #define CFG_EXPAND_DEPTH 100                /* $a -> $b -> ... nesting, as in Postfix */
@@ -70,139 +69,6 @@ struct cfg {
     size_t nwarn, capwarn;
     struct cfg_val val[CFG_PARAM_COUNT];
 };
-
-/* A growable, NUL-terminated text buffer. */
-struct cfg_buf {
-    char *p;
-    size_t len, cap;
-};
-
-static int buf_add(struct cfg_buf *b, const char *s, size_t n) {
-    if (n > SIZE_MAX / 2 - b->len)
-        return -1;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p)
-            return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-/* ---- text: size, bytes, lines ---- */
-
-/* Rejects what no line-based parser should see: an oversized file, an overlong line, NUL
- * and control bytes (tab and newline excepted). */
-static int text_check(const char *text, size_t len, const char *file, char *err, size_t errlen) {
-    if (len > CFG_FILE_MAX) {
-        seterr(err, errlen, "%s: file is larger than 1 MiB (%zu bytes)", file, len);
-        return -1;
-    }
-    int line = 1;
-    size_t col = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (c == '\n') {
-            line++;
-            col = 0;
-            continue;
-        }
-        if (++col > CFG_LINE_MAX) {
-            seterr(err, errlen, "%s:%d: line longer than %d bytes", file, line, CFG_LINE_MAX);
-            return -1;
-        }
-        if (c == '\0') {
-            seterr(err, errlen, "%s:%d: NUL byte in text", file, line);
-            return -1;
-        }
-        if (c == '\r') {
-            seterr(err, errlen, "%s:%d: carriage return (DOS line ending?)", file, line);
-            return -1;
-        }
-        if ((c < 0x20 && c != '\t') || c == 0x7f) {
-            seterr(err, errlen, "%s:%d: control character 0x%02x", file, line, c);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static bool is_blank(char c) {
-    return c == ' ' || c == '\t';
-}
-
-/* Reads logical lines: comment and blank lines are skipped, a line that starts with
- * whitespace is joined to the previous one with one space. */
-struct cfg_reader {
-    const char *text;
-    size_t len, pos;
-    int lineno; /* of the last physical line consumed */
-    struct cfg_buf cur;
-};
-
-/* 1: a logical line in r->cur.p starting at *line; 0: end; -1: error (what, *line). */
-static int reader_next(struct cfg_reader *r, int *line, const char **what) {
-    bool have = false;
-    r->cur.len = 0;
-    while (r->pos < r->len) {
-        size_t start = r->pos;
-        const char *nl = memchr(r->text + start, '\n', r->len - start);
-        size_t end = nl ? (size_t)(nl - r->text) : r->len;
-        size_t b = start;
-        while (b < end && is_blank(r->text[b]))
-            b++;
-        if (b == end || r->text[b] == '#') {
-            r->pos = nl ? end + 1 : end;
-            r->lineno++;
-            continue;
-        }
-        size_t e = end;
-        while (e > b && is_blank(r->text[e - 1]))
-            e--;
-        if (b > start) { /* continuation */
-            if (!have) {
-                *line = r->lineno + 1;
-                *what = "continuation line without a line to continue";
-                return -1;
-            }
-            if (buf_add(&r->cur, " ", 1) < 0 || buf_add(&r->cur, r->text + b, e - b) < 0) {
-                *line = r->lineno + 1;
-                *what = "out of memory";
-                return -1;
-            }
-        } else {
-            if (have)
-                return 1; /* this line starts the next entry: leave it unread */
-            *line = r->lineno + 1;
-            if (buf_add(&r->cur, r->text + b, e - b) < 0) {
-                *what = "out of memory";
-                return -1;
-            }
-            have = true;
-        }
-        r->pos = nl ? end + 1 : end;
-        r->lineno++;
-    }
-    return have ? 1 : 0;
-}
 
 /* ---- entries ---- */
 
@@ -291,28 +157,28 @@ static int add_warning(cfg_t *cfg, const char *fmt, ...) {
 static int parse_line(cfg_t *cfg, char *text, int line, char *err, size_t errlen) {
     char *eq = strchr(text, '=');
     if (!eq) {
-        seterr(err, errlen, "%s:%d: missing '=' (expected 'name = value')", cfg->file, line);
+        cfgtext_seterr(err, errlen, "%s:%d: missing '=' (expected 'name = value')", cfg->file, line);
         return -1;
     }
     char *name = text, *name_end = eq;
-    while (name_end > name && is_blank(name_end[-1]))
+    while (name_end > name && cfgtext_is_blank(name_end[-1]))
         name_end--;
     size_t nlen = (size_t)(name_end - name);
     if (nlen == 0) {
-        seterr(err, errlen, "%s:%d: missing parameter name before '='", cfg->file, line);
+        cfgtext_seterr(err, errlen, "%s:%d: missing parameter name before '='", cfg->file, line);
         return -1;
     }
     *name_end = '\0';
     if (strspn(name, CFG_NAME_CHARS) != nlen) {
-        seterr(err, errlen, "%s:%d: bad parameter name '%s' (letters, digits and '_' only)",
+        cfgtext_seterr(err, errlen, "%s:%d: bad parameter name '%s' (letters, digits and '_' only)",
                cfg->file, line, name);
         return -1;
     }
     char *value = eq + 1;
-    while (is_blank(*value))
+    while (cfgtext_is_blank(*value))
         value++;
     if (strcmp(name, param_table[CFG_config_directory].name) == 0) {
-        seterr(err, errlen,
+        cfgtext_seterr(err, errlen,
                "%s:%d: config_directory cannot be set in main.cf (it is the -c "
                "directory)",
                cfg->file, line);
@@ -339,7 +205,7 @@ static int parse_line(cfg_t *cfg, char *text, int line, char *err, size_t errlen
     e->line = line;
     return 0;
 oom:
-    seterr(err, errlen, "%s:%d: out of memory", cfg->file, line);
+    cfgtext_seterr(err, errlen, "%s:%d: out of memory", cfg->file, line);
     return -1;
 }
 
@@ -366,7 +232,7 @@ static void exp_where(struct cfg_exp *x, int floor) {
         }
 }
 
-static int exp_add(struct cfg_exp *x, struct cfg_buf *out, const char *s, size_t n) {
+static int exp_add(struct cfg_exp *x, struct cfgtext_buf *out, const char *s, size_t n) {
     if (n > CFG_VALUE_MAX - out->len) {
         exp_where(x, 0);
         snprintf(x->what, sizeof x->what, "expanded value longer than 1 MiB");
@@ -380,7 +246,7 @@ static int exp_add(struct cfg_exp *x, struct cfg_buf *out, const char *s, size_t
         }
         x->total += n;
     }
-    if (buf_add(out, s, n) < 0) {
+    if (cfgtext_buf_add(out, s, n) < 0) {
         exp_where(x, 0);
         snprintf(x->what, sizeof x->what, "out of memory");
         return -1;
@@ -417,7 +283,7 @@ static const char *exp_resolve(struct cfg_exp *x, const char *name, size_t len) 
 }
 
 /* Appends text to out with $name, ${name} and $$ replaced. */
-static int expand_text(struct cfg_exp *x, const char *s, struct cfg_buf *out) {
+static int expand_text(struct cfg_exp *x, const char *s, struct cfgtext_buf *out) {
     for (;;) {
         const char *d = strchr(s, '$');
         if (!d)
@@ -467,7 +333,7 @@ static int expand_entry(struct cfg_exp *x, size_t i) {
     }
     e->state = EXP_BUSY;
     x->stack[x->depth++] = i;
-    struct cfg_buf b = {0};
+    struct cfgtext_buf b = {0};
     if (exp_add(x, &b, "", 0) < 0 || expand_text(x, e->raw, &b) < 0) {
         free(b.p);
         return -1;
@@ -725,10 +591,10 @@ static int check_value(cfg_t *cfg, enum cfg_param p, char *err, size_t errlen) {
     int show = strlen(e->value) > 80 ? 77 : 80;
     const char *more = strlen(e->value) > 80 ? "..." : "";
     if (e->line > 0)
-        seterr(err, errlen, "%s:%d: %s = %.*s%s: %s", cfg->file, e->line, e->name, show, e->value,
+        cfgtext_seterr(err, errlen, "%s:%d: %s = %.*s%s: %s", cfg->file, e->line, e->name, show, e->value,
                more, why);
     else
-        seterr(err, errlen, "%s: %s = %.*s%s (default): %s", cfg->file, e->name, show, e->value,
+        cfgtext_seterr(err, errlen, "%s: %s = %.*s%s (default): %s", cfg->file, e->name, show, e->value,
                more, why);
     return -1;
 }
@@ -777,28 +643,28 @@ cfg_t *cfg_parse(const char *text, size_t len, const char *file, const char *con
     file = file ? file : "main.cf";
     confdir = confdir ? confdir : "";
     cfg_t *cfg = calloc(1, sizeof *cfg);
-    struct cfg_reader r = {text, len, 0, 0, {0}};
+    struct cfgtext_reader r = {text, len, 0, 0, {0}};
     size_t *order = NULL;
     if (!cfg || !(cfg->file = strdup(file)) || !(cfg->source = malloc(len + 1))) {
-        seterr(err, errlen, "%s: out of memory", file);
+        cfgtext_seterr(err, errlen, "%s: out of memory", file);
         goto fail;
     }
     if (len)
         memcpy(cfg->source, text, len);
     cfg->source[len] = '\0';
     cfg->source_len = len;
-    if (text_check(cfg->source, len, file, err, errlen) < 0)
+    if (cfgtext_check(cfg->source, len, file, err, errlen) < 0)
         goto fail;
     for (int p = 0; p < CFG_PARAM_COUNT; p++) {
         const char *def = p == CFG_config_directory ? confdir : param_table[p].def;
         if (add_entry(cfg, strdup(param_table[p].name), strdup(def), 0) < 0) {
-            seterr(err, errlen, "%s: out of memory", file);
+            cfgtext_seterr(err, errlen, "%s: out of memory", file);
             goto fail;
         }
     }
     /* config_directory is taken as given: a '$' in a directory name is not a reference. */
     if (!(cfg->ent[CFG_config_directory].value = strdup(confdir))) {
-        seterr(err, errlen, "%s: out of memory", file);
+        cfgtext_seterr(err, errlen, "%s: out of memory", file);
         goto fail;
     }
     cfg->ent[CFG_config_directory].state = EXP_DONE;
@@ -806,21 +672,21 @@ cfg_t *cfg_parse(const char *text, size_t len, const char *file, const char *con
     r.text = cfg->source;
     int line = 0, rc;
     const char *what = "";
-    while ((rc = reader_next(&r, &line, &what)) == 1)
+    while ((rc = cfgtext_next(&r, &line, &what)) == 1)
         if (parse_line(cfg, r.cur.p, line, err, errlen) < 0)
             goto fail;
     if (rc < 0) {
-        seterr(err, errlen, "%s:%d: %s", file, line, what);
+        cfgtext_seterr(err, errlen, "%s:%d: %s", file, line, what);
         goto fail;
     }
 
     if (!(order = report_order(cfg))) {
-        seterr(err, errlen, "%s: out of memory", file);
+        cfgtext_seterr(err, errlen, "%s: out of memory", file);
         goto fail;
     }
     struct cfg_exp *x = calloc(1, sizeof *x);
     if (!x) {
-        seterr(err, errlen, "%s: out of memory", file);
+        cfgtext_seterr(err, errlen, "%s: out of memory", file);
         goto fail;
     }
     x->cfg = cfg;
@@ -831,9 +697,9 @@ cfg_t *cfg_parse(const char *text, size_t len, const char *file, const char *con
         x->depth = 0;
         if (expand_entry(x, order[k]) < 0) {
             if (x->line > 0)
-                seterr(err, errlen, "%s:%d: %s", file, x->line, x->what);
+                cfgtext_seterr(err, errlen, "%s:%d: %s", file, x->line, x->what);
             else
-                seterr(err, errlen, "%s: %s (default)", file, x->what);
+                cfgtext_seterr(err, errlen, "%s: %s (default)", file, x->what);
             free(x);
             goto fail;
         }
@@ -853,76 +719,15 @@ fail:
     return NULL;
 }
 
-/* Reads a whole regular file of at most max bytes; NULL + "FILE: what" on error. */
-static char *read_file(const char *path, size_t max, size_t *lenp, char *err, size_t errlen) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    char *buf = NULL;
-    size_t len = 0, cap;
-    if (fstat(fd, &st) < 0) {
-        seterr(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        seterr(err, errlen, "%s: not a regular file", path);
-        goto fail;
-    }
-    /* One byte more than allowed, so that a file that grew past max is noticed. */
-    cap = st.st_size >= 0 && (size_t)st.st_size < max ? (size_t)st.st_size + 1 : max + 1;
-    if (!(buf = malloc(cap))) {
-        seterr(err, errlen, "%s: out of memory", path);
-        goto fail;
-    }
-    for (;;) {
-        if (len == cap) {
-            if (cap > max)
-                break;
-            size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-            char *nbuf = realloc(buf, ncap);
-            if (!nbuf) {
-                seterr(err, errlen, "%s: out of memory", path);
-                goto fail;
-            }
-            buf = nbuf;
-            cap = ncap;
-        }
-        ssize_t n = read(fd, buf + len, cap - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            seterr(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-            goto fail;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    if (len > max) {
-        seterr(err, errlen, "%s: file is larger than 1 MiB", path);
-        goto fail;
-    }
-    close(fd);
-    *lenp = len;
-    return buf;
-fail:
-    free(buf);
-    close(fd);
-    return NULL;
-}
-
 cfg_t *cfg_load(const char *confdir, char *err, size_t errlen) {
     char path[PATH_MAX];
     int n = snprintf(path, sizeof path, "%s/main.cf", confdir ? confdir : "");
     if (n < 0 || (size_t)n >= sizeof path) {
-        seterr(err, errlen, "%s/main.cf: path too long", confdir ? confdir : "");
+        cfgtext_seterr(err, errlen, "%s/main.cf: path too long", confdir ? confdir : "");
         return NULL;
     }
     size_t len;
-    char *text = read_file(path, CFG_FILE_MAX, &len, err, errlen);
+    char *text = cfgtext_read_file(path, CFGTEXT_FILE_MAX, &len, err, errlen);
     if (!text)
         return NULL;
     cfg_t *cfg = cfg_parse(text, len, path, confdir, err, errlen);
@@ -1019,14 +824,14 @@ const char *cfg_lookup(const cfg_t *cfg, const char *name) {
 char *cfg_expand(const cfg_t *cfg, const char *text, char *err, size_t errlen) {
     struct cfg_exp *x = calloc(1, sizeof *x);
     if (!x) {
-        seterr(err, errlen, "out of memory");
+        cfgtext_seterr(err, errlen, "out of memory");
         return NULL;
     }
     /* Not parsing: values are final and only read, never expanded again. */
     x->cfg = (cfg_t *)cfg;
-    struct cfg_buf b = {0};
+    struct cfgtext_buf b = {0};
     if (exp_add(x, &b, "", 0) < 0 || expand_text(x, text ? text : "", &b) < 0) {
-        seterr(err, errlen, "%s", x->what);
+        cfgtext_seterr(err, errlen, "%s", x->what);
         free(b.p);
         b.p = NULL;
     }

@@ -1,5 +1,6 @@
 /* mastercf - see mastercf.h */
 #include "mastercf.h"
+#include "cfgtext.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,8 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MCF_FILE_MAX (1024 * 1024) /* bytes of master.cf */
-#define MCF_LINE_MAX 4096          /* bytes of one physical line, without '\n' */
 #define MCF_WAKEUP_MAX 3600
 #define MCF_NAME_CHARS "abcdefghijklmnopqrstuvwxyz0123456789_-"
 
@@ -31,135 +30,6 @@ enum {
 
 static const char *const col_names[MCF_COLS] = {"service", "type",   "private", "unpriv",
                                                 "chroot",  "wakeup", "maxproc"};
-
-/* A growable, NUL-terminated text buffer. */
-struct mcf_buf {
-    char *p;
-    size_t len, cap;
-};
-
-static int buf_add(struct mcf_buf *b, const char *s, size_t n) {
-    if (n > SIZE_MAX / 2 - b->len)
-        return -1;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p)
-            return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-/* ---- text: size, bytes, lines (the same rules as main.cf, see cfg.c) ---- */
-
-static int text_check(const char *text, size_t len, const char *file, char *err, size_t errlen) {
-    if (len > MCF_FILE_MAX) {
-        seterr(err, errlen, "%s: file is larger than 1 MiB (%zu bytes)", file, len);
-        return -1;
-    }
-    int line = 1;
-    size_t col = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (c == '\n') {
-            line++;
-            col = 0;
-            continue;
-        }
-        if (++col > MCF_LINE_MAX) {
-            seterr(err, errlen, "%s:%d: line longer than %d bytes", file, line, MCF_LINE_MAX);
-            return -1;
-        }
-        if (c == '\0') {
-            seterr(err, errlen, "%s:%d: NUL byte in text", file, line);
-            return -1;
-        }
-        if (c == '\r') {
-            seterr(err, errlen, "%s:%d: carriage return (DOS line ending?)", file, line);
-            return -1;
-        }
-        if ((c < 0x20 && c != '\t') || c == 0x7f) {
-            seterr(err, errlen, "%s:%d: control character 0x%02x", file, line, c);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static bool is_blank(char c) {
-    return c == ' ' || c == '\t';
-}
-
-struct mcf_reader {
-    const char *text;
-    size_t len, pos;
-    int lineno; /* of the last physical line consumed */
-    struct mcf_buf cur;
-};
-
-/* 1: a logical line in r->cur.p starting at *line; 0: end; -1: error (what, *line). */
-static int reader_next(struct mcf_reader *r, int *line, const char **what) {
-    bool have = false;
-    r->cur.len = 0;
-    while (r->pos < r->len) {
-        size_t start = r->pos;
-        const char *nl = memchr(r->text + start, '\n', r->len - start);
-        size_t end = nl ? (size_t)(nl - r->text) : r->len;
-        size_t b = start;
-        while (b < end && is_blank(r->text[b]))
-            b++;
-        if (b == end || r->text[b] == '#') {
-            r->pos = nl ? end + 1 : end;
-            r->lineno++;
-            continue;
-        }
-        size_t e = end;
-        while (e > b && is_blank(r->text[e - 1]))
-            e--;
-        if (b > start) { /* continuation */
-            if (!have) {
-                *line = r->lineno + 1;
-                *what = "continuation line without a line to continue";
-                return -1;
-            }
-            if (buf_add(&r->cur, " ", 1) < 0 || buf_add(&r->cur, r->text + b, e - b) < 0) {
-                *line = r->lineno + 1;
-                *what = "out of memory";
-                return -1;
-            }
-        } else {
-            if (have)
-                return 1; /* this line starts the next entry: leave it unread */
-            *line = r->lineno + 1;
-            if (buf_add(&r->cur, r->text + b, e - b) < 0) {
-                *what = "out of memory";
-                return -1;
-            }
-            have = true;
-        }
-        r->pos = nl ? end + 1 : end;
-        r->lineno++;
-    }
-    return have ? 1 : 0;
-}
 
 /* ---- one entry ---- */
 
@@ -203,12 +73,12 @@ static int parse_count(const char *v, int def, int max, int *out) {
 /* The next whitespace-separated word at *p, NUL-terminated in place; NULL at the end. */
 static char *next_word(char **p) {
     char *s = *p;
-    while (is_blank(*s))
+    while (cfgtext_is_blank(*s))
         s++;
     if (*s == '\0')
         return NULL;
     char *w = s;
-    while (*s && !is_blank(*s))
+    while (*s && !cfgtext_is_blank(*s))
         s++;
     if (*s)
         *s++ = '\0';
@@ -220,18 +90,18 @@ static char *next_word(char **p) {
  * word gets $name expansion (after unquoting, so an expanded value stays one word). */
 static int parse_args(struct mcf_service *s, const char *p, const cfg_t *cfg, char *what,
                       size_t whatlen) {
-    struct mcf_buf w = {0};
+    struct cfgtext_buf w = {0};
     size_t cap = 0;
     int rc = -1;
     for (;;) {
-        while (is_blank(*p))
+        while (cfgtext_is_blank(*p))
             p++;
         if (*p == '\0')
             break;
         w.len = 0;
-        if (buf_add(&w, "", 0) < 0)
+        if (cfgtext_buf_add(&w, "", 0) < 0)
             goto oom;
-        while (*p && !is_blank(*p)) {
+        while (*p && !cfgtext_is_blank(*p)) {
             size_t n;
             if (*p == '"') {
                 const char *q = strchr(p + 1, '"');
@@ -240,12 +110,12 @@ static int parse_args(struct mcf_service *s, const char *p, const cfg_t *cfg, ch
                     goto out;
                 }
                 n = (size_t)(q - p - 1);
-                if (buf_add(&w, p + 1, n) < 0)
+                if (cfgtext_buf_add(&w, p + 1, n) < 0)
                     goto oom;
                 p = q + 1;
             } else {
                 n = strcspn(p, " \t\"");
-                if (buf_add(&w, p, n) < 0)
+                if (cfgtext_buf_add(&w, p, n) < 0)
                     goto oom;
                 p += n;
             }
@@ -283,7 +153,7 @@ static int parse_entry(const mcf_t *mcf, char *text, const cfg_t *cfg, struct mc
     int n = 0;
     while (n < MCF_COLS && (col[n] = next_word(&text)) != NULL)
         n++;
-    while (is_blank(*text))
+    while (cfgtext_is_blank(*text))
         text++;
     if (n < MCF_COLS || *text == '\0') {
         snprintf(what, whatlen, "expected at least 8 fields, found %d", n + (*text != '\0'));
@@ -372,27 +242,27 @@ mcf_t *mcf_parse(const char *text, size_t len, const char *file, const cfg_t *cf
     file = file ? file : "master.cf";
     mcf_t *mcf = calloc(1, sizeof *mcf);
     char *copy = malloc(len + 1);
-    struct mcf_reader r = {0};
+    struct cfgtext_reader r = {0};
     size_t cap = 0;
     if (!mcf || !copy) {
-        seterr(err, errlen, "%s: out of memory", file);
+        cfgtext_seterr(err, errlen, "%s: out of memory", file);
         goto fail;
     }
     if (len)
         memcpy(copy, text, len);
     copy[len] = '\0';
-    if (text_check(copy, len, file, err, errlen) < 0)
+    if (cfgtext_check(copy, len, file, err, errlen) < 0)
         goto fail;
     r.text = copy;
     r.len = len;
     int line = 0, rc;
     const char *what = "";
-    while ((rc = reader_next(&r, &line, &what)) == 1) {
+    while ((rc = cfgtext_next(&r, &line, &what)) == 1) {
         if (mcf->count == cap) {
             size_t ncap = cap ? cap * 2 : 16;
             struct mcf_service *sv = realloc(mcf->services, ncap * sizeof *sv);
             if (!sv) {
-                seterr(err, errlen, "%s:%d: out of memory", file, line);
+                cfgtext_seterr(err, errlen, "%s:%d: out of memory", file, line);
                 goto fail;
             }
             mcf->services = sv;
@@ -403,14 +273,14 @@ mcf_t *mcf_parse(const char *text, size_t len, const char *file, const cfg_t *cf
         s->line = line;
         char why[512];
         if (parse_entry(mcf, r.cur.p, cfg, s, why, sizeof why) < 0) {
-            seterr(err, errlen, "%s:%d: %s", file, line, why);
+            cfgtext_seterr(err, errlen, "%s:%d: %s", file, line, why);
             service_clear(s);
             goto fail;
         }
         mcf->count++;
     }
     if (rc < 0) {
-        seterr(err, errlen, "%s:%d: %s", file, line, what);
+        cfgtext_seterr(err, errlen, "%s:%d: %s", file, line, what);
         goto fail;
     }
     free(r.cur.p);
@@ -423,81 +293,20 @@ fail:
     return NULL;
 }
 
-/* Reads a whole regular file of at most max bytes; NULL + "FILE: what" on error. */
-static char *read_file(const char *path, size_t max, size_t *lenp, char *err, size_t errlen) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    char *buf = NULL;
-    size_t len = 0, cap;
-    if (fstat(fd, &st) < 0) {
-        seterr(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        seterr(err, errlen, "%s: not a regular file", path);
-        goto fail;
-    }
-    /* One byte more than allowed, so that a file that grew past max is noticed. */
-    cap = st.st_size >= 0 && (size_t)st.st_size < max ? (size_t)st.st_size + 1 : max + 1;
-    if (!(buf = malloc(cap))) {
-        seterr(err, errlen, "%s: out of memory", path);
-        goto fail;
-    }
-    for (;;) {
-        if (len == cap) {
-            if (cap > max)
-                break;
-            size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-            char *nbuf = realloc(buf, ncap);
-            if (!nbuf) {
-                seterr(err, errlen, "%s: out of memory", path);
-                goto fail;
-            }
-            buf = nbuf;
-            cap = ncap;
-        }
-        ssize_t n = read(fd, buf + len, cap - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            seterr(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-            goto fail;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    if (len > max) {
-        seterr(err, errlen, "%s: file is larger than 1 MiB", path);
-        goto fail;
-    }
-    close(fd);
-    *lenp = len;
-    return buf;
-fail:
-    free(buf);
-    close(fd);
-    return NULL;
-}
-
 mcf_t *mcf_load(const cfg_t *cfg, char *err, size_t errlen) {
     if (!cfg) {
-        seterr(err, errlen, "master.cf: no main.cf to read it with");
+        cfgtext_seterr(err, errlen, "master.cf: no main.cf to read it with");
         return NULL;
     }
     const char *confdir = cfg_str(cfg, CFG_config_directory);
     char path[PATH_MAX];
     int n = snprintf(path, sizeof path, "%s/master.cf", confdir);
     if (n < 0 || (size_t)n >= sizeof path) {
-        seterr(err, errlen, "%s/master.cf: path too long", confdir);
+        cfgtext_seterr(err, errlen, "%s/master.cf: path too long", confdir);
         return NULL;
     }
     size_t len;
-    char *text = read_file(path, MCF_FILE_MAX, &len, err, errlen);
+    char *text = cfgtext_read_file(path, CFGTEXT_FILE_MAX, &len, err, errlen);
     if (!text)
         return NULL;
     mcf_t *mcf = mcf_parse(text, len, path, cfg, err, errlen);
