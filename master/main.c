@@ -202,7 +202,8 @@ int main(int argc, char **argv) {
         uv_signal_start(sigs[i], on_signal, signums[i]);
     }
 
-    struct sup_params params = {&m.loop, m.shm, m.shm_fd, m.confdir, daemon_dir, on_stopped, &m};
+    struct sup_params params = {&m.loop,    m.shm,      m.shm_fd, m.confdir,
+                                daemon_dir, getpid(), on_stopped, &m};
     m.sup = sup_start(&params, cfg, mcf, err, sizeof err);
     if (!m.sup) {
         if (report_fd >= 0)

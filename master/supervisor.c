@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -474,6 +475,11 @@ static void child_exec(sup_t *s, struct sup_inst *in, int *fds, int nfds, char *
             log_error("%s: %s", in->name, err);
             _exit(126);
         }
+        /* A foreign program does not watch master's channel: if master dies (kill -9),
+         * the kernel stops it. Set after the uid change, which clears it. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != s->p.master_pid)
+            _exit(126); /* master died before the line above */
         execvp(argv[0], argv);
     } else {
         execv(argv[0], argv);

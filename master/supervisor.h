@@ -25,6 +25,7 @@
 #define SB_SUPERVISOR_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #include "cfg.h"
@@ -39,6 +40,7 @@ struct sup_params {
     int shm_fd;
     const char *confdir;     /* real path */
     const char *daemon_dir;  /* where worker programs are */
+    pid_t master_pid;
     void (*on_stopped)(void *arg);
     void *arg;
 };

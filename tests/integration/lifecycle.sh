@@ -29,7 +29,8 @@ for pid in $ps_pids; do
   esac
 done
 
-check_eq "health is ok" ok "$(api /api/v1/health | jq -r .status)"
+health_ok() { [ "$(api /api/v1/health | jq -r .status)" = ok ]; }
+check "health turns ok once the Redis links are up" wait_until 5 health_ok
 
 out=$(sb start 2>&1); rc=$?
 check "a second start is refused ($out)" [ "$rc" = 1 ] && grep -q "already runs" <<<"$out"
@@ -55,5 +56,15 @@ check "status says not running (exit 3)" [ "$rc" = 3 ] && grep -q "not running" 
 
 out=$(sb start 2>&1); rc=$?
 check_eq "it starts again after a stop" 0 "$rc"
+
+# master killed outright: no process outlives it, and the next start cleans up after it.
+m=$(master_pid)
+kids=$(pgrep -P "$m" | tr '\n' ' ')
+kill -9 "$m"
+orphans() { local p; for p in $kids; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
+check "every child (workers and redis-server) exits when master is killed" wait_until 5 orphans
+out=$(sb start 2>&1); rc=$?
+check_eq "start after a killed master succeeds (stale pid file, sockets, shm replaced)" 0 "$rc"
+check "health is ok again" wait_until 5 health_ok
 sb stop >/dev/null
 finish
