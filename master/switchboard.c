@@ -26,7 +26,7 @@
 #include "runtime.h"
 #include "shm.h"
 
-#define POLL_US 20000
+#define POLL_US 5000
 
 static void usage(void) {
     fprintf(stderr, "usage: switchboard [-c CONFDIR] start|stop|reload|status|check\n");
