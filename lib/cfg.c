@@ -36,6 +36,11 @@ static const struct {
     long min, max;
 } int_ranges[] = {
     {CFG_ipc_max_message, 64, 1048576},
+    {CFG_sip_max_message, 1024, 1048576},
+    {CFG_sip_tcp_max_connections, 1, 1000000},
+    {CFG_register_default_expires, 1, 31536000},
+    {CFG_register_min_expires, 1, 31536000},
+    {CFG_register_max_expires, 1, 31536000},
 };
 
 enum { EXP_TODO, EXP_BUSY, EXP_DONE };

@@ -45,6 +45,21 @@
       "A ready worker whose heartbeat is older than this is killed and respawned")         \
     X(service_throttle_time, CFG_T_TIME, "60s",                                            \
       "Longest wait before respawning a service that keeps dying at start")                \
-    X(ipc_max_message, CFG_T_INT, "65536", "Largest IPC envelope in bytes (64..1048576)")
+    X(ipc_max_message, CFG_T_INT, "65536", "Largest IPC envelope in bytes (64..1048576)")   \
+    X(sip_t1, CFG_T_TIME, "500ms", "RFC 3261 T1: round-trip estimate, base of timers A-J")   \
+    X(sip_t2, CFG_T_TIME, "4s", "RFC 3261 T2: longest retransmit interval (non-INVITE, 2xx)") \
+    X(sip_t4, CFG_T_TIME, "5s", "RFC 3261 T4: longest time a message stays in the network")   \
+    X(sip_max_message, CFG_T_INT, "65535",                                                 \
+      "Largest SIP message accepted, in bytes (UDP datagram or TCP message)")              \
+    X(sip_tcp_idle_timeout, CFG_T_TIME, "120s", "A TCP connection idle this long is closed") \
+    X(sip_tcp_max_connections, CFG_T_INT, "4096", "Most TCP connections per sipd instance")  \
+    X(sip_server_name, CFG_T_STR, "Switchboard", "Server header of our responses")        \
+    X(register_default_expires, CFG_T_INT, "3600",                                         \
+      "Expiry of a binding whose REGISTER gives none, seconds")                            \
+    X(register_min_expires, CFG_T_INT, "60",                                               \
+      "Shortest expiry accepted; below it the answer is 423 with Min-Expires")             \
+    X(register_max_expires, CFG_T_INT, "7200", "Longest expiry granted; longer is cut")    \
+    X(register_timeout, CFG_T_TIME, "2s",                                                  \
+      "How long sipd waits for routerd (and routerd for Redis) before answering 503")
 
 #endif

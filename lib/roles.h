@@ -17,7 +17,7 @@
 
 /* X(name, listens, uses_redis, peers: space separated roles it connects to) */
 #define SB_ROLES(X)                                  \
-    X(sipd, true, false, "dialogd routerd")          \
+    X(sipd, true, false, "dialogd routerd sipd")     \
     X(routerd, false, true, "")                      \
     X(dialogd, false, true, "routerd mediad sipd")   \
     X(mediad, false, false, "")                      \

@@ -25,6 +25,9 @@ struct worker_peer {
     int32_t pid;
     bool outbound;    /* we connected to it (to its service socket) */
     bool hello_done;
+    enum sb_role role; /* from its Hello */
+    int instance;
+    char service[32];
     char name[48];    /* "service.instance" once known */
 };
 
@@ -156,6 +159,49 @@ static void worker_reload(worker_t *w, const Sb__Control *c) {
     log_info("main.cf reloaded");
 }
 
+/* A peer said who it is (its Hello, or the answer to ours). */
+static void peer_identify(struct worker_peer *pe, const Sb__Hello *h) {
+    pe->hello_done = true;
+    pe->role = h->role ? sb_role_by_name(h->role) : SB_ROLE_NONE;
+    pe->instance = (int)h->instance;
+    snprintf(pe->service, sizeof pe->service, "%s", h->service ? h->service : "");
+    snprintf(pe->name, sizeof pe->name, "%.31s.%u", pe->service, h->instance);
+    peers_gauge(pe->w);
+}
+
+ipc_chan_t *worker_peer_pick(worker_t *w, enum sb_role role, uint64_t key) {
+    int n = 0;
+    for (struct worker_peer *pe = w->priv->peers; pe; pe = pe->next)
+        n += pe->outbound && pe->hello_done && pe->role == role;
+    if (n == 0)
+        return NULL;
+    /* Outbound peers only: one channel per peer instance, ordered by instance. */
+    int want = (int)(key % (uint64_t)n), best_rank = -1;
+    ipc_chan_t *best = NULL;
+    for (struct worker_peer *pe = w->priv->peers; pe; pe = pe->next) {
+        if (!(pe->outbound && pe->hello_done && pe->role == role))
+            continue;
+        int rank = 0;
+        for (struct worker_peer *o = w->priv->peers; o; o = o->next)
+            rank += o->outbound && o->hello_done && o->role == role && o->instance < pe->instance;
+        if (rank == want)
+            return pe->ch;
+        if (rank > best_rank) {
+            best_rank = rank;
+            best = pe->ch;
+        }
+    }
+    return best;
+}
+
+ipc_chan_t *worker_peer_instance(worker_t *w, const char *service, int instance) {
+    for (struct worker_peer *pe = w->priv->peers; pe; pe = pe->next)
+        if (pe->outbound && pe->hello_done && pe->instance == instance &&
+            strcmp(pe->service, service) == 0)
+            return pe->ch;
+    return NULL;
+}
+
 /* What every worker answers, from master or a peer; from_master gates Control. */
 static void worker_dispatch(worker_t *w, ipc_chan_t *ch, Sb__Envelope *env, bool from_master,
                             struct worker_peer *pe) {
@@ -195,12 +241,9 @@ static void worker_dispatch(worker_t *w, ipc_chan_t *ch, Sb__Envelope *env, bool
     }
     case SB__ENVELOPE__BODY_HELLO:
         if (pe) {
+            peer_identify(pe, env->hello);
             pe->slot = (int)env->hello->shm_slot;
             pe->pid = env->hello->pid;
-            pe->hello_done = true;
-            snprintf(pe->name, sizeof pe->name, "%.31s.%u", env->hello->service,
-                     env->hello->instance);
-            peers_gauge(w);
         }
         if (env->request_id) {
             Sb__Envelope out = SB__ENVELOPE__INIT;
@@ -320,10 +363,7 @@ static void hello_answered(ipc_chan_t *ch, Sb__Envelope *reply, void *arg) {
     struct worker_peer *pe = arg;
     (void)ch;
     if (reply && reply->body_case == SB__ENVELOPE__BODY_HELLO) {
-        pe->hello_done = true;
-        snprintf(pe->name, sizeof pe->name, "%.31s.%u", reply->hello->service,
-                 reply->hello->instance);
-        peers_gauge(pe->w);
+        peer_identify(pe, reply->hello);
         log_debug("connected to peer %s", pe->name);
     } else if (reply == NULL && !pe->w->priv->stopping) {
         /* No answer in time: drop; the next heartbeat tries again. Deferred so the
@@ -343,7 +383,7 @@ static void peers_reconcile(worker_t *w) {
     for (int i = 0; i < SHM_MAX_PROCS; i++) {
         struct shm_proc s;
         shm_proc_read(&w->shm->procs[i], &s);
-        if (s.state != SHM_READY || s.pid <= 0 || (s.flags & SHM_F_EXEC))
+        if (i == w->slot_index || s.state != SHM_READY || s.pid <= 0 || (s.flags & SHM_F_EXEC))
             continue;
         enum sb_role role = sb_role_by_name(s.role);
         if (role == SB_ROLE_NONE || !p->peer_role[role])

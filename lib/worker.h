@@ -82,5 +82,11 @@ int worker_take_fd(worker_t *w, const char *name);
 void worker_drained(worker_t *w);
 /* Number of peer channels up (outgoing and incoming). */
 int worker_peer_count(const worker_t *w);
+/* A channel to a ready instance of role (one we connected to), chosen by key modulo
+ * the number of them in instance order (so a key keeps its instance while the set is
+ * stable); NULL when none is connected. The channel is borrowed: do not close it. */
+ipc_chan_t *worker_peer_pick(worker_t *w, enum sb_role role, uint64_t key);
+/* The channel to instance of service, or NULL when not connected. Borrowed. */
+ipc_chan_t *worker_peer_instance(worker_t *w, const char *service, int instance);
 
 #endif

@@ -14,6 +14,7 @@
  * SEE ALSO
  *   tests/fuzz/run.sh, lib/cfg.h, lib/cfg_params.h
  */
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,14 +134,31 @@ static void check_expand(const cfg_t *cfg, const char *text) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* err must be "FILE: ..." or "FILE:LINE: ..." with LINE a line of the text (1..lines). */
+static void check_error(const char *err, const uint8_t *data, size_t size) {
+    size_t flen = strlen(FUZZ_FILE);
+    if (err[0] == '\0' || strncmp(err, FUZZ_FILE, flen) != 0)
+        fuzz_fail("config error does not name the file", err);
+    if (err[flen] != ':')
+        fuzz_fail("config error: no ':' after the file name", err);
+    if (err[flen + 1] < '0' || err[flen + 1] > '9')
+        return; /* about the whole file or a default: no line */
+    char *end;
+    long line = strtol(err + flen + 1, &end, 10);
+    long lines = 1;
+    for (size_t i = 0; i < size; i++)
+        lines += data[i] == '\n';
+    if (*end != ':' || line < 1 || line > lines)
+        fuzz_fail("config error names a line the text does not have", err);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *text = (const char *)data;
     char err[512];
     memset(err, 0, sizeof err);
     cfg_t *cfg = cfg_parse(text, size, FUZZ_FILE, FUZZ_CONFDIR, err, sizeof err);
     if (!cfg) {
-        if (err[0] == '\0' || strncmp(err, FUZZ_FILE, strlen(FUZZ_FILE)) != 0)
-            fuzz_fail("config error does not name the file", err);
+        check_error(err, data, size);
         return 0;
     }
 

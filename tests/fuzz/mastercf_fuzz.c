@@ -56,6 +56,13 @@ static void fuzz_fail(const char *what, const char *detail) {
     abort();
 }
 
+static long count_lines(const uint8_t *data, size_t size) {
+    long lines = 1;
+    for (size_t i = 0; i < size; i++)
+        lines += data[i] == '\n';
+    return lines;
+}
+
 static void check_service(const mcf_t *mcf, const struct mcf_service *s) {
     size_t nlen = strnlen(s->name, MCF_NAME_MAX);
     if (nlen == 0 || nlen == MCF_NAME_MAX)
@@ -110,14 +117,28 @@ static void check_service(const mcf_t *mcf, const struct mcf_service *s) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* err must be "FILE: ..." or "FILE:LINE: ..." with LINE a line of the text (1..lines). */
+static void check_error(const char *err, const uint8_t *data, size_t size) {
+    size_t flen = strlen(FUZZ_FILE);
+    if (err[0] == '\0' || strncmp(err, FUZZ_FILE, flen) != 0)
+        fuzz_fail("master.cf error does not name the file", err);
+    if (err[flen] != ':')
+        fuzz_fail("master.cf error: no ':' after the file name", err);
+    if (err[flen + 1] < '0' || err[flen + 1] > '9')
+        return; /* about the whole file: no line */
+    char *end;
+    long line = strtol(err + flen + 1, &end, 10);
+    if (*end != ':' || line < 1 || line > count_lines(data, size))
+        fuzz_fail("master.cf error names a line the text does not have", err);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const cfg_t *cfg = fuzz_cfg();
     char err[512];
     memset(err, 0, sizeof err);
     mcf_t *mcf = mcf_parse((const char *)data, size, FUZZ_FILE, cfg, err, sizeof err);
     if (!mcf) {
-        if (err[0] == '\0' || strncmp(err, FUZZ_FILE, strlen(FUZZ_FILE)) != 0)
-            fuzz_fail("master.cf error does not name the file", err);
+        check_error(err, data, size);
         return 0;
     }
     if (mcf->count > 0 && !mcf->services)
@@ -125,6 +146,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (size_t i = 0; i < mcf->count; i++) {
         const struct mcf_service *s = &mcf->services[i];
         check_service(mcf, s);
+        if (s->line > count_lines(data, size))
+            fuzz_fail("service on a line the text does not have", s->name);
         if (i > 0 && s->line <= mcf->services[i - 1].line)
             fuzz_fail("services not in file order", s->name);
         /* Names are unique, so neighbours always differ. */

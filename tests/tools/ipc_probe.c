@@ -41,8 +41,30 @@ static void fill_message(ProtobufCMessage *m, int depth);
 
 static void fill_field(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, int depth) {
     void *at = (char *)m + f->offset;
-    if (f->label == PROTOBUF_C_LABEL_REPEATED || (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
         return;
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+        /* Two elements of repeated messages (one filled, one empty) and strings. */
+        size_t *count = (size_t *)((char *)m + f->quantifier_offset);
+        if (f->type == PROTOBUF_C_TYPE_MESSAGE && depth < 3) {
+            const ProtobufCMessageDescriptor *d = f->descriptor;
+            ProtobufCMessage **arr = calloc(2, sizeof *arr);
+            for (int i = 0; i < 2; i++) {
+                arr[i] = calloc(1, d->sizeof_message);
+                protobuf_c_message_init(d, arr[i]);
+            }
+            fill_message(arr[0], depth + 1);
+            *(ProtobufCMessage ***)at = arr;
+            *count = 2;
+        } else if (f->type == PROTOBUF_C_TYPE_STRING) {
+            char **arr = calloc(2, sizeof *arr);
+            arr[0] = strdup(f->name);
+            arr[1] = strdup("");
+            *(char ***)at = arr;
+            *count = 2;
+        }
+        return;
+    }
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
@@ -154,13 +176,16 @@ static void rt_reply(ipc_chan_t *ch, Sb__Envelope *reply, void *arg) {
     if (!reply) {
         TAP(0, "roundtrip %s: no answer", name);
     } else {
-        uint8_t got[65536];
+        static uint8_t got[65536];
         reply->reply_to = 0;
         rt->sent->request_id = 0;
         size_t n = sb__envelope__get_packed_size(reply);
         rt->sent_len = sb__envelope__pack(rt->sent, rt->sent_bytes);
-        bool same = n == rt->sent_len && n <= sizeof got &&
-                    memcmp(got, rt->sent_bytes, sb__envelope__pack(reply, got)) == 0;
+        bool same = false;
+        if (n == rt->sent_len && n <= sizeof got) {
+            sb__envelope__pack(reply, got);
+            same = memcmp(got, rt->sent_bytes, n) == 0;
+        }
         TAP(same && reply->body_case == rt->sent->body_case,
             "roundtrip %s: %zu bytes back identical", name, n);
     }
