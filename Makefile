@@ -7,7 +7,7 @@
 BUILD   ?= build
 SAN     ?=
 CC      ?= cc
-PKGS    := libuv libprotobuf-c hiredis libmicrohttpd jansson
+PKGS    := libuv libprotobuf-c hiredis libmicrohttpd jansson libosip2
 DEB_PKGS := build-essential pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler \
             libhiredis-dev libmicrohttpd-dev libjansson-dev libcmocka-dev libosip2-dev \
             libsrtp2-dev redis-server redis-tools sip-tester curl jq procps iproute2 psmisc \

@@ -56,10 +56,16 @@ struct sup_svc {
     int64_t last_wakeup_us;
 };
 
+/* A network listener of a role. TCP: one listening socket every instance shares (fd).
+ * UDP: one SO_REUSEPORT socket per instance index (inst_fd), so the kernel steers each
+ * source to one instance and a respawned instance gets the socket its peers send to. */
 struct sup_lsn {
     char name[24]; /* descriptor name given to the worker: sip_udp0, http0 */
     enum sb_role role;
-    int fd;
+    int type;      /* SOCK_STREAM or SOCK_DGRAM */
+    struct cfg_addr addr;
+    int fd;        /* TCP */
+    int inst_fd[MCF_MAXPROC_MAX]; /* UDP, -1 until instance index i needs it */
 };
 
 struct sup {
@@ -371,6 +377,37 @@ static void svc_close_listen_fd(struct sup_svc *svc, int i) {
     svc->listen_fd[i] = -1;
 }
 
+#define SUP_UDP_RCVBUF (4 << 20)
+
+/* A bound socket for a; -1 with the reason in err. */
+static int lsn_socket(enum sb_role role, const struct cfg_addr *a, int type, char *err,
+                      size_t errlen) {
+    int fd = socket(a->ss.ss_family, type | SOCK_CLOEXEC, 0);
+    int one = 1, rcvbuf = SUP_UDP_RCVBUF;
+    if (fd < 0)
+        goto fail;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (type == SOCK_DGRAM) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        /* Bursts of SIP over UDP: a deep queue (FORCE passes rmem_max when root). */
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    }
+    if (a->ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0)
+        goto fail;
+    if (type == SOCK_STREAM && listen(fd, 1024) < 0)
+        goto fail;
+    return fd;
+fail:
+    snprintf(err, errlen, "%s: cannot listen on %s %s: %s", sb_role_info(role)->name,
+             type == SOCK_STREAM ? "tcp" : "udp", a->text, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
 static int lsn_open_one(sup_t *s, enum sb_role role, const char *name, const struct cfg_addr *a,
                         int type, char *err, size_t errlen) {
     for (int i = 0; i < s->nlsn; i++)
@@ -380,30 +417,56 @@ static int lsn_open_one(sup_t *s, enum sb_role role, const char *name, const str
         snprintf(err, errlen, "too many listening sockets");
         return -1;
     }
-    int fd = socket(a->ss.ss_family, type | SOCK_CLOEXEC, 0);
-    int one = 1;
+    struct sup_lsn *l = &s->lsn[s->nlsn];
+    /* UDP: instance 0's socket now, so a port in use fails the start. */
+    int fd = lsn_socket(role, a, type, err, errlen);
     if (fd < 0)
-        goto fail;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (a->ss.ss_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0)
-        goto fail;
-    if (type == SOCK_STREAM && listen(fd, 1024) < 0)
-        goto fail;
-    snprintf(s->lsn[s->nlsn].name, sizeof s->lsn[s->nlsn].name, "%s", name);
-    s->lsn[s->nlsn].role = role;
-    s->lsn[s->nlsn].fd = fd;
+        return -1;
+    snprintf(l->name, sizeof l->name, "%s", name);
+    l->role = role;
+    l->type = type;
+    l->addr = *a;
+    l->fd = type == SOCK_STREAM ? fd : -1;
+    for (int i = 0; i < MCF_MAXPROC_MAX; i++)
+        l->inst_fd[i] = -1;
+    if (type == SOCK_DGRAM)
+        l->inst_fd[0] = fd;
     s->nlsn++;
     log_info("%s listening on %s %s", sb_role_info(role)->name,
              type == SOCK_STREAM ? "tcp" : "udp", a->text);
     return 0;
-fail:
-    snprintf(err, errlen, "%s: cannot listen on %s %s: %s", sb_role_info(role)->name,
-             type == SOCK_STREAM ? "tcp" : "udp", a->text, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    return -1;
+}
+
+/* The descriptor of l for instance index i (UDP sockets are opened on first use). */
+static int lsn_fd_for(struct sup_lsn *l, int i) {
+    char err[256];
+    if (l->type == SOCK_STREAM)
+        return l->fd;
+    if (l->inst_fd[i] < 0 && (l->inst_fd[i] = lsn_socket(l->role, &l->addr, l->type, err,
+                                                          sizeof err)) < 0)
+        log_error("%s", err);
+    return l->inst_fd[i];
+}
+
+/* Instance index i of role is gone for good (shrink, removal): its UDP sockets close, and
+ * the kernel spreads their sources over the remaining instances. */
+static void lsn_release_instance(sup_t *s, enum sb_role role, int i) {
+    for (int k = 0; k < s->nlsn; k++)
+        if (s->lsn[k].role == role && s->lsn[k].inst_fd[i] >= 0) {
+            close(s->lsn[k].inst_fd[i]);
+            s->lsn[k].inst_fd[i] = -1;
+        }
+}
+
+static void lsn_close_all(sup_t *s) {
+    for (int k = 0; k < s->nlsn; k++) {
+        if (s->lsn[k].fd >= 0)
+            close(s->lsn[k].fd);
+        for (int i = 0; i < MCF_MAXPROC_MAX; i++)
+            if (s->lsn[k].inst_fd[i] >= 0)
+                close(s->lsn[k].inst_fd[i]);
+    }
+    s->nlsn = 0;
 }
 
 static int lsn_open_param(sup_t *s, enum sb_role role, enum cfg_param p, const char *prefix,
@@ -514,9 +577,11 @@ static void inst_spawn(struct sup_inst *in) {
         ADD_FD("master", sv[1]);
         ADD_FD("listen", lfd);
         if (d->type == MCF_INET)
-            for (int i = 0; i < s->nlsn && nfds < SUP_MAX_FDS && off < sizeof fdspec - 40; i++)
-                if (s->lsn[i].role == d->role)
-                    ADD_FD(s->lsn[i].name, s->lsn[i].fd);
+            for (int i = 0; i < s->nlsn && nfds < SUP_MAX_FDS && off < sizeof fdspec - 40; i++) {
+                int fd = s->lsn[i].role == d->role ? lsn_fd_for(&s->lsn[i], in->index) : -1;
+                if (fd >= 0)
+                    ADD_FD(s->lsn[i].name, fd);
+            }
 #undef ADD_FD
         snprintf(path, sizeof path, "%s/%s", s->p.daemon_dir, sb_role_info(d->role)->name);
         snprintf(idx, sizeof idx, "%d", in->index);
@@ -628,6 +693,8 @@ static void svc_resize(sup_t *s, struct sup_svc *svc, int n) {
             inst_retire(svc->inst[i]);
         svc->inst[i] = NULL;
         svc_close_listen_fd(svc, i);
+        if (svc->def->type == MCF_INET)
+            lsn_release_instance(s, svc->def->role, i);
     }
     svc->count = n;
 }
@@ -691,8 +758,7 @@ sup_t *sup_start(const struct sup_params *params, cfg_t *cfg, mcf_t *mcf, char *
         }
     }
     if (lsn_open_all(s, err, errlen) < 0) {
-        for (int i = 0; i < s->nlsn; i++)
-            close(s->lsn[i].fd);
+        lsn_close_all(s);
         free(s);
         return NULL;
     }
@@ -733,6 +799,9 @@ void sup_reload(sup_t *s, cfg_t *cfg, mcf_t *mcf) {
         struct sup_svc *svc = *pp;
         if (!mcf_find(mcf, svc->def->name)) {
             log_info("service %s removed", svc->def->name);
+            if (svc->def->type == MCF_INET)
+                for (int i = 0; i < svc->count; i++)
+                    lsn_release_instance(s, svc->def->role, i);
             svc_clear(svc);
             *pp = svc->next;
             free(svc);
@@ -873,8 +942,7 @@ void sup_free(sup_t *s) {
             svc_close_listen_fd(svc, i);
         free(svc);
     }
-    for (int i = 0; i < s->nlsn; i++)
-        close(s->lsn[i].fd);
+    lsn_close_all(s);
     cfg_free(s->cfg);
     mcf_free(s->mcf);
     free(s);

@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x5342534dU /* "SBSM" */
-#define SHM_VERSION 1U
+#define SHM_VERSION 2U
 #define SHM_MAX_PROCS 256
 #define SHM_MAX_COUNTERS 48
 
@@ -40,7 +40,17 @@
     X(reloads, "main.cf reloads applied")                        \
     X(redis_up, "gauge: 1 while the Redis connection is up")     \
     X(redis_errors, "Redis connection failures and errors")      \
-    X(http_requests, "HTTP requests answered")
+    X(http_requests, "HTTP requests answered")                   \
+    X(sip_rx_requests, "SIP requests received (retransmissions too)") \
+    X(sip_rx_responses, "SIP responses received")                \
+    X(sip_tx_responses, "SIP responses sent (retransmissions too)") \
+    X(sip_rx_dropped, "SIP messages dropped: unparseable, unanswerable, too big") \
+    X(sip_retransmissions, "request retransmissions absorbed by a transaction") \
+    X(sip_txn_new, "server transactions created")                \
+    X(sip_txn_active, "gauge: server transactions alive")        \
+    X(sip_tcp_connections, "gauge: SIP TCP connections open")    \
+    X(registers, "REGISTER requests decided (routerd)")          \
+    X(registers_failed, "REGISTER requests answered with an error (routerd)")
 
 enum shm_counter {
 #define SHM_COUNTER_ENUM(name, doc) SHM_C_##name,

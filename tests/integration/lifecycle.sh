@@ -42,6 +42,9 @@ check "a second master in the foreground is refused too ($out)" \
 shm=$(grep -o '/dev/shm/switchboard-[0-9a-f]*' /proc/"$m"/maps | head -n 1)
 check "master maps its shm segment ($shm)" [ -e "$shm" ]
 check "private/ holds the IPC sockets" [ -S "$CONF/run/private/routerd.0" ]
+check_eq "each sipd instance has its own UDP socket on the SIP port (SO_REUSEPORT)" \
+  "$(status_count sipd)" "$(ss -Hlun "sport = :$SIP_PORT" | wc -l)"
+check_eq "one TCP listener on the SIP port, shared" 1 "$(ss -Hltn "sport = :$SIP_PORT" | wc -l)"
 
 out=$(sb stop 2>&1); rc=$?
 check_eq "stop succeeds ($out)" 0 "$rc"

@@ -17,6 +17,7 @@ check_eq "sipd 0 and 1 and every other service kept their pids" "$before" \
   "$(grep -v -E '^sipd\.(2|3) ' <<<"$after")"
 check_eq "no restart was counted" 0 "$(sb status | awk 'NR > 2 { n += $6 } END { print n + 0 }')"
 check "the new instances have their IPC sockets" [ -S "$CONF/run/private/sipd.3" ]
+check_eq "and their own UDP sockets on the SIP port" 4 "$(ss -Hlun "sport = :$SIP_PORT" | wc -l)"
 
 gone2=$(status_field sipd 2 3); gone3=$(status_field sipd 3 3)
 set_maxproc sipd 1
@@ -26,6 +27,7 @@ check_eq "sipd shrinks to 1 instance" 1 "$(sb status | awk '$1 == "sipd"' | wc -
 check "the retired instances exited" wait_until 5 '! kill -0 $gone2 2>/dev/null && ! kill -0 $gone3 2>/dev/null'
 check_eq "sipd 0 kept its pid" "$(grep '^sipd.0 ' <<<"$before")" "$(pids | grep '^sipd.0 ')"
 check "the retired instances' sockets are gone" [ ! -e "$CONF/run/private/sipd.3" ]
+check_eq "their UDP sockets are closed" 1 "$(ss -Hlun "sport = :$SIP_PORT" | wc -l)"
 
 router_before=$(status_field routerd 0 3)
 others_before=$(pids | grep -v '^routerd')
