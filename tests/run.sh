@@ -84,6 +84,18 @@ run_integration() { # $1: bin dir, $2: label
 
 run_unit build/tests
 [ "$asan" = 1 ] && run_unit build/asan/tests
+# Coverage-guided fuzzing of the parsers, bounded: FUZZ_SECONDS per target (0 skips).
+if [ "$unit_only" = 0 ] && [ ${#only[@]} -eq 0 ] && [ "${FUZZ_SECONDS:-10}" -gt 0 ]; then
+  echo "== fuzz (${FUZZ_SECONDS:-10} s per target)"
+  tests/fuzz/run.sh "${FUZZ_SECONDS:-10}" >"$out/fuzz.log" 2>&1
+  rc=$?
+  grep -E '^(ok|not ok) ' "$out/fuzz.log" | sed 's/^/   /'
+  count "$out/fuzz.log"
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "   not ok - fuzz/run.sh exited $rc"; failed=$((failed + 1))
+    tail -n 20 "$out/fuzz.log" | sed 's/^/   | /'
+  fi
+fi
 if [ "$unit_only" = 0 ]; then
   run_integration build/bin normal
   [ "$asan" = 1 ] && run_integration build/asan/bin asan

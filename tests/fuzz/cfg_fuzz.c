@@ -67,8 +67,7 @@ static void check_params(const cfg_t *cfg) {
         case CFG_T_INT:
             if (cfg_int(cfg, p) < 0)
                 fuzz_fail("negative integer", info->name);
-            if (p == CFG_ipc_max_message &&
-                (cfg_int(cfg, p) < 64 || cfg_int(cfg, p) > 1048576))
+            if (p == CFG_ipc_max_message && (cfg_int(cfg, p) < 64 || cfg_int(cfg, p) > 1048576))
                 fuzz_fail("ipc_max_message out of 64..1048576", s);
             break;
         case CFG_T_BOOL:
@@ -173,8 +172,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_warnings(cfg);
 
     /* Lookups: fixed names, then the name the first line sets (user-defined or not). */
-    static const char *const names[] = {"run_directory", "log_file", "no_such_parameter", "",
-                                        "$run_directory", "config_directory"};
+    static const char *const names[] = {
+        "run_directory", "log_file", "no_such_parameter", "", "$run_directory", "config_directory"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         (void)cfg_lookup(cfg, names[i]);
     size_t nlen = 0;

@@ -174,8 +174,8 @@ static enum fuzz_expect fuzz_expect(const uint8_t *data, size_t size) {
     if (!env)
         return FUZZ_MALFORMED;
     enum fuzz_expect e = env->body_case == SB__ENVELOPE__BODY__NOT_SET ? FUZZ_MALFORMED
-                         : env->reply_to != 0                         ? FUZZ_STRAY_REPLY
-                                                                      : FUZZ_ENVELOPE;
+                         : env->reply_to != 0                          ? FUZZ_STRAY_REPLY
+                                                                       : FUZZ_ENVELOPE;
     sb__envelope__free_unpacked(env, NULL);
     return e;
 }

@@ -23,6 +23,7 @@ targets=("$@")
 out=build/fuzz
 cc=${FUZZ_CC:-clang}
 command -v "$cc" >/dev/null 2>&1 || cc=clang-14
+# shellcheck disable=SC2054 # the commas belong to -fsanitize=
 CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -std=c11
         -D_GNU_SOURCE -I. -Ilib -Ishm -Ibuild/gen)
 # The modules the harnesses use (see the brief in each *_fuzz.c); run.sh adds any lib/ or
@@ -47,8 +48,8 @@ report() {
 # reason LOG RC: one line saying why a run failed.
 reason() {
   local r
-  r=$(grep -m1 -oE '(ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|libFuzzer): .*|runtime error: .*|[a-z]+_fuzz: .*)' "$1" |
-    cut -c1-160)
+  local pat='ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|libFuzzer): .*'
+  r=$(grep -m1 -oE "($pat|runtime error: .*|[a-z]+_fuzz: .*)" "$1" | cut -c1-160)
   if [ -z "$r" ]; then
     case $2 in
       124 | 137) r="no result within the time limit (killed)" ;;
@@ -58,9 +59,9 @@ reason() {
   echo "$r"
 }
 
-# build: the objects once, then one binary per target; sets ok_build.
+# build: the objects once, then one binary per target; build/fuzz/build.log says why not.
 build() {
-  local log=$out/build.log src deps h c changed i obj objs=()
+  local log=$out/build.log src deps h c changed obj objs=()
   mkdir -p "$out/obj" "$out/crashes"
   : >"$log"
   if ! command -v "$cc" >/dev/null 2>&1; then
@@ -78,13 +79,14 @@ build() {
     gens+=("$c")
   done
   local pcflags pclibs
-  pcflags=$(pkg-config --cflags libuv libprotobuf-c 2>>"$log") &&
-    pclibs=$(pkg-config --libs libuv libprotobuf-c 2>>"$log") || return 1
+  read -ra pcflags <<<"$(pkg-config --cflags libuv libprotobuf-c 2>>"$log")" &&
+    read -ra pclibs <<<"$(pkg-config --libs libuv libprotobuf-c 2>>"$log")" &&
+    [ ${#pclibs[@]} -gt 0 ] || return 1
   # Close SOURCES over the lib/ and shm/ headers they and the harnesses include.
-  for i in 1 2 3 4 5; do
+  for _ in 1 2 3 4 5; do
     changed=0
     deps=$("$cc" "${CFLAGS[@]}" -MM "${SOURCES[@]}" tests/fuzz/*_fuzz.c 2>>"$log" |
-      tr ' \\' '\n\n' | sed 's|^\./||' | grep -E '^(lib|shm)/[A-Za-z0-9_]+\.h$' | sort -u)
+      tr -s ' \\' '\n' | sed 's|^\./||' | grep -E '^(lib|shm)/[A-Za-z0-9_]+\.h$' | sort -u)
     for h in $deps; do
       c=${h%.h}.c
       if [ -f "$c" ] && ! printf '%s\n' "${SOURCES[@]}" | grep -qx "$c"; then
@@ -96,12 +98,12 @@ build() {
   done
   for src in "${SOURCES[@]}" "${gens[@]}"; do
     obj=$out/obj/$(echo "$src" | tr '/' '_').o
-    "$cc" "${CFLAGS[@]}" $pcflags -c "$src" -o "$obj" >>"$log" 2>&1 || return 1
+    "$cc" "${CFLAGS[@]}" "${pcflags[@]}" -c "$src" -o "$obj" >>"$log" 2>&1 || return 1
     objs+=("$obj")
   done
   for name in "${targets[@]}"; do
-    "$cc" "${CFLAGS[@]}" "tests/fuzz/${name}_fuzz.c" "${objs[@]}" $pclibs -lrt -o "$out/$name" \
-      >>"$log" 2>&1 || return 1
+    "$cc" "${CFLAGS[@]}" "tests/fuzz/${name}_fuzz.c" "${objs[@]}" "${pclibs[@]}" -lrt \
+      -o "$out/$name" >>"$log" 2>&1 || return 1
   done
   return 0
 }
@@ -160,6 +162,7 @@ for name in "${targets[@]}"; do
   if [ -f "tests/fuzz/$name.dict" ]; then
     cp "tests/fuzz/$name.dict" "$work/$name.dict"
     if [ "$name" = cfg ]; then # every parameter name, as $name too, from the table itself
+      # shellcheck disable=SC2016 # the $ is for the dictionary, not the shell
       sed -n 's/^ *X(\([a-z0-9_]*\),.*/\1/p' lib/cfg_params.h |
         while read -r p; do printf '"%s"\n"$%s"\n"${%s}"\n' "$p" "$p" "$p"; done \
         >>"$work/$name.dict"
@@ -174,11 +177,11 @@ for name in "${targets[@]}"; do
   if [ "$rc" -eq 0 ] && [ -n "$runs" ]; then
     echo "ok - fuzz $name: $runs runs, no crash"
     cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' "$log" | tail -n 1)
-    echo "# $name: $((runs / secs)) runs/s over ${secs}s; seeds $(ls tests/fuzz/corpus/"$name" |
-      wc -l), final $cov"
+    seeds=$(find "tests/fuzz/corpus/$name" -type f | wc -l)
+    echo "# $name: $((runs / secs)) runs/s over ${secs}s; $seeds seeds; final $cov"
   else
     notok "$name" "$(reason "$log" "$rc")"
-    art=$(grep -oE 'Test unit written to [^ ]+' "$log" | tail -n 1 | sed 's/Test unit written to //')
+    art=$(grep -oE 'Test unit written to [^ ]+' "$log" | tail -n 1 | sed 's/.* to //')
     [ -n "$art" ] && echo "#   crash input: $art (replay: $bin $art)"
     echo "#   full log: $log"
     report "$log"
