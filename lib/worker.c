@@ -301,8 +301,11 @@ static void peer_on_malformed(ipc_chan_t *ch, size_t len, const char *why, void 
                     pe->name[0] ? pe->name : "an unidentified peer", len, why);
 }
 
+/* The channel of pe goes away: the role hears it first (worker_ops.peer_closed). */
 static void peer_unlink(struct worker_peer *pe) {
     worker_t *w = pe->w;
+    if (w->ops->peer_closed)
+        w->ops->peer_closed(w, pe->ch);
     for (struct worker_peer **pp = &w->priv->peers; *pp; pp = &(*pp)->next)
         if (*pp == pe) {
             *pp = pe->next;
@@ -481,9 +484,8 @@ static void worker_stop(worker_t *w, int status) {
         w->ops->stop(w);
     while (p->peers) {
         struct worker_peer *pe = p->peers;
-        p->peers = pe->next;
         ipc_chan_close(pe->ch);
-        free(pe);
+        peer_unlink(pe);
     }
     ipc_listener_close(p->listener);
     p->listener = NULL;

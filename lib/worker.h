@@ -55,6 +55,10 @@ struct worker_ops {
     void (*stop)(worker_t *w);
     /* The Redis link went up or down (roles with uses_redis). Optional. */
     void (*redis_state)(worker_t *w, bool up);
+    /* A peer channel is about to be freed (peer gone, dropped, or the worker stopping):
+     * forget it, never send on it again. Roles that answer requests later (after Redis,
+     * after another peer) keep the channel until then and let go here. Optional. */
+    void (*peer_closed)(worker_t *w, ipc_chan_t *ch);
 };
 
 struct worker {

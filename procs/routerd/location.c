@@ -1,0 +1,350 @@
+/* location - see location.h */
+#include "location.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "clock.h"
+#include "log.h"
+
+/* EVAL(SHA) body|sha numkeys key key now deadline call_id cseq wildcard n */
+#define LOC_FIXED_ARGS 11
+
+struct loc {
+    rds_t *redis;
+    char sha[41];     /* the script's SHA1 once SCRIPT LOAD answered, else "" */
+    bool loading;     /* a SCRIPT LOAD is in flight */
+    unsigned pending; /* commands sent that have not called back */
+    bool closing;
+    int64_t clock_offset_ms; /* Redis's wall clock minus ours, measured at link up */
+};
+
+struct loc_call {
+    loc_t *l;
+    loc_cb cb;
+    void *arg;
+    int64_t now_ms;
+    bool retried; /* sent again with EVAL after NOSCRIPT */
+    int argc;
+    const char **argv; /* [0] and [1] are set at each send; [2..] are malloc'd */
+    size_t *argvlen;
+};
+
+loc_t *loc_new(rds_t *redis) {
+    loc_t *l = calloc(1, sizeof *l);
+    if (l)
+        l->redis = redis;
+    return l;
+}
+
+static void loc_maybe_free(loc_t *l) {
+    if (l->closing && l->pending == 0)
+        free(l);
+}
+
+void loc_free(loc_t *l) {
+    if (!l)
+        return;
+    l->closing = true;
+    loc_maybe_free(l);
+}
+
+static void load_cb(redisAsyncContext *ac, void *r, void *priv) {
+    loc_t *l = priv;
+    redisReply *reply = r;
+    (void)ac;
+    l->loading = false;
+    l->pending--;
+    if (reply && reply->type == REDIS_REPLY_STRING && reply->len == 40) {
+        memcpy(l->sha, reply->str, 40);
+        l->sha[40] = '\0';
+    } else if (reply) {
+        log_ratelimited(LOG_WARN, "redis SCRIPT LOAD of the registrar script failed: %s",
+                        reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+    }
+    loc_maybe_free(l);
+}
+
+static void loc_load(loc_t *l) {
+    redisAsyncContext *ac = rds_context(l->redis);
+    if (l->loading || l->closing || !ac)
+        return;
+    if (redisAsyncCommand(ac, load_cb, l, "SCRIPT LOAD %s", loc_register_lua) == REDIS_OK) {
+        l->loading = true;
+        l->pending++;
+    }
+}
+
+/* TIME at link up: the script judges deadlines by the server's clock, so they are sent
+ * in it (a skewed external Redis must not make every request late). */
+static void time_cb(redisAsyncContext *ac, void *r, void *priv) {
+    loc_t *l = priv;
+    redisReply *reply = r;
+    (void)ac;
+    l->pending--;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[0]->type == REDIS_REPLY_STRING &&
+        reply->element[1]->type == REDIS_REPLY_STRING) {
+        int64_t redis_ms = strtoll(reply->element[0]->str, NULL, 10) * 1000 +
+                           strtoll(reply->element[1]->str, NULL, 10) / 1000;
+        l->clock_offset_ms = redis_ms - clock_wall_us() / 1000;
+        if (l->clock_offset_ms > 1000 || l->clock_offset_ms < -1000)
+            log_warn("redis's clock is %" PRId64 " ms %s ours: binding expiries will be off by as "
+                     "much",
+                     l->clock_offset_ms > 0 ? l->clock_offset_ms : -l->clock_offset_ms,
+                     l->clock_offset_ms > 0 ? "ahead of" : "behind");
+    }
+    loc_maybe_free(l);
+}
+
+void loc_link_up(loc_t *l) {
+    l->sha[0] = '\0'; /* a new server may not have it: EVAL until it is loaded again */
+    loc_load(l);
+    redisAsyncContext *ac = rds_context(l->redis);
+    if (ac && !l->closing && redisAsyncCommand(ac, time_cb, l, "TIME") == REDIS_OK)
+        l->pending++;
+}
+
+static void call_free(struct loc_call *c) {
+    if (c->argv)
+        for (int i = 2; i < c->argc; i++)
+            free((char *)c->argv[i]);
+    free(c->argv);
+    free(c->argvlen);
+    free(c);
+}
+
+/* Calls back and frees the call (and the store, when it was waiting for this). */
+static void call_finish(struct loc_call *c, struct loc_result *res) {
+    loc_t *l = c->l;
+    c->cb(res, c->arg);
+    call_free(c);
+    l->pending--;
+    loc_maybe_free(l);
+}
+
+/* The bindings of reply's elements from index first on (URI, record pairs). */
+static void parse_bindings(const redisReply *reply, size_t first, int64_t now_ms,
+                           struct loc_result *res) {
+    size_t pairs = (reply->elements - first) / 2;
+    res->bindings = pairs ? calloc(pairs, sizeof *res->bindings) : NULL;
+    if (pairs && !res->bindings) {
+        res->status = LOC_FAILED;
+        res->detail = "out of memory";
+        return;
+    }
+    for (size_t i = first; i + 1 < reply->elements; i += 2) {
+        const redisReply *rec = reply->element[i + 1];
+        struct binding *b =
+            rec->type == REDIS_REPLY_STRING ? binding_decode(rec->str, rec->len) : NULL;
+        if (!b) {
+            log_ratelimited(LOG_WARN, "ignored an unreadable binding record in redis");
+            continue;
+        }
+        if (b->expires_at_ms <= now_ms) {
+            free(b);
+            continue;
+        }
+        res->bindings[res->n++] = b;
+    }
+    binding_sort(res->bindings, res->n);
+}
+
+static void result_clear(struct loc_result *res) {
+    for (size_t i = 0; i < res->n; i++)
+        free(res->bindings[i]);
+    free(res->bindings);
+}
+
+static bool is_str(const redisReply *r, const char *s) {
+    return (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) &&
+           r->len == strlen(s) && memcmp(r->str, s, r->len) == 0;
+}
+
+static int call_send(struct loc_call *c);
+
+static void register_cb(redisAsyncContext *ac, void *r, void *priv) {
+    struct loc_call *c = priv;
+    redisReply *reply = r;
+    struct loc_result res = {.status = LOC_FAILED, .detail = "redis link lost"};
+    (void)ac;
+    if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
+        !c->retried) {
+        /* Flushed or a new server: send the text itself, and load it again for later. */
+        c->l->sha[0] = '\0';
+        c->retried = true;
+        loc_load(c->l);
+        if (call_send(c) == 0)
+            return;
+        res.detail = "cannot resend the script";
+    } else if (reply && reply->type == REDIS_REPLY_ERROR) {
+        res.detail = reply->str;
+    } else if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1) {
+        const redisReply *tag = reply->element[0];
+        if (is_str(tag, "ok")) {
+            res.status = LOC_OK;
+            res.detail = NULL;
+            parse_bindings(reply, 1, c->now_ms, &res);
+        } else if (is_str(tag, "stale") && reply->elements == 2 &&
+                   reply->element[1]->type == REDIS_REPLY_STRING) {
+            res.status = LOC_STALE;
+            res.detail = reply->element[1]->str;
+        } else if (is_str(tag, "late")) {
+            res.status = LOC_LATE;
+            res.detail = NULL;
+        } else {
+            res.detail = "unexpected script reply";
+        }
+    } else if (reply) {
+        res.detail = "unexpected script reply";
+    }
+    call_finish(c, &res);
+    result_clear(&res);
+}
+
+static int call_send(struct loc_call *c) {
+    redisAsyncContext *ac = rds_context(c->l->redis);
+    if (!ac)
+        return -EAGAIN;
+    bool by_sha = c->l->sha[0] && !c->retried;
+    c->argv[0] = by_sha ? "EVALSHA" : "EVAL";
+    c->argvlen[0] = strlen(c->argv[0]);
+    c->argv[1] = by_sha ? c->l->sha : loc_register_lua;
+    c->argvlen[1] = strlen(c->argv[1]);
+    if (redisAsyncCommandArgv(ac, register_cb, c, c->argc, c->argv, c->argvlen) != REDIS_OK)
+        return -EIO;
+    return 0;
+}
+
+/* argv[i] = a malloc'd copy of what fmt makes; false when out of memory. */
+static bool arg_printf(struct loc_call *c, int i, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static bool arg_printf(struct loc_call *c, int i, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return false;
+    c->argv[i] = s;
+    c->argvlen[i] = (size_t)n;
+    return true;
+}
+
+static bool arg_take(struct loc_call *c, int i, char *s) {
+    if (!s)
+        return false;
+    c->argv[i] = s;
+    c->argvlen[i] = strlen(s);
+    return true;
+}
+
+int loc_register(loc_t *l, const struct loc_register_args *a, const struct binding_plan *plan,
+                 loc_cb cb, void *arg) {
+    if (!rds_context(l->redis))
+        return -EAGAIN;
+    struct loc_call *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->l = l;
+    c->cb = cb;
+    c->arg = arg;
+    c->now_ms = a->now_ms;
+    c->argc = LOC_FIXED_ARGS + 3 * (int)plan->n;
+    c->argv = calloc((size_t)c->argc, sizeof *c->argv);
+    c->argvlen = calloc((size_t)c->argc, sizeof *c->argvlen);
+    if (!c->argv || !c->argvlen) {
+        call_free(c);
+        return -ENOMEM;
+    }
+    struct binding b = {
+        .call_id = binding_clean_text(a->call_id),
+        .cseq = a->cseq,
+        .user_agent = (char *)(a->user_agent ? a->user_agent : ""),
+        .transport = (char *)(a->source && a->source->transport ? a->source->transport : ""),
+        .addr = (char *)(a->source && a->source->addr ? a->source->addr : ""),
+        .port = a->source ? a->source->port : 0,
+        .sipd_instance = a->source ? a->source->sipd_instance : 0,
+        .registered_at_ms = a->now_ms,
+    };
+    bool ok = b.call_id && arg_printf(c, 2, "2") &&
+              arg_printf(c, 3, LOC_KEY_BINDINGS "{%s}", a->aor) &&
+              arg_printf(c, 4, LOC_KEY_EXPIRY "{%s}", a->aor) &&
+              arg_printf(c, 5, "%" PRId64, a->now_ms) &&
+              arg_printf(c, 6, "%" PRId64, a->deadline_ms + l->clock_offset_ms) &&
+              arg_take(c, 7, b.call_id) && arg_printf(c, 8, "%" PRIu32, a->cseq) &&
+              arg_printf(c, 9, "%d", plan->wildcard ? 1 : 0) && arg_printf(c, 10, "%zu", plan->n);
+    if (!ok && b.call_id && c->argv[7] != b.call_id)
+        free(b.call_id);
+    for (size_t i = 0; ok && i < plan->n; i++) {
+        const struct binding_change *ch = &plan->changes[i];
+        int at = LOC_FIXED_ARGS + 3 * (int)i;
+        b.uri = (char *)ch->uri;
+        b.q = ch->q;
+        b.expires_at_ms = ch->expires ? a->now_ms + (int64_t)ch->expires * 1000 : 0;
+        /* The field is the URI as the record stores it, so the two always agree. */
+        ok = arg_take(c, at, binding_clean_text(ch->uri)) &&
+             arg_printf(c, at + 1, "%" PRId64, b.expires_at_ms) &&
+             arg_take(c, at + 2, ch->expires ? binding_encode(&b) : strdup(""));
+    }
+    if (!ok) {
+        call_free(c);
+        return -ENOMEM;
+    }
+    int rc = call_send(c);
+    if (rc < 0) {
+        call_free(c);
+        return rc;
+    }
+    l->pending++;
+    return 0;
+}
+
+static void lookup_cb(redisAsyncContext *ac, void *r, void *priv) {
+    struct loc_call *c = priv;
+    redisReply *reply = r;
+    struct loc_result res = {.status = LOC_FAILED, .detail = "redis link lost"};
+    (void)ac;
+    if (reply && reply->type == REDIS_REPLY_ARRAY) {
+        res.status = LOC_OK;
+        res.detail = NULL;
+        parse_bindings(reply, 0, c->now_ms, &res);
+    } else if (reply) {
+        res.detail = reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply";
+    }
+    call_finish(c, &res);
+    result_clear(&res);
+}
+
+int loc_lookup(loc_t *l, const char *aor, int64_t now_ms, loc_cb cb, void *arg) {
+    redisAsyncContext *ac = rds_context(l->redis);
+    if (!ac)
+        return -EAGAIN;
+    struct loc_call *c = calloc(1, sizeof *c);
+    char *key = NULL;
+    if (!c || asprintf(&key, LOC_KEY_BINDINGS "{%s}", aor) < 0) {
+        free(c);
+        return -ENOMEM;
+    }
+    c->l = l;
+    c->cb = cb;
+    c->arg = arg;
+    c->now_ms = now_ms;
+    int rc = redisAsyncCommand(ac, lookup_cb, c, "HGETALL %b", key, strlen(key));
+    free(key);
+    if (rc != REDIS_OK) {
+        call_free(c);
+        return -EIO;
+    }
+    l->pending++;
+    return 0;
+}

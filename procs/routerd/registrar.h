@@ -1,0 +1,57 @@
+/*
+ * NAME
+ *   registrar - routerd's registrar and location service (RFC 3261 10.3).
+ * DESCRIPTION
+ *   Serves RegisterRequest and LocationRequest envelopes (proto/sip.proto) from peers:
+ *   decides what it can at once (binding.h: 400, 423), applies the rest in Redis
+ *   (location.h) and answers on the channel the request came on, exactly once per
+ *   request: 200 with every current binding, 500 "Out of order" for a stale CSeq, 503
+ *   with retry_after when Redis is down, does not answer within 7/8 of register_timeout
+ *   (sipd waits register_timeout for us), or still owes answers to requests that timed
+ *   out (it is then not asked more until it answers them). A LocationRequest gets 200
+ *   with the live bindings best first, 404 when there are none, 503 as above. Parameters are read from main.cf at each request,
+ *   so a reload applies to the next one. It never blocks and never keeps a channel
+ *   pointer past the channel's close (registrar_peer_closed, from worker_ops).
+ * OWNERSHIP
+ *   registrar_t belongs to the worker's role_ctx; envelopes are borrowed for the call.
+ *   registrar_stop answers what is in flight and frees the registrar once Redis has
+ *   called back for everything it was sent.
+ * LOOP
+ *   routerd's loop (worker.h ops).
+ * ERRORS
+ *   Nothing is returned: every fault is an answer (503/500) and a rate-limited warning.
+ * SEE ALSO
+ *   binding.h, location.h, docs/registrar.md
+ */
+#ifndef SB_ROUTERD_REGISTRAR_H
+#define SB_ROUTERD_REGISTRAR_H
+
+#include <stdbool.h>
+
+#include "binding.h"
+#include "worker.h"
+
+/* Retry-After of a 503, seconds. */
+#define REGISTRAR_RETRY_AFTER_S 5
+
+typedef struct registrar registrar_t;
+
+registrar_t *registrar_new(worker_t *w);
+/* env's body is register_request / location_request; env->request_id must be set. */
+void registrar_register(registrar_t *reg, ipc_chan_t *ch, const Sb__Envelope *env);
+void registrar_locate(registrar_t *reg, ipc_chan_t *ch, const Sb__Envelope *env);
+/* The Redis link went up or down. */
+void registrar_redis_state(registrar_t *reg, bool up);
+/* Calls worker_drained once nothing is in flight. */
+void registrar_drain(registrar_t *reg);
+/* Answers what is in flight (503) and frees reg when Redis has called back. */
+void registrar_stop(registrar_t *reg);
+/* The channel ch is going away: requests that came on it are answered into the void. */
+void registrar_peer_closed(registrar_t *reg, ipc_chan_t *ch);
+/* The channel ch is going away: requests that came on it are answered into the void. */
+void registrar_peer_closed(registrar_t *reg, ipc_chan_t *ch);
+
+/* The register_* limits of main.cf (values past UINT32_MAX are cut). */
+void registrar_limits(const cfg_t *cfg, struct binding_limits *lim);
+
+#endif

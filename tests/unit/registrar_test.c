@@ -1,0 +1,394 @@
+/* registrar: RFC 3261 10.3 rules (expiry, wildcard, ordering) and the stored record. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "procs/routerd/binding.h"
+#include "procs/routerd/location.h"
+
+static const struct binding_limits limits = {
+    .default_expires = 3600, .min_expires = 60, .max_expires = 7200};
+
+/* ---- expiry of one Contact (step 7) ---- */
+
+static void test_expiry_contact_param_wins_over_header(void **state) {
+    (void)state;
+    uint32_t e = 1;
+    assert_int_equal(binding_contact_expires(120, 600, &limits, &e), 0);
+    assert_int_equal(e, 120);
+}
+
+static void test_expiry_header_when_no_param(void **state) {
+    (void)state;
+    uint32_t e = 1;
+    assert_int_equal(binding_contact_expires(-1, 600, &limits, &e), 0);
+    assert_int_equal(e, 600);
+}
+
+static void test_expiry_default_when_neither(void **state) {
+    (void)state;
+    uint32_t e = 1;
+    assert_int_equal(binding_contact_expires(-1, -1, &limits, &e), 0);
+    assert_int_equal(e, 3600);
+}
+
+static void test_expiry_default_is_kept_within_limits(void **state) {
+    (void)state;
+    struct binding_limits l = {.default_expires = 10, .min_expires = 60, .max_expires = 7200};
+    uint32_t e = 1;
+    assert_int_equal(binding_contact_expires(-1, -1, &l, &e), 0); /* never a 423 for ours */
+    assert_int_equal(e, 60);
+    l.default_expires = 99999;
+    assert_int_equal(binding_contact_expires(-1, -1, &l, &e), 0);
+    assert_int_equal(e, 7200);
+}
+
+static void test_expiry_above_max_is_cut(void **state) {
+    (void)state;
+    uint32_t e = 1;
+    assert_int_equal(binding_contact_expires(100000, -1, &limits, &e), 0);
+    assert_int_equal(e, 7200);
+    assert_int_equal(binding_contact_expires(-1, INT32_MAX, &limits, &e), 0);
+    assert_int_equal(e, 7200);
+}
+
+static void test_expiry_below_min_is_423(void **state) {
+    (void)state;
+    uint32_t e = 0;
+    assert_int_equal(binding_contact_expires(59, -1, &limits, &e), 423);
+    assert_int_equal(binding_contact_expires(-1, 1, &limits, &e), 423);
+    assert_int_equal(binding_contact_expires(60, -1, &limits, &e), 0);
+    assert_int_equal(e, 60);
+}
+
+static void test_expiry_zero_removes_even_below_min(void **state) {
+    (void)state;
+    uint32_t e = 99;
+    assert_int_equal(binding_contact_expires(0, 3600, &limits, &e), 0);
+    assert_int_equal(e, 0);
+    e = 99;
+    assert_int_equal(binding_contact_expires(-1, 0, &limits, &e), 0);
+    assert_int_equal(e, 0);
+}
+
+/* ---- the whole REGISTER (steps 6-7) ---- */
+
+struct req {
+    Sb__RegisterRequest rq;
+    Sb__ContactSpec specs[BINDING_MAX_CONTACTS + 2];
+    Sb__ContactSpec *ptrs[BINDING_MAX_CONTACTS + 2];
+};
+
+static void req_init(struct req *r, int32_t header_expires) {
+    memset(r, 0, sizeof *r);
+    sb__register_request__init(&r->rq);
+    r->rq.aor = "sip:alice@example.com";
+    r->rq.call_id = "call-1";
+    r->rq.cseq = 7;
+    r->rq.expires = header_expires;
+    r->rq.contacts = r->ptrs;
+}
+
+static void req_contact(struct req *r, const char *uri, int32_t expires, int32_t q) {
+    Sb__ContactSpec *c = &r->specs[r->rq.n_contacts];
+    sb__contact_spec__init(c);
+    c->uri = (char *)uri;
+    c->expires = expires;
+    c->q = q;
+    r->ptrs[r->rq.n_contacts++] = c;
+}
+
+static void test_register_each_contact_gets_its_expiry(void **state) {
+    (void)state;
+    struct req r;
+    struct binding_plan p;
+    req_init(&r, 600);
+    req_contact(&r, "sip:a@10.0.0.1", -1, 500);
+    req_contact(&r, "sip:a@10.0.0.2", 120, -1);
+    req_contact(&r, "sip:a@10.0.0.3", 0, -1);
+    req_contact(&r, "sip:a@10.0.0.4", 86400, 1000);
+    assert_int_equal(binding_plan_make(&r.rq, &limits, &p), 0);
+    assert_int_equal(p.status, 0);
+    assert_false(p.wildcard);
+    assert_int_equal(p.n, 4);
+    assert_string_equal(p.changes[0].uri, "sip:a@10.0.0.1");
+    assert_int_equal(p.changes[0].expires, 600);
+    assert_int_equal(p.changes[0].q, 500);
+    assert_int_equal(p.changes[1].expires, 120);
+    assert_int_equal(p.changes[1].q, -1);
+    assert_int_equal(p.changes[2].expires, 0);
+    assert_int_equal(p.changes[3].expires, 7200);
+    binding_plan_clear(&p);
+    assert_null(p.changes);
+}
+
+static void test_register_one_brief_contact_is_423_for_all(void **state) {
+    (void)state;
+    struct req r;
+    struct binding_plan p;
+    req_init(&r, -1);
+    req_contact(&r, "sip:a@10.0.0.1", 3600, -1);
+    req_contact(&r, "sip:a@10.0.0.2", 30, -1);
+    assert_int_equal(binding_plan_make(&r.rq, &limits, &p), 0);
+    assert_int_equal(p.status, 423);
+    assert_int_equal(p.min_expires, 60);
+    assert_string_equal(p.reason, "Interval Too Brief");
+    assert_int_equal(p.n, 0); /* nothing is applied */
+    binding_plan_clear(&p);
+}
+
+static void test_register_without_contacts_is_a_query(void **state) {
+    (void)state;
+    struct req r;
+    struct binding_plan p;
+    req_init(&r, -1);
+    assert_int_equal(binding_plan_make(&r.rq, &limits, &p), 0);
+    assert_int_equal(p.status, 0);
+    assert_false(p.wildcard);
+    assert_int_equal(p.n, 0);
+    binding_plan_clear(&p);
+}
+
+static void test_register_wildcard_removes_all(void **state) {
+    (void)state;
+    struct req r;
+    struct binding_plan p;
+    req_init(&r, 0);
+    r.rq.wildcard = true;
+    assert_int_equal(binding_plan_make(&r.rq, &limits, &p), 0);
+    assert_int_equal(p.status, 0);
+    assert_true(p.wildcard);
+    assert_int_equal(p.n, 0);
+    binding_plan_clear(&p);
+}
+
+static void test_register_wildcard_needs_expires_zero(void **state) {
+    (void)state;
+    struct req r;
+    struct binding_plan p;
+    int32_t bad[] = {-1, 1, 3600};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        req_init(&r, bad[i]);
+        r.rq.wildcard = true;
+        assert_int_equal(binding_plan_make(&r.rq, &limits, &p), 0);
+        assert_int_equal(p.status, 400);
+        assert_false(p.wildcard);
+        binding_plan_clear(&p);
+    }
+}
+
+static void test_register_wildcard_with_another_contact_is_400(void **state) {
+    (void)state;
+    struct req r;
+    struct binding_plan p;
+    req_init(&r, 0);
+    r.rq.wildcard = true;
+    req_contact(&r, "sip:a@10.0.0.1", 0, -1);
+    assert_int_equal(binding_plan_make(&r.rq, &limits, &p), 0);
+    assert_int_equal(p.status, 400);
+    assert_false(p.wildcard);
+    binding_plan_clear(&p);
+}
+
+static void test_register_malformed_is_400(void **state) {
+    (void)state;
+    struct req r;
+    struct binding_plan p;
+    req_init(&r, -1);
+    req_contact(&r, "sip:a@10.0.0.1", -1, 1001);
+    assert_int_equal(binding_plan_make(&r.rq, &limits, &p), 0);
+    assert_int_equal(p.status, 400);
+    binding_plan_clear(&p);
+
+    req_init(&r, -1);
+    req_contact(&r, "", -1, -1);
+    assert_int_equal(binding_plan_make(&r.rq, &limits, &p), 0);
+    assert_int_equal(p.status, 400);
+    binding_plan_clear(&p);
+
+    req_init(&r, -1);
+    r.rq.call_id = "";
+    assert_int_equal(binding_plan_make(&r.rq, &limits, &p), 0);
+    assert_int_equal(p.status, 400);
+    binding_plan_clear(&p);
+
+    req_init(&r, -1);
+    for (int i = 0; i < BINDING_MAX_CONTACTS + 1; i++)
+        req_contact(&r, "sip:a@10.0.0.1", -1, -1);
+    assert_int_equal(binding_plan_make(&r.rq, &limits, &p), 0);
+    assert_int_equal(p.status, 400);
+    binding_plan_clear(&p);
+}
+
+/* ---- location order ---- */
+
+static struct binding mk(const char *uri, int32_t q, int64_t registered_at_ms) {
+    struct binding b = {0};
+    b.uri = (char *)uri;
+    b.q = q;
+    b.registered_at_ms = registered_at_ms;
+    return b;
+}
+
+static void test_order_q_descending_then_newest(void **state) {
+    (void)state;
+    struct binding a = mk("sip:a@h", 500, 3000), b = mk("sip:b@h", 900, 1000),
+                   c = mk("sip:c@h", 900, 2000), d = mk("sip:d@h", 100, 9000);
+    struct binding *v[] = {&a, &b, &c, &d};
+    binding_sort(v, 4);
+    assert_string_equal(v[0]->uri, "sip:c@h"); /* q 0.9, newer */
+    assert_string_equal(v[1]->uri, "sip:b@h"); /* q 0.9, older */
+    assert_string_equal(v[2]->uri, "sip:a@h");
+    assert_string_equal(v[3]->uri, "sip:d@h");
+}
+
+static void test_order_absent_q_counts_as_one(void **state) {
+    (void)state;
+    struct binding none = mk("sip:none@h", -1, 1000), full = mk("sip:full@h", 1000, 2000),
+                   high = mk("sip:high@h", 999, 5000);
+    struct binding *v[] = {&high, &none, &full};
+    binding_sort(v, 3);
+    assert_string_equal(v[0]->uri, "sip:full@h"); /* 1.0 and newer than the absent one */
+    assert_string_equal(v[1]->uri, "sip:none@h");
+    assert_string_equal(v[2]->uri, "sip:high@h");
+    assert_true(binding_compare(&none, &high) < 0);
+}
+
+static void test_order_ties_are_deterministic(void **state) {
+    (void)state;
+    struct binding a = mk("sip:a@h", 500, 1000), b = mk("sip:b@h", 500, 1000);
+    assert_true(binding_compare(&a, &b) < 0);
+    assert_true(binding_compare(&b, &a) > 0);
+    assert_int_equal(binding_compare(&a, &a), 0);
+}
+
+static void test_seconds_left_rounds_up_and_stops_at_zero(void **state) {
+    (void)state;
+    struct binding b = {.expires_at_ms = 10000};
+    assert_int_equal(binding_seconds_left(&b, 10000 - 3600000), 3600);
+    assert_int_equal(binding_seconds_left(&b, 10000 - 3599001), 3600);
+    assert_int_equal(binding_seconds_left(&b, 9999), 1);
+    assert_int_equal(binding_seconds_left(&b, 10000), 0);
+    assert_int_equal(binding_seconds_left(&b, 20000), 0);
+}
+
+/* ---- the record in Redis ---- */
+
+static void test_record_round_trips(void **state) {
+    (void)state;
+    struct binding b = {.uri = "sip:alice@10.0.0.1:5062;transport=tcp",
+                        .q = 250,
+                        .call_id = "a84b4c76e66710@pc33",
+                        .cseq = 4294967295u,
+                        .user_agent = "Phone \"X\" 1.0\n",
+                        .transport = "tcp",
+                        .addr = "10.0.0.1",
+                        .port = 5062,
+                        .sipd_instance = 3,
+                        .registered_at_ms = 1795507102698,
+                        .expires_at_ms = 1795510702698};
+    char *text = binding_encode(&b);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "\"call_id\":\"a84b4c76e66710@pc33\""));
+    struct binding *d = binding_decode(text, strlen(text));
+    assert_non_null(d);
+    assert_string_equal(d->uri, b.uri);
+    assert_int_equal(d->q, 250);
+    assert_string_equal(d->call_id, b.call_id);
+    assert_int_equal(d->cseq, 4294967295u);
+    assert_string_equal(d->user_agent, b.user_agent);
+    assert_string_equal(d->transport, "tcp");
+    assert_string_equal(d->addr, "10.0.0.1");
+    assert_int_equal(d->port, 5062);
+    assert_int_equal(d->sipd_instance, 3);
+    assert_int_equal(d->registered_at_ms, 1795507102698);
+    assert_int_equal(d->expires_at_ms, 1795510702698);
+    free(d);
+    free(text);
+}
+
+static void test_record_invalid_utf8_becomes_question_marks(void **state) {
+    (void)state;
+    struct binding b = {.uri = "sip:a@h",
+                        .q = -1,
+                        .call_id = "id\xff\xfe",
+                        .user_agent = "caf\xc3\xa9 \xc3",
+                        .transport = "",
+                        .addr = ""};
+    char *text = binding_encode(&b);
+    assert_non_null(text);
+    struct binding *d = binding_decode(text, strlen(text));
+    assert_non_null(d);
+    assert_string_equal(d->call_id, "id??");
+    assert_string_equal(d->user_agent, "caf\xc3\xa9 ?"); /* valid UTF-8 is kept */
+    assert_int_equal(d->q, -1);
+    free(d);
+    free(text);
+    char *clean = binding_clean_text("ok\x80");
+    assert_string_equal(clean, "ok?");
+    free(clean);
+}
+
+static void test_record_decode_refuses_what_is_not_ours(void **state) {
+    (void)state;
+    const char *bad[] = {"",
+                         "[]",
+                         "{}",
+                         "not json",
+                         "{\"uri\":\"sip:a@h\"}",
+                         "{\"uri\":\"sip:a@h\",\"q\":5000,\"cseq\":1,\"registered_at_ms\":1,"
+                         "\"expires_at_ms\":2}",
+                         "{\"uri\":\"\",\"q\":1,\"cseq\":1,\"registered_at_ms\":1,"
+                         "\"expires_at_ms\":2}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_null(binding_decode(bad[i], strlen(bad[i])));
+    const char *ok = "{\"uri\":\"sip:a@h\",\"q\":1,\"cseq\":1,\"registered_at_ms\":1,"
+                     "\"expires_at_ms\":2}";
+    struct binding *d = binding_decode(ok, strlen(ok));
+    assert_non_null(d);
+    assert_string_equal(d->call_id, "");
+    free(d);
+}
+
+static void test_script_refuses_late_and_checks_cseq(void **state) {
+    (void)state;
+    /* The properties docs/registrar.md promises, as text the script must hold. */
+    assert_non_null(strstr(loc_register_lua, "redis.call('TIME')"));
+    assert_non_null(strstr(loc_register_lua, "return {'late'}"));
+    assert_non_null(strstr(loc_register_lua, "r.cseq >= cseq"));
+    assert_non_null(strstr(loc_register_lua, "PEXPIREAT"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_expiry_contact_param_wins_over_header),
+        cmocka_unit_test(test_expiry_header_when_no_param),
+        cmocka_unit_test(test_expiry_default_when_neither),
+        cmocka_unit_test(test_expiry_default_is_kept_within_limits),
+        cmocka_unit_test(test_expiry_above_max_is_cut),
+        cmocka_unit_test(test_expiry_below_min_is_423),
+        cmocka_unit_test(test_expiry_zero_removes_even_below_min),
+        cmocka_unit_test(test_register_each_contact_gets_its_expiry),
+        cmocka_unit_test(test_register_one_brief_contact_is_423_for_all),
+        cmocka_unit_test(test_register_without_contacts_is_a_query),
+        cmocka_unit_test(test_register_wildcard_removes_all),
+        cmocka_unit_test(test_register_wildcard_needs_expires_zero),
+        cmocka_unit_test(test_register_wildcard_with_another_contact_is_400),
+        cmocka_unit_test(test_register_malformed_is_400),
+        cmocka_unit_test(test_order_q_descending_then_newest),
+        cmocka_unit_test(test_order_absent_q_counts_as_one),
+        cmocka_unit_test(test_order_ties_are_deterministic),
+        cmocka_unit_test(test_seconds_left_rounds_up_and_stops_at_zero),
+        cmocka_unit_test(test_record_round_trips),
+        cmocka_unit_test(test_record_invalid_utf8_becomes_question_marks),
+        cmocka_unit_test(test_record_decode_refuses_what_is_not_ours),
+        cmocka_unit_test(test_script_refuses_late_and_checks_cseq),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
