@@ -10,7 +10,7 @@ redis_up_all() { # every Redis user reports its link up
 new_confdir redis
 sb start >/dev/null || { not_ok "start"; finish; }
 check "the embedded redis answers on run_directory/private/redis.sock" \
-  test "$(redis-cli -s "$CONF/run/private/redis.sock" ping)" = PONG
+  wait_until 5 '[ "$(redis-cli -s "$CONF/run/private/redis.sock" ping 2>/dev/null)" = PONG ]'
 check "routerd, dialogd and apid are connected to it" wait_until 5 redis_up_all
 rpid=$(status_field redis 0 3)
 kill -9 "$rpid"
