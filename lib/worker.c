@@ -54,6 +54,7 @@ struct worker_private {
 
 static void worker_stop(worker_t *w, int status);
 static void worker_begin_drain(worker_t *w, uint32_t drain_ms);
+static void peers_reconcile(worker_t *w);
 
 static void usage(const char *prog) {
     fprintf(stderr,
@@ -220,6 +221,10 @@ static void worker_dispatch(worker_t *w, ipc_chan_t *ch, Sb__Envelope *env, bool
             return;
         case SB__CONTROL_OP__CONTROL_OP_STOP:
             worker_stop(w, 0);
+            return;
+        case SB__CONTROL_OP__CONTROL_OP_PEERS:
+            if (!w->draining)
+                peers_reconcile(w);
             return;
         case SB__CONTROL_OP__CONTROL_OP_WAKEUP:
             log_debug("wakeup from master");

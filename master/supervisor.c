@@ -294,6 +294,17 @@ static void check_all_ready(sup_t *s) {
              (long long)(clock_mono_us() - s->start_mono_us) / 1000);
 }
 
+/* A worker became ready: the others connect to it now rather than at their next
+ * heartbeat, so a (re)started cluster is fully meshed as soon as it is ready. */
+static void announce_ready(struct sup_inst *ready) {
+    for (struct sup_svc *svc = ready->sup->svcs; svc; svc = svc->next)
+        for (int i = 0; i < svc->count; i++) {
+            struct sup_inst *in = svc->inst[i];
+            if (in && in != ready && in->ready_seen && in->chan)
+                send_control(in, SB__CONTROL_OP__CONTROL_OP_PEERS, 0);
+        }
+}
+
 static void status_on_envelope(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
     struct sup_inst *in = arg;
     (void)ch;
@@ -307,8 +318,10 @@ static void status_on_envelope(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
         switch (env->status->state) {
         case SB__WORKER_STATE__WORKER_STATE_READY:
             in->ready_seen = true;
-            if (!in->retiring)
+            if (!in->retiring) {
                 slot_set_state(in, SHM_READY);
+                announce_ready(in);
+            }
             check_all_ready(in->sup);
             return;
         case SB__WORKER_STATE__WORKER_STATE_DRAINING:

@@ -1,47 +1,134 @@
 /*
- * sipd - SIP transport and transactions (issue: SIP signaling core).
- * So far it runs the worker lifecycle only (lib/worker.h) and holds the SIP sockets master
- * bound for it (sip_udpN, sip_tcpN), so the ports are reserved for the cluster; it does
- * not read them yet. It keeps IPC connections to dialogd and routerd.
+ * sipd - SIP transport, parsing and server transactions (issue: SIP signaling core).
+ * Reads SIP on the sockets master bound for it (sip_udpN: this instance's own
+ * SO_REUSEPORT socket per sip_listen_udp address; sip_tcpN: listeners shared by every
+ * instance), answers what it can itself (core.h) and relays REGISTER to routerd. The
+ * work lives in core.c, transaction.c, sipmsg.c, transport_udp.c and transport_tcp.c;
+ * this file is the worker's ops table (lib/worker.h).
  */
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "core.h"
+#include "log.h"
+#include "sipmsg.h"
+#include "transport_tcp.h"
+#include "transport_udp.h"
 #include "worker.h"
 
-#define SIPD_MAX_SOCKETS 16
-
 struct sipd {
-    int fds[SIPD_MAX_SOCKETS];
-    int nfds;
+    struct core *core;
+    struct udp_sock *udp[CFG_MAX_ADDRS];
+    int nudp;
+    struct tcp_server *tcp;
 };
 
+static void config_from(const worker_t *w, struct core_config *cc, struct tcp_limits *tl) {
+    memset(cc, 0, sizeof *cc);
+    cc->t1_ms = (uint64_t)cfg_time_ms(w->cfg, CFG_sip_t1);
+    cc->t2_ms = (uint64_t)cfg_time_ms(w->cfg, CFG_sip_t2);
+    cc->t4_ms = (uint64_t)cfg_time_ms(w->cfg, CFG_sip_t4);
+    cc->register_timeout_ms = (uint32_t)cfg_time_ms(w->cfg, CFG_register_timeout);
+    cc->max_message = (size_t)cfg_int(w->cfg, CFG_sip_max_message);
+    snprintf(cc->server, sizeof cc->server, "%s", cfg_str(w->cfg, CFG_sip_server_name));
+    cc->instance = w->instance;
+    tl->max_message = cc->max_message;
+    tl->idle_ms = (uint64_t)cfg_time_ms(w->cfg, CFG_sip_tcp_idle_timeout);
+    tl->max_connections = (size_t)cfg_int(w->cfg, CFG_sip_tcp_max_connections);
+}
+
+static ipc_chan_t *pick_router(void *arg, uint64_t key) {
+    return worker_peer_pick(arg, SB_ROLE_routerd, key);
+}
+
 static int sipd_init(worker_t *w) {
-    static struct sipd sipd;
+    static struct sipd sipd; /* one per process, like the worker itself */
+    struct core_config cc;
+    struct tcp_limits tl;
     char name[24];
-    for (int i = 0; i < CFG_MAX_ADDRS; i++) {
-        static const char *const kinds[] = {"sip_udp", "sip_tcp"};
-        for (int k = 0; k < 2 && sipd.nfds < SIPD_MAX_SOCKETS; k++) {
-            snprintf(name, sizeof name, "%s%d", kinds[k], i);
-            int fd = worker_take_fd(w, name);
-            if (fd >= 0)
-                sipd.fds[sipd.nfds++] = fd;
-        }
-    }
+    int tcp_fds[TCP_MAX_LISTENERS], ntcp = 0;
+
+    sipmsg_library_init();
+    config_from(w, &cc, &tl);
+    sipd.core = core_new(w->loop, &cc, w->slot, pick_router, w);
+    if (!sipd.core)
+        return -1;
     w->role_ctx = &sipd;
+    for (int i = 0; i < CFG_MAX_ADDRS; i++) {
+        snprintf(name, sizeof name, "sip_udp%d", i);
+        int fd = worker_take_fd(w, name);
+        if (fd >= 0) {
+            sipd.udp[sipd.nudp] =
+                udp_open(w->loop, fd, cc.max_message, core_on_message, sipd.core, w->slot);
+            if (!sipd.udp[sipd.nudp])
+                return -1;
+            sipd.nudp++;
+        }
+        snprintf(name, sizeof name, "sip_tcp%d", i);
+        fd = worker_take_fd(w, name);
+        if (fd >= 0 && ntcp < TCP_MAX_LISTENERS)
+            tcp_fds[ntcp++] = fd;
+    }
+    if (ntcp) {
+        sipd.tcp = tcp_open(w->loop, tcp_fds, ntcp, &tl, core_on_message, sipd.core, w->slot);
+        if (!sipd.tcp)
+            return -1;
+    }
+    log_info("serving SIP on %d udp and %d tcp sockets", sipd.nudp, ntcp);
     return 0;
+}
+
+static void sipd_reload(worker_t *w, const cfg_t *old) {
+    struct sipd *sipd = w->role_ctx;
+    struct core_config cc;
+    struct tcp_limits tl;
+    (void)old;
+    config_from(w, &cc, &tl);
+    bool ok = core_set_config(sipd->core, &cc);
+    for (int i = 0; i < sipd->nudp; i++)
+        ok &= udp_set_max_message(sipd->udp[i], cc.max_message);
+    if (!ok) {
+        log_error("out of memory for sip_max_message %zu; keeping the old size", cc.max_message);
+        tl.max_message = cc.max_message = (size_t)cfg_int(old, CFG_sip_max_message);
+        core_set_config(sipd->core, &cc);
+        for (int i = 0; i < sipd->nudp; i++)
+            udp_set_max_message(sipd->udp[i], cc.max_message);
+    }
+    if (sipd->tcp)
+        tcp_set_limits(sipd->tcp, &tl);
+}
+
+static void sipd_drained(void *arg) {
+    worker_drained(arg);
+}
+
+static void sipd_drain(worker_t *w) {
+    struct sipd *sipd = w->role_ctx;
+    tcp_stop_accepting(sipd->tcp);
+    log_info("draining: %zu transactions alive", core_transactions(sipd->core));
+    core_drain(sipd->core, sipd_drained, w);
 }
 
 static void sipd_stop(worker_t *w) {
     struct sipd *sipd = w->role_ctx;
-    for (int i = 0; i < sipd->nfds; i++)
-        close(sipd->fds[i]);
-    sipd->nfds = 0;
+    if (!sipd)
+        return;
+    for (int i = 0; i < sipd->nudp; i++)
+        udp_close(sipd->udp[i]);
+    sipd->nudp = 0;
+    tcp_close(sipd->tcp);
+    sipd->tcp = NULL;
+    core_free(sipd->core);
+    sipd->core = NULL;
+    w->role_ctx = NULL;
 }
 
 static const struct worker_ops sipd_ops = {
     .role = SB_ROLE_sipd,
     .init = sipd_init,
+    .reload = sipd_reload,
+    .drain = sipd_drain,
     .stop = sipd_stop,
 };
 

@@ -115,3 +115,37 @@ finish() {
   [ "$T_FAILS" -eq 0 ]
   exit $?
 }
+
+# wait_sip_ready: every sipd is connected to every routerd and dialogd and to the other
+# sipd, and every Redis user has its link up: a request sent now is served.
+sip_ready() {
+  local p; p=$(api /api/v1/processes) || return 1
+  [ "$(jq '
+    ([.processes[] | select(.role=="sipd")] | length) as $s |
+    ([.processes[] | select(.role=="routerd" or .role=="dialogd")] | length) as $peers |
+    ([.processes[] | select(.role=="sipd") | .counters.ipc_peers] | min) >= ($peers + $s - 1)
+    and ([.processes[] | select(.role=="routerd" or .role=="dialogd" or .role=="apid")
+          | .counters.redis_up] | min) == 1' <<<"$p")" = true ]
+}
+wait_sip_ready() { wait_until 10 sip_ready || diag "cluster not SIP-ready after 10 s"; }
+
+# sipp_run NAME SCENARIO [SIPP ARGS...]: one SIPp run against our SIP port; the messages
+# it sent and received go to $SB_OUT/NAME.msg (SIPP_MSG), its exit status is returned.
+sipp_run() {
+  local name=$1 scen=$2; shift 2
+  SIPP_MSG=$SB_OUT/$name.msg
+  rm -f "$SIPP_MSG"
+  timeout 60 sipp -sf "$top/tests/sipp/$scen" -i 127.0.0.1 -p "$(free_port)" -m 1 \
+    -timeout 15s -timeout_error -nostdin -trace_msg -message_file "$SIPP_MSG" \
+    -trace_err -error_file "$SB_OUT/$name.err" "$@" "127.0.0.1:$SIP_PORT" >"$SB_OUT/$name.out" 2>&1
+}
+# The start lines of the responses SIPp received ("SIP/2.0 200 OK"), in order.
+sipp_responses() {
+  tr -d '\r' <"$SIPP_MSG" | awk '/message received/ { want = 1; next } want && NF { print; want = 0 }'
+}
+# The last message SIPp received, whole.
+sipp_last_response() {
+  tr -d '\r' <"$SIPP_MSG" |
+    awk '/^-+ [0-9]/ { next } /message received/ { buf = ""; keep = 1; next }
+         /message sent/ { keep = 0 } keep { buf = buf $0 "\n" } END { printf "%s", buf }'
+}

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# REGISTER throughput and latency: Switchboard (2 sipd, routerd, bindings in Redis)
+# beside Kamailio's in-memory registrar (the anchor), in the same run, loopback only.
+#   bench/register.sh [RATES] [SECONDS]     default "4000 8000 12000 16000 20000 24000 28000" 4
+# For each system: a SIPp rate ladder (achieved/s, failed), the ceiling = the highest rate
+# with < 0.1% failed, latency p50/p99 at 80% of that ceiling (SIPp response-time trace),
+# and CPU per 1,000 REGISTERs in each process (from /proc/PID/task/*/schedstat).
+set -u
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/.." && pwd)
+ANCHORS=${BENCH_ANCHORS:-/work/shared/bench-anchors}
+RATES=${1:-"4000 8000 12000 16000 20000 24000 28000"}
+SECS=${2:-4}
+WORK=$(mktemp -d /tmp/sb-bench-reg.XXXXXX)
+SB="$top/build/bin/switchboard"
+K_PID=""
+cleanup() {
+  [ -n "$K_PID" ] && kill "$K_PID" 2>/dev/null
+  [ -d "$WORK/sb" ] && "$SB" -c "$WORK/sb" stop >/dev/null 2>&1
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 30000))
+    [ -z "$(ss -Hlntu "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return; }
+  done
+}
+kv() { echo "$1=$2"; }
+cpu_ns() { # total on-CPU ns of the processes given
+  local t=0 p f
+  for p in "$@"; do
+    for f in /proc/"$p"/task/*/schedstat; do
+      [ -r "$f" ] && t=$((t + $(cut -d' ' -f1 "$f")))
+    done
+  done
+  echo "$t"
+}
+
+# ladder NAME TARGET: one line per rate; sets CEIL (highest rate with < 0.1% failed).
+ladder() {
+  local name=$1 target=$2 r n ok bad t0 t1 csv
+  CEIL=0
+  for r in $RATES; do
+    n=$((r * SECS))
+    rm -f "$WORK"/*.csv
+    t0=$(date +%s.%N)
+    (cd "$WORK" && timeout $((SECS * 4 + 30)) sipp "$target" -sf "$here/sipp/register_rtt.xml" \
+      -m "$n" -r "$r" -l $((r * 2)) -p "$(free_port)" -i 127.0.0.1 -buff_size 4194304 \
+      -timeout $((SECS * 3 + 20)) -nostdin -trace_stat -fd 1 >/dev/null 2>&1)
+    t1=$(date +%s.%N)
+    csv=$(ls "$WORK"/register_rtt_*_.csv 2>/dev/null | head -n 1)
+    ok=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="SuccessfulCall(C)") c=i; next} {v=$c} END{print v+0}' "$csv")
+    bad=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="FailedCall(C)") c=i; next} {v=$c} END{print v+0}' "$csv")
+    ach=$(echo "$ok / ($t1 - $t0)" | bc -l | xargs printf '%.0f')
+    printf '%-11s rate=%-6s offered=%-7s ok=%-7s failed=%-6s achieved/s=%s\n' "$name" "$r" "$n" "$ok" "$bad" "$ach"
+    if [ "$ok" -gt 0 ] && [ $((bad * 1000)) -lt "$n" ] && [ "$ok" -ge $((n * 999 / 1000)) ]; then
+      CEIL=$r
+    else
+      break
+    fi
+  done
+}
+
+# latency NAME TARGET RATE PIDS...: p50/p99 ms at RATE and CPU ms per 1,000 per process.
+latency() {
+  local name=$1 target=$2 r=$3; shift 3
+  local n=$((r * SECS)) before after
+  declare -A b
+  for p in "$@"; do b[$p]=$(cpu_ns ${p#*:}); done
+  rm -f "$WORK"/*.csv
+  (cd "$WORK" && timeout $((SECS * 4 + 30)) sipp "$target" -sf "$here/sipp/register_rtt.xml" \
+    -m "$n" -r "$r" -l $((r * 2)) -p "$(free_port)" -i 127.0.0.1 -buff_size 4194304 \
+    -timeout $((SECS * 3 + 20)) -nostdin -trace_rtt -rtt_freq 1 >/dev/null 2>&1)
+  local rtt; rtt=$(ls "$WORK"/register_rtt_*_rtt.csv 2>/dev/null | head -n 1)
+  # rtt csv: date_ms;date_sec;rtd_no;response_time(ms);rtd_name
+  sort -t';' -k4,4 -g <(awk -F';' 'NR > 1 && $4 != "" { print $0 }' "$rtt") >"$WORK/rtt.sorted"
+  local cnt; cnt=$(wc -l <"$WORK/rtt.sorted")
+  local p50 p99
+  p50=$(awk -F';' -v n="$cnt" 'NR == int(n * 0.50) + 1 { print $4; exit }' "$WORK/rtt.sorted")
+  p99=$(awk -F';' -v n="$cnt" 'NR == int(n * 0.99) + 1 { print $4; exit }' "$WORK/rtt.sorted")
+  echo "$name at $r/s: $cnt responses, p50 ${p50:-?} ms, p99 ${p99:-?} ms"
+  kv "${name}_p50_ms" "${p50:-?}"; kv "${name}_p99_ms" "${p99:-?}"
+  for p in "$@"; do
+    after=$(cpu_ns ${p#*:})
+    local per; per=$(echo "($after - ${b[$p]}) / 1000000 / ($cnt / 1000)" | bc -l 2>/dev/null | xargs printf '%.1f' 2>/dev/null)
+    echo "  ${p%%:*}: ${per:-?} CPU-ms per 1,000 REGISTERs"
+    kv "${name}_cpu_ms_per_1000_${p%%:*}" "${per:-?}"
+  done
+}
+
+# --- Switchboard: default master.cf (2 sipd), private CONFDIR on free ports
+mkdir -p "$WORK/sb" && chmod 755 "$WORK" "$WORK/sb"
+cp "$top/conf/master.cf" "$top/conf/dialplan.json" "$WORK/sb/"
+SIP_PORT=$(free_port)
+sed -e "s/^sip_listen_udp = .*/sip_listen_udp = 127.0.0.1:$SIP_PORT/" \
+    -e "s/^sip_listen_tcp = .*/sip_listen_tcp = 127.0.0.1:$SIP_PORT/" \
+    -e "s/^api_listen = .*/api_listen = 127.0.0.1:$(free_port)/" \
+    -e "s/^log_level = .*/log_level = warn/" "$top/conf/main.cf" >"$WORK/sb/main.cf"
+echo "daemon_directory = $top/build/bin" >>"$WORK/sb/main.cf"
+"$SB" -c "$WORK/sb" start || { echo "switchboard did not start"; exit 1; }
+sleep 1
+pids=()
+while read -r svc inst pid _; do
+  [ "$pid" = - ] && continue
+  case $svc in sipd|routerd|redis) pids+=("$svc$inst:$pid") ;; esac
+done < <("$SB" -c "$WORK/sb" status | awk 'NR > 2')
+echo "== Switchboard ($(echo "${pids[@]}"))"
+ladder switchboard "127.0.0.1:$SIP_PORT"
+SB_CEIL=$CEIL
+kv switchboard_ceiling "$SB_CEIL"
+[ "$SB_CEIL" -gt 0 ] && latency switchboard "127.0.0.1:$SIP_PORT" $((SB_CEIL * 8 / 10)) "${pids[@]}"
+"$SB" -c "$WORK/sb" stop >/dev/null
+
+# --- Kamailio: the anchor's config (usrloc in memory), -m 1024 -n 4 as its README says
+if command -v kamailio >/dev/null && [ -r "$ANCHORS/kamailio.cfg" ]; then
+  KDIR=$WORK/kamailio; mkdir -p "$KDIR"; kport=$(free_port)
+  sed -e "s/^listen=udp:127.0.0.1:5070/listen=udp:127.0.0.1:$kport/" \
+      -e "s|unix:/tmp/kamailio-anchor-ctl|unix:$KDIR/ctl|" "$ANCHORS/kamailio.cfg" >"$KDIR/kamailio.cfg"
+  kamailio -f "$KDIR/kamailio.cfg" -P "$KDIR/pid" -m 1024 -M 32 -n 4 -E >"$KDIR/log" 2>&1
+  for _ in $(seq 1 100); do [ -s "$KDIR/pid" ] && break; sleep 0.05; done
+  K_PID=$(cat "$KDIR/pid" 2>/dev/null)
+  sleep 1
+  kp=("kamailio:$K_PID")
+  for c in $(pgrep -P "$K_PID"); do kp+=("kamailio:$c"); done
+  echo "== Kamailio (pid $K_PID, udp 127.0.0.1:$kport)"
+  ladder kamailio "127.0.0.1:$kport"
+  K_CEIL=$CEIL
+  kv kamailio_ceiling "$K_CEIL"
+  [ "$K_CEIL" -gt 0 ] && latency kamailio "127.0.0.1:$kport" $((K_CEIL * 8 / 10)) "kamailio:$(echo "${kp[@]#kamailio:}" | tr ' ' ' ')"
+  kill "$K_PID"; K_PID=""
+  [ "$K_CEIL" -gt 0 ] && kv ceiling_ratio_sb_over_kamailio "$(echo "$SB_CEIL / $K_CEIL" | bc -l | xargs printf '%.2f')"
+else
+  echo "kamailio not installed: no anchor figures"
+fi

@@ -1,0 +1,66 @@
+/*
+ * NAME
+ *   core - what sipd does with a SIP request (RFC 3261 8.2 UAS core, registrar relay).
+ * DESCRIPTION
+ *   core_on_message takes every message a transport received: a response is counted and
+ *   dropped (sipd has no client transactions yet); a request that cannot be answered is
+ *   dropped and counted; a malformed one gets a stateless 400 (505 for another SIP
+ *   version) whose reason phrase and Warning (399) name the problem. A well-formed
+ *   request is matched to its server transaction (a retransmission is absorbed, an ACK
+ *   confirms the INVITE transaction it belongs to or is dropped silently) or gets a new
+ *   one, in which it is answered: 501/405 with Allow, 416, 483, 420 with Unsupported,
+ *   415/406 with Accept, 482 for a merged request, OPTIONS 200 (Allow, Accept,
+ *   Supported), CANCEL 200/481, BYE 481, INVITE 100 then 503 (calls are not handled yet),
+ *   REGISTER relayed to routerd (RegisterRequest, proto/sip.proto) and answered from
+ *   its RegisterReply (200 with the bindings, 423, 503, ...), or 503 when no routerd
+ *   answers in register_timeout. Responses go where RFC 3261 18.2.2 and RFC 3581 say.
+ *   To tags are a keyed hash of the request, so a stateless answer to a retransmission
+ *   carries the same tag. Draining: new requests are dropped (the client's
+ *   retransmission finds another instance), transactions in progress finish.
+ * OWNERSHIP
+ *   The core owns its transaction table, its parser and its buffers; core_free releases
+ *   them (memory goes in a close callback). Messages passed in are borrowed for the call.
+ * LOOP
+ *   sipd's loop; routerd's replies arrive as IPC callbacks on it.
+ * ERRORS
+ *   core_new: NULL when out of memory. Everything else is answered on the wire and
+ *   counted in the shm slot (sip_rx_*, sip_tx_responses, sip_txn_*, sip_retransmissions).
+ */
+#ifndef SB_SIPD_CORE_H
+#define SB_SIPD_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "ipc.h"
+#include "shm.h"
+#include "sipdest.h"
+
+struct core_config {
+    uint64_t t1_ms, t2_ms, t4_ms;
+    uint32_t register_timeout_ms;
+    size_t max_message;
+    char server[128]; /* Server header */
+    int instance;     /* sipd instance, sent to routerd with each REGISTER */
+};
+
+/* A channel to a routerd instance for key, or NULL when none is connected (borrowed). */
+typedef ipc_chan_t *(*core_router_pick_fn)(void *arg, uint64_t key);
+
+struct core *core_new(uv_loop_t *loop, const struct core_config *cfg, struct shm_proc *slot,
+                      core_router_pick_fn router_pick, void *router_arg);
+/* New parameters (reload); false when the new message size cannot be had (old kept). */
+bool core_set_config(struct core *c, const struct core_config *cfg);
+/* A message from a transport (udp_message_cb / tcp_message_cb; arg is the core). */
+void core_on_message(void *core, const struct sipdest *src, const char *buf, size_t len);
+/* Takes no new requests; calls drained(arg) (from the loop, never from inside this call)
+ * once no transaction owes a response or waits for an ACK. */
+void core_drain(struct core *c, void (*drained)(void *arg), void *arg);
+/* Transactions alive (drain, tests). */
+size_t core_transactions(const struct core *c);
+/* Ends every transaction (routerd answers still pending are then ignored) and frees. */
+void core_free(struct core *c);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * NAME
+ *   sipdest - where a SIP message came from and where its responses go (sipd).
+ * DESCRIPTION
+ *   A sipdest names a transport (a UDP socket of ours, or a TCP connection) and a peer
+ *   address. Transports fill one for every message they receive; the core turns it into
+ *   the destination of the responses (RFC 3261 18.2.2, RFC 3581) and transactions keep
+ *   a copy. sipdest_send hands bytes to the right transport. Never parses SIP.
+ * OWNERSHIP
+ *   A sipdest that names a TCP connection holds a reference on it once sipdest_hold
+ *   is called on it; sipdest_release drops it. The one a transport passes with a
+ *   received message is borrowed: hold a copy to keep it.
+ * LOOP
+ *   sipd's loop.
+ * ERRORS
+ *   sipdest_send: 0 or negative errno from the transport (-EPIPE: the connection is gone).
+ */
+#ifndef SB_SIPD_SIPDEST_H
+#define SB_SIPD_SIPDEST_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct udp_sock;
+struct tcp_conn;
+
+enum sipdest_transport { SIPDEST_NONE = 0, SIPDEST_UDP, SIPDEST_TCP };
+
+union sipdest_addr {
+    struct sockaddr sa;
+    struct sockaddr_in sin;
+    struct sockaddr_in6 sin6;
+};
+
+struct sipdest {
+    enum sipdest_transport transport;
+    struct udp_sock *udp;    /* SIPDEST_UDP: the socket the request came in on */
+    struct tcp_conn *tcp;    /* SIPDEST_TCP: the connection */
+    union sipdest_addr addr; /* the peer: source of a request, or where to answer */
+    socklen_t addr_len;
+};
+
+/* Takes a reference on the connection of a TCP dest (nothing for UDP). */
+void sipdest_hold(struct sipdest *d);
+/* Drops what sipdest_hold took; d becomes SIPDEST_NONE. */
+void sipdest_release(struct sipdest *d);
+/* Sends len bytes to d (UDP: one datagram; TCP: on the connection). */
+int sipdest_send(const struct sipdest *d, const char *buf, size_t len);
+/* "udp" / "tcp" */
+const char *sipdest_transport_name(enum sipdest_transport t);
+/* Numeric text of an address and its port; 0, or -EAFNOSUPPORT. */
+int sipdest_addr_text(const union sipdest_addr *a, char *ip, size_t iplen, int *port);
+/* Sets the port of an address. */
+void sipdest_addr_set_port(union sipdest_addr *a, int port);
+
+#endif

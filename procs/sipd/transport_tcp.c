@@ -1,0 +1,337 @@
+/* transport_tcp - see transport_tcp.h */
+#include "transport_tcp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sipmsg.h"
+
+#define TCP_READ_CHUNK 16384
+#define TCP_BACKLOG 511
+
+struct tcp_server {
+    uv_loop_t *loop;
+    uv_tcp_t listeners[TCP_MAX_LISTENERS];
+    int nlisteners;
+    int handles_open;
+    bool listening, closing;
+    struct tcp_limits limits;
+    tcp_message_cb on_message;
+    void *arg;
+    struct shm_proc *slot;
+    struct tcp_conn *conns; /* open connections */
+    size_t nconns;
+};
+
+struct tcp_conn {
+    uv_tcp_t handle;
+    uv_timer_t idle;
+    struct tcp_server *srv; /* NULL once closing: the server may be gone before us */
+    struct tcp_conn *prev, *next;
+    int refs; /* 1 while open, plus sipdest holders */
+    int handles_open;
+    bool closing;
+    union sipdest_addr peer;
+    socklen_t peer_len;
+    char *buf;
+    size_t len, cap;
+};
+
+struct tcp_write {
+    uv_write_t req;
+    char data[];
+};
+
+static void conn_close(struct tcp_conn *c);
+
+/* ---------------------------------------------------------------- connections */
+
+void tcp_conn_ref(struct tcp_conn *c) {
+    c->refs++;
+}
+
+void tcp_conn_unref(struct tcp_conn *c) {
+    if (--c->refs > 0)
+        return;
+    free(c->buf);
+    free(c);
+}
+
+static void conn_handle_closed(uv_handle_t *h) {
+    struct tcp_conn *c = h->data;
+    if (--c->handles_open == 0)
+        tcp_conn_unref(c); /* the connection's own reference */
+}
+
+static void conn_close(struct tcp_conn *c) {
+    if (c->closing)
+        return;
+    c->closing = true;
+    struct tcp_server *s = c->srv;
+    if (s) {
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            s->conns = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        s->nconns--;
+        shm_gauge(s->slot, SHM_C_sip_tcp_connections, s->nconns);
+        c->srv = NULL;
+    }
+    uv_timer_stop(&c->idle);
+    uv_close((uv_handle_t *)&c->handle, conn_handle_closed);
+    uv_close((uv_handle_t *)&c->idle, conn_handle_closed);
+}
+
+static void shutdown_done(uv_shutdown_t *req, int status) {
+    struct tcp_conn *c = req->data;
+    (void)status;
+    free(req);
+    conn_close(c);
+    tcp_conn_unref(c);
+}
+
+/* Closes once what is queued has been written (a 400 before the close). */
+static void conn_close_after_writes(struct tcp_conn *c) {
+    if (c->closing)
+        return;
+    uv_read_stop((uv_stream_t *)&c->handle);
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (req) {
+        req->data = c;
+        tcp_conn_ref(c);
+        if (uv_shutdown(req, (uv_stream_t *)&c->handle, shutdown_done) == 0)
+            return;
+        tcp_conn_unref(c);
+        free(req);
+    }
+    conn_close(c);
+}
+
+static void write_done(uv_write_t *req, int status) {
+    (void)status;
+    free(req);
+}
+
+int tcp_send(struct tcp_conn *c, const char *buf, size_t len) {
+    if (!c || c->closing)
+        return -EPIPE;
+    uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
+    int n = uv_try_write((uv_stream_t *)&c->handle, &b, 1);
+    if (n == (int)len)
+        return 0;
+    if (n < 0 && n != UV_EAGAIN) {
+        log_ratelimited(LOG_INFO, "tcp write: %s", uv_strerror(n));
+        conn_close(c);
+        return -EPIPE;
+    }
+    size_t done = n > 0 ? (size_t)n : 0;
+    struct tcp_write *w = malloc(sizeof *w + (len - done));
+    if (!w)
+        return -ENOMEM;
+    memcpy(w->data, buf + done, len - done);
+    b = uv_buf_init(w->data, (unsigned)(len - done));
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->handle, &b, 1, write_done);
+    if (rc < 0) {
+        free(w);
+        conn_close(c);
+        return -EPIPE;
+    }
+    return 0;
+}
+
+static void on_idle(uv_timer_t *t) {
+    struct tcp_conn *c = t->data;
+    log_debug("closing an idle tcp connection");
+    conn_close(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    struct tcp_conn *c = h->data;
+    (void)suggested;
+    size_t limit = c->srv ? c->srv->limits.max_message + TCP_READ_CHUNK : c->cap;
+    if (c->cap - c->len < TCP_READ_CHUNK / 4 && c->cap < limit) {
+        size_t cap = c->cap ? c->cap * 2 : TCP_READ_CHUNK;
+        if (cap > limit)
+            cap = limit;
+        char *nb = realloc(c->buf, cap);
+        if (nb) {
+            c->buf = nb;
+            c->cap = cap;
+        }
+    }
+    *buf = uv_buf_init(c->buf + c->len, (unsigned)(c->cap - c->len));
+}
+
+/* Hands every complete message in the buffer to the core. */
+static void conn_process(struct tcp_conn *c) {
+    struct tcp_server *s = c->srv;
+    size_t off = 0;
+    while (!c->closing && c->srv) {
+        size_t crlf = 0;
+        while (off + crlf < c->len && (c->buf[off + crlf] == '\r' || c->buf[off + crlf] == '\n'))
+            crlf++;
+        /* RFC 5626 4.4.1: a double CRLF ping gets a CRLF pong */
+        if (crlf >= 4 && memcmp(c->buf + off + crlf - 4, "\r\n\r\n", 4) == 0)
+            tcp_send(c, "\r\n", 2);
+        off += crlf;
+        if (off == c->len)
+            break;
+        size_t msg_len = 0, head_len = 0;
+        int r =
+            sipmsg_frame(c->buf + off, c->len - off, s->limits.max_message, &msg_len, &head_len);
+        if (r == 0)
+            break;
+        struct sipdest src = {
+            .transport = SIPDEST_TCP, .tcp = c, .addr = c->peer, .addr_len = c->peer_len};
+        if (r == -EMSGSIZE) {
+            shm_count(s->slot, SHM_C_sip_rx_dropped, 1);
+            log_ratelimited(LOG_INFO, "closing a tcp connection: message over sip_max_message");
+            conn_close(c);
+            return;
+        }
+        if (r == -EBADMSG) {
+            /* RFC 3261 18.3: a stream message needs Content-Length: answer 400, close */
+            s->on_message(s->arg, &src, c->buf + off, head_len);
+            conn_close_after_writes(c);
+            return;
+        }
+        s->on_message(s->arg, &src, c->buf + off, msg_len);
+        off += msg_len;
+    }
+    if (off && !c->closing) {
+        memmove(c->buf, c->buf + off, c->len - off);
+        c->len -= off;
+    }
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+    struct tcp_conn *c = stream->data;
+    (void)buf;
+    if (nread < 0) {
+        if (nread != UV_EOF)
+            log_debug("tcp read: %s", uv_strerror((int)nread));
+        conn_close(c);
+        return;
+    }
+    if (nread == 0 || !c->srv)
+        return;
+    c->len += (size_t)nread;
+    uv_timer_start(&c->idle, on_idle, c->srv->limits.idle_ms, 0);
+    conn_process(c);
+    if (!c->closing && c->len == c->cap && c->srv &&
+        c->cap >= c->srv->limits.max_message + TCP_READ_CHUNK) {
+        shm_count(c->srv->slot, SHM_C_sip_rx_dropped, 1);
+        conn_close(c); /* cannot happen after sipmsg_frame's size check; be safe */
+    }
+}
+
+static void on_connection(uv_stream_t *listener, int status) {
+    struct tcp_server *s = listener->data;
+    if (status < 0) {
+        log_ratelimited(LOG_WARN, "tcp accept: %s", uv_strerror(status));
+        return;
+    }
+    struct tcp_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        log_ratelimited(LOG_ERROR, "tcp accept: out of memory");
+        return;
+    }
+    c->refs = 1;
+    uv_tcp_init(s->loop, &c->handle);
+    uv_timer_init(s->loop, &c->idle);
+    c->handle.data = c->idle.data = c;
+    c->handles_open = 2;
+    c->srv = s;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    int rc = uv_accept(listener, (uv_stream_t *)&c->handle);
+    int len = sizeof c->peer;
+    if (rc == 0)
+        rc = uv_tcp_getpeername(&c->handle, &c->peer.sa, &len);
+    if (rc < 0 || s->nconns > s->limits.max_connections || !s->listening) {
+        if (rc == 0)
+            log_ratelimited(LOG_WARN, "tcp connection refused: sip_tcp_max_connections (%zu)",
+                            s->limits.max_connections);
+        conn_close(c);
+        return;
+    }
+    c->peer_len = (socklen_t)len;
+    shm_gauge(s->slot, SHM_C_sip_tcp_connections, s->nconns);
+    uv_tcp_nodelay(&c->handle, 1);
+    uv_timer_start(&c->idle, on_idle, s->limits.idle_ms, 0);
+    uv_read_start((uv_stream_t *)&c->handle, on_alloc, on_read);
+}
+
+/* ---------------------------------------------------------------- server */
+
+static void listener_closed(uv_handle_t *h) {
+    struct tcp_server *s = h->data;
+    if (--s->handles_open == 0 && s->closing)
+        free(s);
+}
+
+struct tcp_server *tcp_open(uv_loop_t *loop, const int *fds, int nfds,
+                            const struct tcp_limits *limits, tcp_message_cb on_message, void *arg,
+                            struct shm_proc *slot) {
+    struct tcp_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->loop = loop;
+    s->limits = *limits;
+    s->on_message = on_message;
+    s->arg = arg;
+    s->slot = slot;
+    s->listening = true;
+    for (int i = 0; i < nfds && i < TCP_MAX_LISTENERS; i++) {
+        uv_tcp_t *l = &s->listeners[s->nlisteners];
+        uv_tcp_init(loop, l);
+        l->data = s;
+        s->nlisteners++;
+        s->handles_open++;
+        int rc = uv_tcp_open(l, fds[i]);
+        if (rc == 0)
+            rc = uv_listen((uv_stream_t *)l, TCP_BACKLOG, on_connection);
+        if (rc < 0) {
+            log_error("sip tcp listener (fd %d): %s", fds[i], uv_strerror(rc));
+            tcp_close(s);
+            return NULL;
+        }
+    }
+    shm_gauge(slot, SHM_C_sip_tcp_connections, 0);
+    return s;
+}
+
+void tcp_set_limits(struct tcp_server *s, const struct tcp_limits *limits) {
+    s->limits = *limits;
+}
+
+void tcp_stop_accepting(struct tcp_server *s) {
+    if (!s || !s->listening)
+        return;
+    s->listening = false;
+    for (int i = 0; i < s->nlisteners; i++)
+        uv_close((uv_handle_t *)&s->listeners[i], listener_closed);
+}
+
+size_t tcp_connection_count(const struct tcp_server *s) {
+    return s ? s->nconns : 0;
+}
+
+void tcp_close(struct tcp_server *s) {
+    if (!s || s->closing)
+        return;
+    tcp_stop_accepting(s);
+    while (s->conns)
+        conn_close(s->conns);
+    s->closing = true;
+    if (s->handles_open == 0)
+        free(s);
+}

@@ -1,0 +1,61 @@
+/*
+ * NAME
+ *   transport_tcp - SIP over TCP: listeners, connections, stream framing (sipd).
+ * DESCRIPTION
+ *   Accepts on the listening sockets master passed (shared by every sipd instance: the
+ *   one that accepts a connection serves it), up to max_connections per instance (more
+ *   are accepted and closed at once). A connection's bytes are framed into messages by
+ *   Content-Length (RFC 3261 18.3, sipmsg_frame); CRLF keep-alives between messages are
+ *   skipped and a double CRLF is answered with one (RFC 5626 4.4.1). A message without a
+ *   valid Content-Length is handed over as its header section only (so the core can
+ *   answer 400) and the connection is closed once that answer is written; a message
+ *   over max_message closes the connection (counted sip_rx_dropped). A connection idle
+ *   for idle_ms is closed. Responses go back on the same connection. Never parses SIP
+ *   beyond the framing.
+ * OWNERSHIP
+ *   The server owns the listening fds and its connections. A connection lives while it
+ *   is open or referenced (tcp_conn_ref, taken by transactions through sipdest_hold);
+ *   after it closed, tcp_send on it fails with -EPIPE. The message passed to on_message
+ *   is valid during the call only.
+ * LOOP
+ *   The loop given to tcp_open.
+ * ERRORS
+ *   tcp_open: NULL when out of memory or a descriptor is not a TCP listener (logged).
+ *   tcp_send: 0, -EPIPE (closed), -ENOMEM. Faults are logged rate-limited.
+ */
+#ifndef SB_SIPD_TRANSPORT_TCP_H
+#define SB_SIPD_TRANSPORT_TCP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "shm.h"
+#include "sipdest.h"
+
+#define TCP_MAX_LISTENERS 8
+
+struct tcp_limits {
+    size_t max_message;
+    uint64_t idle_ms;
+    size_t max_connections;
+};
+
+/* A message arrived: src (borrowed) names the connection and the peer. */
+typedef void (*tcp_message_cb)(void *arg, const struct sipdest *src, const char *buf, size_t len);
+
+struct tcp_server *tcp_open(uv_loop_t *loop, const int *fds, int nfds,
+                            const struct tcp_limits *limits, tcp_message_cb on_message, void *arg,
+                            struct shm_proc *slot);
+void tcp_set_limits(struct tcp_server *s, const struct tcp_limits *limits);
+/* Closes the listeners; open connections keep being served (drain). */
+void tcp_stop_accepting(struct tcp_server *s);
+/* Closes listeners and connections; memory goes in the close callbacks. */
+void tcp_close(struct tcp_server *s);
+size_t tcp_connection_count(const struct tcp_server *s);
+
+int tcp_send(struct tcp_conn *c, const char *buf, size_t len);
+void tcp_conn_ref(struct tcp_conn *c);
+void tcp_conn_unref(struct tcp_conn *c);
+
+#endif

@@ -1,0 +1,194 @@
+/* transport_udp - see transport_udp.h */
+#include "transport_udp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define UDP_OUT_MAX 64            /* datagrams queued before a flush */
+#define UDP_OUT_BYTES (4 * 65536) /* bytes queued before a flush */
+#define UDP_ROUNDS 8              /* recvmmsg calls per wake-up, for fairness */
+
+struct udp_sock {
+    uv_poll_t poll;
+    uv_prepare_t prepare; /* flush before the loop sleeps */
+    uv_check_t check;     /* flush after the loop's I/O */
+    int fd;
+    int handles_open;
+    bool closing;
+    udp_message_cb on_message;
+    void *arg;
+    struct shm_proc *slot;
+    size_t max_message, slot_size;
+    char *rx; /* UDP_BATCH buffers of slot_size */
+    struct mmsghdr rx_msgs[UDP_BATCH];
+    struct iovec rx_iov[UDP_BATCH];
+    union sipdest_addr rx_addr[UDP_BATCH];
+    struct mmsghdr tx_msgs[UDP_OUT_MAX];
+    struct iovec tx_iov[UDP_OUT_MAX];
+    union sipdest_addr tx_addr[UDP_OUT_MAX];
+    unsigned tx_count;
+    size_t tx_used;
+    char tx[UDP_OUT_BYTES];
+};
+
+static bool rx_alloc(struct udp_sock *u, size_t max_message) {
+    size_t slot = (max_message < UDP_DATAGRAM_MAX ? max_message : UDP_DATAGRAM_MAX) + 1;
+    char *rx = malloc(UDP_BATCH * slot);
+    if (!rx)
+        return false;
+    free(u->rx);
+    u->rx = rx;
+    u->slot_size = slot;
+    u->max_message = max_message;
+    for (int i = 0; i < UDP_BATCH; i++) {
+        u->rx_iov[i].iov_base = u->rx + (size_t)i * slot;
+        u->rx_iov[i].iov_len = slot;
+        memset(&u->rx_msgs[i], 0, sizeof u->rx_msgs[i]);
+        u->rx_msgs[i].msg_hdr.msg_iov = &u->rx_iov[i];
+        u->rx_msgs[i].msg_hdr.msg_iovlen = 1;
+        u->rx_msgs[i].msg_hdr.msg_name = &u->rx_addr[i];
+    }
+    return true;
+}
+
+static void on_readable(uv_poll_t *p, int status, int events) {
+    struct udp_sock *u = p->data;
+    (void)events;
+    if (status < 0) {
+        log_ratelimited(LOG_WARN, "udp socket: %s", uv_strerror(status));
+        return;
+    }
+    for (int round = 0; round < UDP_ROUNDS && !u->closing; round++) {
+        for (int i = 0; i < UDP_BATCH; i++)
+            u->rx_msgs[i].msg_hdr.msg_namelen = sizeof u->rx_addr[i];
+        int n = recvmmsg(u->fd, u->rx_msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                log_ratelimited(LOG_WARN, "udp recvmmsg: %s", strerror(errno));
+            return;
+        }
+        for (int i = 0; i < n && !u->closing; i++) {
+            size_t len = u->rx_msgs[i].msg_len;
+            if ((u->rx_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || len > u->max_message) {
+                shm_count(u->slot, SHM_C_sip_rx_dropped, 1);
+                log_ratelimited(LOG_INFO, "dropped a datagram over sip_max_message (%zu bytes)",
+                                u->max_message);
+                continue;
+            }
+            struct sipdest src = {.transport = SIPDEST_UDP, .udp = u};
+            src.addr = u->rx_addr[i];
+            src.addr_len = u->rx_msgs[i].msg_hdr.msg_namelen;
+            u->on_message(u->arg, &src, u->rx_iov[i].iov_base, len);
+        }
+        if (n < UDP_BATCH)
+            return;
+    }
+}
+
+void udp_flush(struct udp_sock *u) {
+    unsigned i = 0;
+    while (i < u->tx_count) {
+        int r = sendmmsg(u->fd, u->tx_msgs + i, u->tx_count - i, MSG_DONTWAIT);
+        if (r > 0) {
+            i += (unsigned)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            log_ratelimited(LOG_WARN, "udp send buffer full: %u responses dropped",
+                            u->tx_count - i);
+            break;
+        }
+        log_ratelimited(LOG_INFO, "udp send: %s", r < 0 ? strerror(errno) : "nothing sent");
+        i++; /* that datagram cannot go; the others may */
+    }
+    u->tx_count = 0;
+    u->tx_used = 0;
+}
+
+static void on_prepare(uv_prepare_t *h) {
+    struct udp_sock *u = h->data;
+    if (u->tx_count)
+        udp_flush(u);
+}
+
+static void on_check(uv_check_t *h) {
+    struct udp_sock *u = h->data;
+    if (u->tx_count)
+        udp_flush(u);
+}
+
+int udp_send(struct udp_sock *u, const struct sockaddr *addr, socklen_t addr_len, const char *buf,
+             size_t len) {
+    if (len > UDP_DATAGRAM_MAX || addr_len > sizeof u->tx_addr[0])
+        return -EMSGSIZE;
+    if (u->closing)
+        return -EPIPE;
+    if (u->tx_count == UDP_OUT_MAX || len > UDP_OUT_BYTES - u->tx_used)
+        udp_flush(u);
+    unsigned i = u->tx_count++;
+    memcpy(u->tx + u->tx_used, buf, len);
+    memcpy(&u->tx_addr[i], addr, addr_len);
+    u->tx_iov[i].iov_base = u->tx + u->tx_used;
+    u->tx_iov[i].iov_len = len;
+    memset(&u->tx_msgs[i], 0, sizeof u->tx_msgs[i]);
+    u->tx_msgs[i].msg_hdr.msg_name = &u->tx_addr[i];
+    u->tx_msgs[i].msg_hdr.msg_namelen = addr_len;
+    u->tx_msgs[i].msg_hdr.msg_iov = &u->tx_iov[i];
+    u->tx_msgs[i].msg_hdr.msg_iovlen = 1;
+    u->tx_used += len;
+    return 0;
+}
+
+struct udp_sock *udp_open(uv_loop_t *loop, int fd, size_t max_message, udp_message_cb on_message,
+                          void *arg, struct shm_proc *slot) {
+    struct udp_sock *u = calloc(1, sizeof *u);
+    if (!u || !rx_alloc(u, max_message)) {
+        free(u);
+        close(fd);
+        return NULL;
+    }
+    u->fd = fd;
+    u->on_message = on_message;
+    u->arg = arg;
+    u->slot = slot;
+    uv_poll_init(loop, &u->poll, fd); /* the fd is a socket: cannot fail but for EBADF */
+    uv_prepare_init(loop, &u->prepare);
+    uv_check_init(loop, &u->check);
+    u->poll.data = u->prepare.data = u->check.data = u;
+    u->handles_open = 3;
+    uv_poll_start(&u->poll, UV_READABLE, on_readable);
+    uv_prepare_start(&u->prepare, on_prepare);
+    uv_check_start(&u->check, on_check);
+    return u;
+}
+
+bool udp_set_max_message(struct udp_sock *u, size_t max_message) {
+    return max_message == u->max_message || rx_alloc(u, max_message);
+}
+
+static void udp_closed(uv_handle_t *h) {
+    struct udp_sock *u = h->data;
+    if (--u->handles_open > 0)
+        return;
+    close(u->fd);
+    free(u->rx);
+    free(u);
+}
+
+void udp_close(struct udp_sock *u) {
+    if (!u || u->closing)
+        return;
+    udp_flush(u);
+    u->closing = true;
+    uv_close((uv_handle_t *)&u->poll, udp_closed);
+    uv_close((uv_handle_t *)&u->prepare, udp_closed);
+    uv_close((uv_handle_t *)&u->check, udp_closed);
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# RFC 4475: every torture message gets an outcome its README allows (torture.expect), no
+# 2xx for an invalid request, and sipd survives them all (the runner also runs this with
+# the ASan build and fails on any sanitizer report).
+. "$(dirname "$0")/lib.sh"
+tdir=$top/tests/torture # a copy of the project's RFC 4475 set, bit-exact
+new_confdir torture
+set_maxproc sipd 1
+sb start >/dev/null || { not_ok "start"; finish; }
+wait_sip_ready
+sipd=$(status_field sipd 0 3)
+while read -r name outcomes; do
+  case $name in ''|\#*) continue ;; esac
+  f=$tdir/$name.dat
+  cid=$(grep -a -m1 -i -E '^(call-id|i)[ \t]*:' "$f" | sed -E 's/^[^:]*:[ \t]*//' | tr -d '\r')
+  out=$("$SB_TOOLS/sip_send" -w 400 -l 5060,5050,5070 127.0.0.1 "$SIP_PORT" "$f" 2>&1)
+  if [ -n "$cid" ]; then
+    codes=$(grep '^<<< ' <<<"$out" | grep -F "[call-id: $cid]" | awk '{ print $3 }')
+  else # no Call-ID to match: only answers without one (not retransmissions of others')
+    codes=$(grep '^<<< ' <<<"$out" | grep -F '[call-id: -]' | awk '{ print $3 }')
+  fi
+  final=$(grep -v '^1' <<<"$codes" | tail -n 1)
+  nfinal=$(grep -vc '^1' <<<"$codes")
+  [ -z "$codes" ] && final=drop
+  verdict=no
+  for o in $outcomes; do
+    case $o in
+      drop) [ "$final" = drop ] && verdict=yes ;;
+      final) [ "$final" != drop ] && [ -n "$final" ] && verdict=yes ;;
+      proc) [ "$final" != drop ] && [ -n "$final" ] && [ "$final" != 400 ] &&
+              [ "${final:0:1}" != 2 ] && verdict=yes ;;
+      *) [ "$final" = "$o" ] && verdict=yes ;;
+    esac
+  done
+  [ "$nfinal" -le 1 ] || verdict="no (several final responses: $(echo $codes))"
+  if [ "$verdict" = yes ]; then ok "torture $name: $final (allowed: $outcomes)"
+  else not_ok "torture $name: got ${final:-none} ${verdict#no}, allowed: $outcomes"; fi
+done <"$(dirname "$0")/torture.expect"
+check_eq "sipd survived every message (same pid)" "$sipd" "$(status_field sipd 0 3)"
+check_eq "sipd was never restarted" 0 "$(status_field sipd 0 6)"
+sb stop >/dev/null
+check "sipd exited cleanly at stop" grep -q "sipd\[0\] pid $sipd exited with status 0" "$LOG"
+finish
