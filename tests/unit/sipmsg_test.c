@@ -1,5 +1,5 @@
 /* sipmsg: parsing, RFC 3261 8.2 checks, REGISTER reading and response building, on the
- * RFC 4475 torture messages (tests/unit/data/torture) and hand-written requests. */
+ * RFC 4475 torture messages (tests/torture) and hand-written requests. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 
 #include "procs/sipd/sipmsg.h"
 
-#define TORTURE_DIR "tests/unit/data/torture/"
+#define TORTURE_DIR "tests/torture/"
 
 static sipmsg_t *m;
 static char file_buf[70000];
