@@ -44,7 +44,7 @@ run_unit() { # $1: dir of unit binaries
       failed=$((failed + 1))
       tail -n 20 "$log"
     elif [ "$f" -gt 0 ]; then
-      grep -A5 -E '^not ok ' "$log"
+      grep -A5 -E '^not ok ' "$log" | grep -vE '^(not )?ok ' | sed 's/^/   | /'
     fi
   done
 }
@@ -59,12 +59,14 @@ run_integration() { # $1: bin dir, $2: label
     sandir=$out/$2-$name.san
     mkdir -p "$sandir" && chmod 1777 "$sandir"
     echo "== integration $name ($2)"
+    local t0=$SECONDS
     SB_BIN=$top/$1 SB_TOOLS=$top/${1%/bin}/tests SB_OUT=$out/$2-$name \
       ASAN_OPTIONS="log_path=$sandir/asan:detect_leaks=1:abort_on_error=0" \
       UBSAN_OPTIONS="log_path=$sandir/ubsan:print_stacktrace=1" \
       timeout 300 bash "$s" >"$log" 2>&1
     local rc=$?
     grep -E '^(ok|not ok) ' "$log" | sed 's/^/   /'
+    echo "   ($((SECONDS - t0)) s)"
     count "$log"
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
       echo "   not ok - $name exited $rc"

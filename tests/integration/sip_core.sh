@@ -55,6 +55,8 @@ reg reg3 bob b1@test 1 "<sip:bob@127.0.0.1:6001>;q=0.5, <sip:bob@127.0.0.1:6002>
 check_eq "REGISTER bob with two contacts: 200" 200 "$(status_of_last)"
 check_eq "200 lists both" 2 "$(sipp_last_response | grep -c '^Contact: *<sip:bob@127.0.0.1:600[12]>')"
 check "q-values are kept" grep -q 'q=0.5' <<<"$(sipp_last_response)"
+check_eq "the 200 lists the higher q first" "6002 6001" \
+  "$(sipp_last_response | grep '^Contact:' | grep -o '600[12]' | xargs)"
 
 reg reg4 bob b1@test 2 "<sip:bob@127.0.0.1:6001>;expires=0" "Expires: 300"
 check_eq "remove one contact: 200" 200 "$(status_of_last)"
@@ -103,12 +105,22 @@ check "a body shorter than Content-Length gets 400 ($(grep '^<<<' <<<"$out" | he
 
 # -- retransmissions: one transaction, the same response every time
 txn=$(counter sipd sip_txn_new); rtx=$(counter sipd sip_retransmissions)
-sipp_run inv-retrans invite_retrans.xml
-check_eq "an INVITE sent 3 times is answered 3 times with the same final response" \
-  "503 503 503" "$(sipp_responses | grep -v '^SIP/2.0 1' | awk '{ print $2 }' | head -n 3 | xargs)"
-check_eq "with one To-tag" 1 "$(grep -a '^To:' "$SIPP_MSG" | grep -a 'tag=' | sed 's/.*tag=//' | sort -u | wc -l)"
+inv=$SB_OUT/inv-retrans.sip
+printf 'INVITE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKinvretrans1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=inv1\r\nTo: <sip:bob@example.com>\r\nCall-ID: inv-retrans@test\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n' >"$inv"
+out=$("$SB_TOOLS/sip_send" -w 150 127.0.0.1 "$SIP_PORT" "$inv" "$inv" "$inv")
+finals=$(grep '^<<< ' <<<"$out" | grep -v ' 1[0-9][0-9] ' | awk '{ print $3 }' | sort -u | xargs)
+check_eq "an INVITE sent 3 times: 100 Trying once, then only 503s" "1 503" \
+  "$(grep -c '^<<< SIP/2.0 100' <<<"$out") $finals"
+check "each copy is answered ($(grep -c '^<<< SIP/2.0 503' <<<"$out") x 503)" \
+  [ "$(grep -c '^<<< SIP/2.0 503' <<<"$out")" -ge 3 ]
+check_eq "with one To-tag" 1 "$(grep -a '^To:' <<<"$out" | grep 'tag=' | sort -u | wc -l)"
 check_eq "as one transaction" $((txn + 1)) "$(counter sipd sip_txn_new)"
 check "its copies counted as retransmissions" [ "$(counter sipd sip_retransmissions)" -ge $((rtx + 2)) ]
+totag=$(grep -a -m1 '^To:' <<<"$out" | sed 's/.*;tag=//' | tr -d '\r')
+ack=$SB_OUT/inv-ack.sip
+printf 'ACK sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKinvretrans1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=inv1\r\nTo: <sip:bob@example.com>;tag=%s\r\nCall-ID: inv-retrans@test\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n' "$totag" >"$ack"
+out=$("$SB_TOOLS/sip_send" -w 1200 127.0.0.1 "$SIP_PORT" "$ack")
+check "the ACK stops the 503's retransmissions (Timer G)" grep -q ': 0 responses' <<<"$out"
 
 regs=$(counter routerd registers); txn=$(counter sipd sip_txn_new)
 rr=$SB_OUT/reg-retrans.sip
@@ -119,6 +131,19 @@ check_eq "a REGISTER sent 3 times gets 3 answers" "200 200 200" \
 check_eq "the same answer each time (one To-tag)" 1 "$(grep -a '^To:' <<<"$out" | sort -u | wc -l)"
 check_eq "routerd decided it once" $((regs + 1)) "$(counter routerd registers)"
 check_eq "one transaction" $((txn + 1)) "$(counter sipd sip_txn_new)"
+
+# -- Redis stalls: REGISTER gets 503 with Retry-After within the transaction; it recovers
+rpid=$(status_field redis 0 3)
+kill -STOP "$rpid"
+t0=$(date +%s%N)
+reg reg-stall frank f1@test 1 "<sip:frank@127.0.0.1:6020>" "Expires: 300"
+ms=$((($(date +%s%N) - t0) / 1000000))
+kill -CONT "$rpid"
+check_eq "with Redis stopped, REGISTER gets 503" 503 "$(status_of_last)"
+check "with a Retry-After, in ${ms} ms (register_timeout 2 s)" \
+  grep -q '^Retry-After: *[0-9]' <<<"$(sipp_last_response)"
+reg_ok() { reg reg-back frank f2@test 1 "<sip:frank@127.0.0.1:6020>" "Expires: 300"; [ "$(status_of_last)" = 200 ]; }
+check "service resumes by itself once Redis answers again" wait_until 10 reg_ok
 
 check_eq "no sipd restarted" 0 "$(sb status | awk '$1 == "sipd" { n += $6 } END { print n + 0 }')"
 sb stop >/dev/null
