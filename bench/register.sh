@@ -3,7 +3,8 @@
 # beside Kamailio's in-memory registrar (the anchor), in the same run, loopback only.
 #   bench/register.sh [RATES] [SECONDS]     default "4000 8000 12000 16000 20000 24000 28000" 4
 # For each system: a SIPp rate ladder (achieved/s, failed), the ceiling = the highest rate
-# with < 0.1% failed, latency p50/p99 at 80% of that ceiling (SIPp response-time trace),
+# with < 0.1% failed, latency p50/p99 at 80% of that ceiling (SIPp response-time trace, in
+# whole milliseconds),
 # and CPU per 1,000 REGISTERs in each process (from /proc/PID/task/*/schedstat).
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -74,12 +75,12 @@ latency() {
     -m "$n" -r "$r" -l $((r * 2)) -p "$(free_port)" -i 127.0.0.1 -buff_size 4194304 \
     -timeout $((SECS * 3 + 20)) -nostdin -trace_rtt -rtt_freq 1 >/dev/null 2>&1)
   local rtt; rtt=$(ls "$WORK"/register_rtt_*_rtt.csv 2>/dev/null | head -n 1)
-  # rtt csv: date_ms;date_sec;rtd_no;response_time(ms);rtd_name
-  sort -t';' -k4,4 -g <(awk -F';' 'NR > 1 && $4 != "" { print $0 }' "$rtt") >"$WORK/rtt.sorted"
+  # SIPp 3.6 rtt csv: Date_ms;response_time_ms;rtd_no (whole milliseconds)
+  awk -F';' 'NR > 1 && $2 != "" { print $2 }' "$rtt" | sort -g >"$WORK/rtt.sorted"
   local cnt; cnt=$(wc -l <"$WORK/rtt.sorted")
   local p50 p99
-  p50=$(awk -F';' -v n="$cnt" 'NR == int(n * 0.50) + 1 { print $4; exit }' "$WORK/rtt.sorted")
-  p99=$(awk -F';' -v n="$cnt" 'NR == int(n * 0.99) + 1 { print $4; exit }' "$WORK/rtt.sorted")
+  p50=$(awk -v n="$cnt" 'NR == int(n * 0.50) + 1 { print; exit }' "$WORK/rtt.sorted")
+  p99=$(awk -v n="$cnt" 'NR == int(n * 0.99) + 1 { print; exit }' "$WORK/rtt.sorted")
   echo "$name at $r/s: $cnt responses, p50 ${p50:-?} ms, p99 ${p99:-?} ms"
   kv "${name}_p50_ms" "${p50:-?}"; kv "${name}_p99_ms" "${p99:-?}"
   for p in "$@"; do

@@ -537,6 +537,17 @@ static void apply_config(struct core *c, const struct core_config *cfg) {
         txn_table_set_timers(c->txns, &timers);
 }
 
+/* Frees the core's memory (its handles are closed or were never opened). */
+static void core_release(struct core *c) {
+    sipmsg_free(c->msg);
+    free(c->key);
+    free(c->key2);
+    free(c->echo);
+    free(c->out);
+    free(c->extra);
+    free(c);
+}
+
 struct core *core_new(uv_loop_t *loop, const struct core_config *cfg, struct shm_proc *slot,
                       core_router_pick_fn router_pick, void *router_arg) {
     struct core *c = calloc(1, sizeof *c);
@@ -557,13 +568,7 @@ struct core *core_new(uv_loop_t *loop, const struct core_config *cfg, struct shm
     struct txn_hooks hooks = {.send = txn_send, .idle = txn_idle};
     c->txns = txn_table_new(loop, &timers, &hooks, c, slot);
     if (!c->txns) {
-        sipmsg_free(c->msg);
-        free(c->key);
-        free(c->key2);
-        free(c->echo);
-        free(c->out);
-        free(c->extra);
-        free(c);
+        core_release(c);
         return NULL;
     }
     uv_timer_init(loop, &c->drain_timer);
@@ -594,14 +599,7 @@ size_t core_transactions(const struct core *c) {
 }
 
 static void core_closed(uv_handle_t *h) {
-    struct core *c = h->data;
-    sipmsg_free(c->msg);
-    free(c->key);
-    free(c->key2);
-    free(c->echo);
-    free(c->out);
-    free(c->extra);
-    free(c);
+    core_release(h->data);
 }
 
 void core_free(struct core *c) {
