@@ -47,27 +47,11 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (!NR) { print "n/a"; exit }
   s = sprintf("%.3f", m); sub(/\.?0+$/, "", s); print s }'; }
 minmax() { sort -g | awk 'NR == 1 { mn = $1 } { mx = $1 } END { print mn, mx }'; }
 ms() { awk -v u="$1" 'BEGIN { printf "%.1f", u / 1000 }'; }
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 30000))
-    [ -z "$(ss -Hlntu "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return; }
-  done
-}
+. "$top/tests/confdir.sh" # free_port, make_confdir
 
 # ---------------------------------------------------------------- the CONFDIR
 CONF=$WORK/conf
-mkdir -p "$CONF"
-chmod 755 "$CONF"
-cp "$top/conf/master.cf" "$top/conf/dialplan.json" "$CONF/"
-SIP_PORT=$(free_port)
-API_PORT=$(free_port)
-sed -e "s/^sip_listen_udp = .*/sip_listen_udp = 127.0.0.1:$SIP_PORT/" \
-    -e "s/^sip_listen_tcp = .*/sip_listen_tcp = 127.0.0.1:$SIP_PORT/" \
-    -e "s/^api_listen = .*/api_listen = 127.0.0.1:$API_PORT/" \
-    -e "s/^drain_timeout = .*/drain_timeout = 2s/" \
-    "$top/conf/main.cf" >"$CONF/main.cf"
-echo "daemon_directory = $SB_BIN" >>"$CONF/main.cf"
+make_confdir "$CONF" "$SB_BIN"
 
 sb() { "$SB_BIN/switchboard" -c "$CONF" "$@"; }
 master_pid() { cat "$CONF/run/master.pid" 2>/dev/null; }

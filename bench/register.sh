@@ -21,13 +21,7 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 30000))
-    [ -z "$(ss -Hlntu "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return; }
-  done
-}
+. "$top/tests/confdir.sh" # free_port, make_confdir
 kv() { echo "$1=$2"; }
 cpu_ns() { # total on-CPU ns of the processes given
   local t=0 p f
@@ -92,14 +86,9 @@ latency() {
 }
 
 # --- Switchboard: default master.cf (2 sipd), private CONFDIR on free ports
-mkdir -p "$WORK/sb" && chmod 755 "$WORK" "$WORK/sb"
-cp "$top/conf/master.cf" "$top/conf/dialplan.json" "$WORK/sb/"
-SIP_PORT=$(free_port)
-sed -e "s/^sip_listen_udp = .*/sip_listen_udp = 127.0.0.1:$SIP_PORT/" \
-    -e "s/^sip_listen_tcp = .*/sip_listen_tcp = 127.0.0.1:$SIP_PORT/" \
-    -e "s/^api_listen = .*/api_listen = 127.0.0.1:$(free_port)/" \
-    -e "s/^log_level = .*/log_level = warn/" "$top/conf/main.cf" >"$WORK/sb/main.cf"
-echo "daemon_directory = $top/build/bin" >>"$WORK/sb/main.cf"
+chmod 755 "$WORK"
+make_confdir "$WORK/sb" "$top/build/bin"
+sed -i 's/^log_level = .*/log_level = warn/' "$WORK/sb/main.cf"
 "$SB" -c "$WORK/sb" start || { echo "switchboard did not start"; exit 1; }
 sleep 1
 pids=()

@@ -20,33 +20,15 @@ check_eq() {
 }
 diag() { echo "# $*"; }
 
-# A free port on 127.0.0.1 for TCP and UDP.
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 30000))
-    [ -z "$(ss -Hlntu "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return; }
-  done
-}
+. "$top/tests/confdir.sh"
 
-# new_confdir NAME: a CONFDIR copied from conf/ with free ports; sets CONF, SIP_PORT,
-# API_PORT, LOG. The directory is traversable by the service user.
+# new_confdir NAME: a CONFDIR under $SB_OUT made from conf/ on free ports (confdir.sh); sets
+# CONF, SIP_PORT, API_PORT, LOG, and cleans up the cluster at exit.
 new_confdir() {
   CONF=$SB_OUT/$1
   rm -rf "$CONF"
-  mkdir -p "$CONF"
-  chmod 755 "$CONF"
-  cp "$top/conf/master.cf" "$top/conf/dialplan.json" "$CONF/"
-  SIP_PORT=$(free_port)
-  API_PORT=$(free_port)
-  sed -e "s/^sip_listen_udp = .*/sip_listen_udp = 127.0.0.1:$SIP_PORT/" \
-      -e "s/^sip_listen_tcp = .*/sip_listen_tcp = 127.0.0.1:$SIP_PORT/" \
-      -e "s/^api_listen = .*/api_listen = 127.0.0.1:$API_PORT/" \
-      -e "s/^drain_timeout = .*/drain_timeout = 2s/" \
-      "$top/conf/main.cf" >"$CONF/main.cf"
-  echo "daemon_directory = $SB_BIN" >>"$CONF/main.cf"
+  make_confdir "$CONF" "$SB_BIN"
   LOG=$CONF/run/switchboard.log
-  SHM_BEFORE=$(ls /dev/shm 2>/dev/null | grep -c '^switchboard-')
   trap cleanup EXIT
 }
 

@@ -36,8 +36,12 @@ static char *slurp(const char *path, size_t *len) {
     char *buf = malloc(cap);
     for (size_t r; buf && (r = fread(buf + n, 1, cap - n, f)) > 0;) {
         n += r;
-        if (n == cap)
-            buf = realloc(buf, cap *= 2);
+        if (n == cap) {
+            char *bigger = realloc(buf, cap *= 2);
+            if (!bigger)
+                free(buf);
+            buf = bigger;
+        }
     }
     if (f != stdin)
         fclose(f);

@@ -1,0 +1,30 @@
+# Sourced by the integration tests (tests/integration/lib.sh) and the benches: free
+# loopback ports, and a private CONFDIR made from conf/ on them.
+
+# A port free for TCP and UDP on loopback.
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 30000))
+    [ -z "$(ss -Hlntu "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return; }
+  done
+}
+
+# make_confdir DIR BIN_DIR: conf/ copied into DIR (traversable by the service user) with
+# SIP and REST on free loopback ports, drain_timeout 2s, and the daemons of BIN_DIR.
+# Sets SIP_PORT and API_PORT.
+make_confdir() {
+  local dir=$1 bin=$2 src
+  src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/conf
+  mkdir -p "$dir"
+  chmod 755 "$dir"
+  cp "$src/master.cf" "$src/dialplan.json" "$dir/"
+  SIP_PORT=$(free_port)
+  API_PORT=$(free_port)
+  sed -e "s/^sip_listen_udp = .*/sip_listen_udp = 127.0.0.1:$SIP_PORT/" \
+      -e "s/^sip_listen_tcp = .*/sip_listen_tcp = 127.0.0.1:$SIP_PORT/" \
+      -e "s/^api_listen = .*/api_listen = 127.0.0.1:$API_PORT/" \
+      -e "s/^drain_timeout = .*/drain_timeout = 2s/" \
+      "$src/main.cf" >"$dir/main.cf"
+  echo "daemon_directory = $bin" >>"$dir/main.cf"
+}
