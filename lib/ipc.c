@@ -20,8 +20,10 @@ struct ipc_out {
     uint8_t data[];
 };
 
+/* Requests waiting for their answer, oldest first: answers mostly come in order, so the
+ * match is found at the head; the timer fires at the earliest deadline it knows of. */
 struct ipc_pending {
-    struct ipc_pending *next;
+    struct ipc_pending *next, *prev;
     uint64_t id;
     int64_t deadline_us;
     ipc_reply_cb cb;
@@ -41,7 +43,8 @@ struct ipc_chan {
     uint8_t *rbuf;
     struct ipc_out *out_head, *out_tail;
     size_t out_bytes;
-    struct ipc_pending *pending;
+    struct ipc_pending *pending, *pending_tail;
+    int64_t timer_due_us; /* when the timer fires, 0 when it is stopped */
     uint64_t next_id;
     uint64_t tx, rx, malformed;
     struct shm_proc *slot;
@@ -58,10 +61,21 @@ static void chan_handle_closed(uv_handle_t *handle) {
     free(ch);
 }
 
+static void pending_unlink(ipc_chan_t *ch, struct ipc_pending *p) {
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        ch->pending = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    else
+        ch->pending_tail = p->prev;
+}
+
 static void chan_fail_pending(ipc_chan_t *ch) {
     while (ch->pending) {
         struct ipc_pending *p = ch->pending;
-        ch->pending = p->next;
+        pending_unlink(ch, p);
         p->cb(ch, NULL, p->arg);
         free(p);
     }
@@ -100,39 +114,33 @@ static void chan_set_events(ipc_chan_t *ch, int events) {
     uv_poll_start(&ch->poll, events, chan_poll_cb);
 }
 
-static void chan_arm_timer(ipc_chan_t *ch);
+static void chan_timer_cb(uv_timer_t *t);
 
-static void chan_timer_cb(uv_timer_t *t) {
-    ipc_chan_t *ch = t->data;
-    int64_t now = clock_mono_us();
-    struct ipc_pending **pp = &ch->pending;
-    while (*pp && !ch->closing) {
-        struct ipc_pending *p = *pp;
-        if (p->deadline_us <= now) {
-            *pp = p->next;
-            p->cb(ch, NULL, p->arg);
-            free(p);
-        } else {
-            pp = &p->next;
-        }
-    }
-    chan_arm_timer(ch);
+static void chan_timer_start(ipc_chan_t *ch, int64_t due_us) {
+    int64_t wait_us = due_us - clock_mono_us();
+    ch->timer_due_us = due_us;
+    uv_timer_start(&ch->timer, chan_timer_cb,
+                   wait_us > 0 ? (uint64_t)(wait_us + 999) / 1000 : 0, 0);
 }
 
-static void chan_arm_timer(ipc_chan_t *ch) {
-    if (ch->closing)
-        return;
-    int64_t first = INT64_MAX;
-    for (struct ipc_pending *p = ch->pending; p; p = p->next)
-        if (p->deadline_us < first)
+/* Expires what is due, then waits for the earliest deadline left (one scan per firing,
+ * not per request). */
+static void chan_timer_cb(uv_timer_t *t) {
+    ipc_chan_t *ch = t->data;
+    int64_t now = clock_mono_us(), first = INT64_MAX;
+    ch->timer_due_us = 0;
+    for (struct ipc_pending *p = ch->pending, *next; p && !ch->closing; p = next) {
+        next = p->next;
+        if (p->deadline_us <= now) {
+            pending_unlink(ch, p);
+            p->cb(ch, NULL, p->arg);
+            free(p);
+        } else if (p->deadline_us < first) {
             first = p->deadline_us;
-    if (first == INT64_MAX) {
-        uv_timer_stop(&ch->timer);
-        return;
+        }
     }
-    int64_t wait_us = first - clock_mono_us();
-    uv_timer_start(&ch->timer, chan_timer_cb, wait_us > 0 ? (uint64_t)(wait_us + 999) / 1000 : 0,
-                   0);
+    if (!ch->closing && first != INT64_MAX && !ch->timer_due_us)
+        chan_timer_start(ch, first);
 }
 
 static void chan_malformed(ipc_chan_t *ch, size_t len, const char *why) {
@@ -144,14 +152,12 @@ static void chan_malformed(ipc_chan_t *ch, size_t len, const char *why) {
 
 static void chan_dispatch(ipc_chan_t *ch, Sb__Envelope *env) {
     if (env->reply_to) {
-        for (struct ipc_pending **pp = &ch->pending; *pp; pp = &(*pp)->next) {
-            struct ipc_pending *p = *pp;
+        for (struct ipc_pending *p = ch->pending; p; p = p->next) {
             if (p->id == env->reply_to) {
-                *pp = p->next;
+                pending_unlink(ch, p);
                 p->cb(ch, env, p->arg);
                 free(p);
-                chan_arm_timer(ch);
-                return;
+                return; /* the timer may fire for nothing: it then re-arms or stops */
             }
         }
         /* An answer nobody waits for any more (timed out): nothing to do. */
@@ -336,9 +342,15 @@ int ipc_request(ipc_chan_t *ch, Sb__Envelope *env, ipc_reply_cb cb, void *cb_arg
     p->deadline_us = clock_mono_us() + (int64_t)timeout_ms * 1000;
     p->cb = cb;
     p->arg = cb_arg;
-    p->next = ch->pending;
-    ch->pending = p;
-    chan_arm_timer(ch);
+    p->next = NULL;
+    p->prev = ch->pending_tail;
+    if (ch->pending_tail)
+        ch->pending_tail->next = p;
+    else
+        ch->pending = p;
+    ch->pending_tail = p;
+    if (!ch->timer_due_us || p->deadline_us < ch->timer_due_us)
+        chan_timer_start(ch, p->deadline_us);
     return 0;
 }
 

@@ -205,6 +205,43 @@ static void test_request_without_answer_times_out_with_null(void **state) {
     close_pair(&p);
 }
 
+static int order[4], norder;
+
+static void order_cb(ipc_chan_t *ch, Sb__Envelope *reply, void *arg) {
+    (void)ch;
+    order[norder++] = reply ? 100 + (int)(intptr_t)arg : (int)(intptr_t)arg;
+}
+
+/* Requests of different timeouts expire in deadline order, whatever order they were sent
+ * in; an answer in between goes to its own request only. */
+static void test_timeouts_fire_in_deadline_order(void **state) {
+    (void)state;
+    struct pair p;
+    Sb__Envelope env[3];
+    Sb__Ping ping[3];
+    open_pair(&p, false);
+    norder = 0;
+    assert_int_equal(ipc_request(p.a.ch, ping_env(&env[0], &ping[0]), order_cb, (void *)1, 150), 0);
+    assert_int_equal(ipc_request(p.a.ch, ping_env(&env[1], &ping[1]), order_cb, (void *)2, 20), 0);
+    assert_int_equal(ipc_request(p.a.ch, ping_env(&env[2], &ping[2]), order_cb, (void *)3, 80), 0);
+    /* Answer the third from the raw side. */
+    Sb__Envelope reply = SB__ENVELOPE__INIT;
+    Sb__Pong pong = SB__PONG__INIT;
+    reply.body_case = SB__ENVELOPE__BODY_PONG;
+    reply.pong = &pong;
+    reply.reply_to = env[2].request_id;
+    uint8_t buf[64];
+    size_t n = sb__envelope__pack(&reply, buf);
+    assert_int_equal(send(p.raw_b, buf, n, 0), (ssize_t)n);
+    for (int i = 0; i < 200 && norder < 3; i++)
+        uv_run(&p.loop, UV_RUN_ONCE);
+    assert_int_equal(norder, 3);
+    assert_int_equal(order[0], 103); /* the answer, at once */
+    assert_int_equal(order[1], 2);   /* 20 ms */
+    assert_int_equal(order[2], 1);   /* 150 ms */
+    close_pair(&p);
+}
+
 static void test_peer_close_reports_eof_and_fails_pending(void **state) {
     (void)state;
     struct pair p;
@@ -259,6 +296,7 @@ int main(void) {
         cmocka_unit_test(test_packet_over_max_is_dropped_not_truncated),
         cmocka_unit_test(test_send_over_max_is_refused),
         cmocka_unit_test(test_request_without_answer_times_out_with_null),
+        cmocka_unit_test(test_timeouts_fire_in_deadline_order),
         cmocka_unit_test(test_peer_close_reports_eof_and_fails_pending),
         cmocka_unit_test(test_sends_queue_when_socket_is_full_and_all_arrive),
         cmocka_unit_test(test_body_names),
