@@ -176,6 +176,7 @@ char *cfgtext_read_file(const char *path, size_t max, size_t *lenp, char *err, s
         goto fail;
     }
     close(fd);
+    buf[len] = '\0'; /* len <= max < cap: there is always room */
     *lenp = len;
     return buf;
 fail:

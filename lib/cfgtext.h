@@ -45,7 +45,8 @@ static inline bool cfgtext_is_blank(char c) {
 /* Rejects an oversized text, an overlong line, NUL, CR and control bytes (tab excepted). */
 int cfgtext_check(const char *text, size_t len, const char *file, char *err, size_t errlen);
 
-/* Reads a whole regular file of at most max bytes into a malloc'd buffer. */
+/* Reads a whole regular file of at most max bytes into a malloc'd buffer, NUL-terminated
+ * after its *lenp bytes. */
 char *cfgtext_read_file(const char *path, size_t max, size_t *lenp, char *err, size_t errlen);
 
 /* Logical lines of text; zero-initialise, then set text and len. */

@@ -488,6 +488,16 @@ static void txn_idle(void *arg) {
         uv_timer_start(&c->drain_timer, drain_timer_cb, 0, 0);
 }
 
+/* The per-message buffers (sized from sip_max_message). */
+static void buffers_free(struct core *c) {
+    sipmsg_free(c->msg);
+    free(c->key);
+    free(c->key2);
+    free(c->echo);
+    free(c->out);
+    free(c->extra);
+}
+
 static bool buffers_alloc(struct core *c, size_t max_message) {
     sipmsg_t *msg = sipmsg_new(max_message);
     size_t key_cap = max_message + 256, echo_cap = max_message + 2048;
@@ -503,12 +513,7 @@ static bool buffers_alloc(struct core *c, size_t max_message) {
         free(extra);
         return false;
     }
-    sipmsg_free(c->msg);
-    free(c->key);
-    free(c->key2);
-    free(c->echo);
-    free(c->out);
-    free(c->extra);
+    buffers_free(c);
     c->msg = msg;
     c->key = key;
     c->key2 = key2;
@@ -539,12 +544,7 @@ static void apply_config(struct core *c, const struct core_config *cfg) {
 
 /* Frees the core's memory (its handles are closed or were never opened). */
 static void core_release(struct core *c) {
-    sipmsg_free(c->msg);
-    free(c->key);
-    free(c->key2);
-    free(c->echo);
-    free(c->out);
-    free(c->extra);
+    buffers_free(c);
     free(c);
 }
 

@@ -6,6 +6,8 @@
 
 #include <cmocka.h>
 
+#include "cfgtext.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -701,16 +703,8 @@ static void test_load_reads_confdir_main_cf(void **state) {
 }
 
 static char *read_all(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 20;
-    char *buf = malloc(cap + 1);
-    size_t n = buf ? fread(buf, 1, cap, f) : 0;
-    fclose(f);
-    if (buf)
-        buf[n] = '\0';
-    return buf;
+    size_t len;
+    return cfgtext_read_file(path, CFGTEXT_FILE_MAX, &len, NULL, 0);
 }
 
 static const char *type_word(cfg_type_t t) {

@@ -6,6 +6,8 @@
 
 #include <cmocka.h>
 
+#include "cfgtext.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -510,16 +512,8 @@ static void test_load_reads_confdir_master_cf(void **state) {
 }
 
 static char *read_all(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 20;
-    char *buf = malloc(cap + 1);
-    size_t n = buf ? fread(buf, 1, cap, f) : 0;
-    fclose(f);
-    if (buf)
-        buf[n] = '\0';
-    return buf;
+    size_t len;
+    return cfgtext_read_file(path, CFGTEXT_FILE_MAX, &len, NULL, 0);
 }
 
 /* The doc's master.cf column table has a row for every column. */
