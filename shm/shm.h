@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x5342534dU /* "SBSM" */
-#define SHM_VERSION 2U
+#define SHM_VERSION 3U
 #define SHM_MAX_PROCS 256
 #define SHM_MAX_COUNTERS 48
 
@@ -50,7 +50,16 @@
     X(sip_txn_active, "gauge: server transactions alive")        \
     X(sip_tcp_connections, "gauge: SIP TCP connections open")    \
     X(registers, "REGISTER requests decided (routerd)")          \
-    X(registers_failed, "REGISTER requests answered with an error (routerd)")
+    X(registers_failed, "REGISTER requests answered with an error (routerd)") \
+    X(sip_tx_requests, "SIP requests sent in client transactions (retransmissions and ACKs too)") \
+    X(sip_client_timeouts, "client transactions ended by Timer B/F without a final response") \
+    X(sip_forwarded, "datagrams handed to the sipd instance owning their transaction") \
+    X(sip_forward_received, "datagrams received from another sipd instance") \
+    X(calls_started, "calls (A-leg INVITEs) taken by dialogd")              \
+    X(calls_answered, "calls answered by the callee")                      \
+    X(calls_failed, "calls that ended before an answer (404, 486, 487, ...)") \
+    X(calls_ended, "answered calls hung up by a BYE")                      \
+    X(calls_active, "gauge: calls dialogd holds")
 
 enum shm_counter {
 #define SHM_COUNTER_ENUM(name, doc) SHM_C_##name,

@@ -2,15 +2,19 @@
  * NAME
  *   core - what sipd does with a SIP request (RFC 3261 8.2 UAS core, registrar relay).
  * DESCRIPTION
- *   core_on_message takes every message a transport received: a response is counted and
- *   dropped (sipd has no client transactions yet); a request that cannot be answered is
+ *   core_on_message takes every message a transport received: a response is matched to
+ *   its client transaction (handed first to the sipd instance named in its Via branch
+ *   when that is another one) and passed to dialogd; a request that cannot be answered is
  *   dropped and counted; a malformed one gets a stateless 400 (505 for another SIP
  *   version) whose reason phrase and Warning (399) name the problem. A well-formed
  *   request is matched to its server transaction (a retransmission is absorbed, an ACK
  *   confirms the INVITE transaction it belongs to or is dropped silently) or gets a new
  *   one, in which it is answered: 501/405 with Allow, 416, 483, 420 with Unsupported,
  *   415/406 with Accept, 482 for a merged request, OPTIONS 200 (Allow, Accept,
- *   Supported), CANCEL 200/481, BYE 481, INVITE 100 then 503 (calls are not handled yet),
+ *   Supported), CANCEL 200/481, INVITE (100 at once), BYE and the ACK of a 2xx go to
+ *   dialogd (proto/dialog.proto) when one is connected (else INVITE 503, BYE 481), and
+ *   dialogd's SipRespond answers them; dialogd's SipSendRequest becomes a client
+ *   transaction (Via branch z9hG4bKsb<instance>x<random>) whose responses go back to it,
  *   REGISTER relayed to routerd (RegisterRequest, proto/sip.proto) and answered from
  *   its RegisterReply (200 with the bindings, 423, 503, ...), or 503 when no routerd
  *   answers in register_timeout. Responses go where RFC 3261 18.2.2 and RFC 3581 say.
@@ -36,6 +40,7 @@
 
 #include "ipc.h"
 #include "shm.h"
+#include "proto/envelope.pb-c.h"
 #include "sipdest.h"
 
 struct core_config {
@@ -46,11 +51,24 @@ struct core_config {
     int instance;     /* sipd instance, sent to routerd with each REGISTER */
 };
 
-/* A channel to a routerd instance for key, or NULL when none is connected (borrowed). */
-typedef ipc_chan_t *(*core_router_pick_fn)(void *arg, uint64_t key);
+/* How the core reaches other processes; each returns a borrowed channel or NULL when
+ * none is connected. */
+struct core_peers {
+    ipc_chan_t *(*router)(void *arg, uint64_t key);   /* a routerd for key */
+    ipc_chan_t *(*dialog)(void *arg, uint64_t key);   /* the dialogd of a Call-ID hash */
+    ipc_chan_t *(*sipd)(void *arg, int instance);     /* another sipd instance */
+    void *arg;
+};
 
 struct core *core_new(uv_loop_t *loop, const struct core_config *cfg, struct shm_proc *slot,
-                      core_router_pick_fn router_pick, void *router_arg);
+                      const struct core_peers *peers);
+/* A UDP socket of ours bound to local: requests to dialogd's targets leave from it. */
+void core_add_udp(struct core *c, struct udp_sock *u, const union sipdest_addr *local);
+/* An envelope for the core (SipRespond, SipSendRequest, SipCancel, SipTxnEvent from
+ * dialogd; SipForward from another sipd): true when it was one of those. */
+bool core_on_envelope(struct core *c, ipc_chan_t *ch, Sb__Envelope *env);
+/* A peer channel goes away: transactions waiting on it are answered or let go. */
+void core_peer_closed(struct core *c, ipc_chan_t *ch);
 /* New parameters (reload); false when the new message size cannot be had (old kept). */
 bool core_set_config(struct core *c, const struct core_config *cfg);
 /* A message from a transport (udp_message_cb / tcp_message_cb; arg is the core). */

@@ -1,12 +1,14 @@
 /*
- * sipd - SIP transport, parsing and server transactions (issue: SIP signaling core).
+ * sipd - SIP transport, parsing and transactions (issue: SIP signaling core).
  * Reads SIP on the sockets master bound for it (sip_udpN: this instance's own
  * SO_REUSEPORT socket per sip_listen_udp address; sip_tcpN: listeners shared by every
- * instance), answers what it can itself (core.h) and relays REGISTER to routerd. The
+ * instance), answers what it can itself (core.h), relays REGISTER to routerd and calls
+ * to dialogd, and runs dialogd's requests as client transactions. The
  * work lives in core.c, transaction.c, sipmsg.c, transport_udp.c and transport_tcp.c;
  * this file is the worker's ops table (lib/worker.h).
  */
 #include <stdio.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -42,6 +44,15 @@ static ipc_chan_t *pick_router(void *arg, uint64_t key) {
     return worker_peer_pick(arg, SB_ROLE_routerd, key);
 }
 
+static ipc_chan_t *pick_dialog(void *arg, uint64_t key) {
+    return worker_peer_pick(arg, SB_ROLE_dialogd, key);
+}
+
+static ipc_chan_t *pick_sipd(void *arg, int instance) {
+    worker_t *w = arg;
+    return worker_peer_instance(w, w->service, instance);
+}
+
 static int sipd_init(worker_t *w) {
     static struct sipd sipd; /* one per process, like the worker itself */
     struct core_config cc;
@@ -51,7 +62,8 @@ static int sipd_init(worker_t *w) {
 
     sipmsg_library_init();
     config_from(w, &cc, &tl);
-    sipd.core = core_new(w->loop, &cc, w->slot, pick_router, w);
+    struct core_peers peers = {pick_router, pick_dialog, pick_sipd, w};
+    sipd.core = core_new(w->loop, &cc, w->slot, &peers);
     if (!sipd.core)
         return -1;
     w->role_ctx = &sipd;
@@ -63,6 +75,10 @@ static int sipd_init(worker_t *w) {
                 udp_open(w->loop, fd, cc.max_message, core_on_message, sipd.core, w->slot);
             if (!sipd.udp[sipd.nudp])
                 return -1;
+            union sipdest_addr local;
+            socklen_t len = sizeof local;
+            if (getsockname(fd, &local.sa, &len) == 0)
+                core_add_udp(sipd.core, sipd.udp[sipd.nudp], &local);
             sipd.nudp++;
         }
         snprintf(name, sizeof name, "sip_tcp%d", i);
@@ -124,9 +140,22 @@ static void sipd_stop(worker_t *w) {
     w->role_ctx = NULL;
 }
 
+static bool sipd_on_envelope(worker_t *w, ipc_chan_t *ch, Sb__Envelope *env) {
+    struct sipd *sipd = w->role_ctx;
+    return sipd && sipd->core && core_on_envelope(sipd->core, ch, env);
+}
+
+static void sipd_peer_closed(worker_t *w, ipc_chan_t *ch) {
+    struct sipd *sipd = w->role_ctx;
+    if (sipd && sipd->core)
+        core_peer_closed(sipd->core, ch);
+}
+
 static const struct worker_ops sipd_ops = {
     .role = SB_ROLE_sipd,
     .init = sipd_init,
+    .on_envelope = sipd_on_envelope,
+    .peer_closed = sipd_peer_closed,
     .reload = sipd_reload,
     .drain = sipd_drain,
     .stop = sipd_stop,

@@ -633,7 +633,7 @@ static void reset(sipmsg_t *m, const char *buf, size_t len) {
     m->head_len = 0;
     m->body = str_make(buf, 0);
     m->request = false;
-    m->method = m->uri = m->version = str_make(buf, 0);
+    m->method = m->uri = m->version = m->reason = str_make(buf, 0);
     m->method_id = SIPMSG_M_UNKNOWN;
     m->uri_scheme_supported = false;
     m->status = 0;
@@ -677,6 +677,30 @@ static void read_request_line(sipmsg_t *m, const char *s, const char *e) {
     }
 }
 
+/* A response whose top Via and CSeq were read: the rest a client transaction and its
+ * TU need, checked as strictly as a request's. Anything wrong drops it (RFC 3261 18.1.2:
+ * a malformed response is discarded). */
+static enum sipmsg_result parse_response_rest(sipmsg_t *m) {
+    static const enum sipmsg_hdr required[] = {SIPMSG_H_FROM, SIPMSG_H_TO, SIPMSG_H_CALL_ID};
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+        if (!m->count[required[i]])
+            return SIPMSG_DROP;
+    for (int id = 0; id < SIPMSG_H_OTHER; id++)
+        if ((header_table[id].flags & SIPMSG_F_SINGLE) && m->count[id] > 1)
+            return SIPMSG_DROP;
+    read_cseq(m);
+    if (!m->error_status)
+        check_with_osip(m);
+    if (m->error_status)
+        return SIPMSG_DROP;
+    bool found;
+    m->call_id = sipmsg_header_value(m, SIPMSG_H_CALL_ID);
+    m->from_tag = header_param(sipmsg_header_value(m, SIPMSG_H_FROM), "tag", &found);
+    m->to_tag = header_param(sipmsg_header_value(m, SIPMSG_H_TO), "tag", &m->has_to_tag);
+    m->method_id = sipmsg_method_lookup(m->cseq_method.ptr, m->cseq_method.len);
+    return SIPMSG_RESPONSE;
+}
+
 enum sipmsg_result sipmsg_parse(sipmsg_t *m, const char *buf, size_t len, bool stream) {
     /* RFC 3261 7.5: CRLFs before the start line are ignored */
     while (len && (*buf == '\r' || *buf == '\n')) {
@@ -691,18 +715,19 @@ enum sipmsg_result sipmsg_parse(sipmsg_t *m, const char *buf, size_t len, bool s
     if (sol_end == e)
         return SIPMSG_DROP; /* a start line and nothing else */
     if (len >= 4 && strncasecmp(buf, "SIP/", 4) == 0) {
-        /* Status-Line = SIP-Version SP Status-Code SP Reason-Phrase: nothing of ours
-         * matches a response yet, so its first line is all that is read. */
+        /* Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (RFC 3261 7.2) */
         const char *sp = memchr(buf, ' ', (size_t)(sol_end - buf));
         unsigned long long code;
         if (!sp || sol_end - sp < 4 || (sol_end - sp > 4 && sp[4] != ' ') ||
-            !parse_uint(str_make(sp + 1, 3), 699, &code) || code < 100)
+            !parse_uint(str_make(sp + 1, 3), 699, &code) || code < 100 ||
+            !sipmsg_str_ieq(str_make(buf, (size_t)(sp - buf)), "SIP/2.0"))
             return SIPMSG_DROP;
         m->status = (int)code;
-        return SIPMSG_RESPONSE;
+        m->reason = sol_end - sp > 5 ? str_make(sp + 5, (size_t)(sol_end - sp - 5)) : str_make(sp, 0);
+    } else {
+        m->request = true;
+        read_request_line(m, buf, sol_end);
     }
-    m->request = true;
-    read_request_line(m, buf, sol_end);
 
     size_t head_end = find_head_end(buf, len);
     /* A datagram without the blank line: the headers run to its end (no body). */
@@ -762,6 +787,8 @@ enum sipmsg_result sipmsg_parse(sipmsg_t *m, const char *buf, size_t len, bool s
         m->via_ok = via_read(sipmsg_header_value(m, SIPMSG_H_VIA), &m->via);
     if (!m->via_ok || !m->count[SIPMSG_H_CSEQ] || !sipmsg_header_value(m, SIPMSG_H_CSEQ).len)
         return SIPMSG_DROP;
+    if (!m->request)
+        return parse_response_rest(m);
 
     static const enum sipmsg_hdr required[] = {SIPMSG_H_FROM, SIPMSG_H_TO, SIPMSG_H_CALL_ID};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
@@ -1007,6 +1034,25 @@ static bool canonical_aor(struct sipmsg_str uri, char *aor, size_t aorcap) {
         return false;
     aor[o.len] = '\0';
     return true;
+}
+
+bool sipmsg_name_addr(struct sipmsg_str v, struct sipmsg_str *display, struct sipmsg_str *uri) {
+    size_t params_at;
+    if (!addr_spec(v, uri, &params_at))
+        return false;
+    *display = str_make(v.ptr, 0);
+    const char *lt = memchr(v.ptr, '<', v.len);
+    if (lt && lt < uri->ptr) {
+        struct sipmsg_str d = str_trim(str_make(v.ptr, (size_t)(lt - v.ptr)));
+        if (d.len >= 2 && d.ptr[0] == '"' && d.ptr[d.len - 1] == '"')
+            d = str_make(d.ptr + 1, d.len - 2);
+        *display = d;
+    }
+    return true;
+}
+
+struct sipmsg_str sipmsg_param(struct sipmsg_str v, const char *name, bool *found) {
+    return header_param(v, name, found);
 }
 
 static bool reject400(struct sipmsg_verdict *v, const char *reason) {

@@ -22,7 +22,8 @@
  * LOOP
  *   Pure code, on sipd's loop. sipmsg_library_init once per process (libosip2 parser_init).
  * ERRORS
- *   sipmsg_parse returns SIPMSG_OK, SIPMSG_RESPONSE (a response: status line read only),
+ *   sipmsg_parse returns SIPMSG_OK, SIPMSG_RESPONSE (a well-formed response: the fields
+ *   above read, method_id from its CSeq),
  *   SIPMSG_REJECT (answer m->error_status with m->error_reason) or SIPMSG_DROP (nothing
  *   to answer to). Builders return the length written or -ENOSPC, never a cut message.
  * SEE ALSO
@@ -122,6 +123,7 @@ typedef struct sipmsg {
     enum sipmsg_method method_id;
     bool uri_scheme_supported; /* sip, sips or tel */
     int status;                /* status line of a response */
+    struct sipmsg_str reason;  /* its reason phrase */
     struct sipmsg_header headers[SIPMSG_MAX_HEADERS];
     unsigned nheaders;
     int16_t first[SIPMSG_H_COUNT]; /* index of the first header of each id, -1 none */
@@ -202,6 +204,12 @@ bool sipmsg_check(const sipmsg_t *m, struct sipmsg_verdict *v);
  * The contacts point into m. */
 bool sipmsg_register_read(const sipmsg_t *m, struct sipmsg_register *r, char *aor, size_t aorcap,
                           struct sipmsg_verdict *v);
+
+/* A name-addr or addr-spec value (From, To, Contact): its display name (quotes removed)
+ * and URI, slices of v; false when malformed. */
+bool sipmsg_name_addr(struct sipmsg_str v, struct sipmsg_str *display, struct sipmsg_str *uri);
+/* The value of header parameter name of v (after its URI), empty when absent. */
+struct sipmsg_str sipmsg_param(struct sipmsg_str v, const char *name, bool *found);
 
 /* The header fields a response to m echoes: every Via in order, the top one with
  * received=<received> (when its sent-by host is not that address, or rport is present)

@@ -18,7 +18,8 @@ struct txn_table {
     struct txn_hooks hooks;
     void *arg;
     struct shm_proc *slot;
-    struct txn **by_key, **by_merge; /* hash buckets, mask + 1 of each */
+    struct txn **by_key, **by_merge, **by_id; /* hash buckets, mask + 1 of each */
+    uint64_t id_base, id_seq;
     uint32_t mask;
     size_t count, busy;
     struct txn **heap; /* min-heap on timer_ms */
@@ -93,7 +94,18 @@ int txn_key(const sipmsg_t *m, enum sipmsg_method method, char *out, size_t cap)
     return o.full ? -ENOSPC : (int)o.len;
 }
 
-int txn_merge_key(const sipmsg_t *m, char *out, size_t cap) {
+int txn_client_key(const char *branch, size_t branch_len, const char *method, size_t method_len,
+                   char *out, size_t cap) {
+    struct sipmsg_out o = {out, cap, 0, false};
+    sipmsg_out_put(&o, "C ", 2);
+    sipmsg_out_put(&o, branch, branch_len);
+    sipmsg_out_put(&o, " ", 1);
+    /* RFC 3261 17.1.3: the CANCEL of an INVITE has its branch; an ACK has no answer */
+    sipmsg_out_put(&o, method, method_len);
+    return o.full ? -ENOSPC : (int)o.len;
+}
+
+int txn_merge_key(const sipmsg_t *m, enum sipmsg_method method, char *out, size_t cap) {
     struct sipmsg_out o = {out, cap, 0, false};
     sipmsg_out_put(&o, m->from_tag.ptr, m->from_tag.len);
     sipmsg_out_put(&o, " ", 1);
@@ -101,7 +113,10 @@ int txn_merge_key(const sipmsg_t *m, char *out, size_t cap) {
     sipmsg_out_put(&o, " ", 1);
     sipmsg_out_putu(&o, m->cseq);
     sipmsg_out_put(&o, " ", 1);
-    sipmsg_out_put(&o, m->method.ptr, m->method.len);
+    if (method != SIPMSG_M_UNKNOWN)
+        sipmsg_out_puts(&o, sipmsg_method_name(method));
+    else
+        sipmsg_out_put(&o, m->method.ptr, m->method.len);
     return o.full ? -ENOSPC : (int)o.len;
 }
 
@@ -195,7 +210,8 @@ static bool schedule(txn_table_t *tb, struct txn *t, uint64_t at) {
 
 static bool is_busy(const struct txn *t) {
     return t->state == TXN_TRYING || t->state == TXN_PROCEEDING ||
-           (t->invite && t->state == TXN_COMPLETED);
+           (t->invite && !t->client && t->state == TXN_COMPLETED) ||
+           (!t->client && t->state == TXN_ACCEPTED && !t->acked);
 }
 
 /* Every state change goes through here, for the busy count. */
@@ -213,19 +229,23 @@ static void set_state(txn_table_t *tb, struct txn *t, enum txn_state state) {
 }
 
 txn_table_t *txn_table_new(uv_loop_t *loop, const struct txn_timers *timers,
-                           const struct txn_hooks *hooks, void *arg, struct shm_proc *slot) {
+                           const struct txn_hooks *hooks, void *arg, struct shm_proc *slot,
+                           uint64_t id_base) {
     txn_table_t *tb = calloc(1, sizeof *tb);
     if (!tb)
         return NULL;
     tb->mask = 1023;
     tb->by_key = calloc(tb->mask + 1, sizeof *tb->by_key);
     tb->by_merge = calloc(tb->mask + 1, sizeof *tb->by_merge);
-    if (!tb->by_key || !tb->by_merge) {
+    tb->by_id = calloc(tb->mask + 1, sizeof *tb->by_id);
+    if (!tb->by_key || !tb->by_merge || !tb->by_id) {
         free(tb->by_key);
         free(tb->by_merge);
+        free(tb->by_id);
         free(tb);
         return NULL;
     }
+    tb->id_base = id_base;
     tb->loop = loop;
     tb->timers = *timers;
     tb->hooks = *hooks;
@@ -256,9 +276,11 @@ static void maybe_grow(txn_table_t *tb) {
     uint32_t mask = tb->mask * 2 + 1;
     struct txn **by_key = calloc((size_t)mask + 1, sizeof *by_key);
     struct txn **by_merge = calloc((size_t)mask + 1, sizeof *by_merge);
-    if (!by_key || !by_merge) { /* keep the old, longer chains */
+    struct txn **by_id = calloc((size_t)mask + 1, sizeof *by_id);
+    if (!by_key || !by_merge || !by_id) { /* keep the old, longer chains */
         free(by_key);
         free(by_merge);
+        free(by_id);
         return;
     }
     for (uint32_t b = 0; b <= tb->mask; b++) {
@@ -272,11 +294,18 @@ static void maybe_grow(txn_table_t *tb) {
             t->next_merge = by_merge[t->merge_hash & mask];
             by_merge[t->merge_hash & mask] = t;
         }
+        for (struct txn *t = tb->by_id[b], *next; t; t = next) {
+            next = t->next_id;
+            t->next_id = by_id[t->id & mask];
+            by_id[t->id & mask] = t;
+        }
     }
     free(tb->by_key);
     free(tb->by_merge);
+    free(tb->by_id);
     tb->by_key = by_key;
     tb->by_merge = by_merge;
+    tb->by_id = by_id;
     tb->mask = mask;
 }
 
@@ -297,9 +326,22 @@ struct txn *txn_find_merged(txn_table_t *tb, const char *merge_key, size_t merge
     return NULL;
 }
 
-struct txn *txn_new(txn_table_t *tb, bool invite, const char *key, size_t key_len,
-                    const char *merge_key, size_t merge_len, const struct sipdest *dest,
-                    const char *echo, size_t echo_len, size_t to_tag_at, const char *to_tag) {
+struct txn *txn_find_id(txn_table_t *tb, uint64_t id) {
+    for (struct txn *t = tb->by_id[id & tb->mask]; t; t = t->next_id)
+        if (t->id == id)
+            return t;
+    return NULL;
+}
+
+void txn_foreach(txn_table_t *tb, void (*fn)(void *arg, struct txn *t), void *arg) {
+    for (uint32_t b = 0; b <= tb->mask; b++)
+        for (struct txn *t = tb->by_key[b]; t; t = t->next_key)
+            fn(arg, t);
+}
+
+/* Allocates a transaction and links it in every index (state Trying, no timer). */
+static struct txn *txn_alloc(txn_table_t *tb, bool invite, const char *key, size_t key_len,
+                             const char *merge_key, size_t merge_len, const struct sipdest *dest) {
     if (!merge_key)
         merge_len = 0;
     if (key_len > UINT32_MAX || merge_len > UINT32_MAX)
@@ -307,16 +349,6 @@ struct txn *txn_new(txn_table_t *tb, bool invite, const char *key, size_t key_le
     struct txn *t = calloc(1, sizeof *t + key_len + merge_len);
     if (!t)
         return NULL;
-    t->echo = malloc(echo_len ? echo_len : 1);
-    if (!t->echo) {
-        free(t);
-        return NULL;
-    }
-    memcpy(t->echo, echo, echo_len);
-    t->echo_len = echo_len;
-    t->to_tag_at = to_tag_at;
-    if (to_tag)
-        snprintf(t->to_tag, sizeof t->to_tag, "%s", to_tag);
     t->invite = invite;
     t->dest = *dest;
     sipdest_hold(&t->dest);
@@ -338,12 +370,35 @@ struct txn *txn_new(txn_table_t *tb, bool invite, const char *key, size_t key_le
         t->next_merge = tb->by_merge[b];
         tb->by_merge[b] = t;
     }
+    t->id = tb->id_base | (++tb->id_seq & ((1ULL << 40) - 1));
+    t->next_id = tb->by_id[t->id & tb->mask];
+    tb->by_id[t->id & tb->mask] = t;
     t->state = TXN_TRYING;
     tb->busy++;
     tb->count++;
     shm_count(tb->slot, SHM_C_sip_txn_new, 1);
     shm_gauge(tb->slot, SHM_C_sip_txn_active, tb->count);
     maybe_grow(tb);
+    return t;
+}
+
+struct txn *txn_new(txn_table_t *tb, bool invite, const char *key, size_t key_len,
+                    const char *merge_key, size_t merge_len, const struct sipdest *dest,
+                    const char *echo, size_t echo_len, size_t to_tag_at, const char *to_tag) {
+    char *copy = malloc(echo_len ? echo_len : 1);
+    if (!copy)
+        return NULL;
+    struct txn *t = txn_alloc(tb, invite, key, key_len, merge_key, merge_len, dest);
+    if (!t) {
+        free(copy);
+        return NULL;
+    }
+    memcpy(copy, echo, echo_len);
+    t->echo = copy;
+    t->echo_len = echo_len;
+    t->to_tag_at = to_tag_at;
+    if (to_tag)
+        snprintf(t->to_tag, sizeof t->to_tag, "%s", to_tag);
     return t;
 }
 
@@ -357,6 +412,7 @@ void txn_unref(struct txn *t) {
     sipdest_release(&t->dest);
     free(t->echo);
     free(t->response);
+    free(t->request);
     free(t);
 }
 
@@ -375,6 +431,11 @@ static void terminate(txn_table_t *tb, struct txn *t) {
     unlink_chain(&tb->by_key[t->key_hash & tb->mask], t, false);
     if (t->merge_len)
         unlink_chain(&tb->by_merge[t->merge_hash & tb->mask], t, true);
+    for (struct txn **pp = &tb->by_id[t->id & tb->mask]; *pp; pp = &(*pp)->next_id)
+        if (*pp == t) {
+            *pp = t->next_id;
+            break;
+        }
     tb->count--;
     shm_gauge(tb->slot, SHM_C_sip_txn_active, tb->count);
     set_state(tb, t, TXN_TERMINATED);
@@ -386,29 +447,87 @@ static void send_response(txn_table_t *tb, struct txn *t) {
     tb->hooks.send(tb->arg, t, t->response, t->response_len);
 }
 
-/* Armed on a Completed INVITE: Timer G (retransmit) or Timer H (give up), the earlier. */
-static void schedule_g_or_h(txn_table_t *tb, struct txn *t, uint64_t now) {
+static void send_request(txn_table_t *tb, struct txn *t) {
+    shm_count(tb->slot, SHM_C_sip_tx_requests, 1);
+    if (tb->hooks.send_request)
+        tb->hooks.send_request(tb->arg, t, t->request, t->request_len);
+}
+
+/* The next retransmission interval: doubled, up to T2 unless uncapped (Timer A). */
+static void backoff(txn_table_t *tb, struct txn *t, bool capped) {
+    t->retransmit_ms *= 2;
+    if (capped && t->retransmit_ms > tb->timers.t2_ms)
+        t->retransmit_ms = tb->timers.t2_ms;
+}
+
+/* Retransmit at the next interval (unreliable transports) or give up at end_ms. */
+static void schedule_retransmit_or_end(txn_table_t *tb, struct txn *t, uint64_t now,
+                                       bool retransmit) {
     uint64_t at = t->end_ms;
-    if (!t->reliable && now + t->retransmit_ms < at)
+    if (retransmit && !t->reliable && now + t->retransmit_ms < at)
         at = now + t->retransmit_ms;
     if (!schedule(tb, t, at))
         terminate(tb, t);
 }
 
+static void expire(txn_table_t *tb, struct txn *t) {
+    txn_ref(t); /* the hook may end it */
+    if (tb->hooks.expired)
+        tb->hooks.expired(tb->arg, t);
+    /* a server transaction the hook answered goes on; anything else ends */
+    if (t->client || t->state == TXN_TRYING || t->state == TXN_PROCEEDING)
+        terminate(tb, t);
+    txn_unref(t);
+}
+
+static void fire_client(txn_table_t *tb, struct txn *t, uint64_t now) {
+    if (t->state == TXN_TRYING || t->state == TXN_PROCEEDING) {
+        if (now >= t->end_ms) { /* Timer B / F, or the Proceeding guard */
+            shm_count(tb->slot, SHM_C_sip_client_timeouts, 1);
+            expire(tb, t);
+            return;
+        }
+        /* RFC 3261 17.1.1.2 Timer A (Calling only), 17.1.2.2 Timer E */
+        bool again = !t->invite || t->state == TXN_TRYING;
+        if (again) {
+            send_request(tb, t);
+            if (!t->invite && t->state == TXN_PROCEEDING)
+                t->retransmit_ms = tb->timers.t2_ms;
+            else
+                backoff(tb, t, !t->invite);
+        }
+        schedule_retransmit_or_end(tb, t, now, again);
+        return;
+    }
+    terminate(tb, t); /* Timer D, K or M */
+}
+
 static void fire(txn_table_t *tb, struct txn *t, uint64_t now) {
-    if (t->invite && t->state == TXN_COMPLETED && now < t->end_ms) {
-        /* RFC 3261 17.2.1: Timer G */
+    if (t->client) {
+        fire_client(tb, t, now);
+        return;
+    }
+    if (t->state == TXN_TRYING || t->state == TXN_PROCEEDING) {
+        expire(tb, t); /* the TU's guard */
+        return;
+    }
+    bool waiting_ack = (t->invite && t->state == TXN_COMPLETED) ||
+                       (t->state == TXN_ACCEPTED && !t->acked);
+    if (waiting_ack && now < t->end_ms) {
+        /* RFC 3261 17.2.1 Timer G; 13.3.1.4 for a 2xx */
         send_response(tb, t);
-        t->retransmit_ms *= 2;
-        if (t->retransmit_ms > tb->timers.t2_ms)
-            t->retransmit_ms = tb->timers.t2_ms;
-        schedule_g_or_h(tb, t, now);
+        backoff(tb, t, true);
+        schedule_retransmit_or_end(tb, t, now, true);
         return;
     }
     if (t->invite && t->state == TXN_COMPLETED)
         log_ratelimited(LOG_INFO, "no ACK for a %d to an INVITE before Timer H", t->status);
-    /* Timer H, I or J */
+    txn_ref(t);
+    if (t->state == TXN_ACCEPTED && !t->acked && tb->hooks.ack_timeout)
+        tb->hooks.ack_timeout(tb->arg, t);
+    /* Timer H, I, J or L */
     terminate(tb, t);
+    txn_unref(t);
 }
 
 static void table_timer_cb(uv_timer_t *h) {
@@ -422,8 +541,14 @@ static void table_timer_cb(uv_timer_t *h) {
     arm(tb);
 }
 
+void txn_guard(txn_table_t *tb, struct txn *t, uint64_t ms) {
+    if (t->state == TXN_TRYING || t->state == TXN_PROCEEDING)
+        if (!schedule(tb, t, uv_now(tb->loop) + ms))
+            log_ratelimited(LOG_ERROR, "out of memory arming a transaction guard");
+}
+
 int txn_respond(txn_table_t *tb, struct txn *t, int status, const char *response, size_t len) {
-    if (t->state >= TXN_COMPLETED)
+    if (t->client || t->state >= TXN_COMPLETED)
         return -EALREADY;
     if (len > t->response_cap) {
         char *buf = realloc(t->response, len);
@@ -443,16 +568,15 @@ int txn_respond(txn_table_t *tb, struct txn *t, int status, const char *response
     free(t->echo); /* no response is built after the final one */
     t->echo = NULL;
     t->echo_len = 0;
+    heap_remove(tb, t); /* a guard */
     uint64_t now = uv_now(tb->loop);
-    if (t->invite && status >= 300) {
-        /* RFC 3261 17.2.1: Completed, Timer G on UDP, Timer H */
-        set_state(tb, t, TXN_COMPLETED);
+    if (t->invite) {
+        /* RFC 3261 17.2.1: Completed (non-2xx), RFC 6026: Accepted (2xx); Timer G on
+         * UDP, Timer H / L */
+        set_state(tb, t, status >= 300 ? TXN_COMPLETED : TXN_ACCEPTED);
         t->retransmit_ms = tb->timers.t1_ms;
         t->end_ms = now + 64 * tb->timers.t1_ms;
-        schedule_g_or_h(tb, t, now);
-    } else if (t->invite) {
-        /* RFC 3261 17.2.1: a 2xx ends the INVITE server transaction */
-        terminate(tb, t);
+        schedule_retransmit_or_end(tb, t, now, true);
     } else {
         /* RFC 3261 17.2.2: Completed, Timer J (0 on a reliable transport) */
         set_state(tb, t, TXN_COMPLETED);
@@ -464,13 +588,26 @@ int txn_respond(txn_table_t *tb, struct txn *t, int status, const char *response
 
 void txn_request_again(txn_table_t *tb, struct txn *t) {
     shm_count(tb->slot, SHM_C_sip_retransmissions, 1);
-    /* RFC 3261 17.2.1/17.2.2: Trying absorbs; Proceeding and Completed answer again */
+    /* RFC 3261 17.2.1/17.2.2: Trying absorbs; Proceeding and Completed answer again;
+     * RFC 6026 7.1: Accepted absorbs (the 2xx goes out on its own timer) */
     if (t->response_len && (t->state == TXN_PROCEEDING || t->state == TXN_COMPLETED))
         send_response(tb, t);
 }
 
 void txn_ack(txn_table_t *tb, struct txn *t) {
-    if (!t->invite || t->state != TXN_COMPLETED)
+    if (t->client || !t->invite)
+        return;
+    if (t->state == TXN_ACCEPTED) {
+        /* the 2xx is acknowledged: no more retransmissions, absorb until Timer L */
+        bool was = is_busy(t);
+        t->acked = true;
+        if (was && tb->busy-- == 1 && tb->hooks.idle && !tb->closing)
+            tb->hooks.idle(tb->arg);
+        if (t->reliable || !schedule(tb, t, t->end_ms))
+            terminate(tb, t);
+        return;
+    }
+    if (t->state != TXN_COMPLETED)
         return; /* a retransmitted ACK in Confirmed: absorbed */
     /* RFC 3261 17.2.1: Confirmed, Timer I (0 on a reliable transport) */
     set_state(tb, t, TXN_CONFIRMED);
@@ -479,10 +616,97 @@ void txn_ack(txn_table_t *tb, struct txn *t) {
         terminate(tb, t);
 }
 
+/* ---------------------------------------------------------------- client */
+
+/* RFC 3261 16.6 Timer C: an INVITE left ringing longer than this gives up (408). */
+#define TXN_PROCEEDING_GUARD_MS (181 * 1000)
+
+struct txn *txn_client_new(txn_table_t *tb, bool invite, const char *key, size_t key_len,
+                           const struct sipdest *dest, const char *request, size_t len) {
+    char *copy = malloc(len ? len : 1);
+    if (!copy)
+        return NULL;
+    struct txn *t = txn_alloc(tb, invite, key, key_len, NULL, 0, dest);
+    if (!t) {
+        free(copy);
+        return NULL;
+    }
+    memcpy(copy, request, len);
+    t->client = true;
+    t->request = copy;
+    t->request_len = len;
+    uint64_t now = uv_now(tb->loop);
+    t->retransmit_ms = tb->timers.t1_ms;
+    t->end_ms = now + 64 * tb->timers.t1_ms; /* Timer B / F */
+    send_request(tb, t);
+    schedule_retransmit_or_end(tb, t, now, true);
+    return t;
+}
+
+bool txn_client_response(txn_table_t *tb, struct txn *t, int status) {
+    if (!t->client || t->state == TXN_TERMINATED)
+        return false;
+    uint64_t now = uv_now(tb->loop);
+    if (t->state == TXN_TRYING || t->state == TXN_PROCEEDING) {
+        t->status = status;
+        if (status < 200) {
+            if (t->state == TXN_TRYING) {
+                set_state(tb, t, TXN_PROCEEDING);
+                if (t->invite) { /* Timer A stops; only the guard remains */
+                    t->end_ms = now + TXN_PROCEEDING_GUARD_MS;
+                    schedule_retransmit_or_end(tb, t, now, false);
+                } else { /* RFC 3261 17.1.2.2: Timer E at T2 from now on */
+                    t->retransmit_ms = tb->timers.t2_ms;
+                }
+            }
+            return true;
+        }
+        heap_remove(tb, t);
+        if (t->invite && status < 300) {
+            /* RFC 6026: Accepted, 2xx retransmissions go to the TU until Timer M */
+            set_state(tb, t, TXN_ACCEPTED);
+            if (!schedule(tb, t, now + 64 * tb->timers.t1_ms))
+                terminate(tb, t);
+            return true;
+        }
+        /* RFC 3261 17.1.1.2: Completed, Timer D (>= 32 s on UDP); 17.1.2.2 Timer K (T4) */
+        set_state(tb, t, TXN_COMPLETED);
+        uint64_t wait = t->reliable ? 0
+                        : t->invite ? (64 * tb->timers.t1_ms > 32000 ? 64 * tb->timers.t1_ms : 32000)
+                                    : tb->timers.t4_ms;
+        if (!schedule(tb, t, now + wait))
+            terminate(tb, t);
+        return true;
+    }
+    if (t->state == TXN_ACCEPTED)
+        return status >= 200 && status < 300; /* the TU acknowledges each 2xx */
+    if (t->state == TXN_COMPLETED && t->invite && status >= 300 && t->acked)
+        send_request(tb, t); /* RFC 3261 17.1.1.2: the response again, the ACK again */
+    shm_count(tb->slot, SHM_C_sip_retransmissions, 1);
+    return false;
+}
+
+void txn_client_ack(txn_table_t *tb, struct txn *t, const char *ack, size_t len) {
+    if (!t->client || !t->invite || t->state != TXN_COMPLETED || t->acked)
+        return;
+    char *copy = malloc(len ? len : 1);
+    if (!copy) {
+        log_ratelimited(LOG_ERROR, "out of memory keeping an ACK");
+        return;
+    }
+    memcpy(copy, ack, len);
+    free(t->request);
+    t->request = copy;
+    t->request_len = len;
+    t->acked = true; /* request now holds the ACK */
+    send_request(tb, t);
+}
+
 static void table_closed(uv_handle_t *h) {
     txn_table_t *tb = h->data;
     free(tb->by_key);
     free(tb->by_merge);
+    free(tb->by_id);
     free(tb->heap);
     free(tb);
 }

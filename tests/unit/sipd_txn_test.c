@@ -1,5 +1,5 @@
-/* transaction: RFC 3261 17.2.3 keys, the server transaction state machines and their
- * timers (T1 = 10 ms) on a real libuv loop. */
+/* transaction: RFC 3261 17.2.3 keys, the server and client transaction state machines
+ * (RFC 3261 17.1, 17.2, RFC 6026) and their timers (T1 = 10 ms) on a real libuv loop. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +21,9 @@ struct sent {
     int last_status;
     char last[256];
     int idle;
+    int requests; /* client: requests (and ACKs) put on the wire */
+    char last_request[64];
+    int expired, ack_timeouts;
 };
 
 static uv_loop_t loop;
@@ -39,13 +42,32 @@ static void on_idle(void *arg) {
     ((struct sent *)arg)->idle++;
 }
 
+static void on_send_request(void *arg, struct txn *t, const char *buf, size_t len) {
+    struct sent *s = arg;
+    (void)t;
+    s->requests++;
+    snprintf(s->last_request, sizeof s->last_request, "%.*s", (int)len, buf);
+}
+
+static void on_expired(void *arg, struct txn *t) {
+    (void)t;
+    ((struct sent *)arg)->expired++;
+}
+
+static void on_ack_timeout(void *arg, struct txn *t) {
+    (void)t;
+    ((struct sent *)arg)->ack_timeouts++;
+}
+
+static const struct txn_hooks hooks = {on_send, on_idle, on_send_request, on_expired,
+                                       on_ack_timeout};
+
 static int setup(void **state) {
     (void)state;
     memset(&sent, 0, sizeof sent);
     uv_loop_init(&loop);
     struct txn_timers timers = {T1, T2, T4};
-    struct txn_hooks hooks = {on_send, on_idle};
-    tb = txn_table_new(&loop, &timers, &hooks, &sent, NULL);
+    tb = txn_table_new(&loop, &timers, &hooks, &sent, NULL, 7ULL << 40);
     m = sipmsg_new(65535);
     return tb && m ? 0 : -1;
 }
@@ -97,10 +119,12 @@ static int key_of(const char *text, enum sipmsg_method as, char *out, size_t cap
 static const char invite[] = REQ("INVITE", "SIP/2.0/UDP Host.Example.com;branch=z9hG4bK-1", "");
 
 static struct txn *new_txn(bool invite_txn, enum sipdest_transport transport) {
-    char key[512];
+    char key[512], merge[512];
     int n = key_of(invite, SIPMSG_M_UNKNOWN, key, sizeof key);
+    int nm = txn_merge_key(m, SIPMSG_M_UNKNOWN, merge, sizeof merge);
     struct sipdest dest = {.transport = transport};
-    struct txn *t = txn_new(tb, invite_txn, key, (size_t)n, NULL, 0, &dest, "E", 1, SIZE_MAX, "tg");
+    struct txn *t =
+        txn_new(tb, invite_txn, key, (size_t)n, merge, (size_t)nm, &dest, "E", 1, SIZE_MAX, "tg");
     assert_non_null(t);
     return t;
 }
@@ -167,14 +191,14 @@ static void test_merged_requests_share_the_merge_key(void **state) {
     (void)state;
     char a[512], b[512], key[512];
     parse(REQ("INVITE", "SIP/2.0/UDP p1.example.com;branch=z9hG4bK-a", ""));
-    int na = txn_merge_key(m, a, sizeof a);
+    int na = txn_merge_key(m, SIPMSG_M_UNKNOWN, a, sizeof a);
     int nk = txn_key(m, SIPMSG_M_UNKNOWN, key, sizeof key);
     struct sipdest dest = {.transport = SIPDEST_UDP};
     struct txn *t =
         txn_new(tb, true, key, (size_t)nk, a, (size_t)na, &dest, "E", 1, SIZE_MAX, NULL);
     assert_non_null(t);
     parse(REQ("INVITE", "SIP/2.0/UDP p2.example.com;branch=z9hG4bK-b", ""));
-    int nb = txn_merge_key(m, b, sizeof b);
+    int nb = txn_merge_key(m, SIPMSG_M_UNKNOWN, b, sizeof b);
     assert_int_equal(na, nb);
     assert_ptr_equal(txn_find_merged(tb, b, (size_t)nb), t);
     nk = txn_key(m, SIPMSG_M_UNKNOWN, key, sizeof key);
@@ -255,12 +279,138 @@ static void test_reliable_transport_ends_without_timers(void **state) {
     assert_int_equal(txn_count(tb), 0); /* Timer I = 0 */
 }
 
-static void test_invite_2xx_ends_the_transaction(void **state) {
+static void test_invite_2xx_is_retransmitted_until_its_ack(void **state) {
+    (void)state;
+    char key[512];
+    struct txn *t = new_txn(true, SIPDEST_UDP);
+    assert_int_equal(t->id >> 40, 7); /* the owner instance is in the id */
+    assert_ptr_equal(txn_find_id(tb, t->id), t);
+    txn_respond(tb, t, 200, "200", 3);
+    assert_int_equal(t->state, TXN_ACCEPTED);
+    assert_int_equal(txn_busy(tb), 1);
+    run_for(35); /* RFC 3261 13.3.1.4: at 10 and 30 ms */
+    assert_int_equal(sent.count, 3);
+    txn_request_again(tb, t); /* RFC 6026: the INVITE again is absorbed in Accepted */
+    assert_int_equal(sent.count, 3);
+    /* the ACK of a 2xx has its own branch: found by the INVITE's merge key */
+    parse(REQ("ACK", "SIP/2.0/UDP host.example.com;branch=z9hG4bK-other", ";tag=tg"));
+    int n = txn_merge_key(m, SIPMSG_M_INVITE, key, sizeof key);
+    assert_ptr_equal(txn_find_merged(tb, key, (size_t)n), t);
+    txn_ack(tb, t);
+    assert_true(t->acked);
+    assert_int_equal(txn_busy(tb), 0);
+    run_for(100);
+    assert_int_equal(sent.count, 3);
+    assert_int_equal(txn_count(tb), 1); /* absorbs INVITE copies until Timer L */
+    run_for(64 * T1);
+    assert_int_equal(txn_count(tb), 0);
+    assert_int_equal(sent.ack_timeouts, 0);
+}
+
+static void test_invite_2xx_without_ack_reports_ack_timeout(void **state) {
     (void)state;
     struct txn *t = new_txn(true, SIPDEST_UDP);
     txn_respond(tb, t, 200, "200", 3);
+    run_for(64 * T1 + 60);
+    assert_int_equal(sent.ack_timeouts, 1);
     assert_int_equal(txn_count(tb), 0);
-    assert_int_equal(sent.count, 1);
+    assert_true(sent.count >= 14);
+}
+
+static void test_guard_expires_an_unanswered_server_transaction(void **state) {
+    (void)state;
+    struct txn *t = new_txn(false, SIPDEST_UDP);
+    txn_guard(tb, t, 30);
+    run_for(20);
+    assert_int_equal(sent.expired, 0);
+    run_for(30);
+    assert_int_equal(sent.expired, 1); /* the hook did not answer: it ends */
+    assert_int_equal(txn_count(tb), 0);
+}
+
+static struct txn *client(bool invite_txn, const char *branch) {
+    char key[128];
+    int n = txn_client_key(branch, strlen(branch), invite_txn ? "INVITE" : "BYE",
+                           invite_txn ? 6 : 3, key, sizeof key);
+    struct sipdest dest = {.transport = SIPDEST_UDP};
+    struct txn *t = txn_client_new(tb, invite_txn, key, (size_t)n, &dest, "REQ", 3);
+    assert_non_null(t);
+    assert_ptr_equal(txn_find(tb, key, (size_t)n), t);
+    return t;
+}
+
+static void test_client_non_invite_retransmits_on_e_and_gives_up_on_f(void **state) {
+    (void)state;
+    struct txn *t = client(false, "z9hG4bKsb7x1");
+    assert_int_equal(sent.requests, 1); /* at once */
+    assert_int_equal(txn_busy(tb), 1);
+    /* E at 10, 30, 70, then every T2 = 40 ms up to F at 640 ms: 3 + 14 */
+    run_for(64 * T1 + 60);
+    if (sent.requests < 14 || sent.requests > 18)
+        fail_msg("%d requests before Timer F, expected 18", sent.requests);
+    assert_int_equal(sent.expired, 1);
+    assert_int_equal(txn_count(tb), 0);
+    (void)t;
+}
+
+static void test_client_non_invite_final_is_passed_once_then_timer_k(void **state) {
+    (void)state;
+    struct txn *t = client(false, "z9hG4bKsb7x2");
+    assert_true(txn_client_response(tb, t, 180));
+    /* RFC 3261 17.1.2.2: E still fires at 10 ms, and from then on every T2 */
+    run_for(15);
+    assert_int_equal(sent.requests, 2);
+    run_for(30);
+    assert_int_equal(sent.requests, 2);
+    run_for(20);
+    assert_int_equal(sent.requests, 3);
+    assert_true(txn_client_response(tb, t, 200));
+    assert_int_equal(t->state, TXN_COMPLETED);
+    assert_false(txn_client_response(tb, t, 200)); /* a copy: absorbed */
+    run_for(T4 + 20);
+    assert_int_equal(txn_count(tb), 0); /* Timer K */
+    assert_int_equal(sent.expired, 0);
+}
+
+static void test_client_invite_stops_timer_a_on_provisional_and_acks_errors(void **state) {
+    (void)state;
+    struct txn *t = client(true, "z9hG4bKsb7x3");
+    run_for(35); /* A at 10 and 30 ms */
+    assert_int_equal(sent.requests, 3);
+    assert_true(txn_client_response(tb, t, 180));
+    run_for(100);
+    assert_int_equal(sent.requests, 3);
+    assert_true(txn_client_response(tb, t, 486));
+    txn_client_ack(tb, t, "ACK", 3);
+    assert_int_equal(sent.requests, 4);
+    assert_string_equal(sent.last_request, "ACK");
+    /* RFC 3261 17.1.1.2: the 486 again is absorbed and acknowledged again */
+    assert_false(txn_client_response(tb, t, 486));
+    assert_int_equal(sent.requests, 5);
+    assert_string_equal(sent.last_request, "ACK");
+    assert_int_equal(txn_busy(tb), 0);
+}
+
+static void test_client_invite_2xx_copies_reach_the_tu(void **state) {
+    (void)state;
+    struct txn *t = client(true, "z9hG4bKsb7x4");
+    assert_true(txn_client_response(tb, t, 200));
+    assert_int_equal(t->state, TXN_ACCEPTED);
+    assert_true(txn_client_response(tb, t, 200)); /* RFC 6026: each 2xx to the TU */
+    assert_false(txn_client_response(tb, t, 180));
+    run_for(64 * T1 + 30);
+    assert_int_equal(txn_count(tb), 0); /* Timer M */
+    assert_int_equal(sent.requests, 1);
+}
+
+static void test_client_invite_without_answer_times_out_on_b(void **state) {
+    (void)state;
+    client(true, "z9hG4bKsb7x5");
+    run_for(64 * T1 + 30);
+    /* A doubles without a cap: 10, 30, 70, 150, 310, 630 ms */
+    assert_int_equal(sent.requests, 7);
+    assert_int_equal(sent.expired, 1);
+    assert_int_equal(txn_count(tb), 0);
 }
 
 static void test_reference_outlives_the_table(void **state) {
@@ -272,8 +422,7 @@ static void test_reference_outlives_the_table(void **state) {
     txn_unref(t); /* frees it (ASan watches) */
     uv_run(&loop, UV_RUN_DEFAULT);
     struct txn_timers timers = {T1, T2, T4};
-    struct txn_hooks hooks = {on_send, on_idle};
-    tb = txn_table_new(&loop, &timers, &hooks, &sent, NULL); /* for teardown */
+    tb = txn_table_new(&loop, &timers, &hooks, &sent, NULL, 0); /* for teardown */
 }
 
 static void test_many_transactions_are_found_and_all_end(void **state) {
@@ -315,7 +464,22 @@ int main(void) {
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_reliable_transport_ends_without_timers, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_invite_2xx_ends_the_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invite_2xx_is_retransmitted_until_its_ack, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_invite_2xx_without_ack_reports_ack_timeout, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_guard_expires_an_unanswered_server_transaction, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_client_non_invite_retransmits_on_e_and_gives_up_on_f,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_non_invite_final_is_passed_once_then_timer_k,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_client_invite_stops_timer_a_on_provisional_and_acks_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_invite_2xx_copies_reach_the_tu, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_client_invite_without_answer_times_out_on_b, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_reference_outlives_the_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_transactions_are_found_and_all_end, setup,
                                         teardown),

@@ -69,7 +69,7 @@ static const struct {
     {"clerr", SIPMSG_REJECT, 400},
     {"ncl", SIPMSG_REJECT, 400},
     {"scalar02", SIPMSG_REJECT, 400},
-    {"scalarlg", SIPMSG_RESPONSE, 0},
+    {"scalarlg", SIPMSG_DROP, 0}, /* RFC 4475 3.1.2.4: CSeq out of range: discarded */
     {"quotbal", SIPMSG_REJECT, 400},
     {"ltgtruri", SIPMSG_REJECT, 400},
     {"lwsruri", SIPMSG_REJECT, 400},

@@ -1,0 +1,607 @@
+/* b2bua - see b2bua.h */
+#include "b2bua.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proto/dialog.pb-c.h"
+#include "proto/sip.pb-c.h"
+
+#define B2B_BUCKETS 4096
+#define B2B_MAX_ROUTES 16
+#define B2B_LOCATION_TIMEOUT_MS 2000
+#define B2B_CONTACT_USER "sb"
+
+/* What a client request of a call is, in the low byte of its client_id. */
+enum b2b_kind { KIND_B_INVITE = 1, KIND_B_BYE = 2, KIND_A_BYE = 3 };
+
+enum call_state {
+    CALL_ROUTING,   /* waiting for routerd */
+    CALL_CALLING,   /* B-leg INVITE sent */
+    CALL_ANSWERED,  /* 2xx relayed to A, waiting for A's ACK */
+    CALL_CONFIRMED, /* both dialogs up */
+    CALL_ENDING,    /* BYE sent; waiting for its answer */
+};
+
+struct call {
+    uint64_t id;
+    struct call *next_id, *next_a, *next_b;
+    enum call_state state;
+    bool a_cancelled, b_cancel_sent, a_answered;
+    int pending_byes;
+    /* A leg: we are its UAS */
+    ipc_chan_t *a_ch;  /* the sipd that passed the INVITE */
+    uint64_t a_txn;    /* its INVITE transaction */
+    char *a_call_id, *a_from_display, *a_from_uri, *a_from_tag, *a_to_uri, *a_to_tag;
+    char *a_target;    /* A's Contact */
+    char *a_routes[B2B_MAX_ROUTES]; /* A's Record-Route, in order (RFC 3261 12.1.1) */
+    size_t a_nroutes;
+    uint32_t a_cseq;   /* our requests to A */
+    /* B leg: we are its UAC */
+    char *b_call_id, *b_from_tag, *b_to_tag, *b_target, *b_to_uri;
+    char *b_routes[B2B_MAX_ROUTES]; /* B's Record-Route reversed (RFC 3261 12.1.2) */
+    size_t b_nroutes;
+    uint32_t b_cseq;
+    uint64_t b_txn;    /* sipd's client transaction of the B INVITE (for CANCEL) */
+    char *content_type;
+    uint8_t *body;
+    size_t body_len;
+};
+
+struct b2bua {
+    worker_t *w;
+    uint64_t next_id, salt;
+    size_t ncalls;
+    struct call *by_id[B2B_BUCKETS], *by_a[B2B_BUCKETS], *by_b[B2B_BUCKETS];
+};
+
+/* ---------------------------------------------------------------- table */
+
+static uint32_t hash_str(const char *s) {
+    uint32_t h = 2166136261u;
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h % B2B_BUCKETS;
+}
+
+static struct call *find_id(b2bua_t *b, uint64_t id) {
+    for (struct call *c = b->by_id[id % B2B_BUCKETS]; c; c = c->next_id)
+        if (c->id == id)
+            return c;
+    return NULL;
+}
+
+/* The call a Call-ID belongs to, and whether it names its A leg. */
+static struct call *find_call_id(b2bua_t *b, const char *call_id, bool *a_leg) {
+    uint32_t h = hash_str(call_id);
+    for (struct call *c = b->by_a[h]; c; c = c->next_a)
+        if (strcmp(c->a_call_id, call_id) == 0) {
+            *a_leg = true;
+            return c;
+        }
+    for (struct call *c = b->by_b[h]; c; c = c->next_b)
+        if (c->b_call_id && strcmp(c->b_call_id, call_id) == 0) {
+            *a_leg = false;
+            return c;
+        }
+    return NULL;
+}
+
+static void unlink_from(struct call **head, struct call *c, size_t off) {
+    for (struct call **pp = head; *pp; pp = (struct call **)((char *)*pp + off))
+        if (*pp == c) {
+            *pp = *(struct call **)((char *)c + off);
+            return;
+        }
+}
+
+static void call_free(b2bua_t *b, struct call *c) {
+    unlink_from(&b->by_id[c->id % B2B_BUCKETS], c, offsetof(struct call, next_id));
+    unlink_from(&b->by_a[hash_str(c->a_call_id)], c, offsetof(struct call, next_a));
+    if (c->b_call_id)
+        unlink_from(&b->by_b[hash_str(c->b_call_id)], c, offsetof(struct call, next_b));
+    char *strs[] = {c->a_call_id, c->a_from_display, c->a_from_uri, c->a_from_tag,
+                    c->a_to_uri,  c->a_to_tag,       c->a_target,   c->b_call_id,
+                    c->b_from_tag, c->b_to_tag,      c->b_target,   c->b_to_uri,
+                    c->content_type};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        free(strs[i]);
+    for (size_t i = 0; i < c->a_nroutes; i++)
+        free(c->a_routes[i]);
+    for (size_t i = 0; i < c->b_nroutes; i++)
+        free(c->b_routes[i]);
+    free(c->body);
+    free(c);
+    b->ncalls--;
+    shm_gauge(b->w->slot, SHM_C_calls_active, b->ncalls);
+}
+
+static char *dup_or_empty(const char *s) {
+    return strdup(s ? s : "");
+}
+
+static void random_hex(b2bua_t *b, char *out, size_t len) {
+    uint64_t r;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
+        r = b->salt ^ (b->next_id * 0x9e3779b97f4a7c15ULL);
+    snprintf(out, len, "%016llx", (unsigned long long)r);
+}
+
+/* ---------------------------------------------------------------- sending */
+
+static ipc_chan_t *sipd_for(b2bua_t *b, uint64_t txn_id) {
+    return worker_peer_instance(b->w, "sipd", (int)(txn_id >> 40));
+}
+
+static void respond_a(b2bua_t *b, struct call *c, unsigned status, const char *reason,
+                      const char *content_type, const uint8_t *body, size_t body_len) {
+    ipc_chan_t *ch = c->a_ch ? c->a_ch : sipd_for(b, c->a_txn);
+    if (!ch || c->a_answered)
+        return;
+    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
+    msg.status = status;
+    msg.reason = (char *)(reason ? reason : "");
+    msg.to_tag = c->a_to_tag;
+    msg.contact_user = (char *)B2B_CONTACT_USER;
+    msg.content_type = (char *)(content_type ? content_type : "");
+    msg.body.data = (uint8_t *)body;
+    msg.body.len = body_len;
+    msg.max_forwards = -1;
+    Sb__SipRespond rs = SB__SIP_RESPOND__INIT;
+    rs.txn_id = c->a_txn;
+    rs.msg = &msg;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_SIP_RESPOND;
+    env.sip_respond = &rs;
+    if (ipc_send(ch, &env) < 0)
+        log_ratelimited(LOG_WARN, "cannot answer a call: sipd unreachable");
+    if (status >= 200)
+        c->a_answered = true;
+}
+
+/* A SipRespond for a request that is not the call's INVITE (BYE, CANCEL'd, strays). */
+static void respond_txn(b2bua_t *b, ipc_chan_t *ch, uint64_t txn_id, unsigned status) {
+    if (!ch)
+        ch = sipd_for(b, txn_id);
+    if (!ch)
+        return;
+    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
+    msg.status = status;
+    msg.max_forwards = -1;
+    Sb__SipRespond rs = SB__SIP_RESPOND__INIT;
+    rs.txn_id = txn_id;
+    rs.msg = &msg;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_SIP_RESPOND;
+    env.sip_respond = &rs;
+    ipc_send(ch, &env);
+}
+
+static bool send_request(b2bua_t *b, struct call *c, enum b2b_kind kind, Sb__SipMessage *msg) {
+    ipc_chan_t *ch = worker_peer_pick(b->w, SB_ROLE_sipd, c->id);
+    if (!ch) {
+        log_ratelimited(LOG_WARN, "no sipd connected to send a %s", msg->method);
+        return false;
+    }
+    msg->contact_user = (char *)B2B_CONTACT_USER;
+    Sb__SipSendRequest sr = SB__SIP_SEND_REQUEST__INIT;
+    sr.client_id = (c->id << 8) | (uint64_t)kind;
+    sr.msg = msg;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_SIP_SEND_REQUEST;
+    env.sip_send_request = &sr;
+    return ipc_send(ch, &env) == 0;
+}
+
+/* A request in the B dialog (we are its UAC): INVITE, ACK, BYE. */
+static bool send_b(b2bua_t *b, struct call *c, const char *method, uint32_t cseq,
+                   enum b2b_kind kind, bool with_body) {
+    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
+    msg.method = (char *)method;
+    msg.request_uri = c->b_target;
+    msg.from_display = c->a_from_display;
+    msg.from_uri = c->a_from_uri;
+    msg.from_tag = c->b_from_tag;
+    msg.to_uri = c->b_to_uri;
+    msg.to_tag = c->b_to_tag ? c->b_to_tag : "";
+    msg.call_id = c->b_call_id;
+    msg.cseq = cseq;
+    msg.route = c->b_routes;
+    msg.n_route = c->b_nroutes;
+    if (with_body && c->body_len) {
+        msg.content_type = c->content_type;
+        msg.body.data = c->body;
+        msg.body.len = c->body_len;
+    }
+    return send_request(b, c, kind, &msg);
+}
+
+/* A request in the A dialog (we are its UAS, so From is A's To with our tag). */
+static bool send_a(b2bua_t *b, struct call *c, const char *method, enum b2b_kind kind) {
+    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
+    msg.method = (char *)method;
+    msg.request_uri = c->a_target;
+    msg.from_uri = c->a_to_uri;
+    msg.from_tag = c->a_to_tag;
+    msg.to_display = c->a_from_display;
+    msg.to_uri = c->a_from_uri;
+    msg.to_tag = c->a_from_tag;
+    msg.call_id = c->a_call_id;
+    msg.cseq = ++c->a_cseq;
+    msg.route = c->a_routes;
+    msg.n_route = c->a_nroutes;
+    return send_request(b, c, kind, &msg);
+}
+
+/* Ends both legs of an established call with BYE; the call goes once both answer. */
+static void hang_up_both(b2bua_t *b, struct call *c, const char *why) {
+    log_info("call %s: hanging up both legs (%s)", c->a_call_id, why);
+    c->state = CALL_ENDING;
+    c->pending_byes = 0;
+    c->pending_byes += send_b(b, c, "BYE", ++c->b_cseq, KIND_B_BYE, false);
+    c->pending_byes += send_a(b, c, "BYE", KIND_A_BYE);
+    if (c->pending_byes == 0)
+        call_free(b, c);
+}
+
+/* ---------------------------------------------------------------- the A leg's INVITE */
+
+static void fail_call(b2bua_t *b, struct call *c, unsigned status, const char *reason) {
+    respond_a(b, c, status, reason, NULL, NULL, 0);
+    shm_count(b->w->slot, SHM_C_calls_failed, 1);
+    call_free(b, c);
+}
+
+struct locate_wait {
+    b2bua_t *b;
+    uint64_t call;
+};
+
+static void location_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
+    struct locate_wait *lw = arg;
+    b2bua_t *b = lw->b;
+    struct call *c = find_id(b, lw->call);
+    free(lw);
+    (void)ch;
+    if (!c || c->state != CALL_ROUTING)
+        return;
+    if (c->a_cancelled) {
+        fail_call(b, c, 487, NULL);
+        return;
+    }
+    const Sb__LocationReply *lr =
+        env && env->body_case == SB__ENVELOPE__BODY_LOCATION_REPLY ? env->location_reply : NULL;
+    if (!lr || lr->status == 503) {
+        fail_call(b, c, 503, "Location service unavailable");
+        return;
+    }
+    if (lr->status != 200 || lr->n_bindings == 0 || !lr->bindings[0]->uri) {
+        fail_call(b, c, 404, "Not Found");
+        return;
+    }
+    char tag[24], cid[48];
+    random_hex(b, tag, sizeof tag);
+    random_hex(b, cid, sizeof cid);
+    char call_id[96];
+    snprintf(call_id, sizeof call_id, "sbd%d.%s", b->w->instance, cid);
+    c->b_target = strdup(lr->bindings[0]->uri);
+    c->b_from_tag = strdup(tag);
+    c->b_call_id = strdup(call_id);
+    if (!c->b_target || !c->b_from_tag || !c->b_call_id) {
+        fail_call(b, c, 500, "Out of memory");
+        return;
+    }
+    uint32_t h = hash_str(c->b_call_id);
+    c->next_b = b->by_b[h];
+    b->by_b[h] = c;
+    c->b_cseq = 1;
+    c->state = CALL_CALLING;
+    if (!send_b(b, c, "INVITE", c->b_cseq, KIND_B_INVITE, true))
+        fail_call(b, c, 503, "Signaling unavailable");
+}
+
+static void on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
+    const Sb__SipMessage *m = in->msg;
+    if (m->to_tag && *m->to_tag) { /* re-INVITE: later in this issue */
+        respond_txn(b, ch, in->txn_id, 488);
+        return;
+    }
+    bool a_leg;
+    if (find_call_id(b, m->call_id, &a_leg)) { /* a second INVITE of one Call-ID */
+        respond_txn(b, ch, in->txn_id, 482);
+        return;
+    }
+    if (b->w->draining) {
+        respond_txn(b, ch, in->txn_id, 503);
+        return;
+    }
+    struct call *c = calloc(1, sizeof *c);
+    if (!c) {
+        respond_txn(b, ch, in->txn_id, 500);
+        return;
+    }
+    char tag[24];
+    random_hex(b, tag, sizeof tag);
+    c->id = ++b->next_id & ((1ULL << 56) - 1);
+    c->a_ch = ch;
+    c->a_txn = in->txn_id;
+    c->a_call_id = dup_or_empty(m->call_id);
+    c->a_from_display = dup_or_empty(m->from_display);
+    c->a_from_uri = dup_or_empty(m->from_uri);
+    c->a_from_tag = dup_or_empty(m->from_tag);
+    c->a_to_uri = dup_or_empty(m->to_uri);
+    c->b_to_uri = dup_or_empty(m->to_uri);
+    c->a_to_tag = strdup(tag);
+    c->a_target = dup_or_empty(m->contact && *m->contact ? m->contact : m->from_uri);
+    c->content_type = dup_or_empty(m->content_type);
+    for (size_t i = 0; i < m->n_record_route && i < B2B_MAX_ROUTES; i++)
+        c->a_routes[c->a_nroutes++] = dup_or_empty(m->record_route[i]);
+    if (m->body.len && (c->body = malloc(m->body.len))) {
+        memcpy(c->body, m->body.data, m->body.len);
+        c->body_len = m->body.len;
+    }
+    c->a_cseq = 0;
+    c->next_id = b->by_id[c->id % B2B_BUCKETS];
+    b->by_id[c->id % B2B_BUCKETS] = c;
+    uint32_t h = hash_str(c->a_call_id);
+    c->next_a = b->by_a[h];
+    b->by_a[h] = c;
+    b->ncalls++;
+    shm_count(b->w->slot, SHM_C_calls_started, 1);
+    shm_gauge(b->w->slot, SHM_C_calls_active, b->ncalls);
+    if (!c->a_call_id || !c->a_to_tag || !c->a_target || !c->b_to_uri ||
+        (m->body.len && !c->body)) {
+        fail_call(b, c, 500, "Out of memory");
+        return;
+    }
+    /* the AOR of the Request-URI: sip:user@host, as the registrar keys it */
+    char aor[512];
+    const char *uri = m->request_uri ? m->request_uri : "";
+    const char *at = strchr(uri, '@'), *colon = strchr(uri, ':');
+    if (!colon || !at || strncasecmp(uri, "sip:", 4) != 0) {
+        fail_call(b, c, 404, "Not Found");
+        return;
+    }
+    size_t hl = strcspn(at + 1, ";?>");
+    snprintf(aor, sizeof aor, "sip:%.*s@%.*s", (int)(at - colon - 1), colon + 1, (int)hl, at + 1);
+    for (char *p = strchr(aor, '@'); p && *p; p++)
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+    ipc_chan_t *router = worker_peer_pick(b->w, SB_ROLE_routerd, c->id);
+    struct locate_wait *lw = malloc(sizeof *lw);
+    if (!router || !lw) {
+        free(lw);
+        fail_call(b, c, 503, "Location service unavailable");
+        return;
+    }
+    lw->b = b;
+    lw->call = c->id;
+    Sb__LocationRequest lq = SB__LOCATION_REQUEST__INIT;
+    lq.aor = aor;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_LOCATION_REQUEST;
+    env.location_request = &lq;
+    if (ipc_request(router, &env, location_answered, lw, B2B_LOCATION_TIMEOUT_MS) < 0) {
+        free(lw);
+        fail_call(b, c, 503, "Location service unavailable");
+    }
+}
+
+/* ---------------------------------------------------------------- in-dialog requests */
+
+static void on_cancel(b2bua_t *b, const Sb__SipRequestIn *in) {
+    bool a_leg;
+    struct call *c = find_call_id(b, in->msg->call_id, &a_leg);
+    if (!c || !a_leg || c->a_txn != in->txn_id || c->a_answered)
+        return;
+    c->a_cancelled = true;
+    if (c->state == CALL_CALLING && c->b_txn && !c->b_cancel_sent) {
+        Sb__SipCancel sc = SB__SIP_CANCEL__INIT;
+        sc.txn_id = c->b_txn;
+        Sb__Envelope env = SB__ENVELOPE__INIT;
+        env.body_case = SB__ENVELOPE__BODY_SIP_CANCEL;
+        env.sip_cancel = &sc;
+        ipc_chan_t *ch = sipd_for(b, c->b_txn);
+        c->b_cancel_sent = ch && ipc_send(ch, &env) == 0;
+    }
+    /* before any answer from B, the INVITE's Timer B or B's 487 ends it; A gets 487 then */
+}
+
+static void on_bye(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
+    bool a_leg;
+    struct call *c = find_call_id(b, in->msg->call_id, &a_leg);
+    if (!c || (c->state != CALL_CONFIRMED && c->state != CALL_ANSWERED)) {
+        respond_txn(b, ch, in->txn_id, 481);
+        return;
+    }
+    respond_txn(b, ch, in->txn_id, 200);
+    log_info("call %s: %s hung up", c->a_call_id, a_leg ? "caller" : "callee");
+    shm_count(b->w->slot, SHM_C_calls_ended, 1);
+    c->state = CALL_ENDING;
+    c->pending_byes = a_leg ? send_b(b, c, "BYE", ++c->b_cseq, KIND_B_BYE, false)
+                            : send_a(b, c, "BYE", KIND_A_BYE);
+    if (c->pending_byes == 0)
+        call_free(b, c);
+}
+
+static void on_ack(b2bua_t *b, const Sb__SipRequestIn *in) {
+    bool a_leg;
+    struct call *c = find_call_id(b, in->msg->call_id, &a_leg);
+    if (!c || !a_leg || c->state != CALL_ANSWERED)
+        return;
+    c->state = CALL_CONFIRMED;
+    if (in->txn_id == 0) { /* another sipd instance got it: tell the owner to stop */
+        Sb__SipTxnEvent ev = SB__SIP_TXN_EVENT__INIT;
+        ev.txn_id = c->a_txn;
+        ev.kind = SB__SIP_TXN_EVENT_KIND__SIP_TXN_EVENT_ACKED;
+        Sb__Envelope env = SB__ENVELOPE__INIT;
+        env.body_case = SB__ENVELOPE__BODY_SIP_TXN_EVENT;
+        env.sip_txn_event = &ev;
+        ipc_chan_t *ch = sipd_for(b, c->a_txn);
+        if (ch)
+            ipc_send(ch, &env);
+    }
+}
+
+static void on_request(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
+    const Sb__SipMessage *m = in->msg;
+    if (!m || !m->method || !m->call_id)
+        return;
+    if (strcmp(m->method, "INVITE") == 0)
+        on_invite(b, ch, in);
+    else if (strcmp(m->method, "CANCEL") == 0)
+        on_cancel(b, in);
+    else if (strcmp(m->method, "BYE") == 0)
+        on_bye(b, ch, in);
+    else if (strcmp(m->method, "ACK") == 0)
+        on_ack(b, in);
+    else
+        respond_txn(b, ch, in->txn_id, 501);
+}
+
+/* ---------------------------------------------------------------- responses */
+
+static void b_invite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseIn *in) {
+    const Sb__SipMessage *m = in->msg;
+    unsigned status = m->status;
+    if (in->txn_id)
+        c->b_txn = in->txn_id;
+    if (status < 200) {
+        if (c->a_cancelled && !c->b_cancel_sent) {
+            Sb__SipCancel sc = SB__SIP_CANCEL__INIT;
+            sc.txn_id = c->b_txn;
+            Sb__Envelope env = SB__ENVELOPE__INIT;
+            env.body_case = SB__ENVELOPE__BODY_SIP_CANCEL;
+            env.sip_cancel = &sc;
+            ipc_chan_t *ch = sipd_for(b, c->b_txn);
+            c->b_cancel_sent = ch && ipc_send(ch, &env) == 0;
+            return;
+        }
+        if (status > 100 && !c->a_cancelled) /* 180, 183 (with its body) relayed as they come */
+            respond_a(b, c, status, m->reason, m->content_type, m->body.data, m->body.len);
+        return;
+    }
+    if (status >= 300) {
+        if (c->state != CALL_CALLING)
+            return;
+        unsigned code = c->a_cancelled ? 487 : in->local && status == 408 ? 408 : status;
+        fail_call(b, c, code, c->a_cancelled || in->local ? NULL : m->reason);
+        return;
+    }
+    /* a 2xx: acknowledge it (again, for a copy) */
+    if (!c->b_to_tag) {
+        c->b_to_tag = dup_or_empty(m->to_tag);
+        free(c->b_target);
+        c->b_target = dup_or_empty(m->contact && *m->contact ? m->contact : c->b_to_uri);
+        for (size_t i = 0; i < m->n_record_route && i < B2B_MAX_ROUTES; i++)
+            c->b_routes[c->b_nroutes++] = dup_or_empty(m->record_route[m->n_record_route - 1 - i]);
+    }
+    send_b(b, c, "ACK", 1, KIND_B_INVITE, false);
+    if (c->state != CALL_CALLING)
+        return;
+    if (c->a_cancelled) { /* A gave up as B answered: end B, A gets 487 */
+        respond_a(b, c, 487, NULL, NULL, NULL, 0);
+        c->state = CALL_ENDING;
+        c->pending_byes = send_b(b, c, "BYE", ++c->b_cseq, KIND_B_BYE, false);
+        if (!c->pending_byes)
+            call_free(b, c);
+        return;
+    }
+    c->state = CALL_ANSWERED;
+    shm_count(b->w->slot, SHM_C_calls_answered, 1);
+    respond_a(b, c, status, m->reason, m->content_type, m->body.data, m->body.len);
+}
+
+static void on_response(b2bua_t *b, const Sb__SipResponseIn *in) {
+    if (!in->msg)
+        return;
+    struct call *c = NULL;
+    enum b2b_kind kind = (enum b2b_kind)(in->client_id & 0xff);
+    if (in->client_id) {
+        c = find_id(b, in->client_id >> 8);
+    } else if (in->msg->call_id) { /* a 2xx copy after the transaction: ACK again */
+        bool a_leg;
+        c = find_call_id(b, in->msg->call_id, &a_leg);
+        kind = KIND_B_INVITE;
+        if (!c || a_leg)
+            return;
+    }
+    if (!c)
+        return;
+    if (kind == KIND_B_INVITE) {
+        b_invite_answered(b, c, in);
+        return;
+    }
+    if (in->msg->status < 200 || c->state != CALL_ENDING)
+        return;
+    if (--c->pending_byes <= 0)
+        call_free(b, c);
+}
+
+static void on_txn_event(b2bua_t *b, const Sb__SipTxnEvent *ev) {
+    if (ev->kind != SB__SIP_TXN_EVENT_KIND__SIP_TXN_EVENT_ACK_TIMEOUT)
+        return;
+    for (size_t i = 0; i < B2B_BUCKETS; i++)
+        for (struct call *c = b->by_id[i]; c; c = c->next_id)
+            if (c->a_txn == ev->txn_id && c->state == CALL_ANSWERED) {
+                /* RFC 3261 13.3.1.4: no ACK for our 2xx: end the session */
+                hang_up_both(b, c, "no ACK from the caller");
+                return;
+            }
+}
+
+/* ---------------------------------------------------------------- lifetime */
+
+bool b2bua_on_envelope(b2bua_t *b, ipc_chan_t *ch, Sb__Envelope *env) {
+    switch (env->body_case) {
+    case SB__ENVELOPE__BODY_SIP_REQUEST_IN:
+        if (env->sip_request_in)
+            on_request(b, ch, env->sip_request_in);
+        return true;
+    case SB__ENVELOPE__BODY_SIP_RESPONSE_IN:
+        if (env->sip_response_in)
+            on_response(b, env->sip_response_in);
+        return true;
+    case SB__ENVELOPE__BODY_SIP_TXN_EVENT:
+        if (env->sip_txn_event)
+            on_txn_event(b, env->sip_txn_event);
+        return true;
+    default:
+        return false;
+    }
+}
+
+void b2bua_peer_closed(b2bua_t *b, ipc_chan_t *ch) {
+    for (size_t i = 0; i < B2B_BUCKETS; i++)
+        for (struct call *c = b->by_id[i]; c; c = c->next_id)
+            if (c->a_ch == ch)
+                c->a_ch = NULL;
+}
+
+b2bua_t *b2bua_new(worker_t *w) {
+    b2bua_t *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->w = w;
+    b->salt = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
+    return b;
+}
+
+size_t b2bua_calls(const b2bua_t *b) {
+    return b->ncalls;
+}
+
+void b2bua_free(b2bua_t *b) {
+    if (!b)
+        return;
+    for (size_t i = 0; i < B2B_BUCKETS; i++)
+        while (b->by_id[i])
+            call_free(b, b->by_id[i]);
+    free(b);
+}

@@ -1,0 +1,383 @@
+/* sipconv - see sipconv.h */
+#include "sipconv.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+
+/* NUL-terminated copy of s in scratch; NULL when it is full. */
+static char *copy(struct sipmsg_out *o, const char *p, size_t n) {
+    size_t at = o->len;
+    sipmsg_out_put(o, p, n);
+    sipmsg_out_put(o, "", 1);
+    return o->full ? NULL : o->p + at;
+}
+
+static char *copy_str(struct sipmsg_out *o, struct sipmsg_str s) {
+    return copy(o, s.ptr, s.len);
+}
+
+/* The header fields sipd owns: never passed to dialogd as such, never taken from it. */
+static bool owned(enum sipmsg_hdr id) {
+    switch (id) {
+    case SIPMSG_H_VIA:
+    case SIPMSG_H_FROM:
+    case SIPMSG_H_TO:
+    case SIPMSG_H_CALL_ID:
+    case SIPMSG_H_CSEQ:
+    case SIPMSG_H_CONTENT_LENGTH:
+    case SIPMSG_H_CONTENT_TYPE:
+    case SIPMSG_H_CONTACT:
+    case SIPMSG_H_RECORD_ROUTE:
+    case SIPMSG_H_ROUTE:
+    case SIPMSG_H_MAX_FORWARDS:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool name_addr_split(const sipmsg_t *m, enum sipmsg_hdr id, struct sipmsg_out *o,
+                            char **display, char **uri, char **tag) {
+    struct sipmsg_str v = sipmsg_header_value(m, id), d, u;
+    if (!sipmsg_name_addr(v, &d, &u))
+        d = u = (struct sipmsg_str){v.ptr, 0};
+    bool found;
+    struct sipmsg_str t = sipmsg_param(v, "tag", &found);
+    *display = copy_str(o, d);
+    *uri = copy_str(o, u);
+    *tag = copy_str(o, t);
+    return *display && *uri && *tag;
+}
+
+bool sipconv_to_proto(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv_store *st,
+                      struct sipmsg_out *o) {
+    sb__sip_message__init(out);
+    if (m->request) {
+        out->method = copy_str(o, m->method);
+        out->request_uri = copy_str(o, m->uri);
+    } else {
+        out->method = copy_str(o, m->cseq_method);
+        out->status = (uint32_t)m->status;
+        out->reason = copy_str(o, m->reason);
+        out->request_uri = "";
+    }
+    if (!name_addr_split(m, SIPMSG_H_FROM, o, &out->from_display, &out->from_uri, &out->from_tag) ||
+        !name_addr_split(m, SIPMSG_H_TO, o, &out->to_display, &out->to_uri, &out->to_tag))
+        return false;
+    out->call_id = copy_str(o, m->call_id);
+    out->cseq = m->cseq;
+    struct sipmsg_str d, u;
+    out->contact = sipmsg_name_addr(sipmsg_header_value(m, SIPMSG_H_CONTACT), &d, &u)
+                       ? copy_str(o, u)
+                       : "";
+    out->max_forwards = m->max_forwards;
+    out->content_type = copy_str(o, sipmsg_header_value(m, SIPMSG_H_CONTENT_TYPE));
+    out->body.data = (uint8_t *)m->body.ptr;
+    out->body.len = m->body.len;
+    size_t nh = 0, nrr = 0;
+    for (unsigned i = 0; i < m->nheaders; i++) {
+        const struct sipmsg_header *h = &m->headers[i];
+        if (h->id == SIPMSG_H_RECORD_ROUTE && nrr < SIPCONV_MAX_RR) {
+            st->record_route[nrr++] = copy_str(o, h->value);
+        } else if (!owned(h->id)) {
+            Sb__SipHeader *sh = &st->headers[nh];
+            sb__sip_header__init(sh);
+            sh->name = copy_str(o, h->name);
+            sh->value = copy_str(o, h->value);
+            st->header_ptrs[nh++] = sh;
+        }
+    }
+    out->n_record_route = nrr;
+    out->record_route = st->record_route;
+    out->n_headers = nh;
+    out->headers = st->header_ptrs;
+    return !o->full && out->method && out->call_id && out->contact && out->content_type;
+}
+
+/* ---------------------------------------------------------------- building */
+
+/* Text that can go in a header field as it is: no CR, LF or NUL (s is a C string). */
+static bool safe(const char *s) {
+    return !s || !s[strcspn(s, "\r\n")];
+}
+
+static bool is_token(const char *s) {
+    if (!s || !*s)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              strchr("-.!%*_+`'~", *s)))
+            return false;
+    return true;
+}
+
+static const char *str_or(const char *s) {
+    return s ? s : "";
+}
+
+static void put_host(struct sipmsg_out *o, const struct sipconv_local *l) {
+    bool v6 = strchr(l->host, ':') != NULL;
+    if (v6)
+        sipmsg_out_put(o, "[", 1);
+    sipmsg_out_puts(o, l->host);
+    if (v6)
+        sipmsg_out_put(o, "]", 1);
+    sipmsg_out_put(o, ":", 1);
+    sipmsg_out_putu(o, (unsigned)l->port);
+}
+
+static void put_name_addr(struct sipmsg_out *o, const char *hdr, const char *display,
+                          const char *uri, const char *tag) {
+    sipmsg_out_puts(o, hdr);
+    sipmsg_out_puts(o, ": ");
+    if (display && *display) {
+        sipmsg_out_put(o, "\"", 1);
+        for (const char *p = display; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                sipmsg_out_put(o, "\\", 1);
+            sipmsg_out_put(o, p, 1);
+        }
+        sipmsg_out_puts(o, "\" ");
+    }
+    sipmsg_out_put(o, "<", 1);
+    sipmsg_out_puts(o, str_or(uri));
+    sipmsg_out_put(o, ">", 1);
+    if (tag && *tag) {
+        sipmsg_out_puts(o, ";tag=");
+        sipmsg_out_puts(o, tag);
+    }
+    sipmsg_out_put(o, "\r\n", 2);
+}
+
+static void put_contact(struct sipmsg_out *o, const Sb__SipMessage *msg,
+                        const struct sipconv_local *l) {
+    if (msg->contact_user && *msg->contact_user) {
+        sipmsg_out_puts(o, "Contact: <sip:");
+        sipmsg_out_puts(o, msg->contact_user);
+        sipmsg_out_put(o, "@", 1);
+        put_host(o, l);
+        if (l->transport == SIPDEST_TCP)
+            sipmsg_out_puts(o, ";transport=tcp");
+        sipmsg_out_puts(o, ">\r\n");
+    } else if (msg->contact && *msg->contact) {
+        sipmsg_out_puts(o, "Contact: <");
+        sipmsg_out_puts(o, msg->contact);
+        sipmsg_out_puts(o, ">\r\n");
+    }
+}
+
+/* Checks every text field dialogd gave; the first bad one's name in *why. */
+static bool fields_safe(const Sb__SipMessage *msg, const char **why) {
+    const char *texts[] = {msg->method,  msg->request_uri, msg->reason,       msg->from_display,
+                           msg->from_uri, msg->from_tag,   msg->to_display,   msg->to_uri,
+                           msg->to_tag,   msg->call_id,    msg->contact,      msg->content_type,
+                           msg->contact_user};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        if (!safe(texts[i])) {
+            *why = "a field holds CR or LF";
+            return false;
+        }
+    if (msg->contact_user && *msg->contact_user && !is_token(msg->contact_user)) {
+        *why = "contact_user is not a token";
+        return false;
+    }
+    for (size_t i = 0; i < msg->n_route; i++)
+        if (!safe(msg->route[i])) {
+            *why = "a Route holds CR or LF";
+            return false;
+        }
+    for (size_t i = 0; i < msg->n_headers; i++) {
+        const Sb__SipHeader *h = msg->headers[i];
+        if (!h || !is_token(h->name) || !safe(h->value)) {
+            *why = "a header field is malformed";
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Extra header fields dialogd may not set: sipd writes these itself. */
+static bool header_reserved(const char *name) {
+    static const char *const names[] = {"Via", "v", "Content-Length", "l", "CSeq", "Call-ID",
+                                        "i", "From", "f", "To", "t", "Max-Forwards",
+                                        "Content-Type", "c", "Contact", "m", "Route"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcasecmp(name, names[i]) == 0)
+            return true;
+    return false;
+}
+
+static void put_headers_and_body(struct sipmsg_out *o, const Sb__SipMessage *msg, bool framing) {
+    for (size_t i = 0; i < msg->n_headers; i++) {
+        const Sb__SipHeader *h = msg->headers[i];
+        if (header_reserved(h->name))
+            continue;
+        sipmsg_out_puts(o, h->name);
+        sipmsg_out_puts(o, ": ");
+        sipmsg_out_puts(o, str_or(h->value));
+        sipmsg_out_put(o, "\r\n", 2);
+    }
+    if (msg->body.len && msg->content_type && *msg->content_type) {
+        sipmsg_out_puts(o, "Content-Type: ");
+        sipmsg_out_puts(o, msg->content_type);
+        sipmsg_out_put(o, "\r\n", 2);
+    }
+    if (!framing)
+        return;
+    sipmsg_out_puts(o, "Content-Length: ");
+    sipmsg_out_putu(o, msg->body.len);
+    sipmsg_out_put(o, "\r\n\r\n", 4);
+    if (msg->body.len)
+        sipmsg_out_put(o, (const char *)msg->body.data, msg->body.len);
+}
+
+int sipconv_request_build(const Sb__SipMessage *msg, const struct sipconv_local *local,
+                          const char *branch, char *out, size_t cap, const char **why) {
+    if (!fields_safe(msg, why))
+        return -EINVAL;
+    if (!is_token(msg->method) || !msg->request_uri || !*msg->request_uri ||
+        strchr(msg->request_uri, ' ') || !msg->call_id || !*msg->call_id ||
+        strchr(msg->call_id, ' ') || msg->cseq > 0x7fffffffU) {
+        *why = "method, Request-URI, Call-ID or CSeq unusable";
+        return -EINVAL;
+    }
+    struct sipmsg_out o = {out, cap, 0, false};
+    sipmsg_out_printf(&o, "%s %s SIP/2.0\r\n", msg->method, msg->request_uri);
+    sipmsg_out_puts(&o, local->transport == SIPDEST_TCP ? "Via: SIP/2.0/TCP " : "Via: SIP/2.0/UDP ");
+    put_host(&o, local);
+    sipmsg_out_printf(&o, ";branch=%s;rport\r\n", branch);
+    sipmsg_out_printf(&o, "Max-Forwards: %d\r\n",
+                      msg->max_forwards > 0 && msg->max_forwards <= 255 ? msg->max_forwards : 70);
+    for (size_t i = 0; i < msg->n_route; i++)
+        sipmsg_out_printf(&o, "Route: %s\r\n", msg->route[i]);
+    put_name_addr(&o, "From", msg->from_display, msg->from_uri, msg->from_tag);
+    put_name_addr(&o, "To", msg->to_display, msg->to_uri, msg->to_tag);
+    sipmsg_out_printf(&o, "Call-ID: %s\r\n", msg->call_id);
+    sipmsg_out_printf(&o, "CSeq: %u %s\r\n", msg->cseq, msg->method);
+    put_contact(&o, msg, local);
+    put_headers_and_body(&o, msg, true);
+    return o.full ? -ENOSPC : (int)o.len;
+}
+
+bool sipconv_response_lines(const Sb__SipMessage *msg, const struct sipconv_local *local,
+                            struct sipmsg_out *o, const char **why) {
+    if (!fields_safe(msg, why))
+        return false;
+    put_contact(o, msg, local);
+    put_headers_and_body(o, msg, false);
+    return !o->full;
+}
+
+int sipconv_derive(const sipmsg_t *req, enum sipmsg_method method, const sipmsg_t *resp, char *out,
+                   size_t cap) {
+    struct sipmsg_out o = {out, cap, 0, false};
+    const char *name = sipmsg_method_name(method);
+    sipmsg_out_printf(&o, "%s %.*s SIP/2.0\r\n", name, (int)req->uri.len, req->uri.ptr);
+    /* RFC 3261 9.1 / 17.1.1.3: the top Via of the request (ours: the only one) */
+    struct sipmsg_str via = sipmsg_header_value(req, SIPMSG_H_VIA);
+    sipmsg_out_printf(&o, "Via: %.*s\r\nMax-Forwards: 70\r\n", (int)via.len, via.ptr);
+    for (unsigned i = 0; i < req->nheaders; i++)
+        if (req->headers[i].id == SIPMSG_H_ROUTE)
+            sipmsg_out_printf(&o, "Route: %.*s\r\n", (int)req->headers[i].value.len,
+                              req->headers[i].value.ptr);
+    struct sipmsg_str from = sipmsg_header_value(req, SIPMSG_H_FROM);
+    struct sipmsg_str to = sipmsg_header_value(resp ? resp : req, SIPMSG_H_TO);
+    sipmsg_out_printf(&o, "From: %.*s\r\nTo: %.*s\r\nCall-ID: %.*s\r\nCSeq: %u %s\r\n",
+                      (int)from.len, from.ptr, (int)to.len, to.ptr, (int)req->call_id.len,
+                      req->call_id.ptr, req->cseq, name);
+    sipmsg_out_puts(&o, "Content-Length: 0\r\n\r\n");
+    return o.full ? -ENOSPC : (int)o.len;
+}
+
+/* ---------------------------------------------------------------- next hop */
+
+int sipconv_next_hop(const Sb__SipMessage *msg, union sipdest_addr *addr, socklen_t *addr_len,
+                     enum sipdest_transport *transport, const char **why) {
+    const char *target = msg->n_route ? msg->route[0] : msg->request_uri;
+    if (!target || !*target) {
+        *why = "no Request-URI";
+        return -EINVAL;
+    }
+    const char *p = target, *e = target + strlen(target);
+    const char *lt = strchr(p, '<');
+    if (lt) {
+        const char *gt = strchr(lt, '>');
+        if (!gt) {
+            *why = "malformed Route";
+            return -EINVAL;
+        }
+        p = lt + 1;
+        e = gt;
+    }
+    while (p < e && *p == ' ')
+        p++;
+    if ((size_t)(e - p) < 4 || strncasecmp(p, "sip:", 4) != 0) {
+        *why = "not a sip: URI";
+        return -EINVAL;
+    }
+    p += 4;
+    const char *hostpart = p;
+    for (const char *q = p; q < e && *q != ';' && *q != '?'; q++)
+        if (*q == '@')
+            hostpart = q + 1;
+    char host[64];
+    const char *h = hostpart, *hend;
+    if (*h == '[') {
+        hend = memchr(h, ']', (size_t)(e - h));
+        if (!hend) {
+            *why = "malformed IPv6 reference";
+            return -EINVAL;
+        }
+        h++;
+    } else {
+        hend = h;
+        while (hend < e && *hend != ':' && *hend != ';' && *hend != '?' && *hend != '>')
+            hend++;
+    }
+    if (hend == h || (size_t)(hend - h) >= sizeof host) {
+        *why = "no host";
+        return -EINVAL;
+    }
+    memcpy(host, h, (size_t)(hend - h));
+    host[hend - h] = '\0';
+    const char *after = hend + (*hend == ']');
+    int port = 5060;
+    if (after < e && *after == ':') {
+        port = 0;
+        for (after++; after < e && *after >= '0' && *after <= '9'; after++)
+            port = port * 10 + (*after - '0');
+        if (port < 1 || port > 65535) {
+            *why = "bad port";
+            return -EINVAL;
+        }
+    }
+    *transport = SIPDEST_UDP;
+    for (const char *q = after; q < e; q++) {
+        if (*q == ';' && (size_t)(e - q) >= 11 && strncasecmp(q, ";transport=", 11) == 0) {
+            const char *t = q + 11;
+            if ((size_t)(e - t) >= 3 && strncasecmp(t, "tcp", 3) == 0)
+                *transport = SIPDEST_TCP;
+            else if (!((size_t)(e - t) >= 3 && strncasecmp(t, "udp", 3) == 0)) {
+                *why = "transport not supported";
+                return -EPROTONOSUPPORT;
+            }
+        }
+    }
+    memset(addr, 0, sizeof *addr);
+    if (inet_pton(AF_INET, host, &addr->sin.sin_addr) == 1) {
+        addr->sin.sin_family = AF_INET;
+        addr->sin.sin_port = htons((uint16_t)port);
+        *addr_len = sizeof addr->sin;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &addr->sin6.sin6_addr) == 1) {
+        addr->sin6.sin6_family = AF_INET6;
+        addr->sin6.sin6_port = htons((uint16_t)port);
+        *addr_len = sizeof addr->sin6;
+        return 0;
+    }
+    *why = "host is not a numeric address (no DNS yet)";
+    return -EINVAL;
+}

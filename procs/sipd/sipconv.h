@@ -1,0 +1,73 @@
+/*
+ * NAME
+ *   sipconv - SIP messages to and from dialogd's structured form (proto/dialog.proto).
+ * DESCRIPTION
+ *   sipconv_to_proto turns a parsed message (sipmsg_t) into a Sb__SipMessage: start line,
+ *   From/To split into display name, URI and tag, Call-ID, CSeq, first Contact URI,
+ *   Record-Route values, body, and every header field sipd does not own (Via, Route,
+ *   Content-Length, ...) as a name/value pair. sipconv_request_build writes a request
+ *   from one, with our Via (branch given) and, for contact_user, our Contact; it refuses
+ *   fields that would break the message (CR, LF or NUL in any text, an empty Call-ID or
+ *   method). sipconv_derive writes the ACK of a non-2xx (RFC 3261 17.1.1.3) or the CANCEL
+ *   (RFC 3261 9.1) of a request we sent. sipconv_next_hop reads where a request goes:
+ *   its first Route, else its Request-URI (numeric hosts; no DNS). Never does I/O.
+ * OWNERSHIP
+ *   sipconv_to_proto's result points into m, into st and into scratch: valid while all
+ *   three are. Builders write into the caller's buffer.
+ * LOOP
+ *   Pure code, on sipd's loop.
+ * ERRORS
+ *   Builders return the length written, -ENOSPC (no room) or -EINVAL (*why says what
+ *   is wrong). sipconv_to_proto returns false when scratch is too small.
+ */
+#ifndef SB_SIPD_SIPCONV_H
+#define SB_SIPD_SIPCONV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "proto/dialog.pb-c.h"
+#include "sipdest.h"
+#include "sipmsg.h"
+
+#define SIPCONV_MAX_RR 32 /* Record-Route values passed on; more is a 400 upstream */
+
+/* Arrays a converted message points into (one per core, reused). */
+struct sipconv_store {
+    Sb__SipHeader headers[SIPMSG_MAX_HEADERS];
+    Sb__SipHeader *header_ptrs[SIPMSG_MAX_HEADERS];
+    char *record_route[SIPCONV_MAX_RR];
+};
+
+/* Our end of a transport: how we name ourselves in Via and Contact. */
+struct sipconv_local {
+    char host[64]; /* numeric; IPv6 without brackets */
+    int port;
+    enum sipdest_transport transport;
+};
+
+bool sipconv_to_proto(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv_store *st,
+                      struct sipmsg_out *scratch);
+
+/* A request from msg (method, request_uri, route, from, to, call_id, cseq, contact or
+ * contact_user, max_forwards, headers, content_type, body). */
+int sipconv_request_build(const Sb__SipMessage *msg, const struct sipconv_local *local,
+                          const char *branch, char *out, size_t cap, const char **why);
+
+/* The header lines of a response that dialogd gave: Contact, its headers, Content-Type
+ * (each ending in CRLF), appended to o. false with *why when a field is unusable. */
+bool sipconv_response_lines(const Sb__SipMessage *msg, const struct sipconv_local *local,
+                            struct sipmsg_out *o, const char **why);
+
+/* From request req (one we built): its ACK (method ACK, To from response resp) or its
+ * CANCEL (method CANCEL, resp NULL). */
+int sipconv_derive(const sipmsg_t *req, enum sipmsg_method method, const sipmsg_t *resp, char *out,
+                   size_t cap);
+
+/* Where msg goes: its first Route, else its Request-URI. 0, or -EINVAL (*why) for a URI
+ * we cannot reach (not sip:, not a numeric host), -EPROTONOSUPPORT for transports other
+ * than UDP and TCP. */
+int sipconv_next_hop(const Sb__SipMessage *msg, union sipdest_addr *addr, socklen_t *addr_len,
+                     enum sipdest_transport *transport, const char **why);
+
+#endif

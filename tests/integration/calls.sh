@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Calls through the B2BUA (first slice: no dialplan, no mediad yet): SIPp callees
+# register as users, a SIPp caller calls them through sipd -> dialogd -> routerd
+# (location) -> sipd client transactions. Asserted on both legs: the B-leg is a new
+# dialog (its own Call-ID, tags, CSeq, our Contact), the callee's answer and body reach
+# the caller, hang-up from either side reaches the other, CANCEL, errors relayed, 404 for
+# an unregistered user; sipd and dialogd counters.
+. "$(dirname "$0")/lib.sh"
+
+new_confdir calls
+set_param log_level debug
+sb start >/dev/null || { not_ok "start"; finish; }
+wait_sip_ready
+
+# callee NAME SCENARIO PORT [ARGS]: a SIPp callee in the background on PORT.
+callee() {
+  local name=$1 scen=$2 port=$3; shift 3
+  rm -f "$SB_OUT/$name.msg"
+  timeout 40 sipp -sf "$top/tests/sipp/$scen" -i 127.0.0.1 -p "$port" -m 1 -timeout 20s \
+    -timeout_error -nostdin -trace_msg -message_file "$SB_OUT/$name.msg" -trace_err \
+    -error_file "$SB_OUT/$name.err" "$@" "127.0.0.1:$SIP_PORT" >"$SB_OUT/$name.out" 2>&1 &
+  CALLEE_PID=$!
+}
+register() { # USER PORT: binds sip:USER@example.com to the callee on PORT
+  sipp_run "reg-$1" register.xml -cid_str "reg-$1-%u" -key user "$1" -key seq 1 \
+    -key contacts "<sip:$1@127.0.0.1:$2>" -key expires_header "Expires: 600"
+}
+# msgs FILE DIR: the start lines of the messages SIPp sent or received, in order.
+msgs() {
+  tr -d '\r' <"$SB_OUT/$1.msg" | awk -v d="message $2" 'index($0, d) { want = 1; next }
+    want && NF { print; want = 0 }' | awk '{ print ($1 ~ /^SIP/) ? $2 : $1 }' | tr '\n' ' ' | sed 's/ $//'
+}
+# hdr FILE N NAME: header NAME of the N-th message SIPp received.
+hdr() {
+  tr -d '\r' <"$SB_OUT/$1.msg" | awk -v n="$2" -v h="$3" '
+    /message received/ { k++; inmsg = (k == n); next } /message sent/ { inmsg = 0 }
+    inmsg && tolower($0) ~ "^" tolower(h) ":" { sub(/^[^:]*: */, ""); print; exit }'
+}
+counter() { # ROLE NAME: the sum of a counter over the role's processes
+  api /api/v1/processes | jq "[.processes[] | select(.role==\"$1\") | .counters.$2] | add"
+}
+wait_pid() { local i; for i in $(seq 1 200); do kill -0 "$1" 2>/dev/null || { wait "$1"; return; }; sleep 0.1; done; return 1; }
+
+# ---- a basic call, the caller hangs up ----
+PB=$(free_port)
+check "bob registers" register bob "$PB"
+callee bob-answer uas_answer.xml "$PB"
+sleep 0.2
+check "the caller's call completes (INVITE, 200, ACK, BYE, 200)" \
+  sipp_run call-1 uac_call.xml -s bob -cid_str "call-1-%u"
+check "the callee saw the whole call and ended without error" wait_pid "$CALLEE_PID"
+check_eq "the caller received 100, 180, 200, then 200 for its BYE" "100 180 200 200" "$(msgs call-1 received)"
+check_eq "the callee received INVITE, ACK, BYE" "INVITE ACK BYE" "$(msgs bob-answer received)"
+b_cid=$(hdr bob-answer 1 Call-ID)
+check "the B-leg has its own Call-ID (sbd...), not the caller's" \
+  bash -c "[[ '$b_cid' == sbd* && '$b_cid' != call-1-* ]]"
+check "the B-leg's From tag is not the caller's" \
+  bash -c "! grep -q 'uac' <<<'$(hdr bob-answer 1 From)'"
+check_eq "the B-leg INVITE goes to the registered contact" "INVITE sip:bob@127.0.0.1:$PB SIP/2.0" \
+  "$(tr -d '\r' <"$SB_OUT/bob-answer.msg" | grep -m1 '^INVITE ')"
+check "the B-leg carries our Contact" bash -c "grep -q '^<sip:sb@127.0.0.1:$SIP_PORT>' <<<'$(hdr bob-answer 1 Contact)'"
+check "the caller's SDP reaches the callee" grep -q '^o=alice' "$SB_OUT/bob-answer.msg"
+check "the callee's SDP reaches the caller" grep -q '^o=bob' "$SB_OUT/call-1.msg"
+check_eq "the caller's 200 carries the callee's CSeq-independent To tag of ours" 1 \
+  "$(hdr call-1 3 To | grep -c 'tag=')"
+check_eq "the BYE reached the callee as CSeq 2 of the B dialog" "2 BYE" "$(hdr bob-answer 3 CSeq)"
+
+# ---- the callee hangs up ----
+callee bob-bye uas_answer_bye.xml "$PB"
+sleep 0.2
+check "a call the callee ends completes at the caller (BYE received, 200 sent)" \
+  sipp_run call-2 uac_call_wait_bye.xml -s bob -cid_str "call-2-%u"
+check "the callee's BYE was answered 200" wait_pid "$CALLEE_PID"
+check_eq "the caller received 100 180 200 BYE" "100 180 200 BYE" "$(msgs call-2 received)"
+check "the BYE to the caller goes to its Contact" grep -q "^BYE sip:alice@127.0.0.1" "$SB_OUT/call-2.msg"
+
+# ---- the callee is busy ----
+callee bob-busy uas_busy.xml "$PB"
+sleep 0.2
+sipp_run call-3 uac_fail.xml -s bob -cid_str "call-3-%u"
+check "the callee's 486 was acknowledged by us" wait_pid "$CALLEE_PID"
+check_eq "the caller gets 180 then the callee's 486" "100 180 486" "$(msgs call-3 received)"
+
+# ---- the caller cancels ----
+callee bob-ring uas_ring.xml "$PB"
+sleep 0.2
+check "the caller's CANCEL: 200, then 487" sipp_run call-4 uac_cancel.xml -s bob -cid_str "call-4-%u"
+check "the callee got the CANCEL, answered 487 and got its ACK" wait_pid "$CALLEE_PID"
+check_eq "the callee received INVITE CANCEL ACK" "INVITE CANCEL ACK" "$(msgs bob-ring received)"
+
+# ---- not registered ----
+sipp_run call-5 uac_fail.xml -s nobody -cid_str "call-5-%u"
+check_eq "a call to an unregistered user gets 404" "100 404" "$(msgs call-5 received)"
+
+# ---- counters ----
+check_eq "dialogd counted 5 calls started" 5 "$(counter dialogd calls_started)"
+check_eq "2 answered" 2 "$(counter dialogd calls_answered)"
+check_eq "3 failed (486, 487, 404)" 3 "$(counter dialogd calls_failed)"
+check "no call is left in dialogd" wait_until 5 '[ "$(counter dialogd calls_active)" = 0 ]'
+check "sipd sent requests in client transactions" bash -c "[ $(counter sipd sip_tx_requests) -ge 8 ]"
+
+sb stop >/dev/null
+finish
