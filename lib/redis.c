@@ -12,6 +12,10 @@
 
 #define RDS_BACKOFF_MIN_MS 100
 #define RDS_BACKOFF_MAX_MS 2000
+/* A connection that has not answered its PING by then is dropped and tried again: a
+ * connect or a PING can hang (a server starting, a lost SYN), and nothing else would
+ * ever end it. */
+#define RDS_CONNECT_TIMEOUT_MS 2000
 
 struct rds {
     uv_loop_t *loop;
@@ -29,6 +33,7 @@ struct rds {
 };
 
 static void rds_connect(rds_t *r);
+static void rds_lost(rds_t *r, const char *why);
 
 static void rds_set_up(rds_t *r, bool up, const char *why) {
     if (r->up == up)
@@ -40,7 +45,15 @@ static void rds_set_up(rds_t *r, bool up, const char *why) {
 }
 
 static void rds_retry_cb(uv_timer_t *t) {
-    rds_connect(t->data);
+    rds_t *r = t->data;
+    if (r->ac) { /* the connect timeout of the attempt in progress */
+        redisAsyncContext *ac = r->ac;
+        ac->data = NULL; /* its callbacks, called from the free, are ours no more */
+        redisAsyncFree(ac);
+        rds_lost(r, "no answer to PING in time");
+        return;
+    }
+    rds_connect(r);
 }
 
 static void rds_schedule_retry(rds_t *r) {
@@ -83,6 +96,7 @@ static void rds_on_pong(redisAsyncContext *ac, void *reply, void *priv) {
     if (!ac->data || !rep)
         return;
     if (rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "PONG") == 0) {
+        uv_timer_stop(&r->retry); /* the connect timeout */
         r->backoff_ms = RDS_BACKOFF_MIN_MS;
         rds_set_up(r, true, NULL);
     } else {
@@ -115,6 +129,7 @@ static void rds_connect(rds_t *r) {
     redisAsyncSetDisconnectCallback(ac, rds_on_disconnect);
     r->ac = ac;
     redisAsyncCommand(ac, rds_on_pong, r, "PING");
+    uv_timer_start(&r->retry, rds_retry_cb, RDS_CONNECT_TIMEOUT_MS, 0);
 }
 
 rds_t *rds_open(uv_loop_t *loop, const char *address, struct shm_proc *slot, rds_state_cb cb,

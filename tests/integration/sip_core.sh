@@ -109,10 +109,11 @@ inv=$SB_OUT/inv-retrans.sip
 printf 'INVITE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKinvretrans1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=inv1\r\nTo: <sip:bob@example.com>\r\nCall-ID: inv-retrans@test\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n' >"$inv"
 out=$("$SB_TOOLS/sip_send" -w 150 127.0.0.1 "$SIP_PORT" "$inv" "$inv" "$inv")
 finals=$(grep '^<<< ' <<<"$out" | grep -v ' 1[0-9][0-9] ' | awk '{ print $3 }' | sort -u | xargs)
-check_eq "an INVITE sent 3 times: 100 Trying once, then only 503s" "1 503" \
-  "$(grep -c '^<<< SIP/2.0 100' <<<"$out") $finals"
-check "each copy is answered ($(grep -c '^<<< SIP/2.0 503' <<<"$out") x 503)" \
-  [ "$(grep -c '^<<< SIP/2.0 503' <<<"$out")" -ge 3 ]
+# dialogd answers it (bob is not registered: 404); a copy before that gets the 100 again
+check_eq "an INVITE sent 3 times: one final status, dialogd's 404" "404" "$finals"
+check "100 Trying came at once" grep -q '^<<< SIP/2.0 100' <<<"$out"
+check "each copy is answered ($(grep -c '^<<< ' <<<"$out") answers)" \
+  [ "$(grep -c '^<<< SIP/2.0 [14]0[04]' <<<"$out")" -ge 4 ]
 check_eq "with one To-tag" 1 "$(grep -a '^To:' <<<"$out" | grep 'tag=' | sort -u | wc -l)"
 check_eq "as one transaction" $((txn + 1)) "$(counter sipd sip_txn_new)"
 check "its copies counted as retransmissions" [ "$(counter sipd sip_retransmissions)" -ge $((rtx + 2)) ]
