@@ -37,6 +37,8 @@
       "Redis server: unix:/path or host:port")                                             \
     X(audio_path, CFG_T_STR, "$config_directory/audio", "Directory of audio files for play_audio") \
     X(dialplan_path, CFG_T_STR, "$config_directory/dialplan.json", "The dialplan file")    \
+    X(dialplan_gateways, CFG_T_STR, "",                                                    \
+      "Trunks for dial targets gateway/NAME: NAME=sip:host[:port] ..., space separated")  \
     X(drain_timeout, CFG_T_TIME, "5s",                                                     \
       "How long a stopping or retired worker may drain before it is killed")               \
     X(heartbeat_interval, CFG_T_TIME, "1s",                                                \

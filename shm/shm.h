@@ -59,7 +59,9 @@
     X(calls_answered, "calls answered by the callee")                      \
     X(calls_failed, "calls that ended before an answer (404, 486, 487, ...)") \
     X(calls_ended, "answered calls hung up by a BYE")                      \
-    X(calls_active, "gauge: calls dialogd holds")
+    X(calls_active, "gauge: calls dialogd holds")                          \
+    X(routes, "RouteRequests answered (routerd)")                          \
+    X(dialplan_errors, "dialplan files refused at load or reload (routerd)")
 
 enum shm_counter {
 #define SHM_COUNTER_ENUM(name, doc) SHM_C_##name,

@@ -12,18 +12,29 @@
 
 #include "log.h"
 #include "proto/dialog.pb-c.h"
+#include "proto/route.pb-c.h"
 #include "proto/sip.pb-c.h"
 
 #define B2B_BUCKETS 4096
 #define B2B_MAX_ROUTES 16
 #define B2B_LOCATION_TIMEOUT_MS 2000
+#define B2B_ROUTE_TIMEOUT_MS 2000
+#define B2B_MAX_ACTIONS 64
 #define B2B_CONTACT_USER "sb"
 
-/* What a client request of a call is, in the low byte of its client_id. */
+/* What a client request of a call is: client_id = call id << 16 | attempt << 8 | kind
+ * (attempt: which dial of the call, so that answers to an abandoned one are told apart). */
 enum b2b_kind { KIND_B_INVITE = 1, KIND_B_BYE = 2, KIND_A_BYE = 3 };
 
+/* One action of the call's route (routerd's RouteReply, copied). */
+struct b2b_action {
+    enum { ACT_DIAL, ACT_HANGUP, ACT_PLAY } type;
+    char *aor, *uri; /* dial: look up aor, or call uri */
+    unsigned timeout, status;
+};
+
 enum call_state {
-    CALL_ROUTING,   /* waiting for routerd */
+    CALL_ROUTING,   /* waiting for routerd: the route, or a dial's location */
     CALL_CALLING,   /* B-leg INVITE sent */
     CALL_ANSWERED,  /* 2xx relayed to A, waiting for A's ACK */
     CALL_CONFIRMED, /* both dialogs up */
@@ -31,11 +42,18 @@ enum call_state {
 };
 
 struct call {
+    b2bua_t *b2bua;
     uint64_t id;
     struct call *next_id, *next_a, *next_b;
     enum call_state state;
-    bool a_cancelled, b_cancel_sent, a_answered;
+    bool a_cancelled, b_cancel_sent, a_answered, dial_timed_out;
     int pending_byes;
+    uv_timer_t dial_timer; /* a dial's timeout; the call is freed in its close callback */
+    struct b2b_action actions[B2B_MAX_ACTIONS];
+    size_t nactions, next_action;
+    unsigned attempt;      /* dials started */
+    unsigned last_failure; /* the status of the last failed action */
+    char *destination;     /* the dialed user part, for gateway URIs and logs */
     /* A leg: we are its UAS */
     ipc_chan_t *a_ch;  /* the sipd that passed the INVITE */
     uint64_t a_txn;    /* its INVITE transaction */
@@ -102,7 +120,12 @@ static void unlink_from(struct call **head, struct call *c, size_t off) {
         }
 }
 
+static void call_closed(uv_handle_t *h) {
+    free(h->data);
+}
+
 static void call_free(b2bua_t *b, struct call *c) {
+    uv_timer_stop(&c->dial_timer);
     unlink_from(&b->by_id[c->id % B2B_BUCKETS], c, offsetof(struct call, next_id));
     unlink_from(&b->by_a[hash_str(c->a_call_id)], c, offsetof(struct call, next_a));
     if (c->b_call_id)
@@ -110,15 +133,19 @@ static void call_free(b2bua_t *b, struct call *c) {
     char *strs[] = {c->a_call_id, c->a_from_display, c->a_from_uri, c->a_from_tag,
                     c->a_to_uri,  c->a_to_tag,       c->a_target,   c->b_call_id,
                     c->b_from_tag, c->b_to_tag,      c->b_target,   c->b_to_uri,
-                    c->content_type};
+                    c->content_type, c->destination};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(strs[i]);
+    for (size_t i = 0; i < c->nactions; i++) {
+        free(c->actions[i].aor);
+        free(c->actions[i].uri);
+    }
     for (size_t i = 0; i < c->a_nroutes; i++)
         free(c->a_routes[i]);
     for (size_t i = 0; i < c->b_nroutes; i++)
         free(c->b_routes[i]);
     free(c->body);
-    free(c);
+    uv_close((uv_handle_t *)&c->dial_timer, call_closed);
     b->ncalls--;
     shm_gauge(b->w->slot, SHM_C_calls_active, b->ncalls);
 }
@@ -192,7 +219,7 @@ static bool send_request(b2bua_t *b, struct call *c, enum b2b_kind kind, Sb__Sip
     }
     msg->contact_user = (char *)B2B_CONTACT_USER;
     Sb__SipSendRequest sr = SB__SIP_SEND_REQUEST__INIT;
-    sr.client_id = (c->id << 8) | (uint64_t)kind;
+    sr.client_id = (c->id << 16) | ((uint64_t)(c->attempt & 0xff) << 8) | (uint64_t)kind;
     sr.msg = msg;
     Sb__Envelope env = SB__ENVELOPE__INIT;
     env.body_case = SB__ENVELOPE__BODY_SIP_SEND_REQUEST;
@@ -259,52 +286,221 @@ static void fail_call(b2bua_t *b, struct call *c, unsigned status, const char *r
     call_free(b, c);
 }
 
-struct locate_wait {
+struct routerd_wait {
     b2bua_t *b;
     uint64_t call;
 };
 
-static void location_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
-    struct locate_wait *lw = arg;
-    b2bua_t *b = lw->b;
-    struct call *c = find_id(b, lw->call);
-    free(lw);
-    (void)ch;
-    if (!c || c->state != CALL_ROUTING)
-        return;
-    if (c->a_cancelled) {
-        fail_call(b, c, 487, NULL);
-        return;
-    }
-    const Sb__LocationReply *lr =
-        env && env->body_case == SB__ENVELOPE__BODY_LOCATION_REPLY ? env->location_reply : NULL;
-    if (!lr || lr->status == 503) {
-        fail_call(b, c, 503, "Location service unavailable");
+static void run_next(b2bua_t *b, struct call *c);
+
+/* Asks routerd (request env) and calls cb with the call still alive, or fails it. */
+static void ask_routerd(b2bua_t *b, struct call *c, Sb__Envelope *env, ipc_reply_cb cb,
+                        uint32_t timeout_ms) {
+    ipc_chan_t *router = worker_peer_pick(b->w, SB_ROLE_routerd, c->id);
+    struct routerd_wait *rw = malloc(sizeof *rw);
+    if (!router || !rw) {
+        free(rw);
+        c->last_failure = 503;
+        run_next(b, c);
         return;
     }
-    if (lr->status != 200 || lr->n_bindings == 0 || !lr->bindings[0]->uri) {
-        fail_call(b, c, 404, "Not Found");
-        return;
+    rw->b = b;
+    rw->call = c->id;
+    c->state = CALL_ROUTING;
+    if (ipc_request(router, env, cb, rw, timeout_ms) < 0) {
+        free(rw);
+        c->last_failure = 503;
+        run_next(b, c);
     }
-    char tag[24], cid[48];
+}
+
+/* The call a routerd answer is for, or NULL when it ended meanwhile. */
+static struct call *waited_call(void *arg) {
+    struct routerd_wait *rw = arg;
+    b2bua_t *b = rw->b;
+    struct call *c = find_id(b, rw->call);
+    free(rw);
+    return c && c->state == CALL_ROUTING ? c : NULL;
+}
+
+static void dial_timeout(uv_timer_t *t) {
+    struct call *c = t->data;
+    b2bua_t *b = c->b2bua;
+    if (c->state != CALL_CALLING)
+        return;
+    log_info("call %s: no answer from %s in time", c->a_call_id, c->b_target);
+    c->dial_timed_out = true;
+    if (c->b_txn) { /* ringing: CANCEL it; its 487 moves the call on */
+        Sb__SipCancel sc = SB__SIP_CANCEL__INIT;
+        sc.txn_id = c->b_txn;
+        Sb__Envelope env = SB__ENVELOPE__INIT;
+        env.body_case = SB__ENVELOPE__BODY_SIP_CANCEL;
+        env.sip_cancel = &sc;
+        ipc_chan_t *ch = sipd_for(b, c->b_txn);
+        if (ch && ipc_send(ch, &env) == 0) {
+            c->b_cancel_sent = true;
+            return;
+        }
+    }
+    /* nothing heard from it: abandon this attempt (its late answers are ignored) */
+    c->last_failure = 480;
+    run_next(b, c);
+}
+
+/* A B-leg INVITE to uri (a new dialog each attempt). */
+static void dial(b2bua_t *b, struct call *c, const char *uri, unsigned timeout) {
+    char tag[24], cid[48], call_id[96];
     random_hex(b, tag, sizeof tag);
     random_hex(b, cid, sizeof cid);
-    char call_id[96];
     snprintf(call_id, sizeof call_id, "sbd%d.%s", b->w->instance, cid);
-    c->b_target = strdup(lr->bindings[0]->uri);
+    if (c->b_call_id)
+        unlink_from(&b->by_b[hash_str(c->b_call_id)], c, offsetof(struct call, next_b));
+    free(c->b_target);
+    free(c->b_from_tag);
+    free(c->b_call_id);
+    free(c->b_to_tag);
+    for (size_t i = 0; i < c->b_nroutes; i++)
+        free(c->b_routes[i]);
+    c->b_nroutes = 0;
+    c->b_to_tag = NULL;
+    c->b_txn = 0;
+    c->b_cancel_sent = c->dial_timed_out = false;
+    c->b_target = strdup(uri);
     c->b_from_tag = strdup(tag);
     c->b_call_id = strdup(call_id);
     if (!c->b_target || !c->b_from_tag || !c->b_call_id) {
-        fail_call(b, c, 500, "Out of memory");
+        c->last_failure = 500;
+        run_next(b, c);
         return;
     }
     uint32_t h = hash_str(c->b_call_id);
     c->next_b = b->by_b[h];
     b->by_b[h] = c;
     c->b_cseq = 1;
+    c->attempt++;
     c->state = CALL_CALLING;
-    if (!send_b(b, c, "INVITE", c->b_cseq, KIND_B_INVITE, true))
-        fail_call(b, c, 503, "Signaling unavailable");
+    if (!send_b(b, c, "INVITE", c->b_cseq, KIND_B_INVITE, true)) {
+        c->last_failure = 503;
+        run_next(b, c);
+        return;
+    }
+    uv_timer_start(&c->dial_timer, dial_timeout, (uint64_t)timeout * 1000, 0);
+}
+
+static void location_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
+    (void)ch;
+    b2bua_t *b = ((struct routerd_wait *)arg)->b;
+    struct call *c = waited_call(arg);
+    if (!c)
+        return;
+    const Sb__LocationReply *lr =
+        env && env->body_case == SB__ENVELOPE__BODY_LOCATION_REPLY ? env->location_reply : NULL;
+    const struct b2b_action *a = &c->actions[c->next_action - 1];
+    if (!lr || lr->status == 503) {
+        c->last_failure = 503;
+    } else if (lr->status != 200 || lr->n_bindings == 0 || !lr->bindings[0]->uri) {
+        c->last_failure = 404;
+    } else {
+        dial(b, c, lr->bindings[0]->uri, a->timeout);
+        return;
+    }
+    run_next(b, c);
+}
+
+/* The call's next action, or its end when none is left. */
+static void run_next(b2bua_t *b, struct call *c) {
+    uv_timer_stop(&c->dial_timer);
+    if (c->a_cancelled) {
+        fail_call(b, c, 487, NULL);
+        return;
+    }
+    if (c->next_action >= c->nactions) {
+        /* RFC 3261 16.7-like: the caller hears why the last action failed */
+        fail_call(b, c, c->last_failure ? c->last_failure : 480, NULL);
+        return;
+    }
+    const struct b2b_action *a = &c->actions[c->next_action++];
+    switch (a->type) {
+    case ACT_HANGUP:
+        fail_call(b, c, a->status ? a->status : 480, NULL);
+        return;
+    case ACT_PLAY:
+        /* play_audio needs mediad (the media issue): this action fails with 503 */
+        log_ratelimited(LOG_WARN, "call %s: play_audio needs mediad, not available yet",
+                        c->a_call_id);
+        c->last_failure = 503;
+        run_next(b, c);
+        return;
+    case ACT_DIAL:
+        if (a->uri) {
+            dial(b, c, a->uri, a->timeout);
+            return;
+        }
+        Sb__LocationRequest lq = SB__LOCATION_REQUEST__INIT;
+        lq.aor = a->aor;
+        Sb__Envelope env = SB__ENVELOPE__INIT;
+        env.body_case = SB__ENVELOPE__BODY_LOCATION_REQUEST;
+        env.location_request = &lq;
+        ask_routerd(b, c, &env, location_answered, B2B_LOCATION_TIMEOUT_MS);
+        return;
+    }
+}
+
+static void route_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
+    (void)ch;
+    b2bua_t *b = ((struct routerd_wait *)arg)->b;
+    struct call *c = waited_call(arg);
+    if (!c)
+        return;
+    const Sb__RouteReply *rr =
+        env && env->body_case == SB__ENVELOPE__BODY_ROUTE_REPLY ? env->route_reply : NULL;
+    if (!rr || rr->status == 503) {
+        fail_call(b, c, 503, "Routing unavailable");
+        return;
+    }
+    if (rr->status != 200 || rr->n_actions == 0) {
+        fail_call(b, c, 404, "No route");
+        return;
+    }
+    log_info("call %s to %s: route %s", c->a_call_id, c->destination,
+             rr->route_id ? rr->route_id : "?");
+    for (size_t i = 0; i < rr->n_actions && i < B2B_MAX_ACTIONS; i++) {
+        const Sb__RouteAction *ra = rr->actions[i];
+        struct b2b_action *a = &c->actions[c->nactions++];
+        const char *type = ra->type ? ra->type : "";
+        a->type = strcmp(type, "dial") == 0 ? ACT_DIAL
+                  : strcmp(type, "play_audio") == 0 ? ACT_PLAY
+                                                    : ACT_HANGUP;
+        a->timeout = ra->timeout ? ra->timeout : 30;
+        a->status = ra->status;
+        a->aor = ra->aor && *ra->aor ? strdup(ra->aor) : NULL;
+        a->uri = ra->uri && *ra->uri ? strdup(ra->uri) : NULL;
+        if (a->type == ACT_DIAL && !a->aor && !a->uri)
+            a->type = ACT_HANGUP; /* out of memory or a reply without a target */
+    }
+    run_next(b, c);
+}
+
+/* User part of a sip: URI (for RouteRequest), into out. */
+static void uri_user(const char *uri, char *out, size_t cap) {
+    out[0] = '\0';
+    const char *colon = uri ? strchr(uri, ':') : NULL;
+    const char *at = colon ? strchr(colon, '@') : NULL;
+    if (colon && at)
+        snprintf(out, cap, "%.*s", (int)(at - colon - 1), colon + 1);
+}
+
+/* Host part of a sip: URI (without port or parameters), lowercased, into out. */
+static void uri_host(const char *uri, char *out, size_t cap) {
+    out[0] = '\0';
+    const char *at = uri ? strchr(uri, '@') : NULL;
+    const char *h = at ? at + 1 : uri && strchr(uri, ':') ? strchr(uri, ':') + 1 : NULL;
+    if (!h)
+        return;
+    size_t n = strcspn(h, ";?>");
+    snprintf(out, cap, "%.*s", (int)n, h);
+    for (char *p = out; *p; p++)
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
 }
 
 static void on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
@@ -327,9 +523,15 @@ static void on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
         respond_txn(b, ch, in->txn_id, 500);
         return;
     }
-    char tag[24];
+    char tag[24], user[256], host[256], caller[256];
     random_hex(b, tag, sizeof tag);
-    c->id = ++b->next_id & ((1ULL << 56) - 1);
+    uri_user(m->request_uri, user, sizeof user);
+    uri_host(m->request_uri, host, sizeof host);
+    uri_user(m->from_uri, caller, sizeof caller);
+    c->b2bua = b;
+    uv_timer_init(b->w->loop, &c->dial_timer);
+    c->dial_timer.data = c;
+    c->id = ++b->next_id & ((1ULL << 47) - 1);
     c->a_ch = ch;
     c->a_txn = in->txn_id;
     c->a_call_id = dup_or_empty(m->call_id);
@@ -339,6 +541,7 @@ static void on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     c->a_to_uri = dup_or_empty(m->to_uri);
     c->b_to_uri = dup_or_empty(m->to_uri);
     c->a_to_tag = strdup(tag);
+    c->destination = strdup(user);
     c->a_target = dup_or_empty(m->contact && *m->contact ? m->contact : m->from_uri);
     c->content_type = dup_or_empty(m->content_type);
     for (size_t i = 0; i < m->n_record_route && i < B2B_MAX_ROUTES; i++)
@@ -347,7 +550,6 @@ static void on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
         memcpy(c->body, m->body.data, m->body.len);
         c->body_len = m->body.len;
     }
-    c->a_cseq = 0;
     c->next_id = b->by_id[c->id % B2B_BUCKETS];
     b->by_id[c->id % B2B_BUCKETS] = c;
     uint32_t h = hash_str(c->a_call_id);
@@ -356,41 +558,26 @@ static void on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     b->ncalls++;
     shm_count(b->w->slot, SHM_C_calls_started, 1);
     shm_gauge(b->w->slot, SHM_C_calls_active, b->ncalls);
-    if (!c->a_call_id || !c->a_to_tag || !c->a_target || !c->b_to_uri ||
+    if (!c->a_call_id || !c->a_to_tag || !c->a_target || !c->b_to_uri || !c->destination ||
         (m->body.len && !c->body)) {
         fail_call(b, c, 500, "Out of memory");
         return;
     }
-    /* the AOR of the Request-URI: sip:user@host, as the registrar keys it */
-    char aor[512];
-    const char *uri = m->request_uri ? m->request_uri : "";
-    const char *at = strchr(uri, '@'), *colon = strchr(uri, ':');
-    if (!colon || !at || strncasecmp(uri, "sip:", 4) != 0) {
-        fail_call(b, c, 404, "Not Found");
+    if (!user[0]) { /* nothing to dial */
+        fail_call(b, c, 404, "No route");
         return;
     }
-    size_t hl = strcspn(at + 1, ";?>");
-    snprintf(aor, sizeof aor, "sip:%.*s@%.*s", (int)(at - colon - 1), colon + 1, (int)hl, at + 1);
-    for (char *p = strchr(aor, '@'); p && *p; p++)
-        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-    ipc_chan_t *router = worker_peer_pick(b->w, SB_ROLE_routerd, c->id);
-    struct locate_wait *lw = malloc(sizeof *lw);
-    if (!router || !lw) {
-        free(lw);
-        fail_call(b, c, 503, "Location service unavailable");
-        return;
-    }
-    lw->b = b;
-    lw->call = c->id;
-    Sb__LocationRequest lq = SB__LOCATION_REQUEST__INIT;
-    lq.aor = aor;
+    Sb__RouteRequest rq = SB__ROUTE_REQUEST__INIT;
+    rq.call_id = c->a_call_id;
+    rq.destination = user;
+    rq.caller_id = caller;
+    rq.caller_name = c->a_from_display;
+    rq.domain = host;
     Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_LOCATION_REQUEST;
-    env.location_request = &lq;
-    if (ipc_request(router, &env, location_answered, lw, B2B_LOCATION_TIMEOUT_MS) < 0) {
-        free(lw);
-        fail_call(b, c, 503, "Location service unavailable");
-    }
+    env.body_case = SB__ENVELOPE__BODY_ROUTE_REQUEST;
+    env.route_request = &rq;
+    c->last_failure = 0;
+    ask_routerd(b, c, &env, route_answered, B2B_ROUTE_TIMEOUT_MS);
 }
 
 /* ---------------------------------------------------------------- in-dialog requests */
@@ -490,8 +677,15 @@ static void b_invite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseI
     if (status >= 300) {
         if (c->state != CALL_CALLING)
             return;
-        unsigned code = c->a_cancelled ? 487 : in->local && status == 408 ? 408 : status;
-        fail_call(b, c, code, c->a_cancelled || in->local ? NULL : m->reason);
+        uv_timer_stop(&c->dial_timer);
+        if (c->a_cancelled) {
+            fail_call(b, c, 487, NULL);
+            return;
+        }
+        /* a failed dial: the dialplan goes on with its next action (failover, "busy"
+         * messages); the caller hears this status if none is left */
+        c->last_failure = c->dial_timed_out ? 480 : status;
+        run_next(b, c);
         return;
     }
     /* a 2xx: acknowledge it (again, for a copy) */
@@ -505,6 +699,7 @@ static void b_invite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseI
     send_b(b, c, "ACK", 1, KIND_B_INVITE, false);
     if (c->state != CALL_CALLING)
         return;
+    uv_timer_stop(&c->dial_timer);
     if (c->a_cancelled) { /* A gave up as B answered: end B, A gets 487 */
         respond_a(b, c, 487, NULL, NULL, NULL, 0);
         c->state = CALL_ENDING;
@@ -523,8 +718,11 @@ static void on_response(b2bua_t *b, const Sb__SipResponseIn *in) {
         return;
     struct call *c = NULL;
     enum b2b_kind kind = (enum b2b_kind)(in->client_id & 0xff);
+    unsigned attempt = (unsigned)(in->client_id >> 8) & 0xff;
     if (in->client_id) {
-        c = find_id(b, in->client_id >> 8);
+        c = find_id(b, in->client_id >> 16);
+        if (c && kind == KIND_B_INVITE && attempt != (c->attempt & 0xff))
+            return; /* an abandoned dial's late answer */
     } else if (in->msg->call_id) { /* a 2xx copy after the transaction: ACK again */
         bool a_leg;
         c = find_call_id(b, in->msg->call_id, &a_leg);

@@ -1,27 +1,43 @@
 /*
  * routerd - registrar and location service (RFC 3261 10.3), bindings in Redis
- * (registrar.h); dialplan matching and target resolution arrive with their issue.
+ * (registrar.h), and call routing by the dialplan (router.h).
  * The worker skeleton (lib/worker.h) runs the lifecycle; this file is the ops table:
- * RegisterRequest and LocationRequest go to the registrar, everything else is the
+ * RegisterRequest and LocationRequest go to the registrar, RouteRequest to the router,
+ * a reload re-reads the dialplan, everything else is the
  * skeleton's (Ping, Hello, an Error for the rest).
  */
 #include "registrar.h"
+#include "router.h"
 #include "worker.h"
 
+struct routerd {
+    registrar_t *registrar;
+    router_t *router;
+};
+
 static int routerd_init(worker_t *w) {
-    w->role_ctx = registrar_new(w);
-    return w->role_ctx ? 0 : -1;
+    static struct routerd rd; /* one per process */
+    rd.registrar = registrar_new(w);
+    rd.router = rd.registrar ? router_new(w) : NULL;
+    if (!rd.router)
+        return -1;
+    w->role_ctx = &rd;
+    return 0;
 }
 
 static bool routerd_on_envelope(worker_t *w, ipc_chan_t *ch, Sb__Envelope *env) {
-    if (!w->role_ctx)
+    struct routerd *rd = w->role_ctx;
+    if (!rd)
         return false; /* stopping: the skeleton answers an Error */
     switch (env->body_case) {
     case SB__ENVELOPE__BODY_REGISTER_REQUEST:
-        registrar_register(w->role_ctx, ch, env);
+        registrar_register(rd->registrar, ch, env);
         return true;
     case SB__ENVELOPE__BODY_LOCATION_REQUEST:
-        registrar_locate(w->role_ctx, ch, env);
+        registrar_locate(rd->registrar, ch, env);
+        return true;
+    case SB__ENVELOPE__BODY_ROUTE_REQUEST:
+        router_route(rd->router, ch, env);
         return true;
     default:
         return false;
@@ -29,29 +45,46 @@ static bool routerd_on_envelope(worker_t *w, ipc_chan_t *ch, Sb__Envelope *env) 
 }
 
 static void routerd_redis_state(worker_t *w, bool up) {
-    if (w->role_ctx)
-        registrar_redis_state(w->role_ctx, up);
+    struct routerd *rd = w->role_ctx;
+    if (rd)
+        registrar_redis_state(rd->registrar, up);
+}
+
+static void routerd_reload(worker_t *w, const cfg_t *old) {
+    struct routerd *rd = w->role_ctx;
+    (void)old;
+    if (rd)
+        router_reload(rd->router);
 }
 
 static void routerd_drain(worker_t *w) {
-    registrar_drain(w->role_ctx);
+    struct routerd *rd = w->role_ctx;
+    if (rd)
+        registrar_drain(rd->registrar);
+    else
+        worker_drained(w);
 }
 
 static void routerd_stop(worker_t *w) {
-    if (w->role_ctx)
-        registrar_stop(w->role_ctx); /* frees itself once Redis has called back */
+    struct routerd *rd = w->role_ctx;
+    if (rd) {
+        registrar_stop(rd->registrar); /* frees itself once Redis has called back */
+        router_free(rd->router);
+    }
     w->role_ctx = NULL;
 }
 
 static void routerd_peer_closed(worker_t *w, ipc_chan_t *ch) {
-    if (w->role_ctx)
-        registrar_peer_closed(w->role_ctx, ch);
+    struct routerd *rd = w->role_ctx;
+    if (rd)
+        registrar_peer_closed(rd->registrar, ch);
 }
 
 static const struct worker_ops routerd_ops = {
     .role = SB_ROLE_routerd,
     .init = routerd_init,
     .on_envelope = routerd_on_envelope,
+    .reload = routerd_reload,
     .drain = routerd_drain,
     .stop = routerd_stop,
     .redis_state = routerd_redis_state,

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Calls through the B2BUA (first slice: no dialplan, no mediad yet): SIPp callees
-# register as users, a SIPp caller calls them through sipd -> dialogd -> routerd
-# (location) -> sipd client transactions. Asserted on both legs: the B-leg is a new
-# dialog (its own Call-ID, tags, CSeq, our Contact), the callee's answer and body reach
-# the caller, hang-up from either side reaches the other, CANCEL, errors relayed, 404 for
-# an unregistered user; sipd and dialogd counters.
+# Calls through the B2BUA (no mediad yet): SIPp callees register as users, a SIPp
+# caller calls them through sipd -> dialogd -> routerd (the prototype's dialplan.json,
+# unchanged, then others loaded by switchboard reload) -> sipd client transactions.
+# Asserted on both legs: the B-leg is a new dialog (its own Call-ID, tags, CSeq, our
+# Contact), the callee's answer and body reach the caller, hang-up from either side
+# reaches the other, CANCEL, errors relayed, 404 for an unregistered user and for no
+# route, dial timeout and failover to the next action, hangup actions, a bad dialplan
+# refused while the running one stays; sipd, dialogd and routerd counters.
 . "$(dirname "$0")/lib.sh"
 
 new_confdir calls
@@ -43,11 +45,11 @@ wait_pid() { local i; for i in $(seq 1 200); do kill -0 "$1" 2>/dev/null || { wa
 
 # ---- a basic call, the caller hangs up ----
 PB=$(free_port)
-check "bob registers" register bob "$PB"
+check "1001 registers" register 1001 "$PB"
 callee bob-answer uas_answer.xml "$PB"
 sleep 0.2
 check "the caller's call completes (INVITE, 200, ACK, BYE, 200)" \
-  sipp_run call-1 uac_call.xml -s bob -cid_str "call-1-%u"
+  sipp_run call-1 uac_call.xml -s 1001 -cid_str "call-1-%u"
 check "the callee saw the whole call and ended without error" wait_pid "$CALLEE_PID"
 check_eq "the caller received 100, 180, 200, then 200 for its BYE" "100 180 200 200" "$(msgs call-1 received)"
 check_eq "the callee received INVITE, ACK, BYE" "INVITE ACK BYE" "$(msgs bob-answer received)"
@@ -56,7 +58,7 @@ check "the B-leg has its own Call-ID (sbd...), not the caller's" \
   bash -c "[[ '$b_cid' == sbd* && '$b_cid' != call-1-* ]]"
 check "the B-leg's From tag is not the caller's" \
   bash -c "! grep -q 'uac' <<<'$(hdr bob-answer 1 From)'"
-check_eq "the B-leg INVITE goes to the registered contact" "INVITE sip:bob@127.0.0.1:$PB SIP/2.0" \
+check_eq "the B-leg INVITE goes to the registered contact" "INVITE sip:1001@127.0.0.1:$PB SIP/2.0" \
   "$(tr -d '\r' <"$SB_OUT/bob-answer.msg" | grep -m1 '^INVITE ')"
 check "the B-leg carries our Contact" bash -c "grep -q '^<sip:sb@127.0.0.1:$SIP_PORT>' <<<'$(hdr bob-answer 1 Contact)'"
 check "the caller's SDP reaches the callee" grep -q '^o=alice' "$SB_OUT/bob-answer.msg"
@@ -69,7 +71,7 @@ check_eq "the BYE reached the callee as CSeq 2 of the B dialog" "2 BYE" "$(hdr b
 callee bob-bye uas_answer_bye.xml "$PB"
 sleep 0.2
 check "a call the callee ends completes at the caller (BYE received, 200 sent)" \
-  sipp_run call-2 uac_call_wait_bye.xml -s bob -cid_str "call-2-%u"
+  sipp_run call-2 uac_call_wait_bye.xml -s 1001 -cid_str "call-2-%u"
 check "the callee's BYE was answered 200" wait_pid "$CALLEE_PID"
 check_eq "the caller received 100 180 200 BYE" "100 180 200 BYE" "$(msgs call-2 received)"
 check "the BYE to the caller goes to its Contact" grep -q "^BYE sip:alice@127.0.0.1" "$SB_OUT/call-2.msg"
@@ -77,25 +79,68 @@ check "the BYE to the caller goes to its Contact" grep -q "^BYE sip:alice@127.0.
 # ---- the callee is busy ----
 callee bob-busy uas_busy.xml "$PB"
 sleep 0.2
-sipp_run call-3 uac_fail.xml -s bob -cid_str "call-3-%u"
+sipp_run call-3 uac_fail.xml -s 1001 -cid_str "call-3-%u"
 check "the callee's 486 was acknowledged by us" wait_pid "$CALLEE_PID"
 check_eq "the caller gets 180 then the callee's 486" "100 180 486" "$(msgs call-3 received)"
 
 # ---- the caller cancels ----
 callee bob-ring uas_ring.xml "$PB"
 sleep 0.2
-check "the caller's CANCEL: 200, then 487" sipp_run call-4 uac_cancel.xml -s bob -cid_str "call-4-%u"
+check "the caller's CANCEL: 200, then 487" sipp_run call-4 uac_cancel.xml -s 1001 -cid_str "call-4-%u"
 check "the callee got the CANCEL, answered 487 and got its ACK" wait_pid "$CALLEE_PID"
 check_eq "the callee received INVITE CANCEL ACK" "INVITE CANCEL ACK" "$(msgs bob-ring received)"
 
-# ---- not registered ----
-sipp_run call-5 uac_fail.xml -s nobody -cid_str "call-5-%u"
+# ---- not registered; a route that plays audio (needs mediad: 503 for now) ----
+sipp_run call-5 uac_fail.xml -s 1999 -cid_str "call-5-%u"
 check_eq "a call to an unregistered user gets 404" "100 404" "$(msgs call-5 received)"
+sipp_run call-6 uac_fail.xml -s 2000 -cid_str "call-6-%u"
+check_eq "the default route plays audio: 503 until mediad is there" "100 503" "$(msgs call-6 received)"
+
+# ---- another dialplan by switchboard reload: dial timeout, failover, hangup, no route ----
+cat >"$CONF/dialplan.json" <<'JSON'
+{"version": "2", "routes": [
+  {"id": "fail_over", "pattern": "1*", "priority": 10, "actions": [
+    {"type": "dial", "params": {"target": "user/${destination}", "timeout": 2}},
+    {"type": "dial", "params": {"target": "user/1002"}}]},
+  {"id": "reject", "pattern": "9*", "actions": [{"type": "hangup", "params": {"reason": "rejected"}}]},
+  {"id": "off", "pattern": "*", "enabled": false, "actions": [{"type": "hangup"}]}
+]}
+JSON
+sb reload >/dev/null
+check "routerd loaded the new dialplan" wait_until 5 \
+  'grep -q "dialplan .*dialplan.json loaded: 3 routes" "$CONF/run/switchboard.log"'
+PC=$(free_port)
+check "1002 registers" register 1002 "$PC"
+callee ring-1001 uas_ring.xml "$PB"
+RING_PID=$CALLEE_PID
+callee answer-1002 uas_answer.xml "$PC"
+sleep 0.2
+t0=$(date +%s%N)
+check "1001 rings out (2 s), the call fails over to 1002, which answers" \
+  sipp_run call-7 uac_call.xml -s 1001 -cid_str "call-7-%u"
+t1=$(date +%s%N)
+check "1001 got INVITE, CANCEL (after its dial timeout), ACK of its 487" wait_pid "$RING_PID"
+check_eq "1001 received INVITE CANCEL ACK" "INVITE CANCEL ACK" "$(msgs ring-1001 received)"
+check "1002 answered and got the BYE" wait_pid "$CALLEE_PID"
+check "the caller waited for the dial timeout (>= 2 s)" [ $(((t1 - t0) / 1000000)) -ge 2000 ]
+sipp_run call-8 uac_fail.xml -s 900 -cid_str "call-8-%u"
+check_eq "a hangup rejected action answers 603" "100 603" "$(msgs call-8 received)"
+sipp_run call-9 uac_fail.xml -s 555 -cid_str "call-9-%u"
+check_eq "no route (the catch-all is disabled): 404" "100 404" "$(msgs call-9 received)"
+echo '{"routes": [{"id": "x", "pattern": "1*", "actions": [{"type": "dial", "params": {"target": "user/x", "timeout": 0}}]}]}' \
+  >"$CONF/dialplan.json"
+sb reload >/dev/null
+check "a bad dialplan is refused with its JSON path" wait_until 5 \
+  'grep -q "routes\[0\].actions\[0\].params.timeout: must be an integer" "$CONF/run/switchboard.log"'
+sipp_run call-10 uac_fail.xml -s 900 -cid_str "call-10-%u"
+check_eq "and the running dialplan stays (900 still rejected)" "100 603" "$(msgs call-10 received)"
 
 # ---- counters ----
-check_eq "dialogd counted 5 calls started" 5 "$(counter dialogd calls_started)"
-check_eq "2 answered" 2 "$(counter dialogd calls_answered)"
-check_eq "3 failed (486, 487, 404)" 3 "$(counter dialogd calls_failed)"
+check_eq "dialogd counted 10 calls started" 10 "$(counter dialogd calls_started)"
+check_eq "3 answered" 3 "$(counter dialogd calls_answered)"
+check_eq "7 failed (486, 487, 404, 503, 603, 404, 603)" 7 "$(counter dialogd calls_failed)"
+check_eq "routerd answered 10 RouteRequests" 10 "$(counter routerd routes)"
+check_eq "and refused one dialplan" 1 "$(counter routerd dialplan_errors)"
 check "no call is left in dialogd" wait_until 5 '[ "$(counter dialogd calls_active)" = 0 ]'
 check "sipd sent requests in client transactions" bash -c "[ $(counter sipd sip_tx_requests) -ge 8 ]"
 

@@ -1,0 +1,164 @@
+/* router - see router.h */
+#include "router.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dialplan.h"
+#include "log.h"
+#include "proto/route.pb-c.h"
+
+#define ROUTER_MAX_ACTIONS 64 /* dialplan.c takes no more per route */
+
+struct router {
+    worker_t *w;
+    dialplan_t *dp;
+};
+
+bool router_gateway_uri(const char *list, const char *name, char *uri, size_t cap) {
+    size_t nlen = strlen(name);
+    for (const char *p = list; p && *p;) {
+        p += strspn(p, " \t,");
+        size_t len = strcspn(p, " \t,");
+        const char *eq = memchr(p, '=', len);
+        if (eq && (size_t)(eq - p) == nlen && strncmp(p, name, nlen) == 0) {
+            size_t ulen = len - nlen - 1;
+            if (ulen == 0 || ulen >= cap)
+                return false;
+            memcpy(uri, eq + 1, ulen);
+            uri[ulen] = '\0';
+            return true;
+        }
+        p += len;
+    }
+    return false;
+}
+
+static bool gateway_known(void *arg, const char *name) {
+    router_t *r = arg;
+    char uri[256];
+    return router_gateway_uri(cfg_str(r->w->cfg, CFG_dialplan_gateways), name, uri, sizeof uri);
+}
+
+bool router_reload(router_t *r) {
+    char err[600];
+    const char *path = cfg_str(r->w->cfg, CFG_dialplan_path);
+    dialplan_t *dp = dialplan_load(path, gateway_known, r, err, sizeof err);
+    if (!dp) {
+        shm_count(r->w->slot, SHM_C_dialplan_errors, 1);
+        log_error("dialplan not loaded, %s: %s", r->dp ? "keeping the running one" : "no routes",
+                  err);
+        return false;
+    }
+    dialplan_free(r->dp);
+    r->dp = dp;
+    log_info("dialplan %s loaded: %zu routes", path, dp->nroutes);
+    return true;
+}
+
+router_t *router_new(worker_t *w) {
+    router_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->w = w;
+    router_reload(r);
+    return r;
+}
+
+void router_free(router_t *r) {
+    if (!r)
+        return;
+    dialplan_free(r->dp);
+    free(r);
+}
+
+/* One action of the reply; strings in the pool (freed by the caller). */
+static bool fill_action(router_t *r, const struct dp_action *a, const struct dp_vars *vars,
+                        const char *domain, Sb__RouteAction *out, char *pool, size_t cap) {
+    sb__route_action__init(out);
+    size_t used = 0;
+    char *target = pool;
+    switch (a->type) {
+    case DP_PLAY_AUDIO:
+        out->type = "play_audio";
+        out->file = a->file;
+        return true;
+    case DP_HANGUP:
+        out->type = "hangup";
+        out->reason = a->reason ? a->reason : "normal";
+        out->status = (uint32_t)dialplan_hangup_status(a->reason);
+        return true;
+    case DP_DIAL:
+        break;
+    }
+    out->type = "dial";
+    out->timeout = (uint32_t)a->timeout;
+    int n = dialplan_expand(a->target, vars, target, cap);
+    if (n < 0)
+        return false;
+    used = (size_t)n + 1;
+    out->target = target;
+    char *res = pool + used;
+    size_t left = cap - used;
+    if (strncmp(target, "user/", 5) == 0) {
+        if (snprintf(res, left, "sip:%s@%s", target + 5, domain) >= (int)left)
+            return false;
+        out->aor = res;
+    } else if (strncmp(target, "gateway/", 8) == 0) {
+        char gw[256];
+        if (!router_gateway_uri(cfg_str(r->w->cfg, CFG_dialplan_gateways), target + 8, gw,
+                                sizeof gw))
+            return false; /* removed from main.cf since the dialplan loaded */
+        const char *host = strncmp(gw, "sip:", 4) == 0 ? gw + 4 : gw;
+        if (snprintf(res, left, "sip:%s@%s", vars->destination, host) >= (int)left)
+            return false;
+        out->uri = res;
+    } else {
+        out->uri = target;
+    }
+    return true;
+}
+
+void router_route(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env) {
+    const Sb__RouteRequest *rq = env->route_request;
+    Sb__RouteReply rep = SB__ROUTE_REPLY__INIT;
+    Sb__RouteAction actions[ROUTER_MAX_ACTIONS], *ptrs[ROUTER_MAX_ACTIONS];
+    char *pool = NULL;
+    const struct dp_route *route = NULL;
+    if (!r->dp) {
+        rep.status = 503;
+    } else if (!rq || !rq->destination || !(route = dialplan_match(r->dp, rq->destination))) {
+        rep.status = 404;
+    } else {
+        struct dp_vars vars = {rq->destination, rq->caller_id, rq->caller_name, rq->call_id};
+        const char *domain = rq->domain && *rq->domain ? rq->domain : "localhost";
+        size_t n = route->nactions < ROUTER_MAX_ACTIONS ? route->nactions : ROUTER_MAX_ACTIONS;
+        size_t per = 1024;
+        pool = malloc(n * per + 1);
+        rep.status = pool ? 200 : 503;
+        for (size_t i = 0; pool && i < n; i++) {
+            if (!fill_action(r, &route->actions[i], &vars, domain, &actions[i], pool + i * per,
+                             per)) {
+                log_ratelimited(LOG_WARN, "route %s: action %zu cannot be expanded; skipped",
+                                route->id, i);
+                sb__route_action__init(&actions[i]);
+                actions[i].type = "hangup";
+                actions[i].reason = "unavailable";
+                actions[i].status = 480;
+            }
+            ptrs[i] = &actions[i];
+        }
+        rep.route_id = route->id;
+        rep.route_name = route->name ? route->name : "";
+        rep.n_actions = pool ? n : 0;
+        rep.actions = ptrs;
+    }
+    shm_count(r->w->slot, SHM_C_routes, 1);
+    Sb__Envelope out = SB__ENVELOPE__INIT;
+    out.body_case = SB__ENVELOPE__BODY_ROUTE_REPLY;
+    out.route_reply = &rep;
+    if (env->request_id)
+        ipc_reply(ch, env, &out);
+    free(pool);
+}

@@ -1,0 +1,40 @@
+/*
+ * NAME
+ *   router - routerd's call routing: RouteRequest -> the dialplan's route and actions.
+ * DESCRIPTION
+ *   Loads dialplan_path at start and at every reload (dialplan.h); a file that does not
+ *   load is refused with its JSON path in the log and the running dialplan stays (at
+ *   start there is then none: every RouteRequest gets 503 until a good one loads).
+ *   router_route answers a RouteRequest: 404 when no route matches the destination, 200
+ *   with the route's actions, their variables expanded, dial targets resolved to an AOR
+ *   (user/NAME -> sip:NAME@domain, for dialogd's LocationRequest) or a Request-URI
+ *   (sip:URI; gateway/NAME -> sip:DESTINATION@gateway from dialplan_gateways).
+ * OWNERSHIP
+ *   router_t belongs to routerd's context; it owns its dialplan.
+ * LOOP
+ *   routerd's loop.
+ * ERRORS
+ *   Load errors are logged (file and JSON path) and counted in dialplan_errors; requests
+ *   are always answered.
+ */
+#ifndef SB_ROUTERD_ROUTER_H
+#define SB_ROUTERD_ROUTER_H
+
+#include <stdbool.h>
+
+#include "worker.h"
+
+typedef struct router router_t;
+
+/* A router with the dialplan of w's main.cf loaded (or none, logged). NULL: no memory. */
+router_t *router_new(worker_t *w);
+/* Loads the dialplan again (main.cf reloaded, or switchboard reload): true when the new
+ * one is in force; false keeps the old one. */
+bool router_reload(router_t *r);
+void router_route(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env);
+void router_free(router_t *r);
+
+/* The URI of gateway name in a dialplan_gateways list, into uri; false when absent. */
+bool router_gateway_uri(const char *list, const char *name, char *uri, size_t cap);
+
+#endif
