@@ -11,6 +11,10 @@
 
 new_confdir calls
 set_param log_level debug
+# two sipd on one port: a callee's answers reach the instance the kernel picks for its
+# address, while dialogd sends each call's B-leg from one instance or the other, so some
+# answers must be handed to their owner (SipForward)
+set_maxproc sipd 2
 sb start >/dev/null || { not_ok "start"; finish; }
 wait_sip_ready
 
@@ -140,6 +144,9 @@ check_eq "dialogd counted 10 calls started" 10 "$(counter dialogd calls_started)
 check_eq "3 answered" 3 "$(counter dialogd calls_answered)"
 check_eq "7 failed (486, 487, 404, 503, 603, 404, 603)" 7 "$(counter dialogd calls_failed)"
 check_eq "routerd answered 10 RouteRequests" 10 "$(counter routerd routes)"
+fwd=$(counter sipd sip_forwarded)
+check "answers that reached the other sipd were handed to their owner ($fwd)" [ "$fwd" -ge 1 ]
+check_eq "every handed datagram arrived" "$fwd" "$(counter sipd sip_forward_received)"
 check_eq "and refused one dialplan" 1 "$(counter routerd dialplan_errors)"
 check "no call is left in dialogd" wait_until 5 '[ "$(counter dialogd calls_active)" = 0 ]'
 check "sipd sent requests in client transactions" bash -c "[ $(counter sipd sip_tx_requests) -ge 8 ]"
