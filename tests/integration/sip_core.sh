@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The SIP core over the wire, with SIPp as the peer: OPTIONS, unknown and unsupported
-# methods, the registrar's REGISTER flows (several contacts, refresh, remove one,
+# The SIP core over the wire, with SIPp as the peer: OPTIONS (over IPv4 and IPv6, UDP
+# and TCP), unknown and unsupported methods, the registrar's REGISTER flows (several contacts, refresh, remove one,
 # wildcard, 423, stale CSeq), UDP and TCP, over-long and truncated messages, and
 # retransmissions absorbed by one transaction.
 . "$(dirname "$0")/lib.sh"
 new_confdir sip_core
 set_param sip_max_message 4096
 set_param register_min_expires 60
+set_param sip_listen_udp "127.0.0.1:$SIP_PORT [::1]:$SIP_PORT"
+set_param sip_listen_tcp "127.0.0.1:$SIP_PORT [::1]:$SIP_PORT"
 sb start >/dev/null || { not_ok "start"; finish; }
 wait_sip_ready
 counter() { # counter ROLE NAME: the sum over that role's instances
@@ -31,6 +33,15 @@ check "the response carries our To-tag, received and rport" \
   bash -c "grep -q '^To:.*;tag=' <<<\"\$1\" && grep -qE '^Via:.*rport=[0-9]+' <<<\"\$1\" && grep -q '^Via:.*received=127.0.0.1' <<<\"\$1\"" _ "$resp"
 sipp_run options-tcp options.xml -t t1
 check_eq "OPTIONS over TCP: 200" 200 "$(status_of_last)"
+# IPv6: the same listeners on [::1] (RFC 3261 18.2.1: received and rport in the Via)
+opt6=$SB_OUT/options6.sip
+printf 'OPTIONS sip:[::1] SIP/2.0\r\nVia: SIP/2.0/UDP [::1]:5999;branch=z9hG4bKv6opt;rport\r\nMax-Forwards: 70\r\nFrom: <sip:x@example.com>;tag=v6\r\nTo: <sip:[::1]>\r\nCall-ID: v6@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' >"$opt6"
+out=$("$SB_TOOLS/sip_send" -w 300 ::1 "$SIP_PORT" "$opt6")
+check "OPTIONS over UDP/IPv6: 200" grep -q '^<<< SIP/2.0 200' <<<"$out"
+check "its Via gets received=::1 and rport" grep -qE '^Via: SIP/2.0/UDP \[::1\]:5999;branch=z9hG4bKv6opt;rport=[0-9]+;received=::1|^Via: .*received=::1.*rport=[0-9]+|^Via: .*rport=[0-9]+.*received=::1' <<<"$out"
+sed 's|SIP/2.0/UDP|SIP/2.0/TCP|; s|v6opt|v6opttcp|; s|v6@test|v6tcp@test|' "$opt6" >"$opt6.tcp"
+out=$("$SB_TOOLS/sip_send" -t -w 300 ::1 "$SIP_PORT" "$opt6.tcp")
+check "OPTIONS over TCP/IPv6: 200" grep -q '^<<< SIP/2.0 200' <<<"$out"
 sipp_run foobar foobar.xml
 check_eq "unknown method FOOBAR: 501" 501 "$(status_of_last)"
 check "501 lists Allow" grep -q '^Allow:' <<<"$(sipp_last_response)"
@@ -106,10 +117,11 @@ check "a body shorter than Content-Length gets 400 ($(grep '^<<<' <<<"$out" | he
 # -- retransmissions: one transaction, the same response every time
 txn=$(counter sipd sip_txn_new); rtx=$(counter sipd sip_retransmissions)
 inv=$SB_OUT/inv-retrans.sip
-printf 'INVITE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKinvretrans1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=inv1\r\nTo: <sip:bob@example.com>\r\nCall-ID: inv-retrans@test\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n' >"$inv"
+printf 'INVITE sip:1999@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKinvretrans1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=inv1\r\nTo: <sip:bob@example.com>\r\nCall-ID: inv-retrans@test\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n' >"$inv"
 out=$("$SB_TOOLS/sip_send" -w 150 127.0.0.1 "$SIP_PORT" "$inv" "$inv" "$inv")
 finals=$(grep '^<<< ' <<<"$out" | grep -v ' 1[0-9][0-9] ' | awk '{ print $3 }' | sort -u | xargs)
-# dialogd answers it (bob is not registered: 404); a copy before that gets the 100 again
+# dialogd answers it (the dialplan dials user/1999, not registered: 404); a copy before
+# that gets the 100 again
 check_eq "an INVITE sent 3 times: one final status, dialogd's 404" "404" "$finals"
 check "100 Trying came at once" grep -q '^<<< SIP/2.0 100' <<<"$out"
 check "each copy is answered ($(grep -c '^<<< ' <<<"$out") answers)" \

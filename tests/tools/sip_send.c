@@ -150,12 +150,26 @@ int main(int argc, char **argv) {
         listen_fds[nlisten++] = fd;
     }
     if (argc - optind < 3) {
-        fprintf(stderr, "usage: sip_send [-t] [-w MS] HOST PORT FILE...\n");
+        fprintf(stderr, "usage: sip_send [-t] [-w MS] [-l PORT,...] HOST PORT FILE...\n");
         return 2;
     }
-    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[optind + 1]))};
-    if (inet_pton(AF_INET, argv[optind], &to.sin_addr) != 1) {
-        fprintf(stderr, "sip_send: numeric IPv4 host only\n");
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in sin;
+        struct sockaddr_in6 sin6;
+    } to = {0};
+    socklen_t to_len;
+    int family;
+    if (inet_pton(AF_INET, argv[optind], &to.sin.sin_addr) == 1) {
+        family = to.sin.sin_family = AF_INET;
+        to.sin.sin_port = htons(atoi(argv[optind + 1]));
+        to_len = sizeof to.sin;
+    } else if (inet_pton(AF_INET6, argv[optind], &to.sin6.sin6_addr) == 1) {
+        family = to.sin6.sin6_family = AF_INET6;
+        to.sin6.sin6_port = htons(atoi(argv[optind + 1]));
+        to_len = sizeof to.sin6;
+    } else {
+        fprintf(stderr, "sip_send: numeric IPv4 or IPv6 host only\n");
         return 2;
     }
     int udp = nlisten ? listen_fds[0] : -1;
@@ -168,16 +182,15 @@ int main(int argc, char **argv) {
         }
         int fd = udp;
         if (tcp || fd < 0) {
-            fd = socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
-            if (connect(fd, (struct sockaddr *)&to, sizeof to) < 0) {
+            fd = socket(family, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+            if (connect(fd, &to.sa, to_len) < 0) {
                 fprintf(stderr, "sip_send: connect: %s\n", strerror(errno));
                 return 1;
             }
             if (!tcp)
                 udp = fd;
         }
-        ssize_t sent = fd == udp && nlisten ? sendto(fd, msg, len, 0, (struct sockaddr *)&to,
-                                                     sizeof to)
+        ssize_t sent = fd == udp && nlisten ? sendto(fd, msg, len, 0, &to.sa, to_len)
                                           : send(fd, msg, len, 0);
         if (sent != (ssize_t)len)
             fprintf(stderr, "sip_send: %s: sent %zd of %zu bytes: %s\n", argv[i], sent, len,
