@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *const state_names[SHM_STATE_COUNT] = {
@@ -60,7 +61,8 @@ int shm_create(const char *name, struct shm_seg **seg, int *fd) {
         return e;
     }
     struct shm_seg *s = m;
-    memset(s, 0, sizeof *s);
+    /* a new object reads as zeros: only what is not zero is written (the index stays
+     * untouched, so it costs memory only where it is used) */
     s->hdr.magic = SHM_MAGIC;
     s->hdr.version = SHM_VERSION;
     s->hdr.header_size = sizeof(struct shm_header);
@@ -143,4 +145,82 @@ const char *shm_state_name(enum shm_state state) {
 
 const char *shm_counter_name(enum shm_counter c) {
     return (unsigned)c < SHM_COUNTER_COUNT ? counter_names[c] : "unknown";
+}
+
+/* ---------------------------------------------------------------- transaction index */
+
+#define TXN_TOMB 1ULL /* a released entry: free, but probing goes on past it */
+
+static uint64_t txn_tag(uint64_t hash) {
+    return ((hash >> 24) | 1ULL) << 24; /* 40 bits, never 0 */
+}
+
+static bool txn_live(uint64_t v, uint32_t now_s) {
+    return v > TXN_TOMB && (int16_t)(uint16_t)((uint16_t)v - (uint16_t)now_s) > 0;
+}
+
+uint32_t shm_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint32_t)ts.tv_sec;
+}
+
+int shm_txn_owner(const struct shm_seg *seg, uint64_t hash, uint32_t now_s, unsigned *owner) {
+    uint64_t tag = txn_tag(hash);
+    for (unsigned i = 0; i < SHM_TXN_PROBES; i++) {
+        uint64_t v = __atomic_load_n(&seg->txn_index[(hash + i) & (SHM_TXN_SLOTS - 1)],
+                                     __ATOMIC_ACQUIRE);
+        if (v == 0)
+            return 0;
+        if ((v & ~0xffffffULL) == tag && txn_live(v, now_s)) {
+            *owner = (unsigned)(v >> 16) & 0xff;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int shm_txn_claim(struct shm_seg *seg, uint64_t hash, unsigned instance, uint32_t now_s,
+                  uint32_t ttl_s, unsigned *owner) {
+    uint64_t tag = txn_tag(hash);
+    uint64_t mine = tag | ((uint64_t)(instance & 0xff) << 16) | (uint16_t)(now_s + ttl_s);
+    for (int attempt = 0; attempt < 4; attempt++) {
+        uint64_t *free_slot = NULL, seen = 0;
+        for (unsigned i = 0; i < SHM_TXN_PROBES; i++) {
+            uint64_t *slot = &seg->txn_index[(hash + i) & (SHM_TXN_SLOTS - 1)];
+            uint64_t v = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+            if ((v & ~0xffffffULL) == tag && txn_live(v, now_s)) {
+                *owner = (unsigned)(v >> 16) & 0xff;
+                return *owner == (instance & 0xff) ? 0 : 1;
+            }
+            if (!free_slot && !txn_live(v, now_s)) {
+                free_slot = slot;
+                seen = v;
+            }
+            if (v == 0)
+                break; /* nothing of this hash lies past an empty slot */
+        }
+        if (!free_slot)
+            return -ENOSPC;
+        if (__atomic_compare_exchange_n(free_slot, &seen, mine, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            return 0;
+        /* another instance took that slot meanwhile: look again (it may be this hash) */
+    }
+    return -ENOSPC;
+}
+
+void shm_txn_release(struct shm_seg *seg, uint64_t hash, unsigned instance) {
+    uint64_t tag = txn_tag(hash);
+    for (unsigned i = 0; i < SHM_TXN_PROBES; i++) {
+        uint64_t *slot = &seg->txn_index[(hash + i) & (SHM_TXN_SLOTS - 1)];
+        uint64_t v = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+        if (v == 0)
+            return;
+        if ((v & ~0xffffffULL) == tag && ((v >> 16) & 0xff) == (instance & 0xff)) {
+            __atomic_compare_exchange_n(slot, &v, TXN_TOMB, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE);
+            return;
+        }
+    }
 }

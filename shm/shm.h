@@ -10,6 +10,12 @@
  *   a sequence lock (seq odd while writing; readers use shm_proc_read for a consistent
  *   copy); the worker of the slot alone writes heartbeat and counters, with atomics.
  *   Adding a counter is one line in SHM_COUNTERS and a bump of SHM_VERSION.
+ *   The transaction index (shm_txn_*) maps a hash of a SIP server transaction's key to
+ *   the sipd instance that owns it, so a request retransmission that the kernel hands to
+ *   another instance (after a maxproc change) reaches its owner: one 64-bit word per
+ *   entry (40 bits of hash, 8 of instance, 16 of expiry in monotonic seconds), claimed
+ *   and released with compare-and-swap by any sipd, linear probing of at most
+ *   SHM_TXN_PROBES slots; an entry past its expiry (its owner died) is free again.
  * OWNERSHIP
  *   The mapping belongs to the caller of shm_create/shm_attach until shm_detach.
  * LOOP
@@ -25,7 +31,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x5342534dU /* "SBSM" */
-#define SHM_VERSION 3U
+#define SHM_VERSION 4U
 #define SHM_MAX_PROCS 256
 #define SHM_MAX_COUNTERS 48
 
@@ -115,10 +121,27 @@ struct shm_header {
     char config_directory[256];
 } __attribute__((aligned(64)));
 
+#define SHM_TXN_SLOTS (1u << 20) /* 8 MiB, touched only where used */
+#define SHM_TXN_PROBES 16
+
 struct shm_seg {
     struct shm_header hdr;
     struct shm_proc procs[SHM_MAX_PROCS];
+    uint64_t txn_index[SHM_TXN_SLOTS];
 };
+
+/* The sipd instance that owns the transaction of hash (a 64-bit hash of its key), or
+ * this one: 0 when instance now owns it (claimed for ttl_s seconds), 1 with *owner when
+ * another live instance does, -ENOSPC when no slot is free within the probe limit (the
+ * caller goes on without the index). now_s: monotonic seconds (shm_now_s). */
+int shm_txn_claim(struct shm_seg *seg, uint64_t hash, unsigned instance, uint32_t now_s,
+                  uint32_t ttl_s, unsigned *owner);
+/* The owner of hash, if a live entry names one: 1 and *owner, else 0. */
+int shm_txn_owner(const struct shm_seg *seg, uint64_t hash, uint32_t now_s, unsigned *owner);
+/* Frees instance's entry for hash (the transaction ended). */
+void shm_txn_release(struct shm_seg *seg, uint64_t hash, unsigned instance);
+/* Monotonic seconds, the same clock in every process of the host. */
+uint32_t shm_now_s(void);
 
 /* Writes the segment name of a CONFDIR (its real path) into out: "/switchboard-HEX". */
 int shm_name(const char *confdir_realpath, char *out, size_t outlen);

@@ -41,6 +41,8 @@ struct core {
     int udp_family[CORE_MAX_UDP];
     int nudp;
     bool forwarded; /* the message at hand came from another sipd instance */
+    struct shm_seg *seg; /* the transaction index, NULL: none */
+    uint64_t index_hash; /* the entry the request at hand claimed, for its transaction */
     sipmsg_t *msg2; /* parses our own requests again (CANCEL, ACK) */
     struct sipconv_store store;
     char *conv; /* scratch of sipconv_to_proto */
@@ -210,6 +212,8 @@ static struct txn *txn_start(struct core *c, const sipmsg_t *m, const struct sip
         return NULL;
     }
     t->user = c;
+    t->index_hash = c->index_hash;
+    c->index_hash = 0; /* the entry is the transaction's now */
     return t;
 }
 
@@ -751,11 +755,57 @@ static bool to_dialog(struct core *c, const sipmsg_t *m, const struct sipdest *s
     return true;
 }
 
-static void on_request(struct core *c, const sipmsg_t *m, const struct sipdest *src) {
+static uint64_t key_hash(const char *key, size_t len) {
+    return mix64(hash64(14695981039346656037ULL, key, len)) | 1; /* never 0 */
+}
+
+/* How long an index entry may outlive a crashed owner: longer than any transaction. */
+static uint32_t index_ttl_s(const struct core *c, bool invite) {
+    uint64_t ms = invite ? CORE_INVITE_GUARD_MS + 64 * c->cfg.t1_ms : 96 * c->cfg.t1_ms;
+    uint64_t s = ms / 1000 + 10;
+    return s > 30000 ? 30000 : (uint32_t)s;
+}
+
+/* A request this instance has no transaction for: true when another live sipd instance
+ * owns it (the kernel spread sources anew after a maxproc change) and it was handed
+ * over. Otherwise a new request claims its key (*hash, for the transaction to release). */
+static bool owned_elsewhere(struct core *c, const sipmsg_t *m, const struct sipdest *src,
+                            const char *key, size_t key_len, uint64_t *hash) {
+    *hash = 0;
+    if (!c->seg || c->forwarded || !c->peers.sipd)
+        return false;
+    unsigned owner = 0, me = (unsigned)c->cfg.instance & 0xff;
+    uint32_t now = shm_now_s();
+    if (m->method_id == SIPMSG_M_ACK || m->method_id == SIPMSG_M_CANCEL) {
+        /* they belong with their INVITE (the ACK's key is the INVITE's already) */
+        int n = m->method_id == SIPMSG_M_CANCEL
+                    ? txn_key(m, SIPMSG_M_INVITE, c->key2, c->key_cap)
+                    : (int)key_len;
+        const char *k = m->method_id == SIPMSG_M_CANCEL ? c->key2 : key;
+        if (n <= 0 || !shm_txn_owner(c->seg, key_hash(k, (size_t)n), now, &owner) || owner == me)
+            return false;
+    } else {
+        uint64_t h = key_hash(key, key_len);
+        int rc = shm_txn_claim(c->seg, h, me, now,
+                               index_ttl_s(c, m->method_id == SIPMSG_M_INVITE), &owner);
+        if (rc == 0)
+            *hash = h;
+        if (rc != 1)
+            return false;
+    }
+    if (!c->peers.sipd(c->peers.arg, (int)owner))
+        return false; /* its owner is gone: this instance serves it */
+    forward_to(c, (int)owner, src, m->buf, m->len);
+    return true;
+}
+
+static void on_request_in(struct core *c, const sipmsg_t *m, const struct sipdest *src) {
     int key_len = txn_key(m, SIPMSG_M_UNKNOWN, c->key, c->key_cap);
     if (key_len < 0)
         return;
     struct txn *t = txn_find(c->txns, c->key, (size_t)key_len);
+    if (!t && owned_elsewhere(c, m, src, c->key, (size_t)key_len, &c->index_hash))
+        return;
     if (m->method_id == SIPMSG_M_ACK) {
         /* RFC 3261 17.2.1: the ACK of a non-2xx; any other ACK is the TU's */
         if (t)
@@ -829,6 +879,15 @@ static void on_request(struct core *c, const sipmsg_t *m, const struct sipdest *
     }
 }
 
+static void on_request(struct core *c, const sipmsg_t *m, const struct sipdest *src) {
+    c->index_hash = 0;
+    on_request_in(c, m, src);
+    if (c->index_hash) { /* claimed, but no transaction came of it (draining, no memory) */
+        shm_txn_release(c->seg, c->index_hash, (unsigned)c->cfg.instance);
+        c->index_hash = 0;
+    }
+}
+
 void core_on_message(void *arg, const struct sipdest *src, const char *buf, size_t len) {
     struct core *c = arg;
     sipmsg_t *m = c->msg;
@@ -896,6 +955,12 @@ static void txn_expired(void *arg, struct txn *t) {
     }
     ipc_chan_t *ch = t->tu ? t->tu : dialog_for(c, (struct sipmsg_str){call_id, strlen(call_id)});
     dialog_local_response(c, ch, t->tu_id, t->id, 408, "Request Timeout", method, call_id, cseq);
+}
+
+static void txn_ended(void *arg, struct txn *t) {
+    struct core *c = arg;
+    if (t->index_hash && c->seg)
+        shm_txn_release(c->seg, t->index_hash, (unsigned)c->cfg.instance);
 }
 
 static void txn_ack_timeout(void *arg, struct txn *t) {
@@ -1017,7 +1082,8 @@ struct core *core_new(uv_loop_t *loop, const struct core_config *cfg, struct shm
                               .idle = txn_idle,
                               .send_request = txn_send_request,
                               .expired = txn_expired,
-                              .ack_timeout = txn_ack_timeout};
+                              .ack_timeout = txn_ack_timeout,
+                              .ended = txn_ended};
     c->txns = txn_table_new(loop, &timers, &hooks, c, slot, (uint64_t)(cfg->instance & 0xffffff)
                                                                 << 40);
     if (!c->txns) {
@@ -1061,6 +1127,10 @@ void core_free(struct core *c) {
     txn_table_close(c->txns);
     c->txns = NULL;
     uv_close((uv_handle_t *)&c->drain_timer, core_closed);
+}
+
+void core_set_index(struct core *c, struct shm_seg *seg) {
+    c->seg = seg;
 }
 
 void core_add_udp(struct core *c, struct udp_sock *u, const union sipdest_addr *local) {

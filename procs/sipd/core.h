@@ -62,6 +62,9 @@ struct core_peers {
 
 struct core *core_new(uv_loop_t *loop, const struct core_config *cfg, struct shm_proc *slot,
                       const struct core_peers *peers);
+/* The shm segment whose transaction index the sipd instances share (shm_txn_*): a new
+ * request whose transaction another live instance owns is handed to it (SipForward). */
+void core_set_index(struct core *c, struct shm_seg *seg);
 /* A UDP socket of ours bound to local: requests to dialogd's targets leave from it. */
 void core_add_udp(struct core *c, struct udp_sock *u, const union sipdest_addr *local);
 /* An envelope for the core (SipRespond, SipSendRequest, SipCancel, SipTxnEvent from

@@ -66,6 +66,7 @@ static int sipd_init(worker_t *w) {
     sipd.core = core_new(w->loop, &cc, w->slot, &peers);
     if (!sipd.core)
         return -1;
+    core_set_index(sipd.core, w->shm);
     w->role_ctx = &sipd;
     for (int i = 0; i < CFG_MAX_ADDRS; i++) {
         snprintf(name, sizeof name, "sip_udp%d", i);

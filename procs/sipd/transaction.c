@@ -427,6 +427,8 @@ static void unlink_chain(struct txn **bucket, struct txn *t, bool merge) {
 static void terminate(txn_table_t *tb, struct txn *t) {
     if (t->state == TXN_TERMINATED)
         return;
+    if (tb->hooks.ended)
+        tb->hooks.ended(tb->arg, t);
     heap_remove(tb, t);
     unlink_chain(&tb->by_key[t->key_hash & tb->mask], t, false);
     if (t->merge_len)

@@ -77,6 +77,7 @@ struct txn {
     void *user; /* free for the table's user (sipd's core) */
     void *tu;   /* free for the table's user: the TU (dialogd channel) it reports to */
     uint64_t tu_id; /* the TU's id of a client transaction */
+    uint64_t index_hash; /* free for the table's user: its shm index entry, 0 none */
     char *request;  /* client: the request (then, once Completed, its ACK) */
     size_t request_len;
     /* private to the table */
@@ -110,6 +111,8 @@ struct txn_hooks {
     void (*expired)(void *arg, struct txn *t);
     /* A server INVITE's 2xx was not acknowledged within 64*T1 (Timer L). Optional. */
     void (*ack_timeout)(void *arg, struct txn *t);
+    /* t ends (any way); its fields may still be read. Optional. */
+    void (*ended)(void *arg, struct txn *t);
 };
 
 /* A table on loop; slot may be NULL. Ids are id_base | a 40-bit sequence. NULL when out

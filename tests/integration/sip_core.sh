@@ -145,6 +145,36 @@ check_eq "the same answer each time (one To-tag)" 1 "$(grep -a '^To:' <<<"$out" 
 check_eq "routerd decided it once" $((regs + 1)) "$(counter routerd registers)"
 check_eq "one transaction" $((txn + 1)) "$(counter sipd sip_txn_new)"
 
+# -- a maxproc change spreads sources anew over the sipd sockets: requests retransmitted
+#    from the same ports after it reach other instances, and the shm transaction index
+#    hands each to the instance that owns its transaction (one transaction, answered)
+n_sipd=$(api /api/v1/processes | jq '[.processes[] | select(.role=="sipd")] | length')
+check_eq "two sipd instances share the port" 2 "$n_sipd"
+ports=() answers=0
+for i in $(seq 1 16); do
+  ports+=("$(free_port)")
+  printf 'OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%s;branch=z9hG4bKidx%s;rport\r\nMax-Forwards: 70\r\nFrom: <sip:x@example.com>;tag=idx\r\nTo: <sip:127.0.0.1>\r\nCall-ID: idx%s@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' \
+    "${ports[i - 1]}" "$i" "$i" >"$SB_OUT/idx$i.sip"
+  out=$("$SB_TOOLS/sip_send" -l "${ports[i - 1]}" -w 150 127.0.0.1 "$SIP_PORT" "$SB_OUT/idx$i.sip")
+  grep -q '^<<< SIP/2.0 200' <<<"$out" && answers=$((answers + 1))
+done
+check_eq "16 OPTIONS from 16 ports: 16 answers" 16 "$answers"
+txn=$(counter sipd sip_txn_new); fwd=$(counter sipd sip_forwarded)
+set_maxproc sipd 3
+sb reload >/dev/null
+check "a third sipd joins the port" wait_until 10 \
+  '[ "$(api /api/v1/processes | jq "[.processes[] | select(.role==\"sipd\" and .state==\"ready\")] | length")" = 3 ]'
+wait_sip_ready
+answers=0
+for i in $(seq 1 16); do
+  out=$("$SB_TOOLS/sip_send" -l "${ports[i - 1]}" -w 200 127.0.0.1 "$SIP_PORT" "$SB_OUT/idx$i.sip")
+  grep -q '^<<< SIP/2.0 200' <<<"$out" && answers=$((answers + 1))
+done
+check_eq "their retransmissions after the change: 16 answers" 16 "$answers"
+check_eq "and no new transaction" "$txn" "$(counter sipd sip_txn_new)"
+check "copies that reached another instance were handed to the owner ($(counter sipd sip_forwarded))" \
+  [ "$(counter sipd sip_forwarded)" -gt "$fwd" ]
+
 # -- Redis stalls: REGISTER gets 503 with Retry-After within the transaction; it recovers
 rpid=$(status_field redis 0 3)
 kill -STOP "$rpid"

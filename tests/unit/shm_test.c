@@ -1,4 +1,4 @@
-/* shm: layout checks, names, the slot sequence lock, counters. */
+/* shm: layout checks, names, the slot sequence lock, counters, the transaction index. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -102,6 +102,48 @@ static void test_read_copies_master_fields_and_terminates_strings(void **state) 
     assert_string_equal(shm_counter_name(SHM_C_ipc_malformed), "ipc_malformed");
 }
 
+static void test_txn_index_claim_owner_release_and_expiry(void **state) {
+    (void)state;
+    struct shm_seg *seg, *other;
+    int fd;
+    unsigned owner = 99;
+    assert_int_equal(shm_create(name, &seg, &fd), 0);
+    assert_int_equal(shm_attach(fd, true, &other), 0); /* another sipd's mapping */
+    uint64_t h = 0x123456789abcdef1ULL;
+    uint32_t now = 1000;
+    assert_int_equal(shm_txn_claim(seg, h, 1, now, 60, &owner), 0); /* instance 1 owns it */
+    assert_int_equal(shm_txn_claim(seg, h, 1, now, 60, &owner), 0); /* its own copy again */
+    assert_int_equal(shm_txn_claim(other, h, 2, now + 5, 60, &owner), 1);
+    assert_int_equal(owner, 1); /* instance 2 hands it to 1 */
+    owner = 99;
+    assert_int_equal(shm_txn_owner(other, h, now + 5, &owner), 1);
+    assert_int_equal(owner, 1);
+    assert_int_equal(shm_txn_owner(other, h ^ (1ULL << 40), now, &owner), 0); /* another key */
+    /* a second key on the same slot probes past the first */
+    uint64_t h2 = h + (1ULL << 50);
+    assert_int_equal(shm_txn_claim(other, h2, 2, now, 60, &owner), 0);
+    assert_int_equal(shm_txn_owner(seg, h2, now, &owner), 1);
+    assert_int_equal(owner, 2);
+    shm_txn_release(seg, h, 2); /* not 2's entry: nothing happens */
+    assert_int_equal(shm_txn_owner(seg, h, now, &owner), 1);
+    shm_txn_release(seg, h, 1);
+    assert_int_equal(shm_txn_owner(seg, h, now, &owner), 0);
+    assert_int_equal(shm_txn_owner(seg, h2, now, &owner), 1); /* found past the released one */
+    /* an owner that died: its entry expires and the key can be claimed anew */
+    assert_int_equal(shm_txn_owner(seg, h2, now + 61, &owner), 0);
+    assert_int_equal(shm_txn_claim(seg, h2, 3, now + 61, 60, &owner), 0);
+    assert_int_equal(shm_txn_owner(other, h2, now + 62, &owner), 1);
+    assert_int_equal(owner, 3);
+    /* a full neighbourhood: the claim gives up (the caller goes on without the index) */
+    for (unsigned i = 0; i < SHM_TXN_PROBES; i++)
+        assert_int_equal(shm_txn_claim(seg, 0x1000 + i + ((uint64_t)(i + 1) << 40), 4, now, 60,
+                                       &owner), 0);
+    assert_int_equal(shm_txn_claim(seg, 0x1000 + (77ULL << 40), 4, now, 60, &owner), -ENOSPC);
+    shm_detach(other);
+    shm_detach(seg);
+    close(fd);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_created_segment_attaches_and_shares_writes, setup,
@@ -109,6 +151,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_segment_of_another_version_is_refused, setup,
                                         teardown),
         cmocka_unit_test(test_check_refuses_short_segment),
+        cmocka_unit_test_setup_teardown(test_txn_index_claim_owner_release_and_expiry, setup,
+                                        teardown),
         cmocka_unit_test(test_name_depends_on_confdir_only),
         cmocka_unit_test(test_read_copies_master_fields_and_terminates_strings),
     };

@@ -60,7 +60,7 @@ static void on_ack_timeout(void *arg, struct txn *t) {
 }
 
 static const struct txn_hooks hooks = {on_send, on_idle, on_send_request, on_expired,
-                                       on_ack_timeout};
+                                       on_ack_timeout, NULL};
 
 static int setup(void **state) {
     (void)state;
