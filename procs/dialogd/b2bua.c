@@ -10,6 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
 #include "log.h"
 #include "proto/dialog.pb-c.h"
 #include "proto/route.pb-c.h"
@@ -21,6 +24,7 @@
 #define B2B_ROUTE_TIMEOUT_MS 2000
 #define B2B_MAX_ACTIONS 64
 #define B2B_CONTACT_USER "sb"
+#define B2B_KEY_TTL_S 86400 /* a dialog record outlives no call by more than a day */
 
 /* What a client request of a call is: client_id = call id << 16 | attempt << 8 | kind
  * (attempt: which dial of the call, so that answers to an abandoned one are told apart). */
@@ -47,6 +51,8 @@ struct call {
     struct call *next_id, *next_a, *next_b;
     enum call_state state;
     bool a_cancelled, b_cancel_sent, a_answered, dial_timed_out;
+    bool saved;            /* its record is in Redis */
+    int64_t created_ms, answered_ms;
     int pending_byes;
     uv_timer_t dial_timer; /* a dial's timeout; the call is freed in its close callback */
     struct b2b_action actions[B2B_MAX_ACTIONS];
@@ -75,6 +81,8 @@ struct call {
 
 struct b2bua {
     worker_t *w;
+    bool closing;
+    int redis_pending; /* restore lookups Redis still owes an answer: freed after them */
     uint64_t next_id, salt;
     size_t ncalls;
     struct call *by_id[B2B_BUCKETS], *by_a[B2B_BUCKETS], *by_b[B2B_BUCKETS];
@@ -124,7 +132,10 @@ static void call_closed(uv_handle_t *h) {
     free(h->data);
 }
 
+static void forget(b2bua_t *b, struct call *c);
+
 static void call_free(b2bua_t *b, struct call *c) {
+    forget(b, c);
     uv_timer_stop(&c->dial_timer);
     unlink_from(&b->by_id[c->id % B2B_BUCKETS], c, offsetof(struct call, next_id));
     unlink_from(&b->by_a[hash_str(c->a_call_id)], c, offsetof(struct call, next_a));
@@ -159,6 +170,109 @@ static void random_hex(b2bua_t *b, char *out, size_t len) {
     if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
         r = b->salt ^ (b->next_id * 0x9e3779b97f4a7c15ULL);
     snprintf(out, len, "%016llx", (unsigned long long)r);
+}
+
+/* ---------------------------------------------------------------- state in Redis */
+
+static const char *state_name(enum call_state s) {
+    static const char *const names[] = {"routing", "calling", "answered", "confirmed", "ending"};
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
+}
+
+static int64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Route values joined by LF (sipd refuses CR and LF in them, so LF cannot occur). */
+static size_t join_routes(char *const *routes, size_t n, char *out, size_t cap) {
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        int w = snprintf(out + len, cap - len, "%s%s", i ? "\n" : "", routes[i]);
+        if (w < 0 || (size_t)w >= cap - len)
+            break;
+        len += (size_t)w;
+    }
+    return len;
+}
+
+/* The dialog's record at each state change (docs/calls.md has the layout): HSET of both
+ * legs in sb:dlg:{A Call-ID}, and sb:dlgb:{B Call-ID} naming the A Call-ID, in one
+ * MULTI so a reader never sees half of it. Fire and forget: a Redis that is down costs
+ * only the survival of a dialogd restart, counted in redis_errors. */
+static void save(b2bua_t *b, struct call *c) {
+    redisAsyncContext *ac = b->w->redis ? rds_context(b->w->redis) : NULL;
+    if (!ac) {
+        shm_count(b->w->slot, SHM_C_redis_errors, 1);
+        log_ratelimited(LOG_WARN, "call %s: Redis down, dialog state not saved", c->a_call_id);
+        return;
+    }
+    char key[512], bkey[512], a_routes[2048], b_routes[2048], nums[6][32];
+    snprintf(key, sizeof key, "sb:dlg:{%s}", c->a_call_id);
+    join_routes(c->a_routes, c->a_nroutes, a_routes, sizeof a_routes);
+    join_routes(c->b_routes, c->b_nroutes, b_routes, sizeof b_routes);
+    snprintf(nums[0], sizeof nums[0], "%llu", (unsigned long long)c->a_txn);
+    snprintf(nums[1], sizeof nums[1], "%u", c->a_cseq);
+    snprintf(nums[2], sizeof nums[2], "%u", c->b_cseq);
+    snprintf(nums[3], sizeof nums[3], "%lld", (long long)c->created_ms);
+    snprintf(nums[4], sizeof nums[4], "%lld", (long long)c->answered_ms);
+    snprintf(nums[5], sizeof nums[5], "%d", b->w->instance);
+    const char *fields[][2] = {
+        {"state", state_name(c->state)},
+        {"node", cfg_str(b->w->cfg, CFG_node_id)},
+        {"dialogd", nums[5]},
+        {"created_ms", nums[3]},
+        {"answered_ms", nums[4]},
+        {"a_call_id", c->a_call_id},
+        {"a_from_display", c->a_from_display},
+        {"a_from_uri", c->a_from_uri},
+        {"a_from_tag", c->a_from_tag},
+        {"a_to_uri", c->a_to_uri},
+        {"a_to_tag", c->a_to_tag},
+        {"a_target", c->a_target},
+        {"a_route_set", a_routes},
+        {"a_local_cseq", nums[1]},
+        {"a_txn", nums[0]},
+        {"b_call_id", c->b_call_id ? c->b_call_id : ""},
+        {"b_from_tag", c->b_from_tag ? c->b_from_tag : ""},
+        {"b_to_uri", c->b_to_uri},
+        {"b_to_tag", c->b_to_tag ? c->b_to_tag : ""},
+        {"b_target", c->b_target ? c->b_target : ""},
+        {"b_route_set", b_routes},
+        {"b_local_cseq", nums[2]},
+    };
+    enum { NF = sizeof fields / sizeof fields[0] };
+    const char *argv[2 + 2 * NF];
+    size_t argvlen[2 + 2 * NF];
+    argv[0] = "HSET";
+    argv[1] = key;
+    for (size_t i = 0; i < NF; i++) {
+        argv[2 + 2 * i] = fields[i][0];
+        argv[3 + 2 * i] = fields[i][1] ? fields[i][1] : "";
+    }
+    for (size_t i = 0; i < 2 + 2 * NF; i++)
+        argvlen[i] = strlen(argv[i]);
+    redisAsyncCommand(ac, NULL, NULL, "MULTI");
+    redisAsyncCommandArgv(ac, NULL, NULL, 2 + 2 * NF, argv, argvlen);
+    redisAsyncCommand(ac, NULL, NULL, "EXPIRE %s %d", key, B2B_KEY_TTL_S);
+    if (c->b_call_id) {
+        snprintf(bkey, sizeof bkey, "sb:dlgb:{%s}", c->b_call_id);
+        redisAsyncCommand(ac, NULL, NULL, "SET %s %s EX %d", bkey, c->a_call_id, B2B_KEY_TTL_S);
+    }
+    redisAsyncCommand(ac, NULL, NULL, "EXEC");
+    c->saved = true;
+}
+
+static void forget(b2bua_t *b, struct call *c) {
+    redisAsyncContext *ac = b->w->redis ? rds_context(b->w->redis) : NULL;
+    if (!c->saved || !ac)
+        return;
+    char key[512], bkey[512];
+    snprintf(key, sizeof key, "sb:dlg:{%s}", c->a_call_id);
+    snprintf(bkey, sizeof bkey, "sb:dlgb:{%s}", c->b_call_id ? c->b_call_id : "");
+    redisAsyncCommand(ac, NULL, NULL, "DEL %s %s", key, bkey);
 }
 
 /* ---------------------------------------------------------------- sending */
@@ -274,6 +388,7 @@ static void hang_up_both(b2bua_t *b, struct call *c, const char *why) {
     c->pending_byes = 0;
     c->pending_byes += send_b(b, c, "BYE", ++c->b_cseq, KIND_B_BYE, false);
     c->pending_byes += send_a(b, c, "BYE", KIND_A_BYE);
+    save(b, c);
     if (c->pending_byes == 0)
         call_free(b, c);
 }
@@ -379,6 +494,7 @@ static void dial(b2bua_t *b, struct call *c, const char *uri, unsigned timeout) 
     c->b_cseq = 1;
     c->attempt++;
     c->state = CALL_CALLING;
+    save(b, c);
     if (!send_b(b, c, "INVITE", c->b_cseq, KIND_B_INVITE, true)) {
         c->last_failure = 503;
         run_next(b, c);
@@ -529,6 +645,7 @@ static void on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     uri_host(m->request_uri, host, sizeof host);
     uri_user(m->from_uri, caller, sizeof caller);
     c->b2bua = b;
+    c->created_ms = wall_ms();
     uv_timer_init(b->w->loop, &c->dial_timer);
     c->dial_timer.data = c;
     c->id = ++b->next_id & ((1ULL << 47) - 1);
@@ -600,21 +717,211 @@ static void on_cancel(b2bua_t *b, const Sb__SipRequestIn *in) {
     /* before any answer from B, the INVITE's Timer B or B's 487 ends it; A gets 487 then */
 }
 
-static void on_bye(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
-    bool a_leg;
-    struct call *c = find_call_id(b, in->msg->call_id, &a_leg);
-    if (!c || (c->state != CALL_CONFIRMED && c->state != CALL_ANSWERED)) {
-        respond_txn(b, ch, in->txn_id, 481);
+/* A BYE from one leg of c: 200 to it, BYE to the other; the call goes when that is
+ * answered. */
+static void bye_call(b2bua_t *b, struct call *c, bool a_leg, ipc_chan_t *ch, uint64_t txn_id) {
+    if (c->state != CALL_CONFIRMED && c->state != CALL_ANSWERED) {
+        respond_txn(b, ch, txn_id, 481);
         return;
     }
-    respond_txn(b, ch, in->txn_id, 200);
+    respond_txn(b, ch, txn_id, 200);
     log_info("call %s: %s hung up", c->a_call_id, a_leg ? "caller" : "callee");
     shm_count(b->w->slot, SHM_C_calls_ended, 1);
     c->state = CALL_ENDING;
     c->pending_byes = a_leg ? send_b(b, c, "BYE", ++c->b_cseq, KIND_B_BYE, false)
                             : send_a(b, c, "BYE", KIND_A_BYE);
+    save(b, c);
     if (c->pending_byes == 0)
         call_free(b, c);
+}
+
+/* ---------------------------------------------------------------- restore from Redis */
+
+/* A BYE for a call this dialogd does not hold (it restarted, or another instance had
+ * it): the record in Redis brings the call back, then the BYE is served. */
+struct restore_wait {
+    b2bua_t *b;
+    uint64_t txn_id;
+    bool by_b_leg; /* first step: sb:dlgb:{B} names the A Call-ID */
+    bool b_leg_bye; /* the BYE came from the B leg */
+    char call_id[256];
+};
+
+static char *field_dup(const redisReply *r, const char *name) {
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+        if (r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, name) == 0 &&
+            r->element[i + 1]->type == REDIS_REPLY_STRING)
+            return strdup(r->element[i + 1]->str);
+    return strdup("");
+}
+
+static size_t split_routes(const char *joined, char **out) {
+    size_t n = 0;
+    for (const char *p = joined; p && *p && n < B2B_MAX_ROUTES;) {
+        size_t len = strcspn(p, "\n");
+        out[n] = strndup(p, len);
+        if (out[n])
+            n++;
+        p += len + (p[len] == '\n');
+    }
+    return n;
+}
+
+/* A call rebuilt from its record; NULL when out of memory or the record is unusable. */
+static struct call *call_from_record(b2bua_t *b, const redisReply *r) {
+    struct call *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->b2bua = b;
+    uv_timer_init(b->w->loop, &c->dial_timer);
+    c->dial_timer.data = c;
+    char *state = field_dup(r, "state"), *num;
+    /* only an answered call is worth bringing back; one still ringing was lost with the
+     * dialogd that rang it (sipd answers its caller 408) */
+    bool usable = state && (strcmp(state, "answered") == 0 || strcmp(state, "confirmed") == 0);
+    c->state = state && strcmp(state, "answered") == 0 ? CALL_ANSWERED : CALL_CONFIRMED;
+    free(state);
+    if (!usable) {
+        uv_close((uv_handle_t *)&c->dial_timer, call_closed);
+        return NULL;
+    }
+    c->a_call_id = field_dup(r, "a_call_id");
+    c->a_from_display = field_dup(r, "a_from_display");
+    c->a_from_uri = field_dup(r, "a_from_uri");
+    c->a_from_tag = field_dup(r, "a_from_tag");
+    c->a_to_uri = field_dup(r, "a_to_uri");
+    c->a_to_tag = field_dup(r, "a_to_tag");
+    c->a_target = field_dup(r, "a_target");
+    c->b_call_id = field_dup(r, "b_call_id");
+    c->b_from_tag = field_dup(r, "b_from_tag");
+    c->b_to_uri = field_dup(r, "b_to_uri");
+    c->b_to_tag = field_dup(r, "b_to_tag");
+    c->b_target = field_dup(r, "b_target");
+    c->content_type = strdup("");
+    c->destination = strdup("");
+    char *routes = field_dup(r, "a_route_set");
+    c->a_nroutes = split_routes(routes, c->a_routes);
+    free(routes);
+    routes = field_dup(r, "b_route_set");
+    c->b_nroutes = split_routes(routes, c->b_routes);
+    free(routes);
+    num = field_dup(r, "a_local_cseq");
+    c->a_cseq = num ? (uint32_t)strtoul(num, NULL, 10) : 0;
+    free(num);
+    num = field_dup(r, "b_local_cseq");
+    c->b_cseq = num ? (uint32_t)strtoul(num, NULL, 10) : 1;
+    free(num);
+    num = field_dup(r, "a_txn");
+    c->a_txn = num ? strtoull(num, NULL, 10) : 0;
+    free(num);
+    c->a_answered = true;
+    c->saved = true;
+    c->id = ++b->next_id & ((1ULL << 47) - 1);
+    c->next_id = b->by_id[c->id % B2B_BUCKETS];
+    b->by_id[c->id % B2B_BUCKETS] = c;
+    uint32_t h = hash_str(c->a_call_id);
+    c->next_a = b->by_a[h];
+    b->by_a[h] = c;
+    b->ncalls++;
+    if (c->b_call_id) {
+        h = hash_str(c->b_call_id);
+        c->next_b = b->by_b[h];
+        b->by_b[h] = c;
+    }
+    shm_gauge(b->w->slot, SHM_C_calls_active, b->ncalls);
+    if (!c->a_call_id || !*c->a_call_id || !c->b_call_id || !*c->b_call_id || !c->a_target ||
+        !c->b_target || !c->a_to_tag || !c->b_to_uri || !c->destination || !c->content_type) {
+        call_free(b, c);
+        return NULL;
+    }
+    return c;
+}
+
+static void restore_cb(redisAsyncContext *ac, void *reply, void *priv);
+
+static bool restore_ask(b2bua_t *b, struct restore_wait *rw) {
+    redisAsyncContext *ac = b->w->redis ? rds_context(b->w->redis) : NULL;
+    if (!ac)
+        return false;
+    int rc = rw->by_b_leg
+                 ? redisAsyncCommand(ac, restore_cb, rw, "GET sb:dlgb:{%s}", rw->call_id)
+                 : redisAsyncCommand(ac, restore_cb, rw, "HGETALL sb:dlg:{%s}", rw->call_id);
+    if (rc != REDIS_OK)
+        return false;
+    b->redis_pending++;
+    return true;
+}
+
+static void restore_cb(redisAsyncContext *ac, void *reply, void *priv) {
+    (void)ac;
+    struct restore_wait *rw = priv;
+    b2bua_t *b = rw->b;
+    redisReply *r = reply;
+    b->redis_pending--;
+    if (b->closing) {
+        free(rw);
+        if (b->redis_pending == 0)
+            free(b);
+        return;
+    }
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        respond_txn(b, NULL, rw->txn_id, 503);
+        free(rw);
+        return;
+    }
+    if (rw->by_b_leg) {
+        if (r->type != REDIS_REPLY_STRING || !r->str[0] || strlen(r->str) >= sizeof rw->call_id) {
+            respond_txn(b, NULL, rw->txn_id, 481);
+            free(rw);
+            return;
+        }
+        snprintf(rw->call_id, sizeof rw->call_id, "%s", r->str);
+        rw->by_b_leg = false;
+        if (!restore_ask(b, rw)) {
+            respond_txn(b, NULL, rw->txn_id, 503);
+            free(rw);
+        }
+        return;
+    }
+    bool a_leg;
+    struct call *c = find_call_id(b, rw->call_id, &a_leg); /* restored meanwhile */
+    if (!c && r->type == REDIS_REPLY_ARRAY && r->elements >= 2) {
+        c = call_from_record(b, r);
+        if (c)
+            log_info("call %s restored from Redis", c->a_call_id);
+    }
+    if (!c) {
+        respond_txn(b, NULL, rw->txn_id, 481);
+        free(rw);
+        return;
+    }
+    /* rw->call_id is the A Call-ID now; the BYE came on the leg it named first */
+    bye_call(b, c, !rw->b_leg_bye, NULL, rw->txn_id);
+    free(rw);
+}
+
+static void on_bye(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
+    bool a_leg;
+    struct call *c = find_call_id(b, in->msg->call_id, &a_leg);
+    if (c) {
+        bye_call(b, c, a_leg, ch, in->txn_id);
+        return;
+    }
+    struct restore_wait *rw = calloc(1, sizeof *rw);
+    if (!rw || strlen(in->msg->call_id) >= sizeof rw->call_id) {
+        free(rw);
+        respond_txn(b, ch, in->txn_id, 481);
+        return;
+    }
+    rw->b = b;
+    rw->txn_id = in->txn_id;
+    snprintf(rw->call_id, sizeof rw->call_id, "%s", in->msg->call_id);
+    /* our B-leg Call-IDs are sbd<instance>.<random>; any other is an A-leg's */
+    rw->by_b_leg = rw->b_leg_bye = strncmp(rw->call_id, "sbd", 3) == 0;
+    if (!restore_ask(b, rw)) {
+        free(rw);
+        respond_txn(b, ch, in->txn_id, 503);
+    }
 }
 
 static void on_ack(b2bua_t *b, const Sb__SipRequestIn *in) {
@@ -623,6 +930,7 @@ static void on_ack(b2bua_t *b, const Sb__SipRequestIn *in) {
     if (!c || !a_leg || c->state != CALL_ANSWERED)
         return;
     c->state = CALL_CONFIRMED;
+    save(b, c);
     if (in->txn_id == 0) { /* another sipd instance got it: tell the owner to stop */
         Sb__SipTxnEvent ev = SB__SIP_TXN_EVENT__INIT;
         ev.txn_id = c->a_txn;
@@ -709,6 +1017,8 @@ static void b_invite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseI
         return;
     }
     c->state = CALL_ANSWERED;
+    c->answered_ms = wall_ms();
+    save(b, c);
     shm_count(b->w->slot, SHM_C_calls_answered, 1);
     respond_a(b, c, status, m->reason, m->content_type, m->body.data, m->body.len);
 }
@@ -798,8 +1108,13 @@ size_t b2bua_calls(const b2bua_t *b) {
 void b2bua_free(b2bua_t *b) {
     if (!b)
         return;
+    /* the calls stay in Redis: a new dialogd picks them up at their next request */
     for (size_t i = 0; i < B2B_BUCKETS; i++)
-        while (b->by_id[i])
+        while (b->by_id[i]) {
+            b->by_id[i]->saved = false;
             call_free(b, b->by_id[i]);
-    free(b);
+        }
+    b->closing = true;
+    if (b->redis_pending == 0)
+        free(b);
 }

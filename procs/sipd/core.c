@@ -381,7 +381,20 @@ static uint64_t call_id_key(struct sipmsg_str call_id) {
     return mix64(hash64(14695981039346656037ULL, call_id.ptr, call_id.len));
 }
 
+/* The dialogd of a Call-ID: the instance named in the Call-IDs dialogd makes for its
+ * B-legs (sbd<instance>.<random>), else one chosen by a hash of the Call-ID. */
 static ipc_chan_t *dialog_for(struct core *c, struct sipmsg_str call_id) {
+    if (call_id.len > 4 && memcmp(call_id.ptr, "sbd", 3) == 0 && c->peers.dialog_instance) {
+        int n = 0;
+        size_t i = 3;
+        for (; i < call_id.len && i < 7 && call_id.ptr[i] >= '0' && call_id.ptr[i] <= '9'; i++)
+            n = n * 10 + (call_id.ptr[i] - '0');
+        ipc_chan_t *ch = i > 3 && i < call_id.len && call_id.ptr[i] == '.'
+                             ? c->peers.dialog_instance(c->peers.arg, n)
+                             : NULL;
+        if (ch)
+            return ch;
+    }
     return c->peers.dialog ? c->peers.dialog(c->peers.arg, call_id_key(call_id)) : NULL;
 }
 

@@ -57,6 +57,7 @@ struct core_peers {
     ipc_chan_t *(*router)(void *arg, uint64_t key);   /* a routerd for key */
     ipc_chan_t *(*dialog)(void *arg, uint64_t key);   /* the dialogd of a Call-ID hash */
     ipc_chan_t *(*sipd)(void *arg, int instance);     /* another sipd instance */
+    ipc_chan_t *(*dialog_instance)(void *arg, int instance); /* dialogd instance N */
     void *arg;
 };
 

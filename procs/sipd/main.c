@@ -48,6 +48,16 @@ static ipc_chan_t *pick_dialog(void *arg, uint64_t key) {
     return worker_peer_pick(arg, SB_ROLE_dialogd, key);
 }
 
+static ipc_chan_t *pick_dialog_instance(void *arg, int instance) {
+    worker_t *w = arg;
+    for (int i = 0; i < SHM_MAX_PROCS; i++) { /* the service name of role dialogd */
+        struct shm_proc *p = &w->shm->procs[i];
+        if (p->state == SHM_READY && strcmp(p->role, "dialogd") == 0 && (int)p->instance == instance)
+            return worker_peer_instance(w, p->service, instance);
+    }
+    return NULL;
+}
+
 static ipc_chan_t *pick_sipd(void *arg, int instance) {
     worker_t *w = arg;
     return worker_peer_instance(w, w->service, instance);
@@ -62,7 +72,7 @@ static int sipd_init(worker_t *w) {
 
     sipmsg_library_init();
     config_from(w, &cc, &tl);
-    struct core_peers peers = {pick_router, pick_dialog, pick_sipd, w};
+    struct core_peers peers = {pick_router, pick_dialog, pick_sipd, pick_dialog_instance, w};
     sipd.core = core_new(w->loop, &cc, w->slot, &peers);
     if (!sipd.core)
         return -1;

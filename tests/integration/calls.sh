@@ -53,7 +53,7 @@ check "1001 registers" register 1001 "$PB"
 callee bob-answer uas_answer.xml "$PB"
 sleep 0.2
 check "the caller's call completes (INVITE, 200, ACK, BYE, 200)" \
-  sipp_run call-1 uac_call.xml -s 1001 -cid_str "call-1-%u"
+  sipp_run call-1 uac_call.xml -s 1001 -d 300 -cid_str "call-1-%u"
 check "the callee saw the whole call and ended without error" wait_pid "$CALLEE_PID"
 check_eq "the caller received 100, 180, 200, then 200 for its BYE" "100 180 200 200" "$(msgs call-1 received)"
 check_eq "the callee received INVITE, ACK, BYE" "INVITE ACK BYE" "$(msgs bob-answer received)"
@@ -121,7 +121,7 @@ callee answer-1002 uas_answer.xml "$PC"
 sleep 0.2
 t0=$(date +%s%N)
 check "1001 rings out (2 s), the call fails over to 1002, which answers" \
-  sipp_run call-7 uac_call.xml -s 1001 -cid_str "call-7-%u"
+  sipp_run call-7 uac_call.xml -s 1001 -d 300 -cid_str "call-7-%u"
 t1=$(date +%s%N)
 check "1001 got INVITE, CANCEL (after its dial timeout), ACK of its 487" wait_pid "$RING_PID"
 check_eq "1001 received INVITE CANCEL ACK" "INVITE CANCEL ACK" "$(msgs ring-1001 received)"
@@ -139,11 +139,41 @@ check "a bad dialplan is refused with its JSON path" wait_until 5 \
 sipp_run call-10 uac_fail.xml -s 900 -cid_str "call-10-%u"
 check_eq "and the running dialplan stays (900 still rejected)" "100 603" "$(msgs call-10 received)"
 
-# ---- counters ----
 check_eq "dialogd counted 10 calls started" 10 "$(counter dialogd calls_started)"
 check_eq "3 answered" 3 "$(counter dialogd calls_answered)"
 check_eq "7 failed (486, 487, 404, 503, 603, 404, 603)" 7 "$(counter dialogd calls_failed)"
-check_eq "routerd answered 10 RouteRequests" 10 "$(counter routerd routes)"
+
+# ---- dialogd killed mid-call: the call lives on in Redis, a later BYE ends both legs ----
+PD=$(free_port)
+check "1003 registers" register 1003 "$PD"
+callee answer-1003 uas_answer.xml "$PD"
+sleep 0.2
+rm -f "$SB_OUT/call-11.msg"
+timeout 60 sipp -sf "$top/tests/sipp/uac_call.xml" -i 127.0.0.1 -p "$(free_port)" -m 1 -d 4000 \
+  -timeout 30s -timeout_error -nostdin -trace_msg -message_file "$SB_OUT/call-11.msg" \
+  -s 1003 -cid_str "call-11-%u" "127.0.0.1:$SIP_PORT" >"$SB_OUT/call-11.out" 2>&1 &
+CALLER_PID=$!
+rcli() { redis-cli -s "$CONF/run/private/redis.sock" "$@"; }
+dlg_key() { rcli --scan --pattern 'sb:dlg:{call-11-*' | head -1; }
+check "the answered call has its dialog record in Redis" wait_until 5 \
+  '[ "$(rcli hget "$(dlg_key)" state)" = confirmed ]'
+key=$(dlg_key)
+b_cid=$(rcli hget "$key" b_call_id)
+check "the record holds both legs (B Call-ID sbd..., both tags, targets)" bash -c \
+  "[[ '$b_cid' == sbd* ]] && [ -n '$(rcli hget "$key" a_to_tag)' ] && [ -n '$(rcli hget "$key" b_to_tag)' ] && [ '$(rcli hget "$key" b_target)' = 'sip:bob@127.0.0.1:$PD' ]"
+check_eq "and the B Call-ID leads back to it" "$(rcli hget "$key" a_call_id)" "$(rcli get "sb:dlgb:{$b_cid}")"
+dpid=$(api /api/v1/processes | jq '.processes[] | select(.role=="dialogd") | .pid')
+kill -9 "$dpid"
+check "master restarts dialogd" wait_until 10 \
+  '[ "$(api /api/v1/processes | jq ".processes[] | select(.role==\"dialogd\" and .state==\"ready\") | .pid")" != "$dpid" ]'
+wait_sip_ready
+check "the caller's BYE after the restart is answered 200" wait_pid "$CALLER_PID"
+check "and reaches the callee (restored from Redis)" wait_pid "$CALLEE_PID"
+check_eq "the callee received INVITE ACK BYE" "INVITE ACK BYE" "$(msgs answer-1003 received)"
+check "the record is gone with the call" wait_until 5 '[ -z "$(rcli --scan --pattern "sb:dlg*{call-11-*")" ] && [ "$(rcli exists "sb:dlgb:{$b_cid}")" = 0 ]'
+
+# ---- counters ----
+check_eq "routerd answered 11 RouteRequests" 11 "$(counter routerd routes)"
 fwd=$(counter sipd sip_forwarded)
 check "answers that reached the other sipd were handed to their owner ($fwd)" [ "$fwd" -ge 1 ]
 check_eq "every handed datagram arrived" "$fwd" "$(counter sipd sip_forward_received)"
