@@ -10,6 +10,10 @@
  *   a sequence lock (seq odd while writing; readers use shm_proc_read for a consistent
  *   copy); the worker of the slot alone writes heartbeat and counters, with atomics.
  *   Adding a counter is one line in SHM_COUNTERS and a bump of SHM_VERSION.
+ *   After the process table: the media port pool shared by every mediad instance, one
+ *   owner word per RTP/RTCP port pair (index port / 2) holding the pid of the process that
+ *   owns the pair (0: free), taken and given back with compare-and-swap; a pair whose
+ *   owner died is taken back by any live mediad (shm_media_reclaim).
  * OWNERSHIP
  *   The mapping belongs to the caller of shm_create/shm_attach until shm_detach.
  * LOOP
@@ -25,7 +29,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x5342534dU /* "SBSM" */
-#define SHM_VERSION 2U
+#define SHM_VERSION 3U
 #define SHM_MAX_PROCS 256
 #define SHM_MAX_COUNTERS 48
 
@@ -50,7 +54,19 @@
     X(sip_txn_active, "gauge: server transactions alive")        \
     X(sip_tcp_connections, "gauge: SIP TCP connections open")    \
     X(registers, "REGISTER requests decided (routerd)")          \
-    X(registers_failed, "REGISTER requests answered with an error (routerd)")
+    X(registers_failed, "REGISTER requests answered with an error (routerd)") \
+    X(media_sessions, "gauge: media sessions alive (mediad)") \
+    X(media_sessions_created, "media sessions created (mediad)") \
+    X(media_pool_exhausted, "media creates refused: no free port pair (mediad)") \
+    X(media_bad_sdp, "media requests refused: bad or unrelayable SDP (mediad)") \
+    X(media_rx_packets, "RTP and RTCP packets received (mediad)") \
+    X(media_tx_packets, "RTP and RTCP packets sent, relayed or played (mediad)") \
+    X(media_rx_dropped, "packets dropped: wrong source, direction, no peer (mediad)") \
+    X(media_srtp_failed, "SRTP packets dropped: replay, forgery, bad length (mediad)") \
+    X(media_dtmf_events, "RFC 4733 DTMF events seen (mediad)") \
+    X(media_timeouts, "media_timeout events sent (mediad)") \
+    X(media_playbacks, "playbacks started (mediad)") \
+    X(media_ports_reclaimed, "port pairs taken back from dead mediad processes (mediad)")
 
 enum shm_counter {
 #define SHM_COUNTER_ENUM(name, doc) SHM_C_##name,
@@ -104,9 +120,19 @@ struct shm_header {
     char config_directory[256];
 } __attribute__((aligned(64)));
 
+/* Port pairs (even RTP port, RTCP port + 1) of the whole port space, by port / 2. */
+#define SHM_MEDIA_PAIRS 32768
+
+struct shm_media_pool {
+    uint32_t cursor;         /* next pair index to try: spreads reuse of freed pairs */
+    uint32_t pad[15];
+    int32_t owner[SHM_MEDIA_PAIRS]; /* pid of the owner, 0 free; CAS only */
+} __attribute__((aligned(64)));
+
 struct shm_seg {
     struct shm_header hdr;
     struct shm_proc procs[SHM_MAX_PROCS];
+    struct shm_media_pool media_pool;
 };
 
 /* Writes the segment name of a CONFDIR (its real path) into out: "/switchboard-HEX". */
@@ -137,6 +163,19 @@ static inline void shm_gauge(struct shm_proc *p, enum shm_counter c, uint64_t v)
     if (p)
         __atomic_store_n(&p->counters[c], v, __ATOMIC_RELAXED);
 }
+
+/* Takes a free pair in [lo, hi] (lo even) for pid: returns its RTP port, or -ENOSPC.
+ * Lock-free (CAS per slot); any process may call it. */
+int shm_media_port_alloc(struct shm_media_pool *pool, int lo, int hi, int32_t pid);
+/* Gives back the pair of rtp_port if pid owns it; 0, or -EPERM when it is not pid's. */
+int shm_media_port_free(struct shm_media_pool *pool, int rtp_port, int32_t pid);
+/* Frees every pair in [lo, hi] whose owner process no longer exists; returns how many. */
+int shm_media_reclaim(struct shm_media_pool *pool, int lo, int hi);
+/* Free pairs in [lo, hi]. */
+unsigned shm_media_free_count(const struct shm_media_pool *pool, int lo, int hi);
+/* The instance number of the ready mediad with the fewest sessions (media_sessions
+ * gauge), ties to the lowest instance; -1 when none is ready. Draining ones are skipped. */
+int shm_media_pick(const struct shm_seg *seg);
 
 const char *shm_state_name(enum shm_state state);
 const char *shm_counter_name(enum shm_counter c);
