@@ -185,6 +185,29 @@ static void rtpmap_of(const char *value, int *pt, char *name, size_t namelen, in
     *rate = r > 0 && r <= 192000 ? r : 8000;
 }
 
+/* A NUL-terminated copy for libosip2, which must only ever see clean lines: RFC 4566 5
+ * text has no control characters but line ends (libosip2 5.3 reads past the end of some
+ * malformed input, found by tests/fuzz/media_sdp_fuzz.c), every CR is followed by LF, and
+ * the last line is terminated. Zero padding after it keeps any short over-read inside. */
+#define SDP_PAD 16
+static char *sdp_copy_checked(const char *text, size_t len, char *why, size_t whylen) {
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if ((c < 0x20 && c != '\r' && c != '\n' && c != '\t') || c == 0x7f ||
+            (c == '\r' && (i + 1 >= len || text[i + 1] != '\n'))) {
+            set_why(why, whylen, "control character 0x%02x at byte %zu", c, i);
+            return NULL;
+        }
+    }
+    char *buf = calloc(1, len + 2 + SDP_PAD);
+    if (!buf)
+        return NULL;
+    memcpy(buf, text, len);
+    if (len == 0 || text[len - 1] != '\n')
+        memcpy(buf + len, "\r\n", 2);
+    return buf;
+}
+
 int media_sdp_parse(const char *text, size_t len, struct media_sdp *out, char *why,
                     size_t whylen) {
     memset(out, 0, sizeof *out);
@@ -192,15 +215,9 @@ int media_sdp_parse(const char *text, size_t len, struct media_sdp *out, char *w
         set_why(why, whylen, "empty or oversized SDP (%zu bytes)", len);
         return -EBADMSG;
     }
-    if (memchr(text, '\0', len)) {
-        set_why(why, whylen, "NUL byte in SDP");
-        return -EBADMSG;
-    }
-    char *buf = malloc(len + 1);
+    char *buf = sdp_copy_checked(text, len, why, whylen);
     if (!buf)
-        return -ENOMEM;
-    memcpy(buf, text, len);
-    buf[len] = '\0';
+        return -EBADMSG;
     sdp_message_t *sdp = NULL;
     int rc = 0;
     if (sdp_message_init(&sdp) != 0) {
@@ -392,11 +409,9 @@ int media_sdp_rewrite(const char *text, size_t len, const struct media_sdp_local
     int rc = media_sdp_parse(text, len, &parsed, why, whylen);
     if (rc != 0)
         return rc;
-    char *buf = malloc(len + 1);
+    char *buf = sdp_copy_checked(text, len, why, whylen);
     if (!buf)
         return -ENOMEM;
-    memcpy(buf, text, len);
-    buf[len] = '\0';
     sdp_message_t *sdp = NULL;
     if (sdp_message_init(&sdp) != 0) {
         free(buf);

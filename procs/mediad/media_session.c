@@ -804,6 +804,12 @@ static int16_t *load_audio(media_ctx_t *ctx, const char *file, size_t *n, char *
     SF_INFO info;
     memset(&info, 0, sizeof info);
     SNDFILE *sf = sf_open(path, SFM_READ, &info);
+    if (!sf && strncmp(file, "audio/", 6) == 0 && file[6]) {
+        /* the prototype's dialplan names files as "audio/x.wav" from its own directory */
+        snprintf(path, sizeof path, "%s/%s", cfg_str(ctx->w->cfg, CFG_audio_path), file + 6);
+        memset(&info, 0, sizeof info);
+        sf = sf_open(path, SFM_READ, &info);
+    }
     if (!sf) {
         snprintf(why, wl, "cannot open %s: %s", file, sf_strerror(NULL));
         return NULL;

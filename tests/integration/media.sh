@@ -24,6 +24,7 @@ set_maxproc mediad 2
 mkdir -p "$CONF/audio"
 "$MP" mkwav "$CONF/audio/tone8k.wav" 8000 1 600 440 || not_ok "mkwav 8k"
 "$MP" mkwav "$CONF/audio/tone16k.wav" 16000 2 400 440 || not_ok "mkwav 16k"
+cp "$top/conf/audio/demo-congrats.wav" "$CONF/audio/"
 chmod -R a+rX "$CONF/audio"
 sb start >/dev/null || { not_ok "start"; finish; }
 M0=$CONF/run/private/mediad.0
@@ -35,6 +36,8 @@ for sc in relay latch hold dtmf timeout badsdp playerr srtp; do
 done
 "$MP" "$M0" play tone8k.wav "$CONF/audio/tone8k.wav"
 "$MP" "$M0" play tone16k.wav -3200
+# the sample prompt, named as the prototype's dialplan names it
+"$MP" "$M0" play audio/demo-congrats.wav -9600 | sed 's/^\(not \)\{0,1\}ok - /&demo prompt: /'
 "$MP" "$M0" pool 20
 
 counter() { api /api/v1/processes | jq "[.processes[] | select(.role==\"mediad\") | .counters.$1] | add"; }
@@ -66,4 +69,20 @@ check "the 6 port pairs of the dead instance are taken back" \
   wait_until 10 '[ "$(counter media_ports_reclaimed)" -ge 6 ]'
 check "mediad.1 is respawned" wait_until 10 '[ "$(status_count mediad)" = 2 ]'
 "$MP" "$M1" pool 20 | sed 's/^\(not \)\{0,1\}ok - /&after the kill: /'
+
+# ---- drain: maxproc 2 -> 1 retires mediad.1; it takes nothing new and reports its calls ----
+out=$SB_OUT/drain.out
+"$MP" "$M1" hold-open 2 >"$out" 2>&1 &
+HP=$!
+EXTRA_PIDS=$HP
+check "mediad.1 holds 2 sessions" wait_until 5 'grep -q "^created 2" "$out"'
+set_maxproc mediad 1
+sb reload >/dev/null
+check_eq "mediad.0 still creates" "status 0" "$("$MP" "$M0" create)"
+wait "$HP"
+check_eq "the retired mediad.1 answers a create with DRAINING" "draining_seen 1" \
+  "$(grep draining_seen "$out")"
+check_eq "when the drain window ends its 2 sessions are reported lost (events)" \
+  "session_lost_events 2" "$(grep session_lost_events "$out")"
+check "and mediad.1 is gone" wait_until 5 '[ "$(status_count mediad)" = 1 ]'
 finish

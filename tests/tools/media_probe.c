@@ -18,7 +18,9 @@
  *                               decrypted/encrypted right; a tampered and a replayed
  *                               packet are dropped and counted
  *   media_probe PATH hold-open N  creates N sessions and waits for EOF on the channel
- *                               (the instance was killed): prints "lost N"
+ *                               (the instance was killed or drained): prints "created N",
+ *                               "session_lost_events N" and "lost N"
+ *   media_probe PATH create     one create and destroy: prints "status N"
  *   media_probe mkwav FILE RATE CHANNELS MS HZ  writes a 16-bit sine WAV (libsndfile)
  */
 #include <arpa/inet.h>
@@ -930,13 +932,38 @@ static void sc_hold_open(int count) {
         n += create(sa, 0).status == 0;
     printf("created %d\n", n);
     fflush(stdout);
-    int64_t end = clock_mono_us() + 20000000;
+    int64_t end = clock_mono_us() + 20000000, next_try = clock_mono_us() + 300000;
+    int draining_seen = 0;
     while (!ipc_eof && clock_mono_us() < end) {
         Sb__Envelope *r = ipc_read(100);
         if (r)
             sb__envelope__free_unpacked(r, NULL);
+        if (clock_mono_us() >= next_try && !draining_seen) {
+            /* keep asking on this channel: a draining instance answers DRAINING */
+            next_try = clock_mono_us() + 300000;
+            struct created c = create(sa, 0);
+            if (c.status == 0)
+                simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
+            draining_seen = c.status == SB__MEDIA_STATUS__MEDIA_STATUS_DRAINING;
+        }
     }
+    printf("draining_seen %d\n", draining_seen);
+    int lost_events = 0;
+    for (int i = 0; i < n_events; i++)
+        lost_events += events[i].type == SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_SESSION_LOST;
+    printf("session_lost_events %d\n", lost_events);
     printf("lost %d\n", ipc_eof ? n : 0);
+}
+
+static void sc_create(void) {
+    struct phone a = phone_open();
+    char sa[1024];
+    make_sdp(sa, sizeof sa, a.port, "RTP/AVP", NULL);
+    struct created c = create(sa, 0);
+    printf("status %d\n", c.status);
+    if (c.status == 0)
+        simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
+    phone_close(&a);
 }
 
 static int mkwav(const char *file, int rate, int ch, int ms, int hz) {
@@ -989,6 +1016,8 @@ int main(int argc, char **argv) {
         sc_playerr();
     else if (strcmp(sc, "srtp") == 0)
         sc_srtp();
+    else if (strcmp(sc, "create") == 0)
+        sc_create();
     else if (strcmp(sc, "hold-open") == 0 && argc >= 4)
         sc_hold_open(atoi(argv[3]));
     else {
