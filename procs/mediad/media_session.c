@@ -31,6 +31,7 @@
 #define MEDIA_PLAY_MAX_SAMPLES (8000u * 3600u) /* one hour at 8 kHz */
 #define MEDIA_PLAY_CATCHUP 5                   /* packets sent at once after a stall */
 #define MEDIA_BIND_TRIES 16
+#define MEDIA_SOCK_RCVBUF (1 << 20)
 
 struct media_session;
 struct media_side;
@@ -417,6 +418,10 @@ static int udp_bind(media_ctx_t *ctx, int port) {
         return -errno;
     int tos = 0xb8; /* EF, RFC 3246 */
     setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
+    /* room for bursts while the loop is busy elsewhere (the default holds ~280 packets);
+     * only what is queued costs memory */
+    int rcvbuf = MEDIA_SOCK_RCVBUF;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = ctx->addr_n;
     if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) {
