@@ -351,14 +351,10 @@ static void sock_readable(uv_poll_t *h, int status, int events) {
     if (status < 0 || !(events & UV_READABLE))
         return;
     for (int round = 0; round < MEDIA_BATCHES_PER_WAKEUP; round++) {
+        /* the headers are set up once (media_ctx_new); the kernel only changes these */
         for (int i = 0; i < MEDIA_BATCH; i++) {
-            ctx->in_iov[i].iov_base = ctx->bufs[i];
-            ctx->in_iov[i].iov_len = MEDIA_PKT_MAX;
-            memset(&ctx->in_msgs[i].msg_hdr, 0, sizeof ctx->in_msgs[i].msg_hdr);
-            ctx->in_msgs[i].msg_hdr.msg_iov = &ctx->in_iov[i];
-            ctx->in_msgs[i].msg_hdr.msg_iovlen = 1;
-            ctx->in_msgs[i].msg_hdr.msg_name = &ctx->in_from[i];
             ctx->in_msgs[i].msg_hdr.msg_namelen = sizeof ctx->in_from[i];
+            ctx->in_msgs[i].msg_hdr.msg_flags = 0;
         }
         int n = recvmmsg(sock->fd, ctx->in_msgs, MEDIA_BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0)
@@ -1290,6 +1286,13 @@ media_ctx_t *media_ctx_new(worker_t *w) {
     snprintf(ctx->addr, sizeof ctx->addr, "%s", addr);
     ctx->addr_n = a.s_addr;
     ctx_config(ctx);
+    for (int i = 0; i < MEDIA_BATCH; i++) {
+        ctx->in_iov[i].iov_base = ctx->bufs[i];
+        ctx->in_iov[i].iov_len = MEDIA_PKT_MAX;
+        ctx->in_msgs[i].msg_hdr.msg_iov = &ctx->in_iov[i];
+        ctx->in_msgs[i].msg_hdr.msg_iovlen = 1;
+        ctx->in_msgs[i].msg_hdr.msg_name = &ctx->in_from[i];
+    }
     int n = shm_media_reclaim(&w->shm->media_pool, ctx->port_lo, ctx->port_hi);
     if (n > 0) {
         shm_count(w->slot, SHM_C_media_ports_reclaimed, (uint64_t)n);

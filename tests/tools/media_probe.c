@@ -9,6 +9,9 @@
  *   media_probe PATH hold       re-offer with a=sendonly from A: only A->B flows
  *   media_probe PATH dtmf       RFC 4733 digit from A: relayed and one DTMF event
  *   media_probe PATH timeout    confirmed call, no RTP: a TIMEOUT event (media_timeout)
+ *   media_probe PATH bridge     two calls' A sides bridged, listed, unbridged
+ *   media_probe PATH early      early media before the call is confirmed; no timeout
+ *                               until it is
  *   media_probe PATH pool PAIRS creates until POOL_EXHAUSTED: PAIRS/2 sessions fit
  *   media_probe PATH badsdp     bad SDP, unrelayable SDP, unknown session: error codes
  *   media_probe PATH play FILE REF_WAV  plays FILE to A: packets, seq/ts/marker, and the
@@ -591,6 +594,99 @@ static void sc_dtmf(void) {
     phone_close(&b);
 }
 
+static int bridge_req(int body, uint64_t a, uint64_t b) {
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    Sb__MediaBridgeRequest br = SB__MEDIA_BRIDGE_REQUEST__INIT;
+    Sb__MediaUnbridgeRequest ub = SB__MEDIA_UNBRIDGE_REQUEST__INIT;
+    env.body_case = body;
+    if (body == SB__ENVELOPE__BODY_MEDIA_BRIDGE) {
+        br.session_a = a;
+        br.session_b = b;
+        env.media_bridge = &br;
+    } else {
+        ub.session_id = a;
+        env.media_unbridge = &ub;
+    }
+    Sb__Envelope *r = request(&env);
+    int st = r && r->body_case == SB__ENVELOPE__BODY_MEDIA_REPLY ? (int)r->media_reply->status : -1;
+    if (r)
+        sb__envelope__free_unpacked(r, NULL);
+    return st;
+}
+
+/* Two calls whose A sides are connected (a transfer, a conference of two), then apart. */
+static void sc_bridge(void) {
+    struct phone a1 = phone_open(), b1 = phone_open(), a2 = phone_open(), b2 = phone_open();
+    struct created c1 = session_ab(&a1, &b1, NULL), c2 = session_ab(&a2, &b2, NULL);
+    int to_a1 = sdp_port(c1.sdp_local), to_a2 = sdp_port(c2.sdp_local);
+    TAP(bridge_req(SB__ENVELOPE__BODY_MEDIA_BRIDGE, c1.id, c2.id) == 0, "bridge(1, 2): OK");
+    uint8_t pkt[256], got[2048];
+    size_t n = rtp_packet(pkt, 0, 1, 0, 0x8888, 160, 9);
+    send_to(a1.rtp, pkt, n, to_a1);
+    int from = 0;
+    int r = recv_one(a2.rtp, got, sizeof got, 1000, &from);
+    TAP(r == (int)n && memcmp(got, pkt, n) == 0 && from == to_a2,
+        "A1's packet reaches A2, untouched, from A2's own port %d (got %d from %d)", to_a2, r, from);
+    TAP(recv_one(b1.rtp, got, sizeof got, 200, NULL) < 0, "and not B1 any more");
+    n = rtp_packet(pkt, 0, 2, 160, 0x9999, 160, 10);
+    send_to(a2.rtp, pkt, n, to_a2);
+    TAP(recv_one(a1.rtp, got, sizeof got, 1000, NULL) == (int)n, "A2's packet reaches A1");
+    /* list: both sessions, A sides bridged to each other */
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    Sb__MediaListRequest lr = SB__MEDIA_LIST_REQUEST__INIT;
+    env.body_case = SB__ENVELOPE__BODY_MEDIA_LIST;
+    env.media_list = &lr;
+    Sb__Envelope *rep = request(&env);
+    int found = 0;
+    if (rep && rep->body_case == SB__ENVELOPE__BODY_MEDIA_REPLY)
+        for (size_t i = 0; i < rep->media_reply->n_sessions; i++) {
+            Sb__MediaSessionInfo *in = rep->media_reply->sessions[i];
+            found += (in->session_id == c1.id && in->bridged_to == c2.id &&
+                      strcmp(in->call_id, "probe-call") == 0 && strcmp(in->state, "confirmed") == 0) ||
+                     (in->session_id == c2.id && in->bridged_to == c1.id);
+        }
+    if (rep)
+        sb__envelope__free_unpacked(rep, NULL);
+    TAP(found == 2, "list shows both sessions bridged to each other (%d)", found);
+    TAP(bridge_req(SB__ENVELOPE__BODY_MEDIA_UNBRIDGE, c1.id, 0) == 0, "unbridge(1): OK");
+    send_to(a1.rtp, pkt, n, to_a1);
+    TAP(recv_one(a2.rtp, got, sizeof got, 200, NULL) < 0 && recv_one(b1.rtp, got, sizeof got, 100, NULL) < 0,
+        "after unbridge A1's packets go nowhere");
+    send_to(a2.rtp, pkt, n, to_a2);
+    TAP(recv_one(a1.rtp, got, sizeof got, 200, NULL) < 0, "nor A2's to A1");
+    TAP(bridge_req(SB__ENVELOPE__BODY_MEDIA_BRIDGE, c1.id, 0xdead) == 1,
+        "bridge with an unknown session: UNKNOWN_SESSION");
+    simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c1.id);
+    simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c2.id);
+    phone_close(&a1);
+    phone_close(&b1);
+    phone_close(&a2);
+    phone_close(&b2);
+}
+
+/* Early media (an 18x answer) flows before the call is confirmed; media_timeout waits for
+ * the confirmation. */
+static void sc_early(void) {
+    struct phone a = phone_open(), b = phone_open();
+    char sa[1024], sb[1024];
+    make_sdp(sa, sizeof sa, a.port, "RTP/AVP", NULL);
+    struct created c = create(sa, 0);
+    make_sdp(sb, sizeof sb, b.port, "RTP/AVP", NULL);
+    struct created u = update(c.id, 1, 1, sb, false); /* the 183's SDP */
+    TAP(c.status == 0 && u.status == 0, "create and an early (unconfirmed) answer: OK");
+    int to_b = sdp_port(c.sdp), to_a = sdp_port(u.sdp);
+    TAP(flow(b.rtp, to_b, a.rtp, 3) == 3, "early media from B reaches A before the call is answered");
+    TAP(wait_event(SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_TIMEOUT, c.id, 1600) == NULL,
+        "no TIMEOUT while the call is not confirmed (1.6 s of silence)");
+    u = update(c.id, 1, 1, sb, true); /* the 200 */
+    TAP(u.status == 0 && sdp_port(u.sdp) == to_a, "the 200's answer keeps A's port");
+    TAP(wait_event(SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_TIMEOUT, c.id, 3000) != NULL,
+        "once confirmed, silence gives a TIMEOUT");
+    simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
+    phone_close(&a);
+    phone_close(&b);
+}
+
 static void sc_timeout(void) {
     struct phone a = phone_open(), b = phone_open();
     struct created c = session_ab(&a, &b, NULL);
@@ -1006,6 +1102,10 @@ int main(int argc, char **argv) {
         sc_dtmf();
     else if (strcmp(sc, "timeout") == 0)
         sc_timeout();
+    else if (strcmp(sc, "bridge") == 0)
+        sc_bridge();
+    else if (strcmp(sc, "early") == 0)
+        sc_early();
     else if (strcmp(sc, "pool") == 0 && argc >= 4)
         sc_pool(atoi(argv[3]));
     else if (strcmp(sc, "badsdp") == 0)
