@@ -5,8 +5,18 @@
  * the Media* requests of proto/media.proto go to media_session, everything else is the
  * skeleton's (Ping, Hello, an Error for the rest).
  */
+#include "log.h"
 #include "media_session.h"
 #include "worker.h"
+
+static int mediad_init_privileged(worker_t *w) {
+    (void)w;
+    if (media_init_privileged() < 0) {
+        log_error("libsrtp2 failed to initialise");
+        return -1;
+    }
+    return 0;
+}
 
 static int mediad_init(worker_t *w) {
     w->role_ctx = media_ctx_new(w);
@@ -45,6 +55,7 @@ static void mediad_peer_closed(worker_t *w, ipc_chan_t *ch) {
 
 static const struct worker_ops mediad_ops = {
     .role = SB_ROLE_mediad,
+    .init_privileged = mediad_init_privileged,
     .init = mediad_init,
     .on_envelope = mediad_on_envelope,
     .reload = mediad_reload,

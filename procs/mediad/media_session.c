@@ -28,7 +28,8 @@
 #define MEDIA_SWEEP_MS 250
 #define MEDIA_PLAY_PTIME_MS 20
 #define MEDIA_PLAY_SAMPLES 160
-#define MEDIA_PLAY_MAX_SAMPLES (8000u * 3600u) /* one hour at 8 kHz */
+#define MEDIA_PLAY_MAX_SAMPLES (8000u * 600u) /* ten minutes at 8 kHz */
+#define MEDIA_PLAY_MAX_RAW (32u << 20)          /* samples read from the file, all channels */
 #define MEDIA_PLAY_CATCHUP 5                   /* packets sent at once after a stall */
 #define MEDIA_BIND_TRIES 16
 #define MEDIA_SOCK_RCVBUF (1 << 20)
@@ -817,7 +818,8 @@ static int16_t *load_audio(media_ctx_t *ctx, const char *file, size_t *n, char *
     }
     if (info.channels < 1 || info.channels > 16 || info.samplerate < 1000 ||
         info.samplerate > 384000 || info.frames < 0 ||
-        (uint64_t)info.frames * 8000 / (uint64_t)info.samplerate > MEDIA_PLAY_MAX_SAMPLES) {
+        (uint64_t)info.frames * 8000 / (uint64_t)info.samplerate > MEDIA_PLAY_MAX_SAMPLES ||
+        (uint64_t)info.frames * (uint64_t)info.channels > MEDIA_PLAY_MAX_RAW) {
         sf_close(sf);
         snprintf(why, wl, "%s: unsupported format or too long", file);
         return NULL;
@@ -1267,15 +1269,17 @@ static void ctx_config(media_ctx_t *ctx) {
     ctx->latch_any = cfg_bool(cfg, CFG_media_latch_any);
 }
 
+int media_init_privileged(void) {
+    /* libsrtp2's self-tests may need files (its crypto backend's configuration) that a
+     * chroot no longer shows: before the drop, once per process */
+    return srtp_init() == srtp_err_status_ok ? 0 : -EIO;
+}
+
 media_ctx_t *media_ctx_new(worker_t *w) {
     const char *addr = cfg_str(w->cfg, CFG_media_address);
     struct in_addr a;
     if (inet_pton(AF_INET, addr, &a) != 1) {
         log_error("media_address '%s' is not an IPv4 address", addr);
-        return NULL;
-    }
-    if (srtp_init() != srtp_err_status_ok) {
-        log_error("libsrtp2 failed to initialise");
         return NULL;
     }
     media_ctx_t *ctx = calloc(1, sizeof *ctx);

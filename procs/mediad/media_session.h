@@ -35,6 +35,9 @@
 
 typedef struct media_ctx media_ctx_t;
 
+/* Before the privilege drop and chroot (worker_ops.init_privileged): libsrtp2. */
+int media_init_privileged(void);
+/* On the loop after the drop; NULL (logged) on a bad media_address or no memory. */
 media_ctx_t *media_ctx_new(worker_t *w);
 /* Handles a media request envelope; false when env is not one of ours. */
 bool media_handle(media_ctx_t *ctx, ipc_chan_t *ch, Sb__Envelope *env);

@@ -32,10 +32,11 @@ M0=$CONF/run/private/mediad.0
 M1=$CONF/run/private/mediad.1
 check "both mediad instances are ready" wait_until 10 '[ "$(status_count mediad)" = 2 ]'
 
-for sc in relay latch hold dtmf timeout bridge early badsdp playerr srtp; do
+for sc in relay latch hold dtmf timeout bridge early badsdp playerr srtp srtp32; do
   "$MP" "$M0" "$sc"
 done
 "$MP" "$M0" play tone8k.wav "$CONF/audio/tone8k.wav"
+"$MP" "$M0" play tone8k.wav "$CONF/audio/tone8k.wav" pcma | sed 's/^\(not \)\{0,1\}ok - /&PCMA: /'
 "$MP" "$M0" play tone16k.wav -3200
 # the sample prompt, named as the prototype's dialplan names it
 "$MP" "$M0" play audio/demo-congrats.wav -9600 | sed 's/^\(not \)\{0,1\}ok - /&demo prompt: /'

@@ -14,10 +14,12 @@
  *                               until it is
  *   media_probe PATH pool PAIRS creates until POOL_EXHAUSTED: PAIRS/2 sessions fit
  *   media_probe PATH badsdp     bad SDP, unrelayable SDP, unknown session: error codes
- *   media_probe PATH play FILE REF_WAV  plays FILE to A: packets, seq/ts/marker, and the
- *                               decoded PCMU against REF_WAV (8 kHz mono reference)
+ *   media_probe PATH play FILE REF_WAV [pcma]  plays FILE to A: packets, seq/ts/marker,
+ *                               pacing, and the decoded PCMU (PCMA when A prefers it)
+ *                               against REF_WAV (8 kHz mono; "-N": N samples, level only)
  *   media_probe PATH playerr    a missing file: a PLAY_ERROR event
- *   media_probe PATH srtp       A speaks SRTP (libsrtp2 here), B plain RTP: both ways
+ *   media_probe PATH srtp|srtp32  A speaks SRTP (libsrtp2 here; AES_CM_128_HMAC_SHA1_80 or
+ *                               _32), B plain RTP: both ways
  *                               decrypted/encrypted right; a tampered and a replayed
  *                               packet are dropped and counted
  *   media_probe PATH hold-open N  creates N sessions and waits for EOF on the channel
@@ -125,10 +127,12 @@ static Sb__Envelope *request(Sb__Envelope *env) {
     size_t len = sb__envelope__get_packed_size(env);
     uint8_t *pkt = malloc(len);
     sb__envelope__pack(env, pkt);
-    ssize_t sent = send(ipc_fd, pkt, len, 0);
+    ssize_t sent = send(ipc_fd, pkt, len, MSG_NOSIGNAL);
     free(pkt);
-    if (sent != (ssize_t)len)
-        die("send to mediad: %s", strerror(errno));
+    if (sent != (ssize_t)len) { /* mediad is gone: the caller sees no answer */
+        ipc_eof = true;
+        return NULL;
+    }
     int64_t end = clock_mono_us() + 5000000;
     while (clock_mono_us() < end && !ipc_eof) {
         Sb__Envelope *r = ipc_read(100);
@@ -382,12 +386,15 @@ static size_t rtp_packet(uint8_t *pkt, int pt, uint16_t seq, uint32_t ts, uint32
 
 /* ---- SDP ---- */
 
+/* The payload types of the m= lines we offer, in order of preference. */
+static const char *g_payloads = "0 8 101";
+
 static void make_sdp(char *out, size_t cap, int port, const char *proto, const char *extra) {
     snprintf(out, cap,
              "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=probe\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-             "m=audio %d %s 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+             "m=audio %d %s %s\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
              "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n%s",
-             port, proto, extra ? extra : "");
+             port, proto, g_payloads, extra ? extra : "");
 }
 
 /* The port of the first m= line, the a=rtcp port, and the c= address of an SDP. */
@@ -763,7 +770,17 @@ static int16_t ulaw_dec(uint8_t u) {
     return (int16_t)((u & 0x80) ? -v : v);
 }
 
-static void sc_play(const char *file, const char *ref) {
+static int16_t alaw_dec(uint8_t a) {
+    a ^= 0x55;
+    int seg = (a >> 4) & 7, mant = a & 0x0f;
+    int v = seg == 0 ? (mant << 4) + 8 : ((mant << 4) + 0x108) << (seg - 1);
+    return (int16_t)((a & 0x80) ? v : -v);
+}
+
+static void sc_play(const char *file, const char *ref, bool pcma) {
+    int want_pt = pcma ? 8 : 0;
+    if (pcma)
+        g_payloads = "8 0 101"; /* A prefers PCMA: the prompt must come as PCMA */
     struct phone a = phone_open(), b = phone_open();
     struct created c = session_ab(&a, &b, NULL);
     /* the reference: 8 kHz mono, what the decoded stream must match */
@@ -812,15 +829,16 @@ static void sc_play(const char *file, const char *ref) {
         }
         bad_seq += seq != (uint16_t)(seq0 + pkts);
         bad_ts += ts != ts0 + 160u * (uint32_t)pkts;
-        bad_pt += (buf[1] & 0x7f) != 0 || n != 172;
+        bad_pt += (buf[1] & 0x7f) != want_pt || n != 172;
         markers += (buf[1] & 0x80) != 0 && pkts == 0 ? 1 : (buf[1] & 0x80) ? 100 : 0;
         for (int i = 0; i < 160 && n == 172 && pkts < expect_pkts + 1; i++)
-            got[pkts * 160 + (size_t)i] = ulaw_dec(buf[12 + i]);
+            got[pkts * 160 + (size_t)i] = pcma ? alaw_dec(buf[12 + i]) : ulaw_dec(buf[12 + i]);
         pkts++;
     }
     TAP(pkts == expect_pkts, "%lld samples give %zu packets of 20 ms (got %zu)", (long long)frames,
         expect_pkts, pkts);
-    TAP(bad_pt == 0, "every packet is PCMU (PT 0) with 160 bytes of payload (%zu bad)", bad_pt);
+    TAP(bad_pt == 0, "every packet is %s (PT %d) with 160 bytes of payload (%zu bad)",
+        pcma ? "PCMA" : "PCMU", want_pt, bad_pt);
     TAP(bad_seq == 0 && bad_ts == 0, "sequence numbers +1 and timestamps +160 each packet (%zu, %zu off)",
         bad_seq, bad_ts);
     TAP(markers == 1, "the marker bit is on the first packet only");
@@ -834,8 +852,8 @@ static void sc_play(const char *file, const char *ref) {
             close_ += d <= tol;
         }
         TAP(frames > 0 && close_ >= (size_t)frames * 98 / 100,
-            "decoded PCMU matches the reference within G.711 quantisation: %zu of %lld samples",
-            close_, (long long)frames);
+            "decoded %s matches the reference within G.711 quantisation: %zu of %lld samples",
+            pcma ? "PCMA" : "PCMU", close_, (long long)frames);
     } else {
         double energy = 0;
         for (size_t i = 0; i < pkts * 160 && i < expect_pkts * 160; i++)
@@ -934,10 +952,15 @@ static int unb64(const char *in, uint8_t *out, size_t cap) {
     return (int)o;
 }
 
+static bool g_srtp32;
+
 static srtp_t srtp_ctx(const uint8_t *key, bool inbound) {
     srtp_policy_t p;
     memset(&p, 0, sizeof p);
-    srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&p.rtp);
+    if (g_srtp32)
+        srtp_crypto_policy_set_aes_cm_128_hmac_sha1_32(&p.rtp);
+    else
+        srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&p.rtp);
     srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&p.rtcp);
     p.ssrc.type = inbound ? ssrc_any_inbound : ssrc_any_outbound;
     p.key = (unsigned char *)key;
@@ -956,15 +979,18 @@ static void sc_srtp(void) {
         key_a[i] = (uint8_t)(i * 7 + 3);
     char kb64[64], extra[160], sa[1024], sb[1024];
     b64(key_a, 30, kb64);
-    snprintf(extra, sizeof extra, "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:%s\r\n", kb64);
+    const char *suite = g_srtp32 ? "AES_CM_128_HMAC_SHA1_32" : "AES_CM_128_HMAC_SHA1_80";
+    snprintf(extra, sizeof extra, "a=crypto:1 %s inline:%s\r\n", suite, kb64);
     make_sdp(sa, sizeof sa, a.port, "RTP/SAVP", extra);
     struct created c = create(sa, 1); /* B: force plain RTP */
     TAP(c.status == 0, "create with an SRTP offer and plain RTP for B: OK (%s)", c.reason);
     TAP(strstr(c.sdp, " RTP/AVP ") && !strstr(c.sdp, "a=crypto"),
         "the offer to B is RTP/AVP without a=crypto");
-    TAP(strstr(c.sdp_local, " RTP/SAVP ") && strstr(c.sdp_local, "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:") &&
+    char want_crypto[64];
+    snprintf(want_crypto, sizeof want_crypto, "a=crypto:1 %s inline:", suite);
+    TAP(strstr(c.sdp_local, " RTP/SAVP ") && strstr(c.sdp_local, want_crypto) &&
             !strstr(c.sdp_local, kb64),
-        "the SDP for A is RTP/SAVP with our own key (tag 1), not A's");
+        "the SDP for A is RTP/SAVP with our own %s key (tag 1), not A's", suite);
     make_sdp(sb, sizeof sb, b.port, "RTP/AVP", NULL);
     struct created u = update(c.id, 1, 1, sb, true);
     TAP(u.status == 0 && strstr(u.sdp, " RTP/SAVP ") && strstr(u.sdp, "a=crypto:1 "),
@@ -988,7 +1014,7 @@ static void sc_srtp(void) {
         send_to(b.rtp, plain, n, to_b);
         r = recv_one(a.rtp, got, sizeof got, 1000, NULL);
         len = r;
-        ba += r == (int)n + 10 && srtp_unprotect(a_in, got, &len) == srtp_err_status_ok &&
+        ba += r == (int)n + (g_srtp32 ? 4 : 10) && srtp_unprotect(a_in, got, &len) == srtp_err_status_ok &&
               len == (int)n && memcmp(got, plain, n) == 0;
     }
     TAP(ab == 5, "A's SRTP reaches B as the original plain RTP (%d of 5)", ab);
@@ -1111,11 +1137,15 @@ int main(int argc, char **argv) {
     else if (strcmp(sc, "badsdp") == 0)
         sc_badsdp();
     else if (strcmp(sc, "play") == 0 && argc >= 5)
-        sc_play(argv[3], argv[4]);
+        sc_play(argv[3], argv[4], argc >= 6 && strcmp(argv[5], "pcma") == 0);
     else if (strcmp(sc, "playerr") == 0)
         sc_playerr();
     else if (strcmp(sc, "srtp") == 0)
         sc_srtp();
+    else if (strcmp(sc, "srtp32") == 0) {
+        g_srtp32 = true;
+        sc_srtp();
+    }
     else if (strcmp(sc, "create") == 0)
         sc_create();
     else if (strcmp(sc, "hold-open") == 0 && argc >= 4)
