@@ -57,6 +57,7 @@ struct media_leg {
     struct media_sock rtp, rtcp;
     bool has_remote;
     uint32_t signaled_ip;             /* network order */
+    int signaled_port, signaled_rtcp;
     struct sockaddr_in remote_rtp, remote_rtcp;
     bool latched_rtp, latched_rtcp;
     enum media_dir dir;               /* from this side's latest SDP */
@@ -570,20 +571,19 @@ static int side_apply(struct media_session *s, int idx, const struct media_sdp *
         rtp.sin_addr.s_addr = ln->addr;
         struct sockaddr_in rtcp = rtp;
         rtcp.sin_port = htons((uint16_t)ln->rtcp_port);
-        if (!l->has_remote || l->signaled_ip != ln->addr ||
-            l->remote_rtp.sin_port != rtp.sin_port || !l->latched_rtp) {
-            /* a new remote (re-INVITE, first answer): latch afresh */
-            if (!l->has_remote || l->signaled_ip != ln->addr || !l->latched_rtp) {
-                l->remote_rtp = rtp;
-                l->latched_rtp = false;
-            }
-            if (!l->has_remote || l->signaled_ip != ln->addr || !l->latched_rtcp) {
-                l->remote_rtcp = rtcp;
-                l->latched_rtcp = false;
-            }
+        if (!l->has_remote || l->signaled_ip != ln->addr || l->signaled_port != ln->port ||
+            l->signaled_rtcp != ln->rtcp_port) {
+            /* a new remote (first SDP, or a re-INVITE that moved): latch afresh; the same
+             * SDP again (hold, codec change) keeps what was learnt behind a NAT */
+            l->remote_rtp = rtp;
+            l->latched_rtp = false;
+            l->remote_rtcp = rtcp;
+            l->latched_rtcp = false;
         }
         l->has_remote = ln->addr != 0;
         l->signaled_ip = ln->addr;
+        l->signaled_port = ln->port;
+        l->signaled_rtcp = ln->rtcp_port;
         l->dir = ln->dir;
         l->dtmf_pt = ln->dtmf_pt;
         l->first_pt = ln->first_pt;

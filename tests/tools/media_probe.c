@@ -522,6 +522,24 @@ static void sc_latch(void) {
     struct side_stats sa, sb;
     stats(c.id, &sa, &sb);
     TAP(sa.rx_dropped >= 1, "and it is counted as dropped (%llu)", (unsigned long long)sa.rx_dropped);
+    /* the same SDP again (a re-INVITE for a codec change) keeps the latched port */
+    char again[1024];
+    make_sdp(again, sizeof again, a.port, "RTP/AVP", NULL);
+    update(c.id, 0, 0, again, true);
+    n = rtp_packet(pkt, 0, 3, 320, 0x2222, 160, 6);
+    send_to(b.rtp, pkt, n, to_b);
+    TAP(recv_one(nat, got, sizeof got, 1000, NULL) == (int)n,
+        "a re-offer with the same address keeps the latched port");
+    /* A moves: a re-offer with a new port; until A speaks from it, B is heard there */
+    struct phone a2 = phone_open();
+    make_sdp(again, sizeof again, a2.port, "RTP/AVP", NULL);
+    struct created u = update(c.id, 0, 0, again, true);
+    TAP(u.status == 0 && sdp_port(u.sdp) == to_b, "A's re-offer from a new port: OK, B keeps its port");
+    send_to(b.rtp, pkt, n, to_b);
+    TAP(recv_one(a2.rtp, got, sizeof got, 1000, NULL) == (int)n,
+        "B's packets go to A's new signaled port %d", a2.port);
+    TAP(recv_one(nat, got, sizeof got, 100, NULL) < 0, "not to the old latched one");
+    phone_close(&a2);
     simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
     close(nat);
     close(evil);
