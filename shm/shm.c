@@ -164,8 +164,8 @@ int shm_media_port_alloc(struct shm_media_pool *pool, int lo, int hi, int32_t pi
         int idx = first + (int)((start + k) % n);
         int32_t expect = 0;
         if (__atomic_load_n(&pool->owner[idx], __ATOMIC_RELAXED) == 0 &&
-            __atomic_compare_exchange_n(&pool->owner[idx], &expect, pid, false,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            __atomic_compare_exchange_n(&pool->owner[idx], &expect, pid, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_RELAXED)) {
             /* the next search starts after this pair */
             __atomic_store_n(&pool->cursor, start + k + 1, __ATOMIC_RELAXED);
             return idx * 2;
@@ -198,8 +198,8 @@ int shm_media_reclaim(struct shm_media_pool *pool, int lo, int hi) {
         if (owner != dead && pid_alive(owner))
             continue;
         dead = owner;
-        if (__atomic_compare_exchange_n(&pool->owner[idx], &owner, 0, false,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        if (__atomic_compare_exchange_n(&pool->owner[idx], &owner, 0, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_RELAXED))
             freed++;
     }
     return freed;

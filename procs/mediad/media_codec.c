@@ -17,7 +17,7 @@ uint8_t media_ulaw_encode(int16_t pcm) {
     for (int mask = 0x4000; !(v & mask) && seg > 0; mask >>= 1)
         seg--;
     int mant = (v >> (seg + 3)) & 0x0f;
-    return (uint8_t)~(sign | (seg << 4) | mant);
+    return (uint8_t) ~(sign | (seg << 4) | mant);
 }
 
 int16_t media_ulaw_decode(uint8_t u) {

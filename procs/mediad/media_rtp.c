@@ -64,8 +64,8 @@ static void stats_restart(struct media_rtp_stats *s, uint32_t ssrc, uint16_t seq
 }
 
 /* RFC 3550 A.1 (without probation: a relay counts from the first packet) and A.8. */
-void media_rtp_stats_update(struct media_rtp_stats *s, uint32_t ssrc, uint16_t seq,
-                            uint32_t ts, int64_t arrival, bool timing) {
+void media_rtp_stats_update(struct media_rtp_stats *s, uint32_t ssrc, uint16_t seq, uint32_t ts,
+                            int64_t arrival, bool timing) {
     if (!s->started || ssrc != s->ssrc) {
         stats_restart(s, ssrc, seq);
         s->received = 1;
@@ -125,7 +125,8 @@ const char *media_dtmf_digit(int event) {
     return event >= 0 && event < 16 ? digits[event] : "?";
 }
 
-bool media_dtmf_should_report(struct media_dtmf_state *st, uint32_t ts, const struct media_dtmf *d) {
+bool media_dtmf_should_report(struct media_dtmf_state *st, uint32_t ts,
+                              const struct media_dtmf *d) {
     if (!d->end)
         return false;
     if (st->have_last && st->last_ts == ts)

@@ -43,7 +43,7 @@ struct media_rtp_stats {
     bool started;
     uint32_t ssrc;
     uint16_t max_seq;
-    uint32_t cycles;      /* count of seq wraps << 16 */
+    uint32_t cycles; /* count of seq wraps << 16 */
     uint32_t base_seq;
     uint64_t received;
     uint32_t probation;
@@ -53,18 +53,18 @@ struct media_rtp_stats {
 
 /* One packet received: seq and ts from its header, arrival in timestamp units; timing
  * false leaves jitter alone (RFC 4733 events keep one timestamp for many packets). */
-void media_rtp_stats_update(struct media_rtp_stats *s, uint32_t ssrc, uint16_t seq,
-                            uint32_t ts, int64_t arrival, bool timing);
+void media_rtp_stats_update(struct media_rtp_stats *s, uint32_t ssrc, uint16_t seq, uint32_t ts,
+                            int64_t arrival, bool timing);
 /* RFC 3550 A.3: packets expected minus received, never negative. */
 uint64_t media_rtp_stats_lost(const struct media_rtp_stats *s);
 uint32_t media_rtp_stats_jitter(const struct media_rtp_stats *s);
 
 /* RFC 4733 2.3 payload of a telephone-event. */
 struct media_dtmf {
-    int event;            /* 0-9, 10 '*', 11 '#', 12-15 A-D */
+    int event; /* 0-9, 10 '*', 11 '#', 12-15 A-D */
     bool end;
     int volume;
-    uint16_t duration;    /* timestamp units */
+    uint16_t duration; /* timestamp units */
 };
 int media_dtmf_parse(const uint8_t *payload, size_t len, struct media_dtmf *d);
 /* The digit of an event as text ("5", "*", "A"), "?" beyond 15. */

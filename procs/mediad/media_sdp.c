@@ -143,8 +143,7 @@ static bool parse_crypto(const char *value, struct media_sdp_crypto *c) {
         return false;
     char suite[40];
     int tag, consumed = 0;
-    if (sscanf(value, "%d %39s %n", &tag, suite, &consumed) != 2 || tag < 0 ||
-        tag > 999999999)
+    if (sscanf(value, "%d %39s %n", &tag, suite, &consumed) != 2 || tag < 0 || tag > 999999999)
         return false;
     enum media_crypto_suite s;
     if (strcmp(suite, "AES_CM_128_HMAC_SHA1_80") == 0)
@@ -208,8 +207,7 @@ static char *sdp_copy_checked(const char *text, size_t len, char *why, size_t wh
     return buf;
 }
 
-int media_sdp_parse(const char *text, size_t len, struct media_sdp *out, char *why,
-                    size_t whylen) {
+int media_sdp_parse(const char *text, size_t len, struct media_sdp *out, char *why, size_t whylen) {
     memset(out, 0, sizeof *out);
     if (!text || len == 0 || len > MEDIA_SDP_MAX_TEXT) {
         set_why(why, whylen, "empty or oversized SDP (%zu bytes)", len);
@@ -401,8 +399,8 @@ static int add_attr(sdp_media_t *med, const char *field, const char *value) {
     return 0;
 }
 
-int media_sdp_rewrite(const char *text, size_t len, const struct media_sdp_local *local,
-                      char **out, size_t *outlen, char *why, size_t whylen) {
+int media_sdp_rewrite(const char *text, size_t len, const struct media_sdp_local *local, char **out,
+                      size_t *outlen, char *why, size_t whylen) {
     *out = NULL;
     *outlen = 0;
     struct media_sdp parsed;
@@ -470,9 +468,8 @@ int media_sdp_rewrite(const char *text, size_t len, const struct media_sdp_local
             char b64[64], value[128];
             media_b64_encode(cr->key, MEDIA_SRTP_KEY_LEN, b64, sizeof b64);
             snprintf(value, sizeof value, "%d %s inline:%s", cr->tag > 0 ? cr->tag : 1,
-                     cr->suite == MEDIA_CRYPTO_AES_CM_128_HMAC_SHA1_32
-                         ? "AES_CM_128_HMAC_SHA1_32"
-                         : "AES_CM_128_HMAC_SHA1_80",
+                     cr->suite == MEDIA_CRYPTO_AES_CM_128_HMAC_SHA1_32 ? "AES_CM_128_HMAC_SHA1_32"
+                                                                       : "AES_CM_128_HMAC_SHA1_80",
                      b64);
             rc = add_attr(med, "crypto", value);
             explicit_bzero(value, sizeof value);

@@ -55,18 +55,18 @@ struct media_sdp_crypto {
 };
 
 struct media_sdp_line {
-    char media[16];       /* audio, video, ... */
-    int port;             /* 0: rejected (RFC 3264 6) */
-    char proto[16];       /* RTP/AVP, RTP/SAVP, ... */
-    bool srtp;            /* a SAVP profile */
-    uint32_t addr;        /* remote IPv4, network order */
+    char media[16]; /* audio, video, ... */
+    int port;       /* 0: rejected (RFC 3264 6) */
+    char proto[16]; /* RTP/AVP, RTP/SAVP, ... */
+    bool srtp;      /* a SAVP profile */
+    uint32_t addr;  /* remote IPv4, network order */
     int rtcp_port;
     enum media_dir dir;
-    int first_pt;         /* -1 when none */
-    char codec[16];       /* encoding name of first_pt ("PCMU", "opus"), "" unknown */
-    int clock_rate;       /* of first_pt, 8000 when unknown */
-    int pcmu_pt, pcma_pt; /* -1 when not offered */
-    int dtmf_pt;          /* telephone-event, -1 when not offered */
+    int first_pt;                   /* -1 when none */
+    char codec[16];                 /* encoding name of first_pt ("PCMU", "opus"), "" unknown */
+    int clock_rate;                 /* of first_pt, 8000 when unknown */
+    int pcmu_pt, pcma_pt;           /* -1 when not offered */
+    int dtmf_pt;                    /* telephone-event, -1 when not offered */
     struct media_sdp_crypto crypto; /* the first crypto line we support */
 };
 
@@ -76,21 +76,20 @@ struct media_sdp {
 };
 
 /* Parses len bytes of SDP into out. 0, or a negative errno and why (see ERRORS). */
-int media_sdp_parse(const char *text, size_t len, struct media_sdp *out, char *why,
-                    size_t whylen);
+int media_sdp_parse(const char *text, size_t len, struct media_sdp *out, char *why, size_t whylen);
 
 /* What to write into the SDP for the party that receives it. */
 struct media_sdp_local {
-    const char *addr;                       /* our IPv4, dotted */
-    int rtp_port[MEDIA_SDP_MAX_LINES];      /* per m-line; ignored for rejected lines */
+    const char *addr;                  /* our IPv4, dotted */
+    int rtp_port[MEDIA_SDP_MAX_LINES]; /* per m-line; ignored for rejected lines */
     int rtcp_port[MEDIA_SDP_MAX_LINES];
-    bool srtp[MEDIA_SDP_MAX_LINES];         /* present RTP/SAVP(F) with crypto[] */
+    bool srtp[MEDIA_SDP_MAX_LINES]; /* present RTP/SAVP(F) with crypto[] */
     struct media_sdp_crypto crypto[MEDIA_SDP_MAX_LINES];
 };
 
 /* Rewrites text (which media_sdp_parse accepted) for the other party; *out is malloc'd. */
-int media_sdp_rewrite(const char *text, size_t len, const struct media_sdp_local *local,
-                      char **out, size_t *outlen, char *why, size_t whylen);
+int media_sdp_rewrite(const char *text, size_t len, const struct media_sdp_local *local, char **out,
+                      size_t *outlen, char *why, size_t whylen);
 
 /* RFC 4648 base64 helpers for SDES keys: encode returns the length written (out holds
  * 4*ceil(n/3)+1); decode returns the byte count or -1 on bad input or overflow. */

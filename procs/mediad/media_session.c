@@ -29,8 +29,8 @@
 #define MEDIA_PLAY_PTIME_MS 20
 #define MEDIA_PLAY_SAMPLES 160
 #define MEDIA_PLAY_MAX_SAMPLES (8000u * 600u) /* ten minutes at 8 kHz */
-#define MEDIA_PLAY_MAX_RAW (32u << 20)          /* samples read from the file, all channels */
-#define MEDIA_PLAY_CATCHUP 5                   /* packets sent at once after a stall */
+#define MEDIA_PLAY_MAX_RAW (32u << 20)        /* samples read from the file, all channels */
+#define MEDIA_PLAY_CATCHUP 5                  /* packets sent at once after a stall */
 #define MEDIA_BIND_TRIES 16
 #define MEDIA_SOCK_RCVBUF (1 << 20)
 
@@ -56,11 +56,11 @@ struct media_leg {
     int line;
     struct media_sock rtp, rtcp;
     bool has_remote;
-    uint32_t signaled_ip;             /* network order */
+    uint32_t signaled_ip; /* network order */
     int signaled_port, signaled_rtcp;
     struct sockaddr_in remote_rtp, remote_rtcp;
     bool latched_rtp, latched_rtcp;
-    enum media_dir dir;               /* from this side's latest SDP */
+    enum media_dir dir; /* from this side's latest SDP */
     int dtmf_pt;
     int clock_rate;
     int first_pt, pcmu_pt, pcma_pt;
@@ -68,7 +68,7 @@ struct media_leg {
     struct media_dtmf_state dtmf;
     struct media_dir_stats in, out;
     uint64_t dropped, rtcp_in, srtp_failed;
-    bool srtp;                        /* this side speaks SRTP */
+    bool srtp;                         /* this side speaks SRTP */
     struct media_sdp_crypto local_key; /* ours, sent to this side */
     struct media_sdp_crypto remote_key;
     srtp_t srtp_in, srtp_out;
@@ -80,7 +80,7 @@ struct media_play {
     int16_t *samples;
     size_t n, pos;
     bool loop;
-    int pt;                           /* 0 PCMU, 8 PCMA (or their dynamic numbers) */
+    int pt; /* 0 PCMU, 8 PCMA (or their dynamic numbers) */
     bool alaw;
     uint32_t ssrc, ts;
     uint16_t seq;
@@ -92,10 +92,10 @@ struct media_play {
 
 struct media_side {
     struct media_session *s;
-    int idx;                          /* 0 A, 1 B */
+    int idx; /* 0 A, 1 B */
     struct media_leg leg[MEDIA_SDP_MAX_LINES];
-    struct media_side *bridge;        /* where its packets go; NULL: nowhere */
-    struct media_play play;           /* playback towards this side */
+    struct media_side *bridge; /* where its packets go; NULL: nowhere */
+    struct media_play play;    /* playback towards this side */
     bool playing;
 };
 
@@ -113,7 +113,7 @@ struct media_session {
     bool answered, confirmed, timeout_sent;
     bool closing;
     int open_handles;
-    struct media_session *hnext;      /* hash chain */
+    struct media_session *hnext;       /* hash chain */
     struct media_session *prev, *next; /* all sessions */
 };
 
@@ -133,8 +133,8 @@ struct media_ctx {
     unsigned sweeps;
     bool stopping;
     bool drain_pending;
-    bool sweep_closed;       /* stopping: the ctx is freed when this and ... */
-    unsigned closing;        /* ... the sessions still closing reach zero */
+    bool sweep_closed; /* stopping: the ctx is freed when this and ... */
+    unsigned closing;  /* ... the sessions still closing reach zero */
     /* per-packet buffers: one batch at a time on this single-threaded loop */
     struct mmsghdr in_msgs[MEDIA_BATCH];
     struct iovec in_iov[MEDIA_BATCH];
@@ -255,7 +255,8 @@ static inline void drop(media_ctx_t *ctx, struct media_leg *l) {
 }
 
 /* Accepts a source for leg l (RFC 3264 latching, restricted to the signaled IP). */
-static bool latch(media_ctx_t *ctx, struct media_leg *l, bool rtcp, const struct sockaddr_in *from) {
+static bool latch(media_ctx_t *ctx, struct media_leg *l, bool rtcp,
+                  const struct sockaddr_in *from) {
     if (!l->has_remote)
         return false;
     if (!ctx->latch_any && from->sin_addr.s_addr != l->signaled_ip)
@@ -636,7 +637,8 @@ static struct media_session *session_new(media_ctx_t *ctx, const struct media_sd
     s->created_ms = clock_wall_us() / 1000;
     s->last_rx_us = clock_mono_us();
     do
-        s->id = ((uint64_t)(ctx->w->instance & 0xffff) << 48) | (++ctx->next_id & 0xffffffffffffULL);
+        s->id =
+            ((uint64_t)(ctx->w->instance & 0xffff) << 48) | (++ctx->next_id & 0xffffffffffffULL);
     while (session_find(ctx, s->id));
     for (int i = 0; i < 2; i++) {
         struct media_side *side = &s->side[i];
@@ -936,7 +938,8 @@ static void handle_create(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *
     if (!s) {
         if (rc == -ENOSPC) {
             shm_count(ctx->w->slot, SHM_C_media_pool_exhausted, 1);
-            log_ratelimited(LOG_WARN, "media port pool %d-%d exhausted", ctx->port_lo, ctx->port_hi);
+            log_ratelimited(LOG_WARN, "media port pool %d-%d exhausted", ctx->port_lo,
+                            ctx->port_hi);
         }
         reply_error(ctx, ch, env, sdp_status(ctx, rc),
                     rc == -ENOSPC ? "no free port pair" : "session setup failed");
@@ -981,7 +984,8 @@ static void handle_update(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *
     struct media_session *s = session_find(ctx, rq->session_id);
     char why[256] = "";
     if (!s) {
-        reply_error(ctx, ch, env, SB__MEDIA_STATUS__MEDIA_STATUS_UNKNOWN_SESSION, "no such session");
+        reply_error(ctx, ch, env, SB__MEDIA_STATUS__MEDIA_STATUS_UNKNOWN_SESSION,
+                    "no such session");
         return;
     }
     int from = rq->from_side == SB__MEDIA_SIDE__MEDIA_SIDE_B ? 1 : 0;
@@ -1213,7 +1217,8 @@ bool media_handle(media_ctx_t *ctx, ipc_chan_t *ch, Sb__Envelope *env) {
         return false;
     }
     if (!id) {
-        reply_error(ctx, ch, env, SB__MEDIA_STATUS__MEDIA_STATUS_UNKNOWN_SESSION, "no such session");
+        reply_error(ctx, ch, env, SB__MEDIA_STATUS__MEDIA_STATUS_UNKNOWN_SESSION,
+                    "no such session");
         return true;
     }
     Sb__MediaReply r = SB__MEDIA_REPLY__INIT;

@@ -107,7 +107,8 @@ static char sdp_buf[512];
 static const char *sdp_for(int port) {
     snprintf(sdp_buf, sizeof sdp_buf,
              "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-             "m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n", port);
+             "m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+             port);
     return sdp_buf;
 }
 
@@ -281,7 +282,8 @@ static long pct(double p) {
 
 static int run(const char *target, int streams, int pps, double secs, bool one_way) {
     int *a = calloc((size_t)streams, sizeof *a), *b = calloc((size_t)streams, sizeof *b);
-    int *to_a = calloc((size_t)streams, sizeof *to_a), *to_b = calloc((size_t)streams, sizeof *to_b);
+    int *to_a = calloc((size_t)streams, sizeof *to_a),
+        *to_b = calloc((size_t)streams, sizeof *to_b);
     uint64_t *ids = calloc((size_t)streams, sizeof *ids);
     int64_t t0 = now_ns();
     bool is_mediad = strncmp(target, "mediad:", 7) == 0, is_ng = strncmp(target, "ng:", 3) == 0;
@@ -401,7 +403,8 @@ static int run(const char *target, int streams, int pps, double secs, bool one_w
             drain_fd(ev[k].data.fd);
     }
     double offered = (double)sent / secs / rate * 100.0;
-    printf("offered_pct=%.1f streams=%d pps=%d sent=%llu received=%llu loss_pct=%.3f relayed_pps=%.0f p50_us=%ld "
+    printf("offered_pct=%.1f streams=%d pps=%d sent=%llu received=%llu loss_pct=%.3f "
+           "relayed_pps=%.0f p50_us=%ld "
            "p99_us=%ld setup_ms=%.0f\n",
            offered, streams, pps, (unsigned long long)sent, (unsigned long long)got,
            sent ? 100.0 * (double)(sent > got ? sent - got : 0) / (double)sent : 0.0,

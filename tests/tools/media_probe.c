@@ -51,16 +51,16 @@ static int failures;
 static int ipc_fd = -1;
 static uint64_t next_req = 1000;
 
-#define TAP(cond, ...)                      \
-    do {                                    \
-        if (cond) {                         \
-            printf("ok - ");                \
-        } else {                            \
-            printf("not ok - ");            \
-            failures++;                     \
-        }                                   \
-        printf(__VA_ARGS__);                \
-        printf("\n");                       \
+#define TAP(cond, ...)                                                                             \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            printf("ok - ");                                                                       \
+        } else {                                                                                   \
+            printf("not ok - ");                                                                   \
+            failures++;                                                                            \
+        }                                                                                          \
+        printf(__VA_ARGS__);                                                                       \
+        printf("\n");                                                                              \
     } while (0)
 
 static void die(const char *fmt, ...) {
@@ -208,7 +208,8 @@ static struct created create(const char *sdp, int srtp_b) {
     return c;
 }
 
-static struct created update(uint64_t id, int from_side, int type, const char *sdp, bool confirmed) {
+static struct created update(uint64_t id, int from_side, int type, const char *sdp,
+                             bool confirmed) {
     Sb__Envelope env = SB__ENVELOPE__INIT;
     Sb__MediaUpdateRequest rq = SB__MEDIA_UPDATE_REQUEST__INIT;
     rq.session_id = id;
@@ -428,9 +429,11 @@ static void sc_relay(void) {
     struct created c = session_ab(&a, &b, NULL);
     int to_b = sdp_port(c.sdp), to_a = sdp_port(c.sdp_local);
     TAP(to_b > 0 && to_a > 0 && to_a != to_b && !(to_a & 1) && !(to_b & 1),
-        "the rewritten offer and answer carry our even RTP ports (B-side %d, A-side %d)", to_b, to_a);
+        "the rewritten offer and answer carry our even RTP ports (B-side %d, A-side %d)", to_b,
+        to_a);
     TAP(sdp_rtcp(c.sdp) == to_b + 1 && sdp_rtcp(c.sdp_local) == to_a + 1,
-        "a=rtcp announces the odd port next to each (%d, %d)", sdp_rtcp(c.sdp), sdp_rtcp(c.sdp_local));
+        "a=rtcp announces the odd port next to each (%d, %d)", sdp_rtcp(c.sdp),
+        sdp_rtcp(c.sdp_local));
     TAP(strstr(c.sdp, "c=IN IP4 127.0.0.1") && strstr(c.sdp, "a=rtpmap:101 telephone-event/8000") &&
             strstr(c.sdp, "a=fmtp:101 0-16") && strstr(c.sdp, "m=audio ") &&
             strstr(c.sdp, " RTP/AVP 0 8 101"),
@@ -439,13 +442,15 @@ static void sc_relay(void) {
     int ok_ab = 0, ok_ba = 0, from_ok = 0;
     /* A first: B's side is answered, so its packets go to B's signaled address */
     for (int i = 0; i < 20; i++) {
-        size_t n = rtp_packet(pkt, 0, (uint16_t)(100 + i), 160u * (uint32_t)i, 0xa0a0a0a0, 160, (uint8_t)i);
+        size_t n = rtp_packet(pkt, 0, (uint16_t)(100 + i), 160u * (uint32_t)i, 0xa0a0a0a0, 160,
+                              (uint8_t)i);
         send_to(a.rtp, pkt, n, to_a);
         int from = 0;
         int r = recv_one(b.rtp, got, sizeof got, 1000, &from);
         ok_ab += r == (int)n && memcmp(got, pkt, n) == 0;
         from_ok += from == to_b;
-        n = rtp_packet(pkt, 8, (uint16_t)(200 + i), 160u * (uint32_t)i, 0xb0b0b0b0, 160, (uint8_t)(i + 50));
+        n = rtp_packet(pkt, 8, (uint16_t)(200 + i), 160u * (uint32_t)i, 0xb0b0b0b0, 160,
+                       (uint8_t)(i + 50));
         send_to(b.rtp, pkt, n, to_b);
         r = recv_one(a.rtp, got, sizeof got, 1000, &from);
         ok_ba += r == (int)n && memcmp(got, pkt, n) == 0;
@@ -521,7 +526,8 @@ static void sc_latch(void) {
         "a packet from 127.0.0.2 (not the signaled IP) is not relayed");
     struct side_stats sa, sb;
     stats(c.id, &sa, &sb);
-    TAP(sa.rx_dropped >= 1, "and it is counted as dropped (%llu)", (unsigned long long)sa.rx_dropped);
+    TAP(sa.rx_dropped >= 1, "and it is counted as dropped (%llu)",
+        (unsigned long long)sa.rx_dropped);
     /* the same SDP again (a re-INVITE for a codec change) keeps the latched port */
     char again[1024];
     make_sdp(again, sizeof again, a.port, "RTP/AVP", NULL);
@@ -534,7 +540,8 @@ static void sc_latch(void) {
     struct phone a2 = phone_open();
     make_sdp(again, sizeof again, a2.port, "RTP/AVP", NULL);
     struct created u = update(c.id, 0, 0, again, true);
-    TAP(u.status == 0 && sdp_port(u.sdp) == to_b, "A's re-offer from a new port: OK, B keeps its port");
+    TAP(u.status == 0 && sdp_port(u.sdp) == to_b,
+        "A's re-offer from a new port: OK, B keeps its port");
     send_to(b.rtp, pkt, n, to_b);
     TAP(recv_one(a2.rtp, got, sizeof got, 1000, NULL) == (int)n,
         "B's packets go to A's new signaled port %d", a2.port);
@@ -651,7 +658,8 @@ static void sc_bridge(void) {
     int from = 0;
     int r = recv_one(a2.rtp, got, sizeof got, 1000, &from);
     TAP(r == (int)n && memcmp(got, pkt, n) == 0 && from == to_a2,
-        "A1's packet reaches A2, untouched, from A2's own port %d (got %d from %d)", to_a2, r, from);
+        "A1's packet reaches A2, untouched, from A2's own port %d (got %d from %d)", to_a2, r,
+        from);
     TAP(recv_one(b1.rtp, got, sizeof got, 200, NULL) < 0, "and not B1 any more");
     n = rtp_packet(pkt, 0, 2, 160, 0x9999, 160, 10);
     send_to(a2.rtp, pkt, n, to_a2);
@@ -666,16 +674,18 @@ static void sc_bridge(void) {
     if (rep && rep->body_case == SB__ENVELOPE__BODY_MEDIA_REPLY)
         for (size_t i = 0; i < rep->media_reply->n_sessions; i++) {
             Sb__MediaSessionInfo *in = rep->media_reply->sessions[i];
-            found += (in->session_id == c1.id && in->bridged_to == c2.id &&
-                      strcmp(in->call_id, "probe-call") == 0 && strcmp(in->state, "confirmed") == 0) ||
-                     (in->session_id == c2.id && in->bridged_to == c1.id);
+            found +=
+                (in->session_id == c1.id && in->bridged_to == c2.id &&
+                 strcmp(in->call_id, "probe-call") == 0 && strcmp(in->state, "confirmed") == 0) ||
+                (in->session_id == c2.id && in->bridged_to == c1.id);
         }
     if (rep)
         sb__envelope__free_unpacked(rep, NULL);
     TAP(found == 2, "list shows both sessions bridged to each other (%d)", found);
     TAP(bridge_req(SB__ENVELOPE__BODY_MEDIA_UNBRIDGE, c1.id, 0) == 0, "unbridge(1): OK");
     send_to(a1.rtp, pkt, n, to_a1);
-    TAP(recv_one(a2.rtp, got, sizeof got, 200, NULL) < 0 && recv_one(b1.rtp, got, sizeof got, 100, NULL) < 0,
+    TAP(recv_one(a2.rtp, got, sizeof got, 200, NULL) < 0 &&
+            recv_one(b1.rtp, got, sizeof got, 100, NULL) < 0,
         "after unbridge A1's packets go nowhere");
     send_to(a2.rtp, pkt, n, to_a2);
     TAP(recv_one(a1.rtp, got, sizeof got, 200, NULL) < 0, "nor A2's to A1");
@@ -700,7 +710,8 @@ static void sc_early(void) {
     struct created u = update(c.id, 1, 1, sb, false); /* the 183's SDP */
     TAP(c.status == 0 && u.status == 0, "create and an early (unconfirmed) answer: OK");
     int to_b = sdp_port(c.sdp), to_a = sdp_port(u.sdp);
-    TAP(flow(b.rtp, to_b, a.rtp, 3) == 3, "early media from B reaches A before the call is answered");
+    TAP(flow(b.rtp, to_b, a.rtp, 3) == 3,
+        "early media from B reaches A before the call is answered");
     TAP(wait_event(SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_TIMEOUT, c.id, 1600) == NULL,
         "no TIMEOUT while the call is not confirmed (1.6 s of silence)");
     u = update(c.id, 1, 1, sb, true); /* the 200 */
@@ -764,18 +775,22 @@ static void sc_badsdp(void) {
     TAP(c.status == SB__MEDIA_STATUS__MEDIA_STATUS_BAD_SDP, "no c= line: BAD_SDP (%d, %s)",
         c.status, c.reason);
     c = create("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-               "m=image 4000 udptl t38\r\n", 0);
-    TAP(c.status == SB__MEDIA_STATUS__MEDIA_STATUS_UNRELAYABLE, "m=image udptl: UNRELAYABLE (%d, %s)",
-        c.status, c.reason);
+               "m=image 4000 udptl t38\r\n",
+               0);
+    TAP(c.status == SB__MEDIA_STATUS__MEDIA_STATUS_UNRELAYABLE,
+        "m=image udptl: UNRELAYABLE (%d, %s)", c.status, c.reason);
     c = create("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-               "m=audio 4000 RTP/AVP 0\r\nm=video 0 RTP/AVP 96\r\n", 0);
+               "m=audio 4000 RTP/AVP 0\r\nm=video 0 RTP/AVP 96\r\n",
+               0);
     TAP(c.status == 0 && strstr(c.sdp, "m=video 0 RTP/AVP 96"),
         "a rejected m=video (port 0) stays rejected beside a relayed audio line");
     if (c.status == 0)
         simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
     struct created u = update(0xdeadbeef, 1, 1, "v=0\r\n", false);
-    TAP(u.status == SB__MEDIA_STATUS__MEDIA_STATUS_UNKNOWN_SESSION, "update of an unknown session: "
-        "UNKNOWN_SESSION (%d)", u.status);
+    TAP(u.status == SB__MEDIA_STATUS__MEDIA_STATUS_UNKNOWN_SESSION,
+        "update of an unknown session: "
+        "UNKNOWN_SESSION (%d)",
+        u.status);
     struct side_stats a, b;
     TAP(stats(0xdeadbeef, &a, &b) == SB__MEDIA_STATUS__MEDIA_STATUS_UNKNOWN_SESSION,
         "stats of an unknown session: UNKNOWN_SESSION");
@@ -840,7 +855,8 @@ static void sc_play(const char *file, const char *ref, bool pcma) {
     while (pkts < expect_pkts + 5 && (n = recv_one(a.rtp, buf, sizeof buf, 400, NULL)) > 0) {
         last_us = clock_mono_us();
         uint16_t seq = (uint16_t)(buf[2] << 8 | buf[3]);
-        uint32_t ts = (uint32_t)buf[4] << 24 | (uint32_t)buf[5] << 16 | (uint32_t)buf[6] << 8 | buf[7];
+        uint32_t ts =
+            (uint32_t)buf[4] << 24 | (uint32_t)buf[5] << 16 | (uint32_t)buf[6] << 8 | buf[7];
         if (pkts == 0) {
             seq0 = seq;
             ts0 = ts;
@@ -857,12 +873,14 @@ static void sc_play(const char *file, const char *ref, bool pcma) {
         expect_pkts, pkts);
     TAP(bad_pt == 0, "every packet is %s (PT %d) with 160 bytes of payload (%zu bad)",
         pcma ? "PCMA" : "PCMU", want_pt, bad_pt);
-    TAP(bad_seq == 0 && bad_ts == 0, "sequence numbers +1 and timestamps +160 each packet (%zu, %zu off)",
-        bad_seq, bad_ts);
+    TAP(bad_seq == 0 && bad_ts == 0,
+        "sequence numbers +1 and timestamps +160 each packet (%zu, %zu off)", bad_seq, bad_ts);
     TAP(markers == 1, "the marker bit is on the first packet only");
     double ms = (double)(last_us - t0) / 1000.0, nominal = (double)(expect_pkts - 1) * 20.0;
-    TAP(ms > nominal - 60 && ms < nominal + 150, "paced at 20 ms: last packet after %.0f ms "
-        "(nominal %.0f)", ms, nominal);
+    TAP(ms > nominal - 60 && ms < nominal + 150,
+        "paced at 20 ms: last packet after %.0f ms "
+        "(nominal %.0f)",
+        ms, nominal);
     if (compare) {
         size_t close_ = 0;
         for (sf_count_t i = 0; i < frames; i++) {
@@ -877,15 +895,18 @@ static void sc_play(const char *file, const char *ref, bool pcma) {
         for (size_t i = 0; i < pkts * 160 && i < expect_pkts * 160; i++)
             energy += (double)got[i] * got[i];
         double rms = pkts ? sqrt(energy / (double)(pkts * 160)) : 0;
-        TAP(rms > 5000 && rms < 11000, "the resampled tone keeps its level (RMS %.0f, sine of "
-            "12000 peak is 8485)", rms);
+        TAP(rms > 5000 && rms < 11000,
+            "the resampled tone keeps its level (RMS %.0f, sine of "
+            "12000 peak is 8485)",
+            rms);
     }
     struct ev *e = wait_event(SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_PLAY_COMPLETED, c.id, 1000);
     TAP(e && e->packets == expect_pkts, "PLAY_COMPLETED with %zu packets (got %llu)", expect_pkts,
         e ? (unsigned long long)e->packets : 0ULL);
     struct ev *s = wait_event(SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_PLAY_STARTED, c.id, 10);
-    TAP(s && s->duration_ms == (uint32_t)(frames / 8), "PLAY_STARTED says the duration %lld ms (%u)",
-        (long long)(frames / 8), s ? s->duration_ms : 0);
+    TAP(s && s->duration_ms == (uint32_t)(frames / 8),
+        "PLAY_STARTED says the duration %lld ms (%u)", (long long)(frames / 8),
+        s ? s->duration_ms : 0);
     TAP(count_events(SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_PLAY_PROGRESS, c.id) >= 2,
         "PLAY_PROGRESS events every 200 ms (%d)",
         count_events(SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_PLAY_PROGRESS, c.id));
@@ -1021,19 +1042,22 @@ static void sc_srtp(void) {
     uint8_t pkt[256], plain[256], got[2048];
     int ab = 0, ba = 0;
     for (int i = 0; i < 5; i++) {
-        size_t n = rtp_packet(plain, 0, (uint16_t)(10 + i), 160u * (uint32_t)i, 0x6666, 160, (uint8_t)i);
+        size_t n =
+            rtp_packet(plain, 0, (uint16_t)(10 + i), 160u * (uint32_t)i, 0x6666, 160, (uint8_t)i);
         memcpy(pkt, plain, n);
         int len = (int)n;
         srtp_protect(a_out, pkt, &len);
         send_to(a.rtp, pkt, (size_t)len, to_a);
         int r = recv_one(b.rtp, got, sizeof got, 1000, NULL);
         ab += r == (int)n && memcmp(got, plain, n) == 0;
-        n = rtp_packet(plain, 0, (uint16_t)(70 + i), 160u * (uint32_t)i, 0x7777, 160, (uint8_t)(i + 9));
+        n = rtp_packet(plain, 0, (uint16_t)(70 + i), 160u * (uint32_t)i, 0x7777, 160,
+                       (uint8_t)(i + 9));
         send_to(b.rtp, plain, n, to_b);
         r = recv_one(a.rtp, got, sizeof got, 1000, NULL);
         len = r;
-        ba += r == (int)n + (g_srtp32 ? 4 : 10) && srtp_unprotect(a_in, got, &len) == srtp_err_status_ok &&
-              len == (int)n && memcmp(got, plain, n) == 0;
+        ba += r == (int)n + (g_srtp32 ? 4 : 10) &&
+              srtp_unprotect(a_in, got, &len) == srtp_err_status_ok && len == (int)n &&
+              memcmp(got, plain, n) == 0;
     }
     TAP(ab == 5, "A's SRTP reaches B as the original plain RTP (%d of 5)", ab);
     TAP(ba == 5, "B's RTP reaches A as SRTP that A's key for mediad decrypts (%d of 5)", ba);
@@ -1163,8 +1187,7 @@ int main(int argc, char **argv) {
     else if (strcmp(sc, "srtp32") == 0) {
         g_srtp32 = true;
         sc_srtp();
-    }
-    else if (strcmp(sc, "create") == 0)
+    } else if (strcmp(sc, "create") == 0)
         sc_create();
     else if (strcmp(sc, "hold-open") == 0 && argc >= 4)
         sc_hold_open(atoi(argv[3]));

@@ -149,8 +149,8 @@ static void test_jitter_follows_rfc3550_a8(void **state) {
     /* arrivals alternately 40 units early and late: D = 80 each time; J -> 80 */
     struct media_rtp_stats t = {0};
     for (int i = 0; i < 400; i++)
-        media_rtp_stats_update(&t, 1, (uint16_t)i, 160u * (uint32_t)i,
-                               160 * i + (i % 2 ? 40 : -40), true);
+        media_rtp_stats_update(&t, 1, (uint16_t)i, 160u * (uint32_t)i, 160 * i + (i % 2 ? 40 : -40),
+                               true);
     assert_int_equal(media_rtp_stats_jitter(&t), 80);
     /* one step by hand: J = J + (|D| - J) / 16 */
     struct media_rtp_stats u = {0};

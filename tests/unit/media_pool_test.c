@@ -100,9 +100,8 @@ static void test_pick_is_the_least_loaded_ready_mediad(void **state) {
         const char *role;
         int instance, state, sessions;
     } rows[] = {
-        {"mediad", 0, SHM_READY, 7},   {"mediad", 1, SHM_READY, 3},
-        {"mediad", 2, SHM_DRAINING, 0}, {"sipd", 3, SHM_READY, 0},
-        {"mediad", 4, SHM_READY, 3},
+        {"mediad", 0, SHM_READY, 7}, {"mediad", 1, SHM_READY, 3}, {"mediad", 2, SHM_DRAINING, 0},
+        {"sipd", 3, SHM_READY, 0},   {"mediad", 4, SHM_READY, 3},
     };
     for (int i = 0; i < 5; i++) {
         struct shm_proc *s = &seg->procs[i];

@@ -16,25 +16,24 @@
 
 static char why[256];
 
-static const char offer[] =
-    "v=0\r\n"
-    "o=alice 2890844526 2890844526 IN IP4 10.0.0.1\r\n"
-    "s=-\r\n"
-    "c=IN IP4 10.0.0.1\r\n"
-    "t=0 0\r\n"
-    "m=audio 49170 RTP/AVP 0 8 97 101\r\n"
-    "a=rtpmap:0 PCMU/8000\r\n"
-    "a=rtpmap:8 PCMA/8000\r\n"
-    "a=rtpmap:97 opus/48000/2\r\n"
-    "a=fmtp:97 useinbandfec=1\r\n"
-    "a=rtpmap:101 telephone-event/8000\r\n"
-    "a=fmtp:101 0-15\r\n"
-    "a=rtcp:49999\r\n"
-    "a=sendonly\r\n"
-    "m=video 51372 RTP/AVP 31\r\n"
-    "c=IN IP4 10.0.0.2\r\n"
-    "a=rtpmap:31 H261/90000\r\n"
-    "m=audio 0 RTP/AVP 9\r\n";
+static const char offer[] = "v=0\r\n"
+                            "o=alice 2890844526 2890844526 IN IP4 10.0.0.1\r\n"
+                            "s=-\r\n"
+                            "c=IN IP4 10.0.0.1\r\n"
+                            "t=0 0\r\n"
+                            "m=audio 49170 RTP/AVP 0 8 97 101\r\n"
+                            "a=rtpmap:0 PCMU/8000\r\n"
+                            "a=rtpmap:8 PCMA/8000\r\n"
+                            "a=rtpmap:97 opus/48000/2\r\n"
+                            "a=fmtp:97 useinbandfec=1\r\n"
+                            "a=rtpmap:101 telephone-event/8000\r\n"
+                            "a=fmtp:101 0-15\r\n"
+                            "a=rtcp:49999\r\n"
+                            "a=sendonly\r\n"
+                            "m=video 51372 RTP/AVP 31\r\n"
+                            "c=IN IP4 10.0.0.2\r\n"
+                            "a=rtpmap:31 H261/90000\r\n"
+                            "m=audio 0 RTP/AVP 9\r\n";
 
 static uint32_t ip(const char *s) {
     struct in_addr a;
@@ -110,14 +109,16 @@ static void test_crypto_is_read_and_replaced_by_ours(void **state) {
     static const char srtp[] =
         "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n"
         "m=audio 4000 RTP/SAVP 0\r\n"
-        "a=crypto:3 AES_CM_128_HMAC_SHA1_32 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:32\r\n";
+        "a=crypto:3 AES_CM_128_HMAC_SHA1_32 "
+        "inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:32\r\n";
     struct media_sdp sdp;
     assert_int_equal(media_sdp_parse(srtp, strlen(srtp), &sdp, why, sizeof why), 0);
     assert_true(sdp.line[0].srtp);
     assert_int_equal(sdp.line[0].crypto.suite, MEDIA_CRYPTO_AES_CM_128_HMAC_SHA1_32);
     assert_int_equal(sdp.line[0].crypto.tag, 3);
     uint8_t want[30];
-    assert_int_equal(media_b64_decode("WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz", 40, want, 30), 30);
+    assert_int_equal(media_b64_decode("WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz", 40, want, 30),
+                     30);
     assert_memory_equal(sdp.line[0].crypto.key, want, 30);
     struct media_sdp_local loc = {.addr = "127.0.0.1"};
     loc.rtp_port[0] = 5000;
@@ -166,19 +167,26 @@ static void test_bad_and_unrelayable_sdp_are_refused(void **state) {
         {"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\n", -EBADMSG}, /* no m= */
         {"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n", -EBADMSG},
         {"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\n"
-         "m=audio 99999 RTP/AVP 0\r\n", -EBADMSG},
+         "m=audio 99999 RTP/AVP 0\r\n",
+         -EBADMSG},
         {"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 999.2.3.4\r\nt=0 0\r\n"
-         "m=audio 4000 RTP/AVP 0\r\n", -EBADMSG},
+         "m=audio 4000 RTP/AVP 0\r\n",
+         -EBADMSG},
         {"v=0\r\no=- 1 1 IN IP6 ::1\r\ns=-\r\nc=IN IP6 ::1\r\nt=0 0\r\n"
-         "m=audio 4000 RTP/AVP 0\r\n", -EPROTONOSUPPORT},
+         "m=audio 4000 RTP/AVP 0\r\n",
+         -EPROTONOSUPPORT},
         {"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 224.2.1.1/127\r\nt=0 0\r\n"
-         "m=audio 4000 RTP/AVP 0\r\n", -EPROTONOSUPPORT},
+         "m=audio 4000 RTP/AVP 0\r\n",
+         -EPROTONOSUPPORT},
         {"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\n"
-         "m=image 4000 udptl t38\r\n", -EPROTONOSUPPORT},
+         "m=image 4000 udptl t38\r\n",
+         -EPROTONOSUPPORT},
         {"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\n"
-         "m=audio 4000 RTP/SAVP 0\r\n", -EPROTONOSUPPORT}, /* SAVP without a key */
+         "m=audio 4000 RTP/SAVP 0\r\n",
+         -EPROTONOSUPPORT}, /* SAVP without a key */
         {"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\n"
-         "m=audio 4000/2 RTP/AVP 0\r\n", -EPROTONOSUPPORT},
+         "m=audio 4000/2 RTP/AVP 0\r\n",
+         -EPROTONOSUPPORT},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int rc = media_sdp_parse(cases[i].text, strlen(cases[i].text), &sdp, why, sizeof why);
