@@ -7,10 +7,10 @@
 BUILD   ?= build
 SAN     ?=
 CC      ?= cc
-PKGS    := libuv libprotobuf-c hiredis libmicrohttpd jansson libosip2
+PKGS    := libuv libprotobuf-c hiredis libmicrohttpd jansson libosip2 libsrtp2 sndfile
 DEB_PKGS := build-essential pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler \
             libhiredis-dev libmicrohttpd-dev libjansson-dev libcmocka-dev libosip2-dev \
-            libsrtp2-dev redis-server redis-tools sip-tester curl jq procps iproute2 psmisc \
+            libsrtp2-dev libsndfile1-dev redis-server redis-tools sip-tester curl jq procps iproute2 psmisc \
             clang libclang-rt-14-dev
 
 OPT     ?= -O2
@@ -18,7 +18,7 @@ CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) -g -fno-omit-fram
            -I. -Ilib -Ishm -I$(BUILD)/gen $(SAN) $(EXTRA_CFLAGS) \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS := $(SAN)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lrt
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lrt -lm
 
 PROTOS  := $(wildcard proto/*.proto)
 GEN_C   := $(patsubst proto/%.proto,$(BUILD)/gen/proto/%.pb-c.c,$(PROTOS))

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <signal.h>
 #include <unistd.h>
 
 static const char *const state_names[SHM_STATE_COUNT] = {
@@ -223,4 +224,87 @@ void shm_txn_release(struct shm_seg *seg, uint64_t hash, unsigned instance) {
             return;
         }
     }
+}
+
+/* ---- media port pool ---- */
+
+static bool pair_in_range(int idx, int lo, int hi) {
+    return idx * 2 >= lo && idx * 2 + 1 <= hi;
+}
+
+int shm_media_port_alloc(struct shm_media_pool *pool, int lo, int hi, int32_t pid) {
+    if (lo < 0 || hi > 65535 || lo > hi || pid <= 0)
+        return -EINVAL;
+    int first = (lo + 1) / 2, last = (hi - 1) / 2; /* pairs wholly inside [lo, hi] */
+    if (first > last)
+        return -ENOSPC;
+    uint32_t n = (uint32_t)(last - first + 1);
+    uint32_t start = __atomic_fetch_add(&pool->cursor, 1, __ATOMIC_RELAXED) % n;
+    for (uint32_t k = 0; k < n; k++) {
+        int idx = first + (int)((start + k) % n);
+        int32_t expect = 0;
+        if (__atomic_load_n(&pool->owner[idx], __ATOMIC_RELAXED) == 0 &&
+            __atomic_compare_exchange_n(&pool->owner[idx], &expect, pid, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_RELAXED)) {
+            /* the next search starts after this pair */
+            __atomic_store_n(&pool->cursor, start + k + 1, __ATOMIC_RELAXED);
+            return idx * 2;
+        }
+    }
+    return -ENOSPC;
+}
+
+int shm_media_port_free(struct shm_media_pool *pool, int rtp_port, int32_t pid) {
+    if (rtp_port < 0 || rtp_port > 65535 || (rtp_port & 1))
+        return -EINVAL;
+    int32_t expect = pid;
+    return __atomic_compare_exchange_n(&pool->owner[rtp_port / 2], &expect, 0, false,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)
+               ? 0
+               : -EPERM;
+}
+
+static bool pid_alive(int32_t pid) {
+    return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+int shm_media_reclaim(struct shm_media_pool *pool, int lo, int hi) {
+    int freed = 0;
+    int32_t dead = 0; /* the last dead pid seen: a dead instance owns many pairs */
+    for (int idx = (lo + 1) / 2; idx <= (hi - 1) / 2 && idx < SHM_MEDIA_PAIRS; idx++) {
+        int32_t owner = __atomic_load_n(&pool->owner[idx], __ATOMIC_RELAXED);
+        if (owner <= 0 || !pair_in_range(idx, lo, hi))
+            continue;
+        if (owner != dead && pid_alive(owner))
+            continue;
+        dead = owner;
+        if (__atomic_compare_exchange_n(&pool->owner[idx], &owner, 0, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_RELAXED))
+            freed++;
+    }
+    return freed;
+}
+
+unsigned shm_media_free_count(const struct shm_media_pool *pool, int lo, int hi) {
+    unsigned n = 0;
+    for (int idx = (lo + 1) / 2; idx <= (hi - 1) / 2 && idx < SHM_MEDIA_PAIRS; idx++)
+        n += __atomic_load_n(&pool->owner[idx], __ATOMIC_RELAXED) == 0;
+    return n;
+}
+
+int shm_media_pick(const struct shm_seg *seg) {
+    int best = -1;
+    uint64_t best_load = UINT64_MAX;
+    for (int i = 0; i < SHM_MAX_PROCS; i++) {
+        struct shm_proc p;
+        shm_proc_read(&seg->procs[i], &p);
+        if (p.state != SHM_READY || p.pid <= 0 || strcmp(p.role, "mediad") != 0)
+            continue;
+        uint64_t load = p.counters[SHM_C_media_sessions];
+        if (load < best_load || (load == best_load && (int)p.instance < best)) {
+            best = (int)p.instance;
+            best_load = load;
+        }
+    }
+    return best;
 }

@@ -16,6 +16,10 @@
  *   entry (40 bits of hash, 8 of instance, 16 of expiry in monotonic seconds), claimed
  *   and released with compare-and-swap by any sipd, linear probing of at most
  *   SHM_TXN_PROBES slots; an entry past its expiry (its owner died) is free again.
+ *   After the process table: the media port pool shared by every mediad instance, one
+ *   owner word per RTP/RTCP port pair (index port / 2) holding the pid of the process that
+ *   owns the pair (0: free), taken and given back with compare-and-swap; a pair whose
+ *   owner died is taken back by any live mediad (shm_media_reclaim).
  * OWNERSHIP
  *   The mapping belongs to the caller of shm_create/shm_attach until shm_detach.
  * LOOP
@@ -31,9 +35,9 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x5342534dU /* "SBSM" */
-#define SHM_VERSION 4U
+#define SHM_VERSION 5U
 #define SHM_MAX_PROCS 256
-#define SHM_MAX_COUNTERS 48
+#define SHM_MAX_COUNTERS 64
 
 /* X(name, description); gauges say so. */
 #define SHM_COUNTERS(X)                                          \
@@ -67,7 +71,19 @@
     X(calls_ended, "answered calls hung up by a BYE")                      \
     X(calls_active, "gauge: calls dialogd holds")                          \
     X(routes, "RouteRequests answered (routerd)")                          \
-    X(dialplan_errors, "dialplan files refused at load or reload (routerd)")
+    X(dialplan_errors, "dialplan files refused at load or reload (routerd)") \
+    X(media_sessions, "gauge: media sessions alive (mediad)") \
+    X(media_sessions_created, "media sessions created (mediad)") \
+    X(media_pool_exhausted, "media creates refused: no free port pair (mediad)") \
+    X(media_bad_sdp, "media requests refused: bad or unrelayable SDP (mediad)") \
+    X(media_rx_packets, "RTP and RTCP packets received (mediad)") \
+    X(media_tx_packets, "RTP and RTCP packets sent, relayed or played (mediad)") \
+    X(media_rx_dropped, "packets dropped: wrong source, direction, no peer (mediad)") \
+    X(media_srtp_failed, "SRTP packets dropped: replay, forgery, bad length (mediad)") \
+    X(media_dtmf_events, "RFC 4733 DTMF events seen (mediad)") \
+    X(media_timeouts, "media_timeout events sent (mediad)") \
+    X(media_playbacks, "playbacks started (mediad)") \
+    X(media_ports_reclaimed, "port pairs taken back from dead mediad processes (mediad)")
 
 enum shm_counter {
 #define SHM_COUNTER_ENUM(name, doc) SHM_C_##name,
@@ -123,10 +139,19 @@ struct shm_header {
 
 #define SHM_TXN_SLOTS (1u << 20) /* 8 MiB, touched only where used */
 #define SHM_TXN_PROBES 16
+/* Port pairs (even RTP port, RTCP port + 1) of the whole port space, by port / 2. */
+#define SHM_MEDIA_PAIRS 32768
+
+struct shm_media_pool {
+    uint32_t cursor;         /* next pair index to try: spreads reuse of freed pairs */
+    uint32_t pad[15];
+    int32_t owner[SHM_MEDIA_PAIRS]; /* pid of the owner, 0 free; CAS only */
+} __attribute__((aligned(64)));
 
 struct shm_seg {
     struct shm_header hdr;
     struct shm_proc procs[SHM_MAX_PROCS];
+    struct shm_media_pool media_pool;
     uint64_t txn_index[SHM_TXN_SLOTS];
 };
 
@@ -171,6 +196,19 @@ static inline void shm_gauge(struct shm_proc *p, enum shm_counter c, uint64_t v)
     if (p)
         __atomic_store_n(&p->counters[c], v, __ATOMIC_RELAXED);
 }
+
+/* Takes a free pair in [lo, hi] (lo even) for pid: returns its RTP port, or -ENOSPC.
+ * Lock-free (CAS per slot); any process may call it. */
+int shm_media_port_alloc(struct shm_media_pool *pool, int lo, int hi, int32_t pid);
+/* Gives back the pair of rtp_port if pid owns it; 0, or -EPERM when it is not pid's. */
+int shm_media_port_free(struct shm_media_pool *pool, int rtp_port, int32_t pid);
+/* Frees every pair in [lo, hi] whose owner process no longer exists; returns how many. */
+int shm_media_reclaim(struct shm_media_pool *pool, int lo, int hi);
+/* Free pairs in [lo, hi]. */
+unsigned shm_media_free_count(const struct shm_media_pool *pool, int lo, int hi);
+/* The instance number of the ready mediad with the fewest sessions (media_sessions
+ * gauge), ties to the lowest instance; -1 when none is ready. Draining ones are skipped. */
+int shm_media_pick(const struct shm_seg *seg);
 
 const char *shm_state_name(enum shm_state state);
 const char *shm_counter_name(enum shm_counter c);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (libFuzzer + ASan/UBSan/LSan) of the parsers that take hostile
-# input: main.cf (cfg_fuzz), master.cf (mastercf_fuzz) and IPC packets (envelope_fuzz).
+# input: main.cf (cfg_fuzz), master.cf (mastercf_fuzz), IPC packets (envelope_fuzz) and
+# SDP bodies as mediad reads and rewrites them (media_sdp_fuzz).
 #   tests/fuzz/run.sh [SECONDS_PER_TARGET] [NAME...]     (default 10 s; NAME: cfg, ...)
 # Builds build/fuzz/<name>, copies the committed seeds (tests/fuzz/corpus/<name>/) into a
 # temporary working corpus (the repo never grows), runs each target in turn for the given
@@ -18,7 +19,7 @@ esac
 [ "$secs" -ge 1 ] || secs=1
 shift $(($# > 0 ? 1 : 0))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(cfg mastercf envelope)
+[ ${#targets[@]} -gt 0 ] || targets=(cfg mastercf envelope media_sdp)
 
 out=build/fuzz
 cc=${FUZZ_CC:-clang}
@@ -79,8 +80,8 @@ build() {
     gens+=("$c")
   done
   local pcflags pclibs
-  read -ra pcflags <<<"$(pkg-config --cflags libuv libprotobuf-c 2>>"$log")" &&
-    read -ra pclibs <<<"$(pkg-config --libs libuv libprotobuf-c 2>>"$log")" &&
+  read -ra pcflags <<<"$(pkg-config --cflags libuv libprotobuf-c libosip2 2>>"$log")" &&
+    read -ra pclibs <<<"$(pkg-config --libs libuv libprotobuf-c libosip2 2>>"$log")" &&
     [ ${#pclibs[@]} -gt 0 ] || return 1
   # Close SOURCES over the lib/ and shm/ headers they and the harnesses include.
   for _ in 1 2 3 4 5; do
