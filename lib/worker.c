@@ -203,6 +203,13 @@ ipc_chan_t *worker_peer_instance(worker_t *w, const char *service, int instance)
     return NULL;
 }
 
+ipc_chan_t *worker_peer_role_instance(worker_t *w, enum sb_role role, int instance) {
+    for (struct worker_peer *pe = w->priv->peers; pe; pe = pe->next)
+        if (pe->outbound && pe->hello_done && pe->instance == instance && pe->role == role)
+            return pe->ch;
+    return NULL;
+}
+
 /* What every worker answers, from master or a peer; from_master gates Control. */
 static void worker_dispatch(worker_t *w, ipc_chan_t *ch, Sb__Envelope *env, bool from_master,
                             struct worker_peer *pe) {

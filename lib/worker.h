@@ -92,5 +92,7 @@ int worker_peer_count(const worker_t *w);
 ipc_chan_t *worker_peer_pick(worker_t *w, enum sb_role role, uint64_t key);
 /* The channel to instance of service, or NULL when not connected. Borrowed. */
 ipc_chan_t *worker_peer_instance(worker_t *w, const char *service, int instance);
+/* The channel to instance of a role, whatever its service is named. Borrowed. */
+ipc_chan_t *worker_peer_role_instance(worker_t *w, enum sb_role role, int instance);
 
 #endif

@@ -19,6 +19,9 @@ make_confdir() {
   mkdir -p "$dir"
   chmod 755 "$dir"
   cp "$src/master.cf" "$src/dialplan.json" "$dir/"
+  mkdir -p "$dir/audio"
+  cp "$src"/audio/*.wav "$dir/audio/"
+  chmod -R a+rX "$dir/audio"
   SIP_PORT=$(free_port)
   API_PORT=$(free_port)
   sed -e "s/^sip_listen_udp = .*/sip_listen_udp = 127.0.0.1:$SIP_PORT/" \

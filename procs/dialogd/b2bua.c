@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "proto/dialog.pb-c.h"
+#include "proto/media.pb-c.h"
 #include "proto/route.pb-c.h"
 #include "proto/sip.pb-c.h"
 
@@ -22,6 +23,8 @@
 #define B2B_MAX_ROUTES 16
 #define B2B_LOCATION_TIMEOUT_MS 2000
 #define B2B_ROUTE_TIMEOUT_MS 2000
+#define B2B_MEDIA_TIMEOUT_MS 2000
+#define B2B_SDP "application/sdp"
 #define B2B_MAX_ACTIONS 64
 #define B2B_CONTACT_USER "sb"
 #define B2B_KEY_TTL_S 86400 /* a dialog record outlives no call by more than a day */
@@ -34,6 +37,7 @@ enum b2b_kind { KIND_B_INVITE = 1, KIND_B_BYE = 2, KIND_A_BYE = 3 };
 struct b2b_action {
     enum { ACT_DIAL, ACT_HANGUP, ACT_PLAY } type;
     char *aor, *uri; /* dial: look up aor, or call uri */
+    char *file;      /* play_audio */
     unsigned timeout, status;
 };
 
@@ -52,6 +56,12 @@ struct call {
     enum call_state state;
     bool a_cancelled, b_cancel_sent, a_answered, dial_timed_out;
     bool saved;            /* its record is in Redis */
+    bool a_acked;          /* A acknowledged our 2xx */
+    bool playing;          /* a play_audio runs: its end moves the call on */
+    uint64_t media_session; /* mediad's session, 0: media not anchored (no SDP offer) */
+    int media_instance;
+    uint8_t *b_offer, *a_local_sdp, *a_answer_sdp; /* SDPs mediad wrote */
+    size_t b_offer_len, a_local_sdp_len, a_answer_sdp_len;
     int64_t created_ms, answered_ms;
     int pending_byes;
     uv_timer_t dial_timer; /* a dial's timeout; the call is freed in its close callback */
@@ -134,8 +144,14 @@ static void call_closed(uv_handle_t *h) {
 
 static void forget(b2bua_t *b, struct call *c);
 
+static void media_destroy(b2bua_t *b, struct call *c);
+
 static void call_free(b2bua_t *b, struct call *c) {
     forget(b, c);
+    media_destroy(b, c);
+    free(c->b_offer);
+    free(c->a_local_sdp);
+    free(c->a_answer_sdp);
     uv_timer_stop(&c->dial_timer);
     unlink_from(&b->by_id[c->id % B2B_BUCKETS], c, offsetof(struct call, next_id));
     unlink_from(&b->by_a[hash_str(c->a_call_id)], c, offsetof(struct call, next_a));
@@ -150,6 +166,7 @@ static void call_free(b2bua_t *b, struct call *c) {
     for (size_t i = 0; i < c->nactions; i++) {
         free(c->actions[i].aor);
         free(c->actions[i].uri);
+        free(c->actions[i].file);
     }
     for (size_t i = 0; i < c->a_nroutes; i++)
         free(c->a_routes[i]);
@@ -219,6 +236,9 @@ static void save(b2bua_t *b, struct call *c) {
     snprintf(nums[3], sizeof nums[3], "%lld", (long long)c->created_ms);
     snprintf(nums[4], sizeof nums[4], "%lld", (long long)c->answered_ms);
     snprintf(nums[5], sizeof nums[5], "%d", b->w->instance);
+    char media[2][32];
+    snprintf(media[0], sizeof media[0], "%llu", (unsigned long long)c->media_session);
+    snprintf(media[1], sizeof media[1], "%d", c->media_instance);
     const char *fields[][2] = {
         {"state", state_name(c->state)},
         {"node", cfg_str(b->w->cfg, CFG_node_id)},
@@ -242,6 +262,8 @@ static void save(b2bua_t *b, struct call *c) {
         {"b_target", c->b_target ? c->b_target : ""},
         {"b_route_set", b_routes},
         {"b_local_cseq", nums[2]},
+        {"media_session", media[0]},
+        {"mediad", media[1]},
     };
     enum { NF = sizeof fields / sizeof fields[0] };
     const char *argv[2 + 2 * NF];
@@ -278,7 +300,7 @@ static void forget(b2bua_t *b, struct call *c) {
 /* ---------------------------------------------------------------- sending */
 
 static ipc_chan_t *sipd_for(b2bua_t *b, uint64_t txn_id) {
-    return worker_peer_instance(b->w, "sipd", (int)(txn_id >> 40));
+    return worker_peer_role_instance(b->w, SB_ROLE_sipd, (int)(txn_id >> 40));
 }
 
 static void respond_a(b2bua_t *b, struct call *c, unsigned status, const char *reason,
@@ -356,7 +378,11 @@ static bool send_b(b2bua_t *b, struct call *c, const char *method, uint32_t cseq
     msg.cseq = cseq;
     msg.route = c->b_routes;
     msg.n_route = c->b_nroutes;
-    if (with_body && c->body_len) {
+    if (with_body && c->media_session) { /* mediad's offer: B sends its media to us */
+        msg.content_type = B2B_SDP;
+        msg.body.data = c->b_offer;
+        msg.body.len = c->b_offer_len;
+    } else if (with_body && c->body_len) {
         msg.content_type = c->content_type;
         msg.body.data = c->body;
         msg.body.len = c->body_len;
@@ -383,11 +409,25 @@ static bool send_a(b2bua_t *b, struct call *c, const char *method, enum b2b_kind
 
 /* Ends both legs of an established call with BYE; the call goes once both answer. */
 static void hang_up_both(b2bua_t *b, struct call *c, const char *why) {
-    log_info("call %s: hanging up both legs (%s)", c->a_call_id, why);
+    log_info("call %s: hanging up (%s)", c->a_call_id, why);
+    uv_timer_stop(&c->dial_timer);
+    if (c->state == CALL_CALLING && c->b_txn && !c->b_cancel_sent) { /* B still rings */
+        Sb__SipCancel sc = SB__SIP_CANCEL__INIT;
+        sc.txn_id = c->b_txn;
+        Sb__Envelope env = SB__ENVELOPE__INIT;
+        env.body_case = SB__ENVELOPE__BODY_SIP_CANCEL;
+        env.sip_cancel = &sc;
+        ipc_chan_t *ch = sipd_for(b, c->b_txn);
+        if (ch)
+            ipc_send(ch, &env);
+    }
+    bool b_up = c->b_to_tag && c->state != CALL_CALLING;
     c->state = CALL_ENDING;
     c->pending_byes = 0;
-    c->pending_byes += send_b(b, c, "BYE", ++c->b_cseq, KIND_B_BYE, false);
-    c->pending_byes += send_a(b, c, "BYE", KIND_A_BYE);
+    if (b_up)
+        c->pending_byes += send_b(b, c, "BYE", ++c->b_cseq, KIND_B_BYE, false);
+    if (c->a_answered)
+        c->pending_byes += send_a(b, c, "BYE", KIND_A_BYE);
     save(b, c);
     if (c->pending_byes == 0)
         call_free(b, c);
@@ -396,9 +436,221 @@ static void hang_up_both(b2bua_t *b, struct call *c, const char *why) {
 /* ---------------------------------------------------------------- the A leg's INVITE */
 
 static void fail_call(b2bua_t *b, struct call *c, unsigned status, const char *reason) {
+    if (c->a_answered) { /* answered here (play_audio): the end is a BYE */
+        hang_up_both(b, c, reason ? reason : "the route is over");
+        return;
+    }
     respond_a(b, c, status, reason, NULL, NULL, 0);
     shm_count(b->w->slot, SHM_C_calls_failed, 1);
     call_free(b, c);
+}
+
+/* ---------------------------------------------------------------- media (mediad) */
+
+enum media_step { MW_CREATE, MW_EARLY, MW_ANSWER, MW_PLAY, MW_DESTROY };
+
+struct media_wait {
+    b2bua_t *b;
+    uint64_t call;
+    enum media_step step;
+    unsigned status; /* MW_EARLY: the provisional status to relay */
+};
+
+static void run_next(b2bua_t *b, struct call *c);
+
+static uint8_t *dup_bytes(const uint8_t *p, size_t n, size_t *out_len) {
+    uint8_t *d = malloc(n ? n : 1);
+    if (d && n)
+        memcpy(d, p, n);
+    *out_len = d ? n : 0;
+    return d;
+}
+
+static void media_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
+    (void)ch;
+    struct media_wait mw = *(struct media_wait *)arg;
+    free(arg);
+    b2bua_t *b = mw.b;
+    const Sb__MediaReply *rep =
+        env && env->body_case == SB__ENVELOPE__BODY_MEDIA_REPLY ? env->media_reply : NULL;
+    bool ok = rep && rep->status == SB__MEDIA_STATUS__MEDIA_STATUS_OK;
+    if (mw.step == MW_DESTROY)
+        return;
+    struct call *c = find_id(b, mw.call);
+    if (!c)
+        return; /* ended meanwhile (a session it created is destroyed with it) */
+    switch (mw.step) {
+    case MW_CREATE:
+        if (!ok) {
+            bool refused = rep && (rep->status == SB__MEDIA_STATUS__MEDIA_STATUS_BAD_SDP ||
+                                   rep->status == SB__MEDIA_STATUS__MEDIA_STATUS_UNRELAYABLE);
+            log_ratelimited(LOG_WARN, "call %s: mediad: %s", c->a_call_id,
+                            rep && rep->reason ? rep->reason : "no answer");
+            /* RFC 3261 21.4.26: an offer we cannot take is 488; no media resources 503 */
+            fail_call(b, c, refused ? 488 : 503, refused ? NULL : "Media unavailable");
+            return;
+        }
+        c->media_session = rep->session_id;
+        c->media_instance = (int)rep->instance;
+        c->b_offer = dup_bytes(rep->sdp.data, rep->sdp.len, &c->b_offer_len);
+        c->a_local_sdp = dup_bytes(rep->sdp_local.data, rep->sdp_local.len, &c->a_local_sdp_len);
+        if (!c->b_offer || !c->a_local_sdp) {
+            fail_call(b, c, 500, "Out of memory");
+            return;
+        }
+        run_next(b, c);
+        return;
+    case MW_EARLY: /* B's 18x SDP, rewritten for A: early media through mediad */
+        if (c->state == CALL_CALLING && !c->a_cancelled)
+            respond_a(b, c, mw.status, NULL, ok ? B2B_SDP : NULL, ok ? rep->sdp.data : NULL,
+                      ok ? rep->sdp.len : 0);
+        return;
+    case MW_ANSWER: /* B's 2xx SDP, rewritten for A */
+        if (c->state != CALL_ANSWERED && c->state != CALL_CONFIRMED)
+            return;
+        if (!ok) {
+            hang_up_both(b, c, "mediad refused the callee's answer");
+            if (!c->a_answered)
+                fail_call(b, c, 488, NULL);
+            return;
+        }
+        free(c->a_answer_sdp);
+        c->a_answer_sdp = dup_bytes(rep->sdp.data, rep->sdp.len, &c->a_answer_sdp_len);
+        respond_a(b, c, 200, NULL, B2B_SDP, rep->sdp.data, rep->sdp.len);
+        return;
+    case MW_PLAY:
+        if (!ok) {
+            c->playing = false;
+            c->last_failure = 503;
+            run_next(b, c);
+        }
+        return; /* then PLAY_COMPLETED moves the call on */
+    case MW_DESTROY:
+        return;
+    }
+}
+
+static ipc_chan_t *mediad_of(b2bua_t *b, const struct call *c) {
+    return worker_peer_role_instance(b->w, SB_ROLE_mediad, c->media_instance);
+}
+
+/* Sends env to the call's mediad (or, for a create, the least loaded one). */
+static bool media_request(b2bua_t *b, struct call *c, Sb__Envelope *env, enum media_step step,
+                          unsigned status) {
+    ipc_chan_t *ch = NULL;
+    if (step == MW_CREATE) {
+        c->media_instance = b->w->shm ? shm_media_pick(b->w->shm) : -1;
+        ch = c->media_instance >= 0 ? mediad_of(b, c) : NULL;
+        if (!ch) /* the gauge may lag behind: any connected mediad */
+            ch = worker_peer_pick(b->w, SB_ROLE_mediad, c->id);
+    } else {
+        ch = mediad_of(b, c);
+    }
+    struct media_wait *mw = malloc(sizeof *mw);
+    if (!ch || !mw) {
+        free(mw);
+        return false;
+    }
+    *mw = (struct media_wait){b, c->id, step, status};
+    if (ipc_request(ch, env, media_answered, mw, B2B_MEDIA_TIMEOUT_MS) < 0) {
+        free(mw);
+        return false;
+    }
+    return true;
+}
+
+static void media_create(b2bua_t *b, struct call *c) {
+    char tag[24];
+    snprintf(tag, sizeof tag, "%llu", (unsigned long long)c->id);
+    Sb__MediaCreateRequest rq = SB__MEDIA_CREATE_REQUEST__INIT;
+    rq.call_id = c->a_call_id;
+    rq.sdp.data = c->body;
+    rq.sdp.len = c->body_len;
+    rq.owner_tag = tag;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_MEDIA_CREATE;
+    env.media_create = &rq;
+    if (!media_request(b, c, &env, MW_CREATE, 0))
+        fail_call(b, c, 503, "Media unavailable");
+}
+
+/* B's SDP (an answer) to mediad: the rewritten SDP goes to A when it comes back. */
+static bool media_update_b(b2bua_t *b, struct call *c, const Sb__SipMessage *m, bool final) {
+    Sb__MediaUpdateRequest rq = SB__MEDIA_UPDATE_REQUEST__INIT;
+    rq.session_id = c->media_session;
+    rq.from_side = SB__MEDIA_SIDE__MEDIA_SIDE_B;
+    rq.type = SB__MEDIA_SDP_TYPE__MEDIA_SDP_ANSWER;
+    rq.sdp = m->body;
+    rq.confirmed = final;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_MEDIA_UPDATE;
+    env.media_update = &rq;
+    return media_request(b, c, &env, final ? MW_ANSWER : MW_EARLY, m->status);
+}
+
+static bool media_play(b2bua_t *b, struct call *c, const char *file) {
+    Sb__MediaPlayRequest rq = SB__MEDIA_PLAY_REQUEST__INIT;
+    rq.session_id = c->media_session;
+    rq.to_side = SB__MEDIA_SIDE__MEDIA_SIDE_A;
+    rq.file = (char *)file;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_MEDIA_PLAY;
+    env.media_play = &rq;
+    c->playing = media_request(b, c, &env, MW_PLAY, 0);
+    return c->playing;
+}
+
+static void media_destroy(b2bua_t *b, struct call *c) {
+    if (!c->media_session)
+        return;
+    Sb__MediaDestroyRequest rq = SB__MEDIA_DESTROY_REQUEST__INIT;
+    rq.session_id = c->media_session;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_MEDIA_DESTROY;
+    env.media_destroy = &rq;
+    if (!media_request(b, c, &env, MW_DESTROY, 0))
+        log_ratelimited(LOG_WARN, "call %s: cannot destroy media session %llu (mediad %d gone)",
+                        c->a_call_id, (unsigned long long)c->media_session, c->media_instance);
+    c->media_session = 0;
+}
+
+static void on_media_event(b2bua_t *b, const Sb__MediaEvent *ev) {
+    uint64_t id = ev->owner_tag ? strtoull(ev->owner_tag, NULL, 10) : 0;
+    struct call *c = find_id(b, id);
+    if (!c || c->media_session != ev->session_id)
+        return;
+    switch (ev->type) {
+    case SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_PLAY_COMPLETED:
+    case SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_PLAY_ERROR:
+    case SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_PLAY_STOPPED:
+        if (!c->playing)
+            return;
+        c->playing = false;
+        if (ev->type == SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_PLAY_ERROR) {
+            log_ratelimited(LOG_WARN, "call %s: play_audio failed: %s", c->a_call_id,
+                            ev->reason ? ev->reason : "?");
+            c->last_failure = 503;
+        }
+        if (c->state != CALL_ENDING)
+            run_next(b, c);
+        return;
+    case SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_TIMEOUT:
+    case SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_SESSION_LOST:
+        if (c->state == CALL_CONFIRMED || c->state == CALL_ANSWERED) {
+            if (ev->type == SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_SESSION_LOST)
+                c->media_session = 0;
+            hang_up_both(b, c, ev->type == SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_TIMEOUT
+                                   ? "no media"
+                                   : "media session lost");
+        }
+        return;
+    case SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_DTMF:
+        log_info("call %s: DTMF %s (%u ms)", c->a_call_id, ev->digit ? ev->digit : "?",
+                 ev->duration_ms);
+        return;
+    default:
+        return;
+    }
 }
 
 struct routerd_wait {
@@ -541,11 +793,22 @@ static void run_next(b2bua_t *b, struct call *c) {
         fail_call(b, c, a->status ? a->status : 480, NULL);
         return;
     case ACT_PLAY:
-        /* play_audio needs mediad (the media issue): this action fails with 503 */
-        log_ratelimited(LOG_WARN, "call %s: play_audio needs mediad, not available yet",
-                        c->a_call_id);
-        c->last_failure = 503;
-        run_next(b, c);
+        if (!c->media_session) { /* no SDP offer from the caller: nothing to play to */
+            c->last_failure = 488;
+            run_next(b, c);
+            return;
+        }
+        if (!c->a_answered) { /* an IVR route answers here, with our side-A ports */
+            respond_a(b, c, 200, NULL, B2B_SDP, c->a_local_sdp, c->a_local_sdp_len);
+            c->state = CALL_ANSWERED;
+            c->answered_ms = wall_ms();
+            shm_count(b->w->slot, SHM_C_calls_answered, 1);
+            save(b, c);
+        }
+        if (!media_play(b, c, a->file)) {
+            c->last_failure = 503;
+            run_next(b, c);
+        }
         return;
     case ACT_DIAL:
         if (a->uri) {
@@ -591,10 +854,17 @@ static void route_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
         a->status = ra->status;
         a->aor = ra->aor && *ra->aor ? strdup(ra->aor) : NULL;
         a->uri = ra->uri && *ra->uri ? strdup(ra->uri) : NULL;
+        a->file = ra->file && *ra->file ? strdup(ra->file) : NULL;
+        if (a->type == ACT_PLAY && !a->file)
+            a->type = ACT_HANGUP;
         if (a->type == ACT_DIAL && !a->aor && !a->uri)
             a->type = ACT_HANGUP; /* out of memory or a reply without a target */
     }
-    run_next(b, c);
+    /* an SDP offer: anchor the media before anything rings (RFC 3264) */
+    if (c->body_len && strncasecmp(c->content_type, B2B_SDP, strlen(B2B_SDP)) == 0)
+        media_create(b, c);
+    else
+        run_next(b, c);
 }
 
 /* User part of a sip: URI (for RouteRequest), into out. */
@@ -645,6 +915,7 @@ static void on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     uri_host(m->request_uri, host, sizeof host);
     uri_user(m->from_uri, caller, sizeof caller);
     c->b2bua = b;
+    c->media_instance = -1;
     c->created_ms = wall_ms();
     uv_timer_init(b->w->loop, &c->dial_timer);
     c->dial_timer.data = c;
@@ -720,13 +991,19 @@ static void on_cancel(b2bua_t *b, const Sb__SipRequestIn *in) {
 /* A BYE from one leg of c: 200 to it, BYE to the other; the call goes when that is
  * answered. */
 static void bye_call(b2bua_t *b, struct call *c, bool a_leg, ipc_chan_t *ch, uint64_t txn_id) {
-    if (c->state != CALL_CONFIRMED && c->state != CALL_ANSWERED) {
+    bool b_up = c->b_to_tag && (c->state == CALL_CONFIRMED || c->state == CALL_ANSWERED);
+    if (c->state == CALL_ENDING || (a_leg ? !c->a_answered : !b_up)) {
         respond_txn(b, ch, txn_id, 481);
         return;
     }
     respond_txn(b, ch, txn_id, 200);
     log_info("call %s: %s hung up", c->a_call_id, a_leg ? "caller" : "callee");
     shm_count(b->w->slot, SHM_C_calls_ended, 1);
+    if (a_leg && !b_up) { /* an IVR call, or one still dialing its callee */
+        c->a_answered = false; /* no BYE back to A */
+        hang_up_both(b, c, "caller hung up");
+        return;
+    }
     c->state = CALL_ENDING;
     c->pending_byes = a_leg ? send_b(b, c, "BYE", ++c->b_cseq, KIND_B_BYE, false)
                             : send_a(b, c, "BYE", KIND_A_BYE);
@@ -814,6 +1091,13 @@ static struct call *call_from_record(b2bua_t *b, const redisReply *r) {
     num = field_dup(r, "a_txn");
     c->a_txn = num ? strtoull(num, NULL, 10) : 0;
     free(num);
+    num = field_dup(r, "media_session");
+    c->media_session = num ? strtoull(num, NULL, 10) : 0;
+    free(num);
+    num = field_dup(r, "mediad");
+    c->media_instance = num && *num ? atoi(num) : -1;
+    free(num);
+    c->a_acked = true;
     c->a_answered = true;
     c->saved = true;
     c->id = ++b->next_id & ((1ULL << 47) - 1);
@@ -927,10 +1211,13 @@ static void on_bye(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
 static void on_ack(b2bua_t *b, const Sb__SipRequestIn *in) {
     bool a_leg;
     struct call *c = find_call_id(b, in->msg->call_id, &a_leg);
-    if (!c || !a_leg || c->state != CALL_ANSWERED)
+    if (!c || !a_leg || !c->a_answered || c->a_acked)
         return;
-    c->state = CALL_CONFIRMED;
-    save(b, c);
+    c->a_acked = true;
+    if (c->state == CALL_ANSWERED) {
+        c->state = CALL_CONFIRMED;
+        save(b, c);
+    }
     if (in->txn_id == 0) { /* another sipd instance got it: tell the owner to stop */
         Sb__SipTxnEvent ev = SB__SIP_TXN_EVENT__INIT;
         ev.txn_id = c->a_txn;
@@ -978,8 +1265,15 @@ static void b_invite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseI
             c->b_cancel_sent = ch && ipc_send(ch, &env) == 0;
             return;
         }
-        if (status > 100 && !c->a_cancelled) /* 180, 183 (with its body) relayed as they come */
-            respond_a(b, c, status, m->reason, m->content_type, m->body.data, m->body.len);
+        if (status == 100 || c->a_cancelled || c->a_answered)
+            return;
+        /* 180, 183 relayed as they come; an SDP in them is early media through mediad */
+        if (c->media_session && m->body.len) {
+            if (!media_update_b(b, c, m, false))
+                respond_a(b, c, status, m->reason, NULL, NULL, 0);
+        } else {
+            respond_a(b, c, status, m->reason, NULL, NULL, 0);
+        }
         return;
     }
     if (status >= 300) {
@@ -1016,11 +1310,24 @@ static void b_invite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseI
             call_free(b, c);
         return;
     }
-    c->state = CALL_ANSWERED;
-    c->answered_ms = wall_ms();
+    bool answered_here = c->a_answered; /* A was answered by an IVR action before */
+    c->state = answered_here && c->a_acked ? CALL_CONFIRMED : CALL_ANSWERED;
+    if (!answered_here) {
+        c->answered_ms = wall_ms();
+        shm_count(b->w->slot, SHM_C_calls_answered, 1);
+    }
     save(b, c);
-    shm_count(b->w->slot, SHM_C_calls_answered, 1);
-    respond_a(b, c, status, m->reason, m->content_type, m->body.data, m->body.len);
+    if (!c->media_session) { /* no media anchored: bodies pass as they are */
+        respond_a(b, c, status, m->reason, m->content_type, m->body.data, m->body.len);
+        return;
+    }
+    if (m->body.len) {
+        /* mediad learns B's answer; A gets it rewritten (unless A has its answer) */
+        if (!media_update_b(b, c, m, true))
+            hang_up_both(b, c, "mediad unreachable");
+    } else if (!answered_here) { /* the answer came in a 183 already */
+        respond_a(b, c, 200, m->reason, B2B_SDP, c->a_answer_sdp, c->a_answer_sdp_len);
+    }
 }
 
 static void on_response(b2bua_t *b, const Sb__SipResponseIn *in) {
@@ -1057,7 +1364,8 @@ static void on_txn_event(b2bua_t *b, const Sb__SipTxnEvent *ev) {
         return;
     for (size_t i = 0; i < B2B_BUCKETS; i++)
         for (struct call *c = b->by_id[i]; c; c = c->next_id)
-            if (c->a_txn == ev->txn_id && c->state == CALL_ANSWERED) {
+            if (c->a_txn == ev->txn_id && c->a_answered && !c->a_acked &&
+                c->state != CALL_ENDING) {
                 /* RFC 3261 13.3.1.4: no ACK for our 2xx: end the session */
                 hang_up_both(b, c, "no ACK from the caller");
                 return;
@@ -1079,6 +1387,10 @@ bool b2bua_on_envelope(b2bua_t *b, ipc_chan_t *ch, Sb__Envelope *env) {
     case SB__ENVELOPE__BODY_SIP_TXN_EVENT:
         if (env->sip_txn_event)
             on_txn_event(b, env->sip_txn_event);
+        return true;
+    case SB__ENVELOPE__BODY_MEDIA_EVENT:
+        if (env->media_event)
+            on_media_event(b, env->media_event);
         return true;
     default:
         return false;

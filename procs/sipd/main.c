@@ -49,18 +49,11 @@ static ipc_chan_t *pick_dialog(void *arg, uint64_t key) {
 }
 
 static ipc_chan_t *pick_dialog_instance(void *arg, int instance) {
-    worker_t *w = arg;
-    for (int i = 0; i < SHM_MAX_PROCS; i++) { /* the service name of role dialogd */
-        struct shm_proc *p = &w->shm->procs[i];
-        if (p->state == SHM_READY && strcmp(p->role, "dialogd") == 0 && (int)p->instance == instance)
-            return worker_peer_instance(w, p->service, instance);
-    }
-    return NULL;
+    return worker_peer_role_instance(arg, SB_ROLE_dialogd, instance);
 }
 
 static ipc_chan_t *pick_sipd(void *arg, int instance) {
-    worker_t *w = arg;
-    return worker_peer_instance(w, w->service, instance);
+    return worker_peer_role_instance(arg, SB_ROLE_sipd, instance);
 }
 
 static int sipd_init(worker_t *w) {

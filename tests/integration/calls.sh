@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Calls through the B2BUA (no mediad yet): SIPp callees register as users, a SIPp
-# caller calls them through sipd -> dialogd -> routerd (the prototype's dialplan.json,
-# unchanged, then others loaded by switchboard reload) -> sipd client transactions.
+# Calls through the B2BUA: SIPp callees register as users, a SIPp caller calls them
+# through sipd -> dialogd -> routerd (the prototype's dialplan.json, unchanged, then
+# others loaded by switchboard reload) -> mediad (media anchored, RTP checked both ways
+# with rtp_peer, an IVR prompt played) -> sipd client transactions.
 # Asserted on both legs: the B-leg is a new dialog (its own Call-ID, tags, CSeq, our
 # Contact), the callee's answer and body reach the caller, hang-up from either side
 # reaches the other, CANCEL, errors relayed, 404 for an unregistered user and for no
@@ -80,6 +81,58 @@ check "the callee's BYE was answered 200" wait_pid "$CALLEE_PID"
 check_eq "the caller received 100 180 200 BYE" "100 180 200 BYE" "$(msgs call-2 received)"
 check "the BYE to the caller goes to its Contact" grep -q "^BYE sip:alice@127.0.0.1" "$SB_OUT/call-2.msg"
 
+# ---- media anchored by mediad: RTP both ways through it ----
+media_of() { # NAME [sent]: ip:port of the audio line of the last SDP SIPp received (or sent)
+  tr -d '\r' <"$SB_OUT/$1.msg" | awk -v d="message ${2:-received}" '
+    /message (received|sent)/ { mine = index($0, d) > 0; next }
+    mine && /^c=IN IP4/ { ip = $3 } mine && /^m=audio/ { port = $2 } END { print ip ":" port }'
+}
+rtp_field() { awk -v k="$2" '$1 == k { print $2 }' "$SB_OUT/$1"; }
+media_sessions() { counter mediad media_sessions; }
+callee bob-media uas_answer.xml "$PB"
+MEDIA_CALLEE=$CALLEE_PID
+sleep 0.2
+rm -f "$SB_OUT/call-m.msg"
+timeout 60 sipp -sf "$top/tests/sipp/uac_call.xml" -i 127.0.0.1 -p "$(free_port)" -m 1 -d 3000 \
+  -timeout 30s -timeout_error -nostdin -trace_msg -message_file "$SB_OUT/call-m.msg" \
+  -s 1001 -cid_str "call-m-%u" "127.0.0.1:$SIP_PORT" >"$SB_OUT/call-m.out" 2>&1 &
+MEDIA_CALLER=$!
+check "the call with media is answered" wait_until 5 'grep -q "^SIP/2.0 200" "$SB_OUT/call-m.msg" 2>/dev/null'
+a_media=$(media_of call-m) b_media=$(media_of bob-media)
+a_offer=$(media_of call-m sent) b_answer=$(media_of bob-media sent)
+check "the callee is offered mediad's address, not the caller's ($b_media vs $a_offer)" \
+  [ "$b_media" != "$a_offer" ]
+check "the caller's answer points at mediad, not at the callee ($a_media vs $b_answer)" \
+  [ "$a_media" != "$b_answer" ]
+check_eq "mediad holds one session" 1 "$(media_sessions)"
+"$SB_TOOLS/rtp_peer" -t "$a_media" -n 50 >"$SB_OUT/rtp-a.out" &
+RTP_A=$!
+"$SB_TOOLS/rtp_peer" -t "$b_media" -n 50 >"$SB_OUT/rtp-b.out"
+wait "$RTP_A"
+check_eq "RTP caller -> callee: 50 packets, payload untouched" "50 50" \
+  "$(rtp_field rtp-b.out received) $(rtp_field rtp-b.out intact)"
+check_eq "RTP callee -> caller: 50 packets, payload untouched" "50 50" \
+  "$(rtp_field rtp-a.out received) $(rtp_field rtp-a.out intact)"
+check_eq "they come from mediad's ports, the ones each side was given" "$a_media $b_media" \
+  "$(rtp_field rtp-a.out from) $(rtp_field rtp-b.out from)"
+check "the caller hangs up" wait_pid "$MEDIA_CALLER"
+check "the callee got the BYE" wait_pid "$MEDIA_CALLEE"
+check "mediad's session is gone with the call" wait_until 5 '[ "$(media_sessions)" = 0 ]'
+
+# ---- an IVR route (500: play_audio) answers here and plays the prompt ----
+rm -f "$SB_OUT/call-ivr.msg"
+timeout 60 sipp -sf "$top/tests/sipp/uac_call_wait_bye.xml" -i 127.0.0.1 -p "$(free_port)" -m 1 \
+  -timeout 30s -timeout_error -nostdin -trace_msg -message_file "$SB_OUT/call-ivr.msg" \
+  -s 500 -cid_str "call-ivr-%u" "127.0.0.1:$SIP_PORT" >"$SB_OUT/call-ivr.out" 2>&1 &
+IVR_CALLER=$!
+check "the IVR route answers the caller itself" wait_until 5 'grep -q "^SIP/2.0 200" "$SB_OUT/call-ivr.msg" 2>/dev/null'
+"$SB_TOOLS/rtp_peer" -t "$(media_of call-ivr)" -n 0 -w 2500 >"$SB_OUT/rtp-ivr.out"
+got=$(rtp_field rtp-ivr.out received)
+check "the 1.2 s prompt reaches the caller as PCMU packets ($got of 60)" \
+  bash -c "[ '$got' -ge 45 ] && [ '$got' -le 60 ] && [ '$(rtp_field rtp-ivr.out pt)' = 0 ]"
+check "when it is over, the caller gets a BYE and answers it" wait_pid "$IVR_CALLER"
+check_eq "the caller received 100 200 BYE" "100 200 BYE" "$(msgs call-ivr received)"
+
 # ---- the callee is busy ----
 callee bob-busy uas_busy.xml "$PB"
 sleep 0.2
@@ -97,8 +150,8 @@ check_eq "the callee received INVITE CANCEL ACK" "INVITE CANCEL ACK" "$(msgs bob
 # ---- not registered; a route that plays audio (needs mediad: 503 for now) ----
 sipp_run call-5 uac_fail.xml -s 1999 -cid_str "call-5-%u"
 check_eq "a call to an unregistered user gets 404" "100 404" "$(msgs call-5 received)"
-sipp_run call-6 uac_fail.xml -s 2000 -cid_str "call-6-%u"
-check_eq "the default route plays audio: 503 until mediad is there" "100 503" "$(msgs call-6 received)"
+sipp_run call-6 uac_fail.xml -s 1998 -cid_str "call-6-%u"
+check_eq "another unregistered user: 404" "100 404" "$(msgs call-6 received)"
 
 # ---- another dialplan by switchboard reload: dial timeout, failover, hangup, no route ----
 cat >"$CONF/dialplan.json" <<'JSON'
@@ -139,9 +192,9 @@ check "a bad dialplan is refused with its JSON path" wait_until 5 \
 sipp_run call-10 uac_fail.xml -s 900 -cid_str "call-10-%u"
 check_eq "and the running dialplan stays (900 still rejected)" "100 603" "$(msgs call-10 received)"
 
-check_eq "dialogd counted 10 calls started" 10 "$(counter dialogd calls_started)"
-check_eq "3 answered" 3 "$(counter dialogd calls_answered)"
-check_eq "7 failed (486, 487, 404, 503, 603, 404, 603)" 7 "$(counter dialogd calls_failed)"
+check_eq "dialogd counted 12 calls started" 12 "$(counter dialogd calls_started)"
+check_eq "5 answered (the IVR one by us)" 5 "$(counter dialogd calls_answered)"
+check_eq "7 failed (486, 487, 404, 404, 603, 404, 603)" 7 "$(counter dialogd calls_failed)"
 
 # ---- dialogd killed mid-call: the call lives on in Redis, a later BYE ends both legs ----
 PD=$(free_port)
@@ -173,7 +226,7 @@ check_eq "the callee received INVITE ACK BYE" "INVITE ACK BYE" "$(msgs answer-10
 check "the record is gone with the call" wait_until 5 '[ -z "$(rcli --scan --pattern "sb:dlg*{call-11-*")" ] && [ "$(rcli exists "sb:dlgb:{$b_cid}")" = 0 ]'
 
 # ---- counters ----
-check_eq "routerd answered 11 RouteRequests" 11 "$(counter routerd routes)"
+check_eq "routerd answered 13 RouteRequests" 13 "$(counter routerd routes)"
 fwd=$(counter sipd sip_forwarded)
 check "answers that reached the other sipd were handed to their owner ($fwd)" [ "$fwd" -ge 1 ]
 check_eq "every handed datagram arrived" "$fwd" "$(counter sipd sip_forward_received)"
