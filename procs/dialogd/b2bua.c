@@ -31,7 +31,13 @@
 
 /* What a client request of a call is: client_id = call id << 16 | attempt << 8 | kind
  * (attempt: which dial of the call, so that answers to an abandoned one are told apart). */
-enum b2b_kind { KIND_B_INVITE = 1, KIND_B_BYE = 2, KIND_A_BYE = 3 };
+enum b2b_kind {
+    KIND_B_INVITE = 1,
+    KIND_B_BYE = 2,
+    KIND_A_BYE = 3,
+    KIND_B_REINVITE = 4, /* a re-INVITE relayed to B (from A) */
+    KIND_A_REINVITE = 5, /* a re-INVITE relayed to A (from B) */
+};
 
 /* One action of the call's route (routerd's RouteReply, copied). */
 struct b2b_action {
@@ -58,6 +64,10 @@ struct call {
     bool saved;            /* its record is in Redis */
     bool a_acked;          /* A acknowledged our 2xx */
     bool playing;          /* a play_audio runs: its end moves the call on */
+    uint64_t re_txn;       /* a re-INVITE being relayed: its server transaction, 0 none */
+    bool re_from_a;        /* ... and the leg it came from */
+    uint32_t re_cseq;      /* the CSeq of our re-INVITE to the other leg (for its ACK) */
+    ipc_chan_t *re_ch;
     uint64_t media_session; /* mediad's session, 0: media not anchored (no SDP offer) */
     int media_instance;
     uint8_t *b_offer, *a_local_sdp, *a_answer_sdp; /* SDPs mediad wrote */
@@ -347,6 +357,31 @@ static void respond_txn(b2bua_t *b, ipc_chan_t *ch, uint64_t txn_id, unsigned st
     ipc_send(ch, &env);
 }
 
+/* A response with an SDP body in an existing dialog (its To tag is in the request). */
+static void respond_txn_body(b2bua_t *b, ipc_chan_t *ch, uint64_t txn_id, unsigned status,
+                             const uint8_t *body, size_t len) {
+    if (!ch)
+        ch = sipd_for(b, txn_id);
+    if (!ch)
+        return;
+    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
+    msg.status = status;
+    msg.max_forwards = -1;
+    msg.contact_user = (char *)B2B_CONTACT_USER;
+    if (len) {
+        msg.content_type = B2B_SDP;
+        msg.body.data = (uint8_t *)body;
+        msg.body.len = len;
+    }
+    Sb__SipRespond rs = SB__SIP_RESPOND__INIT;
+    rs.txn_id = txn_id;
+    rs.msg = &msg;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_SIP_RESPOND;
+    env.sip_respond = &rs;
+    ipc_send(ch, &env);
+}
+
 static bool send_request(b2bua_t *b, struct call *c, enum b2b_kind kind, Sb__SipMessage *msg) {
     ipc_chan_t *ch = worker_peer_pick(b->w, SB_ROLE_sipd, c->id);
     if (!ch) {
@@ -386,6 +421,52 @@ static bool send_b(b2bua_t *b, struct call *c, const char *method, uint32_t cseq
         msg.content_type = c->content_type;
         msg.body.data = c->body;
         msg.body.len = c->body_len;
+    }
+    return send_request(b, c, kind, &msg);
+}
+
+/* A request in B's dialog with the body given (re-INVITE, its ACK). */
+static bool send_b_body(b2bua_t *b, struct call *c, const char *method, uint32_t cseq,
+                        enum b2b_kind kind, const uint8_t *body, size_t len) {
+    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
+    msg.method = (char *)method;
+    msg.request_uri = c->b_target;
+    msg.from_display = c->a_from_display;
+    msg.from_uri = c->a_from_uri;
+    msg.from_tag = c->b_from_tag;
+    msg.to_uri = c->b_to_uri;
+    msg.to_tag = c->b_to_tag ? c->b_to_tag : "";
+    msg.call_id = c->b_call_id;
+    msg.cseq = cseq;
+    msg.route = c->b_routes;
+    msg.n_route = c->b_nroutes;
+    if (len) {
+        msg.content_type = B2B_SDP;
+        msg.body.data = (uint8_t *)body;
+        msg.body.len = len;
+    }
+    return send_request(b, c, kind, &msg);
+}
+
+/* A request in A's dialog (we are its UAS: From is A's To with our tag), CSeq given. */
+static bool send_a_body(b2bua_t *b, struct call *c, const char *method, uint32_t cseq,
+                        enum b2b_kind kind, const uint8_t *body, size_t len) {
+    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
+    msg.method = (char *)method;
+    msg.request_uri = c->a_target;
+    msg.from_uri = c->a_to_uri;
+    msg.from_tag = c->a_to_tag;
+    msg.to_display = c->a_from_display;
+    msg.to_uri = c->a_from_uri;
+    msg.to_tag = c->a_from_tag;
+    msg.call_id = c->a_call_id;
+    msg.cseq = cseq;
+    msg.route = c->a_routes;
+    msg.n_route = c->a_nroutes;
+    if (len) {
+        msg.content_type = B2B_SDP;
+        msg.body.data = (uint8_t *)body;
+        msg.body.len = len;
     }
     return send_request(b, c, kind, &msg);
 }
@@ -447,7 +528,7 @@ static void fail_call(b2bua_t *b, struct call *c, unsigned status, const char *r
 
 /* ---------------------------------------------------------------- media (mediad) */
 
-enum media_step { MW_CREATE, MW_EARLY, MW_ANSWER, MW_PLAY, MW_DESTROY };
+enum media_step { MW_CREATE, MW_EARLY, MW_ANSWER, MW_PLAY, MW_DESTROY, MW_REOFFER, MW_REANSWER };
 
 struct media_wait {
     b2bua_t *b;
@@ -457,6 +538,10 @@ struct media_wait {
 };
 
 static void run_next(b2bua_t *b, struct call *c);
+static void on_reinvite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in);
+static void reinvite_offer_ready(b2bua_t *b, struct call *c, const uint8_t *sdp, size_t len);
+static void reinvite_answer_ready(b2bua_t *b, struct call *c, unsigned status, const uint8_t *sdp,
+                                  size_t len);
 
 static uint8_t *dup_bytes(const uint8_t *p, size_t n, size_t *out_len) {
     uint8_t *d = malloc(n ? n : 1);
@@ -525,6 +610,22 @@ static void media_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
             run_next(b, c);
         }
         return; /* then PLAY_COMPLETED moves the call on */
+    case MW_REOFFER: /* the re-INVITE's offer, rewritten for the other leg */
+        if (!ok) {
+            log_ratelimited(LOG_WARN, "call %s: mediad refused a re-INVITE's offer: %s",
+                            c->a_call_id, rep && rep->reason ? rep->reason : "no answer");
+            reinvite_answer_ready(b, c, 488, NULL, 0);
+            return;
+        }
+        reinvite_offer_ready(b, c, rep->sdp.data, rep->sdp.len);
+        return;
+    case MW_REANSWER: /* the other leg's answer, rewritten for the re-INVITE's sender */
+        if (!ok)
+            log_ratelimited(LOG_WARN, "call %s: mediad refused a re-INVITE's answer: %s",
+                            c->a_call_id, rep && rep->reason ? rep->reason : "no answer");
+        reinvite_answer_ready(b, c, ok ? 200 : 488, ok ? rep->sdp.data : NULL,
+                              ok ? rep->sdp.len : 0);
+        return;
     case MW_DESTROY:
         return;
     }
@@ -891,8 +992,8 @@ static void uri_host(const char *uri, char *out, size_t cap) {
 
 static void on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     const Sb__SipMessage *m = in->msg;
-    if (m->to_tag && *m->to_tag) { /* re-INVITE: later in this issue */
-        respond_txn(b, ch, in->txn_id, 488);
+    if (m->to_tag && *m->to_tag) {
+        on_reinvite(b, ch, in);
         return;
     }
     bool a_leg;
@@ -966,6 +1067,95 @@ static void on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     env.route_request = &rq;
     c->last_failure = 0;
     ask_routerd(b, c, &env, route_answered, B2B_ROUTE_TIMEOUT_MS);
+}
+
+/* ---------------------------------------------------------------- re-INVITE */
+
+/* A re-INVITE from one leg (hold, resume, new codec, new address): its offer goes
+ * through mediad to the other leg in a re-INVITE of our own; that leg's answer comes back
+ * the same way. One at a time per call: another meanwhile gets 491 (RFC 3261 14.2). */
+static void on_reinvite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
+    const Sb__SipMessage *m = in->msg;
+    bool a_leg;
+    struct call *c = find_call_id(b, m->call_id, &a_leg);
+    const char *our_tag = !c ? NULL : a_leg ? c->a_to_tag : c->b_from_tag;
+    if (!c || !our_tag || strcmp(m->to_tag, our_tag) != 0) {
+        respond_txn(b, ch, in->txn_id, 481);
+        return;
+    }
+    if (c->state != CALL_CONFIRMED || c->re_txn) {
+        respond_txn(b, ch, in->txn_id, 491);
+        return;
+    }
+    c->re_txn = in->txn_id;
+    c->re_from_a = a_leg;
+    c->re_ch = ch;
+    if (!c->media_session || !m->body.len) { /* nothing to rewrite: pass it on */
+        reinvite_offer_ready(b, c, m->body.data, m->body.len);
+        return;
+    }
+    Sb__MediaUpdateRequest rq = SB__MEDIA_UPDATE_REQUEST__INIT;
+    rq.session_id = c->media_session;
+    rq.from_side = a_leg ? SB__MEDIA_SIDE__MEDIA_SIDE_A : SB__MEDIA_SIDE__MEDIA_SIDE_B;
+    rq.type = SB__MEDIA_SDP_TYPE__MEDIA_SDP_OFFER;
+    rq.sdp = m->body;
+    rq.confirmed = true;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_MEDIA_UPDATE;
+    env.media_update = &rq;
+    if (!media_request(b, c, &env, MW_REOFFER, 0))
+        reinvite_answer_ready(b, c, 503, NULL, 0);
+}
+
+static void reinvite_offer_ready(b2bua_t *b, struct call *c, const uint8_t *sdp, size_t len) {
+    bool sent = c->re_from_a
+                    ? send_b_body(b, c, "INVITE", c->re_cseq = ++c->b_cseq, KIND_B_REINVITE, sdp,
+                                  len)
+                    : send_a_body(b, c, "INVITE", c->re_cseq = ++c->a_cseq, KIND_A_REINVITE, sdp,
+                                  len);
+    save(b, c);
+    if (!sent)
+        reinvite_answer_ready(b, c, 503, NULL, 0);
+}
+
+static void reinvite_answer_ready(b2bua_t *b, struct call *c, unsigned status, const uint8_t *sdp,
+                                  size_t len) {
+    if (!c->re_txn)
+        return;
+    respond_txn_body(b, c->re_ch, c->re_txn, status, sdp, len);
+    c->re_txn = 0;
+    c->re_ch = NULL;
+}
+
+/* The other leg answered our re-INVITE. */
+static void reinvite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseIn *in) {
+    const Sb__SipMessage *m = in->msg;
+    if (m->status < 200 || !c->re_txn)
+        return;
+    if (m->status >= 300) { /* refused (488, 491, ...): the sender hears the same */
+        reinvite_answer_ready(b, c, m->status, NULL, 0);
+        return;
+    }
+    /* RFC 3261 13.2.2.4: our ACK, with the re-INVITE's CSeq */
+    if (c->re_from_a)
+        send_b_body(b, c, "ACK", c->re_cseq, KIND_B_REINVITE, NULL, 0);
+    else
+        send_a_body(b, c, "ACK", c->re_cseq, KIND_A_REINVITE, NULL, 0);
+    if (!c->media_session || !m->body.len) {
+        reinvite_answer_ready(b, c, 200, m->body.data, m->body.len);
+        return;
+    }
+    Sb__MediaUpdateRequest rq = SB__MEDIA_UPDATE_REQUEST__INIT;
+    rq.session_id = c->media_session;
+    rq.from_side = c->re_from_a ? SB__MEDIA_SIDE__MEDIA_SIDE_B : SB__MEDIA_SIDE__MEDIA_SIDE_A;
+    rq.type = SB__MEDIA_SDP_TYPE__MEDIA_SDP_ANSWER;
+    rq.sdp = m->body;
+    rq.confirmed = true;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_MEDIA_UPDATE;
+    env.media_update = &rq;
+    if (!media_request(b, c, &env, MW_REANSWER, 0))
+        reinvite_answer_ready(b, c, 503, NULL, 0);
 }
 
 /* ---------------------------------------------------------------- in-dialog requests */
@@ -1353,6 +1543,10 @@ static void on_response(b2bua_t *b, const Sb__SipResponseIn *in) {
         b_invite_answered(b, c, in);
         return;
     }
+    if (kind == KIND_B_REINVITE || kind == KIND_A_REINVITE) {
+        reinvite_answered(b, c, in);
+        return;
+    }
     if (in->msg->status < 200 || c->state != CALL_ENDING)
         return;
     if (--c->pending_byes <= 0)
@@ -1399,9 +1593,12 @@ bool b2bua_on_envelope(b2bua_t *b, ipc_chan_t *ch, Sb__Envelope *env) {
 
 void b2bua_peer_closed(b2bua_t *b, ipc_chan_t *ch) {
     for (size_t i = 0; i < B2B_BUCKETS; i++)
-        for (struct call *c = b->by_id[i]; c; c = c->next_id)
+        for (struct call *c = b->by_id[i]; c; c = c->next_id) {
             if (c->a_ch == ch)
                 c->a_ch = NULL;
+            if (c->re_ch == ch)
+                c->re_ch = NULL;
+        }
 }
 
 b2bua_t *b2bua_new(worker_t *w) {

@@ -119,6 +119,28 @@ check "the caller hangs up" wait_pid "$MEDIA_CALLER"
 check "the callee got the BYE" wait_pid "$MEDIA_CALLEE"
 check "mediad's session is gone with the call" wait_until 5 '[ "$(media_sessions)" = 0 ]'
 
+# ---- hold and resume by re-INVITE from the caller, relayed through mediad ----
+# msg_has NAME N PATTERN: the N-th message SIPp received matches PATTERN (a line of it)
+msg_has() {
+  tr -d '\r' <"$SB_OUT/$1.msg" | awk -v n="$2" '/message received/ { k++; rx = 1; next }
+    /message sent/ { rx = 0; next } rx && k == n' | grep -q -- "$3"
+}
+callee bob-hold uas_hold.xml "$PB"
+HOLD_CALLEE=$CALLEE_PID
+sleep 0.2
+check "the caller holds, resumes and hangs up" \
+  sipp_run call-hold uac_hold.xml -s 1001 -cid_str "call-hold-%u"
+check "the callee took both re-INVITEs" wait_pid "$HOLD_CALLEE"
+check_eq "the callee received INVITE ACK INVITE ACK INVITE ACK BYE" \
+  "INVITE ACK INVITE ACK INVITE ACK BYE" "$(msgs bob-hold received)"
+check "the hold re-INVITE reaches the callee with a=sendonly, CSeq 2 of its dialog" \
+  bash -c "$(declare -f msg_has); SB_OUT='$SB_OUT'; msg_has bob-hold 3 '^a=sendonly' && msg_has bob-hold 3 '^CSeq: 2 INVITE'"
+check "the resume re-INVITE with a=sendrecv, CSeq 3" \
+  bash -c "$(declare -f msg_has); SB_OUT='$SB_OUT'; msg_has bob-hold 5 '^a=sendrecv' && msg_has bob-hold 5 '^CSeq: 3 INVITE'"
+check "the caller's answers: a=recvonly to the hold, then a=sendrecv" bash -c \
+  "tr -d '\r' <'$SB_OUT/call-hold.msg' | grep -E '^a=(recvonly|sendrecv)$' | tr '\n' ' ' | grep -q 'a=recvonly a=sendrecv'"
+check "mediad's session is gone after it" wait_until 5 '[ "$(media_sessions)" = 0 ]'
+
 # ---- an IVR route (500: play_audio) answers here and plays the prompt ----
 rm -f "$SB_OUT/call-ivr.msg"
 timeout 60 sipp -sf "$top/tests/sipp/uac_call_wait_bye.xml" -i 127.0.0.1 -p "$(free_port)" -m 1 \
@@ -192,8 +214,8 @@ check "a bad dialplan is refused with its JSON path" wait_until 5 \
 sipp_run call-10 uac_fail.xml -s 900 -cid_str "call-10-%u"
 check_eq "and the running dialplan stays (900 still rejected)" "100 603" "$(msgs call-10 received)"
 
-check_eq "dialogd counted 12 calls started" 12 "$(counter dialogd calls_started)"
-check_eq "5 answered (the IVR one by us)" 5 "$(counter dialogd calls_answered)"
+check_eq "dialogd counted 13 calls started" 13 "$(counter dialogd calls_started)"
+check_eq "6 answered (the IVR one by us)" 6 "$(counter dialogd calls_answered)"
 check_eq "7 failed (486, 487, 404, 404, 603, 404, 603)" 7 "$(counter dialogd calls_failed)"
 
 # ---- dialogd killed mid-call: the call lives on in Redis, a later BYE ends both legs ----
@@ -226,7 +248,7 @@ check_eq "the callee received INVITE ACK BYE" "INVITE ACK BYE" "$(msgs answer-10
 check "the record is gone with the call" wait_until 5 '[ -z "$(rcli --scan --pattern "sb:dlg*{call-11-*")" ] && [ "$(rcli exists "sb:dlgb:{$b_cid}")" = 0 ]'
 
 # ---- counters ----
-check_eq "routerd answered 13 RouteRequests" 13 "$(counter routerd routes)"
+check_eq "routerd answered 14 RouteRequests" 14 "$(counter routerd routes)"
 fwd=$(counter sipd sip_forwarded)
 check "answers that reached the other sipd were handed to their owner ($fwd)" [ "$fwd" -ge 1 ]
 check_eq "every handed datagram arrived" "$fwd" "$(counter sipd sip_forward_received)"
