@@ -26,17 +26,20 @@
 #define B2B_MEDIA_TIMEOUT_MS 2000
 #define B2B_SDP "application/sdp"
 #define B2B_MAX_ACTIONS 64
+#define B2B_MAX_FORKS 8 /* contacts of one AOR rung in parallel */
 #define B2B_CONTACT_USER "sb"
 #define B2B_KEY_TTL_S 86400 /* a dialog record outlives no call by more than a day */
 
-/* What a client request of a call is: client_id = call id << 16 | attempt << 8 | kind
- * (attempt: which dial of the call, so that answers to an abandoned one are told apart). */
+/* What a client request of a call is: client_id = call id << 16 | attempt << 8 |
+ * fork << 4 | kind (attempt: which dial of the call, so that answers to an abandoned one
+ * are told apart; fork: which of the contacts rung in parallel). */
 enum b2b_kind {
     KIND_B_INVITE = 1,
     KIND_B_BYE = 2,
     KIND_A_BYE = 3,
     KIND_B_REINVITE = 4, /* a re-INVITE relayed to B (from A) */
     KIND_A_REINVITE = 5, /* a re-INVITE relayed to A (from B) */
+    KIND_FORK_BYE = 6,   /* the BYE of a fork that answered after another one */
 };
 
 /* One action of the call's route (routerd's RouteReply, copied). */
@@ -53,6 +56,14 @@ enum call_state {
     CALL_ANSWERED,  /* 2xx relayed to A, waiting for A's ACK */
     CALL_CONFIRMED, /* both dialogs up */
     CALL_ENDING,    /* BYE sent; waiting for its answer */
+};
+
+/* One contact rung by a dial: its own B dialog until one of them answers. */
+struct b_fork {
+    char *call_id, *from_tag, *target;
+    uint64_t txn;    /* sipd's client transaction of its INVITE, once it answered anything */
+    bool done;       /* a final response came, or it was abandoned */
+    bool cancel_sent;
 };
 
 struct call {
@@ -78,6 +89,10 @@ struct call {
     struct b2b_action actions[B2B_MAX_ACTIONS];
     size_t nactions, next_action;
     unsigned attempt;      /* dials started */
+    struct b_fork forks[B2B_MAX_FORKS];
+    unsigned nforks;
+    int winner;            /* the fork that answered, -1 none yet */
+    unsigned fork_failure; /* the most telling final status of the failed forks */
     unsigned last_failure; /* the status of the last failed action */
     char *destination;     /* the dialed user part, for gateway URIs and logs */
     /* A leg: we are its UAS */
@@ -183,6 +198,11 @@ static void call_free(b2bua_t *b, struct call *c) {
     for (size_t i = 0; i < c->b_nroutes; i++)
         free(c->b_routes[i]);
     free(c->body);
+    for (unsigned i = 0; i < c->nforks; i++) {
+        free(c->forks[i].call_id);
+        free(c->forks[i].from_tag);
+        free(c->forks[i].target);
+    }
     uv_close((uv_handle_t *)&c->dial_timer, call_closed);
     b->ncalls--;
     shm_gauge(b->w->slot, SHM_C_calls_active, b->ncalls);
@@ -382,20 +402,26 @@ static void respond_txn_body(b2bua_t *b, ipc_chan_t *ch, uint64_t txn_id, unsign
     ipc_send(ch, &env);
 }
 
-static bool send_request(b2bua_t *b, struct call *c, enum b2b_kind kind, Sb__SipMessage *msg) {
-    ipc_chan_t *ch = worker_peer_pick(b->w, SB_ROLE_sipd, c->id);
+static bool send_request_fork(b2bua_t *b, struct call *c, enum b2b_kind kind, unsigned fork,
+                              Sb__SipMessage *msg) {
+    ipc_chan_t *ch = worker_peer_pick(b->w, SB_ROLE_sipd, c->id + fork);
     if (!ch) {
         log_ratelimited(LOG_WARN, "no sipd connected to send a %s", msg->method);
         return false;
     }
     msg->contact_user = (char *)B2B_CONTACT_USER;
     Sb__SipSendRequest sr = SB__SIP_SEND_REQUEST__INIT;
-    sr.client_id = (c->id << 16) | ((uint64_t)(c->attempt & 0xff) << 8) | (uint64_t)kind;
+    sr.client_id = (c->id << 16) | ((uint64_t)(c->attempt & 0xff) << 8) |
+                   ((uint64_t)(fork & 0xf) << 4) | (uint64_t)kind;
     sr.msg = msg;
     Sb__Envelope env = SB__ENVELOPE__INIT;
     env.body_case = SB__ENVELOPE__BODY_SIP_SEND_REQUEST;
     env.sip_send_request = &sr;
     return ipc_send(ch, &env) == 0;
+}
+
+static bool send_request(b2bua_t *b, struct call *c, enum b2b_kind kind, Sb__SipMessage *msg) {
+    return send_request_fork(b, c, kind, c->winner > 0 ? (unsigned)c->winner : 0, msg);
 }
 
 /* A request in the B dialog (we are its UAC): INVITE, ACK, BYE. */
@@ -488,20 +514,14 @@ static bool send_a(b2bua_t *b, struct call *c, const char *method, enum b2b_kind
     return send_request(b, c, kind, &msg);
 }
 
+static bool cancel_open_forks(b2bua_t *b, struct call *c);
+
 /* Ends both legs of an established call with BYE; the call goes once both answer. */
 static void hang_up_both(b2bua_t *b, struct call *c, const char *why) {
     log_info("call %s: hanging up (%s)", c->a_call_id, why);
     uv_timer_stop(&c->dial_timer);
-    if (c->state == CALL_CALLING && c->b_txn && !c->b_cancel_sent) { /* B still rings */
-        Sb__SipCancel sc = SB__SIP_CANCEL__INIT;
-        sc.txn_id = c->b_txn;
-        Sb__Envelope env = SB__ENVELOPE__INIT;
-        env.body_case = SB__ENVELOPE__BODY_SIP_CANCEL;
-        env.sip_cancel = &sc;
-        ipc_chan_t *ch = sipd_for(b, c->b_txn);
-        if (ch)
-            ipc_send(ch, &env);
-    }
+    if (c->state == CALL_CALLING) /* B still rings */
+        cancel_open_forks(b, c);
     bool b_up = c->b_to_tag && c->state != CALL_CALLING;
     c->state = CALL_ENDING;
     c->pending_byes = 0;
@@ -791,36 +811,120 @@ static struct call *waited_call(void *arg) {
     return c && c->state == CALL_ROUTING ? c : NULL;
 }
 
+/* ---------------------------------------------------------------- forks */
+
+/* RFC 3261 9.1: CANCEL a fork's INVITE once it has answered something; false when it has
+ * not yet (its first provisional response then brings the CANCEL). */
+static bool cancel_fork(b2bua_t *b, struct call *c, unsigned k) {
+    struct b_fork *f = &c->forks[k];
+    if (f->cancel_sent)
+        return true;
+    if (!f->txn)
+        return false;
+    Sb__SipCancel sc = SB__SIP_CANCEL__INIT;
+    sc.txn_id = f->txn;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_SIP_CANCEL;
+    env.sip_cancel = &sc;
+    ipc_chan_t *ch = sipd_for(b, f->txn);
+    f->cancel_sent = ch && ipc_send(ch, &env) == 0;
+    return f->cancel_sent;
+}
+
+/* Whether fork k is no longer wanted: the caller gave up, the dial timed out, the call
+ * ends, or another fork answered. */
+static bool fork_unwanted(const struct call *c, unsigned k) {
+    return c->a_cancelled || c->dial_timed_out || c->state == CALL_ENDING ||
+           (c->winner >= 0 && (int)k != c->winner);
+}
+
+/* Cancels every fork still open; those that have answered nothing yet are given up now
+ * (a later provisional response of theirs is cancelled, a later 2xx hung up). True when a
+ * final response is still owed by some. */
+static bool cancel_open_forks(b2bua_t *b, struct call *c) {
+    bool waiting = false;
+    for (unsigned k = 0; k < c->nforks; k++) {
+        if (c->forks[k].done || (int)k == c->winner)
+            continue;
+        if (cancel_fork(b, c, k))
+            waiting = true;
+        else
+            c->forks[k].done = true;
+    }
+    return waiting;
+}
+
+static bool all_forks_done(const struct call *c) {
+    for (unsigned k = 0; k < c->nforks; k++)
+        if (!c->forks[k].done)
+            return false;
+    return true;
+}
+
+static bool send_fork_invite(b2bua_t *b, struct call *c, unsigned k) {
+    struct b_fork *f = &c->forks[k];
+    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
+    msg.method = "INVITE";
+    msg.request_uri = f->target;
+    msg.from_display = c->a_from_display;
+    msg.from_uri = c->a_from_uri;
+    msg.from_tag = f->from_tag;
+    msg.to_uri = c->b_to_uri;
+    msg.to_tag = "";
+    msg.call_id = f->call_id;
+    msg.cseq = 1;
+    if (c->media_session) { /* mediad's offer: B sends its media to us */
+        msg.content_type = B2B_SDP;
+        msg.body.data = c->b_offer;
+        msg.body.len = c->b_offer_len;
+    } else if (c->body_len) {
+        msg.content_type = c->content_type;
+        msg.body.data = c->body;
+        msg.body.len = c->body_len;
+    }
+    return send_request_fork(b, c, KIND_B_INVITE, k, &msg);
+}
+
+/* A fork that answered 2xx after another one won: ACK and BYE on its own dialog
+ * (RFC 3261 13.2.2.4 and 15). */
+static void hang_up_fork(b2bua_t *b, struct call *c, unsigned k, const Sb__SipMessage *m) {
+    struct b_fork *f = &c->forks[k];
+    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
+    msg.request_uri = m->contact && *m->contact ? m->contact : f->target;
+    msg.from_display = c->a_from_display;
+    msg.from_uri = c->a_from_uri;
+    msg.from_tag = f->from_tag;
+    msg.to_uri = c->b_to_uri;
+    msg.to_tag = m->to_tag;
+    msg.call_id = f->call_id;
+    msg.method = "ACK";
+    msg.cseq = 1;
+    send_request_fork(b, c, KIND_B_INVITE, k, &msg);
+    msg.method = "BYE";
+    msg.cseq = 2;
+    send_request_fork(b, c, KIND_FORK_BYE, k, &msg);
+    f->done = true;
+    log_info("call %s: a second contact answered; hung up", c->a_call_id);
+}
+
 static void dial_timeout(uv_timer_t *t) {
     struct call *c = t->data;
     b2bua_t *b = c->b2bua;
     if (c->state != CALL_CALLING)
         return;
-    log_info("call %s: no answer from %s in time", c->a_call_id, c->b_target);
+    log_info("call %s: no answer from %u contact(s) in time", c->a_call_id, c->nforks);
     c->dial_timed_out = true;
-    if (c->b_txn) { /* ringing: CANCEL it; its 487 moves the call on */
-        Sb__SipCancel sc = SB__SIP_CANCEL__INIT;
-        sc.txn_id = c->b_txn;
-        Sb__Envelope env = SB__ENVELOPE__INIT;
-        env.body_case = SB__ENVELOPE__BODY_SIP_CANCEL;
-        env.sip_cancel = &sc;
-        ipc_chan_t *ch = sipd_for(b, c->b_txn);
-        if (ch && ipc_send(ch, &env) == 0) {
-            c->b_cancel_sent = true;
-            return;
-        }
-    }
-    /* nothing heard from it: abandon this attempt (its late answers are ignored) */
+    if (cancel_open_forks(b, c))
+        return; /* their 487s move the call on */
+    /* nothing heard from any: abandon this attempt (its late answers are ignored) */
     c->last_failure = 480;
     run_next(b, c);
 }
 
-/* A B-leg INVITE to uri (a new dialog each attempt). */
-static void dial(b2bua_t *b, struct call *c, const char *uri, unsigned timeout) {
-    char tag[24], cid[48], call_id[96];
-    random_hex(b, tag, sizeof tag);
-    random_hex(b, cid, sizeof cid);
-    snprintf(call_id, sizeof call_id, "sbd%d.%s", b->w->instance, cid);
+/* B-leg INVITEs to the contacts uris, rung in parallel (a new dialog each); the first
+ * 2xx wins and the others are cancelled. */
+static void dial(b2bua_t *b, struct call *c, const char *const *uris, unsigned n,
+                 unsigned timeout) {
     if (c->b_call_id)
         unlink_from(&b->by_b[hash_str(c->b_call_id)], c, offsetof(struct call, next_b));
     free(c->b_target);
@@ -830,29 +934,44 @@ static void dial(b2bua_t *b, struct call *c, const char *uri, unsigned timeout) 
     for (size_t i = 0; i < c->b_nroutes; i++)
         free(c->b_routes[i]);
     c->b_nroutes = 0;
-    c->b_to_tag = NULL;
+    c->b_to_tag = c->b_target = c->b_from_tag = c->b_call_id = NULL;
     c->b_txn = 0;
     c->b_cancel_sent = c->dial_timed_out = false;
-    c->b_target = strdup(uri);
-    c->b_from_tag = strdup(tag);
-    c->b_call_id = strdup(call_id);
-    if (!c->b_target || !c->b_from_tag || !c->b_call_id) {
-        c->last_failure = 500;
-        run_next(b, c);
-        return;
+    for (unsigned i = 0; i < c->nforks; i++) {
+        free(c->forks[i].call_id);
+        free(c->forks[i].from_tag);
+        free(c->forks[i].target);
     }
-    uint32_t h = hash_str(c->b_call_id);
-    c->next_b = b->by_b[h];
-    b->by_b[h] = c;
+    memset(c->forks, 0, sizeof c->forks);
+    c->nforks = 0;
+    c->winner = -1;
+    c->fork_failure = 0;
     c->b_cseq = 1;
     c->attempt++;
     c->state = CALL_CALLING;
-    save(b, c);
-    if (!send_b(b, c, "INVITE", c->b_cseq, KIND_B_INVITE, true)) {
+    unsigned sent = 0;
+    for (unsigned i = 0; i < n && i < B2B_MAX_FORKS; i++) {
+        char tag[24], cid[48], call_id[96];
+        random_hex(b, tag, sizeof tag);
+        random_hex(b, cid, sizeof cid);
+        snprintf(call_id, sizeof call_id, "sbd%d.%s", b->w->instance, cid);
+        struct b_fork *f = &c->forks[c->nforks++];
+        f->call_id = strdup(call_id);
+        f->from_tag = strdup(tag);
+        f->target = strdup(uris[i]);
+        if (!f->call_id || !f->from_tag || !f->target ||
+            !send_fork_invite(b, c, c->nforks - 1)) {
+            f->done = true;
+            continue;
+        }
+        sent++;
+    }
+    if (!sent) {
         c->last_failure = 503;
         run_next(b, c);
         return;
     }
+    save(b, c);
     uv_timer_start(&c->dial_timer, dial_timeout, (uint64_t)timeout * 1000, 0);
 }
 
@@ -865,12 +984,17 @@ static void location_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
     const Sb__LocationReply *lr =
         env && env->body_case == SB__ENVELOPE__BODY_LOCATION_REPLY ? env->location_reply : NULL;
     const struct b2b_action *a = &c->actions[c->next_action - 1];
+    const char *uris[B2B_MAX_FORKS];
+    unsigned n = 0;
+    for (size_t i = 0; lr && lr->status == 200 && i < lr->n_bindings && n < B2B_MAX_FORKS; i++)
+        if (lr->bindings[i] && lr->bindings[i]->uri && *lr->bindings[i]->uri)
+            uris[n++] = lr->bindings[i]->uri;
     if (!lr || lr->status == 503) {
         c->last_failure = 503;
-    } else if (lr->status != 200 || lr->n_bindings == 0 || !lr->bindings[0]->uri) {
+    } else if (n == 0) {
         c->last_failure = 404;
     } else {
-        dial(b, c, lr->bindings[0]->uri, a->timeout);
+        dial(b, c, uris, n, a->timeout); /* every live contact rings */
         return;
     }
     run_next(b, c);
@@ -913,7 +1037,8 @@ static void run_next(b2bua_t *b, struct call *c) {
         return;
     case ACT_DIAL:
         if (a->uri) {
-            dial(b, c, a->uri, a->timeout);
+            const char *uris[1] = {a->uri};
+            dial(b, c, uris, 1, a->timeout);
             return;
         }
         Sb__LocationRequest lq = SB__LOCATION_REQUEST__INIT;
@@ -1016,6 +1141,7 @@ static void on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     uri_host(m->request_uri, host, sizeof host);
     uri_user(m->from_uri, caller, sizeof caller);
     c->b2bua = b;
+    c->winner = -1;
     c->media_instance = -1;
     c->created_ms = wall_ms();
     uv_timer_init(b->w->loop, &c->dial_timer);
@@ -1166,16 +1292,11 @@ static void on_cancel(b2bua_t *b, const Sb__SipRequestIn *in) {
     if (!c || !a_leg || c->a_txn != in->txn_id || c->a_answered)
         return;
     c->a_cancelled = true;
-    if (c->state == CALL_CALLING && c->b_txn && !c->b_cancel_sent) {
-        Sb__SipCancel sc = SB__SIP_CANCEL__INIT;
-        sc.txn_id = c->b_txn;
-        Sb__Envelope env = SB__ENVELOPE__INIT;
-        env.body_case = SB__ENVELOPE__BODY_SIP_CANCEL;
-        env.sip_cancel = &sc;
-        ipc_chan_t *ch = sipd_for(b, c->b_txn);
-        c->b_cancel_sent = ch && ipc_send(ch, &env) == 0;
-    }
-    /* before any answer from B, the INVITE's Timer B or B's 487 ends it; A gets 487 then */
+    /* the forks' 487s end the call (A then gets 487); if none has answered anything yet
+     * there is nothing to wait for */
+    if (c->state == CALL_CALLING && !cancel_open_forks(b, c))
+        fail_call(b, c, 487, NULL);
+    /* while routing or before the offer is anchored, run_next sees a_cancelled */
 }
 
 /* A BYE from one leg of c: 200 to it, BYE to the other; the call goes when that is
@@ -1240,6 +1361,7 @@ static struct call *call_from_record(b2bua_t *b, const redisReply *r) {
     if (!c)
         return NULL;
     c->b2bua = b;
+    c->winner = -1;
     uv_timer_init(b->w->loop, &c->dial_timer);
     c->dial_timer.data = c;
     char *state = field_dup(r, "state"), *num;
@@ -1439,23 +1561,21 @@ static void on_request(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
 
 /* ---------------------------------------------------------------- responses */
 
-static void b_invite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseIn *in) {
+static void b_invite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseIn *in,
+                              unsigned k) {
     const Sb__SipMessage *m = in->msg;
     unsigned status = m->status;
+    if (k >= c->nforks)
+        return;
+    struct b_fork *f = &c->forks[k];
     if (in->txn_id)
-        c->b_txn = in->txn_id;
+        f->txn = in->txn_id;
     if (status < 200) {
-        if (c->a_cancelled && !c->b_cancel_sent) {
-            Sb__SipCancel sc = SB__SIP_CANCEL__INIT;
-            sc.txn_id = c->b_txn;
-            Sb__Envelope env = SB__ENVELOPE__INIT;
-            env.body_case = SB__ENVELOPE__BODY_SIP_CANCEL;
-            env.sip_cancel = &sc;
-            ipc_chan_t *ch = sipd_for(b, c->b_txn);
-            c->b_cancel_sent = ch && ipc_send(ch, &env) == 0;
+        if (fork_unwanted(c, k)) { /* its CANCEL could not go before: it goes now */
+            cancel_fork(b, c, k);
             return;
         }
-        if (status == 100 || c->a_cancelled || c->a_answered)
+        if (status == 100 || c->a_answered)
             return;
         /* 180, 183 relayed as they come; an SDP in them is early media through mediad */
         if (c->media_session && m->body.len) {
@@ -1467,7 +1587,15 @@ static void b_invite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseI
         return;
     }
     if (status >= 300) {
-        if (c->state != CALL_CALLING)
+        if (f->done && !f->cancel_sent)
+            return; /* a copy, or a fork given up */
+        f->done = true;
+        if (c->state != CALL_CALLING || c->winner >= 0)
+            return; /* a loser's 487 */
+        /* RFC 3261 16.7-like: a 6xx beats a busy, a busy beats the rest */
+        if (!c->fork_failure || status >= 600 || (status == 486 && c->fork_failure < 600))
+            c->fork_failure = status;
+        if (!all_forks_done(c))
             return;
         uv_timer_stop(&c->dial_timer);
         if (c->a_cancelled) {
@@ -1476,17 +1604,39 @@ static void b_invite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseI
         }
         /* a failed dial: the dialplan goes on with its next action (failover, "busy"
          * messages); the caller hears this status if none is left */
-        c->last_failure = c->dial_timed_out ? 480 : status;
+        c->last_failure = c->dial_timed_out ? 480 : c->fork_failure;
         run_next(b, c);
         return;
     }
-    /* a 2xx: acknowledge it (again, for a copy) */
-    if (!c->b_to_tag) {
+    /* a 2xx */
+    if (c->winner >= 0 && (int)k != c->winner) {
+        hang_up_fork(b, c, k, m);
+        return;
+    }
+    if (c->winner < 0) {
+        if (c->state != CALL_CALLING) { /* answered as the call was going */
+            hang_up_fork(b, c, k, m);
+            return;
+        }
+        /* the first answer wins: its dialog is the call's B leg; the others are cancelled */
+        c->winner = (int)k;
+        f->done = true;
+        c->b_call_id = strdup(f->call_id);
+        c->b_from_tag = strdup(f->from_tag);
         c->b_to_tag = dup_or_empty(m->to_tag);
-        free(c->b_target);
-        c->b_target = dup_or_empty(m->contact && *m->contact ? m->contact : c->b_to_uri);
+        c->b_target = dup_or_empty(m->contact && *m->contact ? m->contact : f->target);
+        c->b_txn = f->txn;
         for (size_t i = 0; i < m->n_record_route && i < B2B_MAX_ROUTES; i++)
             c->b_routes[c->b_nroutes++] = dup_or_empty(m->record_route[m->n_record_route - 1 - i]);
+        if (!c->b_call_id || !c->b_from_tag) {
+            hang_up_fork(b, c, k, m);
+            c->winner = -1;
+            return;
+        }
+        uint32_t h = hash_str(c->b_call_id);
+        c->next_b = b->by_b[h];
+        b->by_b[h] = c;
+        cancel_open_forks(b, c);
     }
     send_b(b, c, "ACK", 1, KIND_B_INVITE, false);
     if (c->state != CALL_CALLING)
@@ -1524,7 +1674,8 @@ static void on_response(b2bua_t *b, const Sb__SipResponseIn *in) {
     if (!in->msg)
         return;
     struct call *c = NULL;
-    enum b2b_kind kind = (enum b2b_kind)(in->client_id & 0xff);
+    enum b2b_kind kind = (enum b2b_kind)(in->client_id & 0xf);
+    unsigned fork = (unsigned)(in->client_id >> 4) & 0xf;
     unsigned attempt = (unsigned)(in->client_id >> 8) & 0xff;
     if (in->client_id) {
         c = find_id(b, in->client_id >> 16);
@@ -1534,15 +1685,18 @@ static void on_response(b2bua_t *b, const Sb__SipResponseIn *in) {
         bool a_leg;
         c = find_call_id(b, in->msg->call_id, &a_leg);
         kind = KIND_B_INVITE;
-        if (!c || a_leg)
+        if (!c || a_leg || c->winner < 0)
             return;
+        fork = (unsigned)c->winner;
     }
     if (!c)
         return;
     if (kind == KIND_B_INVITE) {
-        b_invite_answered(b, c, in);
+        b_invite_answered(b, c, in, fork);
         return;
     }
+    if (kind == KIND_FORK_BYE)
+        return;
     if (kind == KIND_B_REINVITE || kind == KIND_A_REINVITE) {
         reinvite_answered(b, c, in);
         return;

@@ -140,6 +140,19 @@ check "the resume re-INVITE with a=sendrecv, CSeq 3" \
 check "the caller's answers: a=recvonly to the hold, then a=sendrecv" bash -c \
   "tr -d '\r' <'$SB_OUT/call-hold.msg' | grep -E '^a=(recvonly|sendrecv)$' | tr '\n' ' ' | grep -q 'a=recvonly a=sendrecv'"
 check "mediad's session is gone after it" wait_until 5 '[ "$(media_sessions)" = 0 ]'
+callee bob-holds uas_hold_b.xml "$PB"
+HOLD_CALLEE=$CALLEE_PID
+sleep 0.2
+check "the callee holds and resumes the caller" \
+  sipp_run call-held uac_held.xml -s 1001 -d 200 -cid_str "call-held-%u"
+check "the callee's re-INVITEs were answered" wait_pid "$HOLD_CALLEE"
+check_eq "the caller received 100 180 200 INVITE ACK INVITE ACK 200" \
+  "100 180 200 INVITE ACK INVITE ACK 200" \
+  "$(msgs call-held received)"
+check "the hold reaches the caller with a=sendonly, in its dialog (CSeq 1, 2 of ours)" \
+  bash -c "$(declare -f msg_has); SB_OUT='$SB_OUT'; msg_has call-held 4 '^a=sendonly' && msg_has call-held 4 '^CSeq: 1 INVITE' && msg_has call-held 6 '^a=sendrecv' && msg_has call-held 6 '^CSeq: 2 INVITE'"
+check "the callee's answers: a=recvonly, then a=sendrecv" bash -c \
+  "tr -d '\r' <'$SB_OUT/bob-holds.msg' | grep -E '^a=(recvonly|sendrecv)$' | tr '\n' ' ' | grep -q 'a=recvonly a=sendrecv'"
 
 # ---- an IVR route (500: play_audio) answers here and plays the prompt ----
 rm -f "$SB_OUT/call-ivr.msg"
@@ -154,6 +167,24 @@ check "the 1.2 s prompt reaches the caller as PCMU packets ($got of 60)" \
   bash -c "[ '$got' -ge 45 ] && [ '$got' -le 60 ] && [ '$(rtp_field rtp-ivr.out pt)' = 0 ]"
 check "when it is over, the caller gets a BYE and answers it" wait_pid "$IVR_CALLER"
 check_eq "the caller received 100 200 BYE" "100 200 BYE" "$(msgs call-ivr received)"
+
+# ---- parallel ringing: both contacts of 1004 ring, the first to answer wins, the other
+#      is cancelled ----
+PF1=$(free_port) PF2=$(free_port)
+check "1004 registers two contacts" sipp_run reg-1004 register.xml -cid_str "reg-1004-%u" \
+  -key user 1004 -key seq 1 -key contacts "<sip:1004@127.0.0.1:$PF1>, <sip:1004@127.0.0.1:$PF2>" \
+  -key expires_header "Expires: 600"
+callee ring-1004 uas_ring.xml "$PF1"
+FORK_RING=$CALLEE_PID
+callee answer-1004 uas_answer.xml "$PF2"
+FORK_ANSWER=$CALLEE_PID
+sleep 0.2
+check "the call to 1004 is answered" sipp_run call-fork uac_call.xml -s 1004 -d 300 -cid_str "call-fork-%u"
+check "the contact that answered got ACK and BYE" wait_pid "$FORK_ANSWER"
+check "the other one rang and was cancelled" wait_pid "$FORK_RING"
+check_eq "it received INVITE CANCEL ACK" "INVITE CANCEL ACK" "$(msgs ring-1004 received)"
+check "each contact had a dialog of its own" \
+  [ "$(hdr ring-1004 1 Call-ID)" != "$(hdr answer-1004 1 Call-ID)" ]
 
 # ---- the callee is busy ----
 callee bob-busy uas_busy.xml "$PB"
@@ -214,8 +245,8 @@ check "a bad dialplan is refused with its JSON path" wait_until 5 \
 sipp_run call-10 uac_fail.xml -s 900 -cid_str "call-10-%u"
 check_eq "and the running dialplan stays (900 still rejected)" "100 603" "$(msgs call-10 received)"
 
-check_eq "dialogd counted 13 calls started" 13 "$(counter dialogd calls_started)"
-check_eq "6 answered (the IVR one by us)" 6 "$(counter dialogd calls_answered)"
+check_eq "dialogd counted 15 calls started" 15 "$(counter dialogd calls_started)"
+check_eq "8 answered (the IVR one by us)" 8 "$(counter dialogd calls_answered)"
 check_eq "7 failed (486, 487, 404, 404, 603, 404, 603)" 7 "$(counter dialogd calls_failed)"
 
 # ---- dialogd killed mid-call: the call lives on in Redis, a later BYE ends both legs ----
@@ -248,7 +279,7 @@ check_eq "the callee received INVITE ACK BYE" "INVITE ACK BYE" "$(msgs answer-10
 check "the record is gone with the call" wait_until 5 '[ -z "$(rcli --scan --pattern "sb:dlg*{call-11-*")" ] && [ "$(rcli exists "sb:dlgb:{$b_cid}")" = 0 ]'
 
 # ---- counters ----
-check_eq "routerd answered 14 RouteRequests" 14 "$(counter routerd routes)"
+check_eq "routerd answered 16 RouteRequests" 16 "$(counter routerd routes)"
 fwd=$(counter sipd sip_forwarded)
 check "answers that reached the other sipd were handed to their owner ($fwd)" [ "$fwd" -ge 1 ]
 check_eq "every handed datagram arrived" "$fwd" "$(counter sipd sip_forward_received)"
