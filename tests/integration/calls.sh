@@ -168,6 +168,22 @@ check "the 1.2 s prompt reaches the caller as PCMU packets ($got of 60)" \
 check "when it is over, the caller gets a BYE and answers it" wait_pid "$IVR_CALLER"
 check_eq "the caller received 100 200 BYE" "100 200 BYE" "$(msgs call-ivr received)"
 
+# ---- early media: 183 with SDP, then 180, then 200 ----
+callee bob-early uas_early.xml "$PB"
+EARLY_CALLEE=$CALLEE_PID
+sleep 0.2
+check "a call with early media completes" sipp_run call-early uac_call.xml -s 1001 -d 200 -cid_str "call-early-%u"
+check "the callee saw it through" wait_pid "$EARLY_CALLEE"
+check_eq "the caller received 100 183 180 200 200" "100 183 180 200 200" "$(msgs call-early received)"
+# audio_port NAME N: the m=audio port of the N-th message SIPp received
+audio_port() {
+  tr -d '\r' <"$SB_OUT/$1.msg" | awk -v n="$2" '/message received/ { k++; rx = 1; next }
+    /message sent/ { rx = 0; next } rx && k == n && /^m=audio/ { print $2 }'
+}
+p183=$(audio_port call-early 2) p200=$(audio_port call-early 4)
+check "the 183's SDP is mediad's (port $p183, as in the 200: $p200), not the callee's" \
+  bash -c "[ -n '$p183' ] && [ '$p183' = '$p200' ] && [ '$p183' != '$(media_of bob-early sent | cut -d: -f2)' ]"
+
 # ---- parallel ringing: both contacts of 1004 ring, the first to answer wins, the other
 #      is cancelled ----
 PF1=$(free_port) PF2=$(free_port)
@@ -245,8 +261,8 @@ check "a bad dialplan is refused with its JSON path" wait_until 5 \
 sipp_run call-10 uac_fail.xml -s 900 -cid_str "call-10-%u"
 check_eq "and the running dialplan stays (900 still rejected)" "100 603" "$(msgs call-10 received)"
 
-check_eq "dialogd counted 15 calls started" 15 "$(counter dialogd calls_started)"
-check_eq "8 answered (the IVR one by us)" 8 "$(counter dialogd calls_answered)"
+check_eq "dialogd counted 16 calls started" 16 "$(counter dialogd calls_started)"
+check_eq "9 answered (the IVR one by us)" 9 "$(counter dialogd calls_answered)"
 check_eq "7 failed (486, 487, 404, 404, 603, 404, 603)" 7 "$(counter dialogd calls_failed)"
 
 # ---- dialogd killed mid-call: the call lives on in Redis, a later BYE ends both legs ----
@@ -279,7 +295,7 @@ check_eq "the callee received INVITE ACK BYE" "INVITE ACK BYE" "$(msgs answer-10
 check "the record is gone with the call" wait_until 5 '[ -z "$(rcli --scan --pattern "sb:dlg*{call-11-*")" ] && [ "$(rcli exists "sb:dlgb:{$b_cid}")" = 0 ]'
 
 # ---- counters ----
-check_eq "routerd answered 16 RouteRequests" 16 "$(counter routerd routes)"
+check_eq "routerd answered 17 RouteRequests" 17 "$(counter routerd routes)"
 fwd=$(counter sipd sip_forwarded)
 check "answers that reached the other sipd were handed to their owner ($fwd)" [ "$fwd" -ge 1 ]
 check_eq "every handed datagram arrived" "$fwd" "$(counter sipd sip_forward_received)"
