@@ -1102,14 +1102,15 @@ static void uri_user(const char *uri, char *out, size_t cap) {
         snprintf(out, cap, "%.*s", (int)(at - colon - 1), colon + 1);
 }
 
-/* Host part of a sip: URI (without port or parameters), lowercased, into out. */
+/* Host part of a sip: URI (without port or parameters), lowercased, into out: the
+ * domain of the AOR a user/NAME target looks up (as Kamailio's lookup, ports aside). */
 static void uri_host(const char *uri, char *out, size_t cap) {
     out[0] = '\0';
     const char *at = uri ? strchr(uri, '@') : NULL;
     const char *h = at ? at + 1 : uri && strchr(uri, ':') ? strchr(uri, ':') + 1 : NULL;
     if (!h)
         return;
-    size_t n = strcspn(h, ";?>");
+    size_t n = *h == '[' ? strcspn(h, "]") + (h[strcspn(h, "]")] == ']') : strcspn(h, ":;?>");
     snprintf(out, cap, "%.*s", (int)n, h);
     for (char *p = out; *p; p++)
         *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
