@@ -11,7 +11,7 @@ PKGS    := libuv libprotobuf-c hiredis libmicrohttpd jansson libosip2
 DEB_PKGS := build-essential pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler \
             libhiredis-dev libmicrohttpd-dev libjansson-dev libcmocka-dev libosip2-dev \
             libsrtp2-dev redis-server redis-tools sip-tester curl jq procps iproute2 psmisc \
-            clang libclang-rt-14-dev
+            clang libclang-rt-14-dev chromium nodejs
 
 OPT     ?= -O2
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) -g -fno-omit-frame-pointer \
@@ -82,6 +82,16 @@ $(BUILD)/tests/%_test: $(BUILD)/obj/tests/unit/%_test.o $(BUILD)/lib/libsbmod.a 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/lib/libsb.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# apid's dashboard: the files of procs/apid/www/ compiled in (www.h).
+WWW_SRC := $(sort $(wildcard procs/apid/www/*))
+$(BUILD)/gen/www.c: $(WWW_SRC) procs/apid/www_gen.sh
+	@mkdir -p $(dir $@)
+	sh procs/apid/www_gen.sh $(WWW_SRC) >$@.tmp && mv $@.tmp $@
+$(BUILD)/obj/gen/www.o: $(BUILD)/gen/www.c procs/apid/www.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iprocs/apid -c -o $@ $<
+$(BUILD)/bin/apid: $(BUILD)/obj/gen/www.o
 
 # The daemons again with AddressSanitizer and UndefinedBehaviorSanitizer.
 asan:

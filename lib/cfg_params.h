@@ -60,6 +60,8 @@
       "Shortest expiry accepted; below it the answer is 423 with Min-Expires")             \
     X(register_max_expires, CFG_T_INT, "7200", "Longest expiry granted; longer is cut")    \
     X(register_timeout, CFG_T_TIME, "2s",                                                  \
-      "How long sipd waits for routerd (and routerd for Redis) before answering 503")
+      "How long sipd waits for routerd (and routerd for Redis) before answering 503") \
+    X(api_token, CFG_T_STR, "",                                                            \
+      "Bearer token the REST API, events and metrics require (not health); empty: none")
 
 #endif

@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x5342534dU /* "SBSM" */
-#define SHM_VERSION 2U
+#define SHM_VERSION 3U
 #define SHM_MAX_PROCS 256
 #define SHM_MAX_COUNTERS 48
 
@@ -50,7 +50,11 @@
     X(sip_txn_active, "gauge: server transactions alive")        \
     X(sip_tcp_connections, "gauge: SIP TCP connections open")    \
     X(registers, "REGISTER requests decided (routerd)")          \
-    X(registers_failed, "REGISTER requests answered with an error (routerd)")
+    X(registers_failed, "REGISTER requests answered with an error (routerd)") \
+    X(http_sse_clients, "gauge: event stream clients connected (apid)") \
+    X(http_sse_dropped, "event stream clients dropped for reading too slowly (apid)") \
+    X(api_auth_failures, "requests refused for a missing or wrong token (apid)") \
+    X(api_events, "events sent to the event stream (apid)")
 
 enum shm_counter {
 #define SHM_COUNTER_ENUM(name, doc) SHM_C_##name,
@@ -140,5 +144,7 @@ static inline void shm_gauge(struct shm_proc *p, enum shm_counter c, uint64_t v)
 
 const char *shm_state_name(enum shm_state state);
 const char *shm_counter_name(enum shm_counter c);
+/* The counter's description; "gauge: ..." for gauges. */
+const char *shm_counter_doc(enum shm_counter c);
 
 #endif

@@ -283,8 +283,9 @@ static void test_processes_of_empty_table_is_empty_list(void **state) {
 
 static void test_unknown_path_is_404(void **state) {
     struct fixture *f = *state;
-    static const char *const urls[] = {"/", "/api/v1", "/api/v1/nope", "/api/v1/health/",
-                                       "/api/v1/healthz", "/API/V1/HEALTH", ""};
+    static const char *const urls[] = {"/api/", "/api/v1", "/api/v1/nope", "/api/v1/health/",
+                                       "/api/v1/healthz", "/api/V1/HEALTH",
+                                       "/api/v1/registrationsx"};
     for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
         int status;
         const char *allow = "x";
@@ -362,7 +363,7 @@ static void test_body_over_cap_is_413_on_any_path(void **state) {
     assert_error(doc, "PAYLOAD_TOO_LARGE");
     json_decref(doc);
     /* Under the cap, the route decides first. */
-    doc = call(f, "POST", "/nowhere", 10, &status, NULL);
+    doc = call(f, "POST", "/api/nowhere", 10, &status, NULL);
     assert_int_equal(status, 404);
     json_decref(doc);
     doc = call(f, "POST", "/api/v1/health", 10, &status, NULL);
