@@ -28,6 +28,7 @@ _Static_assert(HTTP_MAX_BODY == API_MAX_BODY, "one body cap");
 #define APID_KEEPALIVE_MS 15000    /* SSE comment line, so proxies and clients see life */
 #define APID_COUNT_MS 1000         /* registrations counted in Redis for stats and metrics */
 #define APID_SCAN_BATCH "1000"
+#define APID_REDIS_TIMEOUT_MS 2000 /* a request Redis has not answered by then gets a 503 */
 
 /* Removes one AOR, or one binding of it, in one atomic step, and publishes what went
  * (routerd's Lua script publishes the same events for REGISTERs). Returns the count. */
@@ -72,6 +73,7 @@ struct apid_scan {
     struct apid_read *reads;     /* one per key: which key a reply answers */
     int64_t count;               /* COUNT: bindings */
     int64_t now_ms;
+    int64_t started_mono_ms;
     struct apid_scan *prev, *next;
 };
 
@@ -80,6 +82,7 @@ struct apid_unreg {
     struct apid *a;
     http_call_t *call;
     char *aor;
+    int64_t started_mono_ms;
     struct apid_unreg *prev, *next;
 };
 
@@ -391,6 +394,7 @@ static void apid_scan_start(struct apid *a, enum apid_scan_mode mode, http_call_
     s->a = a;
     s->mode = mode;
     s->now_ms = clock_wall_us() / 1000;
+    s->started_mono_ms = clock_mono_us() / 1000;
     redisAsyncContext *ac = a->w->redis ? rds_context(a->w->redis) : NULL;
     const char *match = mode == APID_SCAN_LIST ? "sb:reg:*" : "sb:regexp:*";
     if (!ac || redisAsyncCommand(ac, apid_on_scan, s, "SCAN 0 MATCH %s COUNT %s", match,
@@ -462,6 +466,7 @@ static void apid_unregister(struct apid *a, struct api_answer *ans, http_call_t 
         return;
     }
     u->a = a;
+    u->started_mono_ms = clock_mono_us() / 1000;
     u->aor = ans->aor;
     ans->aor = NULL;
     char key[API_MAX_AOR + 16], zkey[API_MAX_AOR + 16], ts[24];
@@ -487,10 +492,30 @@ static void apid_unregister(struct apid *a, struct api_answer *ans, http_call_t 
 
 /* ---- the timer: process watch, keep-alives, the registration count ---- */
 
+/* Requests Redis leaves unanswered (stalled, not disconnected) get their 503 here; the
+ * late reply then finds no call and only frees its state. */
+static void apid_expire_calls(struct apid *a, int64_t now_ms) {
+    for (struct apid_scan *s = a->scans; s; s = s->next) {
+        if (s->call && now_ms - s->started_mono_ms >= APID_REDIS_TIMEOUT_MS) {
+            http_call_t *call = s->call;
+            s->call = NULL;
+            apid_answer_error(call, 503, "Redis did not answer in time");
+        }
+    }
+    for (struct apid_unreg *u = a->unregs; u; u = u->next) {
+        if (u->call && now_ms - u->started_mono_ms >= APID_REDIS_TIMEOUT_MS) {
+            http_call_t *call = u->call;
+            u->call = NULL;
+            apid_answer_error(call, 503, "Redis did not answer in time");
+        }
+    }
+}
+
 static void apid_on_tick(uv_timer_t *t) {
     struct apid *a = t->data;
     int64_t now_us = clock_wall_us();
     int64_t now_ms = clock_mono_us() / 1000;
+    apid_expire_calls(a, now_ms);
     api_proc_changes(a->seen, a->w->shm, !a->primed, now_us, apid_emit, a);
     a->primed = true;
     if (now_ms - a->last_keepalive_ms >= APID_KEEPALIVE_MS) {
