@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "cfgtext.h"
 #include "procs/apid/api.h"
 #include "shm.h"
 
@@ -850,6 +851,37 @@ static void test_process_changes_become_died_and_respawned(void **state) {
     assert_int_equal(api_proc_changes(seen, f->seg, false, NOW_WALL_US, collect, &e), 0);
 }
 
+/* The docs follow the code: every route is in docs/api.md and docs/openapi.yaml, every
+ * shm counter in docs/api.md's counter table. */
+static void test_docs_list_every_route_and_counter(void **state) {
+    (void)state;
+    size_t len;
+    char *md = cfgtext_read_file("docs/api.md", CFGTEXT_FILE_MAX, &len, NULL, 0);
+    char *oas = cfgtext_read_file("docs/openapi.yaml", CFGTEXT_FILE_MAX, &len, NULL, 0);
+    assert_non_null(md);
+    assert_non_null(oas);
+    static const char *const routes[] = {
+        "/api/v1/health", "/api/v1/stats", "/api/v1/processes", "/api/v1/registrations",
+        "/api/v1/registrations/{aor}", "/api/v1/config", "/api/v1/events", "/metrics"};
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        char key[128];
+        snprintf(key, sizeof key, "\n  %s:\n", routes[i]);
+        if (!strstr(oas, key))
+            fail_msg("docs/openapi.yaml has no path %s", routes[i]);
+        snprintf(key, sizeof key, "`%s`", routes[i]);
+        if (!strstr(md, key))
+            fail_msg("docs/api.md does not list %s", routes[i]);
+    }
+    for (int c = 0; c < SHM_COUNTER_COUNT; c++) {
+        char key[96];
+        snprintf(key, sizeof key, "`%s`", shm_counter_name((enum shm_counter)c));
+        if (!strstr(md, key))
+            fail_msg("docs/api.md has no row for counter %s", shm_counter_name((enum shm_counter)c));
+    }
+    free(md);
+    free(oas);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -885,6 +917,7 @@ int main(void) {
         T(test_registrations_sort_by_aor_then_contact),
         T(test_sse_relays_only_well_formed_events),
         T(test_process_changes_become_died_and_respawned),
+        T(test_docs_list_every_route_and_counter),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
