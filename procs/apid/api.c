@@ -371,7 +371,9 @@ static void api_labels(char *out, size_t outlen, const struct shm_proc *p) {
 }
 
 char *api_metrics(const struct api_env *env) {
-    static struct shm_proc procs[SHM_MAX_PROCS]; /* too big for the stack; one loop */
+    struct shm_proc *procs = malloc(SHM_MAX_PROCS * sizeof *procs); /* ~120 KiB */
+    if (!procs)
+        return NULL;
     int n = 0;
     for (int i = 0; i < SHM_MAX_PROCS; i++) {
         shm_proc_read(&env->shm->procs[i], &procs[n]);
@@ -431,6 +433,7 @@ char *api_metrics(const struct api_env *env) {
                        (unsigned long long)procs[i].counters[c]);
         }
     }
+    free(procs);
     if (b.oom) {
         free(b.p);
         return NULL;
@@ -470,10 +473,19 @@ int api_registration_append(json_t *list, const char *aor, size_t aor_len, const
     }
     int64_t exp_ms = json_integer_value(exp_at);
     int64_t reg_ms = json_integer_value(reg_at);
+    /* routerd stores valid UTF-8; a key or field that is not is skipped, not fatal. */
+    json_t *j_aor = json_stringn(aor, aor_len);
+    json_t *j_contact = json_stringn(contact, contact_len);
+    if (!j_aor || !j_contact) {
+        json_decref(j_aor);
+        json_decref(j_contact);
+        json_decref(rec);
+        return 0;
+    }
     json_t *o = json_object();
     int rc = o ? 0 : -1;
-    rc |= api_set(o, "aor", json_stringn(aor, aor_len));
-    rc |= api_set(o, "contact", json_stringn(contact, contact_len));
+    rc |= api_set(o, "aor", j_aor);
+    rc |= api_set(o, "contact", j_contact);
     rc |= api_set(o, "expires", json_integer((exp_ms - now_ms + 999) / 1000));
     rc |= api_set(o, "registered_at", api_time(reg_ms * 1000));
     rc |= api_set(o, "expires_at", api_time(exp_ms * 1000));

@@ -761,6 +761,9 @@ static void test_registration_entry_from_record(void **state) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(api_registration_append(list, "a", 1, "c", 1, bad[i], strlen(bad[i]), 0),
                          0);
+    /* Not UTF-8: skipped, the rest of the list stands. */
+    assert_int_equal(api_registration_append(list, "a\xff", 2, "c", 1, rec, sizeof rec - 1, now), 0);
+    assert_int_equal(api_registration_append(list, "a", 1, "c\xc3", 2, rec, sizeof rec - 1, now), 0);
     assert_int_equal(json_array_size(list), 1);
     json_decref(list);
 }
