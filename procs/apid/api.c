@@ -19,6 +19,7 @@
 #define API_PROM "text/plain; version=0.0.4; charset=utf-8"
 #define API_BEARER "Bearer realm=\"switchboard\""
 #define API_REG_PREFIX "/api/v1/registrations/"
+#define API_MAX_TIME_MS 253402300799999LL /* 9999-12-31T23:59:59.999Z */
 
 typedef int (*api_get_fn)(const struct api_env *env, json_t **doc);
 
@@ -466,7 +467,9 @@ int api_registration_append(json_t *list, const char *aor, size_t aor_len, const
     json_t *reg_at = json_object_get(rec, "registered_at_ms");
     json_t *exp_at = json_object_get(rec, "expires_at_ms");
     json_t *ua = json_object_get(rec, "user_agent");
-    if (!json_is_integer(reg_at) || !json_is_integer(exp_at) ||
+    /* Times outside 1970..9999 are not times (and would overflow in microseconds). */
+    if (!json_is_integer(reg_at) || !json_is_integer(exp_at) || json_integer_value(reg_at) < 0 ||
+        json_integer_value(reg_at) > API_MAX_TIME_MS || json_integer_value(exp_at) > API_MAX_TIME_MS ||
         json_integer_value(exp_at) <= now_ms) {
         json_decref(rec);
         return 0;

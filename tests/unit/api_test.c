@@ -761,6 +761,15 @@ static void test_registration_entry_from_record(void **state) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(api_registration_append(list, "a", 1, "c", 1, bad[i], strlen(bad[i]), 0),
                          0);
+    /* Times no clock shows (found by api_fuzz: they overflowed in microseconds). */
+    static const char *const times[] = {
+        "{\"registered_at_ms\":17955048360060100,\"expires_at_ms\":17955048360060100}",
+        "{\"registered_at_ms\":-5,\"expires_at_ms\":1795507702698}",
+        "{\"registered_at_ms\":1,\"expires_at_ms\":9223372036854775807}"};
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++)
+        assert_int_equal(api_registration_append(list, "a", 1, "c", 1, times[i], strlen(times[i]),
+                                                 now),
+                         0);
     /* Not UTF-8: skipped, the rest of the list stands. */
     assert_int_equal(api_registration_append(list, "a\xff", 2, "c", 1, rec, sizeof rec - 1, now), 0);
     assert_int_equal(api_registration_append(list, "a", 1, "c\xc3", 2, rec, sizeof rec - 1, now), 0);
