@@ -62,6 +62,8 @@
     X(register_timeout, CFG_T_TIME, "2s",                                                  \
       "How long sipd waits for routerd (and routerd for Redis) before answering 503") \
     X(api_token, CFG_T_STR, "",                                                            \
-      "Bearer token the REST API, events and metrics require (not health); empty: none")
+      "Bearer token the REST API, events and metrics require (not health); empty: none") \
+    X(api_events_keepalive, CFG_T_TIME, "15s",                                             \
+      "How often an idle event stream (GET /api/v1/events) gets a keep-alive comment")
 
 #endif

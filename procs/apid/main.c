@@ -25,7 +25,6 @@ _Static_assert(HTTP_MAX_BODY == API_MAX_BODY, "one body cap");
 
 #define APID_EVENTS_CHANNEL "sb:events"
 #define APID_TICK_MS 200           /* process-table watch */
-#define APID_KEEPALIVE_MS 15000    /* SSE comment line, so proxies and clients see life */
 #define APID_COUNT_MS 1000         /* registrations counted in Redis for stats and metrics */
 #define APID_SCAN_BATCH "1000"
 #define APID_REDIS_TIMEOUT_MS 2000 /* a request Redis has not answered by then gets a 503 */
@@ -518,7 +517,9 @@ static void apid_on_tick(uv_timer_t *t) {
     apid_expire_calls(a, now_ms);
     api_proc_changes(a->seen, a->w->shm, !a->primed, now_us, apid_emit, a);
     a->primed = true;
-    if (now_ms - a->last_keepalive_ms >= APID_KEEPALIVE_MS) {
+    /* A comment line, so clients and proxies see life, and a vanished client is noticed
+     * (a suspended stream learns of it only when it writes). */
+    if (now_ms - a->last_keepalive_ms >= cfg_time_ms(a->w->cfg, CFG_api_events_keepalive)) {
         a->last_keepalive_ms = now_ms;
         static const char ka[] = ": keep-alive\n\n";
         apid_broadcast(a, ka, sizeof ka - 1);

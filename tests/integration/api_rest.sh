@@ -8,6 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 new_confdir api_rest
 TOKEN=s3cr3t-$RANDOM-token
+set_param api_events_keepalive 1s
 sb start >/dev/null || { not_ok "start"; finish; }
 wait_sip_ready
 A=http://127.0.0.1:$API_PORT
@@ -148,6 +149,25 @@ check_eq "metrics: routerd's restart counted" 1 \
   "$(metric switchboard_process_restarts_total '{service="routerd",role="routerd",instance="0"}')"
 check_eq "event ids increase by one" "" \
   "$(sed -n 's/^id: //p' "$SB_OUT/events.txt" | awk 'NR > 1 && $1 != prev + 1 { print "gap at " $1 } { prev = $1 }')"
+
+ka0=$(grep -c '^: keep-alive$' "$SB_OUT/events.txt")
+check "events: keep-alive comments every api_events_keepalive (1 s here)" \
+  wait_until 4 '[ "$(grep -c "^: keep-alive$" "$SB_OUT/events.txt")" -ge $((ka0 + 2)) ]'
+# Many clients: each gets every event.
+many=()
+for i in $(seq 1 20); do
+  curl -sN --max-time 20 "$A/api/v1/events" >"$SB_OUT/many-$i.txt" 2>/dev/null &
+  many+=($!)
+done
+EXTRA_PIDS="$SSE_PID ${many[*]}"
+wait_until 5 '[ "$(metric switchboard_http_sse_clients "{service=\"apid\",role=\"apid\",instance=\"0\"}")" = 21 ]'
+rcli publish sb:events '{"type":"registration.refreshed","aor":"sip:dave@example.com","contact":"sip:dave@1.1.1.1","expires":60,"node_id":"node1","ts_ms":5}' >/dev/null
+check "events: 20 more clients each receive the next event" \
+  wait_until 5 '[ "$(grep -l "^event: registration.refreshed" "$SB_OUT"/many-*.txt | wc -l)" = 20 ]'
+kill "${many[@]}" 2>/dev/null
+check "events: clients that leave are forgotten (gauge back to 1)" \
+  wait_until 5 '[ "$(metric switchboard_http_sse_clients "{service=\"apid\",role=\"apid\",instance=\"0\"}")" = 1 ]'
+EXTRA_PIDS="$SSE_PID"
 
 # A client that never reads: its queue fills and it is dropped; apid stays responsive.
 python3 - "$API_PORT" <<'PY' &
