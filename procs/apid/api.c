@@ -31,7 +31,7 @@ static int api_config(const struct api_env *env, json_t **doc);
 /* The routes with a fixed path: adding one is one line. get NULL: op names the work. */
 static const struct api_endpoint {
     const char *path;
-    bool public;          /* no token needed */
+    bool public; /* no token needed */
     api_get_fn get;
     enum api_op op;
 } api_endpoints[] = {
@@ -194,7 +194,6 @@ static int api_processes(const struct api_env *env, json_t **doc) {
     *doc = o;
     return 200;
 }
-
 
 /* Main.cf parameters whose values are never shown. */
 static bool api_param_secret(const char *name) {
@@ -367,8 +366,7 @@ static void api_labels(char *out, size_t outlen, const struct shm_proc *p) {
     char service[80], role[40];
     api_label(service, sizeof service, p->service);
     api_label(role, sizeof role, p->role);
-    snprintf(out, outlen, "service=\"%s\",role=\"%s\",instance=\"%u\"", service, role,
-             p->instance);
+    snprintf(out, outlen, "service=\"%s\",role=\"%s\",instance=\"%u\"", service, role, p->instance);
 }
 
 char *api_metrics(const struct api_env *env) {
@@ -390,17 +388,20 @@ char *api_metrics(const struct api_env *env) {
     int64_t up = env->shm->hdr.master_started_us > 0
                      ? (env->now_wall_us - env->shm->hdr.master_started_us) / 1000000
                      : 0;
-    api_printf(&b, "# HELP switchboard_uptime_seconds Seconds since master started.\n"
-                   "# TYPE switchboard_uptime_seconds gauge\nswitchboard_uptime_seconds %lld\n",
+    api_printf(&b,
+               "# HELP switchboard_uptime_seconds Seconds since master started.\n"
+               "# TYPE switchboard_uptime_seconds gauge\nswitchboard_uptime_seconds %lld\n",
                (long long)(up > 0 ? up : 0));
-    api_printf(&b, "# HELP switchboard_redis_up 1 while apid's Redis link is up.\n"
-                   "# TYPE switchboard_redis_up gauge\nswitchboard_redis_up %d\n",
+    api_printf(&b,
+               "# HELP switchboard_redis_up 1 while apid's Redis link is up.\n"
+               "# TYPE switchboard_redis_up gauge\nswitchboard_redis_up %d\n",
                env->redis_up ? 1 : 0);
     if (env->registrations >= 0)
-        api_printf(&b, "# HELP switchboard_registrations_active Bindings in the location "
-                       "service (counted in Redis).\n"
-                       "# TYPE switchboard_registrations_active gauge\n"
-                       "switchboard_registrations_active %lld\n",
+        api_printf(&b,
+                   "# HELP switchboard_registrations_active Bindings in the location "
+                   "service (counted in Redis).\n"
+                   "# TYPE switchboard_registrations_active gauge\n"
+                   "switchboard_registrations_active %lld\n",
                    (long long)env->registrations);
     api_printf(&b, "# HELP switchboard_process_up 1 while the slot's process is ready.\n"
                    "# TYPE switchboard_process_up gauge\n");
@@ -413,8 +414,7 @@ char *api_metrics(const struct api_env *env) {
                    "after the first.\n# TYPE switchboard_process_restarts_total counter\n");
     for (int i = 0; i < n; i++) {
         api_labels(labels, sizeof labels, &procs[i]);
-        api_printf(&b, "switchboard_process_restarts_total{%s} %u\n", labels,
-                   procs[i].restarts);
+        api_printf(&b, "switchboard_process_restarts_total{%s} %u\n", labels, procs[i].restarts);
     }
     /* Every shm counter of every worker (exec services have none). */
     for (int c = 0; c < SHM_COUNTER_COUNT; c++) {
@@ -469,8 +469,8 @@ int api_registration_append(json_t *list, const char *aor, size_t aor_len, const
     json_t *ua = json_object_get(rec, "user_agent");
     /* Times outside 1970..9999 are not times (and would overflow in microseconds). */
     if (!json_is_integer(reg_at) || !json_is_integer(exp_at) || json_integer_value(reg_at) < 0 ||
-        json_integer_value(reg_at) > API_MAX_TIME_MS || json_integer_value(exp_at) > API_MAX_TIME_MS ||
-        json_integer_value(exp_at) <= now_ms) {
+        json_integer_value(reg_at) > API_MAX_TIME_MS ||
+        json_integer_value(exp_at) > API_MAX_TIME_MS || json_integer_value(exp_at) <= now_ms) {
         json_decref(rec);
         return 0;
     }
@@ -533,20 +533,20 @@ static bool api_event_type_ok(const char *t) {
     if (n == 0 || n > 64)
         return false;
     for (const char *p = t; *p; p++)
-        if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '.' ||
-              *p == '_' || *p == '-'))
+        if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '.' || *p == '_' ||
+              *p == '-'))
             return false;
     return true;
 }
 
 char *api_sse_format(const char *type, const char *data, uint64_t id, size_t *len) {
-    int n = snprintf(NULL, 0, "id: %llu\nevent: %s\ndata: %s\n\n", (unsigned long long)id,
-                     type, data);
+    int n =
+        snprintf(NULL, 0, "id: %llu\nevent: %s\ndata: %s\n\n", (unsigned long long)id, type, data);
     char *out = n > 0 ? malloc((size_t)n + 1) : NULL;
     if (!out)
         return NULL;
-    snprintf(out, (size_t)n + 1, "id: %llu\nevent: %s\ndata: %s\n\n", (unsigned long long)id,
-             type, data);
+    snprintf(out, (size_t)n + 1, "id: %llu\nevent: %s\ndata: %s\n\n", (unsigned long long)id, type,
+             data);
     *len = (size_t)n;
     return out;
 }
@@ -568,8 +568,7 @@ char *api_sse_from_message(const char *msg, size_t msg_len, uint64_t id, size_t 
 
 static void api_proc_event(const struct shm_proc *p, int32_t pid, const char *type,
                            int64_t now_wall_us,
-                           void (*emit)(void *arg, const char *type, const char *data),
-                           void *arg) {
+                           void (*emit)(void *arg, const char *type, const char *data), void *arg) {
     json_t *o = json_object();
     int rc = o ? 0 : -1;
     rc |= api_set(o, "type", json_string(type));
@@ -660,8 +659,7 @@ static int api_reg_delete(const struct api_request *req, const char *aor, size_t
         }
         json_decref(doc);
         if (!ok)
-            return api_answer_error(ans, 400,
-                                    "the body must be {} or {\"contact\": \"URI\"}");
+            return api_answer_error(ans, 400, "the body must be {} or {\"contact\": \"URI\"}");
     }
     ans->aor = strndup(aor, aor_len);
     if (!ans->aor) {
@@ -705,8 +703,7 @@ int api_handle(const struct api_env *env, const struct api_request *req, struct 
     bool reg_item = !ep && path_len >= rp && memcmp(url, API_REG_PREFIX, rp) == 0;
     if (!ep && !reg_item)
         return api_answer_error(ans, 404, NULL);
-    if (!(ep && ep->public) &&
-        !api_token_ok(env->token, req->authorization, req->access_token)) {
+    if (!(ep && ep->public) && !api_token_ok(env->token, req->authorization, req->access_token)) {
         ans->www_authenticate = API_BEARER;
         return api_answer_error(ans, 401, NULL);
     }

@@ -54,42 +54,42 @@
 #define API_MAX_AORS 10000
 
 struct api_env {
-    const struct shm_seg *shm;  /* the process table (master's header and slots) */
-    const char *node_id;        /* main.cf node_id */
-    const cfg_t *cfg;           /* main.cf, for /api/v1/config; NULL: 503 there */
-    const char *token;          /* main.cf api_token; NULL or "": no token needed */
-    bool redis_up;              /* apid's own Redis link */
-    int64_t registrations;      /* active bindings counted in Redis, -1 when not known */
-    int64_t now_wall_us;        /* clock_wall_us() of the request: timestamps, uptimes */
-    int64_t now_mono_us;        /* clock_mono_us() of the request: heartbeat ages */
+    const struct shm_seg *shm; /* the process table (master's header and slots) */
+    const char *node_id;       /* main.cf node_id */
+    const cfg_t *cfg;          /* main.cf, for /api/v1/config; NULL: 503 there */
+    const char *token;         /* main.cf api_token; NULL or "": no token needed */
+    bool redis_up;             /* apid's own Redis link */
+    int64_t registrations;     /* active bindings counted in Redis, -1 when not known */
+    int64_t now_wall_us;       /* clock_wall_us() of the request: timestamps, uptimes */
+    int64_t now_mono_us;       /* clock_mono_us() of the request: heartbeat ages */
 };
 
 struct api_request {
     const char *method;
-    const char *url;            /* path, percent-decoded; a query string is ignored */
-    uint64_t body_len;          /* 0 none, API_BODY_UNKNOWN when not known or too long */
-    const char *body;           /* NUL-terminated body of body_len bytes, or NULL */
-    const char *authorization;  /* Authorization header, or NULL */
-    const char *access_token;   /* access_token query argument, or NULL */
+    const char *url;           /* path, percent-decoded; a query string is ignored */
+    uint64_t body_len;         /* 0 none, API_BODY_UNKNOWN when not known or too long */
+    const char *body;          /* NUL-terminated body of body_len bytes, or NULL */
+    const char *authorization; /* Authorization header, or NULL */
+    const char *access_token;  /* access_token query argument, or NULL */
 };
 
 enum api_op {
-    API_OP_NONE,        /* answered: status and body */
-    API_OP_REG_LIST,    /* list the registrations (Redis) */
-    API_OP_REG_DELETE,  /* remove aor (and only contact when set) */
-    API_OP_EVENTS,      /* open an event stream */
-    API_OP_FILE,        /* serve the dashboard file at url */
+    API_OP_NONE,       /* answered: status and body */
+    API_OP_REG_LIST,   /* list the registrations (Redis) */
+    API_OP_REG_DELETE, /* remove aor (and only contact when set) */
+    API_OP_EVENTS,     /* open an event stream */
+    API_OP_FILE,       /* serve the dashboard file at url */
 };
 
 struct api_answer {
     int status;
-    char *body;                /* malloc'd; NULL when out of memory or op != NONE */
-    const char *content_type;  /* static */
-    const char *allow;         /* static, for 405 */
+    char *body;                   /* malloc'd; NULL when out of memory or op != NONE */
+    const char *content_type;     /* static */
+    const char *allow;            /* static, for 405 */
     const char *www_authenticate; /* static, for 401 */
     enum api_op op;
-    char *aor;                 /* API_OP_REG_DELETE: malloc'd */
-    char *contact;             /* API_OP_REG_DELETE: malloc'd, or NULL for every binding */
+    char *aor;     /* API_OP_REG_DELETE: malloc'd */
+    char *contact; /* API_OP_REG_DELETE: malloc'd, or NULL for every binding */
 };
 
 /* Answers one request into ans (zeroed here); see DESCRIPTION. Returns ans->status. */

@@ -18,37 +18,37 @@
 struct http_daemon {
     http_server_t *server;
     struct MHD_Daemon *mhd;
-    int listen_fd;        /* MHD's copy of the socket until quiesced; -1 after */
-    bool handles_open;    /* poll and timer initialized, not yet closed */
-    uv_poll_t poll;       /* the daemon's epoll descriptor, readable: MHD_run */
-    uv_timer_t timer;     /* MHD_get_timeout: idle timeouts and pending work */
+    int listen_fd;     /* MHD's copy of the socket until quiesced; -1 after */
+    bool handles_open; /* poll and timer initialized, not yet closed */
+    uv_poll_t poll;    /* the daemon's epoll descriptor, readable: MHD_run */
+    uv_timer_t timer;  /* MHD_get_timeout: idle timeouts and pending work */
 };
 
 enum http_call_state {
-    HTTP_C_READING,   /* headers seen, body (if any) being read */
-    HTTP_C_DEFERRED,  /* suspended until http_call_answer */
-    HTTP_C_ANSWERED,  /* answer ready (deferred) or queued */
-    HTTP_C_STREAM,    /* event stream */
+    HTTP_C_READING,  /* headers seen, body (if any) being read */
+    HTTP_C_DEFERRED, /* suspended until http_call_answer */
+    HTTP_C_ANSWERED, /* answer ready (deferred) or queued */
+    HTTP_C_STREAM,   /* event stream */
 };
 
 struct http_call {
     http_server_t *server;
     struct http_daemon *daemon;
     struct MHD_Connection *conn;
-    http_call_t *prev, *next;     /* the server's list of calls */
+    http_call_t *prev, *next; /* the server's list of calls */
     enum http_call_state state;
     bool suspended;
-    uint64_t declared_len;        /* Content-Length, or HTTP_BODY_UNKNOWN */
-    char *body;                   /* body read so far, NUL-terminated */
+    uint64_t declared_len; /* Content-Length, or HTTP_BODY_UNKNOWN */
+    char *body;            /* body read so far, NUL-terminated */
     size_t body_size;
-    size_t discarded;             /* bytes of a too-long chunked body thrown away */
-    struct MHD_Response *answer;  /* a deferred call's answer, queued at resume */
+    size_t discarded;            /* bytes of a too-long chunked body thrown away */
+    struct MHD_Response *answer; /* a deferred call's answer, queued at resume */
     unsigned answer_status;
     /* stream */
-    char *queue;                  /* bytes not yet given to MHD: queue[qoff .. qlen) */
+    char *queue; /* bytes not yet given to MHD: queue[qoff .. qlen) */
     size_t qlen, qoff;
-    bool ending;                  /* end after the queue */
-    bool dropped;                 /* too slow: end now */
+    bool ending;  /* end after the queue */
+    bool dropped; /* too slow: end now */
     void (*on_close)(void *arg);
     void *close_arg;
 };
@@ -57,13 +57,13 @@ struct http_server {
     uv_loop_t *loop;
     http_handler_fn handler;
     void *arg;
-    size_t in_flight;     /* requests seen by the handler, not yet completed */
+    size_t in_flight; /* requests seen by the handler, not yet completed */
     bool quiescing;
     bool stopping;
     void (*done)(void *arg);
     void *done_arg;
-    size_t open_handles;  /* close callbacks still to come; s is freed at zero */
-    http_call_t *calls;   /* every call not yet completed */
+    size_t open_handles; /* close callbacks still to come; s is freed at zero */
+    http_call_t *calls;  /* every call not yet completed */
     size_t ndaemons;
     struct http_daemon daemons[];
 };
@@ -71,8 +71,7 @@ struct http_server {
 static void http_on_timer(uv_timer_t *h);
 
 /* MHD's messages ("Error accepting connection", ...): a misbehaving peer can cause them. */
-__attribute__((format(printf, 2, 0))) static void http_log(void *cls, const char *fmt,
-                                                          va_list ap) {
+__attribute__((format(printf, 2, 0))) static void http_log(void *cls, const char *fmt, va_list ap) {
     static long long last_ms; /* the rate limit of this call site, as log_ratelimited */
     (void)cls;
     if (!log_ratelimit_pass(&last_ms))
@@ -113,9 +112,9 @@ static struct MHD_Response *http_make_response(http_server_t *s, struct http_res
     if (!resp->body)
         resp->body_len = 0;
     struct MHD_Response *r =
-        resp->body ? MHD_create_response_from_buffer(resp->body_len, resp->body,
-                                                     MHD_RESPMEM_MUST_FREE)
-                   : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        resp->body
+            ? MHD_create_response_from_buffer(resp->body_len, resp->body, MHD_RESPMEM_MUST_FREE)
+            : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!r) {
         free(resp->body); /* MHD frees the buffer only once the response exists */
         resp->body = NULL;
@@ -125,8 +124,8 @@ static struct MHD_Response *http_make_response(http_server_t *s, struct http_res
     resp->body = NULL;
     bool ok = true;
     if (resp->content_type)
-        ok &= MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type) ==
-              MHD_YES;
+        ok &=
+            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type) == MHD_YES;
     if (resp->allow)
         ok &= MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow) == MHD_YES;
     if (resp->www_authenticate)
@@ -215,8 +214,8 @@ static enum MHD_Result http_dispatch(http_call_t *c, const char *method, const c
     if (resp.stream) {
         c->queue = resp.body; /* the first bytes of the stream */
         c->qlen = resp.body ? resp.body_len : 0;
-        struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096,
-                                                                   http_stream_read, c, NULL);
+        struct MHD_Response *r =
+            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, http_stream_read, c, NULL);
         if (!r)
             return MHD_NO;
         if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream") !=
@@ -237,9 +236,8 @@ static enum MHD_Result http_dispatch(http_call_t *c, const char *method, const c
 /* MHD calls this first with the headers only, then with body pieces, then once with
  * nothing; after a resume, once more with nothing. */
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                   const char *method, const char *version,
-                                   const char *upload_data, size_t *upload_data_size,
-                                   void **con_cls) {
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **con_cls) {
     struct http_daemon *d = cls;
     http_server_t *s = d->server;
     http_call_t *c = *con_cls;
@@ -455,13 +453,12 @@ http_server_t *http_start(uv_loop_t *loop, const int *fds, size_t nfds, http_han
         }
         /* External epoll mode: no thread of MHD's own, our loop drives it. The logger
          * comes first so that MHD logs nothing to stderr itself. */
-        d->mhd = MHD_start_daemon(
-            MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
-            http_access, d, MHD_OPTION_EXTERNAL_LOGGER, http_log, s, MHD_OPTION_LISTEN_SOCKET,
-            (MHD_socket)d->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
-            (unsigned int)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-            (unsigned int)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, http_completed, d,
-            MHD_OPTION_END);
+        d->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0,
+                                  NULL, NULL, http_access, d, MHD_OPTION_EXTERNAL_LOGGER, http_log,
+                                  s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)d->listen_fd,
+                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_MAX_CONNECTIONS,
+                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_IDLE_TIMEOUT_S,
+                                  MHD_OPTION_NOTIFY_COMPLETED, http_completed, d, MHD_OPTION_END);
         if (!d->mhd) {
             /* The duplicate may be closed already or not; the process exits after this. */
             snprintf(err, errlen, "cannot start the HTTP server on descriptor %d", fds[i]);

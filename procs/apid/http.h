@@ -66,14 +66,14 @@ struct http_request {
 
 struct http_response {
     int status;
-    char *body;                /* malloc'd by the handler, freed by the server; may be NULL */
+    char *body; /* malloc'd by the handler, freed by the server; may be NULL */
     size_t body_len;
-    const char *content_type;  /* static; NULL for none */
-    const char *allow;         /* static; the Allow header of a 405, or NULL */
+    const char *content_type;     /* static; NULL for none */
+    const char *allow;            /* static; the Allow header of a 405, or NULL */
     const char *www_authenticate; /* static; the WWW-Authenticate header of a 401, or NULL */
     /* Instead of an answer now: */
-    bool defer;                /* answer later with http_call_answer */
-    bool stream;               /* 200 text/event-stream fed by http_stream_push */
+    bool defer;                  /* answer later with http_call_answer */
+    bool stream;                 /* 200 text/event-stream fed by http_stream_push */
     void (*on_close)(void *arg); /* deferred or streamed call freed (see OWNERSHIP) */
     void *close_arg;
 };

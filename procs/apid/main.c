@@ -24,8 +24,8 @@ _Static_assert(HTTP_BODY_UNKNOWN == API_BODY_UNKNOWN, "body length passed throug
 _Static_assert(HTTP_MAX_BODY == API_MAX_BODY, "one body cap");
 
 #define APID_EVENTS_CHANNEL "sb:events"
-#define APID_TICK_MS 200           /* process-table watch */
-#define APID_COUNT_MS 1000         /* registrations counted in Redis for stats and metrics */
+#define APID_TICK_MS 200   /* process-table watch */
+#define APID_COUNT_MS 1000 /* registrations counted in Redis for stats and metrics */
 #define APID_SCAN_BATCH "1000"
 #define APID_REDIS_TIMEOUT_MS 2000 /* a request Redis has not answered by then gets a 503 */
 
@@ -60,17 +60,17 @@ struct apid_read {
 };
 
 struct apid_scan {
-    struct apid *a;              /* NULL once apid stopped: finish quietly */
-    http_call_t *call;           /* LIST: the request; NULL once the client is gone */
+    struct apid *a;    /* NULL once apid stopped: finish quietly */
+    http_call_t *call; /* LIST: the request; NULL once the client is gone */
     enum apid_scan_mode mode;
     char **keys;
     size_t nkeys, cap;
     bool truncated;
     bool failed;
-    size_t outstanding;          /* replies still to come */
-    json_t *list;                /* LIST: entries */
-    struct apid_read *reads;     /* one per key: which key a reply answers */
-    int64_t count;               /* COUNT: bindings */
+    size_t outstanding;      /* replies still to come */
+    json_t *list;            /* LIST: entries */
+    struct apid_read *reads; /* one per key: which key a reply answers */
+    int64_t count;           /* COUNT: bindings */
     int64_t now_ms;
     int64_t started_mono_ms;
     struct apid_scan *prev, *next;
@@ -88,7 +88,7 @@ struct apid_unreg {
 struct apid {
     worker_t *w;
     http_server_t *http;
-    rds_t *sub;                  /* the SUBSCRIBE connection (a second one: pub/sub mode) */
+    rds_t *sub; /* the SUBSCRIBE connection (a second one: pub/sub mode) */
     uv_timer_t tick;
     bool tick_open;
     struct api_proc_seen seen[SHM_MAX_PROCS];
@@ -96,7 +96,7 @@ struct apid {
     uint64_t event_id;
     int64_t last_keepalive_ms;
     int64_t last_count_ms;
-    int64_t registrations;       /* last count, -1 unknown */
+    int64_t registrations; /* last count, -1 unknown */
     bool counting;
     struct apid_client *clients;
     size_t nclients;
@@ -104,22 +104,22 @@ struct apid {
     struct apid_unreg *unregs;
 };
 
-#define APID_LINK(head, x)                 \
-    do {                                   \
-        (x)->prev = NULL;                  \
-        (x)->next = (head);                \
-        if (head)                          \
-            (head)->prev = (x);            \
-        (head) = (x);                      \
+#define APID_LINK(head, x)                                                                         \
+    do {                                                                                           \
+        (x)->prev = NULL;                                                                          \
+        (x)->next = (head);                                                                        \
+        if (head)                                                                                  \
+            (head)->prev = (x);                                                                    \
+        (head) = (x);                                                                              \
     } while (0)
-#define APID_UNLINK(head, x)               \
-    do {                                   \
-        if ((x)->prev)                     \
-            (x)->prev->next = (x)->next;   \
-        else                               \
-            (head) = (x)->next;            \
-        if ((x)->next)                     \
-            (x)->next->prev = (x)->prev;   \
+#define APID_UNLINK(head, x)                                                                       \
+    do {                                                                                           \
+        if ((x)->prev)                                                                             \
+            (x)->prev->next = (x)->next;                                                           \
+        else                                                                                       \
+            (head) = (x)->next;                                                                    \
+        if ((x)->next)                                                                             \
+            (x)->next->prev = (x)->prev;                                                           \
     } while (0)
 
 static void apid_answer_json(http_call_t *call, int status, json_t *doc) {
@@ -207,8 +207,8 @@ static void apid_sub_state(rds_t *r, bool up, const char *why, void *arg) {
         return;
     }
     redisAsyncContext *ac = rds_context(r);
-    if (ac && redisAsyncCommand(ac, apid_on_message, a, "SUBSCRIBE %s", APID_EVENTS_CHANNEL) !=
-                  REDIS_OK)
+    if (ac &&
+        redisAsyncCommand(ac, apid_on_message, a, "SUBSCRIBE %s", APID_EVENTS_CHANNEL) != REDIS_OK)
         log_ratelimited(LOG_WARN, "events: cannot subscribe to %s", APID_EVENTS_CHANNEL);
 }
 
@@ -658,8 +658,7 @@ static int apid_init(worker_t *w) {
     /* The subscriber needs a connection of its own: one in pub/sub mode runs no other
      * command. Same address as the worker's link (already made relative to the chroot). */
     if (w->redis) {
-        a->sub = rds_open(w->loop, rds_address(w->redis), NULL, apid_sub_state, a, err,
-                          sizeof err);
+        a->sub = rds_open(w->loop, rds_address(w->redis), NULL, apid_sub_state, a, err, sizeof err);
         if (!a->sub)
             log_fatal("redis_address: %s", err);
     }

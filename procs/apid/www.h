@@ -21,8 +21,8 @@
 #include <stddef.h>
 
 struct www_file {
-    const char *path;          /* "/index.html" */
-    const char *content_type;  /* from the file's extension */
+    const char *path;         /* "/index.html" */
+    const char *content_type; /* from the file's extension */
     const unsigned char *data;
     size_t len;
 };

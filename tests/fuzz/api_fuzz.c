@@ -58,26 +58,39 @@ static void fuzz_request(const uint8_t *data, size_t size) {
     snprintf(seg->procs[0].service, sizeof seg->procs[0].service, "sipd");
     snprintf(seg->procs[0].role, sizeof seg->procs[0].role, "sipd");
     seg->procs[0].pid = 10;
-    struct api_env env = {.shm = seg, .node_id = "n", .token = "tok", .redis_up = true,
-                          .registrations = 3, .now_wall_us = 1795504236000000LL,
+    struct api_env env = {.shm = seg,
+                          .node_id = "n",
+                          .token = "tok",
+                          .redis_up = true,
+                          .registrations = 3,
+                          .now_wall_us = 1795504236000000LL,
                           .now_mono_us = 1000000};
-    struct api_request req = {.method = method, .url = url, .authorization = *auth ? auth : NULL,
-                              .body = body_len ? body : NULL, .body_len = body_len};
+    struct api_request req = {.method = method,
+                              .url = url,
+                              .authorization = *auth ? auth : NULL,
+                              .body = body_len ? body : NULL,
+                              .body_len = body_len};
     struct api_answer ans;
     int status = api_handle(&env, &req, &ans);
     if (status != ans.status)
         broken("returned status differs from the answer's");
     switch (status) {
-    case 200: case 400: case 401: case 404: case 405: case 413: case 500: case 503:
+    case 200:
+    case 400:
+    case 401:
+    case 404:
+    case 405:
+    case 413:
+    case 500:
+    case 503:
         break;
     default:
         broken("unexpected status");
     }
     size_t path_len = strcspn(url, "?");
-    bool guarded = strncmp(url, "/api/", 5) == 0 ||
-                   (path_len == 8 && strncmp(url, "/metrics", 8) == 0);
-    bool health = strncmp(url, "/api/v1/health", 14) == 0 &&
-                  (url[14] == '\0' || url[14] == '?');
+    bool guarded =
+        strncmp(url, "/api/", 5) == 0 || (path_len == 8 && strncmp(url, "/metrics", 8) == 0);
+    bool health = strncmp(url, "/api/v1/health", 14) == 0 && (url[14] == '\0' || url[14] == '?');
     if (status == 200 && guarded && !health && !api_token_ok("tok", req.authorization, NULL))
         broken("a guarded route answered 200 without the token");
     if (ans.op == API_OP_NONE && ans.body && ans.content_type &&
@@ -135,8 +148,8 @@ static void fuzz_record(const uint8_t *data, size_t size) {
                                      size, 1795504236000LL);
     if (rc == 1) {
         json_t *e = json_array_get(list, 0);
-        static const char *const keys[] = {"aor", "contact", "expires", "registered_at",
-                                           "expires_at", "user_agent"};
+        static const char *const keys[] = {"aor",           "contact",    "expires",
+                                           "registered_at", "expires_at", "user_agent"};
         for (size_t i = 0; i < 6; i++)
             if (!json_object_get(e, keys[i]))
                 broken("registration entry misses a field");

@@ -284,9 +284,9 @@ static void test_processes_of_empty_table_is_empty_list(void **state) {
 
 static void test_unknown_path_is_404(void **state) {
     struct fixture *f = *state;
-    static const char *const urls[] = {"/api/", "/api/v1", "/api/v1/nope", "/api/v1/health/",
-                                       "/api/v1/healthz", "/api/V1/HEALTH",
-                                       "/api/v1/registrationsx"};
+    static const char *const urls[] = {
+        "/api/",           "/api/v1",        "/api/v1/nope",          "/api/v1/health/",
+        "/api/v1/healthz", "/api/V1/HEALTH", "/api/v1/registrationsx"};
     for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
         int status;
         const char *allow = "x";
@@ -437,7 +437,7 @@ static void test_error_bodies_name_their_code(void **state) {
     static const struct {
         int status;
         const char *code;
-    } cases[] = {{400, "BAD_REQUEST"}, {401, "UNAUTHORIZED"}, {404, "NOT_FOUND"},
+    } cases[] = {{400, "BAD_REQUEST"},        {401, "UNAUTHORIZED"},      {404, "NOT_FOUND"},
                  {405, "METHOD_NOT_ALLOWED"}, {413, "PAYLOAD_TOO_LARGE"}, {500, "INTERNAL"},
                  {503, "UNAVAILABLE"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -480,8 +480,8 @@ static void test_token_required_everywhere_but_health_and_files(void **state) {
     cluster(f);
     f->env.token = "tok";
     static const char *const guarded[] = {"/api/v1/processes", "/api/v1/stats",
-                                          "/api/v1/config", "/api/v1/registrations",
-                                          "/api/v1/events", "/metrics"};
+                                          "/api/v1/config",    "/api/v1/registrations",
+                                          "/api/v1/events",    "/metrics"};
     struct api_answer ans;
     for (size_t i = 0; i < sizeof guarded / sizeof guarded[0]; i++) {
         assert_int_equal(handle(f, "GET", guarded[i], NULL, NULL, NULL, &ans), 401);
@@ -549,13 +549,18 @@ static void test_unregister_parses_aor_and_optional_contact(void **state) {
                      200);
     assert_null(ans.contact);
     api_answer_fini(&ans);
-    static const char *const bad_bodies[] = {"{", "[]", "{\"contact\":1}", "{\"contact\":\"\"}",
-                                             "{\"contact\":\"a\",\"x\":1}", "null", "\"s\"",
+    static const char *const bad_bodies[] = {"{",
+                                             "[]",
+                                             "{\"contact\":1}",
+                                             "{\"contact\":\"\"}",
+                                             "{\"contact\":\"a\",\"x\":1}",
+                                             "null",
+                                             "\"s\"",
                                              "{\"contact\":\"a\",\"contact\":\"b\"}"};
     for (size_t i = 0; i < sizeof bad_bodies / sizeof bad_bodies[0]; i++) {
-        assert_int_equal(handle(f, "DELETE", "/api/v1/registrations/sip:a@b", bad_bodies[i],
-                                NULL, NULL, &ans),
-                         400);
+        assert_int_equal(
+            handle(f, "DELETE", "/api/v1/registrations/sip:a@b", bad_bodies[i], NULL, NULL, &ans),
+            400);
         assert_int_equal(ans.op, API_OP_NONE);
         json_t *doc = answer_json(&ans);
         assert_error(doc, "BAD_REQUEST");
@@ -579,8 +584,8 @@ static void test_unregister_parses_aor_and_optional_contact(void **state) {
     assert_string_equal(ans.allow, "DELETE");
     api_answer_fini(&ans);
     /* A body too long to have been read. */
-    struct api_request req = {.method = "DELETE", .url = "/api/v1/registrations/sip:a@b",
-                              .body_len = API_BODY_UNKNOWN};
+    struct api_request req = {
+        .method = "DELETE", .url = "/api/v1/registrations/sip:a@b", .body_len = API_BODY_UNKNOWN};
     assert_int_equal(api_handle(&f->env, &req, &ans), 413);
     api_answer_fini(&ans);
 }
@@ -665,7 +670,8 @@ static void test_metrics_are_prometheus_text_per_process(void **state) {
     assert_string_equal(ans.content_type, "text/plain; version=0.0.4; charset=utf-8");
     const char *m = ans.body;
     assert_int_equal(
-        sample(m, "switchboard_sip_rx_requests_total{service=\"sipd\",role=\"sipd\",instance=\"0\"}"),
+        sample(m,
+               "switchboard_sip_rx_requests_total{service=\"sipd\",role=\"sipd\",instance=\"0\"}"),
         12);
     assert_int_equal(
         sample(m, "switchboard_sip_txn_active{service=\"sipd\",role=\"sipd\",instance=\"0\"}"), 3);
@@ -753,9 +759,8 @@ static void test_registration_entry_from_record(void **state) {
     assert_string_equal(str(e, "user_agent"), "Phone A/1.0");
     assert_int_equal(json_object_size(e), 6);
     /* Expired, unreadable or incomplete records are skipped. */
-    assert_int_equal(api_registration_append(list, "a", 1, "c", 1, rec, sizeof rec - 1,
-                                             1795507702698LL),
-                     0);
+    assert_int_equal(
+        api_registration_append(list, "a", 1, "c", 1, rec, sizeof rec - 1, 1795507702698LL), 0);
     static const char *const bad[] = {"", "{", "[]", "{\"registered_at_ms\":1}",
                                       "{\"registered_at_ms\":\"1\",\"expires_at_ms\":9e99}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -767,12 +772,13 @@ static void test_registration_entry_from_record(void **state) {
         "{\"registered_at_ms\":-5,\"expires_at_ms\":1795507702698}",
         "{\"registered_at_ms\":1,\"expires_at_ms\":9223372036854775807}"};
     for (size_t i = 0; i < sizeof times / sizeof times[0]; i++)
-        assert_int_equal(api_registration_append(list, "a", 1, "c", 1, times[i], strlen(times[i]),
-                                                 now),
-                         0);
+        assert_int_equal(
+            api_registration_append(list, "a", 1, "c", 1, times[i], strlen(times[i]), now), 0);
     /* Not UTF-8: skipped, the rest of the list stands. */
-    assert_int_equal(api_registration_append(list, "a\xff", 2, "c", 1, rec, sizeof rec - 1, now), 0);
-    assert_int_equal(api_registration_append(list, "a", 1, "c\xc3", 2, rec, sizeof rec - 1, now), 0);
+    assert_int_equal(api_registration_append(list, "a\xff", 2, "c", 1, rec, sizeof rec - 1, now),
+                     0);
+    assert_int_equal(api_registration_append(list, "a", 1, "c\xc3", 2, rec, sizeof rec - 1, now),
+                     0);
     assert_int_equal(json_array_size(list), 1);
     json_decref(list);
 }
@@ -780,11 +786,11 @@ static void test_registration_entry_from_record(void **state) {
 static void test_registrations_sort_by_aor_then_contact(void **state) {
     (void)state;
     json_t *list = json_array();
-    static const char *const pairs[][2] = {{"sip:b@x", "sip:b@2"}, {"sip:a@x", "sip:a@9"},
-                                           {"sip:b@x", "sip:b@1"}};
+    static const char *const pairs[][2] = {
+        {"sip:b@x", "sip:b@2"}, {"sip:a@x", "sip:a@9"}, {"sip:b@x", "sip:b@1"}};
     for (size_t i = 0; i < 3; i++)
-        json_array_append_new(list, json_pack("{s:s,s:s}", "aor", pairs[i][0], "contact",
-                                              pairs[i][1]));
+        json_array_append_new(list,
+                              json_pack("{s:s,s:s}", "aor", pairs[i][0], "contact", pairs[i][1]));
     api_registrations_sort(list);
     assert_string_equal(str(json_array_get(list, 0), "contact"), "sip:a@9");
     assert_string_equal(str(json_array_get(list, 1), "contact"), "sip:b@1");
@@ -803,8 +809,15 @@ static void test_sse_relays_only_well_formed_events(void **state) {
     assert_int_equal(len, strlen(ev));
     free(ev);
     static const char *const bad[] = {
-        "", "not json", "[]", "{}", "{\"type\":1}", "{\"type\":\"\"}",
-        "{\"type\":\"a\\nevent: x\"}", "{\"type\":\"UPPER\"}", "{\"type\":\"a b\"}",
+        "",
+        "not json",
+        "[]",
+        "{}",
+        "{\"type\":1}",
+        "{\"type\":\"\"}",
+        "{\"type\":\"a\\nevent: x\"}",
+        "{\"type\":\"UPPER\"}",
+        "{\"type\":\"a b\"}",
         "{\"type\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
         "{\"type\":\"x\",\"type\":\"y\"}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -872,9 +885,14 @@ static void test_docs_list_every_route_and_counter(void **state) {
     char *oas = cfgtext_read_file("docs/openapi.yaml", CFGTEXT_FILE_MAX, &len, NULL, 0);
     assert_non_null(md);
     assert_non_null(oas);
-    static const char *const routes[] = {
-        "/api/v1/health", "/api/v1/stats", "/api/v1/processes", "/api/v1/registrations",
-        "/api/v1/registrations/{aor}", "/api/v1/config", "/api/v1/events", "/metrics"};
+    static const char *const routes[] = {"/api/v1/health",
+                                         "/api/v1/stats",
+                                         "/api/v1/processes",
+                                         "/api/v1/registrations",
+                                         "/api/v1/registrations/{aor}",
+                                         "/api/v1/config",
+                                         "/api/v1/events",
+                                         "/metrics"};
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         char key[128];
         snprintf(key, sizeof key, "\n  %s:\n", routes[i]);
@@ -888,7 +906,8 @@ static void test_docs_list_every_route_and_counter(void **state) {
         char key[96];
         snprintf(key, sizeof key, "`%s`", shm_counter_name((enum shm_counter)c));
         if (!strstr(md, key))
-            fail_msg("docs/api.md has no row for counter %s", shm_counter_name((enum shm_counter)c));
+            fail_msg("docs/api.md has no row for counter %s",
+                     shm_counter_name((enum shm_counter)c));
     }
     free(md);
     free(oas);
