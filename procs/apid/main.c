@@ -59,9 +59,16 @@ struct apid_read {
     size_t index;
 };
 
+/* A request waiting for a LIST walk; several requests share one walk. */
+struct apid_waiter {
+    struct apid_scan *scan;
+    http_call_t *call;
+    struct apid_waiter *prev, *next;
+};
+
 struct apid_scan {
-    struct apid *a;    /* NULL once apid stopped: finish quietly */
-    http_call_t *call; /* LIST: the request; NULL once the client is gone */
+    struct apid *a;              /* NULL once apid stopped: finish quietly */
+    struct apid_waiter *waiters; /* LIST: the requests to answer (clients still there) */
     enum apid_scan_mode mode;
     char **keys;
     size_t nkeys, cap;
@@ -101,6 +108,7 @@ struct apid {
     struct apid_client *clients;
     size_t nclients;
     struct apid_scan *scans;
+    struct apid_scan *listing; /* the LIST walk new requests join, NULL when none */
     struct apid_unreg *unregs;
 };
 
@@ -225,9 +233,33 @@ static void apid_scan_free(struct apid_scan *s) {
     free(s);
 }
 
-static void apid_scan_call_closed(void *arg) {
-    struct apid_scan *s = arg;
-    s->call = NULL; /* the client went away; the replies still come back to s */
+static void apid_waiter_closed(void *arg) {
+    struct apid_waiter *wt = arg; /* the client went away; the walk goes on for the others */
+    APID_UNLINK(wt->scan->waiters, wt);
+    free(wt);
+}
+
+/* Answers every waiter of s with status and body (copied for each), or an error text. */
+static void apid_scan_answer(struct apid_scan *s, int status, const char *body, const char *error) {
+    if (s->a && s->a->listing == s)
+        s->a->listing = NULL; /* a request from now on starts a fresh walk */
+    while (s->waiters) {
+        struct apid_waiter *wt = s->waiters;
+        APID_UNLINK(s->waiters, wt);
+        if (error) {
+            apid_answer_error(wt->call, status, error);
+        } else {
+            struct http_response resp = {.status = status, .content_type = "application/json"};
+            resp.body = body ? strdup(body) : NULL;
+            if (!resp.body) {
+                resp.status = 500;
+                resp.body = api_error_body(500);
+            }
+            resp.body_len = resp.body ? strlen(resp.body) : 0;
+            http_call_answer(wt->call, &resp);
+        }
+        free(wt);
+    }
 }
 
 static void apid_scan_finish(struct apid_scan *s) {
@@ -238,21 +270,20 @@ static void apid_scan_finish(struct apid_scan *s) {
             if (!s->failed)
                 a->registrations = s->count;
         }
-    } else if (s->call) {
-        http_call_t *call = s->call;
-        s->call = NULL;
-        if (s->failed) {
-            apid_answer_error(call, 503, "Redis is unavailable");
-        } else {
-            api_registrations_sort(s->list);
-            json_t *doc = json_object();
-            if (doc) {
-                json_object_set(doc, "registrations", s->list);
-                json_object_set_new(doc, "truncated", json_boolean(s->truncated));
-            }
-            apid_answer_json(call, 200, doc);
-            json_decref(doc);
-        }
+    } else if (s->failed) {
+        apid_scan_answer(s, 503, NULL, "Redis is unavailable");
+    } else if (s->waiters) {
+        api_registrations_sort(s->list);
+        json_t *doc = json_object();
+        char *text = NULL;
+        if (doc && json_object_set(doc, "registrations", s->list) == 0 &&
+            json_object_set_new(doc, "truncated", json_boolean(s->truncated)) == 0)
+            text = json_dumps(doc, JSON_COMPACT);
+        json_decref(doc);
+        apid_scan_answer(s, 200, text, NULL); /* one encoding for every waiter */
+        free(text);
+    } else if (s->a && s->a->listing == s) {
+        s->a->listing = NULL;
     }
     apid_scan_free(s);
 }
@@ -376,8 +407,31 @@ static void apid_on_read(redisAsyncContext *ac, void *reply, void *priv) {
         apid_scan_finish(s);
 }
 
+/* Defers resp until s answers; 0, or -1 when out of memory (resp untouched). */
+static int apid_scan_wait(struct apid_scan *s, http_call_t *call, struct http_response *resp) {
+    struct apid_waiter *wt = calloc(1, sizeof *wt);
+    if (!wt)
+        return -1;
+    wt->scan = s;
+    wt->call = call;
+    APID_LINK(s->waiters, wt);
+    resp->defer = true;
+    resp->on_close = apid_waiter_closed;
+    resp->close_arg = wt;
+    return 0;
+}
+
 static void apid_scan_start(struct apid *a, enum apid_scan_mode mode, http_call_t *call,
                             struct http_response *resp) {
+    /* Requests that come while a walk is under way share it: a page polled by many
+     * browsers costs Redis one walk at a time, not one per request. */
+    if (mode == APID_SCAN_LIST && a->listing) {
+        if (apid_scan_wait(a->listing, call, resp) < 0) {
+            resp->status = 500;
+            resp->body = api_error_body(500);
+        }
+        return;
+    }
     struct apid_scan *s = calloc(1, sizeof *s);
     if (s && mode == APID_SCAN_LIST && !(s->list = json_array())) {
         free(s);
@@ -408,10 +462,11 @@ static void apid_scan_start(struct apid *a, enum apid_scan_mode mode, http_call_
     }
     APID_LINK(a->scans, s);
     if (resp) {
-        s->call = call;
-        resp->defer = true;
-        resp->on_close = apid_scan_call_closed;
-        resp->close_arg = s;
+        a->listing = s;
+        if (apid_scan_wait(s, call, resp) < 0) {
+            resp->status = 500; /* the walk goes on without waiters and ends by itself */
+            resp->body = api_error_body(500);
+        }
     } else {
         a->counting = true;
     }
@@ -494,13 +549,9 @@ static void apid_unregister(struct apid *a, struct api_answer *ans, http_call_t 
 /* Requests Redis leaves unanswered (stalled, not disconnected) get their 503 here; the
  * late reply then finds no call and only frees its state. */
 static void apid_expire_calls(struct apid *a, int64_t now_ms) {
-    for (struct apid_scan *s = a->scans; s; s = s->next) {
-        if (s->call && now_ms - s->started_mono_ms >= APID_REDIS_TIMEOUT_MS) {
-            http_call_t *call = s->call;
-            s->call = NULL;
-            apid_answer_error(call, 503, "Redis did not answer in time");
-        }
-    }
+    for (struct apid_scan *s = a->scans; s; s = s->next)
+        if (s->mode == APID_SCAN_LIST && now_ms - s->started_mono_ms >= APID_REDIS_TIMEOUT_MS)
+            apid_scan_answer(s, 503, NULL, "Redis did not answer in time");
     for (struct apid_unreg *u = a->unregs; u; u = u->next) {
         if (u->call && now_ms - u->started_mono_ms >= APID_REDIS_TIMEOUT_MS) {
             http_call_t *call = u->call;
@@ -696,6 +747,7 @@ static void apid_stop(worker_t *w) {
     /* Redis work in flight finishes without us (w->redis is closed after this). */
     for (struct apid_scan *s = a->scans; s; s = s->next)
         s->a = NULL;
+    a->listing = NULL;
     for (struct apid_unreg *u = a->unregs; u; u = u->next)
         u->a = NULL;
     for (struct apid_client *c = a->clients; c; c = c->next)

@@ -73,6 +73,25 @@ r=$(req GET /api/v1/stats)
 check_eq "stats: total_registrations 2, registers 3" "2 3" \
   "$(body "$r" | jq -r '"\(.total_registrations) \(.registers)"')"
 
+# Requests that come during a walk share it: 20 at once while Redis is held still.
+scans() { rcli info commandstats | sed -n 's/^cmdstat_scan:calls=\([0-9]*\),.*/\1/p'; }
+scan0=$(scans)
+redis_pid=$(status_field redis 0 3)
+kill -STOP "$redis_pid"
+many=()
+for i in $(seq 1 20); do
+  curl -s --max-time 5 "$A/api/v1/registrations" >"$SB_OUT/list-$i.json" &
+  many+=($!)
+done
+sleep 0.5
+kill -CONT "$redis_pid"
+wait "${many[@]}" 2>/dev/null
+many=()
+check_eq "20 concurrent listings: every answer has both AORs" 20 \
+  "$(cat "$SB_OUT"/list-*.json | jq -c '[.registrations[].aor]' | grep -cx '\["sip:alice@example.com","sip:bob@example.com"\]')"
+check "20 concurrent listings share one walk (SCANs: $(( $(scans) - scan0 )); count walks may add 2)" \
+  test $(( $(scans) - scan0 )) -le 3
+
 # ---- DELETE /api/v1/registrations/{aor} ----
 r=$(req DELETE /api/v1/registrations/sip:nobody@example.com)
 check_eq "unregister an unknown AOR: 404 NOT_FOUND" "404 NOT_FOUND" "$(code "$r") $(body "$r" | jq -r .code)"
