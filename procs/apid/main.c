@@ -25,7 +25,9 @@ _Static_assert(HTTP_MAX_BODY == API_MAX_BODY, "one body cap");
 
 #define APID_EVENTS_CHANNEL "sb:events"
 #define APID_TICK_MS 200   /* process-table watch */
-#define APID_COUNT_MS 1000 /* registrations counted in Redis for stats and metrics */
+#define APID_COUNT_MS 1000 /* registrations counted in Redis for stats and metrics... */
+#define APID_COUNT_DUTY 20 /* ...but Redis spends at most 1/20 of its time on it */
+#define APID_COUNT_MAX_MS 60000
 #define APID_SCAN_BATCH "1000"
 #define APID_REDIS_TIMEOUT_MS 2000 /* a request Redis has not answered by then gets a 503 */
 
@@ -103,7 +105,8 @@ struct apid {
     uint64_t event_id;
     int64_t last_keepalive_ms;
     int64_t last_count_ms;
-    int64_t registrations; /* last count, -1 unknown */
+    int64_t count_interval_ms; /* APID_COUNT_MS, longer when a count walk is slow */
+    int64_t registrations;     /* last count, -1 unknown */
     bool counting;
     struct apid_client *clients;
     size_t nclients;
@@ -269,6 +272,11 @@ static void apid_scan_finish(struct apid_scan *s) {
             a->counting = false;
             if (!s->failed)
                 a->registrations = s->count;
+            int64_t took = clock_mono_us() / 1000 - s->started_mono_ms;
+            int64_t every = took * APID_COUNT_DUTY;
+            a->count_interval_ms = every < APID_COUNT_MS       ? APID_COUNT_MS
+                                   : every > APID_COUNT_MAX_MS ? APID_COUNT_MAX_MS
+                                                               : every;
         }
     } else if (s->failed) {
         apid_scan_answer(s, 503, NULL, "Redis is unavailable");
@@ -575,7 +583,7 @@ static void apid_on_tick(uv_timer_t *t) {
         static const char ka[] = ": keep-alive\n\n";
         apid_broadcast(a, ka, sizeof ka - 1);
     }
-    if (!a->counting && now_ms - a->last_count_ms >= APID_COUNT_MS) {
+    if (!a->counting && now_ms - a->last_count_ms >= a->count_interval_ms) {
         a->last_count_ms = now_ms;
         if (a->w->redis && rds_is_up(a->w->redis))
             apid_scan_start(a, APID_SCAN_COUNT, NULL, NULL);
@@ -702,6 +710,7 @@ static int apid_init(worker_t *w) {
         log_fatal("out of memory");
     a->w = w;
     a->registrations = -1;
+    a->count_interval_ms = APID_COUNT_MS;
     char err[256];
     a->http = http_start(w->loop, fds, nfds, apid_handle, a, err, sizeof err);
     if (!a->http)
