@@ -2,7 +2,8 @@
 # The dashboard in headless Chromium (Debian's chromium, driven by playwright-core from
 # npm, installed into tests/browser/node_modules by `make check`): a SIPp registration
 # appears in the registrations view without a reload, an unregister and a worker respawn
-# arrive over the event stream. Screenshots go to $SB_OUT. A missing browser or
+# arrive over the event stream; with api_token set, the page asks for it once and works.
+# Screenshots go to $SB_OUT. A missing browser or
 # playwright-core fails this test; it never skips.
 . "$(dirname "$0")/lib.sh"
 if [ ! -x /usr/bin/chromium ]; then
@@ -25,5 +26,16 @@ export SB_KILL="kill -9 $(status_field routerd 0 3)"
 rc=$?
 [ "$rc" = 0 ] || not_ok "dashboard.js exited $rc"
 check "a screenshot of the registrations view is saved" test -s "$SB_OUT/dashboard-registrations.png"
+
+# With a token: the page asks once, then reads and streams with it.
+export SB_TOKEN=dash-$RANDOM-token
+set_param api_token "$SB_TOKEN"
+sb reload >/dev/null
+wait_until 5 '[ "$(api_code /api/v1/stats)" = 401 ]' || not_ok "the token is not in force after reload"
+export SB_PUBLISH="redis-cli -s '$CONF/run/private/redis.sock' publish sb:events \
+  '{\"type\":\"registration.added\",\"aor\":\"sip:erin@example.com\",\"contact\":\"sip:erin@1.1.1.1\",\"expires\":60,\"node_id\":\"node1\",\"ts_ms\":1}' >/dev/null"
+(cd "$top/tests/browser" && timeout 120 node dashboard_token.js)
+rc=$?
+[ "$rc" = 0 ] || not_ok "dashboard_token.js exited $rc"
 sb stop >/dev/null
 finish

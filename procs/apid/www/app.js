@@ -23,9 +23,12 @@ function el(tag, text, cls) {
 
 async function api(path, options = {}) {
   const headers = Object.assign({}, options.headers || {});
-  if (state.token) headers['Authorization'] = 'Bearer ' + state.token;
+  const sent = state.token;
+  if (sent) headers['Authorization'] = 'Bearer ' + sent;
   const res = await fetch(path, Object.assign({}, options, { headers }));
   if (res.status === 401) {
+    // Several reads fail at once: only the first asks, the others retry with its answer.
+    if (state.token !== sent) return api(path, options);
     const t = window.prompt('API token (main.cf api_token):');
     if (t) {
       state.token = t;
