@@ -210,6 +210,78 @@ check "events: the reading client got all 200 big events" \
   wait_until 10 '[ "$(grep -c "^event: test.big" "$SB_OUT/events.txt")" = 200 ]'
 kill "$SLOW_PID" 2>/dev/null
 
+# ---- hostile HTTP: nothing crashes apid, every connection is answered or closed ----
+python3 - "$API_PORT" >"$SB_OUT/hostile.txt" 2>&1 <<'PY'
+import os, random, socket, sys
+port = int(sys.argv[1])
+def send(raw, close_early=False):
+    s = socket.create_connection(("127.0.0.1", port), timeout=2)
+    try:
+        s.sendall(raw)
+        if close_early:
+            return b""
+        s.shutdown(socket.SHUT_WR)  # no more bytes: an incomplete request ends here
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except socket.timeout:
+            pass
+        return data
+    except OSError as e:
+        return b"reset"
+    finally:
+        s.close()
+cases = [
+    b"GET /api/v1/stats HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\nConnection: close\r\n\r\n",
+    b"DELETE /api/v1/registrations/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\nxx\r\n0\r\n\r\n",
+    b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    b"GET /api/v1/stats HTTP/1.1\r\nHost: x\r\nX: " + b"b" * 40000 + b"\r\n\r\n",
+    b"GET /api/v1/\x00stats HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /api/v1/registrations/%00%ff%0a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    b"DELETE /api/v1/registrations/%00 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    b"BREW /api/v1/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    b"GET /api/v1/stats HTTP/1.1\r\nHost: x\r\n\r\nGET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    b"DELETE /api/v1/registrations/sip:a@b HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{\"contact\"",
+]
+for c in cases:
+    r = send(c)
+    print("answered" if r.startswith(b"HTTP/1.1 ") else "closed", r[:12])
+# Garbage, sent and left: apid must only survive it.
+rnd = random.Random(7)
+garbage = [b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(200), os.urandom(3000)]
+for i in range(40):
+    garbage.append(bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 400))))
+for g in garbage:
+    send(g, close_early=True)
+# Clients that go away at once: a deferred answer, a stream.
+for i in range(5):
+    send(b"GET /api/v1/registrations HTTP/1.1\r\nHost: x\r\n\r\n", close_early=True)
+    send(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n", close_early=True)
+print("done")
+PY
+check "hostile HTTP: the script ran to the end" grep -qx done "$SB_OUT/hostile.txt"
+check_eq "hostile HTTP: apid answers health afterwards" 200 "$(api_code /api/v1/health)"
+# (the 40 KB header is refused with 431 while the client may still be sending: it can
+# see a reset instead, so that one is not counted)
+check "hostile HTTP: the other 9 malformed requests got an HTTP status" \
+  test "$(grep -c '^answered' "$SB_OUT/hostile.txt")" -ge 9
+redis_pid=$(status_field redis 0 3)
+kill -STOP "$redis_pid"
+python3 - "$API_PORT" <<'PY'
+import socket, sys
+for i in range(10):  # deferred while Redis is held still, gone before the answer
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(b"GET /api/v1/registrations HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.close()
+PY
+sleep 0.3
+kill -CONT "$redis_pid"
+check_eq "clients gone while deferred: apid still answers" 200 "$(code "$(req GET /api/v1/registrations)")"
+
 # ---- with a token ----
 set_param api_token "$TOKEN"
 sb reload >/dev/null
