@@ -567,7 +567,7 @@ char *api_sse_from_message(const char *msg, size_t msg_len, uint64_t id, size_t 
 }
 
 static void api_proc_event(const struct shm_proc *p, int32_t pid, const char *type,
-                           int64_t now_wall_us,
+                           const char *node_id, int64_t now_wall_us,
                            void (*emit)(void *arg, const char *type, const char *data), void *arg) {
     json_t *o = json_object();
     int rc = o ? 0 : -1;
@@ -578,6 +578,7 @@ static void api_proc_event(const struct shm_proc *p, int32_t pid, const char *ty
     rc |= api_set(o, "pid", json_integer(pid));
     rc |= api_set(o, "restarts", json_integer(p->restarts));
     rc |= api_set(o, "state", json_string(shm_state_name((enum shm_state)p->state)));
+    rc |= api_set(o, "node_id", api_text(node_id));
     rc |= api_set(o, "ts_ms", json_integer(now_wall_us / 1000));
     char *text = rc == 0 ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
@@ -589,6 +590,9 @@ static void api_proc_event(const struct shm_proc *p, int32_t pid, const char *ty
 int api_proc_changes(struct api_proc_seen seen[SHM_MAX_PROCS], const struct shm_seg *shm,
                      bool prime, int64_t now_wall_us,
                      void (*emit)(void *arg, const char *type, const char *data), void *arg) {
+    char node_id[sizeof shm->hdr.node_id + 1]; /* master's copy of main.cf node_id */
+    memcpy(node_id, shm->hdr.node_id, sizeof shm->hdr.node_id);
+    node_id[sizeof shm->hdr.node_id] = '\0';
     int events = 0;
     for (int i = 0; i < SHM_MAX_PROCS; i++) {
         struct shm_proc p;
@@ -600,12 +604,12 @@ int api_proc_changes(struct api_proc_seen seen[SHM_MAX_PROCS], const struct shm_
         if (!prime && used && s->used) {
             /* A pid that goes away or changes: the old process died. */
             if (s->pid > 0 && p.pid != s->pid) {
-                api_proc_event(&p, s->pid, "process.died", now_wall_us, emit, arg);
+                api_proc_event(&p, s->pid, "process.died", node_id, now_wall_us, emit, arg);
                 events++;
             }
             /* A new process with a higher restart count: master respawned the slot. */
             if (p.pid > 0 && p.pid != s->pid && p.restarts > s->restarts) {
-                api_proc_event(&p, p.pid, "process.respawned", now_wall_us, emit, arg);
+                api_proc_event(&p, p.pid, "process.respawned", node_id, now_wall_us, emit, arg);
                 events++;
             }
         }

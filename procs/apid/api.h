@@ -145,7 +145,8 @@ struct api_proc_seen {
 };
 /* Compares the process table with seen (updated here) and calls emit for each change:
  * "process.died" (a process gone or replaced: its old pid) and "process.respawned" (a
- * new process in a slot seen before: pid, restarts). data is the event's JSON text.
+ * new process in a slot seen before: pid, restarts), with the node_id of the segment's
+ * header. data is the event's JSON text.
  * The first call (prime true) only records. Returns the number of events emitted. */
 int api_proc_changes(struct api_proc_seen seen[SHM_MAX_PROCS], const struct shm_seg *shm,
                      bool prime, int64_t now_wall_us,

@@ -843,6 +843,7 @@ static void test_process_changes_become_died_and_respawned(void **state) {
     cluster(f);
     static struct api_proc_seen seen[SHM_MAX_PROCS];
     memset(seen, 0, sizeof seen);
+    snprintf(f->seg->hdr.node_id, sizeof f->seg->hdr.node_id, "node-a");
     struct emitted e = {0};
     assert_int_equal(api_proc_changes(seen, f->seg, true, NOW_WALL_US, collect, &e), 0);
     assert_int_equal(api_proc_changes(seen, f->seg, false, NOW_WALL_US, collect, &e), 0);
@@ -854,6 +855,7 @@ static void test_process_changes_become_died_and_respawned(void **state) {
     assert_string_equal(str(d, "service"), "routerd");
     assert_int_equal(num(d, "pid"), 102);
     assert_int_equal(num(d, "ts_ms"), NOW_WALL_US / 1000);
+    assert_string_equal(str(d, "node_id"), "node-a");
     json_decref(d);
     /* master respawns it. */
     f->seg->procs[1].pid = 202;
