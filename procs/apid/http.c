@@ -132,6 +132,11 @@ static struct MHD_Response *http_make_response(http_server_t *s, struct http_res
         ok &= MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                       resp->www_authenticate) == MHD_YES;
     ok &= MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES;
+    ok &= MHD_add_response_header(r, "X-Content-Type-Options", "nosniff") == MHD_YES;
+    /* Pages run only our own scripts and styles and talk only to us. */
+    if (resp->content_type && strncmp(resp->content_type, "text/html", 9) == 0)
+        ok &= MHD_add_response_header(r, "Content-Security-Policy",
+                                      "default-src 'self'; frame-ancestors 'none'") == MHD_YES;
     if (s->quiescing) /* let keep-alive clients go while we drain */
         ok &= MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
     if (!ok) {
