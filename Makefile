@@ -2,7 +2,7 @@
 #   make            build everything into build/ (-O2, warnings are errors)
 #   make deps       install missing Debian packages (root), or print the command
 #   make run        deps + build + the cluster in the foreground on conf/
-#   make check      deps + build (normal and ASan/UBSan) + unit and integration tests
+#   make check      deps + build (normal and ASan/UBSan) + unit, integration and browser tests
 #   make bench      the figures in bench/
 BUILD   ?= build
 SAN     ?=
@@ -10,8 +10,8 @@ CC      ?= cc
 PKGS    := libuv libprotobuf-c hiredis libmicrohttpd jansson libosip2 libsrtp2 sndfile
 DEB_PKGS := build-essential pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler \
             libhiredis-dev libmicrohttpd-dev libjansson-dev libcmocka-dev libosip2-dev \
-            libsrtp2-dev libsndfile1-dev redis-server redis-tools sip-tester curl jq procps iproute2 psmisc \
-            clang libclang-rt-14-dev
+            libsrtp2-dev libsndfile1-dev redis-server redis-tools sip-tester curl jq procps iproute2 \
+            psmisc clang libclang-rt-14-dev chromium nodejs
 
 OPT     ?= -O2
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) -g -fno-omit-frame-pointer \
@@ -36,7 +36,7 @@ TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
 BINS    := $(BUILD)/bin/master $(BUILD)/bin/switchboard $(addprefix $(BUILD)/bin/,$(ROLES))
 
-.PHONY: all deps run check unit bench clean asan
+.PHONY: all deps run check unit bench clean asan browser-deps
 .SECONDARY:
 
 all: $(BINS) $(UNIT_BIN) $(TOOL_BIN)
@@ -83,6 +83,16 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/lib/libsb.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# apid's dashboard: the files of procs/apid/www/ compiled in (www.h).
+WWW_SRC := $(sort $(wildcard procs/apid/www/*))
+$(BUILD)/gen/www.c: $(WWW_SRC) procs/apid/www_gen.sh
+	@mkdir -p $(dir $@)
+	sh procs/apid/www_gen.sh $(WWW_SRC) >$@.tmp && mv $@.tmp $@
+$(BUILD)/obj/gen/www.o: $(BUILD)/gen/www.c procs/apid/www.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iprocs/apid -c -o $@ $<
+$(BUILD)/bin/apid: $(BUILD)/obj/gen/www.o
+
 # The daemons again with AddressSanitizer and UndefinedBehaviorSanitizer.
 asan:
 	$(MAKE) BUILD=build/asan OPT=-O1 \
@@ -112,10 +122,15 @@ run: deps
 	$(MAKE) all
 	$(BUILD)/bin/master -c conf -f
 
-check: deps
+check: deps browser-deps
 	$(MAKE) all
 	$(MAKE) asan
 	tests/run.sh
+
+# playwright-core for the dashboard test (tests/browser), pinned by package-lock.json. It
+# drives Debian's chromium and downloads no browser. No npm, no registry: this fails.
+browser-deps:
+	cd tests/browser && npm ci --no-audit --no-fund
 
 unit: all
 	tests/run.sh --unit-only

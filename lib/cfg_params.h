@@ -68,6 +68,10 @@
     X(media_timeout, CFG_T_TIME, "60s",                                                    \
       "No RTP from either side of a confirmed call for this long: a timeout event")       \
     X(media_latch_any, CFG_T_BOOL, "no",                                                   \
-      "Latch RTP from any source address, not only the IP that signaling announced")
+      "Latch RTP from any source address, not only the IP that signaling announced") \
+    X(api_token, CFG_T_STR, "",                                                            \
+      "Bearer token the REST API, events and metrics require (not health); empty: none") \
+    X(api_events_keepalive, CFG_T_TIME, "15s",                                             \
+      "How often an idle event stream (GET /api/v1/events) gets a keep-alive comment")
 
 #endif

@@ -20,6 +20,11 @@ static const char *const counter_names[SHM_COUNTER_COUNT] = {
     SHM_COUNTERS(SHM_COUNTER_NAME)
 #undef SHM_COUNTER_NAME
 };
+static const char *const counter_docs[SHM_COUNTER_COUNT] = {
+#define SHM_COUNTER_DOC(name, doc) doc,
+    SHM_COUNTERS(SHM_COUNTER_DOC)
+#undef SHM_COUNTER_DOC
+};
 
 int shm_name(const char *confdir_realpath, char *out, size_t outlen) {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
@@ -146,6 +151,10 @@ const char *shm_state_name(enum shm_state state) {
 
 const char *shm_counter_name(enum shm_counter c) {
     return (unsigned)c < SHM_COUNTER_COUNT ? counter_names[c] : "unknown";
+}
+
+const char *shm_counter_doc(enum shm_counter c) {
+    return (unsigned)c < SHM_COUNTER_COUNT ? counter_docs[c] : "unknown";
 }
 
 /* ---------------------------------------------------------------- transaction index */

@@ -35,7 +35,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x5342534dU /* "SBSM" */
-#define SHM_VERSION 5U
+#define SHM_VERSION 6U
 #define SHM_MAX_PROCS 256
 #define SHM_MAX_COUNTERS 64
 
@@ -83,7 +83,11 @@
     X(media_dtmf_events, "RFC 4733 DTMF events seen (mediad)") \
     X(media_timeouts, "media_timeout events sent (mediad)") \
     X(media_playbacks, "playbacks started (mediad)") \
-    X(media_ports_reclaimed, "port pairs taken back from dead mediad processes (mediad)")
+    X(media_ports_reclaimed, "port pairs taken back from dead mediad processes (mediad)") \
+    X(http_sse_clients, "gauge: event stream clients connected (apid)") \
+    X(http_sse_dropped, "event stream clients dropped for reading too slowly (apid)") \
+    X(api_auth_failures, "requests refused for a missing or wrong token (apid)") \
+    X(api_events, "events sent to the event stream (apid)")
 
 enum shm_counter {
 #define SHM_COUNTER_ENUM(name, doc) SHM_C_##name,
@@ -212,5 +216,7 @@ int shm_media_pick(const struct shm_seg *seg);
 
 const char *shm_state_name(enum shm_state state);
 const char *shm_counter_name(enum shm_counter c);
+/* The counter's description; "gauge: ..." for gauges. */
+const char *shm_counter_doc(enum shm_counter c);
 
 #endif

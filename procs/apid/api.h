@@ -1,28 +1,36 @@
 /*
  * NAME
- *   api - apid's REST routes: a request line in, an HTTP status and a JSON body out.
+ *   api - apid's REST routes and their pure parts: a request in, an HTTP status and a
+ *   body out, or the name of the work the caller must do (Redis, a stream, a file).
  * DESCRIPTION
- *   api_route maps (method, url, declared body length) to a status and a JSON body,
- *   reading only what struct api_env gives it: the shm process table, the node id, the
- *   Redis link state and the clocks. It never does I/O, never blocks and keeps no state,
- *   so tests call it on a fake segment built in memory. Routes (GET and HEAD):
- *     /api/v1/health     200 {"status":"ok",...}, 503 {"status":"degraded",...} when a
- *                        used slot that is not an exec service is not ready, or Redis
- *                        is down
- *     /api/v1/processes  200 with every used slot, in slot order
- *   The query string is not part of the route. Errors are {"error":TEXT,"code":CODE}:
- *   404 NOT_FOUND, 405 METHOD_NOT_ALLOWED (with an Allow value), 413 PAYLOAD_TOO_LARGE
- *   (these routes take no body; no route takes more than API_MAX_BODY bytes), 500
- *   INTERNAL (out of memory).
+ *   api_handle maps (method, url, body, credentials) to an answer, reading only what
+ *   struct api_env gives it: the shm process table, main.cf, the Redis link state, the
+ *   cached count of registrations and the clocks. It never does I/O, never blocks and
+ *   keeps no state, so tests call it on a fake segment built in memory. Routes:
+ *     GET  /api/v1/health               no token needed; 503 when degraded
+ *     GET  /api/v1/processes, stats, config     answered here
+ *     GET  /metrics                     Prometheus text format 0.0.4, answered here
+ *     GET  /api/v1/registrations        API_OP_REG_LIST (the caller reads Redis)
+ *     DELETE /api/v1/registrations/{aor} API_OP_REG_DELETE (optional JSON body
+ *                                       {"contact": URI}: only that binding)
+ *     GET  /api/v1/events               API_OP_EVENTS (the caller opens a stream)
+ *     GET  any path outside /api/ and /metrics: API_OP_FILE (the dashboard; no token)
+ *   HEAD is answered like GET. The query string is not part of the route. Errors are
+ *   {"error":TEXT,"code":CODE}: 400 BAD_REQUEST, 401 UNAUTHORIZED (with
+ *   WWW-Authenticate), 404 NOT_FOUND, 405 METHOD_NOT_ALLOWED (with Allow), 413
+ *   PAYLOAD_TOO_LARGE, 500 INTERNAL, 503 UNAVAILABLE. Besides, the pure helpers of the
+ *   asynchronous routes: a Redis record to a registration entry, a published message or
+ *   a process-table change to a Server-Sent Event.
  * OWNERSHIP
- *   api_env and its strings are borrowed for the call. The body returned is malloc'd and
- *   belongs to the caller (free()); the Allow value is a static string.
+ *   api_env, api_request and their strings are borrowed for the call. Every char * an
+ *   answer or a helper returns is malloc'd and belongs to the caller (free()); the Allow,
+ *   WWW-Authenticate and content-type values are static strings.
  * LOOP
  *   apid's loop (any caller: pure code). Slots are read only through shm_proc_read.
  * ERRORS
  *   None to the caller beyond the status: out of memory is a 500 whose body may be NULL.
  * SEE ALSO
- *   http.h, shm.h, worker.h
+ *   http.h, shm.h, worker.h, docs/api.md, docs/openapi.yaml
  */
 #ifndef SB_API_H
 #define SB_API_H
@@ -31,34 +39,119 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
+#include "cfg.h"
 #include "shm.h"
 
-/* Largest request body any route accepts; the GET routes accept none. */
+/* Largest request body any route accepts. */
 #define API_MAX_BODY (64 * 1024)
-/* body_len of a request whose body length is not known in advance (chunked). */
+/* body_len of a request whose body length is not known (chunked, over the cap). */
 #define API_BODY_UNKNOWN UINT64_MAX
+/* Longest AOR accepted in a path. */
+#define API_MAX_AOR 1024
+/* Most AORs GET /api/v1/registrations reads; past it the answer says "truncated". */
+#define API_MAX_AORS 10000
 
 struct api_env {
-    const struct shm_seg *shm;  /* the process table (master's header and slots) */
-    const char *node_id;        /* main.cf node_id */
-    bool redis_up;              /* apid's own Redis link */
-    int64_t now_wall_us;        /* clock_wall_us() of the request: timestamps, uptimes */
-    int64_t now_mono_us;        /* clock_mono_us() of the request: heartbeat ages */
+    const struct shm_seg *shm; /* the process table (master's header and slots) */
+    const char *node_id;       /* main.cf node_id */
+    const cfg_t *cfg;          /* main.cf, for /api/v1/config; NULL: 503 there */
+    const char *token;         /* main.cf api_token; NULL or "": no token needed */
+    bool redis_up;             /* apid's own Redis link */
+    int64_t registrations;     /* active bindings counted in Redis, -1 when not known */
+    int64_t now_wall_us;       /* clock_wall_us() of the request: timestamps, uptimes */
+    int64_t now_mono_us;       /* clock_mono_us() of the request: heartbeat ages */
 };
 
-/* Answers one request: returns the HTTP status and sets *body_out to a malloc'd JSON text
- * (caller frees; NULL only when out of memory) and *allow_out to the methods a 405 names
- * (static; NULL for other statuses). url may carry a query string; body_len is the
- * declared body length (0 for none, API_BODY_UNKNOWN when chunked). */
+struct api_request {
+    const char *method;
+    const char *url;           /* path, percent-decoded; a query string is ignored */
+    uint64_t body_len;         /* 0 none, API_BODY_UNKNOWN when not known or too long */
+    const char *body;          /* NUL-terminated body of body_len bytes, or NULL */
+    const char *authorization; /* Authorization header, or NULL */
+    const char *access_token;  /* access_token query argument, or NULL */
+};
+
+enum api_op {
+    API_OP_NONE,       /* answered: status and body */
+    API_OP_REG_LIST,   /* list the registrations (Redis) */
+    API_OP_REG_DELETE, /* remove aor (and only contact when set) */
+    API_OP_EVENTS,     /* open an event stream */
+    API_OP_FILE,       /* serve the dashboard file at url */
+};
+
+struct api_answer {
+    int status;
+    char *body;                   /* malloc'd; NULL when out of memory or op != NONE */
+    const char *content_type;     /* static */
+    const char *allow;            /* static, for 405 */
+    const char *www_authenticate; /* static, for 401 */
+    enum api_op op;
+    char *aor;     /* API_OP_REG_DELETE: malloc'd */
+    char *contact; /* API_OP_REG_DELETE: malloc'd, or NULL for every binding */
+};
+
+/* Answers one request into ans (zeroed here); see DESCRIPTION. Returns ans->status. */
+int api_handle(const struct api_env *env, const struct api_request *req, struct api_answer *ans);
+/* Frees what an answer holds (not ans itself). */
+void api_answer_fini(struct api_answer *ans);
+
+/* api_handle without credentials, body or operations (the synchronous routes, tests):
+ * status, a malloc'd body (NULL only when out of memory) and the Allow value of a 405. */
 int api_route(const struct api_env *env, const char *method, const char *url, uint64_t body_len,
               char **body_out, const char **allow_out);
 
-/* The standard error body for status (404, 405, 413, 500; others are "INTERNAL"), malloc'd
- * for the caller to free; NULL when out of memory. */
+/* The standard error body for status (400, 401, 404, 405, 413, 500, 503; others are
+ * "INTERNAL"); text replaces the standard message when not NULL. malloc'd; NULL when out
+ * of memory. */
 char *api_error_body(int status);
+char *api_error_text(int status, const char *text);
+
+/* True when token is empty or NULL, or when authorization is "Bearer TOKEN" (scheme in any
+ * case) or access_token is TOKEN. The comparison takes the same time wherever the
+ * candidate differs (it depends only on the token's length). */
+bool api_token_ok(const char *token, const char *authorization, const char *access_token);
 
 /* Writes the UTC ISO 8601 form of a wall-clock time, "2026-11-24T07:10:36Z", into out.
  * -EINVAL for times before 1970 or out of range, -ENOSPC when out is too small. */
 int api_iso8601(int64_t wall_us, char *out, size_t outlen);
+
+/* The metrics page (Prometheus text 0.0.4) of env; malloc'd, NULL when out of memory. */
+char *api_metrics(const struct api_env *env);
+
+/* The AOR of a registration key "sb:reg:{AOR}" (or "sb:regexp:{AOR}"): a pointer into key
+ * and its length in *len, or NULL when key is not one. */
+const char *api_aor_of_key(const char *key, size_t keylen, size_t *len);
+/* Appends to list (a JSON array) the entry of one binding from its Redis record (the
+ * routerd JSON of docs/registrar.md) as GET /api/v1/registrations shows it: 1 appended,
+ * 0 skipped (unreadable record or expired at now_ms), -1 out of memory. */
+int api_registration_append(json_t *list, const char *aor, size_t aor_len, const char *contact,
+                            size_t contact_len, const char *record, size_t record_len,
+                            int64_t now_ms);
+/* Sorts the entries of list by aor, then contact. */
+void api_registrations_sort(json_t *list);
+
+/* One Server-Sent Event ("id: ID\nevent: TYPE\ndata: JSON\n\n") from a message published
+ * on sb:events: a JSON object whose "type" is a name of [a-z0-9._-] (1..64). malloc'd,
+ * length in *len; NULL when the message is not one (or out of memory). */
+char *api_sse_from_message(const char *msg, size_t msg_len, uint64_t id, size_t *len);
+
+/* What apid last saw of a slot, for api_proc_changes. */
+struct api_proc_seen {
+    int32_t pid;
+    uint32_t restarts;
+    bool used;
+};
+/* Compares the process table with seen (updated here) and calls emit for each change:
+ * "process.died" (a process gone or replaced: its old pid) and "process.respawned" (a
+ * new process in a slot seen before: pid, restarts), with the node_id of the segment's
+ * header. data is the event's JSON text.
+ * The first call (prime true) only records. Returns the number of events emitted. */
+int api_proc_changes(struct api_proc_seen seen[SHM_MAX_PROCS], const struct shm_seg *shm,
+                     bool prime, int64_t now_wall_us,
+                     void (*emit)(void *arg, const char *type, const char *data), void *arg);
+/* One Server-Sent Event from a type and its JSON data text; malloc'd, length in *len. */
+char *api_sse_format(const char *type, const char *data, uint64_t id, size_t *len);
 
 #endif

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (libFuzzer + ASan/UBSan/LSan) of the parsers that take hostile
 # input: main.cf (cfg_fuzz), master.cf (mastercf_fuzz), IPC packets (envelope_fuzz) and
-# SDP bodies as mediad reads and rewrites them (media_sdp_fuzz).
+# SDP bodies as mediad reads and rewrites them (media_sdp_fuzz), apid's requests, published
+# events and Redis records (api_fuzz).
 #   tests/fuzz/run.sh [SECONDS_PER_TARGET] [NAME...]     (default 10 s; NAME: cfg, ...)
 # Builds build/fuzz/<name>, copies the committed seeds (tests/fuzz/corpus/<name>/) into a
 # temporary working corpus (the repo never grows), runs each target in turn for the given
@@ -19,7 +20,7 @@ esac
 [ "$secs" -ge 1 ] || secs=1
 shift $(($# > 0 ? 1 : 0))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(cfg mastercf envelope media_sdp)
+[ ${#targets[@]} -gt 0 ] || targets=(cfg mastercf envelope media_sdp api)
 
 out=build/fuzz
 cc=${FUZZ_CC:-clang}
@@ -29,7 +30,7 @@ CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -st
         -D_GNU_SOURCE -I. -Ilib -Ishm -Ibuild/gen)
 # The modules the harnesses use (see the brief in each *_fuzz.c); run.sh adds any lib/ or
 # shm/ module whose header these include, so a module split out of another still links.
-SOURCES=(lib/cfg.c lib/mastercf.c lib/roles.c lib/log.c lib/ipc.c shm/shm.c)
+SOURCES=(lib/cfg.c lib/mastercf.c lib/roles.c lib/log.c lib/ipc.c shm/shm.c procs/apid/api.c)
 failed=0
 
 notok() { # $1: name, $2: reason
@@ -80,8 +81,8 @@ build() {
     gens+=("$c")
   done
   local pcflags pclibs
-  read -ra pcflags <<<"$(pkg-config --cflags libuv libprotobuf-c libosip2 2>>"$log")" &&
-    read -ra pclibs <<<"$(pkg-config --libs libuv libprotobuf-c libosip2 2>>"$log")" &&
+  read -ra pcflags <<<"$(pkg-config --cflags libuv libprotobuf-c libosip2 jansson 2>>"$log")" &&
+    read -ra pclibs <<<"$(pkg-config --libs libuv libprotobuf-c libosip2 jansson 2>>"$log")" &&
     [ ${#pclibs[@]} -gt 0 ] || return 1
   # Close SOURCES over the lib/ and shm/ headers they and the harnesses include.
   for _ in 1 2 3 4 5; do

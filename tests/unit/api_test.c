@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "cfgtext.h"
 #include "procs/apid/api.h"
 #include "shm.h"
 
@@ -283,8 +284,9 @@ static void test_processes_of_empty_table_is_empty_list(void **state) {
 
 static void test_unknown_path_is_404(void **state) {
     struct fixture *f = *state;
-    static const char *const urls[] = {"/", "/api/v1", "/api/v1/nope", "/api/v1/health/",
-                                       "/api/v1/healthz", "/API/V1/HEALTH", ""};
+    static const char *const urls[] = {
+        "/api/",           "/api/v1",        "/api/v1/nope",          "/api/v1/health/",
+        "/api/v1/healthz", "/api/V1/HEALTH", "/api/v1/registrationsx"};
     for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
         int status;
         const char *allow = "x";
@@ -362,7 +364,7 @@ static void test_body_over_cap_is_413_on_any_path(void **state) {
     assert_error(doc, "PAYLOAD_TOO_LARGE");
     json_decref(doc);
     /* Under the cap, the route decides first. */
-    doc = call(f, "POST", "/nowhere", 10, &status, NULL);
+    doc = call(f, "POST", "/api/nowhere", 10, &status, NULL);
     assert_int_equal(status, 404);
     json_decref(doc);
     doc = call(f, "POST", "/api/v1/health", 10, &status, NULL);
@@ -407,6 +409,512 @@ static void test_node_id_is_escaped_json(void **state) {
     json_decref(doc);
 }
 
+/* A request with credentials and a body through api_handle. */
+static int handle(struct fixture *f, const char *method, const char *url, const char *body,
+                  const char *authorization, const char *access_token, struct api_answer *ans) {
+    struct api_request req = {
+        .method = method,
+        .url = url,
+        .body_len = body ? strlen(body) : 0,
+        .body = body,
+        .authorization = authorization,
+        .access_token = access_token,
+    };
+    return api_handle(&f->env, &req, ans);
+}
+
+static json_t *answer_json(struct api_answer *ans) {
+    assert_non_null(ans->body);
+    json_error_t err;
+    json_t *doc = json_loads(ans->body, 0, &err);
+    if (!doc)
+        fail_msg("body is not JSON (%s): %s", err.text, ans->body);
+    return doc;
+}
+
+static void test_error_bodies_name_their_code(void **state) {
+    (void)state;
+    static const struct {
+        int status;
+        const char *code;
+    } cases[] = {{400, "BAD_REQUEST"},        {401, "UNAUTHORIZED"},      {404, "NOT_FOUND"},
+                 {405, "METHOD_NOT_ALLOWED"}, {413, "PAYLOAD_TOO_LARGE"}, {500, "INTERNAL"},
+                 {503, "UNAVAILABLE"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *body = api_error_body(cases[i].status);
+        json_t *doc = json_loads(body, 0, NULL);
+        assert_non_null(doc);
+        assert_error(doc, cases[i].code);
+        json_decref(doc);
+        free(body);
+    }
+    char *body = api_error_text(400, "line \"1\"\n");
+    json_t *doc = json_loads(body, 0, NULL);
+    assert_string_equal(str(doc, "error"), "line \"1\"\n");
+    assert_string_equal(str(doc, "code"), "BAD_REQUEST");
+    json_decref(doc);
+    free(body);
+}
+
+static void test_token_check_accepts_only_the_exact_token(void **state) {
+    (void)state;
+    assert_true(api_token_ok(NULL, NULL, NULL));
+    assert_true(api_token_ok("", "Bearer whatever", NULL));
+    assert_true(api_token_ok("abc123", "Bearer abc123", NULL));
+    assert_true(api_token_ok("abc123", "bearer abc123", NULL));
+    assert_true(api_token_ok("abc123", "BEARER   abc123", NULL));
+    assert_true(api_token_ok("abc123", NULL, "abc123"));
+    assert_false(api_token_ok("abc123", NULL, NULL));
+    assert_false(api_token_ok("abc123", "Bearer abc12", NULL));
+    assert_false(api_token_ok("abc123", "Bearer abc1234", NULL));
+    assert_false(api_token_ok("abc123", "Bearer abc124", NULL));
+    assert_false(api_token_ok("abc123", "Bearer ", NULL));
+    assert_false(api_token_ok("abc123", "Basic abc123", NULL));
+    assert_false(api_token_ok("abc123", "abc123", NULL));
+    assert_false(api_token_ok("abc123", NULL, ""));
+    assert_false(api_token_ok("abc123", "Bearer wrong", "abc123")); /* the header wins */
+}
+
+static void test_token_required_everywhere_but_health_and_files(void **state) {
+    struct fixture *f = *state;
+    cluster(f);
+    f->env.token = "tok";
+    static const char *const guarded[] = {"/api/v1/processes", "/api/v1/stats",
+                                          "/api/v1/config",    "/api/v1/registrations",
+                                          "/api/v1/events",    "/metrics"};
+    struct api_answer ans;
+    for (size_t i = 0; i < sizeof guarded / sizeof guarded[0]; i++) {
+        assert_int_equal(handle(f, "GET", guarded[i], NULL, NULL, NULL, &ans), 401);
+        assert_string_equal(ans.www_authenticate, "Bearer realm=\"switchboard\"");
+        assert_int_equal(ans.op, API_OP_NONE);
+        json_t *doc = answer_json(&ans);
+        assert_error(doc, "UNAUTHORIZED");
+        json_decref(doc);
+        api_answer_fini(&ans);
+        assert_int_not_equal(handle(f, "GET", guarded[i], NULL, "Bearer tok", NULL, &ans), 401);
+        api_answer_fini(&ans);
+    }
+    assert_int_equal(handle(f, "DELETE", "/api/v1/registrations/sip:a@b", NULL, NULL, NULL, &ans),
+                     401);
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "GET", "/api/v1/health", NULL, NULL, NULL, &ans), 200);
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "GET", "/", NULL, NULL, NULL, &ans), 200);
+    assert_int_equal(ans.op, API_OP_FILE);
+    api_answer_fini(&ans);
+    /* An unknown path is 404 whether or not a token came. */
+    assert_int_equal(handle(f, "GET", "/api/v1/nope", NULL, NULL, NULL, &ans), 404);
+    api_answer_fini(&ans);
+}
+
+static void test_async_routes_name_their_operation(void **state) {
+    struct fixture *f = *state;
+    struct api_answer ans;
+    assert_int_equal(handle(f, "GET", "/api/v1/registrations?x", NULL, NULL, NULL, &ans), 200);
+    assert_int_equal(ans.op, API_OP_REG_LIST);
+    assert_null(ans.body);
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "GET", "/api/v1/events", NULL, NULL, NULL, &ans), 200);
+    assert_int_equal(ans.op, API_OP_EVENTS);
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "GET", "/app.js", NULL, NULL, NULL, &ans), 200);
+    assert_int_equal(ans.op, API_OP_FILE);
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "POST", "/app.js", NULL, NULL, NULL, &ans), 405);
+    api_answer_fini(&ans);
+    f->env.redis_up = false;
+    assert_int_equal(handle(f, "GET", "/api/v1/registrations", NULL, NULL, NULL, &ans), 503);
+    json_t *doc = answer_json(&ans);
+    assert_error(doc, "UNAVAILABLE");
+    json_decref(doc);
+    api_answer_fini(&ans);
+}
+
+static void test_unregister_parses_aor_and_optional_contact(void **state) {
+    struct fixture *f = *state;
+    struct api_answer ans;
+    assert_int_equal(
+        handle(f, "DELETE", "/api/v1/registrations/sip:alice@example.com", NULL, NULL, NULL, &ans),
+        200);
+    assert_int_equal(ans.op, API_OP_REG_DELETE);
+    assert_string_equal(ans.aor, "sip:alice@example.com");
+    assert_null(ans.contact);
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "DELETE", "/api/v1/registrations/sip:a@b",
+                            "{\"contact\":\"sip:a@1.2.3.4\"}", NULL, NULL, &ans),
+                     200);
+    assert_string_equal(ans.contact, "sip:a@1.2.3.4");
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "DELETE", "/api/v1/registrations/sip:a@b", "{}", NULL, NULL, &ans),
+                     200);
+    assert_null(ans.contact);
+    api_answer_fini(&ans);
+    static const char *const bad_bodies[] = {"{",
+                                             "[]",
+                                             "{\"contact\":1}",
+                                             "{\"contact\":\"\"}",
+                                             "{\"contact\":\"a\",\"x\":1}",
+                                             "null",
+                                             "\"s\"",
+                                             "{\"contact\":\"a\",\"contact\":\"b\"}"};
+    for (size_t i = 0; i < sizeof bad_bodies / sizeof bad_bodies[0]; i++) {
+        assert_int_equal(
+            handle(f, "DELETE", "/api/v1/registrations/sip:a@b", bad_bodies[i], NULL, NULL, &ans),
+            400);
+        assert_int_equal(ans.op, API_OP_NONE);
+        json_t *doc = answer_json(&ans);
+        assert_error(doc, "BAD_REQUEST");
+        json_decref(doc);
+        api_answer_fini(&ans);
+    }
+    static const char *const bad_aors[] = {"/api/v1/registrations/", "/api/v1/registrations/a b",
+                                           "/api/v1/registrations/a\tb"};
+    for (size_t i = 0; i < sizeof bad_aors / sizeof bad_aors[0]; i++) {
+        assert_int_equal(handle(f, "DELETE", bad_aors[i], NULL, NULL, NULL, &ans), 400);
+        api_answer_fini(&ans);
+    }
+    char long_url[API_MAX_AOR + 64];
+    int n = snprintf(long_url, sizeof long_url, "/api/v1/registrations/");
+    memset(long_url + n, 'a', API_MAX_AOR + 1);
+    long_url[n + API_MAX_AOR + 1] = '\0';
+    assert_int_equal(handle(f, "DELETE", long_url, NULL, NULL, NULL, &ans), 400);
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "GET", "/api/v1/registrations/sip:a@b", NULL, NULL, NULL, &ans),
+                     405);
+    assert_string_equal(ans.allow, "DELETE");
+    api_answer_fini(&ans);
+    /* A body too long to have been read. */
+    struct api_request req = {
+        .method = "DELETE", .url = "/api/v1/registrations/sip:a@b", .body_len = API_BODY_UNKNOWN};
+    assert_int_equal(api_handle(&f->env, &req, &ans), 413);
+    api_answer_fini(&ans);
+}
+
+static void test_stats_has_the_prototype_fields(void **state) {
+    struct fixture *f = *state;
+    cluster(f);
+    f->seg->procs[0].counters[SHM_C_sip_rx_requests] = 7;
+    f->seg->procs[0].counters[SHM_C_sip_tx_responses] = 6;
+    f->seg->procs[1].counters[SHM_C_registers] = 5;
+    f->seg->procs[1].counters[SHM_C_registers_failed] = 1;
+    f->seg->procs[1].restarts = 2;
+    f->env.registrations = 42;
+    int status;
+    json_t *doc = call(f, "GET", "/api/v1/stats", 0, &status, NULL);
+    assert_int_equal(status, 200);
+    assert_int_equal(num(doc, "total_sessions"), 0);
+    assert_int_equal(num(doc, "active_sessions"), 0);
+    assert_int_equal(num(doc, "active_dialogs"), 0);
+    assert_int_equal(num(doc, "total_registrations"), 42);
+    assert_int_equal(num(doc, "uptime_seconds"), (NOW_WALL_US - MASTER_START_US) / 1000000);
+    assert_int_equal(num(doc, "sip_requests"), 7);
+    assert_int_equal(num(doc, "sip_responses"), 6);
+    assert_int_equal(num(doc, "registers"), 5);
+    assert_int_equal(num(doc, "registers_failed"), 1);
+    assert_int_equal(num(doc, "process_restarts"), 2);
+    assert_true(json_is_true(json_object_get(doc, "registrations_known")));
+    json_decref(doc);
+    f->env.registrations = -1; /* not counted yet */
+    doc = call(f, "GET", "/api/v1/stats", 0, &status, NULL);
+    assert_int_equal(num(doc, "total_registrations"), 0);
+    assert_true(json_is_false(json_object_get(doc, "registrations_known")));
+    json_decref(doc);
+}
+
+static void test_config_masks_the_token(void **state) {
+    struct fixture *f = *state;
+    static const char text[] = "node_id = n7\napi_token = hunter2\n";
+    char err[256];
+    cfg_t *cfg = cfg_parse(text, sizeof text - 1, "main.cf", "/etc/sb", err, sizeof err);
+    assert_non_null(cfg);
+    f->env.cfg = cfg;
+    int status;
+    json_t *doc = call(f, "GET", "/api/v1/config", 0, &status, NULL);
+    assert_int_equal(status, 200);
+    json_t *params = json_object_get(doc, "parameters");
+    assert_int_equal(json_object_size(params), CFG_PARAM_COUNT);
+    assert_string_equal(str(params, "node_id"), "n7");
+    assert_string_equal(str(params, "api_token"), "********");
+    assert_string_equal(str(params, "run_directory"), "/etc/sb/run");
+    char *text_out = json_dumps(doc, 0);
+    assert_null(strstr(text_out, "hunter2"));
+    free(text_out);
+    json_decref(doc);
+    cfg_free(cfg);
+    f->env.cfg = NULL;
+    doc = call(f, "GET", "/api/v1/config", 0, &status, NULL);
+    assert_int_equal(status, 503);
+    json_decref(doc);
+}
+
+/* The value of one sample line "NAME{LABELS} VALUE" of a metrics page, or -1. */
+static long long sample(const char *page, const char *series) {
+    size_t n = strlen(series);
+    for (const char *p = page; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, series, n) == 0 && p[n] == ' ')
+            return atoll(p + n + 1);
+    return -1;
+}
+
+static void test_metrics_are_prometheus_text_per_process(void **state) {
+    struct fixture *f = *state;
+    cluster(f);
+    f->seg->procs[0].counters[SHM_C_sip_rx_requests] = 12;
+    f->seg->procs[0].counters[SHM_C_sip_txn_active] = 3;
+    f->seg->procs[1].counters[SHM_C_registers] = 9;
+    f->seg->procs[1].counters[SHM_C_redis_errors] = 4;
+    f->seg->procs[1].restarts = 2;
+    f->env.registrations = 5;
+    struct api_answer ans;
+    assert_int_equal(handle(f, "GET", "/metrics", NULL, NULL, NULL, &ans), 200);
+    assert_string_equal(ans.content_type, "text/plain; version=0.0.4; charset=utf-8");
+    const char *m = ans.body;
+    assert_int_equal(
+        sample(m,
+               "switchboard_sip_rx_requests_total{service=\"sipd\",role=\"sipd\",instance=\"0\"}"),
+        12);
+    assert_int_equal(
+        sample(m, "switchboard_sip_txn_active{service=\"sipd\",role=\"sipd\",instance=\"0\"}"), 3);
+    assert_int_equal(sample(m, "switchboard_registers_total{service=\"routerd\",role=\"routerd\","
+                               "instance=\"0\"}"),
+                     9);
+    assert_int_equal(sample(m, "switchboard_redis_errors_total{service=\"routerd\",role="
+                               "\"routerd\",instance=\"0\"}"),
+                     4);
+    assert_int_equal(sample(m, "switchboard_process_restarts_total{service=\"routerd\",role="
+                               "\"routerd\",instance=\"0\"}"),
+                     2);
+    assert_int_equal(sample(m, "switchboard_process_up{service=\"redis\",role=\"redis-server\","
+                               "instance=\"0\"}"),
+                     1);
+    assert_int_equal(sample(m, "switchboard_registrations_active"), 5);
+    assert_int_equal(sample(m, "switchboard_redis_up"), 1);
+    assert_non_null(strstr(m, "# TYPE switchboard_sip_rx_requests_total counter\n"));
+    assert_non_null(strstr(m, "# TYPE switchboard_sip_txn_active gauge\n"));
+    assert_non_null(strstr(m, "# HELP switchboard_sip_txn_active server transactions alive\n"));
+    /* Exec services have no counters. */
+    assert_null(strstr(m, "switchboard_ipc_rx_total{service=\"redis\""));
+    /* Every line is a comment or "name[{labels}] value". */
+    for (const char *p = m; *p;) {
+        const char *end = strchr(p, '\n');
+        assert_non_null(end);
+        if (*p != '#') {
+            const char *sp = memchr(p, ' ', (size_t)(end - p));
+            assert_non_null(sp);
+            assert_true(strncmp(p, "switchboard_", 12) == 0);
+        }
+        p = end + 1;
+    }
+    api_answer_fini(&ans);
+    f->env.registrations = -1; /* unknown: no sample rather than a wrong one */
+    assert_int_equal(handle(f, "GET", "/metrics", NULL, NULL, NULL, &ans), 200);
+    assert_int_equal(sample(ans.body, "switchboard_registrations_active"), -1);
+    api_answer_fini(&ans);
+}
+
+static void test_metrics_escape_label_values(void **state) {
+    struct fixture *f = *state;
+    slot(f, 0, "we\"ird\\", "sipd", 0, SHM_READY, 9, 0);
+    struct api_answer ans;
+    handle(f, "GET", "/metrics", NULL, NULL, NULL, &ans);
+    assert_non_null(strstr(ans.body, "{service=\"we\\\"ird\\\\\",role=\"sipd\",instance=\"0\"}"));
+    api_answer_fini(&ans);
+}
+
+static void test_aor_of_key(void **state) {
+    (void)state;
+    size_t len;
+    const char *k = "sb:reg:{sip:alice@example.com}";
+    const char *aor = api_aor_of_key(k, strlen(k), &len);
+    assert_non_null(aor);
+    assert_int_equal(len, strlen("sip:alice@example.com"));
+    assert_memory_equal(aor, "sip:alice@example.com", len);
+    k = "sb:regexp:{x}";
+    aor = api_aor_of_key(k, strlen(k), &len);
+    assert_non_null(aor);
+    assert_int_equal(len, 1);
+    assert_null(api_aor_of_key("sb:reg:{}", 9, &len));
+    assert_null(api_aor_of_key("sb:reg:{x", 9, &len));
+    assert_null(api_aor_of_key("sb:other:{x}", 12, &len));
+    assert_null(api_aor_of_key("sb:reg:", 7, &len));
+}
+
+static void test_registration_entry_from_record(void **state) {
+    (void)state;
+    json_t *list = json_array();
+    const int64_t now = 1795507102698LL + 10000;
+    static const char rec[] = "{\"uri\":\"sip:alice@127.0.0.1:5061\",\"q\":500,\"call_id\":\"c\","
+                              "\"cseq\":2,\"user_agent\":\"Phone A/1.0\",\"registered_at_ms\":"
+                              "1795507102698,\"expires_at_ms\":1795507702698}";
+    assert_int_equal(api_registration_append(list, "sip:alice@example.com", 21,
+                                             "sip:alice@127.0.0.1:5061", 24, rec, sizeof rec - 1,
+                                             now),
+                     1);
+    json_t *e = json_array_get(list, 0);
+    assert_string_equal(str(e, "aor"), "sip:alice@example.com");
+    assert_string_equal(str(e, "contact"), "sip:alice@127.0.0.1:5061");
+    assert_int_equal(num(e, "expires"), 590);
+    assert_string_equal(str(e, "registered_at"), "2026-11-24T07:58:22Z");
+    assert_string_equal(str(e, "expires_at"), "2026-11-24T08:08:22Z");
+    assert_string_equal(str(e, "user_agent"), "Phone A/1.0");
+    assert_int_equal(json_object_size(e), 6);
+    /* Expired, unreadable or incomplete records are skipped. */
+    assert_int_equal(
+        api_registration_append(list, "a", 1, "c", 1, rec, sizeof rec - 1, 1795507702698LL), 0);
+    static const char *const bad[] = {"", "{", "[]", "{\"registered_at_ms\":1}",
+                                      "{\"registered_at_ms\":\"1\",\"expires_at_ms\":9e99}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(api_registration_append(list, "a", 1, "c", 1, bad[i], strlen(bad[i]), 0),
+                         0);
+    /* Times no clock shows (found by api_fuzz: they overflowed in microseconds). */
+    static const char *const times[] = {
+        "{\"registered_at_ms\":17955048360060100,\"expires_at_ms\":17955048360060100}",
+        "{\"registered_at_ms\":-5,\"expires_at_ms\":1795507702698}",
+        "{\"registered_at_ms\":1,\"expires_at_ms\":9223372036854775807}"};
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++)
+        assert_int_equal(
+            api_registration_append(list, "a", 1, "c", 1, times[i], strlen(times[i]), now), 0);
+    /* Not UTF-8: skipped, the rest of the list stands. */
+    assert_int_equal(api_registration_append(list, "a\xff", 2, "c", 1, rec, sizeof rec - 1, now),
+                     0);
+    assert_int_equal(api_registration_append(list, "a", 1, "c\xc3", 2, rec, sizeof rec - 1, now),
+                     0);
+    assert_int_equal(json_array_size(list), 1);
+    json_decref(list);
+}
+
+static void test_registrations_sort_by_aor_then_contact(void **state) {
+    (void)state;
+    json_t *list = json_array();
+    static const char *const pairs[][2] = {
+        {"sip:b@x", "sip:b@2"}, {"sip:a@x", "sip:a@9"}, {"sip:b@x", "sip:b@1"}};
+    for (size_t i = 0; i < 3; i++)
+        json_array_append_new(list,
+                              json_pack("{s:s,s:s}", "aor", pairs[i][0], "contact", pairs[i][1]));
+    api_registrations_sort(list);
+    assert_string_equal(str(json_array_get(list, 0), "contact"), "sip:a@9");
+    assert_string_equal(str(json_array_get(list, 1), "contact"), "sip:b@1");
+    assert_string_equal(str(json_array_get(list, 2), "contact"), "sip:b@2");
+    json_decref(list);
+}
+
+static void test_sse_relays_only_well_formed_events(void **state) {
+    (void)state;
+    size_t len;
+    static const char msg[] = "{\"type\":\"registration.added\",\n \"aor\":\"sip:a@b\"}";
+    char *ev = api_sse_from_message(msg, sizeof msg - 1, 7, &len);
+    assert_non_null(ev);
+    assert_string_equal(ev, "id: 7\nevent: registration.added\n"
+                            "data: {\"type\":\"registration.added\",\"aor\":\"sip:a@b\"}\n\n");
+    assert_int_equal(len, strlen(ev));
+    free(ev);
+    static const char *const bad[] = {
+        "",
+        "not json",
+        "[]",
+        "{}",
+        "{\"type\":1}",
+        "{\"type\":\"\"}",
+        "{\"type\":\"a\\nevent: x\"}",
+        "{\"type\":\"UPPER\"}",
+        "{\"type\":\"a b\"}",
+        "{\"type\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
+        "{\"type\":\"x\",\"type\":\"y\"}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_null(api_sse_from_message(bad[i], strlen(bad[i]), 1, &len));
+}
+
+struct emitted {
+    int n;
+    char type[8][32];
+    char data[8][512];
+};
+
+static void collect(void *arg, const char *type, const char *data) {
+    struct emitted *e = arg;
+    assert_true(e->n < 8);
+    snprintf(e->type[e->n], sizeof e->type[0], "%s", type);
+    snprintf(e->data[e->n], sizeof e->data[0], "%s", data);
+    e->n++;
+}
+
+static void test_process_changes_become_died_and_respawned(void **state) {
+    struct fixture *f = *state;
+    cluster(f);
+    static struct api_proc_seen seen[SHM_MAX_PROCS];
+    memset(seen, 0, sizeof seen);
+    snprintf(f->seg->hdr.node_id, sizeof f->seg->hdr.node_id, "node-a");
+    struct emitted e = {0};
+    assert_int_equal(api_proc_changes(seen, f->seg, true, NOW_WALL_US, collect, &e), 0);
+    assert_int_equal(api_proc_changes(seen, f->seg, false, NOW_WALL_US, collect, &e), 0);
+    /* routerd dies: no process in the slot yet. */
+    f->seg->procs[1].pid = 0;
+    assert_int_equal(api_proc_changes(seen, f->seg, false, NOW_WALL_US, collect, &e), 1);
+    assert_string_equal(e.type[0], "process.died");
+    json_t *d = json_loads(e.data[0], 0, NULL);
+    assert_string_equal(str(d, "service"), "routerd");
+    assert_int_equal(num(d, "pid"), 102);
+    assert_int_equal(num(d, "ts_ms"), NOW_WALL_US / 1000);
+    assert_string_equal(str(d, "node_id"), "node-a");
+    json_decref(d);
+    /* master respawns it. */
+    f->seg->procs[1].pid = 202;
+    f->seg->procs[1].restarts = 1;
+    assert_int_equal(api_proc_changes(seen, f->seg, false, NOW_WALL_US, collect, &e), 1);
+    assert_string_equal(e.type[1], "process.respawned");
+    d = json_loads(e.data[1], 0, NULL);
+    assert_int_equal(num(d, "pid"), 202);
+    assert_int_equal(num(d, "restarts"), 1);
+    json_decref(d);
+    /* Died and respawned between two looks: both events. */
+    f->seg->procs[0].pid = 301;
+    f->seg->procs[0].restarts = 1;
+    assert_int_equal(api_proc_changes(seen, f->seg, false, NOW_WALL_US, collect, &e), 2);
+    assert_string_equal(e.type[2], "process.died");
+    assert_string_equal(e.type[3], "process.respawned");
+    /* A slot that appears (reload) or goes away is no death. */
+    slot(f, 9, "sipd", "sipd", 2, SHM_READY, 400, 0);
+    memset(&f->seg->procs[3], 0, sizeof f->seg->procs[3]);
+    assert_int_equal(api_proc_changes(seen, f->seg, false, NOW_WALL_US, collect, &e), 0);
+}
+
+/* The docs follow the code: every route is in docs/api.md and docs/openapi.yaml, every
+ * shm counter in docs/api.md's counter table. */
+static void test_docs_list_every_route_and_counter(void **state) {
+    (void)state;
+    size_t len;
+    char *md = cfgtext_read_file("docs/api.md", CFGTEXT_FILE_MAX, &len, NULL, 0);
+    char *oas = cfgtext_read_file("docs/openapi.yaml", CFGTEXT_FILE_MAX, &len, NULL, 0);
+    assert_non_null(md);
+    assert_non_null(oas);
+    static const char *const routes[] = {"/api/v1/health",
+                                         "/api/v1/stats",
+                                         "/api/v1/processes",
+                                         "/api/v1/registrations",
+                                         "/api/v1/registrations/{aor}",
+                                         "/api/v1/config",
+                                         "/api/v1/events",
+                                         "/metrics"};
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        char key[128];
+        snprintf(key, sizeof key, "\n  %s:\n", routes[i]);
+        if (!strstr(oas, key))
+            fail_msg("docs/openapi.yaml has no path %s", routes[i]);
+        snprintf(key, sizeof key, "`%s`", routes[i]);
+        if (!strstr(md, key))
+            fail_msg("docs/api.md does not list %s", routes[i]);
+    }
+    for (int c = 0; c < SHM_COUNTER_COUNT; c++) {
+        char key[96];
+        snprintf(key, sizeof key, "`%s`", shm_counter_name((enum shm_counter)c));
+        if (!strstr(md, key))
+            fail_msg("docs/api.md has no row for counter %s",
+                     shm_counter_name((enum shm_counter)c));
+    }
+    free(md);
+    free(oas);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -428,6 +936,21 @@ int main(void) {
         T(test_error_body_of_unknown_status_is_internal),
         T(test_iso8601_formats_utc_seconds),
         T(test_node_id_is_escaped_json),
+        T(test_error_bodies_name_their_code),
+        T(test_token_check_accepts_only_the_exact_token),
+        T(test_token_required_everywhere_but_health_and_files),
+        T(test_async_routes_name_their_operation),
+        T(test_unregister_parses_aor_and_optional_contact),
+        T(test_stats_has_the_prototype_fields),
+        T(test_config_masks_the_token),
+        T(test_metrics_are_prometheus_text_per_process),
+        T(test_metrics_escape_label_values),
+        T(test_aor_of_key),
+        T(test_registration_entry_from_record),
+        T(test_registrations_sort_by_aor_then_contact),
+        T(test_sse_relays_only_well_formed_events),
+        T(test_process_changes_become_died_and_respawned),
+        T(test_docs_list_every_route_and_counter),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

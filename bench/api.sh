@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# apid under load: wrk against GET /api/v1/stats, /metrics, /api/v1/registrations (after
+# 1,000 bindings) and /api/v1/health, then REGISTER latency (SIPp, fixed rate) alone and
+# while wrk hammers /metrics, to see what admin traffic costs the SIP path. Loopback only.
+#   bench/api.sh [SECONDS] [REGISTER_RATE]     default 4 s, 1000/s
+set -u
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/.." && pwd)
+SECS=${1:-4}
+RATE=${2:-1000}
+WORK=$(mktemp -d /tmp/sb-bench-api.XXXXXX)
+SB="$top/build/bin/switchboard"
+cleanup() {
+  [ -d "$WORK/sb" ] && "$SB" -c "$WORK/sb" stop >/dev/null 2>&1
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+. "$top/tests/confdir.sh" # free_port, make_confdir
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
+chmod 755 "$WORK"
+make_confdir "$WORK/sb" "$top/build/bin"
+sed -i 's/^log_level = .*/log_level = warn/' "$WORK/sb/main.cf"
+"$SB" -c "$WORK/sb" start >/dev/null || { echo "switchboard did not start"; exit 1; }
+sleep 1
+A=http://127.0.0.1:$API_PORT
+KV=""
+kv() { KV="$KV$1=$2"$'\n'; }
+
+# rtt LABEL: REGISTERs at RATE for SECS; p50/p99 of the response time (whole ms).
+rtt() {
+  rm -f "$WORK"/*.csv
+  (cd "$WORK" && timeout $((SECS * 4 + 30)) sipp "127.0.0.1:$SIP_PORT" \
+    -sf "$here/sipp/register_rtt.xml" -m $((RATE * SECS)) -r "$RATE" -l $((RATE * 2)) \
+    -p "$(free_port)" -i 127.0.0.1 -buff_size 4194304 -timeout $((SECS * 3 + 20)) -nostdin \
+    -trace_rtt -rtt_freq 1 >/dev/null 2>&1)
+  local f; f=$(ls "$WORK"/register_rtt_*_rtt.csv 2>/dev/null | head -n 1)
+  awk -F';' 'NR > 1 && $2 != "" { print $2 }' "$f" | sort -g >"$WORK/rtt.sorted"
+  local n p50 p99 mean
+  n=$(wc -l <"$WORK/rtt.sorted")
+  p50=$(awk -v n="$n" 'NR == int(n * 0.50) + 1 { print; exit }' "$WORK/rtt.sorted")
+  p99=$(awk -v n="$n" 'NR == int(n * 0.99) + 1 { print; exit }' "$WORK/rtt.sorted")
+  mean=$(awk '{ s += $1 } END { if (NR) printf "%.2f", s / NR }' "$WORK/rtt.sorted")
+  echo "REGISTER at $RATE/s $1: $n responses, mean $mean ms, p50 ${p50:-?} ms, p99 ${p99:-?} ms"
+  kv "register_${2}_mean_ms" "${mean:-?}"
+  kv "register_${2}_p99_ms" "${p99:-?}"
+}
+
+bench() { # bench PATH KEY
+  local line
+  line=$(wrk -t1 -c8 -d"${SECS}s" --latency "$A$1" 2>&1 |
+    awk -v p="$1" '/Requests\/sec/ { r = $2 } /^ +50%/ { m = $2 } /^ +99%/ { q = $2 }
+                   /Non-2xx/ { e = $NF } END { printf "wrk %-24s %8s req/s  p50 %s  p99 %s%s\n", p, r, m, q, e ? "  NON-2xx " e : "" }')
+  echo "$line"
+  kv "wrk_${2}_rps" "$(awk '{ print $3 }' <<<"$line")"
+}
+
+bench /api/v1/health health
+bench /api/v1/stats stats
+bench /metrics metrics
+rtt "alone (each REGISTER a fresh user: bindings for the list below)" alone
+sleep 1.5 # the registration count is refreshed every second
+b=$(curl -s "$A/api/v1/stats" | jq .total_registrations)
+echo "bindings now: $b"
+kv bindings "$b"
+bench /api/v1/registrations registrations
+wrk -t1 -c8 -d$((SECS + 4))s "$A/metrics" >/dev/null 2>&1 &
+WRK=$!
+sleep 1
+rtt "while wrk hammers /metrics" under_wrk
+wait "$WRK"
+rtt "alone again" alone_again
+echo "# BEGIN api"
+printf '%s' "$KV"
+echo "# END api"

@@ -1,0 +1,169 @@
+/* events - see events.h */
+#include "events.h"
+
+#include <errno.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "clock.h"
+#include "log.h"
+#include "redis.h"
+
+#define EVENTS_CHANNEL "sb:events"
+
+struct events_client {
+    events_t *ev; /* NULL once events_close ran */
+    http_call_t *call;
+    struct events_client *prev, *next;
+};
+
+struct events {
+    rds_t *sub; /* the SUBSCRIBE connection */
+    const struct shm_seg *shm;
+    struct shm_proc *slot;
+    struct api_proc_seen seen[SHM_MAX_PROCS];
+    bool primed;
+    uint64_t event_id;
+    int64_t last_keepalive_ms;
+    struct events_client *clients;
+    size_t nclients;
+};
+
+static void events_broadcast(events_t *ev, const char *text, size_t len) {
+    struct events_client *next;
+    for (struct events_client *c = ev->clients; c; c = next) {
+        next = c->next;
+        if (http_stream_push(c->call, text, len) == -ENOBUFS) {
+            shm_count(ev->slot, SHM_C_http_sse_dropped, 1);
+            log_ratelimited(LOG_WARN, "events: a client reads too slowly: dropped");
+        }
+    }
+}
+
+static void events_emit(void *arg, const char *type, const char *data) {
+    events_t *ev = arg;
+    size_t len;
+    char *text = api_sse_format(type, data, ev->event_id + 1, &len);
+    if (!text)
+        return;
+    ev->event_id++;
+    shm_count(ev->slot, SHM_C_api_events, 1);
+    events_broadcast(ev, text, len);
+    free(text);
+}
+
+static void events_client_closed(void *arg) {
+    struct events_client *c = arg;
+    events_t *ev = c->ev;
+    if (ev) {
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            ev->clients = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        ev->nclients--;
+        shm_gauge(ev->slot, SHM_C_http_sse_clients, ev->nclients);
+    }
+    free(c);
+}
+
+static void events_on_message(redisAsyncContext *ac, void *reply, void *priv) {
+    redisReply *r = reply;
+    (void)ac;
+    if (!r) /* the connection went away (or is being freed): priv may be gone */
+        return;
+    events_t *ev = priv;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0 ||
+        r->element[2]->type != REDIS_REPLY_STRING)
+        return; /* the subscribe confirmation */
+    size_t len;
+    char *text =
+        api_sse_from_message(r->element[2]->str, r->element[2]->len, ev->event_id + 1, &len);
+    if (!text) {
+        log_ratelimited(LOG_WARN, "events: a message on %s is not an event: ignored",
+                        EVENTS_CHANNEL);
+        return;
+    }
+    ev->event_id++;
+    shm_count(ev->slot, SHM_C_api_events, 1);
+    events_broadcast(ev, text, len);
+    free(text);
+}
+
+static void events_sub_state(rds_t *r, bool up, const char *why, void *arg) {
+    if (!up) {
+        log_ratelimited(LOG_WARN, "events: Redis subscription lost: %s", why ? why : "?");
+        return;
+    }
+    redisAsyncContext *ac = rds_context(r);
+    if (ac &&
+        redisAsyncCommand(ac, events_on_message, arg, "SUBSCRIBE %s", EVENTS_CHANNEL) != REDIS_OK)
+        log_ratelimited(LOG_WARN, "events: cannot subscribe to %s", EVENTS_CHANNEL);
+}
+
+events_t *events_open(uv_loop_t *loop, const char *redis_address, const struct shm_seg *shm,
+                      struct shm_proc *slot, char *err, size_t errlen) {
+    events_t *ev = calloc(1, sizeof *ev);
+    if (!ev) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    ev->shm = shm;
+    ev->slot = slot;
+    /* No slot for the subscriber: the worker's link owns redis_up and redis_errors. */
+    if (redis_address &&
+        !(ev->sub = rds_open(loop, redis_address, NULL, events_sub_state, ev, err, errlen))) {
+        free(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+void events_close(events_t *ev) {
+    if (!ev)
+        return;
+    for (struct events_client *c = ev->clients; c; c = c->next)
+        c->ev = NULL;
+    rds_close(ev->sub); /* pending SUBSCRIBE callbacks get NULL and touch nothing */
+    free(ev);
+}
+
+void events_attach(events_t *ev, http_call_t *call, struct http_response *resp) {
+    struct events_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        resp->status = 500;
+        resp->body = api_error_body(500);
+        return;
+    }
+    c->ev = ev;
+    c->call = call;
+    c->next = ev->clients;
+    if (ev->clients)
+        ev->clients->prev = c;
+    ev->clients = c;
+    ev->nclients++;
+    shm_gauge(ev->slot, SHM_C_http_sse_clients, ev->nclients);
+    resp->status = 200;
+    resp->stream = true;
+    resp->on_close = events_client_closed;
+    resp->close_arg = c;
+    /* First bytes: the reconnect delay, and a comment so the client sees the stream. */
+    resp->body = strdup("retry: 2000\n: switchboard events\n\n");
+}
+
+void events_tick(events_t *ev, int64_t now_mono_ms, int64_t keepalive_ms) {
+    api_proc_changes(ev->seen, ev->shm, !ev->primed, clock_wall_us(), events_emit, ev);
+    ev->primed = true;
+    /* A comment line, so clients and proxies see life, and a vanished client is noticed
+     * (a suspended stream learns of it only when it writes). */
+    if (now_mono_ms - ev->last_keepalive_ms >= keepalive_ms) {
+        ev->last_keepalive_ms = now_mono_ms;
+        static const char ka[] = ": keep-alive\n\n";
+        events_broadcast(ev, ka, sizeof ka - 1);
+    }
+}

@@ -1,0 +1,49 @@
+/*
+ * NAME
+ *   events - apid's event stream: Server-Sent Events to every client of
+ *   GET /api/v1/events, fed by the Redis channel sb:events and by a watch of the process
+ *   table.
+ * DESCRIPTION
+ *   A second Redis connection SUBSCRIBEs sb:events (a subscribed connection runs no other
+ *   command) and relays each message that is an event (api_sse_from_message); events_tick
+ *   compares the process table with what it saw last (api_proc_changes: process.died,
+ *   process.respawned) and sends a keep-alive comment when one is due. Each event is
+ *   encoded once and queued on every client; a client whose queue is full (http.h) is
+ *   dropped and counted (http_sse_dropped), so no client can hold apid up. Event ids
+ *   count from 1 per process.
+ * OWNERSHIP
+ *   events_t owns its Redis connection and its client records; the clients' HTTP calls
+ *   belong to the HTTP server, which tells us when one goes (on_close). events_close
+ *   detaches the clients (their records are freed by on_close, also after it).
+ * LOOP
+ *   apid's loop.
+ * ERRORS
+ *   events_open: NULL and the reason in err (a Redis address it cannot parse, out of
+ *   memory). A lost subscription is logged rate-limited and renewed when the link is back;
+ *   messages that are not events are ignored with a rate-limited warning.
+ * SEE ALSO
+ *   api.h (api_sse_*), http.h (streams), docs/api.md
+ */
+#ifndef SB_EVENTS_H
+#define SB_EVENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "http.h"
+#include "shm.h"
+
+typedef struct events events_t;
+
+/* Subscribes to the channel at redis_address (rds_open's form; NULL: no subscription).
+ * shm is the process table watched; slot the worker's own, for the counters. */
+events_t *events_open(uv_loop_t *loop, const char *redis_address, const struct shm_seg *shm,
+                      struct shm_proc *slot, char *err, size_t errlen);
+void events_close(events_t *ev);
+/* Fills resp for GET /api/v1/events: a stream that receives every event from now on. */
+void events_attach(events_t *ev, http_call_t *call, struct http_response *resp);
+/* The process-table watch, and a keep-alive comment when keepalive_ms have passed. */
+void events_tick(events_t *ev, int64_t now_mono_ms, int64_t keepalive_ms);
+
+#endif

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The dashboard in headless Chromium (Debian's chromium, driven by playwright-core from
+# npm, installed into tests/browser/node_modules by `make check`): a SIPp registration
+# appears in the registrations view without a reload, an unregister and a worker respawn
+# arrive over the event stream; with api_token set, the page asks for it once and works.
+# Screenshots go to $SB_OUT. A missing browser or
+# playwright-core fails this test; it never skips.
+. "$(dirname "$0")/lib.sh"
+if [ ! -x /usr/bin/chromium ]; then
+  not_ok "chromium is installed (/usr/bin/chromium; make deps installs it)"; finish
+fi
+if [ ! -f "$top/tests/browser/node_modules/playwright-core/package.json" ]; then
+  not_ok "playwright-core is installed (cd tests/browser && npm ci; make check does it)"; finish
+fi
+new_confdir dashboard
+sb start >/dev/null || { not_ok "start"; finish; }
+wait_sip_ready
+export SB_API=http://127.0.0.1:$API_PORT SB_SHOTS=$SB_OUT
+export SB_REGISTER="timeout 30 sipp -sf '$top/tests/sipp/register.xml' -i 127.0.0.1 -p $(free_port) -m 1 \
+  -timeout 15s -timeout_error -nostdin -cid_str dash-alice -key user alice -key seq 1 \
+  -key contacts '<sip:alice@127.0.0.1:5081>' -key expires_header 'Expires: 600' \
+  127.0.0.1:$SIP_PORT >'$SB_OUT/sipp.out' 2>&1"
+export SB_UNREGISTER="curl -s -o /dev/null -X DELETE '$SB_API/api/v1/registrations/sip:alice@example.com'"
+export SB_KILL="kill -9 $(status_field routerd 0 3)"
+(cd "$top/tests/browser" && timeout 120 node dashboard.js)
+rc=$?
+[ "$rc" = 0 ] || not_ok "dashboard.js exited $rc"
+check "a screenshot of the registrations view is saved" test -s "$SB_OUT/dashboard-registrations.png"
+
+# With a token: the page asks once, then reads and streams with it.
+export SB_TOKEN=dash-$RANDOM-token
+set_param api_token "$SB_TOKEN"
+sb reload >/dev/null
+wait_until 5 '[ "$(api_code /api/v1/stats)" = 401 ]' || not_ok "the token is not in force after reload"
+export SB_PUBLISH="redis-cli -s '$CONF/run/private/redis.sock' publish sb:events \
+  '{\"type\":\"registration.added\",\"aor\":\"sip:erin@example.com\",\"contact\":\"sip:erin@1.1.1.1\",\"expires\":60,\"node_id\":\"node1\",\"ts_ms\":1}' >/dev/null"
+(cd "$top/tests/browser" && timeout 120 node dashboard_token.js)
+rc=$?
+[ "$rc" = 0 ] || not_ok "dashboard_token.js exited $rc"
+sb stop >/dev/null
+finish
