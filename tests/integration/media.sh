@@ -54,13 +54,23 @@ check "and SRTP failures (media_srtp_failed)" test "$(counter media_srtp_failed)
 check "and DTMF events" test "$(counter media_dtmf_events)" -ge 1
 check "and media timeouts" test "$(counter media_timeouts)" -ge 1
 
+# ---- an owner that goes away: its silent sessions do not live forever ----
+gauge() { api /api/v1/processes | jq ".processes[] | select(.role==\"mediad\" and .instance==$1) | .counters.media_sessions"; }
+out=$SB_OUT/orphans.out
+"$MP" "$M0" hold-open 2 >"$out" 2>&1 &
+OP=$!
+check "mediad.0 holds 2 sessions for an owner" wait_until 5 'grep -q "^created 2" "$out"'
+check_eq "its gauge says 2" 2 "$(wait_until 3 '[ "$(gauge 0)" = 2 ]'; gauge 0)"
+kill "$OP"; wait "$OP" 2>/dev/null
+check "the owner gone, mediad.0 ends its silent sessions after media_timeout" \
+  wait_until 5 '[ "$(gauge 0)" = 0 ]'
+
 # ---- two instances: one pool, and a dead instance's sessions ----
 out=$SB_OUT/hold-open.out
 "$MP" "$M1" hold-open 3 >"$out" 2>&1 &
 HP=$!
 EXTRA_PIDS=$HP
 check "mediad.1 holds 3 sessions" wait_until 5 'grep -q "^created 3" "$out"'
-gauge() { api /api/v1/processes | jq ".processes[] | select(.role==\"mediad\" and .instance==$1) | .counters.media_sessions"; }
 check_eq "the media_sessions gauge of mediad.1 says 3" 3 "$(wait_until 3 '[ "$(gauge 1)" = 3 ]'; gauge 1)"
 check_eq "mediad.0 has none" 0 "$(gauge 0)"
 m1pid=$(status_field mediad 1 3)
