@@ -129,8 +129,11 @@ check: deps browser-deps
 
 # playwright-core for the dashboard test (tests/browser), pinned by package-lock.json. It
 # drives Debian's chromium and downloads no browser. No npm, no registry: this fails.
-browser-deps:
+browser-deps: tests/browser/node_modules/.package-lock.json
+
+tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json tests/browser/package.json
 	cd tests/browser && npm ci --no-audit --no-fund
+	touch $@
 
 unit: all
 	tests/run.sh --unit-only
