@@ -6,6 +6,13 @@
 tdir=$top/tests/torture # a copy of the project's RFC 4475 set, bit-exact
 new_confdir torture
 set_maxproc sipd 1
+# a plain registrar and UAS: every INVITE dials its user (RFC 4475 expects an unknown user
+# to get 404/480), none is answered by an IVR route
+cat >"$CONF/dialplan.json" <<'JSON'
+{"version": "torture", "routes": [
+  {"id": "users", "pattern": "*", "actions": [{"type": "dial", "params": {"target": "user/${destination}"}}]}
+]}
+JSON
 sb start >/dev/null || { not_ok "start"; finish; }
 wait_sip_ready
 sipd=$(status_field sipd 0 3)
