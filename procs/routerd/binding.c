@@ -157,24 +157,27 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
     return len;
 }
 
-char *binding_clean_text(const char *s) {
+void binding_clean_into(const char *s, char *dst) {
     if (!s)
         s = "";
     size_t n = strlen(s);
-    char *copy = malloc(n + 1);
-    if (!copy)
-        return NULL;
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
-        size_t l = utf8_seq(u + i, n - i);
+        size_t l = u[i] < 0x80 ? 1 : utf8_seq(u + i, n - i);
         if (l == 0) {
-            copy[i++] = '?';
+            dst[i++] = '?';
         } else {
-            memcpy(copy + i, s + i, l);
+            memcpy(dst + i, s + i, l);
             i += l;
         }
     }
-    copy[n] = '\0';
+    dst[n] = '\0';
+}
+
+char *binding_clean_text(const char *s) {
+    char *copy = malloc((s ? strlen(s) : 0) + 1);
+    if (copy)
+        binding_clean_into(s, copy);
     return copy;
 }
 
@@ -268,12 +271,22 @@ static size_t str_room(const char *s) {
     return (s ? strlen(s) : 0) * REC_ESC_MAX + 2;
 }
 
-char *binding_encode(const struct binding *b) {
-    size_t room = 160 + str_room(b->uri) + str_room(b->call_id) + str_room(b->user_agent) +
-                  str_room(b->transport) + str_room(b->addr) + 5 * 24;
-    char *text = malloc(room);
-    if (!text)
-        return NULL;
+size_t binding_json_string_max(const char *s) {
+    return str_room(s) + 1;
+}
+
+size_t binding_json_string_into(const char *s, char *dst) {
+    char *p = put_str(dst, s);
+    *p = '\0';
+    return (size_t)(p - dst);
+}
+
+size_t binding_encoded_max(const struct binding *b) {
+    return 160 + str_room(b->uri) + str_room(b->call_id) + str_room(b->user_agent) +
+           str_room(b->transport) + str_room(b->addr) + 5 * 24;
+}
+
+size_t binding_encode_into(const struct binding *b, char *text) {
     char *p = text;
     p = put_str(put_raw(p, "{\"uri\":"), b->uri);
     p = put_int(put_raw(p, ",\"q\":"), b->q);
@@ -288,6 +301,13 @@ char *binding_encode(const struct binding *b) {
     p = put_int(put_raw(p, ",\"expires_at_ms\":"), b->expires_at_ms);
     *p++ = '}';
     *p = '\0';
+    return (size_t)(p - text);
+}
+
+char *binding_encode(const struct binding *b) {
+    char *text = malloc(binding_encoded_max(b));
+    if (text)
+        binding_encode_into(b, text);
     return text;
 }
 
@@ -405,7 +425,8 @@ static size_t fast_integer(const char *t, size_t i, size_t len, int64_t *out) {
     size_t j = i + neg, first = j;
     int64_t v = 0;
     while (j < len && t[j] >= '0' && t[j] <= '9') {
-        v = v * 10 + (t[j] - '0');
+        if (j - first < 18)
+            v = v * 10 + (t[j] - '0');
         j++;
     }
     size_t digits = j - first;

@@ -426,6 +426,7 @@ void registrar_register(registrar_t *reg, ipc_chan_t *ch, const Sb__Envelope *en
         int64_t timeout_ms = cfg_time_ms(reg->w->cfg, CFG_register_timeout);
         struct loc_register_args a = {
             .aor = rq->aor,
+            .node_id = cfg_str(reg->w->cfg, CFG_node_id),
             .call_id = rq->call_id,
             .cseq = rq->cseq,
             .user_agent = rq->user_agent,
