@@ -33,6 +33,7 @@ struct registrar {
     struct reg_call *head, *tail;
     unsigned in_redis; /* calls Redis has not called back for */
     unsigned stalled;  /* of those, already answered 503 */
+    int64_t redis_answered_us; /* monotonic: Redis's last callback */
     bool draining;
     bool stopping;
 };
@@ -277,8 +278,17 @@ static struct reg_call *call_new(registrar_t *reg, ipc_chan_t *ch, uint64_t id, 
         *why = "redis is down";
         return NULL;
     }
-    if (reg->stalled) {
+    long timeout_ms = cfg_time_ms(reg->w->cfg, CFG_register_timeout);
+    if (reg->stalled &&
+        clock_mono_us() - reg->redis_answered_us >= (int64_t)timeout_ms * 1000 / 4) {
+        /* Stuck, not just behind: it owes answers past their deadline and has said
+         * nothing for a quarter of the timeout. Behind but answering, it sheds what is
+         * late by itself (the script's deadline), so requests keep queueing. */
         *why = "redis has not answered earlier requests";
+        return NULL;
+    }
+    if (reg->in_redis >= REGISTRAR_MAX_IN_REDIS) {
+        *why = "too many requests waiting for redis";
         return NULL;
     }
     struct reg_call *c = calloc(1, sizeof *c);
@@ -295,7 +305,6 @@ static struct reg_call *call_new(registrar_t *reg, ipc_chan_t *ch, uint64_t id, 
     c->cseq = cseq;
     /* sipd waits register_timeout for us: answer a little before, so our 503 (with its
      * retry_after) reaches it rather than its own timeout. */
-    long timeout_ms = cfg_time_ms(reg->w->cfg, CFG_register_timeout);
     c->deadline_us = clock_mono_us() + (int64_t)(timeout_ms - timeout_ms / 8) * 1000;
     c->ch = ch; /* registrar_peer_closed clears it if the requester goes first */
     return c;
@@ -313,6 +322,7 @@ static void call_wait(struct reg_call *c) {
 /* Redis called back for c. True when c was already answered (then it is freed here). */
 static bool call_redis_done(struct reg_call *c) {
     registrar_t *reg = c->reg;
+    reg->redis_answered_us = clock_mono_us();
     c->in_redis = false;
     reg->in_redis--;
     if (!c->answered)
