@@ -266,6 +266,18 @@ static void call_fail(struct reg_call *c, uint32_t status, const char *reason, c
     call_answered(c);
 }
 
+const char *registrar_shed(unsigned stalled, unsigned in_redis, int64_t silent_us,
+                           long timeout_ms) {
+    /* Stuck, not just behind: it owes answers past their deadline and has said nothing
+     * for a quarter of the timeout. Behind but answering, it sheds what is late by itself
+     * (the script's deadline), so requests keep queueing. */
+    if (stalled && silent_us >= (int64_t)timeout_ms * 1000 / 4)
+        return "redis has not answered earlier requests";
+    if (in_redis >= REGISTRAR_MAX_IN_REDIS)
+        return "too many requests waiting for redis";
+    return NULL;
+}
+
 /* A new call for a request that came on ch, or NULL with why (answer 503 at once). */
 static struct reg_call *call_new(registrar_t *reg, ipc_chan_t *ch, uint64_t id, bool is_register,
                                  const char *aor, const char *call_id, uint32_t cseq,
@@ -279,18 +291,10 @@ static struct reg_call *call_new(registrar_t *reg, ipc_chan_t *ch, uint64_t id, 
         return NULL;
     }
     long timeout_ms = cfg_time_ms(reg->w->cfg, CFG_register_timeout);
-    if (reg->stalled &&
-        clock_mono_us() - reg->redis_answered_us >= (int64_t)timeout_ms * 1000 / 4) {
-        /* Stuck, not just behind: it owes answers past their deadline and has said
-         * nothing for a quarter of the timeout. Behind but answering, it sheds what is
-         * late by itself (the script's deadline), so requests keep queueing. */
-        *why = "redis has not answered earlier requests";
+    *why = registrar_shed(reg->stalled, reg->in_redis, clock_mono_us() - reg->redis_answered_us,
+                          timeout_ms);
+    if (*why)
         return NULL;
-    }
-    if (reg->in_redis >= REGISTRAR_MAX_IN_REDIS) {
-        *why = "too many requests waiting for redis";
-        return NULL;
-    }
     struct reg_call *c = calloc(1, sizeof *c);
     if (!c || !(c->aor = strdup(aor ? aor : "")) ||
         !(c->call_id = strdup(call_id ? call_id : ""))) {

@@ -30,6 +30,7 @@
 #define SB_ROUTERD_REGISTRAR_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "binding.h"
 #include "worker.h"
@@ -54,6 +55,13 @@ void registrar_drain(registrar_t *reg);
 void registrar_stop(registrar_t *reg);
 /* The channel ch is going away: requests that came on it are answered into the void. */
 void registrar_peer_closed(registrar_t *reg, ipc_chan_t *ch);
+
+/* Whether a new request gets 503 at once rather than go to Redis: the reason, or NULL.
+ * stalled: requests already answered 503 that Redis still owes; in_redis: requests
+ * waiting for Redis; silent_us: time since Redis last answered; timeout_ms:
+ * register_timeout. Pure (tested alone). */
+const char *registrar_shed(unsigned stalled, unsigned in_redis, int64_t silent_us,
+                           long timeout_ms);
 
 /* The register_* limits of main.cf (values past UINT32_MAX are cut). */
 void registrar_limits(const cfg_t *cfg, struct binding_limits *lim);

@@ -12,6 +12,7 @@
 
 #include "procs/routerd/binding.h"
 #include "procs/routerd/location.h"
+#include "procs/routerd/registrar.h"
 
 static const struct binding_limits limits = {
     .default_expires = 3600, .min_expires = 60, .max_expires = 7200};
@@ -455,6 +456,36 @@ static void test_record_decode_reads_any_json_of_it(void **state) {
         assert_null(binding_decode(bad[i], strlen(bad[i])));
 }
 
+/* ---- overload: shed only when Redis is stuck ---- */
+
+static void test_overload_redis_behind_but_answering_keeps_queueing(void **state) {
+    (void)state;
+    /* 5 answers owed past their deadline, 1,000 waiting, last answer 10 ms ago. */
+    assert_null(registrar_shed(5, 1000, 10000, 2000));
+    assert_null(registrar_shed(1, 1, 499999, 2000)); /* silent just under 1/4 of 2 s */
+}
+
+static void test_overload_redis_stuck_gets_503_at_once(void **state) {
+    (void)state;
+    const char *why = registrar_shed(1, 1, 500000, 2000); /* silent 1/4 of register_timeout */
+    assert_non_null(why);
+    assert_string_equal(why, "redis has not answered earlier requests");
+    assert_non_null(registrar_shed(1, 1, 250000, 1000));
+}
+
+static void test_overload_idle_redis_is_not_stuck(void **state) {
+    (void)state;
+    assert_null(registrar_shed(0, 0, INT64_MAX / 2, 2000)); /* nothing owed: just quiet */
+    assert_null(registrar_shed(0, 7, 10000000, 2000));      /* waiting, none past deadline */
+}
+
+static void test_overload_queue_is_bounded(void **state) {
+    (void)state;
+    assert_null(registrar_shed(0, REGISTRAR_MAX_IN_REDIS - 1, 0, 2000));
+    assert_string_equal(registrar_shed(0, REGISTRAR_MAX_IN_REDIS, 0, 2000),
+                        "too many requests waiting for redis");
+}
+
 static void test_script_refuses_late_and_checks_cseq(void **state) {
     (void)state;
     /* The properties docs/registrar.md promises, as text the script must hold. */
@@ -492,6 +523,10 @@ int main(void) {
         cmocka_unit_test(test_record_decode_refuses_what_is_not_ours),
         cmocka_unit_test(test_record_bytes_are_what_jansson_wrote),
         cmocka_unit_test(test_record_decode_reads_any_json_of_it),
+        cmocka_unit_test(test_overload_redis_behind_but_answering_keeps_queueing),
+        cmocka_unit_test(test_overload_redis_stuck_gets_503_at_once),
+        cmocka_unit_test(test_overload_idle_redis_is_not_stuck),
+        cmocka_unit_test(test_overload_queue_is_bounded),
         cmocka_unit_test(test_script_refuses_late_and_checks_cseq),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
