@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,8 +21,12 @@ struct ipc_out {
     uint8_t data[];
 };
 
-/* Requests waiting for their answer, oldest first: answers mostly come in order, so the
- * match is found at the head; the timer fires at the earliest deadline it knows of. */
+/* Requests waiting for their answer, in deadline order (the timer fires at the head's),
+ * and found by id in an index: ids are consecutive, so slot id & mask is free unless the
+ * ids waiting span more than the index holds (it then doubles). O(1) per request, per
+ * answer in any order, and per timeout, however many wait (a peer that drops answers
+ * or a burst of timeouts used to make each answer scan the list). */
+#define IPC_INDEX_MIN 256
 struct ipc_pending {
     struct ipc_pending *next, *prev;
     uint64_t id;
@@ -44,6 +49,8 @@ struct ipc_chan {
     struct ipc_out *out_head, *out_tail;
     size_t out_bytes;
     struct ipc_pending *pending, *pending_tail;
+    struct ipc_pending **index; /* by id & index_mask; NULL until the first request */
+    uint64_t index_mask;
     int64_t timer_due_us; /* when the timer fires, 0 when it is stopped */
     uint64_t next_id;
     uint64_t tx, rx, malformed;
@@ -58,10 +65,12 @@ static void chan_handle_closed(uv_handle_t *handle) {
         return;
     close(ch->fd);
     free(ch->rbuf);
+    free(ch->index);
     free(ch);
 }
 
 static void pending_unlink(ipc_chan_t *ch, struct ipc_pending *p) {
+    ch->index[p->id & ch->index_mask] = NULL;
     if (p->prev)
         p->prev->next = p->next;
     else
@@ -70,6 +79,40 @@ static void pending_unlink(ipc_chan_t *ch, struct ipc_pending *p) {
         p->next->prev = p->prev;
     else
         ch->pending_tail = p->prev;
+}
+
+/* Puts p in the index, doubling it until p's slot is free. false when out of memory. */
+static bool index_put(ipc_chan_t *ch, struct ipc_pending *p) {
+    while (!ch->index || ch->index[p->id & ch->index_mask]) {
+        uint64_t size = ch->index ? (ch->index_mask + 1) * 2 : IPC_INDEX_MIN;
+        struct ipc_pending **index = calloc(size, sizeof *index);
+        if (!index)
+            return false;
+        for (struct ipc_pending *q = ch->pending; q; q = q->next)
+            index[q->id & (size - 1)] = q; /* distinct mod the old size, so mod this one */
+        free(ch->index);
+        ch->index = index;
+        ch->index_mask = size - 1;
+    }
+    ch->index[p->id & ch->index_mask] = p;
+    return true;
+}
+
+/* Links p in deadline order: from the tail back, so O(1) when timeouts are alike. */
+static void pending_link(ipc_chan_t *ch, struct ipc_pending *p) {
+    struct ipc_pending *at = ch->pending_tail;
+    while (at && at->deadline_us > p->deadline_us)
+        at = at->prev;
+    p->prev = at;
+    p->next = at ? at->next : ch->pending;
+    if (p->next)
+        p->next->prev = p;
+    else
+        ch->pending_tail = p;
+    if (at)
+        at->next = p;
+    else
+        ch->pending = p;
 }
 
 static void chan_fail_pending(ipc_chan_t *ch) {
@@ -123,24 +166,19 @@ static void chan_timer_start(ipc_chan_t *ch, int64_t due_us) {
                    wait_us > 0 ? (uint64_t)(wait_us + 999) / 1000 : 0, 0);
 }
 
-/* Expires what is due, then waits for the earliest deadline left (one scan per firing,
- * not per request). */
+/* Expires what is due (the head of the deadline-ordered list), then waits for the next. */
 static void chan_timer_cb(uv_timer_t *t) {
     ipc_chan_t *ch = t->data;
-    int64_t now = clock_mono_us(), first = INT64_MAX;
+    int64_t now = clock_mono_us();
     ch->timer_due_us = 0;
-    for (struct ipc_pending *p = ch->pending, *next; p && !ch->closing; p = next) {
-        next = p->next;
-        if (p->deadline_us <= now) {
-            pending_unlink(ch, p);
-            p->cb(ch, NULL, p->arg);
-            free(p);
-        } else if (p->deadline_us < first) {
-            first = p->deadline_us;
-        }
+    while (!ch->closing && ch->pending && ch->pending->deadline_us <= now) {
+        struct ipc_pending *p = ch->pending;
+        pending_unlink(ch, p);
+        p->cb(ch, NULL, p->arg);
+        free(p);
     }
-    if (!ch->closing && first != INT64_MAX && !ch->timer_due_us)
-        chan_timer_start(ch, first);
+    if (!ch->closing && ch->pending && !ch->timer_due_us)
+        chan_timer_start(ch, ch->pending->deadline_us);
 }
 
 static void chan_malformed(ipc_chan_t *ch, size_t len, const char *why) {
@@ -152,15 +190,14 @@ static void chan_malformed(ipc_chan_t *ch, size_t len, const char *why) {
 
 static void chan_dispatch(ipc_chan_t *ch, Sb__Envelope *env) {
     if (env->reply_to) {
-        for (struct ipc_pending *p = ch->pending; p; p = p->next) {
-            if (p->id == env->reply_to) {
-                pending_unlink(ch, p);
-                p->cb(ch, env, p->arg);
-                free(p);
-                return; /* the timer may fire for nothing: it then re-arms or stops */
-            }
+        struct ipc_pending *p = ch->index ? ch->index[env->reply_to & ch->index_mask] : NULL;
+        if (p && p->id == env->reply_to) {
+            pending_unlink(ch, p);
+            p->cb(ch, env, p->arg);
+            free(p);
+            /* the timer may fire for nothing: it then re-arms or stops */
         }
-        /* An answer nobody waits for any more (timed out): nothing to do. */
+        /* else an answer nobody waits for any more (timed out): nothing to do. */
         return;
     }
     if (ch->h.on_envelope)
@@ -329,26 +366,27 @@ int ipc_send(ipc_chan_t *ch, const Sb__Envelope *env) {
 
 int ipc_request(ipc_chan_t *ch, Sb__Envelope *env, ipc_reply_cb cb, void *cb_arg,
                 uint32_t timeout_ms) {
+    if (ch->closing)
+        return -EPIPE;
     struct ipc_pending *p = malloc(sizeof *p);
     if (!p)
         return -ENOMEM;
+    p->id = ch->next_id;
+    p->cb = cb;
+    p->arg = cb_arg;
+    if (!index_put(ch, p)) { /* its slot, before anything is sent */
+        free(p);
+        return -ENOMEM;
+    }
     env->request_id = ch->next_id++;
     int rc = ipc_send(ch, env);
     if (rc < 0) {
+        ch->index[p->id & ch->index_mask] = NULL;
         free(p);
         return rc;
     }
-    p->id = env->request_id;
     p->deadline_us = clock_mono_us() + (int64_t)timeout_ms * 1000;
-    p->cb = cb;
-    p->arg = cb_arg;
-    p->next = NULL;
-    p->prev = ch->pending_tail;
-    if (ch->pending_tail)
-        ch->pending_tail->next = p;
-    else
-        ch->pending = p;
-    ch->pending_tail = p;
+    pending_link(ch, p);
     if (!ch->timer_due_us || p->deadline_us < ch->timer_due_us)
         chan_timer_start(ch, p->deadline_us);
     return 0;

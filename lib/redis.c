@@ -20,6 +20,10 @@
 struct rds {
     uv_loop_t *loop;
     uv_timer_t retry;
+    uv_check_t flush;   /* after each loop turn's callbacks: write what they asked */
+    int handles_open;
+    bool want_write;    /* commands wait in hiredis's buffer for the flush */
+    bool flushing;      /* inside the flush: a write that would block polls for writable */
     redisAsyncContext *ac;
     char address[256];
     char host[256];
@@ -34,6 +38,57 @@ struct rds {
 
 static void rds_connect(rds_t *r);
 static void rds_lost(rds_t *r, const char *why);
+
+/* Event hooks in place of the stock libuv adapter's. It calls uv_poll_start for every
+ * command and after every read and write even when nothing changes, and libuv turns each
+ * call into two epoll_ctl calls on the next turn; and a command waits for the next turn
+ * (a writable event) to be written. Here the poll is only changed when its events change,
+ * and once the link is up commands are written by a uv_check at the end of the turn that
+ * gave them, all in one write; only a write that would block polls for writable. */
+static void rds_poll_set(redisLibuvEvents *p, int events) {
+    if (events == p->events)
+        return;
+    p->events = events;
+    if (events)
+        uv_poll_start(&p->handle, events, redisLibuvPoll);
+    else
+        uv_poll_stop(&p->handle);
+}
+
+static void rds_ev_add_read(void *privdata) {
+    redisLibuvEvents *p = privdata;
+    rds_poll_set(p, p->events | UV_READABLE);
+}
+
+static void rds_ev_del_read(void *privdata) {
+    redisLibuvEvents *p = privdata;
+    rds_poll_set(p, p->events & ~UV_READABLE);
+}
+
+static void rds_ev_add_write(void *privdata) {
+    redisLibuvEvents *p = privdata;
+    rds_t *r = p->context ? p->context->data : NULL;
+    if (r && r->up && !r->flushing && r->ac == p->context) {
+        r->want_write = true; /* rds_flush_cb writes it this turn */
+        return;
+    }
+    rds_poll_set(p, p->events | UV_WRITABLE);
+}
+
+static void rds_ev_del_write(void *privdata) {
+    redisLibuvEvents *p = privdata;
+    rds_poll_set(p, p->events & ~UV_WRITABLE);
+}
+
+static void rds_flush_cb(uv_check_t *h) {
+    rds_t *r = h->data;
+    if (!r->want_write || !r->ac)
+        return;
+    r->want_write = false;
+    r->flushing = true;
+    redisAsyncHandleWrite(r->ac); /* may drop the link: rds_lost clears r->ac */
+    r->flushing = false;
+}
 
 static void rds_set_up(rds_t *r, bool up, const char *why) {
     if (r->up == up)
@@ -98,6 +153,7 @@ static void rds_on_pong(redisAsyncContext *ac, void *reply, void *priv) {
     if (rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "PONG") == 0) {
         uv_timer_stop(&r->retry); /* the connect timeout */
         r->backoff_ms = RDS_BACKOFF_MIN_MS;
+        r->want_write = false;
         rds_set_up(r, true, NULL);
     } else {
         /* Answered, but not PONG (e.g. NOAUTH, LOADING): drop and retry later. */
@@ -125,6 +181,10 @@ static void rds_connect(rds_t *r) {
         rds_lost(r, "cannot attach to loop");
         return;
     }
+    ac->ev.addRead = rds_ev_add_read;
+    ac->ev.delRead = rds_ev_del_read;
+    ac->ev.addWrite = rds_ev_add_write;
+    ac->ev.delWrite = rds_ev_del_write;
     redisAsyncSetConnectCallback(ac, rds_on_connect);
     redisAsyncSetDisconnectCallback(ac, rds_on_disconnect);
     r->ac = ac;
@@ -172,13 +232,19 @@ rds_t *rds_open(uv_loop_t *loop, const char *address, struct shm_proc *slot, rds
     r->backoff_ms = RDS_BACKOFF_MIN_MS;
     uv_timer_init(loop, &r->retry);
     r->retry.data = r;
+    uv_check_init(loop, &r->flush);
+    r->flush.data = r;
+    uv_check_start(&r->flush, rds_flush_cb);
+    r->handles_open = 2;
     shm_gauge(slot, SHM_C_redis_up, 0);
     rds_connect(r);
     return r;
 }
 
-static void rds_timer_closed(uv_handle_t *h) {
-    free(h->data);
+static void rds_handle_closed(uv_handle_t *h) {
+    rds_t *r = h->data;
+    if (--r->handles_open == 0)
+        free(r);
 }
 
 void rds_close(rds_t *r) {
@@ -192,7 +258,9 @@ void rds_close(rds_t *r) {
         redisAsyncFree(ac);
     }
     uv_timer_stop(&r->retry);
-    uv_close((uv_handle_t *)&r->retry, rds_timer_closed);
+    uv_close((uv_handle_t *)&r->retry, rds_handle_closed);
+    uv_check_stop(&r->flush);
+    uv_close((uv_handle_t *)&r->flush, rds_handle_closed);
 }
 
 bool rds_is_up(const rds_t *r) {

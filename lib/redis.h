@@ -6,7 +6,10 @@
  *   "unix:/path" or "host:port". After a connect it sends PING and counts the link up
  *   only when PONG comes back; on any failure or disconnect it retries with a backoff
  *   (100 ms doubling to 2 s). Nothing ever blocks on Redis: while the link is down,
- *   rds_context returns NULL and callers answer "unavailable" themselves.
+ *   rds_context returns NULL and callers answer "unavailable" themselves. While it is
+ *   up, the commands given during a loop turn are written together at the end of that
+ *   turn (a uv_check), not on the next turn, and the socket's poll changes only when
+ *   what it waits for changes (the stock adapter re-armed it after every command).
  * OWNERSHIP
  *   rds_t owns its hiredis context; rds_close frees it (pending replies get NULL).
  * LOOP

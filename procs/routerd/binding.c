@@ -157,109 +157,364 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
     return len;
 }
 
-char *binding_clean_text(const char *s) {
+void binding_clean_into(const char *s, char *dst) {
     if (!s)
         s = "";
     size_t n = strlen(s);
-    char *copy = malloc(n + 1);
-    if (!copy)
-        return NULL;
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
-        size_t l = utf8_seq(u + i, n - i);
+        size_t l = u[i] < 0x80 ? 1 : utf8_seq(u + i, n - i);
         if (l == 0) {
-            copy[i++] = '?';
+            dst[i++] = '?';
         } else {
-            memcpy(copy + i, s + i, l);
+            memcpy(dst + i, s + i, l);
             i += l;
         }
     }
-    copy[n] = '\0';
+    dst[n] = '\0';
+}
+
+char *binding_clean_text(const char *s) {
+    char *copy = malloc((s ? strlen(s) : 0) + 1);
+    if (copy)
+        binding_clean_into(s, copy);
     return copy;
 }
 
-static json_t *json_clean_string(const char *s) {
-    char *copy = binding_clean_text(s);
-    if (!copy)
-        return NULL;
-    json_t *j = json_string_nocheck(copy);
-    free(copy);
-    return j;
+/* ---- the record: written and read by hand, jansson only for records we did not write ----
+ * The record is flat JSON with eleven known fields. Writing it is one pass per string
+ * (clean + escape, the exact bytes jansson's JSON_COMPACT | JSON_PRESERVE_ORDER gives).
+ * Reading takes the fast path for what we write (known keys, scalar values, no escapes)
+ * and hands anything else to jansson, so what is accepted does not change. */
+
+/* The longest one byte can become when escaped: "\u00XX". */
+#define REC_ESC_MAX 6
+
+static char *put_raw(char *p, const char *s) {
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static char *put_int(char *p, int64_t v) {
+    char tmp[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *p++ = '-';
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+/* s (NULL: "") as a JSON string: invalid UTF-8 bytes become '?', '"', '\\' and control
+ * characters are escaped as jansson escapes them. */
+static char *put_str(char *p, const char *s) {
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *u = (const unsigned char *)(s ? s : "");
+    size_t n = strlen((const char *)u);
+    *p++ = '"';
+    for (size_t i = 0; i < n;) {
+        unsigned c = u[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            *p++ = (char)c;
+            i++;
+            continue;
+        }
+        size_t l = utf8_seq(u + i, n - i);
+        if (l == 0) {
+            *p++ = '?';
+            i++;
+        } else if (l > 1) {
+            memcpy(p, u + i, l);
+            p += l;
+            i += l;
+        } else {
+            *p++ = '\\';
+            switch (c) {
+            case '"':
+            case '\\':
+                *p++ = (char)c;
+                break;
+            case '\b':
+                *p++ = 'b';
+                break;
+            case '\f':
+                *p++ = 'f';
+                break;
+            case '\n':
+                *p++ = 'n';
+                break;
+            case '\r':
+                *p++ = 'r';
+                break;
+            case '\t':
+                *p++ = 't';
+                break;
+            default:
+                p = put_raw(p, "u00");
+                *p++ = hex[c >> 4];
+                *p++ = hex[c & 15];
+            }
+            i++;
+        }
+    }
+    *p++ = '"';
+    return p;
+}
+
+static size_t str_room(const char *s) {
+    return (s ? strlen(s) : 0) * REC_ESC_MAX + 2;
+}
+
+size_t binding_json_string_max(const char *s) {
+    return str_room(s) + 1;
+}
+
+size_t binding_json_string_into(const char *s, char *dst) {
+    char *p = put_str(dst, s);
+    *p = '\0';
+    return (size_t)(p - dst);
+}
+
+size_t binding_encoded_max(const struct binding *b) {
+    return 160 + str_room(b->uri) + str_room(b->call_id) + str_room(b->user_agent) +
+           str_room(b->transport) + str_room(b->addr) + 5 * 24;
+}
+
+size_t binding_encode_into(const struct binding *b, char *text) {
+    char *p = text;
+    p = put_str(put_raw(p, "{\"uri\":"), b->uri);
+    p = put_int(put_raw(p, ",\"q\":"), b->q);
+    p = put_str(put_raw(p, ",\"call_id\":"), b->call_id);
+    p = put_int(put_raw(p, ",\"cseq\":"), b->cseq);
+    p = put_str(put_raw(p, ",\"user_agent\":"), b->user_agent);
+    p = put_str(put_raw(p, ",\"transport\":"), b->transport);
+    p = put_str(put_raw(p, ",\"addr\":"), b->addr);
+    p = put_int(put_raw(p, ",\"port\":"), b->port);
+    p = put_int(put_raw(p, ",\"sipd_instance\":"), b->sipd_instance);
+    p = put_int(put_raw(p, ",\"registered_at_ms\":"), b->registered_at_ms);
+    p = put_int(put_raw(p, ",\"expires_at_ms\":"), b->expires_at_ms);
+    *p++ = '}';
+    *p = '\0';
+    return (size_t)(p - text);
 }
 
 char *binding_encode(const struct binding *b) {
-    json_t *o = json_pack(
-        "{s:o, s:i, s:o, s:I, s:o, s:o, s:o, s:I, s:I, s:I, s:I}", "uri", json_clean_string(b->uri),
-        "q", (int)b->q, "call_id", json_clean_string(b->call_id), "cseq", (json_int_t)b->cseq,
-        "user_agent", json_clean_string(b->user_agent), "transport",
-        json_clean_string(b->transport), "addr", json_clean_string(b->addr), "port",
-        (json_int_t)b->port, "sipd_instance", (json_int_t)b->sipd_instance, "registered_at_ms",
-        (json_int_t)b->registered_at_ms, "expires_at_ms", (json_int_t)b->expires_at_ms);
-    if (!o)
-        return NULL;
-    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
+    char *text = malloc(binding_encoded_max(b));
+    if (text)
+        binding_encode_into(b, text);
     return text;
 }
 
-static const char *get_str(json_t *o, const char *key) {
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
+enum rec_field {
+    REC_URI,
+    REC_Q,
+    REC_CALL_ID,
+    REC_CSEQ,
+    REC_USER_AGENT,
+    REC_TRANSPORT,
+    REC_ADDR,
+    REC_PORT,
+    REC_SIPD_INSTANCE,
+    REC_REGISTERED_AT_MS,
+    REC_EXPIRES_AT_MS,
+    REC_NFIELDS
+};
+
+static const char *const rec_names[REC_NFIELDS] = {
+    "uri",  "q",    "call_id",       "cseq",         "user_agent",   "transport",
+    "addr", "port", "sipd_instance", "registered_at_ms", "expires_at_ms"};
+
+/* One field's value as read: a string slice, an integer, or something else. */
+struct rec_value {
+    enum { REC_ABSENT, REC_STRING, REC_INTEGER, REC_OTHER } type;
+    const char *s;
+    size_t len;
+    int64_t i;
+};
+
+/* The binding of the values read (the same checks for both paths). */
+static struct binding *rec_build(const struct rec_value *v) {
+    static const struct rec_value absent = {.type = REC_ABSENT};
+    const struct rec_value *str[5] = {&v[REC_URI], &v[REC_CALL_ID], &v[REC_USER_AGENT],
+                                      &v[REC_TRANSPORT], &v[REC_ADDR]};
+    for (int i = 0; i < 5; i++)
+        if (str[i]->type != REC_STRING)
+            str[i] = &absent; /* read as "" */
+    int64_t lo[REC_NFIELDS] = {0}, hi[REC_NFIELDS] = {0};
+    lo[REC_Q] = -1, hi[REC_Q] = 1000;
+    hi[REC_CSEQ] = UINT32_MAX;
+    hi[REC_REGISTERED_AT_MS] = INT64_MAX;
+    hi[REC_EXPIRES_AT_MS] = INT64_MAX;
+    hi[REC_PORT] = 65535;
+    hi[REC_SIPD_INSTANCE] = UINT32_MAX;
+    int64_t num[REC_NFIELDS] = {0};
+    bool ok[REC_NFIELDS] = {false};
+    for (int f = 0; f < REC_NFIELDS; f++) {
+        if (v[f].type == REC_INTEGER && v[f].i >= lo[f] && v[f].i <= hi[f]) {
+            num[f] = v[f].i;
+            ok[f] = true;
+        }
+    }
+    if (str[0]->len == 0 || !ok[REC_Q] || !ok[REC_CSEQ] || !ok[REC_REGISTERED_AT_MS] ||
+        !ok[REC_EXPIRES_AT_MS])
+        return NULL;
+    size_t total = sizeof(struct binding);
+    for (int i = 0; i < 5; i++)
+        total += str[i]->len + 1;
+    struct binding *b = malloc(total);
+    if (!b)
+        return NULL;
+    char *p = (char *)(b + 1);
+    char **dst[5] = {&b->uri, &b->call_id, &b->user_agent, &b->transport, &b->addr};
+    for (int i = 0; i < 5; i++) {
+        if (str[i]->len)
+            memcpy(p, str[i]->s, str[i]->len);
+        p[str[i]->len] = '\0';
+        *dst[i] = p;
+        p += str[i]->len + 1;
+    }
+    b->q = (int32_t)num[REC_Q];
+    b->cseq = (uint32_t)num[REC_CSEQ];
+    b->port = (uint32_t)num[REC_PORT]; /* absent or out of range: 0 */
+    b->sipd_instance = (uint32_t)num[REC_SIPD_INSTANCE];
+    b->registered_at_ms = num[REC_REGISTERED_AT_MS];
+    b->expires_at_ms = num[REC_EXPIRES_AT_MS];
+    return b;
 }
 
-static bool get_int(json_t *o, const char *key, int64_t lo, int64_t hi, int64_t *out) {
-    json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v))
-        return false;
-    json_int_t i = json_integer_value(v);
-    if (i < lo || i > hi)
-        return false;
-    *out = i;
-    return true;
+static size_t skip_ws(const char *t, size_t i, size_t len) {
+    while (i < len && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r'))
+        i++;
+    return i;
 }
 
-struct binding *binding_decode(const char *text, size_t len) {
+/* A string at t[i] == '"' without escapes or control characters, valid UTF-8: its
+ * contents as a slice and the index past its closing quote; 0 when it is not one. */
+static size_t fast_string(const char *t, size_t i, size_t len, const char **s, size_t *n) {
+    const unsigned char *u = (const unsigned char *)t;
+    size_t j = i + 1;
+    while (j < len && u[j] != '"') {
+        if (u[j] == '\\' || u[j] < 0x20)
+            return 0;
+        if (u[j] < 0x80) {
+            j++;
+            continue;
+        }
+        size_t l = utf8_seq(u + j, len - j);
+        if (l == 0)
+            return 0;
+        j += l;
+    }
+    if (j >= len)
+        return 0;
+    *s = t + i + 1;
+    *n = j - i - 1;
+    return j + 1;
+}
+
+/* An integer at t[i] as JSON writes it (no fraction, exponent or leading zero, at most 18
+ * digits): its value and the index past it; 0 when it is not one. */
+static size_t fast_integer(const char *t, size_t i, size_t len, int64_t *out) {
+    bool neg = t[i] == '-';
+    size_t j = i + neg, first = j;
+    int64_t v = 0;
+    while (j < len && t[j] >= '0' && t[j] <= '9') {
+        if (j - first < 18)
+            v = v * 10 + (t[j] - '0');
+        j++;
+    }
+    size_t digits = j - first;
+    if (digits == 0 || digits > 18 || (digits > 1 && t[first] == '0'))
+        return 0;
+    if (j < len && (t[j] == '.' || t[j] == 'e' || t[j] == 'E'))
+        return 0;
+    *out = neg ? -v : v;
+    return j;
+}
+
+/* The fast path: 1 with v filled, 0 when jansson must decide. */
+static int fast_decode(const char *t, size_t len, struct rec_value *v) {
+    size_t i = skip_ws(t, 0, len);
+    if (i >= len || t[i] != '{')
+        return 0;
+    i = skip_ws(t, i + 1, len);
+    if (i < len && t[i] == '}')
+        return 0; /* empty: not ours, jansson says so the same way */
+    for (;;) {
+        const char *key;
+        size_t klen;
+        if (i >= len || t[i] != '"' || !(i = fast_string(t, i, len, &key, &klen)))
+            return 0;
+        int f = 0;
+        while (f < REC_NFIELDS &&
+               !(strlen(rec_names[f]) == klen && memcmp(rec_names[f], key, klen) == 0))
+            f++;
+        if (f == REC_NFIELDS || v[f].type != REC_ABSENT)
+            return 0; /* a key we do not write, or a duplicate */
+        i = skip_ws(t, i, len);
+        if (i >= len || t[i] != ':')
+            return 0;
+        i = skip_ws(t, i + 1, len);
+        if (i >= len)
+            return 0;
+        if (t[i] == '"') {
+            v[f].type = REC_STRING;
+            i = fast_string(t, i, len, &v[f].s, &v[f].len);
+        } else if (t[i] == '-' || (t[i] >= '0' && t[i] <= '9')) {
+            v[f].type = REC_INTEGER;
+            i = fast_integer(t, i, len, &v[f].i);
+        } else {
+            return 0; /* true/false/null, objects and arrays: rare, jansson's */
+        }
+        if (!i)
+            return 0;
+        i = skip_ws(t, i, len);
+        if (i < len && t[i] == ',') {
+            i = skip_ws(t, i + 1, len);
+            continue;
+        }
+        if (i < len && t[i] == '}')
+            break;
+        return 0;
+    }
+    return skip_ws(t, i + 1, len) == len;
+}
+
+/* The slow path: whatever JSON jansson accepts, read as the fast path reads. */
+static struct binding *slow_decode(const char *text, size_t len) {
     json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
     if (!json_is_object(o)) {
         json_decref(o);
         return NULL;
     }
-    int64_t q, cseq, port = 0, inst = 0, reg_at, exp_at;
-    const char *uri = get_str(o, "uri");
-    struct binding *b = NULL;
-    if (!uri[0] || !get_int(o, "q", -1, 1000, &q) || !get_int(o, "cseq", 0, UINT32_MAX, &cseq) ||
-        !get_int(o, "registered_at_ms", 0, INT64_MAX, &reg_at) ||
-        !get_int(o, "expires_at_ms", 0, INT64_MAX, &exp_at))
-        goto out;
-    get_int(o, "port", 0, 65535, &port);
-    get_int(o, "sipd_instance", 0, UINT32_MAX, &inst);
-    const char *strs[6] = {uri,
-                           get_str(o, "call_id"),
-                           get_str(o, "user_agent"),
-                           get_str(o, "transport"),
-                           get_str(o, "addr"),
-                           NULL};
-    size_t total = sizeof *b;
-    for (int i = 0; strs[i]; i++)
-        total += strlen(strs[i]) + 1;
-    b = malloc(total);
-    if (!b)
-        goto out;
-    char *p = (char *)(b + 1);
-    char **dst[5] = {&b->uri, &b->call_id, &b->user_agent, &b->transport, &b->addr};
-    for (int i = 0; strs[i]; i++) {
-        size_t l = strlen(strs[i]) + 1;
-        memcpy(p, strs[i], l);
-        *dst[i] = p;
-        p += l;
+    struct rec_value v[REC_NFIELDS] = {0};
+    for (int f = 0; f < REC_NFIELDS; f++) {
+        json_t *j = json_object_get(o, rec_names[f]);
+        if (json_is_string(j)) {
+            v[f].type = REC_STRING;
+            v[f].s = json_string_value(j);
+            v[f].len = strlen(v[f].s); /* a string with a NUL reads up to it, as before */
+        } else if (json_is_integer(j)) {
+            v[f].type = REC_INTEGER;
+            v[f].i = json_integer_value(j);
+        } else if (j) {
+            v[f].type = REC_OTHER;
+        }
     }
-    b->q = (int32_t)q;
-    b->cseq = (uint32_t)cseq;
-    b->port = (uint32_t)port;
-    b->sipd_instance = (uint32_t)inst;
-    b->registered_at_ms = reg_at;
-    b->expires_at_ms = exp_at;
-out:
+    struct binding *b = rec_build(v);
     json_decref(o);
     return b;
+}
+
+struct binding *binding_decode(const char *text, size_t len) {
+    struct rec_value v[REC_NFIELDS] = {0};
+    if (fast_decode(text, len, v))
+        return rec_build(v);
+    return slow_decode(text, len);
 }

@@ -13,8 +13,8 @@
  * OWNERSHIP
  *   binding_plan_make fills a plan whose changes array is malloc'd (binding_plan_clear
  *   frees it) and whose URIs are borrowed from the request. binding_encode returns a
- *   malloc'd string; binding_decode one malloc'd block holding the struct and its strings
- *   (free() it).
+ *   malloc'd string (binding_encode_into writes into the caller's buffer);
+ *   binding_decode one malloc'd block holding the struct and its strings (free() it).
  * LOOP
  *   Any caller; pure code (routerd's loop in practice).
  * ERRORS
@@ -97,10 +97,20 @@ uint32_t binding_seconds_left(const struct binding *b, int64_t now_ms);
 /* The record stored in Redis: compact JSON, strings made valid UTF-8 (each invalid byte
  * becomes '?'). NULL when out of memory. */
 char *binding_encode(const struct binding *b);
+/* The same into text, which has room for binding_encoded_max(b) bytes; returns the length
+ * (without the NUL it adds). */
+size_t binding_encoded_max(const struct binding *b);
+size_t binding_encode_into(const struct binding *b, char *text);
 /* Parses a record of binding_encode; NULL when it is not one (or out of memory). */
 struct binding *binding_decode(const char *text, size_t len);
+/* s (NULL: "") as the record writes a string: quoted, escaped, cleaned as below, with a
+ * NUL after it; dst has room for binding_json_string_max(s) bytes. Returns the length. */
+size_t binding_json_string_max(const char *s);
+size_t binding_json_string_into(const char *s, char *dst);
 /* A malloc'd copy of s (NULL: "") as the record stores it: each byte that is not valid
  * UTF-8 becomes '?'. NULL when out of memory. */
 char *binding_clean_text(const char *s);
+/* The same into dst, which has room for strlen(s) + 1 bytes. */
+void binding_clean_into(const char *s, char *dst);
 
 #endif

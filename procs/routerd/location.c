@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +14,10 @@
 #include "clock.h"
 #include "log.h"
 
-/* EVAL(SHA) body|sha numkeys key key now deadline call_id cseq wildcard n */
-#define LOC_FIXED_ARGS 11
+/* EVAL(SHA) body|sha numkeys key now deadline call_id cseq wildcard n aor node_id */
+#define LOC_FIXED_ARGS 12
+/* Room for a number written as text (an int64 and its NUL). */
+#define LOC_NUM_ROOM 24
 
 struct loc {
     rds_t *redis;
@@ -34,8 +35,9 @@ struct loc_call {
     int64_t now_ms;
     bool retried; /* sent again with EVAL after NOSCRIPT */
     int argc;
-    const char **argv; /* [0] and [1] are set at each send; [2..] are malloc'd */
+    const char **argv; /* [0] and [1] are set at each send; [2..] point into text */
     size_t *argvlen;
+    char *text; /* one block for argv, argvlen and the arguments' text */
 };
 
 loc_t *loc_new(rds_t *redis) {
@@ -114,11 +116,7 @@ void loc_link_up(loc_t *l) {
 }
 
 static void call_free(struct loc_call *c) {
-    if (c->argv)
-        for (int i = 2; i < c->argc; i++)
-            free((char *)c->argv[i]);
-    free(c->argv);
-    free(c->argvlen);
+    free(c->text);
     free(c);
 }
 
@@ -224,50 +222,52 @@ static int call_send(struct loc_call *c) {
     return 0;
 }
 
-/* argv[i] = a malloc'd copy of what fmt makes; false when out of memory. */
-static bool arg_printf(struct loc_call *c, int i, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static bool arg_printf(struct loc_call *c, int i, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    int n = vasprintf(&s, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return false;
-    c->argv[i] = s;
-    c->argvlen[i] = (size_t)n;
-    return true;
+/* Arguments written one after the other into the call's one block. */
+struct loc_args {
+    struct loc_call *c;
+    char *p;
+};
+
+static void arg_set(struct loc_args *w, int i, size_t len) {
+    w->c->argv[i] = w->p;
+    w->c->argvlen[i] = len;
+    w->p += len + 1;
 }
 
-static bool arg_take(struct loc_call *c, int i, char *s) {
-    if (!s)
-        return false;
-    c->argv[i] = s;
-    c->argvlen[i] = strlen(s);
-    return true;
+static void arg_num(struct loc_args *w, int i, int64_t v) {
+    arg_set(w, i, (size_t)snprintf(w->p, LOC_NUM_ROOM, "%" PRId64, v));
+}
+
+/* s as the record stores it (invalid UTF-8 bytes as '?'). */
+static void arg_text(struct loc_args *w, int i, const char *s) {
+    binding_clean_into(s, w->p);
+    arg_set(w, i, strlen(w->p));
+}
+
+/* s as a JSON string (quoted, escaped, cleaned). */
+static void arg_json(struct loc_args *w, int i, const char *s) {
+    arg_set(w, i, binding_json_string_into(s, w->p));
+}
+
+static void arg_key(struct loc_args *w, int i, const char *prefix, const char *aor) {
+    size_t pl = strlen(prefix), al = strlen(aor);
+    memcpy(w->p, prefix, pl);
+    w->p[pl] = '{';
+    memcpy(w->p + pl + 1, aor, al);
+    memcpy(w->p + pl + 1 + al, "}", 2);
+    arg_set(w, i, pl + al + 2);
+}
+
+static size_t len0(const char *s) {
+    return (s ? strlen(s) : 0) + 1;
 }
 
 int loc_register(loc_t *l, const struct loc_register_args *a, const struct binding_plan *plan,
                  loc_cb cb, void *arg) {
     if (!rds_context(l->redis))
         return -EAGAIN;
-    struct loc_call *c = calloc(1, sizeof *c);
-    if (!c)
-        return -ENOMEM;
-    c->l = l;
-    c->cb = cb;
-    c->arg = arg;
-    c->now_ms = a->now_ms;
-    c->argc = LOC_FIXED_ARGS + 3 * (int)plan->n;
-    c->argv = calloc((size_t)c->argc, sizeof *c->argv);
-    c->argvlen = calloc((size_t)c->argc, sizeof *c->argvlen);
-    if (!c->argv || !c->argvlen) {
-        call_free(c);
-        return -ENOMEM;
-    }
     struct binding b = {
-        .call_id = binding_clean_text(a->call_id),
+        .call_id = (char *)(a->call_id ? a->call_id : ""),
         .cseq = a->cseq,
         .user_agent = (char *)(a->user_agent ? a->user_agent : ""),
         .transport = (char *)(a->source && a->source->transport ? a->source->transport : ""),
@@ -276,30 +276,61 @@ int loc_register(loc_t *l, const struct loc_register_args *a, const struct bindi
         .sipd_instance = a->source ? a->source->sipd_instance : 0,
         .registered_at_ms = a->now_ms,
     };
-    bool ok = b.call_id && arg_printf(c, 2, "2") &&
-              arg_printf(c, 3, LOC_KEY_BINDINGS "{%s}", a->aor) &&
-              arg_printf(c, 4, LOC_KEY_EXPIRY "{%s}", a->aor) &&
-              arg_printf(c, 5, "%" PRId64, a->now_ms) &&
-              arg_printf(c, 6, "%" PRId64, a->deadline_ms + l->clock_offset_ms) &&
-              arg_take(c, 7, b.call_id) && arg_printf(c, 8, "%" PRIu32, a->cseq) &&
-              arg_printf(c, 9, "%d", plan->wildcard ? 1 : 0) && arg_printf(c, 10, "%zu", plan->n);
-    if (!ok && b.call_id && c->argv[7] != b.call_id)
-        free(b.call_id);
-    for (size_t i = 0; ok && i < plan->n; i++) {
+    int argc = LOC_FIXED_ARGS + 3 * (int)plan->n;
+    size_t aor_len = strlen(a->aor);
+    size_t room = (size_t)argc * (sizeof(char *) + sizeof(size_t)) + 2 +
+                  aor_len + sizeof LOC_KEY_BINDINGS + 2 + 5 * LOC_NUM_ROOM + len0(a->call_id) +
+                  binding_json_string_max(a->aor) + binding_json_string_max(a->node_id);
+    for (size_t i = 0; i < plan->n; i++) {
+        b.uri = (char *)plan->changes[i].uri;
+        room += len0(b.uri) + LOC_NUM_ROOM + (plan->changes[i].expires ? binding_encoded_max(&b) : 1);
+    }
+    struct loc_call *c = calloc(1, sizeof *c);
+    char *text = malloc(room);
+    if (!c || !text) {
+        free(c);
+        free(text);
+        return -ENOMEM;
+    }
+    c->l = l;
+    c->cb = cb;
+    c->arg = arg;
+    c->now_ms = a->now_ms;
+    c->argc = argc;
+    c->text = text;
+    c->argv = (const char **)(void *)text;
+    c->argvlen = (size_t *)(void *)(text + (size_t)argc * sizeof(char *));
+    struct loc_args w = {c, text + (size_t)argc * (sizeof(char *) + sizeof(size_t))};
+    memcpy(w.p, "1", 2);
+    arg_set(&w, 2, 1);
+    arg_key(&w, 3, LOC_KEY_BINDINGS, a->aor);
+    arg_num(&w, 4, a->now_ms);
+    arg_num(&w, 5, a->deadline_ms + l->clock_offset_ms);
+    arg_text(&w, 6, a->call_id);
+    b.call_id = (char *)c->argv[6]; /* the record holds the Call-ID the script compares */
+    arg_num(&w, 7, a->cseq);
+    arg_num(&w, 8, plan->wildcard ? 1 : 0);
+    arg_num(&w, 9, (int64_t)plan->n);
+    arg_json(&w, 10, a->aor);
+    arg_json(&w, 11, a->node_id);
+    for (size_t i = 0; i < plan->n; i++) {
         const struct binding_change *ch = &plan->changes[i];
         int at = LOC_FIXED_ARGS + 3 * (int)i;
         b.uri = (char *)ch->uri;
         b.q = ch->q;
         b.expires_at_ms = ch->expires ? a->now_ms + (int64_t)ch->expires * 1000 : 0;
         /* The field is the URI as the record stores it, so the two always agree. */
-        ok = arg_take(c, at, binding_clean_text(ch->uri)) &&
-             arg_printf(c, at + 1, "%" PRId64, b.expires_at_ms) &&
-             arg_take(c, at + 2, ch->expires ? binding_encode(&b) : strdup(""));
+        arg_text(&w, at, ch->uri);
+        arg_num(&w, at + 1, b.expires_at_ms);
+        if (ch->expires) {
+            arg_set(&w, at + 2, binding_encode_into(&b, w.p));
+        } else {
+            w.p[0] = '\0';
+            arg_set(&w, at + 2, 0);
+        }
     }
-    if (!ok) {
-        call_free(c);
-        return -ENOMEM;
-    }
+    if ((size_t)(w.p - text) > room)
+        log_panic("loc_register wrote %zu bytes into %zu", (size_t)(w.p - text), room);
     int rc = call_send(c);
     if (rc < 0) {
         call_free(c);

@@ -2,15 +2,16 @@
  * NAME
  *   location - the bindings of every AOR in Redis (the location service's store).
  * DESCRIPTION
- *   Layout (docs/registrar.md): the hash "sb:reg:{AOR}" maps each contact URI to its
- *   JSON record (binding.h) and the sorted set "sb:regexp:{AOR}" holds the same URIs
- *   scored by expires_at_ms. Both keys expire (PEXPIREAT) with their last binding, so an
- *   AOR whose bindings all lapse vanishes by itself; nothing ever scans the keyspace.
+ *   Layout (docs/registrar.md): one key per AOR, the hash "sb:reg:{AOR}" mapping each
+ *   contact URI to its JSON record (binding.h), which holds its expires_at_ms. The key
+ *   expires (PEXPIREAT) with its last binding, so an AOR whose bindings all lapse
+ *   vanishes by itself; nothing ever scans the keyspace.
  *   loc_register applies one REGISTER atomically with one Lua script (location_lua.c):
  *   it drops lapsed bindings, refuses a request that arrives after its deadline by the
  *   server's clock (so a request already answered 503 never changes anything), checks
  *   the Call-ID/CSeq of every binding it would touch (RFC 3261 10.3 steps 6-7; one stale
- *   one refuses the whole request), applies, re-arms the key expiry and returns every
+ *   one refuses the whole request), applies, re-arms the key expiry, publishes one event
+ *   per binding added, refreshed or removed on LOC_EVENTS_CHANNEL and returns every
  *   binding left. The script is sent with EVALSHA once SCRIPT LOAD has answered (sent
  *   whenever the link comes up), else with EVAL, and again with EVAL on NOSCRIPT. The
  *   deadline is translated into Redis's clock (TIME, also asked at link up).
@@ -38,7 +39,8 @@
 #include "redis.h"
 
 #define LOC_KEY_BINDINGS "sb:reg:"
-#define LOC_KEY_EXPIRY "sb:regexp:"
+/* The channel of registration events (docs/registrar.md, "Events"). */
+#define LOC_EVENTS_CHANNEL "sb:events"
 
 typedef struct loc loc_t;
 
@@ -62,6 +64,7 @@ typedef void (*loc_cb)(const struct loc_result *res, void *arg);
 /* What every binding written by one REGISTER shares. */
 struct loc_register_args {
     const char *aor;
+    const char *node_id; /* main.cf node_id, named in the events */
     const char *call_id;
     uint32_t cseq;
     const char *user_agent;

@@ -1,10 +1,17 @@
 /* location_lua - the script that applies one REGISTER (see location.h, docs/registrar.md).
  *
- * KEYS[1] sb:reg:{AOR} (hash URI -> record), KEYS[2] sb:regexp:{AOR} (zset URI by expiry).
+ * KEYS[1] sb:reg:{AOR} (hash URI -> record).
  * ARGV[1] now_ms, ARGV[2] deadline_ms, ARGV[3] Call-ID, ARGV[4] CSeq, ARGV[5] "1" for
- * Contact: *, ARGV[6] n, then n times: URI, expires_at_ms ("0": remove), record.
+ * Contact: *, ARGV[6] n, ARGV[7] the AOR and ARGV[8] node_id as JSON strings (for the
+ * events), then n times: URI, expires_at_ms ("0": remove), record.
  * Returns {"ok", URI, record, ...} with every binding left, {"stale", URI} or {"late"}.
- * TIME in a script is fine from Redis 5 on (scripts replicate their effects). */
+ * A binding's expiry is read from its record: the "expires_at_ms" that ends every record
+ * we write (cjson.decode for any other); a record without one counts as lapsed.
+ * Publishes one event per binding it adds, refreshes or removes on LOC_EVENTS_CHANNEL, in
+ * the same atomic step as the change; lapsed bindings it drops are not events.
+ * Few calls, each for every contact at once: the hash is read once (HGETALL) and the
+ * reply is built from what it held and what changed. TIME in a script is fine from
+ * Redis 5 on (scripts replicate their effects). */
 #include "location.h"
 
 const char loc_register_lua[] =
@@ -13,12 +20,26 @@ const char loc_register_lua[] =
     "if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[2]) then\n"
     "  return {'late'}\n"
     "end\n"
+    "local function expiry(rec)\n"
+    "  local e = string.match(rec, '\"expires_at_ms\":(%d+)}$')\n"
+    "  if e then return tonumber(e) end\n"
+    "  local ok, r = pcall(cjson.decode, rec)\n"
+    "  return ok and type(r) == 'table' and type(r.expires_at_ms) == 'number' and\n"
+    "    r.expires_at_ms or 0\n"
+    "end\n"
     /* RFC 3261 10.3: expired bindings are gone before anything is decided. */
-    "local lapsed = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)\n"
+    "local held = redis.call('HGETALL', KEYS[1])\n"
+    "local all, lapsed, exps = {}, {}, {}\n"
+    "for i = 1, #held, 2 do\n"
+    "  local e = expiry(held[i + 1])\n"
+    "  if e <= now then lapsed[#lapsed + 1] = held[i] else\n"
+    "    all[#all + 1] = held[i]\n"
+    "    all[#all + 1] = held[i + 1]\n"
+    "    exps[held[i]] = e\n"
+    "  end\n"
+    "end\n"
     "for i = 1, #lapsed, 256 do\n"
-    "  local j = math.min(i + 255, #lapsed)\n"
-    "  redis.call('HDEL', KEYS[1], unpack(lapsed, i, j))\n"
-    "  redis.call('ZREM', KEYS[2], unpack(lapsed, i, j))\n"
+    "  redis.call('HDEL', KEYS[1], unpack(lapsed, i, math.min(i + 255, #lapsed)))\n"
     "end\n"
     "local call_id, cseq = ARGV[3], tonumber(ARGV[4])\n"
     /* Steps 6-7: same Call-ID with a CSeq not lower than the request's fails it all. */
@@ -27,37 +48,73 @@ const char loc_register_lua[] =
     "  return ok and type(r) == 'table' and r.call_id == call_id and\n"
     "    type(r.cseq) == 'number' and r.cseq >= cseq\n"
     "end\n"
+    "local function event(kind, uri, expires)\n"
+    "  redis.call('PUBLISH', '" LOC_EVENTS_CHANNEL "', '{\"type\":\"registration.' .. kind ..\n"
+    "    '\",\"aor\":' .. ARGV[7] .. ',\"contact\":' .. cjson.encode(uri) ..\n"
+    "    ',\"expires\":' .. expires .. ',\"node_id\":' .. ARGV[8] ..\n"
+    "    ',\"ts_ms\":' .. ARGV[1] .. '}')\n"
+    "end\n"
     "local n = tonumber(ARGV[6])\n"
     "if ARGV[5] == '1' then\n"
-    "  local all = redis.call('HGETALL', KEYS[1])\n"
     "  for i = 1, #all, 2 do\n"
     "    if stale(all[i + 1]) then return {'stale', all[i]} end\n"
     "  end\n"
-    "  redis.call('DEL', KEYS[1], KEYS[2])\n"
+    "  if #all > 0 then\n"
+    "    redis.call('DEL', KEYS[1])\n"
+    "    for i = 1, #all, 2 do event('removed', all[i], 0) end\n"
+    "  end\n"
     "  return {'ok'}\n"
     "end\n"
+    "local at = {}\n"
+    "for i = 1, #all, 2 do at[all[i]] = i end\n"
     "for i = 0, n - 1 do\n"
-    "  local old = redis.call('HGET', KEYS[1], ARGV[7 + 3 * i])\n"
-    "  if old and stale(old) then return {'stale', ARGV[7 + 3 * i]} end\n"
+    "  local old = at[ARGV[9 + 3 * i]]\n"
+    "  if old and stale(all[old + 1]) then return {'stale', ARGV[9 + 3 * i]} end\n"
     "end\n"
+    /* Each URI once, as its last mention in the request says (later wins, as in order). */
+    "local order, pend = {}, {}\n"
     "for i = 0, n - 1 do\n"
-    "  local uri, exp = ARGV[7 + 3 * i], ARGV[8 + 3 * i]\n"
-    "  if exp == '0' then\n"
-    "    redis.call('HDEL', KEYS[1], uri)\n"
-    "    redis.call('ZREM', KEYS[2], uri)\n"
+    "  local uri = ARGV[9 + 3 * i]\n"
+    "  if pend[uri] == nil then order[#order + 1] = uri end\n"
+    "  pend[uri] = ARGV[10 + 3 * i] ~= '0' and i\n"
+    "end\n"
+    "local sets, dels, evs = {}, {}, {}\n"
+    "for _, uri in ipairs(order) do\n"
+    "  local i, old = pend[uri], at[uri]\n"
+    "  if not i then\n"
+    "    if old then\n"
+    "      dels[#dels + 1] = uri\n"
+    "      all[old + 1] = false\n"
+    "      evs[#evs + 1] = {'removed', uri, 0}\n"
+    "    end\n"
     "  else\n"
-    "    redis.call('HSET', KEYS[1], uri, ARGV[9 + 3 * i])\n"
-    "    redis.call('ZADD', KEYS[2], exp, uri)\n"
+    "    local exp, rec = ARGV[10 + 3 * i], ARGV[11 + 3 * i]\n"
+    "    sets[#sets + 1] = uri\n"
+    "    sets[#sets + 1] = rec\n"
+    "    if old then all[old + 1] = rec else\n"
+    "      all[#all + 1] = uri\n"
+    "      all[#all + 1] = rec\n"
+    "    end\n"
+    "    exps[uri] = tonumber(exp)\n"
+    "    evs[#evs + 1] = {old and 'refreshed' or 'added', uri, (exps[uri] - now) / 1000}\n"
     "  end\n"
     "end\n"
-    /* Both keys live exactly as long as their last binding. */
-    "local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')\n"
-    "if #last == 0 then\n"
-    "  redis.call('DEL', KEYS[1], KEYS[2])\n"
-    "  return {'ok'}\n"
+    "if #dels > 0 then redis.call('HDEL', KEYS[1], unpack(dels)) end\n"
+    "if #sets > 0 then redis.call('HSET', KEYS[1], unpack(sets)) end\n"
+    /* What is left: the reply, and the key's expiry (its latest binding's). */
+    "local out, last = {'ok'}, -1\n"
+    "for i = 1, #all, 2 do\n"
+    "  if all[i + 1] then\n"
+    "    out[#out + 1] = all[i]\n"
+    "    out[#out + 1] = all[i + 1]\n"
+    "    if exps[all[i]] > last then last = exps[all[i]] end\n"
+    "  end\n"
     "end\n"
-    "redis.call('PEXPIREAT', KEYS[1], last[2])\n"
-    "redis.call('PEXPIREAT', KEYS[2], last[2])\n"
-    "local out = redis.call('HGETALL', KEYS[1])\n"
-    "table.insert(out, 1, 'ok')\n"
+    /* The key lives exactly as long as its last binding. */
+    "if #out == 1 then\n"
+    "  if #held > 0 then redis.call('DEL', KEYS[1]) end\n"
+    "elseif #sets > 0 or #dels > 0 or #lapsed > 0 then\n"
+    "  redis.call('PEXPIREAT', KEYS[1], string.format('%d', last))\n"
+    "end\n"
+    "for i = 1, #evs do event(evs[i][1], evs[i][2], evs[i][3]) end\n"
     "return out\n";

@@ -33,6 +33,7 @@ struct registrar {
     struct reg_call *head, *tail;
     unsigned in_redis; /* calls Redis has not called back for */
     unsigned stalled;  /* of those, already answered 503 */
+    int64_t redis_answered_us; /* monotonic: Redis's last callback */
     bool draining;
     bool stopping;
 };
@@ -265,6 +266,18 @@ static void call_fail(struct reg_call *c, uint32_t status, const char *reason, c
     call_answered(c);
 }
 
+const char *registrar_shed(unsigned stalled, unsigned in_redis, int64_t silent_us,
+                           long timeout_ms) {
+    /* Stuck, not just behind: it owes answers past their deadline and has said nothing
+     * for a quarter of the timeout. Behind but answering, it sheds what is late by itself
+     * (the script's deadline), so requests keep queueing. */
+    if (stalled && silent_us >= (int64_t)timeout_ms * 1000 / 4)
+        return "redis has not answered earlier requests";
+    if (in_redis >= REGISTRAR_MAX_IN_REDIS)
+        return "too many requests waiting for redis";
+    return NULL;
+}
+
 /* A new call for a request that came on ch, or NULL with why (answer 503 at once). */
 static struct reg_call *call_new(registrar_t *reg, ipc_chan_t *ch, uint64_t id, bool is_register,
                                  const char *aor, const char *call_id, uint32_t cseq,
@@ -277,10 +290,11 @@ static struct reg_call *call_new(registrar_t *reg, ipc_chan_t *ch, uint64_t id, 
         *why = "redis is down";
         return NULL;
     }
-    if (reg->stalled) {
-        *why = "redis has not answered earlier requests";
+    long timeout_ms = cfg_time_ms(reg->w->cfg, CFG_register_timeout);
+    *why = registrar_shed(reg->stalled, reg->in_redis, clock_mono_us() - reg->redis_answered_us,
+                          timeout_ms);
+    if (*why)
         return NULL;
-    }
     struct reg_call *c = calloc(1, sizeof *c);
     if (!c || !(c->aor = strdup(aor ? aor : "")) ||
         !(c->call_id = strdup(call_id ? call_id : ""))) {
@@ -295,7 +309,6 @@ static struct reg_call *call_new(registrar_t *reg, ipc_chan_t *ch, uint64_t id, 
     c->cseq = cseq;
     /* sipd waits register_timeout for us: answer a little before, so our 503 (with its
      * retry_after) reaches it rather than its own timeout. */
-    long timeout_ms = cfg_time_ms(reg->w->cfg, CFG_register_timeout);
     c->deadline_us = clock_mono_us() + (int64_t)(timeout_ms - timeout_ms / 8) * 1000;
     c->ch = ch; /* registrar_peer_closed clears it if the requester goes first */
     return c;
@@ -313,6 +326,7 @@ static void call_wait(struct reg_call *c) {
 /* Redis called back for c. True when c was already answered (then it is freed here). */
 static bool call_redis_done(struct reg_call *c) {
     registrar_t *reg = c->reg;
+    reg->redis_answered_us = clock_mono_us();
     c->in_redis = false;
     reg->in_redis--;
     if (!c->answered)
@@ -426,6 +440,7 @@ void registrar_register(registrar_t *reg, ipc_chan_t *ch, const Sb__Envelope *en
         int64_t timeout_ms = cfg_time_ms(reg->w->cfg, CFG_register_timeout);
         struct loc_register_args a = {
             .aor = rq->aor,
+            .node_id = cfg_str(reg->w->cfg, CFG_node_id),
             .call_id = rq->call_id,
             .cseq = rq->cseq,
             .user_agent = rq->user_agent,

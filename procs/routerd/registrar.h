@@ -7,10 +7,13 @@
  *   (location.h) and answers on the channel the request came on, exactly once per
  *   request: 200 with every current binding, 500 "Out of order" for a stale CSeq, 503
  *   with retry_after when Redis is down, does not answer within 7/8 of register_timeout
- *   (sipd waits register_timeout for us), or still owes answers to requests that timed
- *   out (it is then not asked more until it answers them). A LocationRequest gets 200
- *   with the live bindings best first, 404 when there are none, 503 as above. Parameters are read from main.cf at each request,
- *   so a reload applies to the next one. It never blocks and never keeps a channel
+ *   (sipd waits register_timeout for us), is stuck (it owes answers to requests that
+ *   timed out and has answered nothing for a quarter of register_timeout: it is then not
+ *   asked more until it answers), or REGISTRAR_MAX_IN_REDIS requests already wait for
+ *   it. Redis that is only behind keeps getting requests: each one's deadline bounds the
+ *   wait. A LocationRequest gets 200 with the live bindings best first, 404 when there
+ *   are none, 503 as above. Parameters are read from main.cf at each request, so a
+ *   reload applies to the next one. It never blocks and never keeps a channel
  *   pointer past the channel's close (registrar_peer_closed, from worker_ops).
  * OWNERSHIP
  *   registrar_t belongs to the worker's role_ctx; envelopes are borrowed for the call.
@@ -27,12 +30,16 @@
 #define SB_ROUTERD_REGISTRAR_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "binding.h"
 #include "worker.h"
 
 /* Retry-After of a 503, seconds. */
 #define REGISTRAR_RETRY_AFTER_S 5
+/* Most requests waiting for Redis at once; more get 503 at once (a memory bound: each
+ * request's deadline bounds the queue long before this at any rate Redis can serve). */
+#define REGISTRAR_MAX_IN_REDIS 65536
 
 typedef struct registrar registrar_t;
 
@@ -48,8 +55,13 @@ void registrar_drain(registrar_t *reg);
 void registrar_stop(registrar_t *reg);
 /* The channel ch is going away: requests that came on it are answered into the void. */
 void registrar_peer_closed(registrar_t *reg, ipc_chan_t *ch);
-/* The channel ch is going away: requests that came on it are answered into the void. */
-void registrar_peer_closed(registrar_t *reg, ipc_chan_t *ch);
+
+/* Whether a new request gets 503 at once rather than go to Redis: the reason, or NULL.
+ * stalled: requests already answered 503 that Redis still owes; in_redis: requests
+ * waiting for Redis; silent_us: time since Redis last answered; timeout_ms:
+ * register_timeout. Pure (tested alone). */
+const char *registrar_shed(unsigned stalled, unsigned in_redis, int64_t silent_us,
+                           long timeout_ms);
 
 /* The register_* limits of main.cf (values past UINT32_MAX are cut). */
 void registrar_limits(const cfg_t *cfg, struct binding_limits *lim);

@@ -242,6 +242,64 @@ static void test_timeouts_fire_in_deadline_order(void **state) {
     close_pair(&p);
 }
 
+#define MANY 300
+
+static int many_got[MANY], many_wrong, many_null;
+
+static void many_cb(ipc_chan_t *ch, Sb__Envelope *reply, void *arg) {
+    (void)ch;
+    int i = (int)(intptr_t)arg;
+    if (!reply)
+        many_null++;
+    else if (reply->pong->sent_us != (uint64_t)i)
+        many_wrong++;
+    else
+        many_got[i]++;
+}
+
+/* Answers in any order reach their own request, while older requests stay unanswered
+ * (more than the id index starts with: it grows), and those time out after. */
+static void test_answers_in_any_order_reach_their_request(void **state) {
+    (void)state;
+    struct pair p;
+    open_pair(&p, false);
+    memset(many_got, 0, sizeof many_got);
+    many_wrong = many_null = 0;
+    uint64_t ids[MANY];
+    for (int i = 0; i < MANY; i++) {
+        Sb__Envelope env;
+        Sb__Ping ping;
+        assert_int_equal(ipc_request(p.a.ch, ping_env(&env, &ping), many_cb, (void *)(intptr_t)i,
+                                     i < 10 ? 50 : 5000),
+                         0);
+        ids[i] = env.request_id;
+        if (i % 50 == 49)
+            spin(&p); /* let queued sends go out */
+    }
+    spin(&p);
+    /* Answer all but the first 10, newest first. */
+    for (int i = MANY - 1; i >= 10; i--) {
+        Sb__Envelope reply = SB__ENVELOPE__INIT;
+        Sb__Pong pong = SB__PONG__INIT;
+        pong.sent_us = (uint64_t)i;
+        reply.body_case = SB__ENVELOPE__BODY_PONG;
+        reply.pong = &pong;
+        reply.reply_to = ids[i];
+        uint8_t buf[64];
+        size_t n = sb__envelope__pack(&reply, buf);
+        assert_int_equal(send(p.raw_b, buf, n, 0), (ssize_t)n);
+        if (i % 50 == 0)
+            spin(&p);
+    }
+    for (int i = 0; i < 200 && many_null < 10; i++)
+        uv_run(&p.loop, UV_RUN_ONCE);
+    assert_int_equal(many_wrong, 0);
+    assert_int_equal(many_null, 10);
+    for (int i = 10; i < MANY; i++)
+        assert_int_equal(many_got[i], 1);
+    close_pair(&p);
+}
+
 static void test_peer_close_reports_eof_and_fails_pending(void **state) {
     (void)state;
     struct pair p;
@@ -297,6 +355,7 @@ int main(void) {
         cmocka_unit_test(test_send_over_max_is_refused),
         cmocka_unit_test(test_request_without_answer_times_out_with_null),
         cmocka_unit_test(test_timeouts_fire_in_deadline_order),
+        cmocka_unit_test(test_answers_in_any_order_reach_their_request),
         cmocka_unit_test(test_peer_close_reports_eof_and_fails_pending),
         cmocka_unit_test(test_sends_queue_when_socket_is_full_and_all_arrive),
         cmocka_unit_test(test_body_names),

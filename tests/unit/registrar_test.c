@@ -8,9 +8,11 @@
 #include <sys/socket.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "procs/routerd/binding.h"
 #include "procs/routerd/location.h"
+#include "procs/routerd/registrar.h"
 
 static const struct binding_limits limits = {
     .default_expires = 3600, .min_expires = 60, .max_expires = 7200};
@@ -356,6 +358,134 @@ static void test_record_decode_refuses_what_is_not_ours(void **state) {
     free(d);
 }
 
+/* What jansson writes for b (the record's format before it was written by hand). */
+static char *jansson_record(const struct binding *b) {
+    char *s[5] = {binding_clean_text(b->uri), binding_clean_text(b->call_id),
+                  binding_clean_text(b->user_agent), binding_clean_text(b->transport),
+                  binding_clean_text(b->addr)};
+    json_t *o = json_pack("{s:s, s:i, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "uri", s[0],
+                          "q", (int)b->q, "call_id", s[1], "cseq", (json_int_t)b->cseq,
+                          "user_agent", s[2], "transport", s[3], "addr", s[4], "port",
+                          (json_int_t)b->port, "sipd_instance", (json_int_t)b->sipd_instance,
+                          "registered_at_ms", (json_int_t)b->registered_at_ms, "expires_at_ms",
+                          (json_int_t)b->expires_at_ms);
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    for (int i = 0; i < 5; i++)
+        free(s[i]);
+    return text;
+}
+
+static void test_record_bytes_are_what_jansson_wrote(void **state) {
+    (void)state;
+    char every[256];
+    for (int i = 1; i < 256; i++)
+        every[i - 1] = (char)i;
+    every[255] = '\0';
+    const char *texts[] = {"", "plain", "a\"b\\c/d", "\x01\x1f\x7f\b\f\n\r\t", every,
+                           "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xed\xa0\x80 \xc0\xaf"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        struct binding b = {.uri = (char *)texts[i],
+                            .q = i % 2 ? -1 : 1000,
+                            .call_id = (char *)texts[(i + 1) % 6],
+                            .cseq = (uint32_t)i * 1000000007u,
+                            .user_agent = (char *)texts[(i + 2) % 6],
+                            .transport = (char *)texts[(i + 3) % 6],
+                            .addr = (char *)texts[(i + 4) % 6],
+                            .port = 65535,
+                            .sipd_instance = (uint32_t)i,
+                            .registered_at_ms = 1795507102698 + (int64_t)i,
+                            .expires_at_ms = INT64_MAX - (int64_t)i};
+        char *ours = binding_encode(&b), *theirs = jansson_record(&b);
+        assert_non_null(ours);
+        assert_non_null(theirs);
+        assert_string_equal(ours, theirs);
+        if (texts[i][0]) { /* an empty URI is not a record */
+            struct binding *d = binding_decode(ours, strlen(ours));
+            assert_non_null(d);
+            char *uri = binding_clean_text(texts[i]), *ua = binding_clean_text(b.user_agent);
+            assert_string_equal(d->uri, uri);
+            assert_string_equal(d->user_agent, ua);
+            assert_int_equal(d->expires_at_ms, b.expires_at_ms);
+            assert_int_equal(d->cseq, b.cseq);
+            free(uri);
+            free(ua);
+            free(d);
+        }
+        free(ours);
+        free(theirs);
+    }
+}
+
+static void test_record_decode_reads_any_json_of_it(void **state) {
+    (void)state;
+    /* Written by someone else (whitespace, order, escapes, extra keys, other types): read
+     * as jansson reads it. */
+    const char *ok[] = {
+        " { \"expires_at_ms\" : 2 , \"registered_at_ms\":1,\"cseq\":7,\"q\":-1,"
+        "\"uri\":\"sip:a@h\" } ",
+        "{\"uri\":\"sip:\\u0061@h\",\"q\":-1,\"cseq\":7,\"registered_at_ms\":1,"
+        "\"expires_at_ms\":2}",
+        "{\"uri\":\"sip:a@h\",\"q\":-1,\"cseq\":7,\"registered_at_ms\":1,\"expires_at_ms\":2,"
+        "\"extra\":[1,{\"x\":null}],\"port\":\"5060\",\"user_agent\":true}",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        struct binding *d = binding_decode(ok[i], strlen(ok[i]));
+        assert_non_null(d);
+        assert_string_equal(d->uri, "sip:a@h");
+        assert_int_equal(d->cseq, 7);
+        assert_int_equal(d->q, -1);
+        assert_int_equal(d->port, 0); /* not an integer: absent */
+        assert_string_equal(d->user_agent, "");
+        assert_int_equal(d->expires_at_ms, 2);
+        free(d);
+    }
+    const char *bad[] = {
+        "{\"uri\":\"sip:a@h\",\"uri\":\"sip:b@h\",\"q\":1,\"cseq\":1,\"registered_at_ms\":1,"
+        "\"expires_at_ms\":2}", /* duplicate key */
+        "{\"uri\":\"sip:a@h\",\"q\":1.0,\"cseq\":1,\"registered_at_ms\":1,\"expires_at_ms\":2}",
+        "{\"uri\":\"sip:a@h\",\"q\":01,\"cseq\":1,\"registered_at_ms\":1,\"expires_at_ms\":2}",
+        "{\"uri\":\"sip:a@h\",\"q\":1,\"cseq\":1,\"registered_at_ms\":1,\"expires_at_ms\":2}x",
+        "{\"uri\":\"sip:a@h\",\"q\":1,\"cseq\":1,\"registered_at_ms\":1,\"expires_at_ms\":2",
+        "{\"uri\":\"sip:\xff@h\",\"q\":1,\"cseq\":1,\"registered_at_ms\":1,\"expires_at_ms\":2}",
+        "{\"uri\":\"sip:a@h\",\"q\":1,\"cseq\":-1,\"registered_at_ms\":1,\"expires_at_ms\":2}",
+        "{\"uri\":\"sip:a@h\",\"q\":1,\"cseq\":1,\"registered_at_ms\":1,"
+        "\"expires_at_ms\":99999999999999999999}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_null(binding_decode(bad[i], strlen(bad[i])));
+}
+
+/* ---- overload: shed only when Redis is stuck ---- */
+
+static void test_overload_redis_behind_but_answering_keeps_queueing(void **state) {
+    (void)state;
+    /* 5 answers owed past their deadline, 1,000 waiting, last answer 10 ms ago. */
+    assert_null(registrar_shed(5, 1000, 10000, 2000));
+    assert_null(registrar_shed(1, 1, 499999, 2000)); /* silent just under 1/4 of 2 s */
+}
+
+static void test_overload_redis_stuck_gets_503_at_once(void **state) {
+    (void)state;
+    const char *why = registrar_shed(1, 1, 500000, 2000); /* silent 1/4 of register_timeout */
+    assert_non_null(why);
+    assert_string_equal(why, "redis has not answered earlier requests");
+    assert_non_null(registrar_shed(1, 1, 250000, 1000));
+}
+
+static void test_overload_idle_redis_is_not_stuck(void **state) {
+    (void)state;
+    assert_null(registrar_shed(0, 0, INT64_MAX / 2, 2000)); /* nothing owed: just quiet */
+    assert_null(registrar_shed(0, 7, 10000000, 2000));      /* waiting, none past deadline */
+}
+
+static void test_overload_queue_is_bounded(void **state) {
+    (void)state;
+    assert_null(registrar_shed(0, REGISTRAR_MAX_IN_REDIS - 1, 0, 2000));
+    assert_string_equal(registrar_shed(0, REGISTRAR_MAX_IN_REDIS, 0, 2000),
+                        "too many requests waiting for redis");
+}
+
 static void test_script_refuses_late_and_checks_cseq(void **state) {
     (void)state;
     /* The properties docs/registrar.md promises, as text the script must hold. */
@@ -363,6 +493,9 @@ static void test_script_refuses_late_and_checks_cseq(void **state) {
     assert_non_null(strstr(loc_register_lua, "return {'late'}"));
     assert_non_null(strstr(loc_register_lua, "r.cseq >= cseq"));
     assert_non_null(strstr(loc_register_lua, "PEXPIREAT"));
+    /* Events are published from the script, atomically with the change. */
+    assert_non_null(strstr(loc_register_lua, "redis.call('PUBLISH', '" LOC_EVENTS_CHANNEL "'"));
+    assert_string_equal(LOC_EVENTS_CHANNEL, "sb:events");
 }
 
 int main(void) {
@@ -388,6 +521,12 @@ int main(void) {
         cmocka_unit_test(test_record_round_trips),
         cmocka_unit_test(test_record_invalid_utf8_becomes_question_marks),
         cmocka_unit_test(test_record_decode_refuses_what_is_not_ours),
+        cmocka_unit_test(test_record_bytes_are_what_jansson_wrote),
+        cmocka_unit_test(test_record_decode_reads_any_json_of_it),
+        cmocka_unit_test(test_overload_redis_behind_but_answering_keeps_queueing),
+        cmocka_unit_test(test_overload_redis_stuck_gets_503_at_once),
+        cmocka_unit_test(test_overload_idle_redis_is_not_stuck),
+        cmocka_unit_test(test_overload_queue_is_bounded),
         cmocka_unit_test(test_script_refuses_late_and_checks_cseq),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
