@@ -197,11 +197,25 @@ static void regstore_scan_finish(struct regstore_scan *s) {
 static void regstore_on_read(redisAsyncContext *ac, void *reply, void *priv);
 static void regstore_on_scan(redisAsyncContext *ac, void *reply, void *priv);
 
+/* Whether a binding record (routerd's JSON, docs/registrar.md) expires after now_ms. */
+static bool regstore_record_live(const char *v, size_t len, int64_t now_ms) {
+    static const char field[] = "\"expires_at_ms\":";
+    const char *p = memmem(v, len, field, sizeof field - 1);
+    if (!p)
+        return false;
+    p += sizeof field - 1;
+    long long at = 0;
+    for (; p < v + len && *p >= '0' && *p <= '9' && at < 1000000000000000LL; p++)
+        at = at * 10 + (*p - '0');
+    return at > now_ms;
+}
+
 static redisAsyncContext *regstore_redis(struct regstore_scan *s) {
     return s->rs && s->rs->redis ? rds_context(s->rs->redis) : NULL;
 }
 
-/* Pipelines one read per key: HGETALL (list) or ZCOUNT of the live bindings (count). */
+/* Pipelines one read per key: HGETALL (list) or HVALS (count: the records whose
+ * expires_at_ms is still ahead). */
 static void regstore_scan_reads(struct regstore_scan *s) {
     redisAsyncContext *ac = regstore_redis(s);
     if (!ac) {
@@ -220,8 +234,7 @@ static void regstore_scan_reads(struct regstore_scan *s) {
         int rc =
             s->mode == REGSTORE_LIST
                 ? redisAsyncCommand(ac, regstore_on_read, &s->reads[i], "HGETALL %s", s->keys[i])
-                : redisAsyncCommand(ac, regstore_on_read, &s->reads[i], "ZCOUNT %s (%lld +inf",
-                                    s->keys[i], (long long)s->now_ms);
+                : redisAsyncCommand(ac, regstore_on_read, &s->reads[i], "HVALS %s", s->keys[i]);
         if (rc != REDIS_OK) {
             s->failed = true;
             break;
@@ -234,7 +247,7 @@ static void regstore_scan_reads(struct regstore_scan *s) {
 
 static void regstore_scan_next(struct regstore_scan *s, const char *cursor) {
     redisAsyncContext *ac = regstore_redis(s);
-    const char *match = s->mode == REGSTORE_LIST ? "sb:reg:*" : "sb:regexp:*";
+    const char *match = "sb:reg:*";
     if (!ac || redisAsyncCommand(ac, regstore_on_scan, s, "SCAN %s MATCH %s COUNT %s", cursor,
                                  match, REGSTORE_SCAN_BATCH) != REDIS_OK) {
         s->failed = true;
@@ -295,8 +308,11 @@ static void regstore_on_read(redisAsyncContext *ac, void *reply, void *priv) {
     (void)ac;
     if (!r || r->type == REDIS_REPLY_ERROR) {
         s->failed = true;
-    } else if (s->mode == REGSTORE_COUNT && r->type == REDIS_REPLY_INTEGER) {
-        s->count += r->integer;
+    } else if (s->mode == REGSTORE_COUNT && r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->elements; i++)
+            if (r->element[i]->type == REDIS_REPLY_STRING &&
+                regstore_record_live(r->element[i]->str, r->element[i]->len, s->now_ms))
+                s->count++;
     } else if (s->mode == REGSTORE_LIST && r->type == REDIS_REPLY_ARRAY && !s->failed) {
         const char *key = s->keys[rd->index];
         size_t aor_len;
@@ -357,7 +373,7 @@ static void regstore_walk(struct regstore *rs, enum regstore_mode mode, http_cal
     s->now_ms = clock_wall_us() / 1000;
     s->started_mono_ms = clock_mono_us() / 1000;
     redisAsyncContext *ac = rs->redis ? rds_context(rs->redis) : NULL;
-    const char *match = mode == REGSTORE_LIST ? "sb:reg:*" : "sb:regexp:*";
+    const char *match = "sb:reg:*";
     if (!ac || redisAsyncCommand(ac, regstore_on_scan, s, "SCAN 0 MATCH %s COUNT %s", match,
                                  REGSTORE_SCAN_BATCH) != REDIS_OK) {
         json_decref(s->list);

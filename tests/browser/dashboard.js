@@ -45,9 +45,20 @@ const alice = '#registrations tbody tr[data-aor="sip:alice@example.com"]';
       await page.waitForSelector(alice, { timeout: 8000 });
     });
     await check('its contact and user agent are shown', async () => {
-      const text = await page.textContent(alice);
-      if (!text.includes('sip:alice@127.0.0.1:5081') || !text.includes('sipp-register'))
-        throw new Error('row: ' + text);
+      // the event draws the row at once; the user agent comes with the re-read from Redis
+      try {
+        await page.waitForFunction((sel) => {
+          const row = document.querySelector(sel);
+          return row && row.textContent.includes('sip:alice@127.0.0.1:5081') &&
+            row.textContent.includes('sipp-register');
+        }, alice, { timeout: 5000 });
+      } catch (e) {
+        throw new Error('row: ' + await page.textContent(alice));
+      }
+    });
+    await check('the row came from routerd\'s registration.added event', async () => {
+      await page.waitForSelector('#events li[data-type="registration.added"]',
+        { state: 'attached', timeout: 5000 });
     });
     await check('without a reload', async () => {
       const m = await page.evaluate(() => window.__sb_marker);
