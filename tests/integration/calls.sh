@@ -12,6 +12,7 @@
 
 new_confdir calls
 set_param log_level debug
+set_param sip_t1 100ms # 64*T1 = 6.4 s: Timer B, F and L (the missing-ACK case) in test time
 # two sipd on one port: a callee's answers reach the instance the kernel picks for its
 # address, while dialogd sends each call's B-leg from one instance or the other, so some
 # answers must be handed to their owner (SipForward)
@@ -202,6 +203,18 @@ check_eq "it received INVITE CANCEL ACK" "INVITE CANCEL ACK" "$(msgs ring-1004 r
 check "each contact had a dialog of its own" \
   [ "$(hdr ring-1004 1 Call-ID)" != "$(hdr answer-1004 1 Call-ID)" ]
 
+# ---- the caller never acknowledges the 200: after 64*T1 both legs get a BYE ----
+callee bob-noack uas_answer.xml "$PB"
+NOACK_CALLEE=$CALLEE_PID
+sleep 0.2
+check "a caller without ACK gets its 200 again, then a BYE it answers" \
+  sipp_run call-noack uac_noack.xml -s 1001 -cid_str "call-noack-%u"
+check "the callee got its ACK, then a BYE" wait_pid "$NOACK_CALLEE"
+check_eq "the callee received INVITE ACK BYE" "INVITE ACK BYE" "$(msgs bob-noack received)"
+n200=$(msgs call-noack received | tr ' ' '\n' | grep -c '^200$')
+check "the 200 was retransmitted until Timer L ($n200 copies)" [ "$n200" -ge 4 ]
+check "dialogd logged why" grep -q "call call-noack-1: hanging up (no ACK from the caller)" "$LOG"
+
 # ---- the callee is busy ----
 callee bob-busy uas_busy.xml "$PB"
 sleep 0.2
@@ -261,8 +274,8 @@ check "a bad dialplan is refused with its JSON path" wait_until 5 \
 sipp_run call-10 uac_fail.xml -s 900 -cid_str "call-10-%u"
 check_eq "and the running dialplan stays (900 still rejected)" "100 603" "$(msgs call-10 received)"
 
-check_eq "dialogd counted 16 calls started" 16 "$(counter dialogd calls_started)"
-check_eq "9 answered (the IVR one by us)" 9 "$(counter dialogd calls_answered)"
+check_eq "dialogd counted 17 calls started" 17 "$(counter dialogd calls_started)"
+check_eq "10 answered (the IVR one by us)" 10 "$(counter dialogd calls_answered)"
 check_eq "7 failed (486, 487, 404, 404, 603, 404, 603)" 7 "$(counter dialogd calls_failed)"
 
 # ---- dialogd killed mid-call: the call lives on in Redis, a later BYE ends both legs ----
@@ -295,7 +308,7 @@ check_eq "the callee received INVITE ACK BYE" "INVITE ACK BYE" "$(msgs answer-10
 check "the record is gone with the call" wait_until 5 '[ -z "$(rcli --scan --pattern "sb:dlg*{call-11-*")" ] && [ "$(rcli exists "sb:dlgb:{$b_cid}")" = 0 ]'
 
 # ---- counters ----
-check_eq "routerd answered 17 RouteRequests" 17 "$(counter routerd routes)"
+check_eq "routerd answered 18 RouteRequests" 18 "$(counter routerd routes)"
 fwd=$(counter sipd sip_forwarded)
 check "answers that reached the other sipd were handed to their owner ($fwd)" [ "$fwd" -ge 1 ]
 check_eq "every handed datagram arrived" "$fwd" "$(counter sipd sip_forward_received)"
