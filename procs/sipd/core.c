@@ -42,6 +42,8 @@ struct core {
     int nudp;
     bool forwarded; /* the message at hand came from another sipd instance */
     struct shm_seg *seg; /* the transaction index, NULL: none */
+    struct tcp_server *tcp;
+    int tcp_port;
     uint64_t index_hash; /* the entry the request at hand claimed, for its transaction */
     sipmsg_t *msg2; /* parses our own requests again (CANCEL, ACK) */
     struct sipconv_store store;
@@ -640,7 +642,7 @@ static void on_sip_send(struct core *c, ipc_chan_t *ch, const Sb__SipSendRequest
     enum sipdest_transport transport;
     int i = -1;
     if (sipconv_next_hop(msg, &addr, &addr_len, &transport, &why) < 0 ||
-        (transport != SIPDEST_UDP && (why = "TCP client connections not supported yet")) ||
+        (transport == SIPDEST_TCP && !c->tcp && (why = "no TCP listener")) ||
         ((i = udp_index(c, addr.sa.sa_family)) < 0 && (why = "no socket of that family"))) {
         log_ratelimited(LOG_INFO, "cannot send a %s: %s", msg->method, why);
         dialog_local_response(c, ch, sr->client_id, 0, 503, why, msg->method,
@@ -649,6 +651,8 @@ static void on_sip_send(struct core *c, ipc_chan_t *ch, const Sb__SipSendRequest
     }
     struct sipconv_local local;
     local_for(c, i, &addr, transport, &local);
+    if (transport == SIPDEST_TCP && c->tcp_port)
+        local.port = c->tcp_port;
     char branch[64];
     uint64_t rnd = mix64(c->tag_salt ^ ++c->branch_counter);
     snprintf(branch, sizeof branch, CORE_BRANCH_PREFIX "%dx%016llx", c->cfg.instance,
@@ -663,6 +667,19 @@ static void on_sip_send(struct core *c, ipc_chan_t *ch, const Sb__SipSendRequest
     }
     struct sipdest dest = {.transport = SIPDEST_UDP, .udp = c->udp[i], .addr = addr,
                            .addr_len = addr_len};
+    if (transport == SIPDEST_TCP) { /* RFC 3261 18.1.1: an open connection, or a new one */
+        struct tcp_conn *conn = tcp_find(c->tcp, &addr);
+        if (!conn)
+            conn = tcp_connect(c->tcp, &addr, addr_len);
+        if (!conn) {
+            dialog_local_response(c, ch, sr->client_id, 0, 503, "No TCP connection",
+                                  msg->method, msg->call_id ? msg->call_id : "", msg->cseq);
+            return;
+        }
+        dest.transport = SIPDEST_TCP;
+        dest.udp = NULL;
+        dest.tcp = conn;
+    }
     if (strcmp(msg->method, "ACK") == 0) { /* the ACK of a 2xx: no transaction */
         shm_count(c->slot, SHM_C_sip_tx_requests, 1);
         sipdest_send(&dest, c->out, (size_t)n);
@@ -1140,6 +1157,11 @@ void core_free(struct core *c) {
     txn_table_close(c->txns);
     c->txns = NULL;
     uv_close((uv_handle_t *)&c->drain_timer, core_closed);
+}
+
+void core_set_tcp(struct core *c, struct tcp_server *s, int port) {
+    c->tcp = s;
+    c->tcp_port = port;
 }
 
 void core_set_index(struct core *c, struct shm_seg *seg) {

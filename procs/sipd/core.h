@@ -42,6 +42,7 @@
 #include "shm.h"
 #include "proto/envelope.pb-c.h"
 #include "sipdest.h"
+#include "transport_tcp.h"
 
 struct core_config {
     uint64_t t1_ms, t2_ms, t4_ms;
@@ -66,6 +67,9 @@ struct core *core_new(uv_loop_t *loop, const struct core_config *cfg, struct shm
 /* The shm segment whose transaction index the sipd instances share (shm_txn_*): a new
  * request whose transaction another live instance owns is handed to it (SipForward). */
 void core_set_index(struct core *c, struct shm_seg *seg);
+/* The TCP side: requests to sip:...;transport=tcp targets go on an open connection to
+ * them or on a new one; port is our TCP listening port (Via, Contact). */
+void core_set_tcp(struct core *c, struct tcp_server *s, int port);
 /* A UDP socket of ours bound to local: requests to dialogd's targets leave from it. */
 void core_add_udp(struct core *c, struct udp_sock *u, const union sipdest_addr *local);
 /* An envelope for the core (SipRespond, SipSendRequest, SipCancel, SipTxnEvent from

@@ -91,9 +91,16 @@ static int sipd_init(worker_t *w) {
             tcp_fds[ntcp++] = fd;
     }
     if (ntcp) {
+        union sipdest_addr local;
+        socklen_t len = sizeof local;
+        int port = 0;
+        char ip[64];
+        if (getsockname(tcp_fds[0], &local.sa, &len) == 0)
+            sipdest_addr_text(&local, ip, sizeof ip, &port);
         sipd.tcp = tcp_open(w->loop, tcp_fds, ntcp, &tl, core_on_message, sipd.core, w->slot);
         if (!sipd.tcp)
             return -1;
+        core_set_tcp(sipd.core, sipd.tcp, port);
     }
     log_info("serving SIP on %d udp and %d tcp sockets", sipd.nudp, ntcp);
     return 0;
@@ -137,6 +144,7 @@ static void sipd_stop(worker_t *w) {
     for (int i = 0; i < sipd->nudp; i++)
         udp_close(sipd->udp[i]);
     sipd->nudp = 0;
+    core_set_tcp(sipd->core, NULL, 0);
     tcp_close(sipd->tcp);
     sipd->tcp = NULL;
     core_free(sipd->core);

@@ -36,6 +36,9 @@ struct tcp_conn {
     bool closing;
     union sipdest_addr peer;
     socklen_t peer_len;
+    bool connecting;    /* ours, outbound: not up yet; what is sent waits in pending */
+    char *pending;
+    size_t pending_len;
     char *buf;
     size_t len, cap;
 };
@@ -57,6 +60,7 @@ void tcp_conn_unref(struct tcp_conn *c) {
     if (--c->refs > 0)
         return;
     free(c->buf);
+    free(c->pending);
     free(c);
 }
 
@@ -120,6 +124,15 @@ static void write_done(uv_write_t *req, int status) {
 int tcp_send(struct tcp_conn *c, const char *buf, size_t len) {
     if (!c || c->closing)
         return -EPIPE;
+    if (c->connecting) { /* written once the connection is up */
+        char *p = realloc(c->pending, c->pending_len + len);
+        if (!p)
+            return -ENOMEM;
+        memcpy(p + c->pending_len, buf, len);
+        c->pending = p;
+        c->pending_len += len;
+        return 0;
+    }
     uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
     int n = uv_try_write((uv_stream_t *)&c->handle, &b, 1);
     if (n == (int)len)
@@ -268,6 +281,83 @@ static void on_connection(uv_stream_t *listener, int status) {
     uv_tcp_nodelay(&c->handle, 1);
     uv_timer_start(&c->idle, on_idle, s->limits.idle_ms, 0);
     uv_read_start((uv_stream_t *)&c->handle, on_alloc, on_read);
+}
+
+static bool same_peer(const union sipdest_addr *a, const union sipdest_addr *b) {
+    if (a->sa.sa_family != b->sa.sa_family)
+        return false;
+    if (a->sa.sa_family == AF_INET)
+        return a->sin.sin_port == b->sin.sin_port &&
+               a->sin.sin_addr.s_addr == b->sin.sin_addr.s_addr;
+    return a->sa.sa_family == AF_INET6 && a->sin6.sin6_port == b->sin6.sin6_port &&
+           memcmp(&a->sin6.sin6_addr, &b->sin6.sin6_addr, sizeof a->sin6.sin6_addr) == 0;
+}
+
+struct tcp_conn *tcp_find(struct tcp_server *s, const union sipdest_addr *peer) {
+    for (struct tcp_conn *c = s ? s->conns : NULL; c; c = c->next)
+        if (!c->closing && same_peer(&c->peer, peer))
+            return c;
+    return NULL;
+}
+
+static void on_connected(uv_connect_t *req, int status) {
+    struct tcp_conn *c = req->data;
+    free(req);
+    c->connecting = false;
+    if (!c->closing && status < 0) {
+        log_ratelimited(LOG_INFO, "tcp connect: %s", uv_strerror(status));
+        conn_close(c); /* the transaction's Timer B/F reports it */
+    } else if (!c->closing && c->srv) {
+        uv_tcp_nodelay(&c->handle, 1);
+        uv_timer_start(&c->idle, on_idle, c->srv->limits.idle_ms, 0);
+        uv_read_start((uv_stream_t *)&c->handle, on_alloc, on_read);
+        if (c->pending_len)
+            tcp_send(c, c->pending, c->pending_len);
+    }
+    free(c->pending);
+    c->pending = NULL;
+    c->pending_len = 0;
+    tcp_conn_unref(c); /* the connect's reference */
+}
+
+struct tcp_conn *tcp_connect(struct tcp_server *s, const union sipdest_addr *peer,
+                             socklen_t peer_len) {
+    if (!s || s->closing || s->nconns >= s->limits.max_connections)
+        return NULL;
+    struct tcp_conn *c = calloc(1, sizeof *c);
+    uv_connect_t *req = malloc(sizeof *req);
+    if (!c || !req) {
+        free(c);
+        free(req);
+        return NULL;
+    }
+    c->refs = 1;
+    uv_tcp_init(s->loop, &c->handle);
+    uv_timer_init(s->loop, &c->idle);
+    c->handle.data = c->idle.data = c;
+    c->handles_open = 2;
+    c->srv = s;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    shm_gauge(s->slot, SHM_C_sip_tcp_connections, s->nconns);
+    c->peer = *peer;
+    c->peer_len = peer_len;
+    c->connecting = true;
+    req->data = c;
+    tcp_conn_ref(c);
+    int rc = uv_tcp_connect(req, &c->handle, &peer->sa, on_connected);
+    if (rc < 0) {
+        log_ratelimited(LOG_INFO, "tcp connect: %s", uv_strerror(rc));
+        free(req);
+        c->connecting = false;
+        tcp_conn_unref(c);
+        conn_close(c);
+        return NULL;
+    }
+    return c;
 }
 
 /* ---------------------------------------------------------------- server */

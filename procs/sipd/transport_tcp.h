@@ -10,8 +10,9 @@
  *   valid Content-Length is handed over as its header section only (so the core can
  *   answer 400) and the connection is closed once that answer is written; a message
  *   over max_message closes the connection (counted sip_rx_dropped). A connection idle
- *   for idle_ms is closed. Responses go back on the same connection. Never parses SIP
- *   beyond the framing.
+ *   for idle_ms is closed. Responses go back on the same connection. Requests of ours go
+ *   on an open connection to their destination or on a new one (tcp_connect), served the
+ *   same way once up. Never parses SIP beyond the framing.
  * OWNERSHIP
  *   The server owns the listening fds and its connections. A connection lives while it
  *   is open or referenced (tcp_conn_ref, taken by transactions through sipdest_hold);
@@ -55,6 +56,13 @@ void tcp_close(struct tcp_server *s);
 size_t tcp_connection_count(const struct tcp_server *s);
 
 int tcp_send(struct tcp_conn *c, const char *buf, size_t len);
+/* The open connection whose peer is peer (to send a request on it), or NULL. Borrowed. */
+struct tcp_conn *tcp_find(struct tcp_server *s, const union sipdest_addr *peer);
+/* A new connection of ours to peer (RFC 3261 18.1.1); what is sent before it is up waits
+ * for it; a failed connect closes it (its transactions time out). NULL when out of memory
+ * or at max_connections. Borrowed like an accepted one: hold a reference to keep it. */
+struct tcp_conn *tcp_connect(struct tcp_server *s, const union sipdest_addr *peer,
+                             socklen_t peer_len);
 void tcp_conn_ref(struct tcp_conn *c);
 void tcp_conn_unref(struct tcp_conn *c);
 

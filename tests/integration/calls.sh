@@ -215,6 +215,23 @@ n200=$(msgs call-noack received | tr ' ' '\n' | grep -c '^200$')
 check "the 200 was retransmitted until Timer L ($n200 copies)" [ "$n200" -ge 4 ]
 check "dialogd logged why" grep -q "call call-noack-1: hanging up (no ACK from the caller)" "$LOG"
 
+# ---- a callee on TCP: its contact says transport=tcp, sipd opens the connection ----
+PT=$(free_port)
+check "1005 registers a TCP contact" sipp_run reg-1005 register.xml -cid_str "reg-1005-%u" \
+  -key user 1005 -key seq 1 -key contacts "<sip:1005@127.0.0.1:$PT;transport=tcp>" \
+  -key expires_header "Expires: 600"
+rm -f "$SB_OUT/tcp-1005.msg"
+timeout 40 sipp -sf "$top/tests/sipp/uas_answer_tcp.xml" -t t1 -i 127.0.0.1 -p "$PT" -m 1 \
+  -timeout 20s -timeout_error -nostdin -trace_msg -message_file "$SB_OUT/tcp-1005.msg" \
+  -trace_err -error_file "$SB_OUT/tcp-1005.err" "127.0.0.1:$SIP_PORT" >"$SB_OUT/tcp-1005.out" 2>&1 &
+TCP_CALLEE=$!
+sleep 0.3
+check "a call to the TCP callee completes" sipp_run call-tcp uac_call.xml -s 1005 -d 300 -cid_str "call-tcp-%u"
+check "the TCP callee took the call" wait_pid "$TCP_CALLEE"
+check_eq "it received INVITE ACK BYE" "INVITE ACK BYE" "$(msgs tcp-1005 received)"
+check "over TCP (our Via says TCP, SIPp read them from a TCP connection)" bash -c \
+  "grep -q '^Via: SIP/2.0/TCP 127.0.0.1:$SIP_PORT;branch=z9hG4bKsb' '$SB_OUT/tcp-1005.msg' && grep -qi 'TCP message received' '$SB_OUT/tcp-1005.msg'"
+
 # ---- the callee is busy ----
 callee bob-busy uas_busy.xml "$PB"
 sleep 0.2
@@ -274,8 +291,8 @@ check "a bad dialplan is refused with its JSON path" wait_until 5 \
 sipp_run call-10 uac_fail.xml -s 900 -cid_str "call-10-%u"
 check_eq "and the running dialplan stays (900 still rejected)" "100 603" "$(msgs call-10 received)"
 
-check_eq "dialogd counted 17 calls started" 17 "$(counter dialogd calls_started)"
-check_eq "10 answered (the IVR one by us)" 10 "$(counter dialogd calls_answered)"
+check_eq "dialogd counted 18 calls started" 18 "$(counter dialogd calls_started)"
+check_eq "11 answered (the IVR one by us)" 11 "$(counter dialogd calls_answered)"
 check_eq "7 failed (486, 487, 404, 404, 603, 404, 603)" 7 "$(counter dialogd calls_failed)"
 
 # ---- dialogd killed mid-call: the call lives on in Redis, a later BYE ends both legs ----
@@ -308,7 +325,7 @@ check_eq "the callee received INVITE ACK BYE" "INVITE ACK BYE" "$(msgs answer-10
 check "the record is gone with the call" wait_until 5 '[ -z "$(rcli --scan --pattern "sb:dlg*{call-11-*")" ] && [ "$(rcli exists "sb:dlgb:{$b_cid}")" = 0 ]'
 
 # ---- counters ----
-check_eq "routerd answered 18 RouteRequests" 18 "$(counter routerd routes)"
+check_eq "routerd answered 19 RouteRequests" 19 "$(counter routerd routes)"
 fwd=$(counter sipd sip_forwarded)
 check "answers that reached the other sipd were handed to their owner ($fwd)" [ "$fwd" -ge 1 ]
 check_eq "every handed datagram arrived" "$fwd" "$(counter sipd sip_forward_received)"

@@ -493,7 +493,7 @@ static void tcp_listen(size_t max_connections) {
     assert_non_null(tcp);
 }
 
-static int tcp_connect(void) {
+static int test_tcp_connect(void) {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)tcp_port)};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -524,7 +524,7 @@ static ssize_t tcp_read(int fd, char *buf, size_t cap, const char *stop, int ms)
 static void test_tcp_frames_pipelined_messages_by_content_length(void **state) {
     (void)state;
     tcp_listen(8);
-    int fd = tcp_connect();
+    int fd = test_tcp_connect();
     static const char two[] =
         "\r\n\r\nOPTIONS sip:s@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP "
         "127.0.0.1:9;branch=z9hG4bK-t1\r\n"
@@ -554,7 +554,7 @@ static void test_tcp_frames_pipelined_messages_by_content_length(void **state) {
 static void test_tcp_message_without_content_length_gets_400_and_close(void **state) {
     (void)state;
     tcp_listen(8);
-    int fd = tcp_connect();
+    int fd = test_tcp_connect();
     static const char req[] =
         "OPTIONS sip:s@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK-t3\r\n"
         "From: <sip:a@b>;tag=1\r\nTo: <sip:s@127.0.0.1>\r\nCall-ID: t3\r\nCSeq: 1 OPTIONS\r\n\r\n";
@@ -570,9 +570,9 @@ static void test_tcp_message_without_content_length_gets_400_and_close(void **st
 static void test_tcp_connections_beyond_the_limit_are_refused(void **state) {
     (void)state;
     tcp_listen(1);
-    int first = tcp_connect();
+    int first = test_tcp_connect();
     run_ms(5);
-    int second = tcp_connect();
+    int second = test_tcp_connect();
     char buf[64];
     assert_int_equal(tcp_read(second, buf, sizeof buf, NULL, 200), -1); /* closed at once */
     assert_int_equal(tcp_read(first, buf, sizeof buf, NULL, 50), 0);    /* still open */
