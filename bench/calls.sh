@@ -111,7 +111,7 @@ pids_of_sb() { "$SB" -c "$WORK/sb" status | awk 'NR > 2 && $3 != "-" { print $3 
 chmod 755 "$WORK"
 make_confdir "$WORK/sb" "$top/build/bin"
 sed -i -e 's/^log_level = .*/log_level = warn/' "$WORK/sb/main.cf"
-echo "rtp_port_range = 20000-60000" >>"$WORK/sb/main.cf"
+sed -i "s/^rtp_port_range = .*/rtp_port_range = 20000-60000/" "$WORK/sb/main.cf"
 ulimit -n 65536 2>/dev/null
 "$SB" -c "$WORK/sb" start || { echo "switchboard did not start"; exit 1; }
 sleep 1
