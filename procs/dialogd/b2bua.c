@@ -78,6 +78,7 @@ struct call {
     uint64_t re_txn;       /* a re-INVITE being relayed: its server transaction, 0 none */
     bool re_from_a;        /* ... and the leg it came from */
     uint32_t re_cseq;      /* the CSeq of our re-INVITE to the other leg (for its ACK) */
+    bool re_update;        /* it is an UPDATE (RFC 3311): relayed as one, no ACK */
     ipc_chan_t *re_ch;
     uint64_t media_session; /* mediad's session, 0: media not anchored (no SDP offer) */
     int media_instance;
@@ -1203,6 +1204,7 @@ static void on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
  * the same way. One at a time per call: another meanwhile gets 491 (RFC 3261 14.2). */
 static void on_reinvite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     const Sb__SipMessage *m = in->msg;
+    bool update = strcmp(m->method, "UPDATE") == 0;
     bool a_leg;
     struct call *c = find_call_id(b, m->call_id, &a_leg);
     const char *our_tag = !c ? NULL : a_leg ? c->a_to_tag : c->b_from_tag;
@@ -1217,6 +1219,7 @@ static void on_reinvite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) 
     c->re_txn = in->txn_id;
     c->re_from_a = a_leg;
     c->re_ch = ch;
+    c->re_update = update;
     if (!c->media_session || !m->body.len) { /* nothing to rewrite: pass it on */
         reinvite_offer_ready(b, c, m->body.data, m->body.len);
         return;
@@ -1235,10 +1238,11 @@ static void on_reinvite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) 
 }
 
 static void reinvite_offer_ready(b2bua_t *b, struct call *c, const uint8_t *sdp, size_t len) {
+    const char *method = c->re_update ? "UPDATE" : "INVITE";
     bool sent = c->re_from_a
-                    ? send_b_body(b, c, "INVITE", c->re_cseq = ++c->b_cseq, KIND_B_REINVITE, sdp,
+                    ? send_b_body(b, c, method, c->re_cseq = ++c->b_cseq, KIND_B_REINVITE, sdp,
                                   len)
-                    : send_a_body(b, c, "INVITE", c->re_cseq = ++c->a_cseq, KIND_A_REINVITE, sdp,
+                    : send_a_body(b, c, method, c->re_cseq = ++c->a_cseq, KIND_A_REINVITE, sdp,
                                   len);
     save(b, c);
     if (!sent)
@@ -1263,10 +1267,10 @@ static void reinvite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseI
         reinvite_answer_ready(b, c, m->status, NULL, 0);
         return;
     }
-    /* RFC 3261 13.2.2.4: our ACK, with the re-INVITE's CSeq */
-    if (c->re_from_a)
+    /* RFC 3261 13.2.2.4: our ACK, with the re-INVITE's CSeq (an UPDATE has none) */
+    if (!c->re_update && c->re_from_a)
         send_b_body(b, c, "ACK", c->re_cseq, KIND_B_REINVITE, NULL, 0);
-    else
+    else if (!c->re_update)
         send_a_body(b, c, "ACK", c->re_cseq, KIND_A_REINVITE, NULL, 0);
     if (!c->media_session || !m->body.len) {
         reinvite_answer_ready(b, c, 200, m->body.data, m->body.len);
@@ -1556,6 +1560,8 @@ static void on_request(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
         on_bye(b, ch, in);
     else if (strcmp(m->method, "ACK") == 0)
         on_ack(b, in);
+    else if (strcmp(m->method, "UPDATE") == 0)
+        on_reinvite(b, ch, in); /* mid-call UPDATE: relayed like a re-INVITE, without ACK */
     else
         respond_txn(b, ch, in->txn_id, 501);
 }

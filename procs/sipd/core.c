@@ -899,7 +899,8 @@ static void on_request_in(struct core *c, const sipmsg_t *m, const struct sipdes
             reply(c, t, 503, "Call handling not available", retry, sizeof retry - 1);
         return;
     }
-    case SIPMSG_M_BYE: /* dialogs live in dialogd; without it there is nothing to end */
+    case SIPMSG_M_BYE:    /* dialogs live in dialogd; without it there is nothing to end */
+    case SIPMSG_M_UPDATE: /* RFC 3311: a new offer within a dialog */
         if (!to_dialog(c, m, src, t))
             reply(c, t, 481, NULL, NULL, 0);
         return;

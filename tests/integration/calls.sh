@@ -155,6 +155,17 @@ check "the hold reaches the caller with a=sendonly, in its dialog (CSeq 1, 2 of 
 check "the callee's answers: a=recvonly, then a=sendrecv" bash -c \
   "tr -d '\r' <'$SB_OUT/bob-holds.msg' | grep -E '^a=(recvonly|sendrecv)$' | tr '\n' ' ' | grep -q 'a=recvonly a=sendrecv'"
 
+# ---- UPDATE (RFC 3311) mid-call: relayed through mediad like a re-INVITE, no ACK ----
+callee bob-update uas_update.xml "$PB"
+UPD_CALLEE=$CALLEE_PID
+sleep 0.2
+check "the caller holds by UPDATE and hangs up" \
+  sipp_run call-update uac_update.xml -s 1001 -cid_str "call-update-%u"
+check "the callee took the UPDATE" wait_pid "$UPD_CALLEE"
+check_eq "the callee received INVITE ACK UPDATE BYE" "INVITE ACK UPDATE BYE" "$(msgs bob-update received)"
+check "the UPDATE reaches it with a=sendonly, its answer the caller with a=recvonly" bash -c \
+  "$(declare -f msg_has); SB_OUT='$SB_OUT'; msg_has bob-update 3 '^a=sendonly' && tr -d '\r' <'$SB_OUT/call-update.msg' | grep -q '^a=recvonly'"
+
 # ---- an IVR route (500: play_audio) answers here and plays the prompt ----
 rm -f "$SB_OUT/call-ivr.msg"
 timeout 60 sipp -sf "$top/tests/sipp/uac_call_wait_bye.xml" -i 127.0.0.1 -p "$(free_port)" -m 1 \
@@ -291,8 +302,8 @@ check "a bad dialplan is refused with its JSON path" wait_until 5 \
 sipp_run call-10 uac_fail.xml -s 900 -cid_str "call-10-%u"
 check_eq "and the running dialplan stays (900 still rejected)" "100 603" "$(msgs call-10 received)"
 
-check_eq "dialogd counted 18 calls started" 18 "$(counter dialogd calls_started)"
-check_eq "11 answered (the IVR one by us)" 11 "$(counter dialogd calls_answered)"
+check_eq "dialogd counted 19 calls started" 19 "$(counter dialogd calls_started)"
+check_eq "12 answered (the IVR one by us)" 12 "$(counter dialogd calls_answered)"
 check_eq "7 failed (486, 487, 404, 404, 603, 404, 603)" 7 "$(counter dialogd calls_failed)"
 
 # ---- dialogd killed mid-call: the call lives on in Redis, a later BYE ends both legs ----
@@ -325,7 +336,7 @@ check_eq "the callee received INVITE ACK BYE" "INVITE ACK BYE" "$(msgs answer-10
 check "the record is gone with the call" wait_until 5 '[ -z "$(rcli --scan --pattern "sb:dlg*{call-11-*")" ] && [ "$(rcli exists "sb:dlgb:{$b_cid}")" = 0 ]'
 
 # ---- counters ----
-check_eq "routerd answered 19 RouteRequests" 19 "$(counter routerd routes)"
+check_eq "routerd answered 20 RouteRequests" 20 "$(counter routerd routes)"
 fwd=$(counter sipd sip_forwarded)
 check "answers that reached the other sipd were handed to their owner ($fwd)" [ "$fwd" -ge 1 ]
 check_eq "every handed datagram arrived" "$fwd" "$(counter sipd sip_forward_received)"
