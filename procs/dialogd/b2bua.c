@@ -27,6 +27,7 @@
 #define B2B_SDP "application/sdp"
 #define B2B_MAX_ACTIONS 64
 #define B2B_MAX_FORKS 8 /* contacts of one AOR rung in parallel */
+#define DIALPLAN_TRANSFER_TIMEOUT_S 30 /* how long a REFER's target may ring */
 #define B2B_CONTACT_USER "sb"
 #define B2B_KEY_TTL_S 86400 /* a dialog record outlives no call by more than a day */
 
@@ -79,6 +80,12 @@ struct call {
     bool re_from_a;        /* ... and the leg it came from */
     uint32_t re_cseq;      /* the CSeq of our re-INVITE to the other leg (for its ACK) */
     bool re_update;        /* it is an UPDATE (RFC 3311): relayed as one, no ACK */
+    /* a blind transfer asked by B (REFER, RFC 3515): B's dialog until the target answers */
+    bool transferring;
+    char *old_b_call_id, *old_b_from_tag, *old_b_to_tag, *old_b_target;
+    char *old_b_routes[B2B_MAX_ROUTES];
+    size_t old_b_nroutes;
+    uint32_t old_b_cseq;
     ipc_chan_t *re_ch;
     uint64_t media_session; /* mediad's session, 0: media not anchored (no SDP offer) */
     int media_instance;
@@ -198,6 +205,12 @@ static void call_free(b2bua_t *b, struct call *c) {
         free(c->a_routes[i]);
     for (size_t i = 0; i < c->b_nroutes; i++)
         free(c->b_routes[i]);
+    free(c->old_b_call_id);
+    free(c->old_b_from_tag);
+    free(c->old_b_to_tag);
+    free(c->old_b_target);
+    for (size_t i = 0; i < c->old_b_nroutes; i++)
+        free(c->old_b_routes[i]);
     free(c->body);
     for (unsigned i = 0; i < c->nforks; i++) {
         free(c->forks[i].call_id);
@@ -516,6 +529,9 @@ static bool send_a(b2bua_t *b, struct call *c, const char *method, enum b2b_kind
 }
 
 static bool cancel_open_forks(b2bua_t *b, struct call *c);
+static void send_old_b(b2bua_t *b, struct call *c, const char *method, const char *sipfrag,
+                       bool terminated);
+static void old_b_forget(struct call *c);
 
 /* Ends both legs of an established call with BYE; the call goes once both answer. */
 static void hang_up_both(b2bua_t *b, struct call *c, const char *why) {
@@ -524,6 +540,10 @@ static void hang_up_both(b2bua_t *b, struct call *c, const char *why) {
     if (c->state == CALL_CALLING) /* B still rings */
         cancel_open_forks(b, c);
     bool b_up = c->b_to_tag && c->state != CALL_CALLING;
+    if (c->transferring) { /* the B being replaced is still up */
+        send_old_b(b, c, "BYE", NULL, false);
+        old_b_forget(c);
+    }
     c->state = CALL_ENDING;
     c->pending_byes = 0;
     if (b_up)
@@ -1002,8 +1022,14 @@ static void location_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
 }
 
 /* The call's next action, or its end when none is left. */
+static void transfer_failed(b2bua_t *b, struct call *c, unsigned status);
+
 static void run_next(b2bua_t *b, struct call *c) {
     uv_timer_stop(&c->dial_timer);
+    if (c->transferring) { /* a REFER's target failed: the call stays with B */
+        transfer_failed(b, c, c->last_failure);
+        return;
+    }
     if (c->a_cancelled) {
         fail_call(b, c, 487, NULL);
         return;
@@ -1289,6 +1315,201 @@ static void reinvite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseI
         reinvite_answer_ready(b, c, 503, NULL, 0);
 }
 
+/* ---------------------------------------------------------------- REFER (B transfers) */
+
+/* A request on the dialog of the B being replaced (NOTIFY of the transfer, its BYE), on
+ * the sipd channel via (NULL: the call's usual one). */
+static void send_old_b_via(b2bua_t *b, struct call *c, ipc_chan_t *via, const char *method,
+                           const char *sipfrag, bool terminated) {
+    if (!c->old_b_call_id)
+        return;
+    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
+    Sb__SipHeader h[2] = {SB__SIP_HEADER__INIT, SB__SIP_HEADER__INIT};
+    Sb__SipHeader *hp[2] = {&h[0], &h[1]};
+    char body[96];
+    msg.method = (char *)method;
+    msg.request_uri = c->old_b_target;
+    msg.from_display = c->a_from_display;
+    msg.from_uri = c->a_from_uri;
+    msg.from_tag = c->old_b_from_tag;
+    msg.to_uri = c->b_to_uri;
+    msg.to_tag = c->old_b_to_tag;
+    msg.call_id = c->old_b_call_id;
+    msg.cseq = ++c->old_b_cseq;
+    msg.route = c->old_b_routes;
+    msg.n_route = c->old_b_nroutes;
+    if (sipfrag) { /* RFC 3515 2.4.5: the transfer's progress as a message/sipfrag */
+        h[0].name = "Event";
+        h[0].value = "refer";
+        h[1].name = "Subscription-State";
+        h[1].value = terminated ? "terminated;reason=noresource" : "active;expires=60";
+        msg.headers = hp;
+        msg.n_headers = 2;
+        snprintf(body, sizeof body, "%s\r\n", sipfrag);
+        msg.content_type = "message/sipfrag;version=2.0";
+        msg.body.data = (uint8_t *)body;
+        msg.body.len = strlen(body);
+    }
+    if (via) { /* after a response on that channel: it leaves after it, in order */
+        msg.contact_user = (char *)B2B_CONTACT_USER;
+        Sb__SipSendRequest sr = SB__SIP_SEND_REQUEST__INIT;
+        sr.client_id = (c->id << 16) | ((uint64_t)(c->attempt & 0xff) << 8) | KIND_FORK_BYE;
+        sr.msg = &msg;
+        Sb__Envelope env = SB__ENVELOPE__INIT;
+        env.body_case = SB__ENVELOPE__BODY_SIP_SEND_REQUEST;
+        env.sip_send_request = &sr;
+        ipc_send(via, &env);
+        return;
+    }
+    send_request_fork(b, c, KIND_FORK_BYE, 0, &msg);
+}
+
+static void send_old_b(b2bua_t *b, struct call *c, const char *method, const char *sipfrag,
+                       bool terminated) {
+    send_old_b_via(b, c, NULL, method, sipfrag, terminated);
+}
+
+static void old_b_forget(struct call *c) {
+    free(c->old_b_call_id);
+    free(c->old_b_from_tag);
+    free(c->old_b_to_tag);
+    free(c->old_b_target);
+    for (size_t i = 0; i < c->old_b_nroutes; i++)
+        free(c->old_b_routes[i]);
+    c->old_b_call_id = c->old_b_from_tag = c->old_b_to_tag = c->old_b_target = NULL;
+    c->old_b_nroutes = 0;
+    c->transferring = false;
+}
+
+/* The transfer target answered: B hears 200 in a NOTIFY, then our BYE. */
+static void transfer_done(b2bua_t *b, struct call *c) {
+    log_info("call %s: transferred to %s", c->a_call_id, c->b_target);
+    send_old_b(b, c, "NOTIFY", "SIP/2.0 200 OK", true);
+    send_old_b(b, c, "BYE", NULL, false);
+    redisAsyncContext *ac = b->w->redis ? rds_context(b->w->redis) : NULL;
+    if (ac) /* the old B leg no longer leads to this call */
+        redisAsyncCommand(ac, NULL, NULL, "DEL sb:dlgb:{%s}", c->old_b_call_id);
+    old_b_forget(c);
+    save(b, c);
+}
+
+/* The transfer failed: B hears why, and the call goes on with B as before. */
+static void transfer_failed(b2bua_t *b, struct call *c, unsigned status) {
+    char frag[64];
+    snprintf(frag, sizeof frag, "SIP/2.0 %u %s", status ? status : 480,
+             status == 404 ? "Not Found" : status == 486 ? "Busy Here" : "Failed");
+    log_info("call %s: transfer failed (%u)", c->a_call_id, status);
+    send_old_b(b, c, "NOTIFY", frag, true);
+    if (c->b_call_id)
+        unlink_from(&b->by_b[hash_str(c->b_call_id)], c, offsetof(struct call, next_b));
+    free(c->b_call_id);
+    free(c->b_from_tag);
+    free(c->b_to_tag);
+    free(c->b_target);
+    for (size_t i = 0; i < c->b_nroutes; i++)
+        free(c->b_routes[i]);
+    c->b_call_id = c->old_b_call_id;
+    c->b_from_tag = c->old_b_from_tag;
+    c->b_to_tag = c->old_b_to_tag;
+    c->b_target = c->old_b_target;
+    memcpy(c->b_routes, c->old_b_routes, sizeof c->b_routes);
+    c->b_nroutes = c->old_b_nroutes;
+    c->b_cseq = c->old_b_cseq;
+    c->old_b_call_id = c->old_b_from_tag = c->old_b_to_tag = c->old_b_target = NULL;
+    c->old_b_nroutes = 0;
+    c->transferring = false;
+    c->winner = -1;
+    if (c->b_call_id) {
+        uint32_t h = hash_str(c->b_call_id);
+        c->next_b = b->by_b[h];
+        b->by_b[h] = c;
+    }
+    c->state = CALL_CONFIRMED;
+}
+
+static void refer_located(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
+    (void)ch;
+    b2bua_t *b = ((struct routerd_wait *)arg)->b;
+    struct call *c = waited_call(arg);
+    if (!c)
+        return;
+    const Sb__LocationReply *lr =
+        env && env->body_case == SB__ENVELOPE__BODY_LOCATION_REPLY ? env->location_reply : NULL;
+    const char *uris[B2B_MAX_FORKS];
+    unsigned n = 0;
+    for (size_t i = 0; lr && lr->status == 200 && i < lr->n_bindings && n < B2B_MAX_FORKS; i++)
+        if (lr->bindings[i] && lr->bindings[i]->uri && *lr->bindings[i]->uri)
+            uris[n++] = lr->bindings[i]->uri;
+    if (!n) {
+        transfer_failed(b, c, !lr || lr->status == 503 ? 503 : 404);
+        return;
+    }
+    dial(b, c, uris, n, DIALPLAN_TRANSFER_TIMEOUT_S);
+}
+
+/* REFER from B (RFC 3515, blind transfer): 202, NOTIFY 100, and B's place in the call
+ * goes to the Refer-To target (its registered contacts, rung in parallel); B is told the
+ * outcome and, when the target answered, gets our BYE. */
+static void on_refer(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
+    const Sb__SipMessage *m = in->msg;
+    bool a_leg;
+    struct call *c = find_call_id(b, m->call_id, &a_leg);
+    if (!c || !m->to_tag || !*m->to_tag) {
+        respond_txn(b, ch, in->txn_id, 481);
+        return;
+    }
+    if (a_leg) { /* the caller transferring: not yet (the A leg is our UAS side) */
+        respond_txn(b, ch, in->txn_id, 501);
+        return;
+    }
+    if (c->state != CALL_CONFIRMED || c->transferring || c->re_txn) {
+        respond_txn(b, ch, in->txn_id, 491);
+        return;
+    }
+    const char *refer_to = NULL;
+    for (size_t i = 0; i < m->n_headers; i++)
+        if (m->headers[i]->name && m->headers[i]->value &&
+            (strcasecmp(m->headers[i]->name, "Refer-To") == 0 ||
+             strcasecmp(m->headers[i]->name, "r") == 0))
+            refer_to = m->headers[i]->value;
+    char target[512], user[256], host[256], aor[600];
+    const char *lt = refer_to ? strchr(refer_to, '<') : NULL;
+    size_t tl = lt ? strcspn(lt + 1, ">") : refer_to ? strcspn(refer_to, ";") : 0;
+    if (!refer_to || tl == 0 || tl >= sizeof target) {
+        respond_txn(b, ch, in->txn_id, 400);
+        return;
+    }
+    snprintf(target, sizeof target, "%.*s", (int)tl, lt ? lt + 1 : refer_to);
+    uri_user(target, user, sizeof user);
+    uri_host(target, host, sizeof host);
+    if (strncasecmp(target, "sip:", 4) != 0 || !user[0] || !host[0]) {
+        respond_txn(b, ch, in->txn_id, 400);
+        return;
+    }
+    respond_txn(b, ch, in->txn_id, 202);
+    /* B's dialog stays aside until the target answers */
+    unlink_from(&b->by_b[hash_str(c->b_call_id)], c, offsetof(struct call, next_b));
+    c->old_b_call_id = c->b_call_id;
+    c->old_b_from_tag = c->b_from_tag;
+    c->old_b_to_tag = c->b_to_tag;
+    c->old_b_target = c->b_target;
+    memcpy(c->old_b_routes, c->b_routes, sizeof c->b_routes);
+    c->old_b_nroutes = c->b_nroutes;
+    c->old_b_cseq = c->b_cseq;
+    c->b_call_id = c->b_from_tag = c->b_to_tag = c->b_target = NULL;
+    c->b_nroutes = 0;
+    c->transferring = true;
+    send_old_b_via(b, c, ch ? ch : sipd_for(b, in->txn_id), "NOTIFY", "SIP/2.0 100 Trying",
+                   false);
+    snprintf(aor, sizeof aor, "sip:%s@%s", user, host);
+    Sb__LocationRequest lq = SB__LOCATION_REQUEST__INIT;
+    lq.aor = aor;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_LOCATION_REQUEST;
+    env.location_request = &lq;
+    ask_routerd(b, c, &env, refer_located, B2B_LOCATION_TIMEOUT_MS);
+}
+
 /* ---------------------------------------------------------------- in-dialog requests */
 
 static void on_cancel(b2bua_t *b, const Sb__SipRequestIn *in) {
@@ -1508,6 +1729,13 @@ static void on_bye(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
         bye_call(b, c, a_leg, ch, in->txn_id);
         return;
     }
+    for (size_t i = 0; i < B2B_BUCKETS; i++) /* a B that transferred its call hangs up */
+        for (struct call *t = b->by_id[i]; t; t = t->next_id)
+            if (t->old_b_call_id && strcmp(t->old_b_call_id, in->msg->call_id) == 0) {
+                respond_txn(b, ch, in->txn_id, 200);
+                old_b_forget(t);
+                return;
+            }
     struct restore_wait *rw = calloc(1, sizeof *rw);
     if (!rw || strlen(in->msg->call_id) >= sizeof rw->call_id) {
         free(rw);
@@ -1562,6 +1790,8 @@ static void on_request(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
         on_ack(b, in);
     else if (strcmp(m->method, "UPDATE") == 0)
         on_reinvite(b, ch, in); /* mid-call UPDATE: relayed like a re-INVITE, without ACK */
+    else if (strcmp(m->method, "REFER") == 0)
+        on_refer(b, ch, in);
     else
         respond_txn(b, ch, in->txn_id, 501);
 }
@@ -1675,6 +1905,8 @@ static void b_invite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseI
     } else if (!answered_here) { /* the answer came in a 183 already */
         respond_a(b, c, 200, m->reason, B2B_SDP, c->a_answer_sdp, c->a_answer_sdp_len);
     }
+    if (c->transferring && c->state != CALL_ENDING)
+        transfer_done(b, c);
 }
 
 static void on_response(b2bua_t *b, const Sb__SipResponseIn *in) {

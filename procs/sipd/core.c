@@ -901,6 +901,7 @@ static void on_request_in(struct core *c, const sipmsg_t *m, const struct sipdes
     }
     case SIPMSG_M_BYE:    /* dialogs live in dialogd; without it there is nothing to end */
     case SIPMSG_M_UPDATE: /* RFC 3311: a new offer within a dialog */
+    case SIPMSG_M_REFER:  /* RFC 3515: a transfer */
         if (!to_dialog(c, m, src, t))
             reply(c, t, 481, NULL, NULL, 0);
         return;

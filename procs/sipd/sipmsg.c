@@ -895,7 +895,8 @@ static bool option_supported(struct sipmsg_str tag) {
 bool sipmsg_check(const sipmsg_t *m, struct sipmsg_verdict *v) {
     /* RFC 3261 8.2.1: methods */
     if (m->method_id == SIPMSG_M_UNKNOWN ||
-        (m->method_id > SIPMSG_M_REGISTER && m->method_id != SIPMSG_M_UPDATE)) {
+        (m->method_id > SIPMSG_M_REGISTER && m->method_id != SIPMSG_M_UPDATE &&
+         m->method_id != SIPMSG_M_REFER)) {
         verdict(v, m->method_id == SIPMSG_M_UNKNOWN ? 501 : 405, NULL);
         verdict_header(v, "Allow: " SIPMSG_ALLOW "\r\n");
         return true;

@@ -38,7 +38,7 @@
 
 #define SIPMSG_MAX_HEADERS 160 /* header lines per message; more is a 400 */
 #define SIPMSG_MAX_CONTACTS 32 /* contacts of one REGISTER; more is a 400 */
-#define SIPMSG_ALLOW "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE"
+#define SIPMSG_ALLOW "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER"
 #define SIPMSG_ACCEPT "application/sdp"
 #define SIPMSG_SUPPORTED "" /* option tags we support (Require of anything else: 420) */
 
@@ -49,7 +49,8 @@ struct sipmsg_str {
 };
 
 /* clang-format off */
-/* X(name) — methods sipd knows; the first six and UPDATE are the ones it serves (Allow). */
+/* X(name) — methods sipd knows; the first six, UPDATE and REFER are the ones it serves
+ * (Allow). */
 #define SIPMSG_METHODS(X)                                                                   \
     X(INVITE) X(ACK) X(CANCEL) X(BYE) X(OPTIONS) X(REGISTER) X(SUBSCRIBE) X(NOTIFY)         \
     X(MESSAGE) X(INFO) X(PUBLISH) X(REFER) X(UPDATE) X(PRACK)

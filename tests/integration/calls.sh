@@ -166,6 +166,31 @@ check_eq "the callee received INVITE ACK UPDATE BYE" "INVITE ACK UPDATE BYE" "$(
 check "the UPDATE reaches it with a=sendonly, its answer the caller with a=recvonly" bash -c \
   "$(declare -f msg_has); SB_OUT='$SB_OUT'; msg_has bob-update 3 '^a=sendonly' && tr -d '\r' <'$SB_OUT/call-update.msg' | grep -q '^a=recvonly'"
 
+# ---- blind transfer: the callee REFERs the caller to 1006; 1006 takes its place ----
+# nth_body NAME N: the body of the N-th message SIPp received (after the blank line)
+nth_body() {
+  tr -d '\r' <"$SB_OUT/$1.msg" | awk -v n="$2" '
+    /message received/ { k++; rx = 1; hdr = 1; seen = 0; next } /message sent/ { rx = 0; next }
+    /^-----/ { rx = 0; next } rx && k == n && !hdr && NF { print }
+    rx && k == n && NF { seen = 1 } rx && k == n && seen && $0 == "" { hdr = 0 }'
+}
+PR=$(free_port)
+check "1006 registers" register 1006 "$PR"
+callee c-1006 uas_answer.xml "$PR"
+XFER_TARGET=$CALLEE_PID
+callee b-refer uas_refer.xml "$PB" -key refer_to 1006
+XFER_FROM=$CALLEE_PID
+sleep 0.2
+check "the caller's call goes on with 1006 after the transfer, and hangs up" \
+  sipp_run call-xfer uac_call.xml -s 1001 -d 2500 -cid_str "call-xfer-%u"
+check "the transferring callee got 202, two NOTIFYs and a BYE" wait_pid "$XFER_FROM"
+check_eq "it received INVITE ACK 202 NOTIFY NOTIFY BYE" "INVITE ACK 202 NOTIFY NOTIFY BYE" \
+  "$(msgs b-refer received)"
+check_eq "the NOTIFYs carry sipfrags: 100 Trying, then 200 OK" "SIP/2.0 100 Trying|SIP/2.0 200 OK" \
+  "$(nth_body b-refer 4)|$(nth_body b-refer 5)"
+check "the transfer target took the call and the caller's BYE" wait_pid "$XFER_TARGET"
+check_eq "1006 received INVITE ACK BYE" "INVITE ACK BYE" "$(msgs c-1006 received)"
+
 # ---- an IVR route (500: play_audio) answers here and plays the prompt ----
 rm -f "$SB_OUT/call-ivr.msg"
 timeout 60 sipp -sf "$top/tests/sipp/uac_call_wait_bye.xml" -i 127.0.0.1 -p "$(free_port)" -m 1 \
@@ -302,8 +327,8 @@ check "a bad dialplan is refused with its JSON path" wait_until 5 \
 sipp_run call-10 uac_fail.xml -s 900 -cid_str "call-10-%u"
 check_eq "and the running dialplan stays (900 still rejected)" "100 603" "$(msgs call-10 received)"
 
-check_eq "dialogd counted 19 calls started" 19 "$(counter dialogd calls_started)"
-check_eq "12 answered (the IVR one by us)" 12 "$(counter dialogd calls_answered)"
+check_eq "dialogd counted 20 calls started" 20 "$(counter dialogd calls_started)"
+check_eq "13 answered (the IVR one by us)" 13 "$(counter dialogd calls_answered)"
 check_eq "7 failed (486, 487, 404, 404, 603, 404, 603)" 7 "$(counter dialogd calls_failed)"
 
 # ---- dialogd killed mid-call: the call lives on in Redis, a later BYE ends both legs ----
@@ -336,7 +361,7 @@ check_eq "the callee received INVITE ACK BYE" "INVITE ACK BYE" "$(msgs answer-10
 check "the record is gone with the call" wait_until 5 '[ -z "$(rcli --scan --pattern "sb:dlg*{call-11-*")" ] && [ "$(rcli exists "sb:dlgb:{$b_cid}")" = 0 ]'
 
 # ---- counters ----
-check_eq "routerd answered 20 RouteRequests" 20 "$(counter routerd routes)"
+check_eq "routerd answered 21 RouteRequests" 21 "$(counter routerd routes)"
 fwd=$(counter sipd sip_forwarded)
 check "answers that reached the other sipd were handed to their owner ($fwd)" [ "$fwd" -ge 1 ]
 check_eq "every handed datagram arrived" "$fwd" "$(counter sipd sip_forward_received)"

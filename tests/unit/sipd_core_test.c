@@ -243,7 +243,7 @@ static void test_options_is_answered_with_capabilities(void **state) {
     assert_true(has("\r\nTo: <sip:alice@example.com>;tag="));
     assert_true(has("\r\nCall-ID: core-o1\r\nCSeq: 1 OPTIONS\r\n"));
     assert_true(has("\r\nServer: Switchboard test\r\n"));
-    assert_true(has("\r\nAllow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE\r\n"));
+    assert_true(has("\r\nAllow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER\r\n"));
     assert_true(has("\r\nAccept: application/sdp\r\n"));
     assert_true(has("\r\nSupported:"));
     assert_true(has("\r\nContent-Length: 0\r\n\r\n"));
@@ -412,7 +412,7 @@ static void test_unknown_method_is_501_and_message_405(void **state) {
     send_req(REQ("FOO", "u1", "1", ""));
     assert_true(recv_resp(500) > 0);
     assert_true(starts("SIP/2.0 501 Not Implemented\r\n"));
-    assert_true(has("\r\nAllow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE\r\n"));
+    assert_true(has("\r\nAllow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER\r\n"));
     send_req(REQ("MESSAGE", "u2", "1", ""));
     assert_true(recv_resp(500) > 0);
     assert_true(starts("SIP/2.0 405 Method Not Allowed\r\n"));

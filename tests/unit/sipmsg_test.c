@@ -317,7 +317,7 @@ static void test_checks_answer_with_allow_unsupported_and_accept(void **state) {
     assert_true(sipmsg_check(m, &v));
     assert_int_equal(v.status, 405);
     v.headers[v.headers_len] = '\0';
-    assert_string_equal(v.headers, "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE\r\n");
+    assert_string_equal(v.headers, "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER\r\n");
 
     n = load("invut");
     assert_int_equal(sipmsg_parse(m, file_buf, n, false), SIPMSG_OK);
