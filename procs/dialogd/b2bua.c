@@ -2010,10 +2010,12 @@ size_t b2bua_calls(const b2bua_t *b) {
 void b2bua_free(b2bua_t *b) {
     if (!b)
         return;
-    /* the calls stay in Redis: a new dialogd picks them up at their next request */
+    /* the calls stay in Redis and their media in mediad: a new dialogd picks them up at
+     * their next request (a drained or retired instance must not end its calls' media) */
     for (size_t i = 0; i < B2B_BUCKETS; i++)
         while (b->by_id[i]) {
             b->by_id[i]->saved = false;
+            b->by_id[i]->media_session = 0;
             call_free(b, b->by_id[i]);
         }
     b->closing = true;
