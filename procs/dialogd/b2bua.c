@@ -373,24 +373,6 @@ static void respond_a(b2bua_t *b, struct call *c, unsigned status, const char *r
         c->a_answered = true;
 }
 
-/* A SipRespond for a request that is not the call's INVITE (BYE, CANCEL'd, strays). */
-static void respond_txn(b2bua_t *b, ipc_chan_t *ch, uint64_t txn_id, unsigned status) {
-    if (!ch)
-        ch = sipd_for(b, txn_id);
-    if (!ch)
-        return;
-    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
-    msg.status = status;
-    msg.max_forwards = -1;
-    Sb__SipRespond rs = SB__SIP_RESPOND__INIT;
-    rs.txn_id = txn_id;
-    rs.msg = &msg;
-    Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_SIP_RESPOND;
-    env.sip_respond = &rs;
-    ipc_send(ch, &env);
-}
-
 /* A response with an SDP body in an existing dialog (its To tag is in the request). */
 static void respond_txn_body(b2bua_t *b, ipc_chan_t *ch, uint64_t txn_id, unsigned status,
                              const uint8_t *body, size_t len) {
@@ -416,9 +398,15 @@ static void respond_txn_body(b2bua_t *b, ipc_chan_t *ch, uint64_t txn_id, unsign
     ipc_send(ch, &env);
 }
 
-static bool send_request_fork(b2bua_t *b, struct call *c, enum b2b_kind kind, unsigned fork,
-                              Sb__SipMessage *msg) {
-    ipc_chan_t *ch = worker_peer_pick(b->w, SB_ROLE_sipd, c->id + fork);
+/* A SipRespond without a body (BYE, CANCEL'd, strays). */
+static void respond_txn(b2bua_t *b, ipc_chan_t *ch, uint64_t txn_id, unsigned status) {
+    respond_txn_body(b, ch, txn_id, status, NULL, 0);
+}
+
+/* msg as a SipSendRequest on via (NULL: the sipd the call and fork hash to). */
+static bool send_request_via(b2bua_t *b, struct call *c, ipc_chan_t *via, enum b2b_kind kind,
+                             unsigned fork, Sb__SipMessage *msg) {
+    ipc_chan_t *ch = via ? via : worker_peer_pick(b->w, SB_ROLE_sipd, c->id + fork);
     if (!ch) {
         log_ratelimited(LOG_WARN, "no sipd connected to send a %s", msg->method);
         return false;
@@ -434,35 +422,13 @@ static bool send_request_fork(b2bua_t *b, struct call *c, enum b2b_kind kind, un
     return ipc_send(ch, &env) == 0;
 }
 
-static bool send_request(b2bua_t *b, struct call *c, enum b2b_kind kind, Sb__SipMessage *msg) {
-    return send_request_fork(b, c, kind, c->winner > 0 ? (unsigned)c->winner : 0, msg);
+static bool send_request_fork(b2bua_t *b, struct call *c, enum b2b_kind kind, unsigned fork,
+                              Sb__SipMessage *msg) {
+    return send_request_via(b, c, NULL, kind, fork, msg);
 }
 
-/* A request in the B dialog (we are its UAC): INVITE, ACK, BYE. */
-static bool send_b(b2bua_t *b, struct call *c, const char *method, uint32_t cseq,
-                   enum b2b_kind kind, bool with_body) {
-    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
-    msg.method = (char *)method;
-    msg.request_uri = c->b_target;
-    msg.from_display = c->a_from_display;
-    msg.from_uri = c->a_from_uri;
-    msg.from_tag = c->b_from_tag;
-    msg.to_uri = c->b_to_uri;
-    msg.to_tag = c->b_to_tag ? c->b_to_tag : "";
-    msg.call_id = c->b_call_id;
-    msg.cseq = cseq;
-    msg.route = c->b_routes;
-    msg.n_route = c->b_nroutes;
-    if (with_body && c->media_session) { /* mediad's offer: B sends its media to us */
-        msg.content_type = B2B_SDP;
-        msg.body.data = c->b_offer;
-        msg.body.len = c->b_offer_len;
-    } else if (with_body && c->body_len) {
-        msg.content_type = c->content_type;
-        msg.body.data = c->body;
-        msg.body.len = c->body_len;
-    }
-    return send_request(b, c, kind, &msg);
+static bool send_request(b2bua_t *b, struct call *c, enum b2b_kind kind, Sb__SipMessage *msg) {
+    return send_request_fork(b, c, kind, c->winner > 0 ? (unsigned)c->winner : 0, msg);
 }
 
 /* A request in B's dialog with the body given (re-INVITE, its ACK). */
@@ -511,21 +477,15 @@ static bool send_a_body(b2bua_t *b, struct call *c, const char *method, uint32_t
     return send_request(b, c, kind, &msg);
 }
 
-/* A request in the A dialog (we are its UAS, so From is A's To with our tag). */
+/* A request in the B dialog (we are its UAC): ACK, BYE, without a body. */
+static bool send_b(b2bua_t *b, struct call *c, const char *method, uint32_t cseq,
+                   enum b2b_kind kind) {
+    return send_b_body(b, c, method, cseq, kind, NULL, 0);
+}
+
+/* A request in the A dialog without a body, with our next CSeq (BYE). */
 static bool send_a(b2bua_t *b, struct call *c, const char *method, enum b2b_kind kind) {
-    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
-    msg.method = (char *)method;
-    msg.request_uri = c->a_target;
-    msg.from_uri = c->a_to_uri;
-    msg.from_tag = c->a_to_tag;
-    msg.to_display = c->a_from_display;
-    msg.to_uri = c->a_from_uri;
-    msg.to_tag = c->a_from_tag;
-    msg.call_id = c->a_call_id;
-    msg.cseq = ++c->a_cseq;
-    msg.route = c->a_routes;
-    msg.n_route = c->a_nroutes;
-    return send_request(b, c, kind, &msg);
+    return send_a_body(b, c, method, ++c->a_cseq, kind, NULL, 0);
 }
 
 static bool cancel_open_forks(b2bua_t *b, struct call *c);
@@ -547,7 +507,7 @@ static void hang_up_both(b2bua_t *b, struct call *c, const char *why) {
     c->state = CALL_ENDING;
     c->pending_byes = 0;
     if (b_up)
-        c->pending_byes += send_b(b, c, "BYE", ++c->b_cseq, KIND_B_BYE, false);
+        c->pending_byes += send_b(b, c, "BYE", ++c->b_cseq, KIND_B_BYE);
     if (c->a_answered)
         c->pending_byes += send_a(b, c, "BYE", KIND_A_BYE);
     save(b, c);
@@ -716,18 +676,27 @@ static void media_create(b2bua_t *b, struct call *c) {
         fail_call(b, c, 503, "Media unavailable");
 }
 
-/* B's SDP (an answer) to mediad: the rewritten SDP goes to A when it comes back. */
-static bool media_update_b(b2bua_t *b, struct call *c, const Sb__SipMessage *m, bool final) {
+/* An SDP from one side (an offer or an answer) to mediad; the reply of step brings it
+ * rewritten for the other side. */
+static bool media_update(b2bua_t *b, struct call *c, bool from_a, Sb__MediaSdpType type,
+                         ProtobufCBinaryData sdp, bool confirmed, enum media_step step,
+                         unsigned status) {
     Sb__MediaUpdateRequest rq = SB__MEDIA_UPDATE_REQUEST__INIT;
     rq.session_id = c->media_session;
-    rq.from_side = SB__MEDIA_SIDE__MEDIA_SIDE_B;
-    rq.type = SB__MEDIA_SDP_TYPE__MEDIA_SDP_ANSWER;
-    rq.sdp = m->body;
-    rq.confirmed = final;
+    rq.from_side = from_a ? SB__MEDIA_SIDE__MEDIA_SIDE_A : SB__MEDIA_SIDE__MEDIA_SIDE_B;
+    rq.type = type;
+    rq.sdp = sdp;
+    rq.confirmed = confirmed;
     Sb__Envelope env = SB__ENVELOPE__INIT;
     env.body_case = SB__ENVELOPE__BODY_MEDIA_UPDATE;
     env.media_update = &rq;
-    return media_request(b, c, &env, final ? MW_ANSWER : MW_EARLY, m->status);
+    return media_request(b, c, &env, step, status);
+}
+
+/* B's SDP (an answer) to mediad: the rewritten SDP goes to A when it comes back. */
+static bool media_update_b(b2bua_t *b, struct call *c, const Sb__SipMessage *m, bool final) {
+    return media_update(b, c, false, SB__MEDIA_SDP_TYPE__MEDIA_SDP_ANSWER, m->body, final,
+                        final ? MW_ANSWER : MW_EARLY, m->status);
 }
 
 static bool media_play(b2bua_t *b, struct call *c, const char *file) {
@@ -1250,16 +1219,8 @@ static void on_reinvite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) 
         reinvite_offer_ready(b, c, m->body.data, m->body.len);
         return;
     }
-    Sb__MediaUpdateRequest rq = SB__MEDIA_UPDATE_REQUEST__INIT;
-    rq.session_id = c->media_session;
-    rq.from_side = a_leg ? SB__MEDIA_SIDE__MEDIA_SIDE_A : SB__MEDIA_SIDE__MEDIA_SIDE_B;
-    rq.type = SB__MEDIA_SDP_TYPE__MEDIA_SDP_OFFER;
-    rq.sdp = m->body;
-    rq.confirmed = true;
-    Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_MEDIA_UPDATE;
-    env.media_update = &rq;
-    if (!media_request(b, c, &env, MW_REOFFER, 0))
+    if (!media_update(b, c, a_leg, SB__MEDIA_SDP_TYPE__MEDIA_SDP_OFFER, m->body, true,
+                      MW_REOFFER, 0))
         reinvite_answer_ready(b, c, 503, NULL, 0);
 }
 
@@ -1302,16 +1263,8 @@ static void reinvite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseI
         reinvite_answer_ready(b, c, 200, m->body.data, m->body.len);
         return;
     }
-    Sb__MediaUpdateRequest rq = SB__MEDIA_UPDATE_REQUEST__INIT;
-    rq.session_id = c->media_session;
-    rq.from_side = c->re_from_a ? SB__MEDIA_SIDE__MEDIA_SIDE_B : SB__MEDIA_SIDE__MEDIA_SIDE_A;
-    rq.type = SB__MEDIA_SDP_TYPE__MEDIA_SDP_ANSWER;
-    rq.sdp = m->body;
-    rq.confirmed = true;
-    Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_MEDIA_UPDATE;
-    env.media_update = &rq;
-    if (!media_request(b, c, &env, MW_REANSWER, 0))
+    if (!media_update(b, c, !c->re_from_a, SB__MEDIA_SDP_TYPE__MEDIA_SDP_ANSWER, m->body, true,
+                      MW_REANSWER, 0))
         reinvite_answer_ready(b, c, 503, NULL, 0);
 }
 
@@ -1350,18 +1303,8 @@ static void send_old_b_via(b2bua_t *b, struct call *c, ipc_chan_t *via, const ch
         msg.body.data = (uint8_t *)body;
         msg.body.len = strlen(body);
     }
-    if (via) { /* after a response on that channel: it leaves after it, in order */
-        msg.contact_user = (char *)B2B_CONTACT_USER;
-        Sb__SipSendRequest sr = SB__SIP_SEND_REQUEST__INIT;
-        sr.client_id = (c->id << 16) | ((uint64_t)(c->attempt & 0xff) << 8) | KIND_FORK_BYE;
-        sr.msg = &msg;
-        Sb__Envelope env = SB__ENVELOPE__INIT;
-        env.body_case = SB__ENVELOPE__BODY_SIP_SEND_REQUEST;
-        env.sip_send_request = &sr;
-        ipc_send(via, &env);
-        return;
-    }
-    send_request_fork(b, c, KIND_FORK_BYE, 0, &msg);
+    /* on via (after a response on that channel, it leaves after it, in order) */
+    send_request_via(b, c, via, KIND_FORK_BYE, 0, &msg);
 }
 
 static void send_old_b(b2bua_t *b, struct call *c, const char *method, const char *sipfrag,
@@ -1542,7 +1485,7 @@ static void bye_call(b2bua_t *b, struct call *c, bool a_leg, ipc_chan_t *ch, uin
         return;
     }
     c->state = CALL_ENDING;
-    c->pending_byes = a_leg ? send_b(b, c, "BYE", ++c->b_cseq, KIND_B_BYE, false)
+    c->pending_byes = a_leg ? send_b(b, c, "BYE", ++c->b_cseq, KIND_B_BYE)
                             : send_a(b, c, "BYE", KIND_A_BYE);
     save(b, c);
     if (c->pending_byes == 0)
@@ -1875,14 +1818,14 @@ static void b_invite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseI
         b->by_b[h] = c;
         cancel_open_forks(b, c);
     }
-    send_b(b, c, "ACK", 1, KIND_B_INVITE, false);
+    send_b(b, c, "ACK", 1, KIND_B_INVITE);
     if (c->state != CALL_CALLING)
         return;
     uv_timer_stop(&c->dial_timer);
     if (c->a_cancelled) { /* A gave up as B answered: end B, A gets 487 */
         respond_a(b, c, 487, NULL, NULL, NULL, 0);
         c->state = CALL_ENDING;
-        c->pending_byes = send_b(b, c, "BYE", ++c->b_cseq, KIND_B_BYE, false);
+        c->pending_byes = send_b(b, c, "BYE", ++c->b_cseq, KIND_B_BYE);
         if (!c->pending_byes)
             call_free(b, c);
         return;
