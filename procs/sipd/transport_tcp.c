@@ -243,17 +243,11 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     }
 }
 
-static void on_connection(uv_stream_t *listener, int status) {
-    struct tcp_server *s = listener->data;
-    if (status < 0) {
-        log_ratelimited(LOG_WARN, "tcp accept: %s", uv_strerror(status));
-        return;
-    }
+/* A connection of s, open handles, linked in its list (counted, not yet in the gauge). */
+static struct tcp_conn *conn_new(struct tcp_server *s) {
     struct tcp_conn *c = calloc(1, sizeof *c);
-    if (!c) {
-        log_ratelimited(LOG_ERROR, "tcp accept: out of memory");
-        return;
-    }
+    if (!c)
+        return NULL;
     c->refs = 1;
     uv_tcp_init(s->loop, &c->handle);
     uv_timer_init(s->loop, &c->idle);
@@ -265,6 +259,20 @@ static void on_connection(uv_stream_t *listener, int status) {
         s->conns->prev = c;
     s->conns = c;
     s->nconns++;
+    return c;
+}
+
+static void on_connection(uv_stream_t *listener, int status) {
+    struct tcp_server *s = listener->data;
+    if (status < 0) {
+        log_ratelimited(LOG_WARN, "tcp accept: %s", uv_strerror(status));
+        return;
+    }
+    struct tcp_conn *c = conn_new(s);
+    if (!c) {
+        log_ratelimited(LOG_ERROR, "tcp accept: out of memory");
+        return;
+    }
     int rc = uv_accept(listener, (uv_stream_t *)&c->handle);
     int len = sizeof c->peer;
     if (rc == 0)
@@ -324,24 +332,12 @@ struct tcp_conn *tcp_connect(struct tcp_server *s, const union sipdest_addr *pee
                              socklen_t peer_len) {
     if (!s || s->closing || s->nconns >= s->limits.max_connections)
         return NULL;
-    struct tcp_conn *c = calloc(1, sizeof *c);
     uv_connect_t *req = malloc(sizeof *req);
-    if (!c || !req) {
-        free(c);
+    struct tcp_conn *c = req ? conn_new(s) : NULL;
+    if (!c) {
         free(req);
         return NULL;
     }
-    c->refs = 1;
-    uv_tcp_init(s->loop, &c->handle);
-    uv_timer_init(s->loop, &c->idle);
-    c->handle.data = c->idle.data = c;
-    c->handles_open = 2;
-    c->srv = s;
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
-    s->nconns++;
     shm_gauge(s->slot, SHM_C_sip_tcp_connections, s->nconns);
     c->peer = *peer;
     c->peer_len = peer_len;
