@@ -21,7 +21,7 @@
     X(routerd, false, true, "")                      \
     X(dialogd, false, true, "routerd mediad sipd")   \
     X(mediad, false, false, "")                      \
-    X(apid, true, true, "")
+    X(apid, true, true, "dialogd mediad routerd")
 
 enum sb_role {
     SB_ROLE_NONE = -1,

@@ -309,6 +309,8 @@ int shm_media_pick(const struct shm_seg *seg) {
         shm_proc_read(&seg->procs[i], &p);
         if (p.state != SHM_READY || p.pid <= 0 || strcmp(p.role, "mediad") != 0)
             continue;
+        if (__atomic_load_n(&seg->stats[i].media_drained, __ATOMIC_RELAXED))
+            continue;
         uint64_t load = p.counters[SHM_C_media_sessions];
         if (load < best_load || (load == best_load && (int)p.instance < best)) {
             best = (int)p.instance;
@@ -316,4 +318,53 @@ int shm_media_pick(const struct shm_seg *seg) {
         }
     }
     return best;
+}
+
+static const char *const sip_method_names[] = {
+#define SHM_SIP_METHOD_NAME(name) #name,
+    SHM_SIP_METHODS(SHM_SIP_METHOD_NAME)
+#undef SHM_SIP_METHOD_NAME
+};
+
+const char *shm_sip_method_name(enum shm_sip_method m) {
+    return (unsigned)m < SHM_SIP_METHOD_COUNT ? sip_method_names[m] : "other";
+}
+
+void shm_sip_count(struct shm_stats *st, enum shm_dir dir, const char *buf, size_t len) {
+    if (!st || len < 12)
+        return;
+    if (memcmp(buf, "SIP/2.0 ", 8) == 0) {
+        unsigned code = 0;
+        for (size_t i = 8; i < 11; i++) {
+            if (buf[i] < '0' || buf[i] > '9')
+                return;
+            code = code * 10 + (unsigned)(buf[i] - '0');
+        }
+        if (code >= SHM_SIP_CODE_MIN && code <= SHM_SIP_CODE_MAX)
+            __atomic_fetch_add(&st->sip_responses[dir][code - SHM_SIP_CODE_MIN], 1,
+                               __ATOMIC_RELAXED);
+        return;
+    }
+    size_t n = 0;
+    while (n < len && n < 16 && buf[n] != ' ')
+        n++;
+    enum shm_sip_method m = SHM_SIP_other;
+    for (unsigned i = 0; i + 1 < SHM_SIP_METHOD_COUNT; i++)
+        if (strlen(sip_method_names[i]) == n && memcmp(sip_method_names[i], buf, n) == 0) {
+            m = (enum shm_sip_method)i;
+            break;
+        }
+    __atomic_fetch_add(&st->sip_requests[dir][m], 1, __ATOMIC_RELAXED);
+}
+
+void shm_setup_observe(struct shm_stats *st, uint64_t ms) {
+    static const uint64_t bounds[SHM_SETUP_BUCKETS] = SHM_SETUP_BOUNDS_MS;
+    if (!st)
+        return;
+    unsigned b = 0;
+    while (b < SHM_SETUP_BUCKETS && ms > bounds[b])
+        b++;
+    __atomic_fetch_add(&st->setup_buckets[b], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&st->setup_sum_ms, ms, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&st->setup_count, 1, __ATOMIC_RELAXED);
 }

@@ -20,6 +20,11 @@
  *   owner word per RTP/RTCP port pair (index port / 2) holding the pid of the process that
  *   owns the pair (0: free), taken and given back with compare-and-swap; a pair whose
  *   owner died is taken back by any live mediad (shm_media_reclaim).
+ *   Beside each slot, its statistics too wide for the counters (struct shm_stats, written
+ *   by the slot's worker with atomics, read by anyone): SIP requests by method and
+ *   responses by code, each received and sent (sipd: wire bytes, retransmissions too),
+ *   the call setup time histogram (dialogd: A's INVITE to the 2xx we send A), and a
+ *   mediad's operator drain flag (shm_media_pick skips a drained instance).
  * OWNERSHIP
  *   The mapping belongs to the caller of shm_create/shm_attach until shm_detach.
  * LOOP
@@ -35,7 +40,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x5342534dU /* "SBSM" */
-#define SHM_VERSION 6U
+#define SHM_VERSION 7U
 #define SHM_MAX_PROCS 256
 #define SHM_MAX_COUNTERS 64
 
@@ -97,6 +102,38 @@ enum shm_counter {
 };
 _Static_assert(SHM_COUNTER_COUNT <= SHM_MAX_COUNTERS, "too many shm counters");
 
+/* SIP methods counted by name; the others as "other". */
+#define SHM_SIP_METHODS(X)                                                                 \
+    X(INVITE) X(ACK) X(BYE) X(CANCEL) X(OPTIONS) X(REGISTER) X(UPDATE) X(REFER) X(NOTIFY)   \
+    X(PRACK) X(INFO) X(MESSAGE) X(SUBSCRIBE) X(PUBLISH) X(other)
+
+enum shm_sip_method {
+#define SHM_SIP_METHOD_ENUM(name) SHM_SIP_##name,
+    SHM_SIP_METHODS(SHM_SIP_METHOD_ENUM)
+#undef SHM_SIP_METHOD_ENUM
+    SHM_SIP_METHOD_COUNT
+};
+
+enum shm_dir { SHM_RX = 0, SHM_TX = 1 };
+
+#define SHM_SIP_CODE_MIN 100
+#define SHM_SIP_CODE_MAX 699
+#define SHM_SIP_CODES (SHM_SIP_CODE_MAX - SHM_SIP_CODE_MIN + 1)
+
+/* Upper bounds (ms) of the call setup histogram's buckets; one more bucket is +Inf. */
+#define SHM_SETUP_BOUNDS_MS {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000}
+#define SHM_SETUP_BUCKETS 13
+
+struct shm_stats {
+    uint64_t sip_requests[2][SHM_SIP_METHOD_COUNT]; /* [enum shm_dir][method] */
+    uint64_t sip_responses[2][SHM_SIP_CODES];       /* [enum shm_dir][code - 100] */
+    uint64_t setup_buckets[SHM_SETUP_BUCKETS + 1];  /* not cumulative; last: over the bounds */
+    uint64_t setup_sum_ms;
+    uint64_t setup_count;
+    uint32_t media_drained;  /* mediad: 1 while an operator drain keeps new sessions off */
+    uint32_t pad;
+} __attribute__((aligned(64)));
+
 enum shm_state {
     SHM_EMPTY = 0,     /* slot unused */
     SHM_STARTING,      /* forked, not yet ready */
@@ -155,6 +192,7 @@ struct shm_media_pool {
 struct shm_seg {
     struct shm_header hdr;
     struct shm_proc procs[SHM_MAX_PROCS];
+    struct shm_stats stats[SHM_MAX_PROCS];
     struct shm_media_pool media_pool;
     uint64_t txn_index[SHM_TXN_SLOTS];
 };
@@ -211,8 +249,21 @@ int shm_media_reclaim(struct shm_media_pool *pool, int lo, int hi);
 /* Free pairs in [lo, hi]. */
 unsigned shm_media_free_count(const struct shm_media_pool *pool, int lo, int hi);
 /* The instance number of the ready mediad with the fewest sessions (media_sessions
- * gauge), ties to the lowest instance; -1 when none is ready. Draining ones are skipped. */
+ * gauge), ties to the lowest instance; -1 when none is ready. Draining ones, and those an
+ * operator drained (shm_stats.media_drained), are skipped. */
 int shm_media_pick(const struct shm_seg *seg);
+
+/* The statistics beside slot p (a slot of seg). */
+static inline struct shm_stats *shm_stats_of(struct shm_seg *seg, const struct shm_proc *p) {
+    return seg && p ? &seg->stats[p - seg->procs] : NULL;
+}
+/* Counts a SIP message from its wire bytes (the start line): a request by its method, a
+ * response by its code; anything else is ignored. st may be NULL. */
+void shm_sip_count(struct shm_stats *st, enum shm_dir dir, const char *buf, size_t len);
+/* Counts one call setup time in the histogram. */
+void shm_setup_observe(struct shm_stats *st, uint64_t ms);
+/* The name of a counted method ("other" for the rest). */
+const char *shm_sip_method_name(enum shm_sip_method m);
 
 const char *shm_state_name(enum shm_state state);
 const char *shm_counter_name(enum shm_counter c);

@@ -42,6 +42,7 @@ struct core {
     int nudp;
     bool forwarded; /* the message at hand came from another sipd instance */
     struct shm_seg *seg; /* the transaction index, NULL: none */
+    struct shm_stats *stats; /* messages by method and code, NULL: not counted */
     struct tcp_server *tcp;
     int tcp_port;
     uint64_t index_hash; /* the entry the request at hand claimed, for its transaction */
@@ -142,6 +143,7 @@ static void reply_stateless(struct core *c, const sipmsg_t *m, const struct sipd
     struct sipdest dst;
     reply_dest(m, src, &dst);
     count_response(c);
+    shm_sip_count(c->stats, SHM_TX, c->out, (size_t)n);
     sipdest_send(&dst, c->out, (size_t)n);
 }
 
@@ -682,6 +684,7 @@ static void on_sip_send(struct core *c, ipc_chan_t *ch, const Sb__SipSendRequest
     }
     if (strcmp(msg->method, "ACK") == 0) { /* the ACK of a 2xx: no transaction */
         shm_count(c->slot, SHM_C_sip_tx_requests, 1);
+        shm_sip_count(c->stats, SHM_TX, c->out, (size_t)n);
         sipdest_send(&dest, c->out, (size_t)n);
         return;
     }
@@ -923,6 +926,8 @@ static void on_request(struct core *c, const sipmsg_t *m, const struct sipdest *
 void core_on_message(void *arg, const struct sipdest *src, const char *buf, size_t len) {
     struct core *c = arg;
     sipmsg_t *m = c->msg;
+    if (!c->forwarded) /* the instance that received it counted it */
+        shm_sip_count(c->stats, SHM_RX, buf, len);
     switch (sipmsg_parse(m, buf, len, src->transport == SIPDEST_TCP)) {
     case SIPMSG_RESPONSE:
         shm_count(c->slot, SHM_C_sip_rx_responses, 1);
@@ -952,14 +957,16 @@ void core_on_message(void *arg, const struct sipdest *src, const char *buf, size
 /* ---------------------------------------------------------------- lifetime */
 
 static void txn_send(void *arg, struct txn *t, const char *buf, size_t len) {
-    (void)arg;
+    struct core *c = arg;
+    shm_sip_count(c->stats, SHM_TX, buf, len);
     int rc = sipdest_send(&t->dest, buf, len);
     if (rc < 0 && rc != -EPIPE)
         log_ratelimited(LOG_INFO, "sending a response: %s", strerror(-rc));
 }
 
 static void txn_send_request(void *arg, struct txn *t, const char *buf, size_t len) {
-    (void)arg;
+    struct core *c = arg;
+    shm_sip_count(c->stats, SHM_TX, buf, len);
     int rc = sipdest_send(&t->dest, buf, len);
     if (rc < 0)
         log_ratelimited(LOG_INFO, "sending a request: %s", strerror(-rc));
@@ -1168,6 +1175,7 @@ void core_set_tcp(struct core *c, struct tcp_server *s, int port) {
 
 void core_set_index(struct core *c, struct shm_seg *seg) {
     c->seg = seg;
+    c->stats = shm_stats_of(seg, c->slot);
 }
 
 void core_add_udp(struct core *c, struct udp_sock *u, const union sipdest_addr *local) {
