@@ -123,7 +123,9 @@ struct call {
     bool re_update;   /* it is an UPDATE (RFC 3311): relayed as one, no ACK */
     /* a blind transfer asked by B (REFER, RFC 3515): B's dialog until the target answers */
     bool transferring;
+    bool transfer_from_a; /* ... asked by A: the legs were swapped for it (swap_legs) */
     char *old_b_call_id, *old_b_from_tag, *old_b_to_tag, *old_b_target;
+    char *old_b_local_uri, *old_b_remote_uri;
     char *old_b_routes[B2B_MAX_ROUTES];
     size_t old_b_nroutes;
     uint32_t old_b_cseq;
@@ -141,6 +143,7 @@ struct call {
     struct b2b_move *move;   /* its media moving to another mediad (b2b_control.c) */
     struct b2b_se se[2];     /* session timers: [0] A leg, [1] B leg (b2b_timer.c) */
     bool se_counted;         /* counted in b2bua.se_calls */
+    bool media_swapped;      /* mediad's side A faces the call's B leg (after a swap) */
     bool late_offer;         /* A's INVITE had no SDP: B offers in its 2xx */
     bool b_ack_pending;      /* ... and B's ACK waits for A's answer (in A's ACK) */
     uint8_t *b_ack_sdp;      /* ... the answer our ACK to B carried (for 2xx copies) */
@@ -166,7 +169,8 @@ struct call {
     uint32_t a_cseq; /* our requests to A */
     /* B leg: we are its UAC */
     char *b_call_id, *b_from_tag, *b_to_tag, *b_target, *b_to_uri;
-    char *b_routes[B2B_MAX_ROUTES]; /* B's Record-Route reversed (RFC 3261 12.1.2) */
+    char *b_local_uri, *b_local_display; /* our From toward B (A's, until a swap) */
+    char *b_routes[B2B_MAX_ROUTES];      /* B's Record-Route reversed (RFC 3261 12.1.2) */
     size_t b_nroutes;
     uint32_t b_cseq;
     uint64_t b_txn; /* sipd's client transaction of the B INVITE (for CANCEL) */

@@ -86,8 +86,8 @@ static bool send_fork_invite(b2bua_t *b, struct call *c, unsigned k) {
     Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
     msg.method = "INVITE";
     msg.request_uri = f->target;
-    msg.from_display = c->a_from_display;
-    msg.from_uri = c->a_from_uri;
+    msg.from_display = c->b_local_display;
+    msg.from_uri = c->b_local_uri;
     msg.from_tag = f->from_tag;
     msg.to_uri = c->b_to_uri;
     msg.to_tag = "";
@@ -115,8 +115,8 @@ static void hang_up_fork(b2bua_t *b, struct call *c, unsigned k, const Sb__SipMe
     struct b_fork *f = &c->forks[k];
     Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
     msg.request_uri = m->contact && *m->contact ? m->contact : f->target;
-    msg.from_display = c->a_from_display;
-    msg.from_uri = c->a_from_uri;
+    msg.from_display = c->b_local_display;
+    msg.from_uri = c->b_local_uri;
     msg.from_tag = f->from_tag;
     msg.to_uri = c->b_to_uri;
     msg.to_tag = m->to_tag;
@@ -387,6 +387,8 @@ void b2b_on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     c->a_call_id = b2b_dup_or_empty(m->call_id);
     c->a_from_display = b2b_dup_or_empty(m->from_display);
     c->a_from_uri = b2b_dup_or_empty(m->from_uri);
+    c->b_local_display = b2b_dup_or_empty(m->from_display);
+    c->b_local_uri = b2b_dup_or_empty(m->from_uri);
     c->a_from_tag = b2b_dup_or_empty(m->from_tag);
     c->a_to_uri = b2b_dup_or_empty(m->to_uri);
     c->b_to_uri = b2b_dup_or_empty(m->to_uri);
@@ -411,7 +413,7 @@ void b2b_on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     if (c->a_call_id && c->destination)
         b2b_event(b, c, "call.started");
     if (!c->a_call_id || !c->a_to_tag || !c->a_target || !c->b_to_uri || !c->destination ||
-        (m->body.len && !c->body)) {
+        !c->b_local_uri || !c->b_local_display || (m->body.len && !c->body)) {
         b2b_fail_call(b, c, 500, "Out of memory");
         return;
     }

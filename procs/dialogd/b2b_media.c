@@ -239,7 +239,9 @@ bool b2b_media_update(b2bua_t *b, struct call *c, bool from_a, Sb__MediaSdpType 
     }
     Sb__MediaUpdateRequest rq = SB__MEDIA_UPDATE_REQUEST__INIT;
     rq.session_id = c->media_session;
-    rq.from_side = from_a ? SB__MEDIA_SIDE__MEDIA_SIDE_A : SB__MEDIA_SIDE__MEDIA_SIDE_B;
+    /* mediad's sides are the call's legs, crossed after the caller transferred */
+    rq.from_side =
+        from_a != c->media_swapped ? SB__MEDIA_SIDE__MEDIA_SIDE_A : SB__MEDIA_SIDE__MEDIA_SIDE_B;
     rq.type = type;
     rq.sdp = sdp;
     rq.confirmed = confirmed;
@@ -258,7 +260,7 @@ bool b2b_media_update_b(b2bua_t *b, struct call *c, const Sb__SipMessage *m, boo
 bool b2b_media_play(b2bua_t *b, struct call *c, const char *file) {
     Sb__MediaPlayRequest rq = SB__MEDIA_PLAY_REQUEST__INIT;
     rq.session_id = c->media_session;
-    rq.to_side = SB__MEDIA_SIDE__MEDIA_SIDE_A;
+    rq.to_side = c->media_swapped ? SB__MEDIA_SIDE__MEDIA_SIDE_B : SB__MEDIA_SIDE__MEDIA_SIDE_A;
     rq.file = (char *)file;
     Sb__Envelope env = SB__ENVELOPE__INIT;
     env.body_case = SB__ENVELOPE__BODY_MEDIA_PLAY;

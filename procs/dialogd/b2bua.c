@@ -76,6 +76,10 @@ void b2b_call_free(b2bua_t *b, struct call *c) {
         free(c->a_routes[i]);
     for (size_t i = 0; i < c->b_nroutes; i++)
         free(c->b_routes[i]);
+    free(c->b_local_uri);
+    free(c->b_local_display);
+    free(c->old_b_local_uri);
+    free(c->old_b_remote_uri);
     free(c->old_b_call_id);
     free(c->old_b_from_tag);
     free(c->old_b_to_tag);
@@ -181,6 +185,8 @@ void b2b_save(b2bua_t *b, struct call *c) {
         {"b_target", c->b_target ? c->b_target : ""},
         {"b_route_set", b_routes},
         {"b_local_cseq", nums[2]},
+        {"b_local_uri", c->b_local_uri},
+        {"media_swapped", c->media_swapped ? "1" : "0"},
         {"media_session", media[0]},
         {"mediad", media[1]},
     };
@@ -352,8 +358,8 @@ bool b2b_send_leg(b2bua_t *b, struct call *c, bool a_leg, const char *method, ui
         msg.n_route = c->a_nroutes;
     } else {
         msg.request_uri = c->b_target;
-        msg.from_display = c->a_from_display;
-        msg.from_uri = c->a_from_uri;
+        msg.from_display = c->b_local_display;
+        msg.from_uri = c->b_local_uri;
         msg.from_tag = c->b_from_tag;
         msg.to_uri = c->b_to_uri;
         msg.to_tag = c->b_to_tag ? c->b_to_tag : "";

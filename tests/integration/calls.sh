@@ -46,7 +46,7 @@ check_eq "the caller's 200 carries the callee's CSeq-independent To tag of ours"
 check_eq "the BYE reached the callee as CSeq 2 of the B dialog" "2 BYE" "$(hdr bob-answer 3 CSeq)"
 
 # ---- the callee hangs up ----
-callee bob-bye uas_answer_bye.xml "$PB"
+callee bob-bye uas_answer_bye.xml "$PB" -d 300
 sleep 0.2
 check "a call the callee ends completes at the caller (BYE received, 200 sent)" \
   sipp_run call-2 uac_call_wait_bye.xml -s 1001 -cid_str "call-2-%u"
@@ -133,13 +133,6 @@ check "the UPDATE reaches it with a=sendonly, its answer the caller with a=recvo
   "$(declare -f msg_has); SB_OUT='$SB_OUT'; msg_has bob-update 3 '^a=sendonly' && tr -d '\r' <'$SB_OUT/call-update.msg' | grep -q '^a=recvonly'"
 
 # ---- blind transfer: the callee REFERs the caller to 1006; 1006 takes its place ----
-# nth_body NAME N: the body of the N-th message SIPp received (after the blank line)
-nth_body() {
-  tr -d '\r' <"$SB_OUT/$1.msg" | awk -v n="$2" '
-    /message received/ { k++; rx = 1; hdr = 1; seen = 0; next } /message sent/ { rx = 0; next }
-    /^-----/ { rx = 0; next } rx && k == n && !hdr && NF { print }
-    rx && k == n && NF { seen = 1 } rx && k == n && seen && $0 == "" { hdr = 0 }'
-}
 PR=$(free_port)
 check "1006 registers" register 1006 "$PR"
 callee c-1006 uas_answer.xml "$PR"

@@ -167,3 +167,10 @@ media_of() { # NAME [sent]: ip:port of the audio line of the last SDP SIPp recei
     mine && /^c=IN IP4/ { ip = $3 } mine && /^m=audio/ { port = $2 } END { print ip ":" port }'
 }
 rtp_field() { awk -v k="$2" '$1 == k { print $2 }' "$SB_OUT/$1"; }
+# nth_body NAME N: the body of the N-th message SIPp received (after the blank line)
+nth_body() {
+  tr -d '\r' <"$SB_OUT/$1.msg" | awk -v n="$2" '
+    /message received/ { k++; rx = 1; hdr = 1; seen = 0; next } /message sent/ { rx = 0; next }
+    /^-----/ { rx = 0; next } rx && k == n && !hdr && NF { print }
+    rx && k == n && NF { seen = 1 } rx && k == n && seen && $0 == "" { hdr = 0 }'
+}
