@@ -31,6 +31,7 @@ check_eq "a new call while Redis is stuck gets 503" "503" "$(msgs fr-a2 received
 check "the established call ends normally meanwhile (the caller's BYE answered)" wait_pid "$A1"
 check "and its callee got the BYE" wait_pid "$B1"
 check_eq "the callee received INVITE ACK BYE" "INVITE ACK BYE" "$(msgs fr-b1 received)"
+check_eq "Redis answers again (a PING waits out the pause)" PONG "$(rcli ping)"
 callee fr-b3 uas_answer.xml "$PB"
 sleep 0.2
 check "calls go through again once Redis answers" \
