@@ -217,6 +217,9 @@ void b2b_ask_routerd(b2bua_t *b, struct call *c, Sb__Envelope *env, ipc_reply_cb
                      uint32_t timeout_ms);
 void b2b_b_invite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseIn *in, unsigned k);
 bool b2b_cancel_open_forks(b2bua_t *b, struct call *c);
+/* A 2xx to one of our INVITEs that no call wants (its dial abandoned, its call over): ACK
+ * and BYE on the dialog it made (RFC 3261 13.2.2.4 and 15). */
+void b2b_hang_up_stray(b2bua_t *b, const Sb__SipMessage *m);
 void b2b_dial(b2bua_t *b, struct call *c, const char *const *uris, unsigned n, unsigned timeout);
 void b2b_on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in);
 void b2b_run_next(b2bua_t *b, struct call *c);

@@ -131,6 +131,42 @@ static void hang_up_fork(b2bua_t *b, struct call *c, unsigned k, const Sb__SipMe
     log_info("call %s: a second contact answered; hung up", c->a_call_id);
 }
 
+void b2b_hang_up_stray(b2bua_t *b, const Sb__SipMessage *m) {
+    if (!m->contact || !*m->contact || !m->call_id || !m->to_tag || !*m->to_tag)
+        return;
+    ipc_chan_t *ch = worker_peer_pick(b->w, SB_ROLE_sipd, b2b_hash_str(m->call_id));
+    if (!ch)
+        return;
+    char *routes[B2B_MAX_ROUTES];
+    size_t n = 0;
+    for (size_t i = 0; i < m->n_record_route && n < B2B_MAX_ROUTES; i++)
+        routes[n++] = m->record_route[m->n_record_route - 1 - i];
+    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
+    msg.request_uri = m->contact;
+    msg.from_display = m->from_display;
+    msg.from_uri = m->from_uri;
+    msg.from_tag = m->from_tag;
+    msg.to_uri = m->to_uri;
+    msg.to_tag = m->to_tag;
+    msg.call_id = m->call_id;
+    msg.route = routes;
+    msg.n_route = n;
+    msg.contact_user = (char *)B2B_CONTACT_USER;
+    Sb__SipSendRequest sr = SB__SIP_SEND_REQUEST__INIT;
+    sr.client_id = KIND_FORK_BYE; /* no call: its answers are dropped */
+    sr.msg = &msg;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_SIP_SEND_REQUEST;
+    env.sip_send_request = &sr;
+    msg.method = "ACK";
+    msg.cseq = m->cseq;
+    ipc_send(ch, &env);
+    msg.method = "BYE";
+    msg.cseq = m->cseq + 1;
+    ipc_send(ch, &env);
+    log_info("call leg %s answered after it was given up: acknowledged and hung up", m->call_id);
+}
+
 static void dial_timeout(uv_timer_t *t) {
     struct call *c = t->data;
     b2bua_t *b = c->b2bua;

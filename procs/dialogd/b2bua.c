@@ -532,14 +532,21 @@ static void on_response(b2bua_t *b, const Sb__SipResponseIn *in) {
     enum b2b_kind kind = (enum b2b_kind)(in->client_id & 0xf);
     unsigned fork = (unsigned)(in->client_id >> 4) & 0xf;
     unsigned attempt = (unsigned)(in->client_id >> 8) & 0xff;
+    bool ok2xx = in->msg->status / 100 == 2;
     if (in->client_id) {
         c = b2b_find_id(b, in->client_id >> 16);
-        if (c && kind == KIND_B_INVITE && attempt != (c->attempt & 0xff))
-            return;                /* an abandoned dial's late answer */
+        if (kind == KIND_B_INVITE && (!c || attempt != (c->attempt & 0xff))) {
+            /* an abandoned dial's late answer, or its call is over: a 2xx made a dialog */
+            if (ok2xx)
+                b2b_hang_up_stray(b, in->msg);
+            return;
+        }
     } else if (in->msg->call_id) { /* a 2xx copy after the transaction: ACK again */
         bool a_leg;
         c = b2b_find_call_id(b, in->msg->call_id, &a_leg);
         kind = KIND_B_INVITE;
+        if (!c && ok2xx && strncmp(in->msg->call_id, "sbd", 3) == 0)
+            b2b_hang_up_stray(b, in->msg); /* ours, for a call that is gone */
         if (!c || a_leg || c->winner < 0)
             return;
         fork = (unsigned)c->winner;

@@ -2,10 +2,21 @@
 # Failures are answers, not hangs: with Redis unresponsive (CLIENT PAUSE) a new call to a
 # registered user gets 503 (the location cannot be read) while an established call goes on
 # and its BYE still ends both legs; with mediad unresponsive (SIGSTOP) a new call with SDP
-# gets 503 (no media) and nothing is left behind; both recover when they are back.
+# gets 503 (no media) and nothing is left behind; both recover when they are back. A
+# callee that answers after its dial was given up gets ACK and BYE (its dialog exists).
 . "$(dirname "$0")/lib.sh"
 
 new_confdir calls_failures
+# the prototype's route for 1*, and 7*: a dial of one second, then "unavailable"
+cat >"$CONF/dialplan.json" <<'JSON'
+{"version": "1", "routes": [
+  {"id": "internal", "pattern": "1*", "actions": [
+    {"type": "dial", "params": {"target": "user/${destination}", "timeout": 30}}]},
+  {"id": "short", "pattern": "7*", "actions": [
+    {"type": "dial", "params": {"target": "user/${destination}", "timeout": 1}},
+    {"type": "hangup", "params": {"reason": "unavailable"}}]}
+]}
+JSON
 set_param log_level debug
 set_param sip_t1 100ms
 set_param register_timeout 1s
@@ -50,4 +61,16 @@ sleep 0.2
 check "calls go through again once mediad answers" \
   sipp_run fr-a5 uac_call.xml -s 1001 -d 200 -cid_str "fr-a5-%u"
 wait_pid "$CALLEE_PID"
+
+# ---- a callee that answers after its dial was given up: ACK and BYE, nothing left ----
+P7=$(free_port)
+check "7001 registers" register 7001 "$P7"
+callee fr-late uas_answer_late.xml "$P7"
+sipp_run fr-a6 uac_fail.xml -s 7001 -cid_str "fr-a6-%u"
+check_eq "the caller hears 480 when the one-second dial is over" "480" \
+  "$(msgs fr-a6 received | awk '{ print $NF }')"
+check "the callee's late 200 is acknowledged and hung up" wait_pid "$CALLEE_PID"
+check_eq "the callee received INVITE ACK BYE" "INVITE ACK BYE" \
+  "$(msgs fr-late received | awk '{ for (i = 1; i <= NF; i++) if ($i != "INVITE" || !seen++) printf "%s%s", (n++ ? " " : ""), $i }')"
+check "dialogd holds no call" wait_until 5 '[ "$(counter dialogd calls_active)" = 0 ]'
 finish
