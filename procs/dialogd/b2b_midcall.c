@@ -48,9 +48,15 @@ void b2b_reinvite_answer_ready(b2bua_t *b, struct call *c, unsigned status, cons
                                size_t len) {
     if (!c->re_txn)
         return;
-    b2b_respond_txn_body(b, c->re_ch, c->re_txn, status, sdp, len);
+    /* a 2xx to the leg's re-INVITE or UPDATE refreshes its session timer (RFC 4028 9) */
+    int leg = c->re_from_a ? 0 : 1;
+    struct b2b_hdrs hs = {.n = 0};
+    bool timer = status / 100 == 2 && b2b_se_headers(c, leg, &hs);
+    b2b_respond_txn_hdrs(b, c->re_ch, c->re_txn, status, sdp, len, timer ? &hs : NULL);
     c->re_txn = 0;
     c->re_ch = NULL;
+    if (timer)
+        b2b_se_start(b, c, leg);
 }
 
 /* The other leg answered our re-INVITE. */
