@@ -23,7 +23,7 @@ apid_peers() { api /api/v1/processes | jq '[.processes[] | select(.role=="apid")
 # apid talks to dialogd, routerd and both mediad
 check "apid is connected to dialogd, routerd and both mediad" wait_until 10 '[ "$(apid_peers)" -ge 4 ]'
 
-callee() { # NAME SCENARIO PORT: a SIPp callee in the background
+bg_callee() { # NAME SCENARIO PORT: a SIPp callee in the background, killed at the end
   rm -f "$SB_OUT/$1.msg"
   timeout 60 sipp -sf "$top/tests/sipp/$2" -i 127.0.0.1 -p "$3" -m 1 -timeout 45s \
     -timeout_error -nostdin -trace_msg -message_file "$SB_OUT/$1.msg" -trace_err \
@@ -31,7 +31,7 @@ callee() { # NAME SCENARIO PORT: a SIPp callee in the background
   CALLEE_PID=$!
   EXTRA_PIDS="$EXTRA_PIDS $!"
 }
-caller() { # NAME SCENARIO CALL-ID: a SIPp caller of 1001 in the background
+bg_caller() { # NAME SCENARIO CALL-ID: a SIPp caller of 1001 in the background
   rm -f "$SB_OUT/$1.msg"
   timeout 60 sipp -sf "$top/tests/sipp/$2" -i 127.0.0.1 -p "$(free_port)" -m 1 -s 1001 \
     -timeout 45s -timeout_error -nostdin -trace_msg -message_file "$SB_OUT/$1.msg" \
@@ -39,18 +39,7 @@ caller() { # NAME SCENARIO CALL-ID: a SIPp caller of 1001 in the background
   CALLER_PID=$!
   EXTRA_PIDS="$EXTRA_PIDS $!"
 }
-hdr() { # FILE N NAME: header NAME of the N-th message SIPp received
-  tr -d '\r' <"$SB_OUT/$1.msg" | awk -v n="$2" -v h="$3" '
-    /message received/ { k++; inmsg = (k == n); next } /message sent/ { inmsg = 0 }
-    inmsg && tolower($0) ~ "^" tolower(h) ":" { sub(/^[^:]*: */, ""); print; exit }'
-}
 tag_of() { sed -n 's/.*;tag=\([^;>]*\).*/\1/p' <<<"$1"; }
-media_of() { # NAME [sent]: ip:port of the audio line of the last SDP SIPp received (or sent)
-  tr -d '\r' <"$SB_OUT/$1.msg" | awk -v d="message ${2:-received}" '
-    /message (received|sent)/ { mine = index($0, d) > 0; next }
-    mine && /^c=IN IP4/ { ip = $3 } mine && /^m=audio/ { port = $2 } END { print ip ":" port }'
-}
-wait_pid() { local i; for i in $(seq 1 200); do kill -0 "$1" 2>/dev/null || { wait "$1"; return; }; sleep 0.1; done; return 1; }
 got_bye() { grep -q '^BYE ' <(tr -d '\r' <"$SB_OUT/$1.msg"); }
 
 curl -sN --max-time 55 "$A/api/v1/events" >"$SB_OUT/events.txt" 2>/dev/null &
@@ -117,10 +106,10 @@ setup0=$(metric switchboard_call_setup_seconds_count)
 PB=$(free_port)
 check "1001 registers" sipp_run reg-1001 register.xml -cid_str "reg-1001-%u" -key user 1001 \
   -key seq 1 -key contacts "<sip:1001@127.0.0.1:$PB>" -key expires_header "Expires: 600"
-callee bob-1 uas_answer.xml "$PB"
+bg_callee bob-1 uas_answer.xml "$PB"
 B1=$CALLEE_PID
 sleep 0.2
-caller alice-1 uac_call_wait_bye.xml "apicall-%u"
+bg_caller alice-1 uac_call_wait_bye.xml "apicall-%u"
 A1=$CALLER_PID
 check "the call is answered (after the broken reload: the running dialplan stayed)" \
   wait_until 8 'grep -q "^SIP/2.0 200" "$SB_OUT/alice-1.msg" 2>/dev/null'
@@ -190,10 +179,10 @@ check "the call disappears from dialogs" wait_until 5 '[ "$(dlg | jq ".dialogs |
 check_eq "dialogs/{id} of the ended call: 404" 404 "$(acode "/api/v1/dialogs/$CID")"
 
 # ---- a drain moves a call to the other mediad ----
-callee bob-2 api_uas_moved.xml "$PB"
+bg_callee bob-2 api_uas_moved.xml "$PB"
 B2=$CALLEE_PID
 sleep 0.2
-caller alice-2 api_uac_moved.xml "apidrain-%u"
+bg_caller alice-2 api_uac_moved.xml "apidrain-%u"
 A2=$CALLER_PID
 CID2=apidrain-1
 check "the second call is confirmed" \
