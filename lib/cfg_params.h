@@ -74,6 +74,8 @@
     X(api_token, CFG_T_STR, "",                                                            \
       "Bearer token the REST API, events and metrics require (not health); empty: none") \
     X(api_events_keepalive, CFG_T_TIME, "15s",                                             \
-      "How often an idle event stream (GET /api/v1/events) gets a keep-alive comment")
+      "How often an idle event stream (GET /api/v1/events) gets a keep-alive comment")   \
+    X(api_peers, CFG_T_STR, "",                                                            \
+      "Base URLs of the other nodes' apid (http://host:port), space separated: GET /api/v1/nodes")
 
 #endif
