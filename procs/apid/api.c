@@ -379,6 +379,43 @@ static json_t *api_self_url(const struct api_env *env) {
     return json_string(url);
 }
 
+size_t api_csp(const char *peers, char *out, size_t cap) {
+    size_t len = 0;
+    int n = snprintf(out, cap, "default-src 'self'; connect-src 'self'");
+    if (n < 0 || (size_t)n >= cap)
+        return 0;
+    len = (size_t)n;
+    for (const char *p = peers ? peers : ""; *p;) {
+        p += strspn(p, " ,\t");
+        size_t w = strcspn(p, " ,\t");
+        if (w == 0)
+            break;
+        /* the origin: scheme://host[:port], only http(s) and only plain characters */
+        const char *sep = memmem(p, w, "://", 3);
+        size_t olen = 0;
+        bool ok = sep && ((sep - p == 4 && strncmp(p, "http", 4) == 0) ||
+                          (sep - p == 5 && strncmp(p, "https", 5) == 0));
+        if (ok) {
+            olen = (size_t)(sep - p) + 3;
+            while (olen < w && p[olen] != '/')
+                olen++;
+            for (size_t i = 0; i < olen && ok; i++)
+                ok = isalnum((unsigned char)p[i]) || strchr(":/.-[]", p[i]);
+            ok = ok && olen > (size_t)(sep - p) + 3;
+        }
+        if (ok && len + 1 + olen < cap) {
+            out[len++] = ' ';
+            memcpy(out + len, p, olen);
+            len += olen;
+        }
+        p += w;
+    }
+    n = snprintf(out + len, cap - len, "; frame-ancestors 'none'");
+    if (n < 0 || (size_t)n >= cap - len)
+        return 0;
+    return len + (size_t)n;
+}
+
 static int api_nodes(const struct api_env *env, json_t **doc) {
     json_t *nodes = json_array();
     json_t *self = json_object();

@@ -237,4 +237,9 @@ int api_mediad_of_node(const char *node_id, size_t len);
 /* GET /api/v1/rtpmanagers/{node_id}/drain of a drain; NULL when out of memory. */
 json_t *api_drain_json(const struct api_drain *d, int instance, int64_t now_wall_us);
 
+/* The dashboard's Content-Security-Policy: our own scripts only, fetches to us and to the
+ * origins of api_peers (space or comma separated base URLs; anything but a plain
+ * http(s)://host[:port] is left out). Its length, 0 when cap is too small. */
+size_t api_csp(const char *peers, char *out, size_t cap);
+
 #endif

@@ -147,7 +147,9 @@ static struct MHD_Response *http_make_response(http_server_t *s, struct http_res
     /* Pages run only our own scripts and styles and talk only to us. */
     if (resp->content_type && strncmp(resp->content_type, "text/html", 9) == 0)
         ok &= MHD_add_response_header(r, "Content-Security-Policy",
-                                      "default-src 'self'; frame-ancestors 'none'") == MHD_YES;
+                                      resp->csp ? resp->csp
+                                                : "default-src 'self'; frame-ancestors 'none'") ==
+              MHD_YES;
     if (s->quiescing) /* let keep-alive clients go while we drain */
         ok &= MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
     if (!ok) {

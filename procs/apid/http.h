@@ -75,6 +75,9 @@ struct http_response {
     /* static name, value pairs ending with NULL, or NULL: added to this answer and, for a
      * deferred call or a stream, to the one that follows (CORS) */
     const char *const *headers;
+    /* an HTML page's Content-Security-Policy (borrowed until the answer is queued); NULL:
+     * "default-src 'self'; frame-ancestors 'none'" */
+    const char *csp;
     /* Instead of an answer now: */
     bool defer;                  /* answer later with http_call_answer */
     bool stream;                 /* 200 text/event-stream fed by http_stream_push */

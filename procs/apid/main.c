@@ -31,6 +31,7 @@ struct apid {
     events_t *events;
     regstore_t *regs;
     ctl_t *ctl;
+    char csp[2048]; /* the dashboard's policy, made per page from api_peers */
     uv_timer_t tick;
     bool tick_open;
 };
@@ -121,6 +122,8 @@ static void apid_handle(void *arg, const struct http_request *req, struct http_r
         break;
     case API_OP_FILE:
         apid_file(req, resp);
+        if (api_csp(cfg_str(w->cfg, CFG_api_peers), a->csp, sizeof a->csp))
+            resp->csp = a->csp;
         break;
     case API_OP_DLG_LIST:
         ctl_dialogs(a->ctl, req->call, resp);

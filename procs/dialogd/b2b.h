@@ -236,6 +236,8 @@ bool b2b_media_update(b2bua_t *b, struct call *c, bool from_a, Sb__MediaSdpType 
                       unsigned status);
 bool b2b_media_update_b(b2bua_t *b, struct call *c, const Sb__SipMessage *m, bool final);
 void b2b_on_media_event(b2bua_t *b, const Sb__MediaEvent *ev);
+/* *dst becomes a copy of sdp (kept as it was when sdp is empty or memory is short). */
+void b2b_keep_sdp(uint8_t **dst, size_t *dst_len, ProtobufCBinaryData sdp);
 /* A late offer: the callee's SDP (in its 2xx) creates the session, A gets it rewritten. */
 void b2b_media_create_late(b2bua_t *b, struct call *c, ProtobufCBinaryData offer);
 /* The caller's ACK for a late offer: its answer (sdp, may be empty) goes to B's ACK. */
@@ -323,6 +325,11 @@ bool b2b_send_request_via(b2bua_t *b, struct call *c, ipc_chan_t *via, enum b2b_
                           unsigned fork, Sb__SipMessage *msg);
 ipc_chan_t *b2b_sipd_for(b2bua_t *b, uint64_t txn_id);
 void b2b_unlink_from(struct call **head, struct call *c, size_t off);
+/* c into the table by its A (B) Call-ID; b2b_link_b does nothing without a B Call-ID. */
+void b2b_link_a(b2bua_t *b, struct call *c);
+void b2b_link_b(b2bua_t *b, struct call *c);
+/* The contacts of a LocationReply (at most B2B_MAX_FORKS; none unless status 200). */
+unsigned b2b_located(const Sb__LocationReply *lr, const char **uris);
 int64_t b2b_wall_ms(void);
 
 #endif

@@ -307,15 +307,7 @@ static void move_media_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
             !move_update(b, c, false, (ProtobufCBinaryData){c->b_sdp_len, c->b_sdp}))
             move_failed(b, c, "mediad unreachable");
         return;
-    case MV_PREWIRE: /* both remotes known: B is offered the new address */
-        free(mv->a_sdp);
-        mv->a_sdp = copy_bytes(rep->sdp.data, rep->sdp.len, &mv->a_sdp_len);
-        if (!mv->a_sdp) {
-            move_failed(b, c, "out of memory");
-            return;
-        }
-        move_invite(b, c, false);
-        return;
+    case MV_PREWIRE:  /* both remotes known: B is offered the new address */
     case MV_B_ANSWER: /* B's answer applied: A is offered the new address */
         free(mv->a_sdp);
         mv->a_sdp = copy_bytes(rep->sdp.data, rep->sdp.len, &mv->a_sdp_len);
@@ -323,7 +315,7 @@ static void move_media_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
             move_failed(b, c, "out of memory");
             return;
         }
-        move_invite(b, c, true);
+        move_invite(b, c, mv->step == MV_B_ANSWER);
         return;
     case MV_A_ANSWER:
         move_done(b, c);
@@ -332,16 +324,6 @@ static void move_media_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
     case MV_A_INVITE:
         return;
     }
-}
-
-static void keep_sdp(uint8_t **dst, size_t *dst_len, const ProtobufCBinaryData *sdp) {
-    size_t n;
-    uint8_t *d = sdp->len ? copy_bytes(sdp->data, sdp->len, &n) : NULL;
-    if (!d)
-        return;
-    free(*dst);
-    *dst = d;
-    *dst_len = n;
 }
 
 void b2b_move_answered(b2bua_t *b, struct call *c, const Sb__SipResponseIn *in, bool a_leg) {
@@ -369,9 +351,9 @@ void b2b_move_answered(b2bua_t *b, struct call *c, const Sb__SipResponseIn *in, 
         return;
     }
     if (a_leg)
-        keep_sdp(&c->body, &c->body_len, &m->body);
+        b2b_keep_sdp(&c->body, &c->body_len, m->body);
     else
-        keep_sdp(&c->b_sdp, &c->b_sdp_len, &m->body);
+        b2b_keep_sdp(&c->b_sdp, &c->b_sdp_len, m->body);
     mv->step = a_leg ? MV_A_ANSWER : MV_B_ANSWER;
     if (!move_update(b, c, a_leg, m->body))
         move_failed(b, c, "mediad unreachable");

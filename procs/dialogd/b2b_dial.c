@@ -243,10 +243,7 @@ static void location_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
         env && env->body_case == SB__ENVELOPE__BODY_LOCATION_REPLY ? env->location_reply : NULL;
     const struct b2b_action *a = &c->actions[c->next_action - 1];
     const char *uris[B2B_MAX_FORKS];
-    unsigned n = 0;
-    for (size_t i = 0; lr && lr->status == 200 && i < lr->n_bindings && n < B2B_MAX_FORKS; i++)
-        if (lr->bindings[i] && lr->bindings[i]->uri && *lr->bindings[i]->uri)
-            uris[n++] = lr->bindings[i]->uri;
+    unsigned n = b2b_located(lr, uris);
     if (!lr || lr->status == 503) {
         c->last_failure = 503;
     } else if (n == 0) {
@@ -440,9 +437,7 @@ void b2b_on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     }
     c->next_id = b->by_id[c->id % B2B_BUCKETS];
     b->by_id[c->id % B2B_BUCKETS] = c;
-    uint32_t h = b2b_hash_str(c->a_call_id);
-    c->next_a = b->by_a[h];
-    b->by_a[h] = c;
+    b2b_link_a(b, c);
     b->ncalls++;
     shm_count(b->w->slot, SHM_C_calls_started, 1);
     shm_gauge(b->w->slot, SHM_C_calls_active, b->ncalls);
@@ -550,9 +545,7 @@ void b2b_b_invite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseIn *
             c->winner = -1;
             return;
         }
-        uint32_t h = b2b_hash_str(c->b_call_id);
-        c->next_b = b->by_b[h];
-        b->by_b[h] = c;
+        b2b_link_b(b, c);
         b2b_cancel_open_forks(b, c);
         b2b_se_from_answer(b, c, m); /* the callee's session timer, if it asks */
     }

@@ -11,6 +11,8 @@ struct media_wait {
 };
 
 static void late_fail(b2bua_t *b, struct call *c, unsigned status);
+static bool create_request(b2bua_t *b, struct call *c, ProtobufCBinaryData offer,
+                           enum media_step step);
 static bool media_request(b2bua_t *b, struct call *c, Sb__Envelope *env, enum media_step step,
                           unsigned status);
 
@@ -140,25 +142,26 @@ static void late_fail(b2bua_t *b, struct call *c, unsigned status) {
     b2b_hang_up_both(b, c, "the callee's offer cannot be anchored");
 }
 
-void b2b_media_create_late(b2bua_t *b, struct call *c, ProtobufCBinaryData offer) {
+/* A session from an offer: A's (step MW_CREATE) or B's (MW_LATE_OFFER). */
+static bool create_request(b2bua_t *b, struct call *c, ProtobufCBinaryData offer,
+                           enum media_step step) {
     char tag[24];
     snprintf(tag, sizeof tag, "%llu", (unsigned long long)c->id);
-    uint8_t *copy = offer.len ? malloc(offer.len) : NULL;
-    if (copy) { /* B's latest SDP, for a move to another mediad */
-        memcpy(copy, offer.data, offer.len);
-        free(c->b_sdp);
-        c->b_sdp = copy;
-        c->b_sdp_len = offer.len;
-    }
     Sb__MediaCreateRequest rq = SB__MEDIA_CREATE_REQUEST__INIT;
     rq.call_id = c->a_call_id;
     rq.sdp = offer;
     rq.owner_tag = tag;
-    rq.offer_side = SB__MEDIA_SIDE__MEDIA_SIDE_B;
+    if (step == MW_LATE_OFFER)
+        rq.offer_side = SB__MEDIA_SIDE__MEDIA_SIDE_B;
     Sb__Envelope env = SB__ENVELOPE__INIT;
     env.body_case = SB__ENVELOPE__BODY_MEDIA_CREATE;
     env.media_create = &rq;
-    if (!media_request(b, c, &env, MW_LATE_OFFER, 0))
+    return media_request(b, c, &env, step, 0);
+}
+
+void b2b_media_create_late(b2bua_t *b, struct call *c, ProtobufCBinaryData offer) {
+    b2b_keep_sdp(&c->b_sdp, &c->b_sdp_len, offer); /* B's latest, for a move */
+    if (!create_request(b, c, offer, MW_LATE_OFFER))
         late_fail(b, c, 503);
 }
 
@@ -208,18 +211,18 @@ static bool media_request(b2bua_t *b, struct call *c, Sb__Envelope *env, enum me
 }
 
 void b2b_media_create(b2bua_t *b, struct call *c) {
-    char tag[24];
-    snprintf(tag, sizeof tag, "%llu", (unsigned long long)c->id);
-    Sb__MediaCreateRequest rq = SB__MEDIA_CREATE_REQUEST__INIT;
-    rq.call_id = c->a_call_id;
-    rq.sdp.data = c->body;
-    rq.sdp.len = c->body_len;
-    rq.owner_tag = tag;
-    Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_MEDIA_CREATE;
-    env.media_create = &rq;
-    if (!media_request(b, c, &env, MW_CREATE, 0))
+    if (!create_request(b, c, (ProtobufCBinaryData){c->body_len, c->body}, MW_CREATE))
         b2b_fail_call(b, c, 503, "Media unavailable");
+}
+
+void b2b_keep_sdp(uint8_t **dst, size_t *dst_len, ProtobufCBinaryData sdp) {
+    uint8_t *copy = sdp.len ? malloc(sdp.len) : NULL;
+    if (!copy)
+        return;
+    memcpy(copy, sdp.data, sdp.len);
+    free(*dst);
+    *dst = copy;
+    *dst_len = sdp.len;
 }
 
 /* An SDP from one side (an offer or an answer) to mediad; the reply of step brings it
@@ -228,15 +231,10 @@ bool b2b_media_update(b2bua_t *b, struct call *c, bool from_a, Sb__MediaSdpType 
                       ProtobufCBinaryData sdp, bool confirmed, enum media_step step,
                       unsigned status) {
     /* each side's latest SDP, kept for a move to another mediad (b2b_control.c) */
-    uint8_t **keep = from_a ? &c->body : &c->b_sdp;
-    size_t *keep_len = from_a ? &c->body_len : &c->b_sdp_len;
-    uint8_t *copy = sdp.len ? malloc(sdp.len) : NULL;
-    if (copy) {
-        memcpy(copy, sdp.data, sdp.len);
-        free(*keep);
-        *keep = copy;
-        *keep_len = sdp.len;
-    }
+    if (from_a)
+        b2b_keep_sdp(&c->body, &c->body_len, sdp);
+    else
+        b2b_keep_sdp(&c->b_sdp, &c->b_sdp_len, sdp);
     Sb__MediaUpdateRequest rq = SB__MEDIA_UPDATE_REQUEST__INIT;
     rq.session_id = c->media_session;
     /* mediad's sides are the call's legs, crossed after the caller transferred */

@@ -188,11 +188,7 @@ void b2b_transfer_failed(b2bua_t *b, struct call *c, unsigned status) {
     c->old_b_nroutes = 0;
     c->transferring = false;
     c->winner = -1;
-    if (c->b_call_id) {
-        uint32_t h = b2b_hash_str(c->b_call_id);
-        c->next_b = b->by_b[h];
-        b->by_b[h] = c;
-    }
+    b2b_link_b(b, c);
     c->state = CALL_CONFIRMED;
     if (c->transfer_from_a) { /* the caller is back in its own place */
         c->transfer_from_a = false;
@@ -245,14 +241,8 @@ static void swap_legs(b2bua_t *b, struct call *c) {
     c->a_txn = 0; /* the A leg's INVITE transaction is long over */
     c->a_ch = NULL;
     c->a_acked = c->a_answered = true;
-    uint32_t h = b2b_hash_str(c->a_call_id);
-    c->next_a = b->by_a[h];
-    b->by_a[h] = c;
-    if (c->b_call_id) {
-        h = b2b_hash_str(c->b_call_id);
-        c->next_b = b->by_b[h];
-        b->by_b[h] = c;
-    }
+    b2b_link_a(b, c);
+    b2b_link_b(b, c);
     c->saved = false;
 }
 
@@ -265,10 +255,7 @@ static void refer_located(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
     const Sb__LocationReply *lr =
         env && env->body_case == SB__ENVELOPE__BODY_LOCATION_REPLY ? env->location_reply : NULL;
     const char *uris[B2B_MAX_FORKS];
-    unsigned n = 0;
-    for (size_t i = 0; lr && lr->status == 200 && i < lr->n_bindings && n < B2B_MAX_FORKS; i++)
-        if (lr->bindings[i] && lr->bindings[i]->uri && *lr->bindings[i]->uri)
-            uris[n++] = lr->bindings[i]->uri;
+    unsigned n = b2b_located(lr, uris);
     if (!n) {
         b2b_transfer_failed(b, c, !lr || lr->status == 503 ? 503 : 404);
         return;

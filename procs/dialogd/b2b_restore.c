@@ -102,15 +102,9 @@ static struct call *call_from_record(b2bua_t *b, const redisReply *r) {
     c->id = ++b->next_id & ((1ULL << 47) - 1);
     c->next_id = b->by_id[c->id % B2B_BUCKETS];
     b->by_id[c->id % B2B_BUCKETS] = c;
-    uint32_t h = b2b_hash_str(c->a_call_id);
-    c->next_a = b->by_a[h];
-    b->by_a[h] = c;
+    b2b_link_a(b, c);
     b->ncalls++;
-    if (c->b_call_id) {
-        h = b2b_hash_str(c->b_call_id);
-        c->next_b = b->by_b[h];
-        b->by_b[h] = c;
-    }
+    b2b_link_b(b, c);
     shm_gauge(b->w->slot, SHM_C_calls_active, b->ncalls);
     if (!c->a_call_id || !*c->a_call_id || !c->b_call_id || !*c->b_call_id || !c->a_target ||
         !c->b_target || !c->a_to_tag || !c->b_to_uri || !c->destination || !c->content_type ||

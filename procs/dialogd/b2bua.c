@@ -33,6 +33,28 @@ struct call *b2b_find_call_id(b2bua_t *b, const char *call_id, bool *a_leg) {
     return NULL;
 }
 
+void b2b_link_a(b2bua_t *b, struct call *c) {
+    uint32_t h = b2b_hash_str(c->a_call_id);
+    c->next_a = b->by_a[h];
+    b->by_a[h] = c;
+}
+
+void b2b_link_b(b2bua_t *b, struct call *c) {
+    if (!c->b_call_id)
+        return;
+    uint32_t h = b2b_hash_str(c->b_call_id);
+    c->next_b = b->by_b[h];
+    b->by_b[h] = c;
+}
+
+unsigned b2b_located(const Sb__LocationReply *lr, const char **uris) {
+    unsigned n = 0;
+    for (size_t i = 0; lr && lr->status == 200 && i < lr->n_bindings && n < B2B_MAX_FORKS; i++)
+        if (lr->bindings[i] && lr->bindings[i]->uri && *lr->bindings[i]->uri)
+            uris[n++] = lr->bindings[i]->uri;
+    return n;
+}
+
 void b2b_unlink_from(struct call **head, struct call *c, size_t off) {
     for (struct call **pp = head; *pp; pp = (struct call **)((char *)*pp + off))
         if (*pp == c) {

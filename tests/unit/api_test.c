@@ -1436,10 +1436,24 @@ static void test_docs_list_every_route_and_counter(void **state) {
     free(oas);
 }
 
+static void test_csp_lets_the_dashboard_reach_its_peers_only(void **state) {
+    (void)state;
+    char csp[512];
+    assert_true(api_csp("http://10.0.0.2:8080/ https://b.example/x, ftp://f.example "
+                        "http://ev'il;x http://",
+                        csp, sizeof csp) > 0);
+    assert_string_equal(csp, "default-src 'self'; connect-src 'self' http://10.0.0.2:8080 "
+                             "https://b.example; frame-ancestors 'none'");
+    assert_true(api_csp("", csp, sizeof csp) > 0);
+    assert_string_equal(csp, "default-src 'self'; connect-src 'self'; frame-ancestors 'none'");
+    assert_int_equal(api_csp("http://a.example", csp, 20), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(test_health_ok_when_all_ready_and_redis_up),
+        T(test_csp_lets_the_dashboard_reach_its_peers_only),
         T(test_health_degraded_when_a_worker_is_starting),
         T(test_health_degraded_when_a_worker_is_throttled),
         T(test_health_ignores_exec_slot_not_ready),
