@@ -487,18 +487,37 @@ async function hangup(c, base) {
 
 // ---- media ----
 
-// Packet and byte counters of a session, whatever their names: numeric fields (one level
-// of nesting too) whose name says packets, bytes, lost or dropped.
+// The counters of a session, whatever their names, grouped by side: numeric fields (one
+// level of nesting too: a, b) whose name says packets, bytes, lost or dropped. Packets and
+// losses are shown, the rest is in the tooltip.
 function counters(s) {
-  const out = [];
-  const walk = (o, prefix) => {
+  const groups = new Map(); // '' or the side's name -> [[name, value]]
+  const walk = (o, side) => {
     for (const [k, v] of Object.entries(o)) {
-      if (v && typeof v === 'object' && !Array.isArray(v) && !prefix) walk(v, k + '.');
-      else if (num(v) !== null && /packets|bytes|octets|lost|dropped|discard/i.test(k)) out.push([prefix + k, v]);
+      if (v && typeof v === 'object' && !Array.isArray(v) && side === '') walk(v, k);
+      else if (num(v) !== null && /packets|bytes|octets|lost|dropped|discard|jitter/i.test(k)) {
+        if (!groups.has(side)) groups.set(side, []);
+        groups.get(side).push([k, v]);
+      }
     }
   };
   walk(s, '');
-  return out;
+  return groups;
+}
+
+function counterGroup(side, list) {
+  const g = el('span', null, 'ctr-group');
+  g.dataset.side = side;
+  if (side) g.append(el('b', side.toUpperCase() + ' '));
+  g.title = list.map(([k, v]) => (side ? side + '.' : '') + k + ' ' + v).join('\n');
+  const shown = list.filter(([k]) => /packets|lost/i.test(k));
+  for (const [k, v] of shown.length ? shown : list) {
+    const span = el('span', k.replace(/_packets$/, '').replace(/_/g, ' ') + ' ' + v, 'ctr');
+    span.dataset.name = (side ? side + '.' : '') + k;
+    span.dataset.value = v;
+    g.append(span);
+  }
+  return g;
 }
 
 function renderSessions() {
@@ -521,21 +540,18 @@ function renderSessions() {
       const created = Date.parse(s.created_at);
       setText(tr.querySelector('.age'), isFinite(created) ? duration((Date.now() - created) / 1000) : '-');
       const td = tr.querySelector('.packets');
-      const cs = counters(s);
-      td.replaceChildren(...cs.map(([k, v]) => {
-        const span = el('span', k.replace(/_/g, ' ') + ' ' + v, 'ctr');
-        span.dataset.name = k;
-        span.dataset.value = v;
-        return span;
-      }));
-      if (!cs.length) td.textContent = '-';
+      const groups = counters(s);
+      td.replaceChildren(...[...groups].map(([side, list]) => counterGroup(side, list)));
+      if (!groups.size) td.textContent = '-';
     });
   setText($('sessions-count'), '(' + sessions.length + ')');
   note('sessions-note', state.missing.has('sessions') ? 'This apid does not serve /api/v1/sessions.' : '');
 }
 
+const DRAIN_OVER = /^(idle|completed|cancelled|canceled|done|failed)$/; // no drain running
+
 function drainText(d) {
-  if (!d) return '';
+  if (!d || d.state === 'idle') return '';
   const parts = [d.state || ''];
   if (num(d.total_sessions) !== null)
     parts.push((num(d.migrated_count) || 0) + ' / ' + d.total_sessions + ' migrated');
@@ -575,7 +591,7 @@ function renderRtpmanagers() {
     setText(tr.querySelector('.drain-state'), ds);
     tr.dataset.drainState = ds;
     setText(tr.querySelector('.progress'), drainText(d));
-    const draining = ds !== 'active' || (d && d.state && !/^(completed|cancelled|canceled|done|failed)$/.test(d.state));
+    const draining = ds !== 'active' || (d && d.state && !DRAIN_OVER.test(d.state));
     tr.querySelector('button.drain').disabled = draining;
     tr.querySelector('select.drain-mode').disabled = draining;
     tr.querySelector('button.cancel-drain').disabled = !draining;
@@ -593,7 +609,7 @@ async function loadDrains() {
   const members = (state.rtpm && Array.isArray(state.rtpm.members)) ? state.rtpm.members : [];
   await Promise.all(members.filter((m) => m && m.node_id).map(async (m) => {
     const d = state.drains.get(m.node_id);
-    const running = d && d.state && !/^(completed|cancelled|canceled|done|failed)$/.test(d.state);
+    const running = d && d.state && !DRAIN_OVER.test(d.state);
     if ((m.drain_state || 'active') === 'active' && !running) return; // nothing to follow
     try {
       state.drains.set(m.node_id, await api(drainPath(m.node_id)));
@@ -668,7 +684,7 @@ async function loadNodes() {
     nodes.unshift({ node_id: (state.stats && state.stats.node_id) || 'this node', url: location.origin, self: true });
   const read = await Promise.all(nodes.map(async (n) => {
     const base = n.self ? '' : String(n.url || '');
-    const out = { node_id: n.node_id || n.url, url: n.url || '', self: !!n.self, base, up: false, error: '' };
+    const out = { node_id: n.node_id || '', url: n.url || '', self: !!n.self, base, up: false, error: '' };
     if (!n.self && !/^https?:\/\//.test(base)) { out.error = 'no URL'; return out; }
     const [stats, dialogs, procs] = await Promise.allSettled([
       peerApi(base, '/api/v1/stats'), peerApi(base, '/api/v1/dialogs'), peerApi(base, '/api/v1/processes'),
@@ -676,6 +692,7 @@ async function loadNodes() {
     if (stats.status !== 'fulfilled') { out.error = stats.reason.message || 'down'; return out; }
     out.up = true;
     out.stats = stats.value || {};
+    if (out.stats.node_id) out.node_id = out.stats.node_id; // peers are listed by URL only
     if (dialogs.status === 'fulfilled') {
       out.calls = groupCalls(dialogs.value && dialogs.value.dialogs, Date.now()).filter((c) => !callEnded(c));
       for (const c of out.calls) c.base_url = base;
@@ -691,16 +708,18 @@ async function loadNodes() {
 }
 
 function renderNodes() {
-  syncRows(document.querySelector('#nodes tbody'), state.nodes, (n) => n.node_id + ' ' + n.url, (n) => {
+  syncRows(document.querySelector('#nodes tbody'), state.nodes, (n) => (n.self ? 'self ' : '') + n.url, (n) => {
     const tr = el('tr');
-    tr.dataset.node = n.node_id;
-    tr.append(el('td', n.node_id + (n.self ? ' (this node)' : ''), 'node'), el('td', n.url, 'url'),
+    tr.dataset.url = n.url;
+    tr.append(el('td', '', 'node'), el('td', n.url, 'url'),
       el('td', '', 'status'), el('td', '', 'calls'), el('td', '', 'regs'), el('td', '', 'sessions'),
       el('td', '', 'ready'), el('td', '', 'uptime'));
     return tr;
   }, (tr, n) => {
     const s = n.stats || {};
+    tr.dataset.node = n.node_id || '';
     tr.dataset.up = n.up ? '1' : '0';
+    setText(tr.querySelector('.node'), show_(n.node_id) + (n.self ? ' (this node)' : ''));
     const st = tr.querySelector('.status');
     setText(st, n.up ? 'up' : 'down' + (n.error ? ': ' + n.error : ''));
     st.className = 'status ' + (n.up ? 'good' : 'bad');
@@ -755,7 +774,10 @@ const loadStats = single(async () => {
   renderOverview();
 });
 
-const loadCalls = single(loadDialogs);
+const loadCalls = single(() => loadDialogs().catch((e) => {
+  if (e.status === 404) renderCalls(); // say so in the view
+  throw e;
+}));
 const loadMediaOnce = single(loadMedia);
 const loadNodesOnce = single(loadNodes);
 
