@@ -102,6 +102,8 @@ async function peerApi(base, path, options = {}) {
     return body;
   } catch (e) {
     if (e.name === 'AbortError') throw new Error('no answer within ' + PEER_TIMEOUT_MS / 1000 + ' s');
+    // the browser says no more for a refused connection, a CORS or a CSP refusal
+    if (e instanceof TypeError) throw new Error('unreachable (connection, CORS or CSP refused)');
     throw e;
   } finally { clearTimeout(timer); }
 }
