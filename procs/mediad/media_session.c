@@ -920,7 +920,9 @@ static Sb__MediaStatus sdp_status(media_ctx_t *ctx, int rc) {
 static void handle_create(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *env) {
     const Sb__MediaCreateRequest *rq = env->media_create;
     char why[256] = "";
-    if (ctx->w->draining || ctx->stopping) {
+    struct shm_stats *st = shm_stats_of(ctx->w->shm, ctx->w->slot);
+    if (ctx->w->draining || ctx->stopping ||
+        (st && __atomic_load_n(&st->media_drained, __ATOMIC_RELAXED))) {
         reply_error(ctx, ch, env, SB__MEDIA_STATUS__MEDIA_STATUS_DRAINING, "draining");
         return;
     }
@@ -1148,6 +1150,17 @@ bool media_handle(media_ctx_t *ctx, ipc_chan_t *ch, Sb__Envelope *env) {
     case SB__ENVELOPE__BODY_MEDIA_LIST:
         handle_list(ctx, ch, env, 0);
         return true;
+    case SB__ENVELOPE__BODY_MEDIA_DRAIN: { /* an operator drain: sessions stay, none new */
+        struct shm_stats *st = shm_stats_of(ctx->w->shm, ctx->w->slot);
+        if (st)
+            __atomic_store_n(&st->media_drained, env->media_drain->on ? 1u : 0u,
+                             __ATOMIC_RELAXED);
+        log_info("operator drain %s", env->media_drain->on ? "on: no new sessions" : "off");
+        Sb__MediaReply r = SB__MEDIA_REPLY__INIT;
+        r.instance = (uint32_t)ctx->w->instance;
+        reply_status(ch, env, &r);
+        return true;
+    }
     case SB__ENVELOPE__BODY_MEDIA_STATS:
         if (!env->media_stats->session_id) {
             reply_error(ctx, ch, env, SB__MEDIA_STATUS__MEDIA_STATUS_UNKNOWN_SESSION,

@@ -39,6 +39,9 @@ static bool routerd_on_envelope(worker_t *w, ipc_chan_t *ch, Sb__Envelope *env) 
     case SB__ENVELOPE__BODY_ROUTE_REQUEST:
         router_route(rd->router, ch, env);
         return true;
+    case SB__ENVELOPE__BODY_DIALPLAN_RELOAD:
+        router_reload_request(rd->router, ch, env);
+        return true;
     default:
         return false;
     }

@@ -41,10 +41,9 @@ static bool gateway_known(void *arg, const char *name) {
     return router_gateway_uri(cfg_str(r->w->cfg, CFG_dialplan_gateways), name, uri, sizeof uri);
 }
 
-bool router_reload(router_t *r) {
-    char err[600];
+static bool reload(router_t *r, char *err, size_t cap) {
     const char *path = cfg_str(r->w->cfg, CFG_dialplan_path);
-    dialplan_t *dp = dialplan_load(path, gateway_known, r, err, sizeof err);
+    dialplan_t *dp = dialplan_load(path, gateway_known, r, err, cap);
     if (!dp) {
         shm_count(r->w->slot, SHM_C_dialplan_errors, 1);
         log_error("dialplan not loaded, %s: %s", r->dp ? "keeping the running one" : "no routes",
@@ -55,6 +54,26 @@ bool router_reload(router_t *r) {
     r->dp = dp;
     log_info("dialplan %s loaded: %zu routes", path, dp->nroutes);
     return true;
+}
+
+bool router_reload(router_t *r) {
+    char err[600];
+    return reload(r, err, sizeof err);
+}
+
+void router_reload_request(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env) {
+    char err[600] = "";
+    Sb__DialplanReloadReply rep = SB__DIALPLAN_RELOAD_REPLY__INIT;
+    rep.status = reload(r, err, sizeof err) ? 200 : 400;
+    rep.error = rep.status == 200 ? "" : err;
+    rep.routes = r->dp ? (uint32_t)r->dp->nroutes : 0;
+    rep.version = r->dp && r->dp->version ? r->dp->version : "";
+    Sb__Envelope out = SB__ENVELOPE__INIT;
+    out.body_case = SB__ENVELOPE__BODY_DIALPLAN_RELOAD_REPLY;
+    out.dialplan_reload_reply = &rep;
+    int rc = ipc_reply(ch, env, &out);
+    if (rc < 0)
+        log_ratelimited(LOG_WARN, "dialplan reload reply failed: %s", strerror(-rc));
 }
 
 router_t *router_new(worker_t *w) {

@@ -9,6 +9,7 @@
  *   with the route's actions, their variables expanded, dial targets resolved to an AOR
  *   (user/NAME -> sip:NAME@domain, for dialogd's LocationRequest) or a Request-URI
  *   (sip:URI; gateway/NAME -> sip:DESTINATION@gateway from dialplan_gateways).
+ *   router_reload_request reloads on apid's request and answers with the outcome.
  * OWNERSHIP
  *   router_t belongs to routerd's context; it owns its dialplan.
  * LOOP
@@ -31,6 +32,10 @@ router_t *router_new(worker_t *w);
 /* Loads the dialplan again (main.cf reloaded, or switchboard reload): true when the new
  * one is in force; false keeps the old one. */
 bool router_reload(router_t *r);
+/* The same on a DialplanReloadRequest (apid's POST /api/v1/dialplan/reload): answers a
+ * DialplanReloadReply, 200 with the routes now running or 400 with the error (file and
+ * JSON path). */
+void router_reload_request(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env);
 void router_route(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env);
 void router_free(router_t *r);
 

@@ -1,0 +1,244 @@
+/* b2b_media - see b2b.h */
+#include "b2b.h"
+
+/* ---------------------------------------------------------------- media (mediad) */
+
+struct media_wait {
+    b2bua_t *b;
+    uint64_t call;
+    enum media_step step;
+    unsigned status; /* MW_EARLY: the provisional status to relay */
+};
+
+static uint8_t *dup_bytes(const uint8_t *p, size_t n, size_t *out_len) {
+    uint8_t *d = malloc(n ? n : 1);
+    if (d && n)
+        memcpy(d, p, n);
+    *out_len = d ? n : 0;
+    return d;
+}
+
+static void media_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
+    (void)ch;
+    struct media_wait mw = *(struct media_wait *)arg;
+    free(arg);
+    b2bua_t *b = mw.b;
+    const Sb__MediaReply *rep =
+        env && env->body_case == SB__ENVELOPE__BODY_MEDIA_REPLY ? env->media_reply : NULL;
+    bool ok = rep && rep->status == SB__MEDIA_STATUS__MEDIA_STATUS_OK;
+    if (mw.step == MW_DESTROY)
+        return;
+    struct call *c = b2b_find_id(b, mw.call);
+    if (!c)
+        return; /* ended meanwhile (a session it created is destroyed with it) */
+    switch (mw.step) {
+    case MW_CREATE:
+        if (!ok) {
+            bool refused = rep && (rep->status == SB__MEDIA_STATUS__MEDIA_STATUS_BAD_SDP ||
+                                   rep->status == SB__MEDIA_STATUS__MEDIA_STATUS_UNRELAYABLE);
+            log_ratelimited(LOG_WARN, "call %s: mediad: %s", c->a_call_id,
+                            rep && rep->reason ? rep->reason : "no answer");
+            /* RFC 3261 21.4.26: an offer we cannot take is 488; no media resources 503 */
+            b2b_fail_call(b, c, refused ? 488 : 503, refused ? NULL : "Media unavailable");
+            return;
+        }
+        c->media_session = rep->session_id;
+        c->media_instance = (int)rep->instance;
+        c->b_offer = dup_bytes(rep->sdp.data, rep->sdp.len, &c->b_offer_len);
+        c->a_local_sdp = dup_bytes(rep->sdp_local.data, rep->sdp_local.len, &c->a_local_sdp_len);
+        if (!c->b_offer || !c->a_local_sdp) {
+            b2b_fail_call(b, c, 500, "Out of memory");
+            return;
+        }
+        b2b_run_next(b, c);
+        return;
+    case MW_EARLY: /* B's 18x SDP, rewritten for A: early media through mediad */
+        if (c->state == CALL_CALLING && !c->a_cancelled)
+            b2b_respond_a(b, c, mw.status, NULL, ok ? B2B_SDP : NULL, ok ? rep->sdp.data : NULL,
+                          ok ? rep->sdp.len : 0);
+        return;
+    case MW_ANSWER: /* B's 2xx SDP, rewritten for A */
+        if (c->state != CALL_ANSWERED && c->state != CALL_CONFIRMED)
+            return;
+        if (!ok) {
+            b2b_hang_up_both(b, c, "mediad refused the callee's answer");
+            if (!c->a_answered)
+                b2b_fail_call(b, c, 488, NULL);
+            return;
+        }
+        free(c->a_answer_sdp);
+        c->a_answer_sdp = dup_bytes(rep->sdp.data, rep->sdp.len, &c->a_answer_sdp_len);
+        b2b_respond_a(b, c, 200, NULL, B2B_SDP, rep->sdp.data, rep->sdp.len);
+        return;
+    case MW_PLAY:
+        if (!ok) {
+            c->playing = false;
+            c->last_failure = 503;
+            b2b_run_next(b, c);
+        }
+        return;      /* then PLAY_COMPLETED moves the call on */
+    case MW_REOFFER: /* the re-INVITE's offer, rewritten for the other leg */
+        if (!ok) {
+            log_ratelimited(LOG_WARN, "call %s: mediad refused a re-INVITE's offer: %s",
+                            c->a_call_id, rep && rep->reason ? rep->reason : "no answer");
+            b2b_reinvite_answer_ready(b, c, 488, NULL, 0);
+            return;
+        }
+        b2b_reinvite_offer_ready(b, c, rep->sdp.data, rep->sdp.len);
+        return;
+    case MW_REANSWER: /* the other leg's answer, rewritten for the re-INVITE's sender */
+        if (!ok)
+            log_ratelimited(LOG_WARN, "call %s: mediad refused a re-INVITE's answer: %s",
+                            c->a_call_id, rep && rep->reason ? rep->reason : "no answer");
+        b2b_reinvite_answer_ready(b, c, ok ? 200 : 488, ok ? rep->sdp.data : NULL,
+                                  ok ? rep->sdp.len : 0);
+        return;
+    case MW_DESTROY:
+        return;
+    }
+}
+
+static ipc_chan_t *mediad_of(b2bua_t *b, const struct call *c) {
+    return worker_peer_role_instance(b->w, SB_ROLE_mediad, c->media_instance);
+}
+
+/* Sends env to the call's mediad (or, for a create, the least loaded one). */
+static bool media_request(b2bua_t *b, struct call *c, Sb__Envelope *env, enum media_step step,
+                          unsigned status) {
+    ipc_chan_t *ch = NULL;
+    if (step == MW_CREATE) {
+        c->media_instance = b->w->shm ? shm_media_pick(b->w->shm) : -1;
+        ch = c->media_instance >= 0 ? mediad_of(b, c) : NULL;
+        if (!ch) /* the gauge may lag behind: any connected mediad */
+            ch = worker_peer_pick(b->w, SB_ROLE_mediad, c->id);
+    } else {
+        ch = mediad_of(b, c);
+    }
+    struct media_wait *mw = malloc(sizeof *mw);
+    if (!ch || !mw) {
+        free(mw);
+        return false;
+    }
+    *mw = (struct media_wait){b, c->id, step, status};
+    if (ipc_request(ch, env, media_answered, mw, B2B_MEDIA_TIMEOUT_MS) < 0) {
+        free(mw);
+        return false;
+    }
+    return true;
+}
+
+void b2b_media_create(b2bua_t *b, struct call *c) {
+    char tag[24];
+    snprintf(tag, sizeof tag, "%llu", (unsigned long long)c->id);
+    Sb__MediaCreateRequest rq = SB__MEDIA_CREATE_REQUEST__INIT;
+    rq.call_id = c->a_call_id;
+    rq.sdp.data = c->body;
+    rq.sdp.len = c->body_len;
+    rq.owner_tag = tag;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_MEDIA_CREATE;
+    env.media_create = &rq;
+    if (!media_request(b, c, &env, MW_CREATE, 0))
+        b2b_fail_call(b, c, 503, "Media unavailable");
+}
+
+/* An SDP from one side (an offer or an answer) to mediad; the reply of step brings it
+ * rewritten for the other side. */
+bool b2b_media_update(b2bua_t *b, struct call *c, bool from_a, Sb__MediaSdpType type,
+                      ProtobufCBinaryData sdp, bool confirmed, enum media_step step,
+                      unsigned status) {
+    /* each side's latest SDP, kept for a move to another mediad (b2b_control.c) */
+    uint8_t **keep = from_a ? &c->body : &c->b_sdp;
+    size_t *keep_len = from_a ? &c->body_len : &c->b_sdp_len;
+    uint8_t *copy = sdp.len ? malloc(sdp.len) : NULL;
+    if (copy) {
+        memcpy(copy, sdp.data, sdp.len);
+        free(*keep);
+        *keep = copy;
+        *keep_len = sdp.len;
+    }
+    Sb__MediaUpdateRequest rq = SB__MEDIA_UPDATE_REQUEST__INIT;
+    rq.session_id = c->media_session;
+    rq.from_side = from_a ? SB__MEDIA_SIDE__MEDIA_SIDE_A : SB__MEDIA_SIDE__MEDIA_SIDE_B;
+    rq.type = type;
+    rq.sdp = sdp;
+    rq.confirmed = confirmed;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_MEDIA_UPDATE;
+    env.media_update = &rq;
+    return media_request(b, c, &env, step, status);
+}
+
+/* B's SDP (an answer) to mediad: the rewritten SDP goes to A when it comes back. */
+bool b2b_media_update_b(b2bua_t *b, struct call *c, const Sb__SipMessage *m, bool final) {
+    return b2b_media_update(b, c, false, SB__MEDIA_SDP_TYPE__MEDIA_SDP_ANSWER, m->body, final,
+                            final ? MW_ANSWER : MW_EARLY, m->status);
+}
+
+bool b2b_media_play(b2bua_t *b, struct call *c, const char *file) {
+    Sb__MediaPlayRequest rq = SB__MEDIA_PLAY_REQUEST__INIT;
+    rq.session_id = c->media_session;
+    rq.to_side = SB__MEDIA_SIDE__MEDIA_SIDE_A;
+    rq.file = (char *)file;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_MEDIA_PLAY;
+    env.media_play = &rq;
+    c->playing = media_request(b, c, &env, MW_PLAY, 0);
+    return c->playing;
+}
+
+void b2b_media_destroy(b2bua_t *b, struct call *c) {
+    if (!c->media_session)
+        return;
+    Sb__MediaDestroyRequest rq = SB__MEDIA_DESTROY_REQUEST__INIT;
+    rq.session_id = c->media_session;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_MEDIA_DESTROY;
+    env.media_destroy = &rq;
+    if (!media_request(b, c, &env, MW_DESTROY, 0))
+        log_ratelimited(LOG_WARN, "call %s: cannot destroy media session %llu (mediad %d gone)",
+                        c->a_call_id, (unsigned long long)c->media_session, c->media_instance);
+    c->media_session = 0;
+}
+
+void b2b_on_media_event(b2bua_t *b, const Sb__MediaEvent *ev) {
+    uint64_t id = ev->owner_tag ? strtoull(ev->owner_tag, NULL, 10) : 0;
+    struct call *c = b2b_find_id(b, id);
+    if (!c || c->media_session != ev->session_id)
+        return;
+    switch (ev->type) {
+    case SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_PLAY_COMPLETED:
+    case SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_PLAY_ERROR:
+    case SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_PLAY_STOPPED:
+        if (!c->playing)
+            return;
+        c->playing = false;
+        if (ev->type == SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_PLAY_ERROR) {
+            log_ratelimited(LOG_WARN, "call %s: play_audio failed: %s", c->a_call_id,
+                            ev->reason ? ev->reason : "?");
+            c->last_failure = 503;
+        }
+        if (c->state != CALL_ENDING)
+            b2b_run_next(b, c);
+        return;
+    case SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_TIMEOUT:
+    case SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_SESSION_LOST:
+        if (c->state == CALL_CONFIRMED || c->state == CALL_ANSWERED) {
+            if (ev->type == SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_SESSION_LOST)
+                c->media_session = 0;
+            c->end_cause = ev->type == SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_TIMEOUT ? "media_timeout"
+                                                                                 : "media_lost";
+            b2b_hang_up_both(b, c,
+                             ev->type == SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_TIMEOUT
+                                 ? "no media"
+                                 : "media session lost");
+        }
+        return;
+    case SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_DTMF:
+        log_info("call %s: DTMF %s (%u ms)", c->a_call_id, ev->digit ? ev->digit : "?",
+                 ev->duration_ms);
+        return;
+    default:
+        return;
+    }
+}
