@@ -69,9 +69,13 @@
       "No RTP from either side of a confirmed call for this long: a timeout event")       \
     X(media_latch_any, CFG_T_BOOL, "no",                                                   \
       "Latch RTP from any source address, not only the IP that signaling announced") \
+    X(session_min_se, CFG_T_INT, "90",                                                     \
+      "Shortest session timer interval (RFC 4028 Min-SE) a caller may ask, seconds; below: 422") \
     X(api_token, CFG_T_STR, "",                                                            \
       "Bearer token the REST API, events and metrics require (not health); empty: none") \
     X(api_events_keepalive, CFG_T_TIME, "15s",                                             \
-      "How often an idle event stream (GET /api/v1/events) gets a keep-alive comment")
+      "How often an idle event stream (GET /api/v1/events) gets a keep-alive comment")   \
+    X(api_peers, CFG_T_STR, "",                                                            \
+      "Base URLs of the other nodes' apid (http://host:port), space separated: GET /api/v1/nodes")
 
 #endif

@@ -156,6 +156,11 @@ void events_attach(events_t *ev, http_call_t *call, struct http_response *resp) 
     resp->body = strdup("retry: 2000\n: switchboard events\n\n");
 }
 
+void events_publish(events_t *ev, const char *type, const char *data) {
+    if (ev)
+        events_emit(ev, type, data);
+}
+
 void events_tick(events_t *ev, int64_t now_mono_ms, int64_t keepalive_ms) {
     api_proc_changes(ev->seen, ev->shm, !ev->primed, clock_wall_us(), events_emit, ev);
     ev->primed = true;

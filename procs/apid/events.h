@@ -7,7 +7,8 @@
  *   A second Redis connection SUBSCRIBEs sb:events (a subscribed connection runs no other
  *   command) and relays each message that is an event (api_sse_from_message); events_tick
  *   compares the process table with what it saw last (api_proc_changes: process.died,
- *   process.respawned) and sends a keep-alive comment when one is due. Each event is
+ *   process.respawned) and sends a keep-alive comment when one is due; apid's own events
+ *   (a drain's progress) come through events_publish. Each event is
  *   encoded once and queued on every client; a client whose queue is full (http.h) is
  *   dropped and counted (http_sse_dropped), so no client can hold apid up. Event ids
  *   count from 1 per process.
@@ -43,6 +44,9 @@ events_t *events_open(uv_loop_t *loop, const char *redis_address, const struct s
 void events_close(events_t *ev);
 /* Fills resp for GET /api/v1/events: a stream that receives every event from now on. */
 void events_attach(events_t *ev, http_call_t *call, struct http_response *resp);
+/* Sends an event of apid's own (drain.*) to every client: type and its JSON data text
+ * (one line), both borrowed. */
+void events_publish(events_t *ev, const char *type, const char *data);
 /* The process-table watch, and a keep-alive comment when keepalive_ms have passed. */
 void events_tick(events_t *ev, int64_t now_mono_ms, int64_t keepalive_ms);
 

@@ -44,6 +44,7 @@ struct http_call {
     size_t discarded;            /* bytes of a too-long chunked body thrown away */
     struct MHD_Response *answer; /* a deferred call's answer, queued at resume */
     unsigned answer_status;
+    const char *const *headers; /* the handler's extra headers, kept for a later answer */
     /* stream */
     char *queue; /* bytes not yet given to MHD: queue[qoff .. qlen) */
     size_t qlen, qoff;
@@ -107,8 +108,17 @@ static uint64_t http_body_len(struct MHD_Connection *conn) {
     return n;
 }
 
-/* An MHD response from the handler's answer (body taken); NULL when out of memory. */
-static struct MHD_Response *http_make_response(http_server_t *s, struct http_response *resp) {
+static bool http_add_headers(struct MHD_Response *r, const char *const *headers) {
+    bool ok = true;
+    for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
+        ok &= MHD_add_response_header(r, headers[i], headers[i + 1]) == MHD_YES;
+    return ok;
+}
+
+/* An MHD response from the handler's answer (body taken); NULL when out of memory.
+ * headers: the call's extra headers. */
+static struct MHD_Response *http_make_response(http_server_t *s, struct http_response *resp,
+                                               const char *const *headers) {
     if (!resp->body)
         resp->body_len = 0;
     struct MHD_Response *r =
@@ -133,6 +143,7 @@ static struct MHD_Response *http_make_response(http_server_t *s, struct http_res
                                       resp->www_authenticate) == MHD_YES;
     ok &= MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES;
     ok &= MHD_add_response_header(r, "X-Content-Type-Options", "nosniff") == MHD_YES;
+    ok &= http_add_headers(r, headers);
     /* Pages run only our own scripts and styles and talk only to us. */
     if (resp->content_type && strncmp(resp->content_type, "text/html", 9) == 0)
         ok &= MHD_add_response_header(r, "Content-Security-Policy",
@@ -201,12 +212,14 @@ static enum MHD_Result http_dispatch(http_call_t *c, const char *method, const c
         .authorization =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
         .access_token = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "access_token"),
+        .mode = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "mode"),
         .call = c,
     };
     struct http_response resp = {0};
     s->handler(s->arg, &req, &resp);
     free(c->body); /* the handler copied what it keeps */
     c->body = NULL;
+    c->headers = resp.headers;
     if (resp.defer && !resp.stream) {
         free(resp.body);
         c->state = HTTP_C_DEFERRED;
@@ -225,7 +238,8 @@ static enum MHD_Result http_dispatch(http_call_t *c, const char *method, const c
             return MHD_NO;
         if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream") !=
                 MHD_YES ||
-            MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES) {
+            MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES ||
+            !http_add_headers(r, c->headers)) {
             MHD_destroy_response(r);
             return MHD_NO;
         }
@@ -235,7 +249,7 @@ static enum MHD_Result http_dispatch(http_call_t *c, const char *method, const c
         return http_queue(conn, 200, r);
     }
     c->state = HTTP_C_ANSWERED;
-    return http_queue(conn, (unsigned)resp.status, http_make_response(s, &resp));
+    return http_queue(conn, (unsigned)resp.status, http_make_response(s, &resp, c->headers));
 }
 
 /* MHD calls this first with the headers only, then with body pieces, then once with
@@ -341,7 +355,7 @@ void http_call_answer(http_call_t *c, struct http_response *resp) {
         resp->body = NULL;
         return;
     }
-    c->answer = http_make_response(s, resp);
+    c->answer = http_make_response(s, resp, c->headers);
     c->answer_status = (unsigned)resp->status;
     c->state = HTTP_C_ANSWERED;
     http_resume(c); /* without an answer (out of memory) MHD closes the connection */

@@ -61,6 +61,7 @@ struct http_request {
     const char *body;          /* the body read, NUL-terminated; NULL when none or too long */
     const char *authorization; /* the Authorization header, or NULL */
     const char *access_token;  /* the access_token query argument (RFC 6750 2.3), or NULL */
+    const char *mode;          /* the mode query argument, or NULL */
     http_call_t *call;         /* for deferring or streaming */
 };
 
@@ -71,6 +72,9 @@ struct http_response {
     const char *content_type;     /* static; NULL for none */
     const char *allow;            /* static; the Allow header of a 405, or NULL */
     const char *www_authenticate; /* static; the WWW-Authenticate header of a 401, or NULL */
+    /* static name, value pairs ending with NULL, or NULL: added to this answer and, for a
+     * deferred call or a stream, to the one that follows (CORS) */
+    const char *const *headers;
     /* Instead of an answer now: */
     bool defer;                  /* answer later with http_call_answer */
     bool stream;                 /* 200 text/event-stream fed by http_stream_push */

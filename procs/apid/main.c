@@ -1,8 +1,9 @@
 /*
  * apid - the REST admin worker: HTTP on the sockets master opened for api_listen
  * ("http0", "http1", ...). api.c decides every answer; the I/O it names is done by
- * regstore.c (registrations in Redis), events.c (the Server-Sent Events stream) and here
- * (the dashboard files compiled in from procs/apid/www/, www.h).
+ * regstore.c (registrations in Redis), ctl.c (dialogs in Redis via dlgstore.c, and the
+ * requests to dialogd, mediad and routerd), events.c (the Server-Sent Events stream) and
+ * here (the dashboard files compiled in from procs/apid/www/, www.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "api.h"
 #include "cfg.h"
 #include "clock.h"
+#include "ctl.h"
 #include "events.h"
 #include "http.h"
 #include "log.h"
@@ -28,6 +30,7 @@ struct apid {
     http_server_t *http;
     events_t *events;
     regstore_t *regs;
+    ctl_t *ctl;
     uv_timer_t tick;
     bool tick_open;
 };
@@ -36,6 +39,7 @@ static void apid_on_tick(uv_timer_t *t) {
     struct apid *a = t->data;
     int64_t now_ms = clock_mono_us() / 1000;
     regstore_tick(a->regs, now_ms);
+    ctl_tick(a->ctl, now_ms);
     events_tick(a->events, now_ms, cfg_time_ms(a->w->cfg, CFG_api_events_keepalive));
 }
 
@@ -76,6 +80,7 @@ static void apid_handle(void *arg, const struct http_request *req, struct http_r
         .registrations = regstore_count(a->regs),
         .now_wall_us = clock_wall_us(),
         .now_mono_us = clock_mono_us(),
+        .drains = ctl_drains(a->ctl),
     };
     struct api_request areq = {
         .method = req->method,
@@ -84,6 +89,7 @@ static void apid_handle(void *arg, const struct http_request *req, struct http_r
         .body = req->body,
         .authorization = req->authorization,
         .access_token = req->access_token,
+        .mode = req->mode,
     };
     struct api_answer ans;
     api_handle(&env, &areq, &ans);
@@ -94,6 +100,7 @@ static void apid_handle(void *arg, const struct http_request *req, struct http_r
     resp->content_type = ans.content_type;
     resp->allow = ans.allow;
     resp->www_authenticate = ans.www_authenticate;
+    resp->headers = ans.headers;
     switch (ans.op) {
     case API_OP_NONE:
         resp->body = ans.body;
@@ -115,9 +122,30 @@ static void apid_handle(void *arg, const struct http_request *req, struct http_r
     case API_OP_FILE:
         apid_file(req, resp);
         break;
+    case API_OP_DLG_LIST:
+        ctl_dialogs(a->ctl, req->call, resp);
+        break;
+    case API_OP_DLG_GET:
+        ctl_dialog_get(a->ctl, ans.call_id, req->call, resp);
+        break;
+    case API_OP_DLG_HANGUP:
+        ctl_dialog_hangup(a->ctl, ans.call_id, req->call, resp);
+        break;
+    case API_OP_SESSIONS:
+        ctl_sessions(a->ctl, req->call, resp);
+        break;
+    case API_OP_DRAIN_START:
+        ctl_drain_start(a->ctl, ans.instance, ans.aggressive, req->call, resp);
+        break;
+    case API_OP_DRAIN_CANCEL:
+        ctl_drain_cancel(a->ctl, ans.instance, req->call, resp);
+        break;
+    case API_OP_DIALPLAN_RELOAD:
+        ctl_dialplan_reload(a->ctl, req->call, resp);
+        break;
     }
     if (ans.op != API_OP_FILE) {
-        if (!resp->content_type)
+        if (!resp->content_type && resp->status != 204)
             resp->content_type = "application/json";
         resp->body_len = resp->body ? strlen(resp->body) : 0;
     }
@@ -144,6 +172,8 @@ static int apid_init(worker_t *w) {
     a->events = events_open(w->loop, rds_address(w->redis), w->shm, w->slot, err, sizeof err);
     if (!a->events)
         log_fatal("redis_address: %s", err);
+    if (!(a->ctl = ctl_new(w, a->events)))
+        log_fatal("out of memory");
     a->http = http_start(w->loop, fds, nfds, apid_handle, a, err, sizeof err);
     if (!a->http)
         log_fatal("api_listen: %s", err);
@@ -181,6 +211,7 @@ static void apid_stop(worker_t *w) {
     /* Detach first, then stop the server: its on_close callbacks then touch only the
      * records of their own calls. w->redis is closed after this (pending replies: NULL). */
     regstore_free(a->regs);
+    ctl_free(a->ctl);
     events_close(a->events);
     if (a->http)
         http_stop(a->http); /* freed by the loop once its handles have closed */

@@ -49,6 +49,25 @@
 #define B2B_CONTACT_USER "sb"
 #define B2B_KEY_TTL_S 86400 /* a dialog record outlives no call by more than a day */
 
+/* Extra header fields of a message we send (their strings borrowed or in buf). */
+#define B2B_MAX_HDRS 4
+struct b2b_hdrs {
+    Sb__SipHeader h[B2B_MAX_HDRS];
+    Sb__SipHeader *p[B2B_MAX_HDRS];
+    size_t n;
+    char buf[160];
+};
+
+/* A session timer on one leg (RFC 4028): who refreshes, and when. */
+struct b2b_se {
+    unsigned secs;     /* the session interval; 0: no timer on this leg */
+    bool we_refresh;   /* we send the refreshes (UPDATE), else the leg must */
+    bool leg_supports; /* the leg said Supported: timer (then Require: timer in answers) */
+    bool pending;      /* our refresh awaits its answer */
+    uint64_t due_ms;   /* loop time of our next refresh, or of the leg's deadline */
+    uint32_t cseq;
+};
+
 /* What a client request of a call is: client_id = call id << 16 | attempt << 8 |
  * fork << 4 | kind (attempt: which dial of the call, so that answers to an abandoned one
  * are told apart; fork: which of the contacts rung in parallel). */
@@ -61,6 +80,8 @@ enum b2b_kind {
     KIND_FORK_BYE = 6,   /* the BYE of a fork that answered after another one */
     KIND_B_MOVE = 7,     /* a re-INVITE to B moving its media to another mediad */
     KIND_A_MOVE = 8,     /* ... and to A */
+    KIND_A_REFRESH = 9,  /* our UPDATE refreshing A's session timer */
+    KIND_B_REFRESH = 10, /* ... B's */
 };
 
 /* One action of the call's route (routerd's RouteReply, copied). */
@@ -102,7 +123,9 @@ struct call {
     bool re_update;   /* it is an UPDATE (RFC 3311): relayed as one, no ACK */
     /* a blind transfer asked by B (REFER, RFC 3515): B's dialog until the target answers */
     bool transferring;
+    bool transfer_from_a; /* ... asked by A: the legs were swapped for it (swap_legs) */
     char *old_b_call_id, *old_b_from_tag, *old_b_to_tag, *old_b_target;
+    char *old_b_local_uri, *old_b_remote_uri;
     char *old_b_routes[B2B_MAX_ROUTES];
     size_t old_b_nroutes;
     uint32_t old_b_cseq;
@@ -118,6 +141,13 @@ struct call {
     unsigned end_status;     /* ... and the final status A got when it never answered */
     bool quiet;              /* leaving with the process: no call.ended */
     struct b2b_move *move;   /* its media moving to another mediad (b2b_control.c) */
+    struct b2b_se se[2];     /* session timers: [0] A leg, [1] B leg (b2b_timer.c) */
+    bool se_counted;         /* counted in b2bua.se_calls */
+    bool media_swapped;      /* mediad's side A faces the call's B leg (after a swap) */
+    bool late_offer;         /* A's INVITE had no SDP: B offers in its 2xx */
+    bool b_ack_pending;      /* ... and B's ACK waits for A's answer (in A's ACK) */
+    uint8_t *b_ack_sdp;      /* ... the answer our ACK to B carried (for 2xx copies) */
+    size_t b_ack_sdp_len;
     int pending_byes;
     uv_timer_t dial_timer; /* a dial's timeout; the call is freed in its close callback */
     struct b2b_action actions[B2B_MAX_ACTIONS];
@@ -139,14 +169,15 @@ struct call {
     uint32_t a_cseq; /* our requests to A */
     /* B leg: we are its UAC */
     char *b_call_id, *b_from_tag, *b_to_tag, *b_target, *b_to_uri;
-    char *b_routes[B2B_MAX_ROUTES]; /* B's Record-Route reversed (RFC 3261 12.1.2) */
+    char *b_local_uri, *b_local_display; /* our From toward B (A's, until a swap) */
+    char *b_routes[B2B_MAX_ROUTES];      /* B's Record-Route reversed (RFC 3261 12.1.2) */
     size_t b_nroutes;
     uint32_t b_cseq;
     uint64_t b_txn; /* sipd's client transaction of the B INVITE (for CANCEL) */
     char *content_type;
     uint8_t *body;
-    size_t body_len;   /* A's INVITE body, then A's latest SDP */
-    uint8_t *b_sdp;    /* B's latest SDP (an answer or offer through mediad) */
+    size_t body_len; /* A's INVITE body, then A's latest SDP */
+    uint8_t *b_sdp;  /* B's latest SDP (an answer or offer through mediad) */
     size_t b_sdp_len;
 };
 
@@ -158,9 +189,22 @@ struct b2bua {
     size_t ncalls;
     struct call *by_id[B2B_BUCKETS], *by_a[B2B_BUCKETS], *by_b[B2B_BUCKETS];
     struct b2b_migration *mig; /* apid's request to move calls off a mediad (b2b_control.c) */
+    uv_timer_t *se_timer;      /* the session timers' sweep, while se_calls > 0 */
+    bool se_timer_on;
+    unsigned se_calls;
 };
 
-enum media_step { MW_CREATE, MW_EARLY, MW_ANSWER, MW_PLAY, MW_DESTROY, MW_REOFFER, MW_REANSWER };
+enum media_step {
+    MW_CREATE,
+    MW_EARLY,
+    MW_ANSWER,
+    MW_PLAY,
+    MW_DESTROY,
+    MW_REOFFER,
+    MW_REANSWER,
+    MW_LATE_OFFER,  /* the callee's offer in its 2xx (late offer), rewritten for A */
+    MW_LATE_ANSWER, /* the caller's answer in its ACK, rewritten for B's ACK */
+};
 
 /* A request to routerd for a call: the call is looked up again when the answer comes. */
 struct routerd_wait {
@@ -173,6 +217,9 @@ void b2b_ask_routerd(b2bua_t *b, struct call *c, Sb__Envelope *env, ipc_reply_cb
                      uint32_t timeout_ms);
 void b2b_b_invite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseIn *in, unsigned k);
 bool b2b_cancel_open_forks(b2bua_t *b, struct call *c);
+/* A 2xx to one of our INVITEs that no call wants (its dial abandoned, its call over): ACK
+ * and BYE on the dialog it made (RFC 3261 13.2.2.4 and 15). */
+void b2b_hang_up_stray(b2bua_t *b, const Sb__SipMessage *m);
 void b2b_dial(b2bua_t *b, struct call *c, const char *const *uris, unsigned n, unsigned timeout);
 void b2b_on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in);
 void b2b_run_next(b2bua_t *b, struct call *c);
@@ -189,6 +236,10 @@ bool b2b_media_update(b2bua_t *b, struct call *c, bool from_a, Sb__MediaSdpType 
                       unsigned status);
 bool b2b_media_update_b(b2bua_t *b, struct call *c, const Sb__SipMessage *m, bool final);
 void b2b_on_media_event(b2bua_t *b, const Sb__MediaEvent *ev);
+/* A late offer: the callee's SDP (in its 2xx) creates the session, A gets it rewritten. */
+void b2b_media_create_late(b2bua_t *b, struct call *c, ProtobufCBinaryData offer);
+/* The caller's ACK for a late offer: its answer (sdp, may be empty) goes to B's ACK. */
+void b2b_late_answer(b2bua_t *b, struct call *c, ProtobufCBinaryData sdp);
 
 /* b2b_midcall.c */
 void b2b_old_b_forget(struct call *c);
@@ -221,7 +272,30 @@ void b2b_move_abandon(b2bua_t *b, struct call *c);
 void b2b_control_peer_closed(b2bua_t *b, ipc_chan_t *ch);
 void b2b_control_free(b2bua_t *b);
 
+/* b2b_timer.c: session timers (RFC 4028) */
+/* A new call's INVITE: its session timer request (in *se), or false after answering it
+ * 422 (an interval under session_min_se) or 400 (malformed). */
+bool b2b_se_request(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in, struct b2b_se *se);
+/* Session-Expires (and Require: timer) for our 2xx to leg (0 A, 1 B): false when none. */
+bool b2b_se_headers(const struct call *c, int leg, struct b2b_hdrs *hs);
+/* Supported: timer, for our INVITEs to B. */
+void b2b_se_offer_headers(struct b2b_hdrs *hs);
+/* The leg's session is (re)established now: the timer runs from here. */
+void b2b_se_start(b2bua_t *b, struct call *c, int leg);
+/* B's 2xx to our INVITE: its Session-Expires, if any, sets B's timer. */
+void b2b_se_from_answer(b2bua_t *b, struct call *c, const Sb__SipMessage *m);
+/* The answer to our refresh UPDATE on leg (KIND_A_REFRESH, KIND_B_REFRESH). */
+void b2b_se_refreshed(b2bua_t *b, struct call *c, int leg, unsigned status);
+/* The call goes: it leaves the sweep. */
+void b2b_se_forget(b2bua_t *b, struct call *c);
+void b2b_se_free(b2bua_t *b);
+
 /* b2bua.c */
+void b2b_hdr_add(struct b2b_hdrs *hs, const char *name, const char *value);
+bool b2b_send_leg(b2bua_t *b, struct call *c, bool a_leg, const char *method, uint32_t cseq,
+                  enum b2b_kind kind, const uint8_t *body, size_t len, const struct b2b_hdrs *hs);
+void b2b_respond_txn_hdrs(b2bua_t *b, ipc_chan_t *ch, uint64_t txn_id, unsigned status,
+                          const uint8_t *body, size_t len, const struct b2b_hdrs *hs);
 void b2b_bye_call(b2bua_t *b, struct call *c, bool a_leg, ipc_chan_t *ch, uint64_t txn_id);
 void b2b_call_closed(uv_handle_t *h);
 void b2b_call_free(b2bua_t *b, struct call *c);

@@ -247,6 +247,7 @@ static void move_done(b2bua_t *b, struct call *c) {
     b2b_media_destroy(b, c); /* the old session, on the old instance */
     c->media_session = mv->session;
     c->media_instance = mv->instance;
+    c->media_swapped = false; /* the new session was made with the A leg as its side A */
     free(c->b_offer);
     free(c->a_local_sdp);
     free(c->a_answer_sdp);

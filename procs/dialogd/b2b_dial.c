@@ -86,8 +86,8 @@ static bool send_fork_invite(b2bua_t *b, struct call *c, unsigned k) {
     Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
     msg.method = "INVITE";
     msg.request_uri = f->target;
-    msg.from_display = c->a_from_display;
-    msg.from_uri = c->a_from_uri;
+    msg.from_display = c->b_local_display;
+    msg.from_uri = c->b_local_uri;
     msg.from_tag = f->from_tag;
     msg.to_uri = c->b_to_uri;
     msg.to_tag = "";
@@ -102,6 +102,10 @@ static bool send_fork_invite(b2bua_t *b, struct call *c, unsigned k) {
         msg.body.data = c->body;
         msg.body.len = c->body_len;
     }
+    struct b2b_hdrs hs = {.n = 0};
+    b2b_se_offer_headers(&hs); /* the callee may ask for a session timer */
+    msg.headers = hs.p;
+    msg.n_headers = hs.n;
     return b2b_send_request_fork(b, c, KIND_B_INVITE, k, &msg);
 }
 
@@ -111,8 +115,8 @@ static void hang_up_fork(b2bua_t *b, struct call *c, unsigned k, const Sb__SipMe
     struct b_fork *f = &c->forks[k];
     Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
     msg.request_uri = m->contact && *m->contact ? m->contact : f->target;
-    msg.from_display = c->a_from_display;
-    msg.from_uri = c->a_from_uri;
+    msg.from_display = c->b_local_display;
+    msg.from_uri = c->b_local_uri;
     msg.from_tag = f->from_tag;
     msg.to_uri = c->b_to_uri;
     msg.to_tag = m->to_tag;
@@ -125,6 +129,42 @@ static void hang_up_fork(b2bua_t *b, struct call *c, unsigned k, const Sb__SipMe
     b2b_send_request_fork(b, c, KIND_FORK_BYE, k, &msg);
     f->done = true;
     log_info("call %s: a second contact answered; hung up", c->a_call_id);
+}
+
+void b2b_hang_up_stray(b2bua_t *b, const Sb__SipMessage *m) {
+    if (!m->contact || !*m->contact || !m->call_id || !m->to_tag || !*m->to_tag)
+        return;
+    ipc_chan_t *ch = worker_peer_pick(b->w, SB_ROLE_sipd, b2b_hash_str(m->call_id));
+    if (!ch)
+        return;
+    char *routes[B2B_MAX_ROUTES];
+    size_t n = 0;
+    for (size_t i = 0; i < m->n_record_route && n < B2B_MAX_ROUTES; i++)
+        routes[n++] = m->record_route[m->n_record_route - 1 - i];
+    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
+    msg.request_uri = m->contact;
+    msg.from_display = m->from_display;
+    msg.from_uri = m->from_uri;
+    msg.from_tag = m->from_tag;
+    msg.to_uri = m->to_uri;
+    msg.to_tag = m->to_tag;
+    msg.call_id = m->call_id;
+    msg.route = routes;
+    msg.n_route = n;
+    msg.contact_user = (char *)B2B_CONTACT_USER;
+    Sb__SipSendRequest sr = SB__SIP_SEND_REQUEST__INIT;
+    sr.client_id = KIND_FORK_BYE; /* no call: its answers are dropped */
+    sr.msg = &msg;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_SIP_SEND_REQUEST;
+    env.sip_send_request = &sr;
+    msg.method = "ACK";
+    msg.cseq = m->cseq;
+    ipc_send(ch, &env);
+    msg.method = "BYE";
+    msg.cseq = m->cseq + 1;
+    ipc_send(ch, &env);
+    log_info("call leg %s answered after it was given up: acknowledged and hung up", m->call_id);
 }
 
 static void dial_timeout(uv_timer_t *t) {
@@ -311,10 +351,12 @@ static void route_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
             a->type = ACT_HANGUP; /* out of memory or a reply without a target */
     }
     /* an SDP offer: anchor the media before anything rings (RFC 3264) */
-    if (c->body_len && strncasecmp(c->content_type, B2B_SDP, strlen(B2B_SDP)) == 0)
+    if (c->body_len && strncasecmp(c->content_type, B2B_SDP, strlen(B2B_SDP)) == 0) {
         b2b_media_create(b, c);
-    else
+    } else {
+        c->late_offer = c->body_len == 0; /* the callee's 2xx will offer (RFC 3261 13.2.1) */
         b2b_run_next(b, c);
+    }
 }
 
 /* User part of a sip: URI (for RouteRequest), into out. */
@@ -355,6 +397,9 @@ void b2b_on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
         b2b_respond_txn(b, ch, in->txn_id, 503);
         return;
     }
+    struct b2b_se se;
+    if (!b2b_se_request(b, ch, in, &se)) /* answered 422 or 400 */
+        return;
     struct call *c = calloc(1, sizeof *c);
     if (!c) {
         b2b_respond_txn(b, ch, in->txn_id, 500);
@@ -368,6 +413,7 @@ void b2b_on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     c->b2bua = b;
     c->winner = -1;
     c->media_instance = -1;
+    c->se[0] = se;
     c->created_ms = b2b_wall_ms();
     uv_timer_init(b->w->loop, &c->dial_timer);
     c->dial_timer.data = c;
@@ -377,6 +423,8 @@ void b2b_on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     c->a_call_id = b2b_dup_or_empty(m->call_id);
     c->a_from_display = b2b_dup_or_empty(m->from_display);
     c->a_from_uri = b2b_dup_or_empty(m->from_uri);
+    c->b_local_display = b2b_dup_or_empty(m->from_display);
+    c->b_local_uri = b2b_dup_or_empty(m->from_uri);
     c->a_from_tag = b2b_dup_or_empty(m->from_tag);
     c->a_to_uri = b2b_dup_or_empty(m->to_uri);
     c->b_to_uri = b2b_dup_or_empty(m->to_uri);
@@ -401,7 +449,7 @@ void b2b_on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     if (c->a_call_id && c->destination)
         b2b_event(b, c, "call.started");
     if (!c->a_call_id || !c->a_to_tag || !c->a_target || !c->b_to_uri || !c->destination ||
-        (m->body.len && !c->body)) {
+        !c->b_local_uri || !c->b_local_display || (m->body.len && !c->body)) {
         b2b_fail_call(b, c, 500, "Out of memory");
         return;
     }
@@ -506,11 +554,21 @@ void b2b_b_invite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseIn *
         c->next_b = b->by_b[h];
         b->by_b[h] = c;
         b2b_cancel_open_forks(b, c);
+        b2b_se_from_answer(b, c, m); /* the callee's session timer, if it asks */
     }
-    b2b_send_b(b, c, "ACK", 1, KIND_B_INVITE);
+    /* a late offer (the caller's INVITE had none): the callee offers in its 2xx and our
+     * ACK carries the answer, which comes in the caller's ACK (b2b_late_answer) */
+    bool late = c->late_offer && !c->media_session && m->body.len && m->content_type &&
+                strncasecmp(m->content_type, B2B_SDP, strlen(B2B_SDP)) == 0;
+    if (c->b_ack_sdp) /* a copy of the 2xx after our late ACK: the same ACK again */
+        b2b_send_b_body(b, c, "ACK", 1, KIND_B_INVITE, c->b_ack_sdp, c->b_ack_sdp_len);
+    else if (!late && !c->b_ack_pending)
+        b2b_send_b(b, c, "ACK", 1, KIND_B_INVITE);
     if (c->state != CALL_CALLING)
         return;
     uv_timer_stop(&c->dial_timer);
+    if (c->a_cancelled && late) /* no answer to give: a bare ACK before the BYE */
+        b2b_send_b(b, c, "ACK", 1, KIND_B_INVITE);
     if (c->a_cancelled) { /* A gave up as B answered: end B, A gets 487 */
         c->end_status = c->cancel_status ? c->cancel_status : 487;
         c->end_cause = "cancelled";
@@ -532,6 +590,11 @@ void b2b_b_invite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseIn *
     b2b_save(b, c);
     if (!answered_here)
         b2b_event(b, c, "call.answered");
+    if (late && !answered_here) { /* mediad takes the callee's offer; A gets it rewritten */
+        c->b_ack_pending = true;
+        b2b_media_create_late(b, c, m->body);
+        return;
+    }
     if (!c->media_session) { /* no media anchored: bodies pass as they are */
         b2b_respond_a(b, c, status, m->reason, m->content_type, m->body.data, m->body.len);
         return;

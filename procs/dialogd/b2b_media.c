@@ -10,6 +10,10 @@ struct media_wait {
     unsigned status; /* MW_EARLY: the provisional status to relay */
 };
 
+static void late_fail(b2bua_t *b, struct call *c, unsigned status);
+static bool media_request(b2bua_t *b, struct call *c, Sb__Envelope *env, enum media_step step,
+                          unsigned status);
+
 static uint8_t *dup_bytes(const uint8_t *p, size_t n, size_t *out_len) {
     uint8_t *d = malloc(n ? n : 1);
     if (d && n)
@@ -93,8 +97,84 @@ static void media_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
         b2b_reinvite_answer_ready(b, c, ok ? 200 : 488, ok ? rep->sdp.data : NULL,
                                   ok ? rep->sdp.len : 0);
         return;
+    case MW_LATE_OFFER: /* the callee's offer rewritten: A's 200 carries it */
+        if (!ok || c->state != CALL_ANSWERED) {
+            late_fail(b, c,
+                      rep && rep->status == SB__MEDIA_STATUS__MEDIA_STATUS_BAD_SDP ? 488 : 503);
+            return;
+        }
+        c->media_session = rep->session_id;
+        c->media_instance = (int)rep->instance;
+        free(c->a_answer_sdp);
+        c->a_answer_sdp = dup_bytes(rep->sdp.data, rep->sdp.len, &c->a_answer_sdp_len);
+        b2b_respond_a(b, c, 200, NULL, B2B_SDP, rep->sdp.data, rep->sdp.len);
+        return;
+    case MW_LATE_ANSWER: /* the caller's answer rewritten: it goes in B's ACK */
+        if (!c->b_ack_pending)
+            return;
+        c->b_ack_pending = false;
+        if (!ok) {
+            b2b_send_b(b, c, "ACK", 1, KIND_B_INVITE);
+            c->end_cause = "failed";
+            b2b_hang_up_both(b, c, "mediad refused the caller's answer to a late offer");
+            return;
+        }
+        free(c->b_ack_sdp);
+        c->b_ack_sdp = dup_bytes(rep->sdp.data, rep->sdp.len, &c->b_ack_sdp_len);
+        b2b_send_b_body(b, c, "ACK", 1, KIND_B_INVITE, rep->sdp.data, rep->sdp.len);
+        return;
     case MW_DESTROY:
         return;
+    }
+}
+
+/* A late offer that cannot be anchored: B is acknowledged and hung up, A gets status. */
+static void late_fail(b2bua_t *b, struct call *c, unsigned status) {
+    log_ratelimited(LOG_WARN, "call %s: mediad cannot take the callee's late offer", c->a_call_id);
+    c->b_ack_pending = false;
+    b2b_send_b(b, c, "ACK", 1, KIND_B_INVITE);
+    b2b_respond_a(b, c, status, NULL, NULL, NULL, 0);
+    c->a_answered = false; /* a final error: no BYE to A */
+    c->end_cause = "failed";
+    c->end_status = status;
+    b2b_hang_up_both(b, c, "the callee's offer cannot be anchored");
+}
+
+void b2b_media_create_late(b2bua_t *b, struct call *c, ProtobufCBinaryData offer) {
+    char tag[24];
+    snprintf(tag, sizeof tag, "%llu", (unsigned long long)c->id);
+    uint8_t *copy = offer.len ? malloc(offer.len) : NULL;
+    if (copy) { /* B's latest SDP, for a move to another mediad */
+        memcpy(copy, offer.data, offer.len);
+        free(c->b_sdp);
+        c->b_sdp = copy;
+        c->b_sdp_len = offer.len;
+    }
+    Sb__MediaCreateRequest rq = SB__MEDIA_CREATE_REQUEST__INIT;
+    rq.call_id = c->a_call_id;
+    rq.sdp = offer;
+    rq.owner_tag = tag;
+    rq.offer_side = SB__MEDIA_SIDE__MEDIA_SIDE_B;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_MEDIA_CREATE;
+    env.media_create = &rq;
+    if (!media_request(b, c, &env, MW_LATE_OFFER, 0))
+        late_fail(b, c, 503);
+}
+
+void b2b_late_answer(b2bua_t *b, struct call *c, ProtobufCBinaryData sdp) {
+    if (!sdp.len) { /* RFC 3264: the ACK had to answer the offer of our 2xx */
+        c->b_ack_pending = false;
+        b2b_send_b(b, c, "ACK", 1, KIND_B_INVITE);
+        c->end_cause = "failed";
+        b2b_hang_up_both(b, c, "the caller's ACK has no answer to the late offer");
+        return;
+    }
+    if (!b2b_media_update(b, c, true, SB__MEDIA_SDP_TYPE__MEDIA_SDP_ANSWER, sdp, true,
+                          MW_LATE_ANSWER, 0)) {
+        c->b_ack_pending = false;
+        b2b_send_b(b, c, "ACK", 1, KIND_B_INVITE);
+        b2b_hang_up_both(b, c, "mediad unreachable");
     }
 }
 
@@ -106,7 +186,7 @@ static ipc_chan_t *mediad_of(b2bua_t *b, const struct call *c) {
 static bool media_request(b2bua_t *b, struct call *c, Sb__Envelope *env, enum media_step step,
                           unsigned status) {
     ipc_chan_t *ch = NULL;
-    if (step == MW_CREATE) {
+    if (step == MW_CREATE || step == MW_LATE_OFFER) {
         c->media_instance = b->w->shm ? shm_media_pick(b->w->shm) : -1;
         ch = c->media_instance >= 0 ? mediad_of(b, c) : NULL;
         if (!ch) /* the gauge may lag behind: any connected mediad */
@@ -159,7 +239,9 @@ bool b2b_media_update(b2bua_t *b, struct call *c, bool from_a, Sb__MediaSdpType 
     }
     Sb__MediaUpdateRequest rq = SB__MEDIA_UPDATE_REQUEST__INIT;
     rq.session_id = c->media_session;
-    rq.from_side = from_a ? SB__MEDIA_SIDE__MEDIA_SIDE_A : SB__MEDIA_SIDE__MEDIA_SIDE_B;
+    /* mediad's sides are the call's legs, crossed after the caller transferred */
+    rq.from_side =
+        from_a != c->media_swapped ? SB__MEDIA_SIDE__MEDIA_SIDE_A : SB__MEDIA_SIDE__MEDIA_SIDE_B;
     rq.type = type;
     rq.sdp = sdp;
     rq.confirmed = confirmed;
@@ -178,7 +260,7 @@ bool b2b_media_update_b(b2bua_t *b, struct call *c, const Sb__SipMessage *m, boo
 bool b2b_media_play(b2bua_t *b, struct call *c, const char *file) {
     Sb__MediaPlayRequest rq = SB__MEDIA_PLAY_REQUEST__INIT;
     rq.session_id = c->media_session;
-    rq.to_side = SB__MEDIA_SIDE__MEDIA_SIDE_A;
+    rq.to_side = c->media_swapped ? SB__MEDIA_SIDE__MEDIA_SIDE_B : SB__MEDIA_SIDE__MEDIA_SIDE_A;
     rq.file = (char *)file;
     Sb__Envelope env = SB__ENVELOPE__INIT;
     env.body_case = SB__ENVELOPE__BODY_MEDIA_PLAY;

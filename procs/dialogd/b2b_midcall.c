@@ -48,9 +48,15 @@ void b2b_reinvite_answer_ready(b2bua_t *b, struct call *c, unsigned status, cons
                                size_t len) {
     if (!c->re_txn)
         return;
-    b2b_respond_txn_body(b, c->re_ch, c->re_txn, status, sdp, len);
+    /* a 2xx to the leg's re-INVITE or UPDATE refreshes its session timer (RFC 4028 9) */
+    int leg = c->re_from_a ? 0 : 1;
+    struct b2b_hdrs hs = {.n = 0};
+    bool timer = status / 100 == 2 && b2b_se_headers(c, leg, &hs);
+    b2b_respond_txn_hdrs(b, c->re_ch, c->re_txn, status, sdp, len, timer ? &hs : NULL);
     c->re_txn = 0;
     c->re_ch = NULL;
+    if (timer)
+        b2b_se_start(b, c, leg);
 }
 
 /* The other leg answered our re-INVITE. */
@@ -90,10 +96,9 @@ static void send_old_b_via(b2bua_t *b, struct call *c, ipc_chan_t *via, const ch
     char body[96];
     msg.method = (char *)method;
     msg.request_uri = c->old_b_target;
-    msg.from_display = c->a_from_display;
-    msg.from_uri = c->a_from_uri;
+    msg.from_uri = c->old_b_local_uri;
     msg.from_tag = c->old_b_from_tag;
-    msg.to_uri = c->b_to_uri;
+    msg.to_uri = c->old_b_remote_uri;
     msg.to_tag = c->old_b_to_tag;
     msg.call_id = c->old_b_call_id;
     msg.cseq = ++c->old_b_cseq;
@@ -127,10 +132,16 @@ void b2b_old_b_forget(struct call *c) {
     free(c->old_b_target);
     for (size_t i = 0; i < c->old_b_nroutes; i++)
         free(c->old_b_routes[i]);
+    free(c->old_b_local_uri);
+    free(c->old_b_remote_uri);
     c->old_b_call_id = c->old_b_from_tag = c->old_b_to_tag = c->old_b_target = NULL;
+    c->old_b_local_uri = c->old_b_remote_uri = NULL;
     c->old_b_nroutes = 0;
     c->transferring = false;
+    c->transfer_from_a = false;
 }
+
+static void swap_legs(b2bua_t *b, struct call *c);
 
 /* The transfer target answered: B hears 200 in a NOTIFY, then our BYE. */
 void b2b_transfer_done(b2bua_t *b, struct call *c) {
@@ -159,8 +170,13 @@ void b2b_transfer_failed(b2bua_t *b, struct call *c, unsigned status) {
     free(c->b_from_tag);
     free(c->b_to_tag);
     free(c->b_target);
+    free(c->b_local_uri);
+    free(c->b_to_uri);
     for (size_t i = 0; i < c->b_nroutes; i++)
         free(c->b_routes[i]);
+    c->b_local_uri = c->old_b_local_uri;
+    c->b_to_uri = c->old_b_remote_uri;
+    c->old_b_local_uri = c->old_b_remote_uri = NULL;
     c->b_call_id = c->old_b_call_id;
     c->b_from_tag = c->old_b_from_tag;
     c->b_to_tag = c->old_b_to_tag;
@@ -178,6 +194,66 @@ void b2b_transfer_failed(b2bua_t *b, struct call *c, unsigned status) {
         b->by_b[h] = c;
     }
     c->state = CALL_CONFIRMED;
+    if (c->transfer_from_a) { /* the caller is back in its own place */
+        c->transfer_from_a = false;
+        swap_legs(b, c);
+    }
+    b2b_save(b, c);
+}
+
+#define SWAP(T, x, y)                                                                              \
+    do {                                                                                           \
+        T swap_tmp_ = (x);                                                                         \
+        (x) = (y);                                                                                 \
+        (y) = swap_tmp_;                                                                           \
+    } while (0)
+
+/* The caller transfers (REFER from A): the legs change places so that the transfer from
+ * B serves it. The callee's dialog becomes the A leg (we are its UAC: a_to_* is then our
+ * side of it, a_from_* the callee's), the caller's the B leg (we are its UAS: b_local_* is
+ * our side, b_to_* the caller's), mediad's sides are crossed (media_swapped). Swapping
+ * again puts them back. The record moves to the new A Call-ID. */
+static void swap_legs(b2bua_t *b, struct call *c) {
+    redisAsyncContext *ac = b->w->redis ? rds_context(b->w->redis) : NULL;
+    if (ac)
+        redisAsyncCommand(ac, NULL, NULL, "DEL sb:dlg:{%s} sb:dlgb:{%s}", c->a_call_id,
+                          c->b_call_id ? c->b_call_id : "");
+    b2b_unlink_from(&b->by_a[b2b_hash_str(c->a_call_id)], c, offsetof(struct call, next_a));
+    if (c->b_call_id)
+        b2b_unlink_from(&b->by_b[b2b_hash_str(c->b_call_id)], c, offsetof(struct call, next_b));
+    SWAP(char *, c->a_call_id, c->b_call_id);
+    SWAP(char *, c->a_to_uri, c->b_local_uri);
+    SWAP(char *, c->a_to_tag, c->b_from_tag);
+    SWAP(char *, c->a_from_uri, c->b_to_uri);
+    SWAP(char *, c->a_from_tag, c->b_to_tag);
+    SWAP(char *, c->a_target, c->b_target);
+    for (size_t i = 0; i < B2B_MAX_ROUTES; i++)
+        SWAP(char *, c->a_routes[i], c->b_routes[i]);
+    SWAP(size_t, c->a_nroutes, c->b_nroutes);
+    SWAP(uint32_t, c->a_cseq, c->b_cseq);
+    SWAP(uint8_t *, c->body, c->b_sdp);
+    SWAP(size_t, c->body_len, c->b_sdp_len);
+    SWAP(uint8_t *, c->a_answer_sdp, c->b_offer);
+    SWAP(size_t, c->a_answer_sdp_len, c->b_offer_len);
+    SWAP(struct b2b_se, c->se[0], c->se[1]);
+    /* display names do not survive the change of roles */
+    free(c->a_from_display);
+    free(c->b_local_display);
+    c->a_from_display = strdup("");
+    c->b_local_display = strdup("");
+    c->media_swapped = !c->media_swapped;
+    c->a_txn = 0; /* the A leg's INVITE transaction is long over */
+    c->a_ch = NULL;
+    c->a_acked = c->a_answered = true;
+    uint32_t h = b2b_hash_str(c->a_call_id);
+    c->next_a = b->by_a[h];
+    b->by_a[h] = c;
+    if (c->b_call_id) {
+        h = b2b_hash_str(c->b_call_id);
+        c->next_b = b->by_b[h];
+        b->by_b[h] = c;
+    }
+    c->saved = false;
 }
 
 static void refer_located(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
@@ -200,19 +276,16 @@ static void refer_located(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
     b2b_dial(b, c, uris, n, DIALPLAN_TRANSFER_TIMEOUT_S);
 }
 
-/* REFER from B (RFC 3515, blind transfer): 202, NOTIFY 100, and B's place in the call
- * goes to the Refer-To target (its registered contacts, rung in parallel); B is told the
- * outcome and, when the target answered, gets our BYE. */
+/* REFER (RFC 3515, blind transfer) from B, or from A after the legs swapped places: 202,
+ * NOTIFY 100, and the referrer's place in the call goes to the Refer-To target (its
+ * registered contacts, rung in parallel, To: the Refer-To URI, From: what the referrer saw
+ * as ours); the referrer is told the outcome and, when the target answered, gets our BYE. */
 void b2b_on_refer(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     const Sb__SipMessage *m = in->msg;
     bool a_leg;
     struct call *c = b2b_find_call_id(b, m->call_id, &a_leg);
     if (!c || !m->to_tag || !*m->to_tag) {
         b2b_respond_txn(b, ch, in->txn_id, 481);
-        return;
-    }
-    if (a_leg) { /* the caller transferring: not yet (the A leg is our UAS side) */
-        b2b_respond_txn(b, ch, in->txn_id, 501);
         return;
     }
     if (c->state != CALL_CONFIRMED || c->transferring || c->re_txn || c->move) {
@@ -239,7 +312,16 @@ void b2b_on_refer(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
         b2b_respond_txn(b, ch, in->txn_id, 400);
         return;
     }
+    char *to_uri = strdup(target);
+    if (!to_uri) {
+        b2b_respond_txn(b, ch, in->txn_id, 500);
+        return;
+    }
     b2b_respond_txn(b, ch, in->txn_id, 202);
+    if (a_leg) { /* the caller transfers: the legs change places, then as from B */
+        swap_legs(b, c);
+        c->transfer_from_a = true;
+    }
     /* B's dialog stays aside until the target answers */
     b2b_unlink_from(&b->by_b[b2b_hash_str(c->b_call_id)], c, offsetof(struct call, next_b));
     c->old_b_call_id = c->b_call_id;
@@ -249,6 +331,10 @@ void b2b_on_refer(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     memcpy(c->old_b_routes, c->b_routes, sizeof c->b_routes);
     c->old_b_nroutes = c->b_nroutes;
     c->old_b_cseq = c->b_cseq;
+    c->old_b_local_uri = c->b_local_uri;
+    c->old_b_remote_uri = c->b_to_uri;
+    c->b_local_uri = b2b_dup_or_empty(c->old_b_local_uri); /* the target sees the same From */
+    c->b_to_uri = to_uri;
     c->b_call_id = c->b_from_tag = c->b_to_tag = c->b_target = NULL;
     c->b_nroutes = 0;
     c->transferring = true;

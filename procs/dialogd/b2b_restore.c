@@ -62,6 +62,15 @@ static struct call *call_from_record(b2bua_t *b, const redisReply *r) {
     c->b_call_id = field_dup(r, "b_call_id");
     c->b_from_tag = field_dup(r, "b_from_tag");
     c->b_to_uri = field_dup(r, "b_to_uri");
+    c->b_local_uri = field_dup(r, "b_local_uri");
+    if (c->b_local_uri && !*c->b_local_uri) { /* a record of an older dialogd */
+        free(c->b_local_uri);
+        c->b_local_uri = b2b_dup_or_empty(c->a_from_uri);
+    }
+    c->b_local_display = strdup("");
+    char *swapped = field_dup(r, "media_swapped");
+    c->media_swapped = swapped && strcmp(swapped, "1") == 0;
+    free(swapped);
     c->b_to_tag = field_dup(r, "b_to_tag");
     c->b_target = field_dup(r, "b_target");
     c->content_type = strdup("");
@@ -104,7 +113,8 @@ static struct call *call_from_record(b2bua_t *b, const redisReply *r) {
     }
     shm_gauge(b->w->slot, SHM_C_calls_active, b->ncalls);
     if (!c->a_call_id || !*c->a_call_id || !c->b_call_id || !*c->b_call_id || !c->a_target ||
-        !c->b_target || !c->a_to_tag || !c->b_to_uri || !c->destination || !c->content_type) {
+        !c->b_target || !c->a_to_tag || !c->b_to_uri || !c->destination || !c->content_type ||
+        !c->b_local_uri || !c->b_local_display) {
         b2b_call_free(b, c);
         return NULL;
     }

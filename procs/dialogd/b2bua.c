@@ -49,6 +49,7 @@ static void forget(b2bua_t *b, struct call *c);
 
 void b2b_call_free(b2bua_t *b, struct call *c) {
     b2b_move_abandon(b, c);
+    b2b_se_forget(b, c);
     if (!c->quiet)
         b2b_event(b, c, "call.ended");
     forget(b, c);
@@ -75,6 +76,10 @@ void b2b_call_free(b2bua_t *b, struct call *c) {
         free(c->a_routes[i]);
     for (size_t i = 0; i < c->b_nroutes; i++)
         free(c->b_routes[i]);
+    free(c->b_local_uri);
+    free(c->b_local_display);
+    free(c->old_b_local_uri);
+    free(c->old_b_remote_uri);
     free(c->old_b_call_id);
     free(c->old_b_from_tag);
     free(c->old_b_to_tag);
@@ -83,6 +88,7 @@ void b2b_call_free(b2bua_t *b, struct call *c) {
         free(c->old_b_routes[i]);
     free(c->body);
     free(c->b_sdp);
+    free(c->b_ack_sdp);
     for (unsigned i = 0; i < c->nforks; i++) {
         free(c->forks[i].call_id);
         free(c->forks[i].from_tag);
@@ -179,6 +185,8 @@ void b2b_save(b2bua_t *b, struct call *c) {
         {"b_target", c->b_target ? c->b_target : ""},
         {"b_route_set", b_routes},
         {"b_local_cseq", nums[2]},
+        {"b_local_uri", c->b_local_uri},
+        {"media_swapped", c->media_swapped ? "1" : "0"},
         {"media_session", media[0]},
         {"mediad", media[1]},
     };
@@ -234,6 +242,11 @@ void b2b_respond_a(b2bua_t *b, struct call *c, unsigned status, const char *reas
     msg.body.data = (uint8_t *)body;
     msg.body.len = body_len;
     msg.max_forwards = -1;
+    struct b2b_hdrs hs = {.n = 0};
+    if (status / 100 == 2 && b2b_se_headers(c, 0, &hs)) { /* RFC 4028 9 */
+        msg.headers = hs.p;
+        msg.n_headers = hs.n;
+    }
     Sb__SipRespond rs = SB__SIP_RESPOND__INIT;
     rs.txn_id = c->a_txn;
     rs.msg = &msg;
@@ -244,11 +257,19 @@ void b2b_respond_a(b2bua_t *b, struct call *c, unsigned status, const char *reas
         log_ratelimited(LOG_WARN, "cannot answer a call: sipd unreachable");
     if (status >= 200)
         c->a_answered = true;
+    if (status / 100 == 2)
+        b2b_se_start(b, c, 0);
 }
 
 /* A response with an SDP body in an existing dialog (its To tag is in the request). */
 void b2b_respond_txn_body(b2bua_t *b, ipc_chan_t *ch, uint64_t txn_id, unsigned status,
                           const uint8_t *body, size_t len) {
+    b2b_respond_txn_hdrs(b, ch, txn_id, status, body, len, NULL);
+}
+
+/* The same with extra header fields (hs may be NULL). */
+void b2b_respond_txn_hdrs(b2bua_t *b, ipc_chan_t *ch, uint64_t txn_id, unsigned status,
+                          const uint8_t *body, size_t len, const struct b2b_hdrs *hs) {
     if (!ch)
         ch = b2b_sipd_for(b, txn_id);
     if (!ch)
@@ -261,6 +282,10 @@ void b2b_respond_txn_body(b2bua_t *b, ipc_chan_t *ch, uint64_t txn_id, unsigned 
         msg.content_type = B2B_SDP;
         msg.body.data = (uint8_t *)body;
         msg.body.len = len;
+    }
+    if (hs && hs->n) {
+        msg.headers = (Sb__SipHeader **)hs->p;
+        msg.n_headers = hs->n;
     }
     Sb__SipRespond rs = SB__SIP_RESPOND__INIT;
     rs.txn_id = txn_id;
@@ -304,50 +329,66 @@ static bool send_request(b2bua_t *b, struct call *c, enum b2b_kind kind, Sb__Sip
     return b2b_send_request_fork(b, c, kind, c->winner > 0 ? (unsigned)c->winner : 0, msg);
 }
 
-/* A request in B's dialog with the body given (re-INVITE, its ACK). */
-bool b2b_send_b_body(b2bua_t *b, struct call *c, const char *method, uint32_t cseq,
-                     enum b2b_kind kind, const uint8_t *body, size_t len) {
+void b2b_hdr_add(struct b2b_hdrs *hs, const char *name, const char *value) {
+    if (hs->n >= B2B_MAX_HDRS)
+        return;
+    Sb__SipHeader *h = &hs->h[hs->n];
+    sb__sip_header__init(h);
+    h->name = (char *)name;
+    h->value = (char *)value;
+    hs->p[hs->n++] = h;
+}
+
+/* A request in one leg's dialog: A's (we are its UAS: From is A's To with our tag) or
+ * B's (we are its UAC), CSeq, body and extra header fields given. */
+bool b2b_send_leg(b2bua_t *b, struct call *c, bool a_leg, const char *method, uint32_t cseq,
+                  enum b2b_kind kind, const uint8_t *body, size_t len, const struct b2b_hdrs *hs) {
     Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
     msg.method = (char *)method;
-    msg.request_uri = c->b_target;
-    msg.from_display = c->a_from_display;
-    msg.from_uri = c->a_from_uri;
-    msg.from_tag = c->b_from_tag;
-    msg.to_uri = c->b_to_uri;
-    msg.to_tag = c->b_to_tag ? c->b_to_tag : "";
-    msg.call_id = c->b_call_id;
     msg.cseq = cseq;
-    msg.route = c->b_routes;
-    msg.n_route = c->b_nroutes;
+    if (a_leg) {
+        msg.request_uri = c->a_target;
+        msg.from_uri = c->a_to_uri;
+        msg.from_tag = c->a_to_tag;
+        msg.to_display = c->a_from_display;
+        msg.to_uri = c->a_from_uri;
+        msg.to_tag = c->a_from_tag;
+        msg.call_id = c->a_call_id;
+        msg.route = c->a_routes;
+        msg.n_route = c->a_nroutes;
+    } else {
+        msg.request_uri = c->b_target;
+        msg.from_display = c->b_local_display;
+        msg.from_uri = c->b_local_uri;
+        msg.from_tag = c->b_from_tag;
+        msg.to_uri = c->b_to_uri;
+        msg.to_tag = c->b_to_tag ? c->b_to_tag : "";
+        msg.call_id = c->b_call_id;
+        msg.route = c->b_routes;
+        msg.n_route = c->b_nroutes;
+    }
     if (len) {
         msg.content_type = B2B_SDP;
         msg.body.data = (uint8_t *)body;
         msg.body.len = len;
+    }
+    if (hs && hs->n) {
+        msg.headers = (Sb__SipHeader **)hs->p;
+        msg.n_headers = hs->n;
     }
     return send_request(b, c, kind, &msg);
 }
 
-/* A request in A's dialog (we are its UAS: From is A's To with our tag), CSeq given. */
+/* A request in B's dialog with the body given (re-INVITE, its ACK). */
+bool b2b_send_b_body(b2bua_t *b, struct call *c, const char *method, uint32_t cseq,
+                     enum b2b_kind kind, const uint8_t *body, size_t len) {
+    return b2b_send_leg(b, c, false, method, cseq, kind, body, len, NULL);
+}
+
+/* A request in A's dialog, CSeq given. */
 bool b2b_send_a_body(b2bua_t *b, struct call *c, const char *method, uint32_t cseq,
                      enum b2b_kind kind, const uint8_t *body, size_t len) {
-    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
-    msg.method = (char *)method;
-    msg.request_uri = c->a_target;
-    msg.from_uri = c->a_to_uri;
-    msg.from_tag = c->a_to_tag;
-    msg.to_display = c->a_from_display;
-    msg.to_uri = c->a_from_uri;
-    msg.to_tag = c->a_from_tag;
-    msg.call_id = c->a_call_id;
-    msg.cseq = cseq;
-    msg.route = c->a_routes;
-    msg.n_route = c->a_nroutes;
-    if (len) {
-        msg.content_type = B2B_SDP;
-        msg.body.data = (uint8_t *)body;
-        msg.body.len = len;
-    }
-    return send_request(b, c, kind, &msg);
+    return b2b_send_leg(b, c, true, method, cseq, kind, body, len, NULL);
 }
 
 /* A request in the B dialog (we are its UAC): ACK, BYE, without a body. */
@@ -449,6 +490,8 @@ static void on_ack(b2bua_t *b, const Sb__SipRequestIn *in) {
         c->state = CALL_CONFIRMED;
         b2b_save(b, c);
     }
+    if (c->b_ack_pending) /* a late offer: this ACK's answer goes in ours to B */
+        b2b_late_answer(b, c, in->msg->body);
     if (in->txn_id == 0) { /* another sipd instance got it: tell the owner to stop */
         Sb__SipTxnEvent ev = SB__SIP_TXN_EVENT__INIT;
         ev.txn_id = c->a_txn;
@@ -489,14 +532,21 @@ static void on_response(b2bua_t *b, const Sb__SipResponseIn *in) {
     enum b2b_kind kind = (enum b2b_kind)(in->client_id & 0xf);
     unsigned fork = (unsigned)(in->client_id >> 4) & 0xf;
     unsigned attempt = (unsigned)(in->client_id >> 8) & 0xff;
+    bool ok2xx = in->msg->status / 100 == 2;
     if (in->client_id) {
         c = b2b_find_id(b, in->client_id >> 16);
-        if (c && kind == KIND_B_INVITE && attempt != (c->attempt & 0xff))
-            return;                /* an abandoned dial's late answer */
+        if (kind == KIND_B_INVITE && (!c || attempt != (c->attempt & 0xff))) {
+            /* an abandoned dial's late answer, or its call is over: a 2xx made a dialog */
+            if (ok2xx)
+                b2b_hang_up_stray(b, in->msg);
+            return;
+        }
     } else if (in->msg->call_id) { /* a 2xx copy after the transaction: ACK again */
         bool a_leg;
         c = b2b_find_call_id(b, in->msg->call_id, &a_leg);
         kind = KIND_B_INVITE;
+        if (!c && ok2xx && strncmp(in->msg->call_id, "sbd", 3) == 0)
+            b2b_hang_up_stray(b, in->msg); /* ours, for a call that is gone */
         if (!c || a_leg || c->winner < 0)
             return;
         fork = (unsigned)c->winner;
@@ -509,6 +559,10 @@ static void on_response(b2bua_t *b, const Sb__SipResponseIn *in) {
     }
     if (kind == KIND_FORK_BYE)
         return;
+    if (kind == KIND_A_REFRESH || kind == KIND_B_REFRESH) {
+        b2b_se_refreshed(b, c, kind == KIND_A_REFRESH ? 0 : 1, in->msg->status);
+        return;
+    }
     if (kind == KIND_B_MOVE || kind == KIND_A_MOVE) {
         b2b_move_answered(b, c, in, kind == KIND_A_MOVE);
         return;
@@ -606,6 +660,7 @@ void b2bua_free(b2bua_t *b) {
             b2b_call_free(b, b->by_id[i]);
         }
     b2b_control_free(b);
+    b2b_se_free(b);
     b->closing = true;
     if (b->redis_pending == 0)
         free(b);

@@ -626,7 +626,7 @@ static int rewrite_for(struct media_session *s, int idx, const struct media_sdp 
 }
 
 static struct media_session *session_new(media_ctx_t *ctx, const struct media_sdp *offer,
-                                         int srtp_b, int *err) {
+                                         int srtp_b, int from, int *err) {
     struct media_session *s = calloc(1, sizeof *s);
     if (!s) {
         *err = -ENOMEM;
@@ -676,16 +676,17 @@ static struct media_session *session_new(media_ctx_t *ctx, const struct media_sd
                 return NULL;
             }
         }
-        /* side B's profile: like A, or forced (RTP <-> SRTP bridging) */
+        /* the other side's profile: like the offer's, or forced for side B (RTP <-> SRTP
+         * bridging); a late offer (from B) makes side A like it */
         const struct media_sdp_line *ln = &offer->line[m];
-        struct media_leg *b = &s->side[1].leg[m];
-        b->srtp = srtp_b == 2 || (srtp_b == 0 && ln->srtp);
-        if (b->srtp)
-            random_key(&b->local_key,
+        struct media_leg *o = &s->side[1 - from].leg[m];
+        o->srtp = from == 1 ? ln->srtp : srtp_b == 2 || (srtp_b == 0 && ln->srtp);
+        if (o->srtp)
+            random_key(&o->local_key,
                        ln->srtp ? ln->crypto.suite : MEDIA_CRYPTO_AES_CM_128_HMAC_SHA1_80, 1);
     }
     snprintf(s->codec, sizeof s->codec, "%s", offer->line[0].codec);
-    if (side_apply(s, 0, offer) != 0) {
+    if (side_apply(s, from, offer) != 0) {
         *err = -EINVAL;
         session_close(s);
         return NULL;
@@ -936,7 +937,8 @@ static void handle_create(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *
         reply_error(ctx, ch, env, sdp_status(ctx, rc), why);
         return;
     }
-    struct media_session *s = session_new(ctx, &offer, rq->srtp_b, &rc);
+    int from = rq->offer_side == SB__MEDIA_SIDE__MEDIA_SIDE_B ? 1 : 0;
+    struct media_session *s = session_new(ctx, &offer, rq->srtp_b, from, &rc);
     if (!s) {
         if (rc == -ENOSPC) {
             shm_count(ctx->w->slot, SHM_C_media_pool_exhausted, 1);
@@ -952,10 +954,11 @@ static void handle_create(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *
     s->owner = ch;
     char *for_b = NULL, *for_a = NULL;
     size_t lb = 0, la = 0;
-    rc = rewrite_for(s, 1, &offer, (const char *)rq->sdp.data, rq->sdp.len, &for_b, &lb, why,
+    /* for_b: the offer rewritten for the other side; for_a: the offering side's own view */
+    rc = rewrite_for(s, 1 - from, &offer, (const char *)rq->sdp.data, rq->sdp.len, &for_b, &lb, why,
                      sizeof why);
     if (rc == 0)
-        rc = rewrite_for(s, 0, &offer, (const char *)rq->sdp.data, rq->sdp.len, &for_a, &la, why,
+        rc = rewrite_for(s, from, &offer, (const char *)rq->sdp.data, rq->sdp.len, &for_a, &la, why,
                          sizeof why);
     if (rc != 0) {
         free(for_b);
@@ -1153,8 +1156,7 @@ bool media_handle(media_ctx_t *ctx, ipc_chan_t *ch, Sb__Envelope *env) {
     case SB__ENVELOPE__BODY_MEDIA_DRAIN: { /* an operator drain: sessions stay, none new */
         struct shm_stats *st = shm_stats_of(ctx->w->shm, ctx->w->slot);
         if (st)
-            __atomic_store_n(&st->media_drained, env->media_drain->on ? 1u : 0u,
-                             __ATOMIC_RELAXED);
+            __atomic_store_n(&st->media_drained, env->media_drain->on ? 1u : 0u, __ATOMIC_RELAXED);
         log_info("operator drain %s", env->media_drain->on ? "on: no new sessions" : "off");
         Sb__MediaReply r = SB__MEDIA_REPLY__INIT;
         r.instance = (uint32_t)ctx->w->instance;

@@ -40,7 +40,7 @@
 #define SIPMSG_MAX_CONTACTS 32 /* contacts of one REGISTER; more is a 400 */
 #define SIPMSG_ALLOW "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER"
 #define SIPMSG_ACCEPT "application/sdp"
-#define SIPMSG_SUPPORTED "" /* option tags we support (Require of anything else: 420) */
+#define SIPMSG_SUPPORTED "timer" /* option tags we support (Require of anything else: 420) */
 
 /* A slice of text: the message buffer or the arena. Not NUL-terminated in general. */
 struct sipmsg_str {

@@ -20,34 +20,6 @@ set_maxproc sipd 2
 sb start >/dev/null || { not_ok "start"; finish; }
 wait_sip_ready
 
-# callee NAME SCENARIO PORT [ARGS]: a SIPp callee in the background on PORT.
-callee() {
-  local name=$1 scen=$2 port=$3; shift 3
-  rm -f "$SB_OUT/$name.msg"
-  timeout 40 sipp -sf "$top/tests/sipp/$scen" -i 127.0.0.1 -p "$port" -m 1 -timeout 20s \
-    -timeout_error -nostdin -trace_msg -message_file "$SB_OUT/$name.msg" -trace_err \
-    -error_file "$SB_OUT/$name.err" "$@" "127.0.0.1:$SIP_PORT" >"$SB_OUT/$name.out" 2>&1 &
-  CALLEE_PID=$!
-}
-register() { # USER PORT: binds sip:USER@example.com to the callee on PORT
-  sipp_run "reg-$1" register.xml -cid_str "reg-$1-%u" -key user "$1" -key seq 1 \
-    -key contacts "<sip:$1@127.0.0.1:$2>" -key expires_header "Expires: 600"
-}
-# msgs FILE DIR: the start lines of the messages SIPp sent or received, in order.
-msgs() {
-  tr -d '\r' <"$SB_OUT/$1.msg" | awk -v d="message $2" 'index($0, d) { want = 1; next }
-    want && NF { print; want = 0 }' | awk '{ print ($1 ~ /^SIP/) ? $2 : $1 }' | tr '\n' ' ' | sed 's/ $//'
-}
-# hdr FILE N NAME: header NAME of the N-th message SIPp received.
-hdr() {
-  tr -d '\r' <"$SB_OUT/$1.msg" | awk -v n="$2" -v h="$3" '
-    /message received/ { k++; inmsg = (k == n); next } /message sent/ { inmsg = 0 }
-    inmsg && tolower($0) ~ "^" tolower(h) ":" { sub(/^[^:]*: */, ""); print; exit }'
-}
-counter() { # ROLE NAME: the sum of a counter over the role's processes
-  api /api/v1/processes | jq "[.processes[] | select(.role==\"$1\") | .counters.$2] | add"
-}
-wait_pid() { local i; for i in $(seq 1 200); do kill -0 "$1" 2>/dev/null || { wait "$1"; return; }; sleep 0.1; done; return 1; }
 
 # ---- a basic call, the caller hangs up ----
 PB=$(free_port)
@@ -74,7 +46,7 @@ check_eq "the caller's 200 carries the callee's CSeq-independent To tag of ours"
 check_eq "the BYE reached the callee as CSeq 2 of the B dialog" "2 BYE" "$(hdr bob-answer 3 CSeq)"
 
 # ---- the callee hangs up ----
-callee bob-bye uas_answer_bye.xml "$PB"
+callee bob-bye uas_answer_bye.xml "$PB" -d 300
 sleep 0.2
 check "a call the callee ends completes at the caller (BYE received, 200 sent)" \
   sipp_run call-2 uac_call_wait_bye.xml -s 1001 -cid_str "call-2-%u"
@@ -83,12 +55,6 @@ check_eq "the caller received 100 180 200 BYE" "100 180 200 BYE" "$(msgs call-2 
 check "the BYE to the caller goes to its Contact" grep -q "^BYE sip:alice@127.0.0.1" "$SB_OUT/call-2.msg"
 
 # ---- media anchored by mediad: RTP both ways through it ----
-media_of() { # NAME [sent]: ip:port of the audio line of the last SDP SIPp received (or sent)
-  tr -d '\r' <"$SB_OUT/$1.msg" | awk -v d="message ${2:-received}" '
-    /message (received|sent)/ { mine = index($0, d) > 0; next }
-    mine && /^c=IN IP4/ { ip = $3 } mine && /^m=audio/ { port = $2 } END { print ip ":" port }'
-}
-rtp_field() { awk -v k="$2" '$1 == k { print $2 }' "$SB_OUT/$1"; }
 media_sessions() { counter mediad media_sessions; }
 callee bob-media uas_answer.xml "$PB"
 MEDIA_CALLEE=$CALLEE_PID
@@ -167,13 +133,6 @@ check "the UPDATE reaches it with a=sendonly, its answer the caller with a=recvo
   "$(declare -f msg_has); SB_OUT='$SB_OUT'; msg_has bob-update 3 '^a=sendonly' && tr -d '\r' <'$SB_OUT/call-update.msg' | grep -q '^a=recvonly'"
 
 # ---- blind transfer: the callee REFERs the caller to 1006; 1006 takes its place ----
-# nth_body NAME N: the body of the N-th message SIPp received (after the blank line)
-nth_body() {
-  tr -d '\r' <"$SB_OUT/$1.msg" | awk -v n="$2" '
-    /message received/ { k++; rx = 1; hdr = 1; seen = 0; next } /message sent/ { rx = 0; next }
-    /^-----/ { rx = 0; next } rx && k == n && !hdr && NF { print }
-    rx && k == n && NF { seen = 1 } rx && k == n && seen && $0 == "" { hdr = 0 }'
-}
 PR=$(free_port)
 check "1006 registers" register 1006 "$PR"
 callee c-1006 uas_answer.xml "$PR"

@@ -131,3 +131,46 @@ sipp_last_response() {
     awk '/^-+ [0-9]/ { next } /message received/ { buf = ""; keep = 1; next }
          /message sent/ { keep = 0 } keep { buf = buf $0 "\n" } END { printf "%s", buf }'
 }
+
+# ---- SIPp calls (calls.sh, session_timers.sh, api tests) ----
+# callee NAME SCENARIO PORT [ARGS]: a SIPp callee in the background on PORT.
+callee() {
+  local name=$1 scen=$2 port=$3; shift 3
+  rm -f "$SB_OUT/$name.msg"
+  timeout 40 sipp -sf "$top/tests/sipp/$scen" -i 127.0.0.1 -p "$port" -m 1 -timeout 20s \
+    -timeout_error -nostdin -trace_msg -message_file "$SB_OUT/$name.msg" -trace_err \
+    -error_file "$SB_OUT/$name.err" "$@" "127.0.0.1:$SIP_PORT" >"$SB_OUT/$name.out" 2>&1 &
+  CALLEE_PID=$!
+}
+register() { # USER PORT: binds sip:USER@example.com to the callee on PORT
+  sipp_run "reg-$1" register.xml -cid_str "reg-$1-%u" -key user "$1" -key seq 1 \
+    -key contacts "<sip:$1@127.0.0.1:$2>" -key expires_header "Expires: 600"
+}
+# msgs FILE DIR: the start lines of the messages SIPp sent or received, in order.
+msgs() {
+  tr -d '\r' <"$SB_OUT/$1.msg" | awk -v d="message $2" 'index($0, d) { want = 1; next }
+    want && NF { print; want = 0 }' | awk '{ print ($1 ~ /^SIP/) ? $2 : $1 }' | tr '\n' ' ' | sed 's/ $//'
+}
+# hdr FILE N NAME: header NAME of the N-th message SIPp received.
+hdr() {
+  tr -d '\r' <"$SB_OUT/$1.msg" | awk -v n="$2" -v h="$3" '
+    /message received/ { k++; inmsg = (k == n); next } /message sent/ { inmsg = 0 }
+    inmsg && tolower($0) ~ "^" tolower(h) ":" { sub(/^[^:]*: */, ""); print; exit }'
+}
+wait_pid() { local i; for i in $(seq 1 200); do kill -0 "$1" 2>/dev/null || { wait "$1"; return; }; sleep 0.1; done; return 1; }
+counter() { # ROLE NAME: the sum of a counter over the role's processes
+  api /api/v1/processes | jq "[.processes[] | select(.role==\"$1\") | .counters.$2] | add"
+}
+media_of() { # NAME [sent]: ip:port of the audio line of the last SDP SIPp received (or sent)
+  tr -d '\r' <"$SB_OUT/$1.msg" | awk -v d="message ${2:-received}" '
+    /message (received|sent)/ { mine = index($0, d) > 0; next }
+    mine && /^c=IN IP4/ { ip = $3 } mine && /^m=audio/ { port = $2 } END { print ip ":" port }'
+}
+rtp_field() { awk -v k="$2" '$1 == k { print $2 }' "$SB_OUT/$1"; }
+# nth_body NAME N: the body of the N-th message SIPp received (after the blank line)
+nth_body() {
+  tr -d '\r' <"$SB_OUT/$1.msg" | awk -v n="$2" '
+    /message received/ { k++; rx = 1; hdr = 1; seen = 0; next } /message sent/ { rx = 0; next }
+    /^-----/ { rx = 0; next } rx && k == n && !hdr && NF { print }
+    rx && k == n && NF { seen = 1 } rx && k == n && seen && $0 == "" { hdr = 0 }'
+}

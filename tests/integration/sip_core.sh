@@ -11,9 +11,6 @@ set_param sip_listen_udp "127.0.0.1:$SIP_PORT [::1]:$SIP_PORT"
 set_param sip_listen_tcp "127.0.0.1:$SIP_PORT [::1]:$SIP_PORT"
 sb start >/dev/null || { not_ok "start"; finish; }
 wait_sip_ready
-counter() { # counter ROLE NAME: the sum over that role's instances
-  api /api/v1/processes | jq "[.processes[] | select(.role==\"$1\") | .counters.$2] | add"
-}
 rcli() { redis-cli -s "$CONF/run/private/redis.sock" "$@"; }
 reg() { # reg NAME USER CALL-ID CSEQ CONTACTS EXPIRES_HEADER [sipp args]
   local name=$1 user=$2 cid=$3 seq=$4 contacts=$5 eh=$6; shift 6

@@ -6,7 +6,6 @@ new_confdir sip_load
 set_maxproc sipd 4
 sb start >/dev/null || { not_ok "start"; finish; }
 wait_sip_ready
-counter() { api /api/v1/processes | jq "[.processes[] | select(.role==\"$1\") | .counters.$2] | add"; }
 users=$SB_OUT/users.csv
 { echo SEQUENTIAL; for i in $(seq 1 500); do echo "load$i;$((10000 + i))"; done; } >"$users"
 t0=$SECONDS

@@ -301,7 +301,7 @@ static void test_unknown_path_is_404(void **state) {
 
 static void test_other_method_on_known_path_is_405_with_allow(void **state) {
     struct fixture *f = *state;
-    static const char *const methods[] = {"POST", "PUT", "DELETE", "PATCH", "OPTIONS", "get"};
+    static const char *const methods[] = {"POST", "PUT", "DELETE", "PATCH", "get"};
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
         int status;
         const char *allow = NULL;
@@ -598,13 +598,21 @@ static void test_stats_has_the_prototype_fields(void **state) {
     f->seg->procs[1].counters[SHM_C_registers] = 5;
     f->seg->procs[1].counters[SHM_C_registers_failed] = 1;
     f->seg->procs[1].restarts = 2;
+    struct shm_proc *d = slot(f, 4, "dialogd", "dialogd", 0, SHM_READY, 105, 0);
+    struct shm_proc *m0 = slot(f, 5, "mediad", "mediad", 0, SHM_READY, 106, 0);
+    struct shm_proc *m1 = slot(f, 6, "mediad", "mediad", 1, SHM_READY, 107, 0);
+    d->counters[SHM_C_calls_active] = 3;
+    m0->counters[SHM_C_media_sessions] = 2;
+    m1->counters[SHM_C_media_sessions] = 1;
+    m0->counters[SHM_C_media_sessions_created] = 10;
+    m1->counters[SHM_C_media_sessions_created] = 5;
     f->env.registrations = 42;
     int status;
     json_t *doc = call(f, "GET", "/api/v1/stats", 0, &status, NULL);
     assert_int_equal(status, 200);
-    assert_int_equal(num(doc, "total_sessions"), 0);
-    assert_int_equal(num(doc, "active_sessions"), 0);
-    assert_int_equal(num(doc, "active_dialogs"), 0);
+    assert_int_equal(num(doc, "total_sessions"), 15);
+    assert_int_equal(num(doc, "active_sessions"), 3);
+    assert_int_equal(num(doc, "active_dialogs"), 3);
     assert_int_equal(num(doc, "total_registrations"), 42);
     assert_int_equal(num(doc, "uptime_seconds"), (NOW_WALL_US - MASTER_START_US) / 1000000);
     assert_int_equal(num(doc, "sip_requests"), 7);
@@ -880,6 +888,512 @@ static void test_process_changes_become_died_and_respawned(void **state) {
 
 /* The docs follow the code: every route is in docs/api.md and docs/openapi.yaml, every
  * shm counter in docs/api.md's counter table. */
+static void test_options_is_a_cors_preflight_without_token(void **state) {
+    struct fixture *f = *state;
+    cluster(f);
+    f->env.token = "tok";
+    struct api_answer ans;
+    static const char *const urls[] = {"/api/v1/dialogs/abc", "/api/v1/processes",
+                                       "/api/v1/rtpmanagers/mediad-0/drain"};
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        assert_int_equal(handle(f, "OPTIONS", urls[i], NULL, NULL, NULL, &ans), 204);
+        assert_null(ans.body);
+        const char *const *h = ans.headers;
+        assert_non_null(h);
+        assert_string_equal(h[0], "Access-Control-Allow-Origin");
+        assert_string_equal(h[1], "*");
+        assert_string_equal(h[2], "Access-Control-Allow-Methods");
+        assert_string_equal(h[3], "GET, POST, DELETE");
+        assert_string_equal(h[4], "Access-Control-Allow-Headers");
+        assert_string_equal(h[5], "Authorization, Content-Type");
+        api_answer_fini(&ans);
+    }
+    /* Every /api/ answer, errors too, may be read cross-origin; the rest not. */
+    assert_int_equal(handle(f, "GET", "/api/v1/stats", NULL, NULL, NULL, &ans), 401);
+    assert_string_equal(ans.headers[0], "Access-Control-Allow-Origin");
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "GET", "/metrics", NULL, "Bearer tok", NULL, &ans), 200);
+    assert_null(ans.headers);
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "OPTIONS", "/api/v1/nope", NULL, NULL, NULL, &ans), 404);
+    api_answer_fini(&ans);
+}
+
+static void test_dialog_state_maps_to_prototype_states(void **state) {
+    (void)state;
+    assert_string_equal(api_dialog_state("routing", 0), "Initial");
+    assert_string_equal(api_dialog_state("calling", 0), "Initial");
+    assert_string_equal(api_dialog_state("calling", 1795504236000LL), "Early");
+    assert_string_equal(api_dialog_state("answered", 5), "WaitingACK");
+    assert_string_equal(api_dialog_state("confirmed", 0), "Confirmed");
+    assert_string_equal(api_dialog_state("ending", 0), "Terminating");
+    assert_string_equal(api_dialog_state("?", 0), "Terminated");
+    assert_string_equal(api_dialog_state(NULL, 0), "Terminated");
+}
+
+static void test_uri_hostport(void **state) {
+    (void)state;
+    char host[64];
+    int port = -1;
+    assert_int_equal(api_uri_hostport("sip:bob@127.0.0.1:5072;transport=tcp", host, sizeof host,
+                                      &port),
+                     0);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 5072);
+    assert_int_equal(api_uri_hostport("<sip:alice@example.com>", host, sizeof host, &port), 0);
+    assert_string_equal(host, "example.com");
+    assert_int_equal(port, 5060);
+    assert_int_equal(api_uri_hostport("sips:10.0.0.1", host, sizeof host, &port), 0);
+    assert_string_equal(host, "10.0.0.1");
+    assert_int_equal(port, 5061);
+    assert_int_equal(api_uri_hostport("sip:u@[2001:db8::1]:5080", host, sizeof host, &port), 0);
+    assert_string_equal(host, "2001:db8::1");
+    assert_int_equal(port, 5080);
+    assert_int_equal(api_uri_hostport("sip:a:pw@h:1?x=y", host, sizeof host, &port), 0);
+    assert_string_equal(host, "h");
+    assert_int_equal(port, 1);
+    assert_int_equal(api_uri_hostport("tel:+123", host, sizeof host, &port), -1);
+    assert_int_equal(api_uri_hostport("", host, sizeof host, &port), -1);
+    assert_int_equal(api_uri_hostport("sip:h:99999", host, sizeof host, &port), -1);
+    assert_int_equal(api_uri_hostport("sip:h:12x", host, sizeof host, &port), -1);
+    assert_int_equal(api_uri_hostport("sip:averyveryverylonghostname", host, 8, &port), -1);
+}
+
+/* A dialogd record as HGETALL gives it (docs/calls.md). */
+static json_t *record(const char *state, bool b_leg) {
+    json_t *r = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+        "state", state, "node", "node-a", "dialogd", "0", "created_ms", "1795504226500",
+        "answered_ms", "1795504228000", "ringing_ms", "1795504227000", "a_call_id",
+        "a84b4c76e66710@pc33", "a_from_display", "Alice", "a_from_uri", "sip:alice@example.com",
+        "a_from_tag", "1928301774", "a_to_uri", "sip:1001@example.com", "a_to_tag", "sbtagA",
+        "a_target", "sip:alice@127.0.0.1:5070", "media_session", "281474976710657", "mediad",
+        "1", "b_call_id", b_leg ? "sbd0.42" : "");
+    assert_non_null(r);
+    json_object_set_new(r, "b_from_tag", json_string(b_leg ? "sbtagB" : ""));
+    json_object_set_new(r, "b_to_uri", json_string("sip:1001@127.0.0.1:5072"));
+    json_object_set_new(r, "b_to_tag", json_string(b_leg ? "314159" : ""));
+    json_object_set_new(r, "b_target", json_string(b_leg ? "sip:bob@127.0.0.1:5072" : ""));
+    return r;
+}
+
+static void test_dialog_record_becomes_two_legs(void **state) {
+    (void)state;
+    json_t *rec = record("confirmed", true);
+    json_t *list = json_array();
+    assert_int_equal(api_dialog_legs_append(list, rec, 1795504236500LL), 2);
+    json_t *a = json_array_get(list, 0), *b = json_array_get(list, 1);
+    assert_string_equal(str(a, "call_id"), "a84b4c76e66710@pc33");
+    assert_string_equal(str(a, "local_tag"), "sbtagA");
+    assert_string_equal(str(a, "remote_tag"), "1928301774");
+    assert_string_equal(str(a, "state"), "Confirmed");
+    assert_string_equal(str(a, "direction"), "inbound");
+    assert_string_equal(str(a, "from_uri"), "sip:alice@example.com");
+    assert_string_equal(str(a, "to_uri"), "sip:1001@example.com");
+    assert_string_equal(str(a, "remote_addr"), "127.0.0.1");
+    assert_int_equal(num(a, "remote_port"), 5070);
+    assert_string_equal(str(a, "session_id"), "281474976710657"); /* a string: 64 bits */
+    assert_string_equal(str(a, "created_at"), "2026-11-24T07:10:26Z");
+    assert_int_equal(num(a, "duration_seconds"), 10);
+    assert_string_equal(str(a, "peer_call_id"), "sbd0.42");
+    assert_string_equal(str(a, "node_id"), "node-a");
+    assert_string_equal(str(a, "answered_at"), "2026-11-24T07:10:28Z");
+    assert_string_equal(str(a, "leg"), "a");
+    assert_string_equal(str(b, "call_id"), "sbd0.42");
+    assert_string_equal(str(b, "local_tag"), "sbtagB");
+    assert_string_equal(str(b, "remote_tag"), "314159");
+    assert_string_equal(str(b, "direction"), "outbound");
+    assert_string_equal(str(b, "to_uri"), "sip:1001@127.0.0.1:5072");
+    assert_string_equal(str(b, "remote_addr"), "127.0.0.1");
+    assert_int_equal(num(b, "remote_port"), 5072);
+    assert_string_equal(str(b, "peer_call_id"), "a84b4c76e66710@pc33");
+    assert_string_equal(str(b, "leg"), "b");
+    json_decref(list);
+    json_decref(rec);
+}
+
+static void test_dialog_record_without_b_leg_is_one_entry(void **state) {
+    (void)state;
+    json_t *rec = record("calling", false);
+    json_object_set_new(rec, "ringing_ms", json_string("0"));
+    json_object_set_new(rec, "answered_ms", json_string("0"));
+    json_object_set_new(rec, "media_session", json_string("0"));
+    json_t *list = json_array();
+    assert_int_equal(api_dialog_legs_append(list, rec, 1795504236500LL), 1);
+    json_t *a = json_array_get(list, 0);
+    assert_string_equal(str(a, "state"), "Initial");
+    assert_null_field(a, "peer_call_id");
+    assert_null_field(a, "answered_at");
+    assert_null_field(a, "session_id");
+    /* ringing_ms missing (an older dialogd) counts as 0 */
+    json_object_del(rec, "ringing_ms");
+    json_array_clear(list);
+    assert_int_equal(api_dialog_legs_append(list, rec, 1795504236500LL), 1);
+    assert_string_equal(str(json_array_get(list, 0), "state"), "Initial");
+    /* not a record: nothing */
+    json_t *empty = json_object();
+    assert_int_equal(api_dialog_legs_append(list, empty, 0), 0);
+    assert_int_equal(json_array_size(list), 1);
+    json_decref(empty);
+    json_decref(list);
+    json_decref(rec);
+}
+
+static void test_dialogs_sort_by_creation_then_call_id(void **state) {
+    (void)state;
+    json_t *list = json_array();
+    json_array_append_new(list, json_pack("{s:s, s:s}", "created_ms", "30", "a_call_id", "x"));
+    json_array_append_new(list, json_pack("{s:s, s:s}", "created_ms", "10", "a_call_id", "z"));
+    json_array_append_new(list, json_pack("{s:s, s:s}", "created_ms", "30", "a_call_id", "b"));
+    api_dialogs_sort(list);
+    assert_string_equal(str(json_array_get(list, 0), "a_call_id"), "z");
+    assert_string_equal(str(json_array_get(list, 1), "a_call_id"), "b");
+    assert_string_equal(str(json_array_get(list, 2), "a_call_id"), "x");
+    json_decref(list);
+}
+
+static Sb__MediaSideStats side(uint64_t rx, const char *local, const char *remote) {
+    Sb__MediaSideStats s = SB__MEDIA_SIDE_STATS__INIT;
+    s.rx_packets = rx;
+    s.rx_bytes = rx * 172;
+    s.rx_lost = 2;
+    s.rx_jitter = 40;
+    s.tx_packets = rx + 1;
+    s.tx_bytes = (rx + 1) * 172;
+    s.local = (char *)local;
+    s.remote = (char *)remote;
+    return s;
+}
+
+static void test_session_json_from_media_info(void **state) {
+    (void)state;
+    Sb__MediaSideStats a = side(50, "127.0.0.1:10002", "127.0.0.1:6000");
+    Sb__MediaSideStats b = side(48, "127.0.0.1:10004", "");
+    Sb__MediaSessionInfo info = SB__MEDIA_SESSION_INFO__INIT;
+    info.session_id = 281474976710657ULL;
+    info.call_id = "c1@h";
+    info.state = "confirmed";
+    info.codec = "PCMU";
+    info.created_at_ms = 1795504226500LL;
+    info.media_lines = 1;
+    info.a = &a;
+    info.b = &b;
+    json_t *o = api_session_json(&info, 1);
+    assert_non_null(o);
+    assert_string_equal(str(o, "session_id"), "281474976710657");
+    assert_string_equal(str(o, "call_id"), "c1@h");
+    assert_string_equal(str(o, "local_addr"), "127.0.0.1");
+    assert_int_equal(num(o, "local_port"), 10002);
+    assert_string_equal(str(o, "remote_addr"), "127.0.0.1");
+    assert_int_equal(num(o, "remote_port"), 6000);
+    assert_string_equal(str(o, "codec"), "PCMU");
+    assert_string_equal(str(o, "state"), "confirmed");
+    assert_string_equal(str(o, "rtp_manager"), "mediad-1");
+    assert_string_equal(str(o, "created_at"), "2026-11-24T07:10:26Z");
+    assert_null_field(o, "bridged_to");
+    json_t *ja = json_object_get(o, "a"), *jb = json_object_get(o, "b");
+    assert_int_equal(num(ja, "rx_packets"), 50);
+    assert_int_equal(num(ja, "rx_bytes"), 50 * 172);
+    assert_int_equal(num(ja, "rx_lost"), 2);
+    assert_int_equal(num(ja, "rx_jitter"), 40);
+    assert_int_equal(num(ja, "tx_packets"), 51);
+    assert_int_equal(num(jb, "rx_packets"), 48);
+    assert_string_equal(str(jb, "local"), "127.0.0.1:10004");
+    json_decref(o);
+    /* a side not yet latched: no remote address */
+    info.a = &b;
+    o = api_session_json(&info, 0);
+    assert_string_equal(str(o, "remote_addr"), "");
+    assert_int_equal(num(o, "remote_port"), 0);
+    json_decref(o);
+}
+
+static void test_dialog_detail_has_legs_and_media(void **state) {
+    (void)state;
+    json_t *rec = record("answered", true);
+    Sb__MediaSideStats a = side(7, "127.0.0.1:10002", "127.0.0.1:6000");
+    Sb__MediaSessionInfo info = SB__MEDIA_SESSION_INFO__INIT;
+    info.session_id = 281474976710657ULL;
+    info.a = &a;
+    json_t *d = api_dialog_detail(rec, 1795504236500LL, api_session_json(&info, 1));
+    assert_non_null(d);
+    assert_string_equal(str(d, "call_id"), "a84b4c76e66710@pc33");
+    assert_string_equal(str(d, "b_call_id"), "sbd0.42");
+    assert_string_equal(str(d, "state"), "WaitingACK");
+    assert_string_equal(str(d, "call_state"), "answered");
+    assert_int_equal(num(d, "dialogd"), 0);
+    assert_int_equal(json_array_size(json_object_get(d, "legs")), 2);
+    json_t *m = json_object_get(d, "media");
+    assert_string_equal(str(m, "session_id"), "281474976710657");
+    assert_int_equal(num(m, "mediad"), 1);
+    assert_int_equal(num(json_object_get(json_object_get(m, "stats"), "a"), "rx_packets"), 7);
+    json_decref(d);
+    /* mediad did not answer: stats null, the rest stays */
+    d = api_dialog_detail(rec, 1795504236500LL, NULL);
+    assert_null_field(json_object_get(d, "media"), "stats");
+    json_decref(d);
+    json_decref(rec);
+}
+
+static void test_dialog_routes_name_their_operation(void **state) {
+    struct fixture *f = *state;
+    struct api_answer ans;
+    assert_int_equal(handle(f, "GET", "/api/v1/dialogs", NULL, NULL, NULL, &ans), 200);
+    assert_int_equal(ans.op, API_OP_DLG_LIST);
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "GET", "/api/v1/dialogs/abc@h?x=1", NULL, NULL, NULL, &ans), 200);
+    assert_int_equal(ans.op, API_OP_DLG_GET);
+    assert_string_equal(ans.call_id, "abc@h");
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "DELETE", "/api/v1/dialogs/abc@h", NULL, NULL, NULL, &ans), 200);
+    assert_int_equal(ans.op, API_OP_DLG_HANGUP);
+    assert_string_equal(ans.call_id, "abc@h");
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "POST", "/api/v1/dialogs/abc", NULL, NULL, NULL, &ans), 405);
+    assert_string_equal(ans.allow, "GET, HEAD, DELETE");
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "DELETE", "/api/v1/dialogs/", NULL, NULL, NULL, &ans), 400);
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "DELETE", "/api/v1/dialogs/a b", NULL, NULL, NULL, &ans), 400);
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "DELETE", "/api/v1/dialogs/abc", "{}", NULL, NULL, &ans), 413);
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "GET", "/api/v1/sessions", NULL, NULL, NULL, &ans), 200);
+    assert_int_equal(ans.op, API_OP_SESSIONS);
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "POST", "/api/v1/dialplan/reload", NULL, NULL, NULL, &ans), 200);
+    assert_int_equal(ans.op, API_OP_DIALPLAN_RELOAD);
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "GET", "/api/v1/dialplan/reload", NULL, NULL, NULL, &ans), 405);
+    assert_string_equal(ans.allow, "POST");
+    api_answer_fini(&ans);
+    f->env.redis_up = false; /* dialogs live in Redis; sessions do not */
+    assert_int_equal(handle(f, "GET", "/api/v1/dialogs/abc", NULL, NULL, NULL, &ans), 503);
+    assert_null(ans.call_id);
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "GET", "/api/v1/dialogs", NULL, NULL, NULL, &ans), 503);
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "GET", "/api/v1/sessions", NULL, NULL, NULL, &ans), 200);
+    api_answer_fini(&ans);
+}
+
+static void test_drain_routes_check_node_and_mode(void **state) {
+    struct fixture *f = *state;
+    cluster(f);
+    slot(f, 4, "mediad", "mediad", 0, SHM_READY, 110, 0);
+    slot(f, 5, "mediad", "mediad", 1, SHM_READY, 111, 0);
+    struct api_drain drains[API_MAX_MEDIAD] = {{0}};
+    f->env.drains = drains;
+    struct api_answer ans;
+    const char *u = "/api/v1/rtpmanagers/mediad-1/drain";
+    assert_int_equal(handle(f, "POST", u, NULL, NULL, NULL, &ans), 200);
+    assert_int_equal(ans.op, API_OP_DRAIN_START);
+    assert_int_equal(ans.instance, 1);
+    assert_false(ans.aggressive);
+    api_answer_fini(&ans);
+    struct api_request req = {.method = "POST", .url = u, .mode = "aggressive"};
+    assert_int_equal(api_handle(&f->env, &req, &ans), 200);
+    assert_true(ans.aggressive);
+    api_answer_fini(&ans);
+    req.mode = "Aggressive";
+    assert_int_equal(api_handle(&f->env, &req, &ans), 400);
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "DELETE", u, NULL, NULL, NULL, &ans), 200);
+    assert_int_equal(ans.op, API_OP_DRAIN_CANCEL);
+    api_answer_fini(&ans);
+    static const char *const unknown[] = {
+        "/api/v1/rtpmanagers/mediad-2/drain", "/api/v1/rtpmanagers/mediad-01/drain",
+        "/api/v1/rtpmanagers/node1/drain", "/api/v1/rtpmanagers/mediad-1",
+        "/api/v1/rtpmanagers/mediad-1/drainx", "/api/v1/rtpmanagers/mediad-/drain"};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        assert_int_equal(handle(f, "POST", unknown[i], NULL, NULL, NULL, &ans), 404);
+        json_t *doc = answer_json(&ans);
+        assert_error(doc, "NOT_FOUND");
+        json_decref(doc);
+        api_answer_fini(&ans);
+    }
+    assert_int_equal(handle(f, "PUT", u, NULL, NULL, NULL, &ans), 405);
+    assert_string_equal(ans.allow, "GET, HEAD, POST, DELETE");
+    api_answer_fini(&ans);
+    /* GET answers from the table; a second POST while draining is a conflict. */
+    drains[1] = (struct api_drain){.state = API_DRAIN_DRAINING,
+                                   .total_sessions = 3,
+                                   .migrated = 1,
+                                   .started_us = NOW_WALL_US - 4000000};
+    assert_int_equal(handle(f, "GET", u, NULL, NULL, NULL, &ans), 200);
+    json_t *doc = answer_json(&ans);
+    assert_string_equal(str(doc, "state"), "draining");
+    assert_string_equal(str(doc, "mode"), "graceful");
+    assert_int_equal(num(doc, "elapsed_seconds"), 4);
+    json_decref(doc);
+    api_answer_fini(&ans);
+    assert_int_equal(handle(f, "POST", u, NULL, NULL, NULL, &ans), 409);
+    doc = answer_json(&ans);
+    assert_error(doc, "CONFLICT");
+    json_decref(doc);
+    api_answer_fini(&ans);
+}
+
+static void test_drain_json_reports_progress(void **state) {
+    (void)state;
+    json_t *o = api_drain_json(NULL, 3, NOW_WALL_US);
+    assert_string_equal(str(o, "node_id"), "mediad-3");
+    assert_string_equal(str(o, "state"), "idle");
+    assert_null_field(o, "mode");
+    assert_null_field(o, "started_at");
+    assert_int_equal(num(o, "elapsed_seconds"), 0);
+    assert_int_equal(json_array_size(json_object_get(o, "errors")), 0);
+    json_decref(o);
+    struct api_drain d = {.state = API_DRAIN_COMPLETED,
+                          .aggressive = true,
+                          .total_sessions = 5,
+                          .migrated = 3,
+                          .failed = 2,
+                          .waiting_playback = 0,
+                          .rounds = 2,
+                          .nerrors = 2,
+                          .started_us = MASTER_START_US,
+                          .ended_us = MASTER_START_US + 7500000};
+    snprintf(d.errors[0], sizeof d.errors[0], "dialogd 0: c1@h: B refused the re-INVITE (488)");
+    snprintf(d.errors[1], sizeof d.errors[1], "dialogd 0: c2@h: no answer");
+    o = api_drain_json(&d, 0, NOW_WALL_US);
+    assert_string_equal(str(o, "state"), "completed");
+    assert_string_equal(str(o, "mode"), "aggressive");
+    assert_int_equal(num(o, "total_sessions"), 5);
+    assert_int_equal(num(o, "migrated_count"), 3);
+    assert_int_equal(num(o, "failed_count"), 2);
+    assert_int_equal(num(o, "waiting_playback"), 0);
+    assert_int_equal(num(o, "elapsed_seconds"), 7); /* to the end, not to now */
+    assert_string_equal(str(o, "started_at"), "2026-11-24T06:00:00Z");
+    json_t *errs = json_object_get(o, "errors");
+    assert_int_equal(json_array_size(errs), 2);
+    assert_string_equal(json_string_value(json_array_get(errs, 1)), "dialogd 0: c2@h: no answer");
+    json_decref(o);
+    d.state = API_DRAIN_CANCELLED;
+    o = api_drain_json(&d, 0, NOW_WALL_US);
+    assert_string_equal(str(o, "state"), "cancelled");
+    json_decref(o);
+}
+
+static void test_rtpmanagers_from_the_table(void **state) {
+    struct fixture *f = *state;
+    cluster(f);
+    struct shm_proc *m0 = slot(f, 4, "mediad", "mediad", 0, SHM_READY, 110, 0);
+    struct shm_proc *m1 = slot(f, 5, "mediad", "mediad", 1, SHM_READY, 111, 0);
+    slot(f, 6, "mediad", "mediad", 2, SHM_THROTTLED, 0, 0);
+    m0->counters[SHM_C_media_sessions] = 4;
+    m1->counters[SHM_C_media_sessions] = 1;
+    f->seg->stats[5].media_drained = 1;
+    struct api_drain drains[API_MAX_MEDIAD] = {{0}};
+    f->env.drains = drains;
+    static const char text[] = "media_address = 10.1.2.3\nrtp_port_range = 20000-20999\n";
+    char err[256];
+    cfg_t *cfg = cfg_parse(text, sizeof text - 1, "main.cf", "/etc/sb", err, sizeof err);
+    assert_non_null(cfg);
+    f->env.cfg = cfg;
+    int status;
+    json_t *doc = call(f, "GET", "/api/v1/rtpmanagers", 0, &status, NULL);
+    assert_int_equal(status, 200);
+    assert_int_equal(num(doc, "total_members"), 3);
+    assert_int_equal(num(doc, "healthy_members"), 2);
+    assert_int_equal(num(doc, "active_sessions"), 5);
+    json_t *members = json_object_get(doc, "members");
+    json_t *a = json_array_get(members, 0), *b = json_array_get(members, 1),
+           *c = json_array_get(members, 2);
+    assert_string_equal(str(a, "node_id"), "mediad-0");
+    assert_string_equal(str(a, "address"), "10.1.2.3:20000-20999");
+    assert_true(json_is_true(json_object_get(a, "healthy")));
+    assert_string_equal(str(a, "drain_state"), "active");
+    assert_int_equal(num(a, "session_count"), 4);
+    assert_string_equal(str(b, "drain_state"), "disabled"); /* drained by an operator */
+    assert_true(json_is_false(json_object_get(c, "healthy")));
+    json_decref(doc);
+    drains[1].state = API_DRAIN_DRAINING; /* while apid moves its calls */
+    doc = call(f, "GET", "/api/v1/rtpmanagers", 0, &status, NULL);
+    assert_string_equal(str(json_array_get(json_object_get(doc, "members"), 1), "drain_state"),
+                        "draining");
+    json_decref(doc);
+    cfg_free(cfg);
+    f->env.cfg = NULL;
+}
+
+static void test_nodes_lists_self_then_api_peers(void **state) {
+    struct fixture *f = *state;
+    static const char text[] = "api_listen = 127.0.0.1:8081\n"
+                               "api_peers = http://10.0.0.2:8080/ ,http://b.example:8080\n";
+    char err[256];
+    cfg_t *cfg = cfg_parse(text, sizeof text - 1, "main.cf", "/etc/sb", err, sizeof err);
+    assert_non_null(cfg);
+    f->env.cfg = cfg;
+    int status;
+    json_t *doc = call(f, "GET", "/api/v1/nodes", 0, &status, NULL);
+    assert_int_equal(status, 200);
+    json_t *nodes = json_object_get(doc, "nodes");
+    assert_int_equal(json_array_size(nodes), 3);
+    json_t *self = json_array_get(nodes, 0);
+    assert_string_equal(str(self, "node_id"), "node-a");
+    assert_string_equal(str(self, "url"), "http://127.0.0.1:8081");
+    assert_true(json_is_true(json_object_get(self, "self")));
+    assert_string_equal(str(json_array_get(nodes, 1), "url"), "http://10.0.0.2:8080");
+    assert_string_equal(str(json_array_get(nodes, 2), "url"), "http://b.example:8080");
+    assert_true(json_is_false(json_object_get(json_array_get(nodes, 2), "self")));
+    assert_null_field(json_array_get(nodes, 1), "node_id");
+    json_decref(doc);
+    cfg_free(cfg);
+    static const char wild[] = "api_listen = 0.0.0.0:8080\n";
+    cfg = cfg_parse(wild, sizeof wild - 1, "main.cf", "/etc/sb", err, sizeof err);
+    f->env.cfg = cfg;
+    doc = call(f, "GET", "/api/v1/nodes", 0, &status, NULL);
+    nodes = json_object_get(doc, "nodes");
+    assert_int_equal(json_array_size(nodes), 1);
+    assert_null_field(json_array_get(nodes, 0), "url"); /* no one URL names a wildcard */
+    json_decref(doc);
+    cfg_free(cfg);
+    f->env.cfg = NULL;
+}
+
+static void test_metrics_sip_by_method_and_code_and_setup_histogram(void **state) {
+    struct fixture *f = *state;
+    cluster(f);
+    slot(f, 4, "sipd", "sipd", 1, SHM_READY, 120, 0);
+    slot(f, 5, "dialogd", "dialogd", 0, SHM_READY, 121, 0);
+    f->seg->stats[0].sip_requests[SHM_RX][SHM_SIP_INVITE] = 3;
+    f->seg->stats[4].sip_requests[SHM_RX][SHM_SIP_INVITE] = 2;
+    f->seg->stats[4].sip_requests[SHM_TX][SHM_SIP_BYE] = 1;
+    f->seg->stats[0].sip_responses[SHM_TX][200 - SHM_SIP_CODE_MIN] = 4;
+    f->seg->stats[4].sip_responses[SHM_RX][486 - SHM_SIP_CODE_MIN] = 1;
+    /* an exec slot's stats are never counted */
+    f->seg->stats[3].sip_requests[SHM_RX][SHM_SIP_INVITE] = 100;
+    shm_setup_observe(&f->seg->stats[5], 3);     /* <= 5 ms */
+    shm_setup_observe(&f->seg->stats[5], 80);    /* <= 100 ms */
+    shm_setup_observe(&f->seg->stats[5], 90000); /* over the last bound */
+    struct api_answer ans;
+    assert_int_equal(handle(f, "GET", "/metrics", NULL, NULL, NULL, &ans), 200);
+    const char *m = ans.body;
+    assert_int_equal(sample(m, "switchboard_sip_requests_total{method=\"INVITE\",direction=\"rx\"}"),
+                     5);
+    assert_int_equal(sample(m, "switchboard_sip_requests_total{method=\"INVITE\",direction=\"tx\"}"),
+                     0);
+    assert_int_equal(sample(m, "switchboard_sip_requests_total{method=\"BYE\",direction=\"tx\"}"), 1);
+    assert_int_equal(sample(m, "switchboard_sip_requests_total{method=\"other\",direction=\"rx\"}"),
+                     0);
+    assert_int_equal(sample(m, "switchboard_sip_responses_total{code=\"200\",direction=\"tx\"}"), 4);
+    assert_int_equal(sample(m, "switchboard_sip_responses_total{code=\"486\",direction=\"rx\"}"), 1);
+    /* codes never seen are left out */
+    assert_int_equal(sample(m, "switchboard_sip_responses_total{code=\"404\",direction=\"tx\"}"),
+                     -1);
+    assert_int_equal(sample(m, "switchboard_call_setup_seconds_bucket{le=\"0.005\"}"), 1);
+    assert_int_equal(sample(m, "switchboard_call_setup_seconds_bucket{le=\"0.05\"}"), 1);
+    assert_int_equal(sample(m, "switchboard_call_setup_seconds_bucket{le=\"0.1\"}"), 2);
+    assert_int_equal(sample(m, "switchboard_call_setup_seconds_bucket{le=\"60\"}"), 2);
+    assert_int_equal(sample(m, "switchboard_call_setup_seconds_bucket{le=\"+Inf\"}"), 3);
+    assert_int_equal(sample(m, "switchboard_call_setup_seconds_count"), 3);
+    assert_non_null(strstr(m, "\nswitchboard_call_setup_seconds_sum 90.083\n"));
+    assert_non_null(strstr(m, "# TYPE switchboard_call_setup_seconds histogram\n"));
+    assert_non_null(strstr(m, "# TYPE switchboard_sip_requests_total counter\n"));
+    api_answer_fini(&ans);
+}
+
 static void test_docs_list_every_route_and_counter(void **state) {
     (void)state;
     size_t len;
@@ -894,6 +1408,13 @@ static void test_docs_list_every_route_and_counter(void **state) {
                                          "/api/v1/registrations/{aor}",
                                          "/api/v1/config",
                                          "/api/v1/events",
+                                         "/api/v1/dialogs",
+                                         "/api/v1/dialogs/{call_id}",
+                                         "/api/v1/sessions",
+                                         "/api/v1/rtpmanagers",
+                                         "/api/v1/rtpmanagers/{node_id}/drain",
+                                         "/api/v1/dialplan/reload",
+                                         "/api/v1/nodes",
                                          "/metrics"};
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         char key[128];
@@ -950,6 +1471,20 @@ int main(void) {
         T(test_registrations_sort_by_aor_then_contact),
         T(test_sse_relays_only_well_formed_events),
         T(test_process_changes_become_died_and_respawned),
+        T(test_options_is_a_cors_preflight_without_token),
+        T(test_dialog_state_maps_to_prototype_states),
+        T(test_uri_hostport),
+        T(test_dialog_record_becomes_two_legs),
+        T(test_dialog_record_without_b_leg_is_one_entry),
+        T(test_dialogs_sort_by_creation_then_call_id),
+        T(test_session_json_from_media_info),
+        T(test_dialog_detail_has_legs_and_media),
+        T(test_dialog_routes_name_their_operation),
+        T(test_drain_routes_check_node_and_mode),
+        T(test_drain_json_reports_progress),
+        T(test_rtpmanagers_from_the_table),
+        T(test_nodes_lists_self_then_api_peers),
+        T(test_metrics_sip_by_method_and_code_and_setup_histogram),
         T(test_docs_list_every_route_and_counter),
 #undef T
     };
