@@ -4,7 +4,8 @@
 # appears in the registrations view without a reload, an unregister and a worker respawn
 # arrive over the event stream; SIPp calls appear in the calls view and go when they end,
 # the Hang up button ends a live call (both SIPp ends get the BYE), the media view shows
-# sessions and drains a mediad; with api_token set, the page asks for it once and works.
+# sessions and drains a mediad; the nodes of api_peers are shown, a dead one as down;
+# with api_token set, the page asks for it once and works.
 # Screenshots go to $SB_OUT. A missing browser or
 # playwright-core fails this test; it never skips.
 . "$(dirname "$0")/lib.sh"
@@ -39,6 +40,17 @@ rc=$?
 [ "$rc" = 0 ] || not_ok "dashboard_calls.js exited $rc"
 check "screenshots of the calls and media views are saved" \
   test -s "$SB_OUT/dashboard-calls.png" -a -s "$SB_OUT/dashboard-media.png"
+
+# Several nodes: api_peers lists this apid under another origin (read cross-origin, as a
+# real peer is) and a port where nothing listens.
+export SB_PEER=http://localhost:$API_PORT SB_DEAD=http://127.0.0.1:$(free_port)
+set_param api_peers "$SB_PEER $SB_DEAD"
+sb reload >/dev/null
+wait_until 5 '[ "$(api /api/v1/nodes | jq ".nodes | length" 2>/dev/null)" = 3 ]' ||
+  not_ok "api_peers is not in force after reload"
+(cd "$top/tests/browser" && timeout 60 node dashboard_nodes.js)
+rc=$?
+[ "$rc" = 0 ] || not_ok "dashboard_nodes.js exited $rc"
 
 # With a token: the page asks once, then reads and streams with it.
 export SB_TOKEN=dash-$RANDOM-token
