@@ -2,7 +2,10 @@
 # The dashboard in headless Chromium (Debian's chromium, driven by playwright-core from
 # npm, installed into tests/browser/node_modules by `make check`): a SIPp registration
 # appears in the registrations view without a reload, an unregister and a worker respawn
-# arrive over the event stream; with api_token set, the page asks for it once and works.
+# arrive over the event stream; SIPp calls appear in the calls view and go when they end,
+# the Hang up button ends a live call (both SIPp ends get the BYE), the media view shows
+# sessions and drains a mediad; the nodes of api_peers are shown, a dead one as down;
+# with api_token set, the page asks for it once and works.
 # Screenshots go to $SB_OUT. A missing browser or
 # playwright-core fails this test; it never skips.
 . "$(dirname "$0")/lib.sh"
@@ -26,6 +29,28 @@ export SB_KILL="kill -9 $(status_field routerd 0 3)"
 rc=$?
 [ "$rc" = 0 ] || not_ok "dashboard.js exited $rc"
 check "a screenshot of the registrations view is saved" test -s "$SB_OUT/dashboard-registrations.png"
+
+# Calls and media: SIPp calls (started by the script, its children) seen, hung up from the
+# page and checked at both SIPp ends; a mediad drained and undrained.
+wait_sip_ready # routerd was killed above: its respawn is connected again
+export SB_SIP=127.0.0.1:$SIP_PORT SB_SIPP_DIR=$top/tests/sipp SB_RTP_PEER=$SB_TOOLS/rtp_peer
+export SB_SIPP_PORTS="$(free_port) $(free_port) $(free_port)"
+(cd "$top/tests/browser" && timeout 90 node dashboard_calls.js)
+rc=$?
+[ "$rc" = 0 ] || not_ok "dashboard_calls.js exited $rc"
+check "screenshots of the calls and media views are saved" \
+  test -s "$SB_OUT/dashboard-calls.png" -a -s "$SB_OUT/dashboard-media.png"
+
+# Several nodes: api_peers lists this apid under another origin (read cross-origin, as a
+# real peer is) and a port where nothing listens.
+export SB_PEER=http://localhost:$API_PORT SB_DEAD=http://127.0.0.1:$(free_port)
+set_param api_peers "$SB_PEER $SB_DEAD"
+sb reload >/dev/null
+wait_until 5 '[ "$(api /api/v1/nodes | jq ".nodes | length" 2>/dev/null)" = 3 ]' ||
+  not_ok "api_peers is not in force after reload"
+(cd "$top/tests/browser" && timeout 60 node dashboard_nodes.js)
+rc=$?
+[ "$rc" = 0 ] || not_ok "dashboard_nodes.js exited $rc"
 
 # With a token: the page asks once, then reads and streams with it.
 export SB_TOKEN=dash-$RANDOM-token
