@@ -1,9 +1,9 @@
 // The nodes view in a real browser (Debian's chromium driven by playwright-core): main.cf
 // api_peers lists this same apid under another origin (http://localhost:PORT, so the page
 // reads it cross-origin, through CORS and the page's Content-Security-Policy, as it reads
-// a real peer) and a port where nothing listens. Both are listed, the dead one shown
-// down, and the page goes on working. (That the first is shown up waits for apid's CSP
-// to allow connect-src to the peers: branch dash-csp.) Prints TAP lines;
+// a real peer) and a port where nothing listens. The first is shown up with its figures
+// (apid's CSP must allow connect-src to the peers), the second down, and the page goes
+// on working. Prints TAP lines;
 // tests/integration/dashboard.sh runs it. Env: SB_API, SB_SHOTS, SB_PEER (the alias),
 // SB_DEAD (the dead peer's URL).
 'use strict';
@@ -50,8 +50,14 @@ async function check(desc, fn) {
         }, node(process.env.SB_DEAD), { timeout: 5000 });
       } catch (e) { throw new Error('row: ' + await text(node(process.env.SB_DEAD))); }
     });
-    await check('the peer read cross-origin is listed by its URL', async () => {
-      await page.waitForSelector(node(process.env.SB_PEER), { timeout: 5000 });
+    await check('the peer read cross-origin is up, with its node_id and processes', async () => {
+      try {
+        await page.waitForFunction((sel) => {
+          const tr = document.querySelector(sel);
+          return tr && tr.dataset.up === '1' && tr.dataset.node === 'node1' &&
+            /^\d+ \/ \d+$/.test(tr.querySelector('.ready').textContent);
+        }, node(process.env.SB_PEER), { timeout: 5000 });
+      } catch (e) { throw new Error('row: ' + await text(node(process.env.SB_PEER))); }
     });
     await page.screenshot({ path: path.join(process.env.SB_SHOTS, 'dashboard-nodes.png'), fullPage: true });
     await check('the rest of the page goes on: live, the overview filled', async () => {
