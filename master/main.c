@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
@@ -81,6 +82,29 @@ static void self_dir(char *out, size_t outlen) {
         log_fatal("cannot find my own program: %s", strerror(errno));
     exe[n] = '\0';
     snprintf(out, outlen, "%s", dirname(exe));
+}
+
+/* The soft descriptor limit up to the hard one, for master and, inherited, every worker:
+ * mediad holds 4 sockets per call (docs/operations.md, "Sizing for N calls"), and service
+ * managers and shells commonly start us at a soft 1024 below a far higher hard limit. The
+ * hard limit stays: raising it is the operator's decision (LimitNOFILE=, limits.conf). */
+static void raise_nofile(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+        log_warn("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+        return;
+    }
+    if (rl.rlim_cur == rl.rlim_max)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+        log_warn("cannot raise the descriptor limit from %llu to %llu: %s", (unsigned long long)was,
+                 (unsigned long long)rl.rlim_max, strerror(errno));
+        return;
+    }
+    log_info("descriptor limit raised from %llu to %llu", (unsigned long long)was,
+             (unsigned long long)rl.rlim_max);
 }
 
 /* Background: the parent waits on a pipe until the daemon has started its services (or
@@ -172,6 +196,7 @@ int main(int argc, char **argv) {
                   strerror(-lock_fd));
     if (!foreground)
         daemonize(cfg_str(cfg, CFG_log_file), &report_fd);
+    raise_nofile();
     rt_write_pid(lock_fd, getpid());
     if (chdir(cfg_str(cfg, CFG_run_directory)) < 0)
         log_fatal("chdir %s: %s", cfg_str(cfg, CFG_run_directory), strerror(errno));
