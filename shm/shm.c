@@ -301,13 +301,14 @@ unsigned shm_media_free_count(const struct shm_media_pool *pool, int lo, int hi)
     return n;
 }
 
-int shm_media_pick(const struct shm_seg *seg) {
+int shm_media_pick(const struct shm_seg *seg, int except) {
     int best = -1;
     uint64_t best_load = UINT64_MAX;
     for (int i = 0; i < SHM_MAX_PROCS; i++) {
         struct shm_proc p;
         shm_proc_read(&seg->procs[i], &p);
-        if (p.state != SHM_READY || p.pid <= 0 || strcmp(p.role, "mediad") != 0)
+        if (p.state != SHM_READY || p.pid <= 0 || strcmp(p.role, "mediad") != 0 ||
+            (int)p.instance == except)
             continue;
         if (__atomic_load_n(&seg->stats[i].media_drained, __ATOMIC_RELAXED))
             continue;

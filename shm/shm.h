@@ -249,9 +249,9 @@ int shm_media_reclaim(struct shm_media_pool *pool, int lo, int hi);
 /* Free pairs in [lo, hi]. */
 unsigned shm_media_free_count(const struct shm_media_pool *pool, int lo, int hi);
 /* The instance number of the ready mediad with the fewest sessions (media_sessions
- * gauge), ties to the lowest instance; -1 when none is ready. Draining ones, and those an
- * operator drained (shm_stats.media_drained), are skipped. */
-int shm_media_pick(const struct shm_seg *seg);
+ * gauge), ties to the lowest instance; -1 when none is ready. Draining ones, those an
+ * operator drained (shm_stats.media_drained) and instance except (-1: none) are skipped. */
+int shm_media_pick(const struct shm_seg *seg, int except);
 
 /* The statistics beside slot p (a slot of seg). */
 static inline struct shm_stats *shm_stats_of(struct shm_seg *seg, const struct shm_proc *p) {

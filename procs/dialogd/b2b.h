@@ -132,6 +132,7 @@ struct call {
     ipc_chan_t *re_ch;
     uint64_t media_session; /* mediad's session, 0: media not anchored (no SDP offer) */
     int media_instance;
+    int media_avoid; /* a mediad that refused the create (-1 none): one more try */
     uint8_t *b_offer, *a_local_sdp, *a_answer_sdp; /* SDPs mediad wrote */
     size_t b_offer_len, a_local_sdp_len, a_answer_sdp_len;
     int64_t created_ms, answered_ms, ringing_ms;
@@ -238,6 +239,9 @@ bool b2b_media_update_b(b2bua_t *b, struct call *c, const Sb__SipMessage *m, boo
 void b2b_on_media_event(b2bua_t *b, const Sb__MediaEvent *ev);
 /* *dst becomes a copy of sdp (kept as it was when sdp is empty or memory is short). */
 void b2b_keep_sdp(uint8_t **dst, size_t *dst_len, ProtobufCBinaryData sdp);
+/* A create on ch got no answer in time: whatever session it makes later is destroyed
+ * (MediaDestroyRequest by owner tag, which follows the create on the channel). */
+void b2b_media_abandon(ipc_chan_t *ch, uint64_t call);
 /* A late offer: the callee's SDP (in its 2xx) creates the session, A gets it rewritten. */
 void b2b_media_create_late(b2bua_t *b, struct call *c, ProtobufCBinaryData offer);
 /* The caller's ACK for a late offer: its answer (sdp, may be empty) goes to B's ACK. */

@@ -280,9 +280,10 @@ static void move_invite(b2bua_t *b, struct call *c, bool to_a) {
 }
 
 static void move_media_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
-    (void)ch;
     struct move_wait w = *(struct move_wait *)arg;
     free(arg);
+    if (!env && w.session == 0) /* the create of a move timed out */
+        b2b_media_abandon(ch, w.call);
     struct call *c = b2b_find_id(w.b, w.call);
     if (!c || !c->move || c->move->session != w.session)
         return; /* the call or its move is over */
@@ -361,7 +362,7 @@ void b2b_move_answered(b2bua_t *b, struct call *c, const Sb__SipResponseIn *in, 
 
 /* Starts moving c off its mediad; false (with why) when it cannot start. */
 static bool move_start(b2bua_t *b, struct call *c, const char **why) {
-    int to = b->w->shm ? shm_media_pick(b->w->shm) : -1;
+    int to = b->w->shm ? shm_media_pick(b->w->shm, c->media_instance) : -1;
     if (!c->body_len || !c->b_sdp_len) {
         *why = "the SDPs of the call are not known here (restored from Redis)";
         return false;

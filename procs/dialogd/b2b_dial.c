@@ -410,6 +410,7 @@ void b2b_on_invite(b2bua_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     c->b2bua = b;
     c->winner = -1;
     c->media_instance = -1;
+    c->media_avoid = -1;
     c->se[0] = se;
     c->created_ms = b2b_wall_ms();
     uv_timer_init(b->w->loop, &c->dial_timer);

@@ -11,6 +11,8 @@ struct media_wait {
 };
 
 static void late_fail(b2bua_t *b, struct call *c, unsigned status);
+static bool retry_create(b2bua_t *b, struct call *c, const Sb__MediaReply *rep,
+                         enum media_step step);
 static bool create_request(b2bua_t *b, struct call *c, ProtobufCBinaryData offer,
                            enum media_step step);
 static bool media_request(b2bua_t *b, struct call *c, Sb__Envelope *env, enum media_step step,
@@ -24,8 +26,19 @@ static uint8_t *dup_bytes(const uint8_t *p, size_t n, size_t *out_len) {
     return d;
 }
 
+void b2b_media_abandon(ipc_chan_t *ch, uint64_t call) {
+    char tag[24];
+    snprintf(tag, sizeof tag, "%llu", (unsigned long long)call);
+    Sb__MediaDestroyRequest rq = SB__MEDIA_DESTROY_REQUEST__INIT;
+    rq.owner_tag = tag;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_MEDIA_DESTROY;
+    env.media_destroy = &rq;
+    if (ch)
+        ipc_send(ch, &env);
+}
+
 static void media_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
-    (void)ch;
     struct media_wait mw = *(struct media_wait *)arg;
     free(arg);
     b2bua_t *b = mw.b;
@@ -34,11 +47,15 @@ static void media_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
     bool ok = rep && rep->status == SB__MEDIA_STATUS__MEDIA_STATUS_OK;
     if (mw.step == MW_DESTROY)
         return;
+    if (!env && (mw.step == MW_CREATE || mw.step == MW_LATE_OFFER))
+        b2b_media_abandon(ch, mw.call); /* the session it may still make must not linger */
     struct call *c = b2b_find_id(b, mw.call);
     if (!c)
         return; /* ended meanwhile (a session it created is destroyed with it) */
     switch (mw.step) {
     case MW_CREATE:
+        if (!ok && retry_create(b, c, rep, MW_CREATE))
+            return;
         if (!ok) {
             bool refused = rep && (rep->status == SB__MEDIA_STATUS__MEDIA_STATUS_BAD_SDP ||
                                    rep->status == SB__MEDIA_STATUS__MEDIA_STATUS_UNRELAYABLE);
@@ -100,6 +117,8 @@ static void media_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
                                   ok ? rep->sdp.len : 0);
         return;
     case MW_LATE_OFFER: /* the callee's offer rewritten: A's 200 carries it */
+        if (!ok && c->state == CALL_ANSWERED && retry_create(b, c, rep, MW_LATE_OFFER))
+            return;
         if (!ok || c->state != CALL_ANSWERED) {
             late_fail(b, c,
                       rep && rep->status == SB__MEDIA_STATUS__MEDIA_STATUS_BAD_SDP ? 488 : 503);
@@ -159,6 +178,26 @@ static bool create_request(b2bua_t *b, struct call *c, ProtobufCBinaryData offer
     return media_request(b, c, &env, step, 0);
 }
 
+/* A create that a mediad could not serve (no ports or descriptors, draining, no answer)
+ * goes once to another instance; false when it is not worth it or none is there. */
+static bool retry_create(b2bua_t *b, struct call *c, const Sb__MediaReply *rep,
+                         enum media_step step) {
+    bool busy = !rep || rep->status == SB__MEDIA_STATUS__MEDIA_STATUS_POOL_EXHAUSTED ||
+                rep->status == SB__MEDIA_STATUS__MEDIA_STATUS_DRAINING ||
+                rep->status == SB__MEDIA_STATUS__MEDIA_STATUS_INTERNAL;
+    if (!busy || c->media_avoid >= 0)
+        return false;
+    c->media_avoid = rep ? (int)rep->instance : c->media_instance;
+    if (c->media_avoid < 0)
+        return false;
+    log_info("call %s: mediad %d cannot take it (%s): another instance", c->a_call_id,
+             c->media_avoid, rep && rep->reason ? rep->reason : "no answer");
+    ProtobufCBinaryData offer = step == MW_LATE_OFFER
+                                    ? (ProtobufCBinaryData){c->b_sdp_len, c->b_sdp}
+                                    : (ProtobufCBinaryData){c->body_len, c->body};
+    return create_request(b, c, offer, step);
+}
+
 void b2b_media_create_late(b2bua_t *b, struct call *c, ProtobufCBinaryData offer) {
     b2b_keep_sdp(&c->b_sdp, &c->b_sdp_len, offer); /* B's latest, for a move */
     if (!create_request(b, c, offer, MW_LATE_OFFER))
@@ -190,9 +229,9 @@ static bool media_request(b2bua_t *b, struct call *c, Sb__Envelope *env, enum me
                           unsigned status) {
     ipc_chan_t *ch = NULL;
     if (step == MW_CREATE || step == MW_LATE_OFFER) {
-        c->media_instance = b->w->shm ? shm_media_pick(b->w->shm) : -1;
+        c->media_instance = b->w->shm ? shm_media_pick(b->w->shm, c->media_avoid) : -1;
         ch = c->media_instance >= 0 ? mediad_of(b, c) : NULL;
-        if (!ch) /* the gauge may lag behind: any connected mediad */
+        if (!ch && c->media_avoid < 0) /* the gauge may lag behind: any connected mediad */
             ch = worker_peer_pick(b->w, SB_ROLE_mediad, c->id);
     } else {
         ch = mediad_of(b, c);

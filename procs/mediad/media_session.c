@@ -490,10 +490,16 @@ static int leg_open(media_ctx_t *ctx, struct media_session *s, struct media_leg 
             break;
         }
         int f1 = udp_bind(ctx, port);
-        int f2 = f1 >= 0 ? udp_bind(ctx, port + 1) : -1;
+        int f2 = f1 >= 0 ? udp_bind(ctx, port + 1) : f1;
+        if (f1 >= 0 && f2 < 0)
+            close(f1);
+        if (f2 == -EMFILE || f2 == -ENFILE || f2 == -ENOBUFS || f2 == -ENOMEM) {
+            /* out of descriptors or memory, not of ports: no other port will do */
+            shm_media_port_free(&ctx->w->shm->media_pool, port, pid);
+            rc = f2;
+            break;
+        }
         if (f1 < 0 || f2 < 0) { /* taken by another program: keep it claimed while we look */
-            if (f1 >= 0)
-                close(f1);
             busy[nbusy++] = port;
             rc = -EADDRINUSE;
             continue;
@@ -944,9 +950,14 @@ static void handle_create(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *
             shm_count(ctx->w->slot, SHM_C_media_pool_exhausted, 1);
             log_ratelimited(LOG_WARN, "media port pool %d-%d exhausted", ctx->port_lo,
                             ctx->port_hi);
+        } else if (rc == -EMFILE || rc == -ENFILE) { /* RLIMIT_NOFILE: docs/operations.md */
+            log_ratelimited(LOG_WARN, "no socket for a new session: %s (%u sessions)",
+                            strerror(-rc), ctx->n_sessions);
         }
         reply_error(ctx, ch, env, sdp_status(ctx, rc),
-                    rc == -ENOSPC ? "no free port pair" : "session setup failed");
+                    rc == -ENOSPC                    ? "no free port pair"
+                    : rc == -EMFILE || rc == -ENFILE ? "out of file descriptors"
+                                                     : "session setup failed");
         return;
     }
     snprintf(s->call_id, sizeof s->call_id, "%s", rq->call_id ? rq->call_id : "");
@@ -1221,13 +1232,32 @@ bool media_handle(media_ctx_t *ctx, ipc_chan_t *ch, Sb__Envelope *env) {
             id = s->id;
         }
         break;
-    case SB__ENVELOPE__BODY_MEDIA_DESTROY:
-        s = session_find(ctx, env->media_destroy->session_id);
+    case SB__ENVELOPE__BODY_MEDIA_DESTROY: {
+        const Sb__MediaDestroyRequest *rq = env->media_destroy;
+        if (!rq->session_id && rq->owner_tag && *rq->owner_tag) { /* an abandoned create */
+            unsigned n = 0;
+            for (struct media_session *o = ctx->all, *next; o; o = next) {
+                next = o->next;
+                if (o->owner == ch && strcmp(o->owner_tag, rq->owner_tag) == 0) {
+                    session_close(o);
+                    n++;
+                }
+            }
+            if (n)
+                log_info("%u session(s) of an abandoned create (owner tag %s) destroyed", n,
+                         rq->owner_tag);
+            Sb__MediaReply r = SB__MEDIA_REPLY__INIT;
+            r.instance = (uint32_t)ctx->w->instance;
+            reply_status(ch, env, &r);
+            return true;
+        }
+        s = session_find(ctx, rq->session_id);
         if (s) {
             id = s->id;
             session_close(s);
         }
         break;
+    }
     default:
         return false;
     }

@@ -2,7 +2,8 @@
 # Failures are answers, not hangs: with Redis unresponsive (CLIENT PAUSE) a new call to a
 # registered user gets 503 (the location cannot be read) while an established call goes on
 # and its BYE still ends both legs; with mediad unresponsive (SIGSTOP) a new call with SDP
-# gets 503 (no media) and nothing is left behind; both recover when they are back. A
+# gets 503 (no media) when no instance answers, and goes to the other instance when one
+# does not; nothing is left behind; both recover when they are back. A
 # callee that answers after its dial was given up gets ACK and BYE (its dialog exists).
 . "$(dirname "$0")/lib.sh"
 
@@ -20,6 +21,7 @@ JSON
 set_param log_level debug
 set_param sip_t1 100ms
 set_param register_timeout 1s
+set_maxproc mediad 2
 sb start >/dev/null || { not_ok "start"; finish; }
 wait_sip_ready
 rcli() { redis-cli -s "$CONF/run/private/redis.sock" "$@"; }
@@ -49,13 +51,25 @@ check "calls go through again once Redis answers" \
   sipp_run fr-a3 uac_call.xml -s 1001 -d 200 -cid_str "fr-a3-%u"
 wait_pid "$CALLEE_PID"
 
-# ---- mediad stuck: new calls with SDP get 503 ----
-mpid=$(api /api/v1/processes | jq '.processes[] | select(.role=="mediad") | .pid')
-kill -STOP "$mpid"
+# ---- one mediad stuck: the create goes to the other; both stuck: 503 ----
+mpid() { api /api/v1/processes | jq ".processes[] | select(.role==\"mediad\" and .instance==$1) | .pid"; }
+m0=$(mpid 0) m1=$(mpid 1)
+kill -STOP "$m0" # the least loaded, lowest instance: the one picked first
+callee fr-b7 uas_answer.xml "$PB"
+sleep 0.2
+check "with mediad.0 stuck a call is anchored by mediad.1" \
+  sipp_run fr-a7 uac_call.xml -s 1001 -d 200 -cid_str "fr-a7-%u"
+wait_pid "$CALLEE_PID"
+check "dialogd said why it went to another instance" grep -q \
+  "call fr-a7-1: mediad 0 cannot take it (no answer): another instance" "$CONF/run/switchboard.log"
+kill -STOP "$m1"
 sipp_run fr-a4 uac_fail.xml -s 1001 -cid_str "fr-a4-%u"
-kill -CONT "$mpid"
-check_eq "a call while mediad does not answer gets 503" "503" "$(msgs fr-a4 received | awk '{ print $NF }')"
+kill -CONT "$m0" "$m1"
+check_eq "a call while no mediad answers gets 503" "503" "$(msgs fr-a4 received | awk '{ print $NF }')"
 check "dialogd holds no call after it" wait_until 5 '[ "$(counter dialogd calls_active)" = 0 ]'
+check "the sessions the stuck mediad made after dialogd gave up on them are destroyed" \
+  wait_until 5 'grep -q "session(s) of an abandoned create" "$CONF/run/switchboard.log"'
+check "no media session is left" wait_until 5 '[ "$(counter mediad media_sessions)" = 0 ]'
 callee fr-b5 uas_answer.xml "$PB"
 sleep 0.2
 check "calls go through again once mediad answers" \

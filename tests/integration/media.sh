@@ -97,4 +97,16 @@ check_eq "the retired mediad.1 answers a create with DRAINING" "draining_seen 1"
 check_eq "when the drain window ends its 2 sessions are reported lost (events)" \
   "session_lost_events 2" "$(grep session_lost_events "$out")"
 check "and mediad.1 is gone" wait_until 5 '[ "$(status_count mediad)" = 1 ]'
+
+# ---- out of descriptors is not out of ports: said so, not counted as pool exhaustion ----
+# the cluster again under a hard limit of 48 descriptors (master raises the soft limit to
+# it): mediad has room for a few sessions only, far fewer than the port range holds
+sb stop >/dev/null
+(ulimit -Sn 48 && ulimit -Hn 48 && sb start >/dev/null) || not_ok "start under 48 descriptors"
+check "mediad is ready under 48 descriptors" wait_until 10 '[ "$(status_count mediad)" = 1 ]'
+"$MP" "$M0" fdlimit
+check_eq "a descriptor shortage is not counted as pool exhaustion" 0 \
+  "$(counter media_pool_exhausted)"
+check "mediad logged the shortage" grep -q "no socket for a new session: Too many open files" \
+  "$CONF/run/switchboard.log"
 finish

@@ -14,6 +14,7 @@
  *                               until it is
  *   media_probe PATH pool PAIRS creates until POOL_EXHAUSTED: PAIRS/2 sessions fit
  *   media_probe PATH badsdp     bad SDP, unrelayable SDP, unknown session: error codes
+ *   media_probe PATH fdlimit    creates until mediad runs out of descriptors: INTERNAL, said so
  *   media_probe PATH play FILE REF_WAV [pcma]  plays FILE to A: packets, seq/ts/marker,
  *                               pacing, and the decoded PCMU (PCMA when A prefers it)
  *                               against REF_WAV (8 kHz mono; "-N": N samples, level only)
@@ -767,6 +768,38 @@ static void sc_pool(int pairs) {
     phone_close(&a);
 }
 
+/* mediad out of descriptors (the test lowered its RLIMIT_NOFILE): creates fail with
+ * INTERNAL "out of file descriptors", not POOL_EXHAUSTED, and work again once sessions go. */
+static void sc_fdlimit(void) {
+    struct phone a = phone_open();
+    char sa[1024];
+    make_sdp(sa, sizeof sa, a.port, "RTP/AVP", NULL);
+    uint64_t ids[64];
+    int n = 0;
+    struct created c = {.status = 0};
+    while (n < 64) {
+        c = create(sa, 0);
+        if (c.status != 0)
+            break;
+        ids[n++] = c.id;
+    }
+    TAP(n >= 1 && n < 64, "sessions until the descriptors run out: %d", n);
+    TAP(c.status == SB__MEDIA_STATUS__MEDIA_STATUS_INTERNAL &&
+            strcmp(c.reason, "out of file descriptors") == 0,
+        "the next create says so (status %d, %s), not POOL_EXHAUSTED", c.status, c.reason);
+    for (int i = 0; i < n; i++)
+        simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, ids[i]);
+    c.status = -1;
+    for (int t = 0; t < 20 && c.status != 0; t++) {
+        usleep(20000);
+        c = create(sa, 0);
+    }
+    TAP(c.status == 0, "after destroying them a create succeeds again");
+    if (c.status == 0)
+        simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
+    phone_close(&a);
+}
+
 static void sc_badsdp(void) {
     struct created c = create("this is not SDP", 0);
     TAP(c.status == SB__MEDIA_STATUS__MEDIA_STATUS_BAD_SDP, "garbage: BAD_SDP (%d, %s)", c.status,
@@ -1178,6 +1211,8 @@ int main(int argc, char **argv) {
         sc_pool(atoi(argv[3]));
     else if (strcmp(sc, "badsdp") == 0)
         sc_badsdp();
+    else if (strcmp(sc, "fdlimit") == 0)
+        sc_fdlimit();
     else if (strcmp(sc, "play") == 0 && argc >= 5)
         sc_play(argv[3], argv[4], argc >= 6 && strcmp(argv[5], "pcma") == 0);
     else if (strcmp(sc, "playerr") == 0)

@@ -95,7 +95,7 @@ static void test_pick_is_the_least_loaded_ready_mediad(void **state) {
     (void)state;
     struct shm_seg *seg = calloc(1, sizeof *seg);
     assert_non_null(seg);
-    assert_int_equal(shm_media_pick(seg), -1);
+    assert_int_equal(shm_media_pick(seg, -1), -1);
     const struct {
         const char *role;
         int instance, state, sessions;
@@ -111,9 +111,10 @@ static void test_pick_is_the_least_loaded_ready_mediad(void **state) {
         s->pid = 100 + i;
         s->counters[SHM_C_media_sessions] = (uint64_t)rows[i].sessions;
     }
-    assert_int_equal(shm_media_pick(seg), 1); /* 3 sessions, the lower instance of the tie */
+    assert_int_equal(shm_media_pick(seg, -1), 1); /* 3 sessions, the lower instance of the tie */
     seg->procs[1].counters[SHM_C_media_sessions] = 9;
-    assert_int_equal(shm_media_pick(seg), 4);
+    assert_int_equal(shm_media_pick(seg, -1), 4);
+    assert_true(shm_media_pick(seg, 4) != 4); /* the one that failed is avoided */
     free(seg);
 }
 
