@@ -5,7 +5,8 @@
 free_port() {
   local p
   while :; do
-    p=$((20000 + RANDOM % 30000))
+    # SB_PORT_LO..SB_PORT_HI: the test runner gives its concurrent passes disjoint ranges
+    p=$((${SB_PORT_LO:-20000} + RANDOM % (${SB_PORT_HI:-49999} - ${SB_PORT_LO:-20000} + 1)))
     [ -z "$(ss -Hlntu "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return; }
   done
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test runner of `make check`: cmocka unit tests (TAP), then the integration tests in
-# tests/integration/*.sh against the normal build and again against the ASan/UBSan build.
+# tests/integration/*.sh against the normal build and, at the same time, against the
+# ASan/UBSan build (SB_SERIAL=1: one after the other).
 # Every "ok"/"not ok" line counts; the last line is "N passed, N failed".
 #   tests/run.sh [--unit-only] [--no-asan] [NAME...]   (NAME: an integration script's name)
 set -u
@@ -49,8 +50,10 @@ run_unit() { # $1: dir of unit binaries
   done
 }
 
-run_integration() { # $1: bin dir, $2: label
-  local s name log sandir
+# run_integration BIN_DIR LABEL: every integration script against the daemons of BIN_DIR;
+# the report on stdout, the totals "PASSED FAILED" in $out/LABEL.count.
+run_integration() {
+  local s name log sandir p_all=0 f_all=0
   for s in tests/integration/*.sh; do
     name=$(basename "$s" .sh)
     [ "$name" = lib ] && continue
@@ -59,18 +62,21 @@ run_integration() { # $1: bin dir, $2: label
     sandir=$out/$2-$name.san
     mkdir -p "$sandir" && chmod 1777 "$sandir"
     echo "== integration $name ($2)"
-    local t0=$SECONDS
+    local t0=$SECONDS pre=()
+    # a script that binds fixed ports ("# exclusive") runs alone: the other pass waits
+    grep -q '^# exclusive' "$s" && pre=(flock "$out/.exclusive.lock")
     SB_BIN=$top/$1 SB_TOOLS=$top/${1%/bin}/tests SB_OUT=$out/$2-$name \
       ASAN_OPTIONS="log_path=$sandir/asan:detect_leaks=1:abort_on_error=0" \
       UBSAN_OPTIONS="log_path=$sandir/ubsan:print_stacktrace=1" \
-      timeout 300 bash "$s" >"$log" 2>&1
+      "${pre[@]}" timeout 300 bash "$s" >"$log" 2>&1
     local rc=$?
     grep -E '^(ok|not ok) ' "$log" | sed 's/^/   /'
     echo "   ($((SECONDS - t0)) s)"
-    count "$log"
+    p=$(grep -cE '^ok ' "$log")
+    f=$(grep -cE '^not ok ' "$log")
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
       echo "   not ok - $name exited $rc"
-      failed=$((failed + 1))
+      f=$((f + 1))
     fi
     if [ "$rc" -ne 0 ] || [ "$f" -gt 0 ]; then
       echo "   --- last lines of $log:"
@@ -79,9 +85,18 @@ run_integration() { # $1: bin dir, $2: label
     if compgen -G "$sandir/*" >/dev/null; then
       echo "   not ok - sanitizer reports in $name:"
       head -n 40 "$sandir"/* | sed 's/^/   | /'
-      failed=$((failed + 1))
+      f=$((f + 1))
     fi
+    p_all=$((p_all + p)) f_all=$((f_all + f))
   done
+  echo "$p_all $f_all" >"$out/$2.count"
+}
+
+# add_counts LABEL: the totals of a pass into passed, failed
+add_counts() {
+  local p f
+  read -r p f <"$out/$1.count" || { p=0 f=1; echo "not ok - the $1 pass left no totals"; }
+  passed=$((passed + p)) failed=$((failed + f))
 }
 
 run_unit build/tests
@@ -98,9 +113,24 @@ if [ "$unit_only" = 0 ] && [ ${#only[@]} -eq 0 ] && [ "${FUZZ_SECONDS:-10}" -gt 
     tail -n 20 "$out/fuzz.log" | sed 's/^/   | /'
   fi
 fi
-if [ "$unit_only" = 0 ]; then
+if [ "$unit_only" = 0 ] && [ "$asan" = 1 ] && [ "${SB_SERIAL:-0}" = 0 ]; then
+  # the two passes at once (they mostly wait on timers and the network): each its own
+  # port range; the reports are printed one after the other
+  SB_PORT_LO=20000 SB_PORT_HI=34999 run_integration build/bin normal >"$out/normal.report" &
+  n_pid=$!
+  SB_PORT_LO=35000 SB_PORT_HI=49999 run_integration build/asan/bin asan >"$out/asan.report" &
+  a_pid=$!
+  wait "$n_pid" "$a_pid"
+  cat "$out/normal.report" "$out/asan.report"
+  add_counts normal
+  add_counts asan
+elif [ "$unit_only" = 0 ]; then
   run_integration build/bin normal
-  [ "$asan" = 1 ] && run_integration build/asan/bin asan
+  add_counts normal
+  if [ "$asan" = 1 ]; then
+    run_integration build/asan/bin asan
+    add_counts asan
+  fi
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

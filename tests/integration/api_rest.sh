@@ -309,8 +309,8 @@ check_eq "token on: DELETE without a token is 401" 401 "$(code "$r")"
 check_eq "token on: health needs none" 200 "$(api_code /api/v1/health)"
 check_eq "token on: the dashboard page needs none" 200 "$(api_code /)"
 hdrs=$(curl -sI "$A/" | tr -d '\r')
-check "the dashboard page is served with a same-origin Content-Security-Policy" \
-  grep -qx "Content-Security-Policy: default-src 'self'; frame-ancestors 'none'" <<<"$hdrs"
+check "the dashboard page is served with a same-origin Content-Security-Policy (no api_peers)" \
+  grep -qx "Content-Security-Policy: default-src 'self'; connect-src 'self'; frame-ancestors 'none'" <<<"$hdrs"
 check_eq "the dashboard's script is JavaScript, nosniff" "text/javascript; charset=utf-8 nosniff" \
   "$(curl -sI "$A/app.js" | tr -d '\r' | awk -F': ' '/^Content-Type/ { t = $2 } /^X-Content-Type-Options/ { n = $2 } END { print t, n }')"
 check_eq "an unknown dashboard file: 404 NOT_FOUND" "404 NOT_FOUND" "$(code "$(req GET /nope.js)") $(curl -s "$A/nope.js" | jq -r .code)"
