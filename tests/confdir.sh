@@ -5,9 +5,11 @@
 free_port() {
   local p
   while :; do
-    # SB_PORT_LO..SB_PORT_HI: the test runner gives its concurrent passes disjoint ranges
-    p=$((${SB_PORT_LO:-20000} + RANDOM % (${SB_PORT_HI:-49999} - ${SB_PORT_LO:-20000} + 1)))
-    [ -z "$(ss -Hlntu "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return; }
+    # SB_PORT_LO..SB_PORT_HI: the test runner gives its concurrent passes disjoint ranges,
+    # both below the kernel's ephemeral ports (32768 up), which a connection may take at
+    # any time; a port any socket holds is skipped
+    p=$((${SB_PORT_LO:-20000} + RANDOM % (${SB_PORT_HI:-32699} - ${SB_PORT_LO:-20000} + 1)))
+    [ -z "$(ss -Hantu "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return; }
   done
 }
 

@@ -116,9 +116,9 @@ fi
 if [ "$unit_only" = 0 ] && [ "$asan" = 1 ] && [ "${SB_SERIAL:-0}" = 0 ]; then
   # the two passes at once (they mostly wait on timers and the network): each its own
   # port range; the reports are printed one after the other
-  SB_PORT_LO=20000 SB_PORT_HI=34999 run_integration build/bin normal >"$out/normal.report" &
+  SB_PORT_LO=20000 SB_PORT_HI=26349 run_integration build/bin normal >"$out/normal.report" &
   n_pid=$!
-  SB_PORT_LO=35000 SB_PORT_HI=49999 run_integration build/asan/bin asan >"$out/asan.report" &
+  SB_PORT_LO=26350 SB_PORT_HI=32699 run_integration build/asan/bin asan >"$out/asan.report" &
   a_pid=$!
   wait "$n_pid" "$a_pid"
   cat "$out/normal.report" "$out/asan.report"
