@@ -302,19 +302,23 @@ unsigned shm_media_free_count(const struct shm_media_pool *pool, int lo, int hi)
 }
 
 int shm_media_pick(const struct shm_seg *seg, int except) {
+    /* called for every call: only the fields it needs, read one by one (a torn view of a
+     * slot master is rewriting picks a wrong instance at worst; mediad then refuses and
+     * dialogd tries another), not a copy of each of the 256 slots */
     int best = -1;
     uint64_t best_load = UINT64_MAX;
     for (int i = 0; i < SHM_MAX_PROCS; i++) {
-        struct shm_proc p;
-        shm_proc_read(&seg->procs[i], &p);
-        if (p.state != SHM_READY || p.pid <= 0 || strcmp(p.role, "mediad") != 0 ||
-            (int)p.instance == except)
+        const struct shm_proc *p = &seg->procs[i];
+        if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != SHM_READY ||
+            __atomic_load_n(&p->pid, __ATOMIC_RELAXED) <= 0 ||
+            strncmp(p->role, "mediad", sizeof p->role) != 0)
             continue;
-        if (__atomic_load_n(&seg->stats[i].media_drained, __ATOMIC_RELAXED))
+        int inst = (int)__atomic_load_n(&p->instance, __ATOMIC_RELAXED);
+        if (inst == except || __atomic_load_n(&seg->stats[i].media_drained, __ATOMIC_RELAXED))
             continue;
-        uint64_t load = p.counters[SHM_C_media_sessions];
-        if (load < best_load || (load == best_load && (int)p.instance < best)) {
-            best = (int)p.instance;
+        uint64_t load = __atomic_load_n(&p->counters[SHM_C_media_sessions], __ATOMIC_RELAXED);
+        if (load < best_load || (load == best_load && inst < best)) {
+            best = inst;
             best_load = load;
         }
     }

@@ -81,6 +81,8 @@ static void events_on_message(redisAsyncContext *ac, void *reply, void *priv) {
         r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0 ||
         r->element[2]->type != REDIS_REPLY_STRING)
         return; /* the subscribe confirmation */
+    if (ev->nclients == 0) /* nobody listens: not even parsed (calls publish four a call) */
+        return;
     size_t len;
     char *text =
         api_sse_from_message(r->element[2]->str, r->element[2]->len, ev->event_id + 1, &len);

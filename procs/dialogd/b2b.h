@@ -318,6 +318,8 @@ void b2b_respond_txn(b2bua_t *b, ipc_chan_t *ch, uint64_t txn_id, unsigned statu
 void b2b_respond_txn_body(b2bua_t *b, ipc_chan_t *ch, uint64_t txn_id, unsigned status,
                           const uint8_t *body, size_t len);
 void b2b_save(b2bua_t *b, struct call *c);
+/* One numeric field of the call's record (cheaper than b2b_save: a single HSET). */
+void b2b_save_field(b2bua_t *b, struct call *c, const char *field, long long value);
 bool b2b_send_a_body(b2bua_t *b, struct call *c, const char *method, uint32_t cseq,
                      enum b2b_kind kind, const uint8_t *body, size_t len);
 bool b2b_send_b(b2bua_t *b, struct call *c, const char *method, uint32_t cseq, enum b2b_kind kind);

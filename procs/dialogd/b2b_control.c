@@ -2,55 +2,101 @@
  * the call events published on sb:events. */
 #include "b2b.h"
 
-#include <jansson.h>
-
 #define MIG_REPLY_MS 3000 /* a DialogMigrateRequest is answered within this */
 #define MIG_MAX_ERRORS 20
 
 /* ---------------------------------------------------------------- events */
 
-static int set_str(json_t *o, const char *key, const char *v) {
-    return json_object_set_new(o, key, json_string(v ? v : ""));
+/* A compact JSON object written by hand: four of these per call are on the hot path, where
+ * building jansson trees cost dialogd a seventh of its CPU. Strings are escaped per RFC 8259
+ * (quote, backslash, control characters); other bytes pass as they are. */
+struct jbuf {
+    char *p;
+    size_t len, cap;
+    bool full;
+};
+
+static void jput(struct jbuf *j, const char *s, size_t n) {
+    size_t room = j->len < j->cap ? j->cap - j->len : 0;
+    if (j->full || n >= room) {
+        j->full = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) /* short pieces: a loop, where memcpy's bounds puzzle gcc */
+        j->p[j->len + i] = s[i];
+    j->len += n;
+}
+
+static void jkey(struct jbuf *j, const char *key) {
+    jput(j, j->len > 1 ? ",\"" : "\"", j->len > 1 ? 2 : 1);
+    jput(j, key, strlen(key));
+    jput(j, "\":", 2);
+}
+
+static void jstr(struct jbuf *j, const char *key, const char *v) {
+    jkey(j, key);
+    jput(j, "\"", 1);
+    for (const unsigned char *c = (const unsigned char *)(v ? v : ""); *c; c++) {
+        char esc[8];
+        if (*c == '"' || *c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*c;
+            jput(j, esc, 2);
+        } else if (*c < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", *c);
+            jput(j, esc, 6);
+        } else {
+            jput(j, (const char *)c, 1);
+        }
+    }
+    jput(j, "\"", 1);
+}
+
+static void jint(struct jbuf *j, const char *key, long long v) {
+    char num[24];
+    jkey(j, key);
+    jput(j, num, (size_t)snprintf(num, sizeof num, "%lld", v));
 }
 
 void b2b_event(b2bua_t *b, struct call *c, const char *type) {
     redisAsyncContext *ac = b->w->redis ? rds_context(b->w->redis) : NULL;
     if (!ac)
         return;
-    json_t *o = json_object();
-    if (!o)
-        return;
+    char buf[4096];
+    struct jbuf j = {.p = buf, .len = 0, .cap = sizeof buf, .full = false};
     int64_t now = b2b_wall_ms();
-    set_str(o, "type", type);
-    set_str(o, "call_id", c->a_call_id);
-    set_str(o, "node_id", cfg_str(b->w->cfg, CFG_node_id));
-    json_object_set_new(o, "dialogd", json_integer(b->w->instance));
-    json_object_set_new(o, "ts_ms", json_integer(now));
+    jput(&j, "{", 1);
+    jstr(&j, "type", type);
+    jstr(&j, "call_id", c->a_call_id);
+    jstr(&j, "node_id", cfg_str(b->w->cfg, CFG_node_id));
+    jint(&j, "dialogd", b->w->instance);
+    jint(&j, "ts_ms", now);
     if (strcmp(type, "call.started") == 0) {
         char user[256];
         b2b_uri_user(c->a_from_uri, user, sizeof user);
-        set_str(o, "from_uri", c->a_from_uri);
-        set_str(o, "to_uri", c->a_to_uri);
-        set_str(o, "caller_id", user);
-        set_str(o, "caller_name", c->a_from_display);
-        set_str(o, "destination", c->destination);
+        jstr(&j, "from_uri", c->a_from_uri);
+        jstr(&j, "to_uri", c->a_to_uri);
+        jstr(&j, "caller_id", user);
+        jstr(&j, "caller_name", c->a_from_display);
+        jstr(&j, "destination", c->destination);
     } else if (strcmp(type, "call.ringing") == 0) {
-        json_object_set_new(o, "status", json_integer(c->ringing_status));
+        jint(&j, "status", c->ringing_status);
     } else if (strcmp(type, "call.answered") == 0) {
-        set_str(o, "b_call_id", c->b_call_id);
-        json_object_set_new(o, "setup_ms", json_integer(c->answered_ms - c->created_ms));
-        json_object_set_new(o, "local", json_boolean(!c->b_call_id));
+        jstr(&j, "b_call_id", c->b_call_id);
+        jint(&j, "setup_ms", c->answered_ms - c->created_ms);
+        jkey(&j, "local");
+        jput(&j, c->b_call_id ? "false" : "true", c->b_call_id ? 5 : 4);
     } else if (strcmp(type, "call.ended") == 0) {
-        set_str(o, "cause", c->end_cause ? c->end_cause : "ended");
-        json_object_set_new(o, "status", json_integer(c->end_status));
-        json_object_set_new(o, "duration_ms",
-                            json_integer(c->answered_ms ? now - c->answered_ms : 0));
+        jstr(&j, "cause", c->end_cause ? c->end_cause : "ended");
+        jint(&j, "status", c->end_status);
+        jint(&j, "duration_ms", c->answered_ms ? now - c->answered_ms : 0);
     }
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (text)
-        redisAsyncCommand(ac, NULL, NULL, "PUBLISH sb:events %s", text);
-    free(text);
+    jput(&j, "}", 1);
+    if (j.full) {
+        log_ratelimited(LOG_WARN, "call %s: %s event too long, not published", c->a_call_id, type);
+        return;
+    }
+    redisAsyncCommand(ac, NULL, NULL, "PUBLISH sb:events %b", buf, j.len);
 }
 
 /* ---------------------------------------------------------------- replies */

@@ -328,7 +328,7 @@ static void route_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
         b2b_fail_call(b, c, 404, "No route");
         return;
     }
-    log_info("call %s to %s: route %s", c->a_call_id, c->destination,
+    log_debug("call %s to %s: route %s", c->a_call_id, c->destination,
              rr->route_id ? rr->route_id : "?");
     for (size_t i = 0; i < rr->n_actions && i < B2B_MAX_ACTIONS; i++) {
         const Sb__RouteAction *ra = rr->actions[i];
@@ -486,7 +486,7 @@ void b2b_b_invite_answered(b2bua_t *b, struct call *c, const Sb__SipResponseIn *
         if (!c->ringing_ms) { /* the first ring: in the record and the event stream */
             c->ringing_ms = b2b_wall_ms();
             c->ringing_status = status;
-            b2b_save(b, c);
+            b2b_save_field(b, c, "ringing_ms", c->ringing_ms);
             b2b_event(b, c, "call.ringing");
         }
         /* 180, 183 relayed as they come; an SDP in them is early media through mediad */

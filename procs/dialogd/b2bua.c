@@ -244,6 +244,13 @@ static void forget(b2bua_t *b, struct call *c) {
     redisAsyncCommand(ac, NULL, NULL, "DEL %s %s", key, bkey);
 }
 
+void b2b_save_field(b2bua_t *b, struct call *c, const char *field, long long value) {
+    redisAsyncContext *ac = b->w->redis ? rds_context(b->w->redis) : NULL;
+    if (!ac || !c->saved)
+        return; /* the next full save writes it */
+    redisAsyncCommand(ac, NULL, NULL, "HSET sb:dlg:{%s} %s %lld", c->a_call_id, field, value);
+}
+
 /* ---------------------------------------------------------------- sending */
 
 ipc_chan_t *b2b_sipd_for(b2bua_t *b, uint64_t txn_id) {
