@@ -103,6 +103,7 @@ struct media_session {
     media_ctx_t *ctx;
     uint64_t id;
     char call_id[128];
+    uint64_t lost_counted; /* RFC 3550 losses already added to media_lost */
     char owner_tag[128];
     ipc_chan_t *owner;
     int n_lines;
@@ -144,7 +145,7 @@ struct media_ctx {
     uint8_t bufs[MEDIA_BATCH][MEDIA_PKT_ROOM];
     uint8_t play_buf[MEDIA_PKT_ROOM];
     /* counters flushed to shm at each sweep */
-    uint64_t c_rx, c_tx, c_dropped, c_srtp_failed;
+    uint64_t c_rx, c_tx, c_dropped, c_srtp_failed, c_rx_bytes, c_tx_bytes, c_lost;
 };
 
 /* ---- small helpers ---- */
@@ -298,6 +299,7 @@ static int packet_in(media_ctx_t *ctx, struct media_sock *sock, uint8_t *buf, in
     }
     l->in.packets++;
     l->in.bytes += (uint64_t)len;
+    ctx->c_rx_bytes += (uint64_t)len;
     s->last_rx_us = now_us;
     if (s->timeout_sent)
         s->timeout_sent = false;
@@ -390,6 +392,7 @@ static void sock_readable(uv_poll_t *h, int status, int events) {
             ctx->out_msgs[out].msg_hdr.msg_namelen = sizeof *to;
             pl->out.packets++;
             pl->out.bytes += (uint64_t)len;
+            ctx->c_tx_bytes += (uint64_t)len;
             out++;
         }
         if (out > 0) {
@@ -520,11 +523,24 @@ static int leg_open(media_ctx_t *ctx, struct media_session *s, struct media_leg 
 
 static void play_stop(struct media_side *side, bool report);
 
+/* The RFC 3550 A.3 losses of every leg of s that media_lost has not counted yet. */
+static void count_lost(struct media_session *s) {
+    uint64_t lost = 0;
+    for (int i = 0; i < 2; i++)
+        for (int m = 0; m < s->n_lines; m++)
+            lost += media_rtp_stats_lost(&s->side[i].leg[m].rx);
+    if (lost > s->lost_counted) {
+        s->ctx->c_lost += lost - s->lost_counted;
+        s->lost_counted = lost;
+    }
+}
+
 static void session_close(struct media_session *s) {
     media_ctx_t *ctx = s->ctx;
     if (s->closing)
         return;
     s->closing = true;
+    count_lost(s);
     for (int i = 0; i < 2; i++)
         play_stop(&s->side[i], false);
     /* whoever was bridged to us relays nowhere now */
@@ -750,6 +766,7 @@ static bool play_packet(struct media_side *side) {
             l->out.packets++;
             l->out.bytes += (uint64_t)len;
             ctx->c_tx++;
+            ctx->c_tx_bytes += (uint64_t)len;
         }
     }
     return true;
@@ -1280,6 +1297,7 @@ static void sweep_tick(uv_timer_t *t) {
     int64_t now = clock_mono_us();
     for (struct media_session *s = ctx->all, *next; s; s = next) {
         next = s->next;
+        count_lost(s);
         if (!s->owner && now - s->last_rx_us >= (int64_t)ctx->timeout_ms * 1000) {
             /* its owner is gone and so is its media: nobody will ever destroy it */
             log_info("media session %llx: owner gone, no media for %ld ms: destroyed",
@@ -1300,7 +1318,11 @@ static void sweep_tick(uv_timer_t *t) {
     shm_count(slot, SHM_C_media_tx_packets, ctx->c_tx);
     shm_count(slot, SHM_C_media_srtp_failed, ctx->c_srtp_failed);
     shm_count(slot, SHM_C_media_rx_dropped, ctx->c_dropped);
+    shm_count(slot, SHM_C_media_rx_bytes, ctx->c_rx_bytes);
+    shm_count(slot, SHM_C_media_tx_bytes, ctx->c_tx_bytes);
+    shm_count(slot, SHM_C_media_lost, ctx->c_lost);
     ctx->c_rx = ctx->c_tx = ctx->c_srtp_failed = ctx->c_dropped = 0;
+    ctx->c_rx_bytes = ctx->c_tx_bytes = ctx->c_lost = 0;
     if (++ctx->sweeps % (4000 / MEDIA_SWEEP_MS) == 0) {
         int n = shm_media_reclaim(&ctx->w->shm->media_pool, ctx->port_lo, ctx->port_hi);
         if (n > 0) {

@@ -51,6 +51,11 @@ check "and the refused SDP (media_bad_sdp $(counter media_bad_sdp))" test "$(cou
 check "and relayed packets (media_rx_packets $(counter media_rx_packets))" \
   wait_until 3 '[ "$(counter media_rx_packets)" -ge 70 ]'
 check "and SRTP failures (media_srtp_failed)" test "$(counter media_srtp_failed)" -ge 2
+check "and relayed bytes, at least an RTP header a packet (media_rx_bytes $(counter media_rx_bytes))" \
+  test "$(counter media_rx_bytes)" -ge $((12 * $(counter media_rx_packets)))
+check "and bytes sent (media_tx_bytes)" test "$(counter media_tx_bytes)" -ge $((12 * $(counter media_tx_packets)))
+check "and the 5 packets the relay scenario never sent, as lost (media_lost $(counter media_lost))" \
+  wait_until 3 '[ "$(counter media_lost)" -ge 5 ]'
 check "and DTMF events" test "$(counter media_dtmf_events)" -ge 1
 check "and media timeouts" test "$(counter media_timeouts)" -ge 1
 
