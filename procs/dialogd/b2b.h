@@ -334,6 +334,8 @@ void b2b_unlink_from(struct call **head, struct call *c, size_t off);
 /* c into the table by its A (B) Call-ID; b2b_link_b does nothing without a B Call-ID. */
 void b2b_link_a(b2bua_t *b, struct call *c);
 void b2b_link_b(b2bua_t *b, struct call *c);
+/* The B dialog's identity (Call-ID, tags, target, route set) freed and unlinked. */
+void b2b_b_dialog_clear(b2bua_t *b, struct call *c);
 /* The contacts of a LocationReply (at most B2B_MAX_FORKS; none unless status 200). */
 unsigned b2b_located(const Sb__LocationReply *lr, const char **uris);
 int64_t b2b_wall_ms(void);

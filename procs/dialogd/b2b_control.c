@@ -218,6 +218,16 @@ static void destroy_session(b2bua_t *b, int instance, uint64_t session) {
 
 static void mig_reply(b2bua_t *b);
 
+/* A call that could not move: counted, and its line in the answer's errors. */
+static void mig_failed(struct b2b_migration *m, struct call *c, const char *why) {
+    m->failed++;
+    char line[320];
+    snprintf(line, sizeof line, "%s: %s", c->a_call_id, why);
+    if (m->n_errors < MIG_MAX_ERRORS)
+        m->errors[m->n_errors++] = strdup(line);
+    log_info("call %s: media not moved: %s", c->a_call_id, why);
+}
+
 /* One move over: counted, and apid answered if it waits for the last one. */
 static void move_over(b2bua_t *b, struct call *c, bool ok, const char *why) {
     struct b2b_migration *m = b->mig;
@@ -227,16 +237,10 @@ static void move_over(b2bua_t *b, struct call *c, bool ok, const char *why) {
         return;
     if (m->running)
         m->running--;
-    if (ok) {
+    if (ok)
         m->migrated++;
-    } else {
-        m->failed++;
-        char line[320];
-        snprintf(line, sizeof line, "%s: %s", c->a_call_id, why);
-        if (m->n_errors < MIG_MAX_ERRORS)
-            m->errors[m->n_errors++] = strdup(line);
-        log_info("call %s: media not moved: %s", c->a_call_id, why);
-    }
+    else
+        mig_failed(m, c, why);
     if (m->waiting && m->running == 0)
         mig_reply(b);
 }
@@ -512,11 +516,7 @@ void b2b_on_migrate(b2bua_t *b, ipc_chan_t *ch, const Sb__Envelope *env) {
             if (move_start(b, c, &why)) {
                 m->running++;
             } else {
-                m->failed++;
-                char line[320];
-                snprintf(line, sizeof line, "%s: %s", c->a_call_id, why);
-                if (m->n_errors < MIG_MAX_ERRORS)
-                    m->errors[m->n_errors++] = strdup(line);
+                mig_failed(m, c, why);
                 if (m->aggressive) {
                     c->end_cause = "media_move_failed";
                     b2b_hang_up_both(b, c, "its media could not move to another mediad");

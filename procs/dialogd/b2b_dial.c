@@ -184,16 +184,7 @@ static void dial_timeout(uv_timer_t *t) {
 /* B-leg INVITEs to the contacts uris, rung in parallel (a new dialog each); the first
  * 2xx wins and the others are cancelled. */
 void b2b_dial(b2bua_t *b, struct call *c, const char *const *uris, unsigned n, unsigned timeout) {
-    if (c->b_call_id)
-        b2b_unlink_from(&b->by_b[b2b_hash_str(c->b_call_id)], c, offsetof(struct call, next_b));
-    free(c->b_target);
-    free(c->b_from_tag);
-    free(c->b_call_id);
-    free(c->b_to_tag);
-    for (size_t i = 0; i < c->b_nroutes; i++)
-        free(c->b_routes[i]);
-    c->b_nroutes = 0;
-    c->b_to_tag = c->b_target = c->b_from_tag = c->b_call_id = NULL;
+    b2b_b_dialog_clear(b, c);
     c->b_txn = 0;
     c->b_cancel_sent = c->dial_timed_out = false;
     for (unsigned i = 0; i < c->nforks; i++) {
@@ -329,7 +320,7 @@ static void route_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
         return;
     }
     log_debug("call %s to %s: route %s", c->a_call_id, c->destination,
-             rr->route_id ? rr->route_id : "?");
+              rr->route_id ? rr->route_id : "?");
     for (size_t i = 0; i < rr->n_actions && i < B2B_MAX_ACTIONS; i++) {
         const Sb__RouteAction *ra = rr->actions[i];
         struct b2b_action *a = &c->actions[c->nactions++];

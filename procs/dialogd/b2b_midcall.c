@@ -164,16 +164,9 @@ void b2b_transfer_failed(b2bua_t *b, struct call *c, unsigned status) {
                              : "Failed");
     log_info("call %s: transfer failed (%u)", c->a_call_id, status);
     b2b_send_old_b(b, c, "NOTIFY", frag, true);
-    if (c->b_call_id)
-        b2b_unlink_from(&b->by_b[b2b_hash_str(c->b_call_id)], c, offsetof(struct call, next_b));
-    free(c->b_call_id);
-    free(c->b_from_tag);
-    free(c->b_to_tag);
-    free(c->b_target);
+    b2b_b_dialog_clear(b, c);
     free(c->b_local_uri);
     free(c->b_to_uri);
-    for (size_t i = 0; i < c->b_nroutes; i++)
-        free(c->b_routes[i]);
     c->b_local_uri = c->old_b_local_uri;
     c->b_to_uri = c->old_b_remote_uri;
     c->old_b_local_uri = c->old_b_remote_uri = NULL;

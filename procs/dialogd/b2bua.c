@@ -47,6 +47,19 @@ void b2b_link_b(b2bua_t *b, struct call *c) {
     b->by_b[h] = c;
 }
 
+void b2b_b_dialog_clear(b2bua_t *b, struct call *c) {
+    if (c->b_call_id)
+        b2b_unlink_from(&b->by_b[b2b_hash_str(c->b_call_id)], c, offsetof(struct call, next_b));
+    free(c->b_call_id);
+    free(c->b_from_tag);
+    free(c->b_to_tag);
+    free(c->b_target);
+    for (size_t i = 0; i < c->b_nroutes; i++)
+        free(c->b_routes[i]);
+    c->b_nroutes = 0;
+    c->b_call_id = c->b_from_tag = c->b_to_tag = c->b_target = NULL;
+}
+
 unsigned b2b_located(const Sb__LocationReply *lr, const char **uris) {
     unsigned n = 0;
     for (size_t i = 0; lr && lr->status == 200 && i < lr->n_bindings && n < B2B_MAX_FORKS; i++)
