@@ -93,7 +93,7 @@ struct media_play {
 struct media_side {
     struct media_session *s;
     int idx; /* 0 A, 1 B */
-    struct media_leg leg[MEDIA_SDP_MAX_LINES];
+    struct media_leg *leg;     /* one per m-line (n_lines; side 0's block holds both) */
     struct media_side *bridge; /* where its packets go; NULL: nowhere */
     struct media_play play;    /* playback towards this side */
     bool playing;
@@ -451,8 +451,9 @@ static void session_unref(struct media_session *s) {
     if (--s->open_handles == 0) {
         media_ctx_t *ctx = s->ctx;
         for (int i = 0; i < 2; i++)
-            for (int m = 0; m < MEDIA_SDP_MAX_LINES; m++)
+            for (int m = 0; m < s->n_lines; m++)
                 srtp_free_leg(&s->side[i].leg[m]);
+        free(s->side[0].leg);
         free(s);
         if (--ctx->closing == 0 && ctx->sweep_closed)
             free(ctx);
@@ -565,7 +566,7 @@ static void session_close(struct media_session *s) {
     s->open_handles++; /* hold s until every close is queued */
     for (int i = 0; i < 2; i++) {
         uv_close((uv_handle_t *)&s->side[i].play.timer, timer_closed);
-        for (int m = 0; m < MEDIA_SDP_MAX_LINES; m++) {
+        for (int m = 0; m < s->n_lines; m++) {
             struct media_leg *l = &s->side[i].leg[m];
             if (l->rtp.open)
                 uv_close((uv_handle_t *)&l->rtp.poll, sock_closed);
@@ -649,13 +650,21 @@ static int rewrite_for(struct media_session *s, int idx, const struct media_sdp 
 
 static struct media_session *session_new(media_ctx_t *ctx, const struct media_sdp *offer,
                                          int srtp_b, int from, int *err) {
+    /* the legs of the m-lines there are, not of the most there may be: a one-line call
+     * costs two legs, not sixteen (most of a session's memory) */
+    int n = offer->n_lines > 0 ? offer->n_lines : 1;
     struct media_session *s = calloc(1, sizeof *s);
-    if (!s) {
+    struct media_leg *legs = calloc(2 * (size_t)n, sizeof *legs);
+    if (!s || !legs) {
+        free(s);
+        free(legs);
         *err = -ENOMEM;
         return NULL;
     }
     s->ctx = ctx;
     s->n_lines = offer->n_lines;
+    s->side[0].leg = legs;
+    s->side[1].leg = legs + n;
     s->created_ms = clock_wall_us() / 1000;
     s->last_rx_us = clock_mono_us();
     do
@@ -670,7 +679,7 @@ static struct media_session *session_new(media_ctx_t *ctx, const struct media_sd
         uv_timer_init(ctx->loop, &side->play.timer);
         side->play.timer.data = side;
         s->open_handles++;
-        for (int m = 0; m < MEDIA_SDP_MAX_LINES; m++) {
+        for (int m = 0; m < n; m++) {
             struct media_leg *l = &side->leg[m];
             l->side = side;
             l->line = m;
