@@ -255,6 +255,8 @@ void b2b_media_create(b2bua_t *b, struct call *c) {
 }
 
 void b2b_keep_sdp(uint8_t **dst, size_t *dst_len, ProtobufCBinaryData sdp) {
+    if (sdp.data == *dst) /* it is the one kept already (and must outlive this call) */
+        return;
     uint8_t *copy = sdp.len ? malloc(sdp.len) : NULL;
     if (!copy)
         return;
