@@ -43,6 +43,7 @@ struct ctl_job {
     char *version;
     /* a drain round's sums */
     uint32_t total, migrated, failed, waiting;
+    uint32_t in_progress; /* migrate: moves dialogd had not finished, calls not yet up */
     struct ctl_job *prev, *next;
 };
 
@@ -643,6 +644,7 @@ static void ctl_on_migrate(ipc_chan_t *ch, Sb__Envelope *reply, void *arg) {
             j->migrated += r->migrated;
             j->failed += r->failed;
             j->waiting += r->waiting_playback;
+            j->in_progress += r->in_progress;
             for (size_t i = 0; i < r->n_errors; i++) {
                 snprintf(text, sizeof text, "dialogd %d: %.180s", a->instance, r->errors[i]);
                 ctl_drain_error(d, text);
@@ -710,8 +712,8 @@ static void ctl_finish_migrate(struct ctl_job *j) {
     if (d->rounds == 1 && j->total > d->total_sessions)
         d->total_sessions = j->total;
     ctl_drain_event(c, "drain.progress", j->instance);
-    if (j->waiting > 0 && ctl_now_ms() < ds->deadline_ms)
-        ds->next_round_ms = ctl_now_ms() + 1000; /* prompts end; ask again */
+    if ((j->waiting > 0 || j->in_progress > 0) && ctl_now_ms() < ds->deadline_ms)
+        ds->next_round_ms = ctl_now_ms() + 1000; /* prompts end, moves finish: ask again */
     else
         ctl_drain_complete(c, j->instance);
 }

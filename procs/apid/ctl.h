@@ -13,8 +13,8 @@
  *     dialplan       DialplanReloadRequest to every connected routerd
  *     drain start    MediaDrainRequest{on} to the mediad (202 once it said yes), then
  *                    rounds of DialogMigrateRequest to every dialogd, summed; a round is
- *                    asked again every second while calls wait for a prompt to end, at
- *                    most CTL_DRAIN_MAX_MS; then the drain is completed (the mediad stays
+ *                    asked again every second while calls wait for a prompt to end or
+ *                    moves are still under way (in_progress), at most CTL_DRAIN_MAX_MS; then the drain is completed (the mediad stays
  *                    off until drain cancel). Events drain.started, drain.progress,
  *                    drain.completed, drain.cancelled go to the event stream.
  *     drain cancel   MediaDrainRequest{off}
