@@ -40,12 +40,15 @@ static int api_nodes(const struct api_env *env, json_t **doc);
  * node of an HA pair reads the other nodes (with the token, when one is set). */
 static const char *const api_cors_headers[] = {"Access-Control-Allow-Origin", "*", NULL};
 /* The answer to a preflight (OPTIONS): what a cross-origin request may carry. */
-static const char *const api_preflight_headers[] = {
-    "Access-Control-Allow-Origin",  "*",
-    "Access-Control-Allow-Methods", "GET, POST, DELETE",
-    "Access-Control-Allow-Headers", "Authorization, Content-Type",
-    "Access-Control-Max-Age",       "600",
-    NULL};
+static const char *const api_preflight_headers[] = {"Access-Control-Allow-Origin",
+                                                    "*",
+                                                    "Access-Control-Allow-Methods",
+                                                    "GET, POST, DELETE",
+                                                    "Access-Control-Allow-Headers",
+                                                    "Authorization, Content-Type",
+                                                    "Access-Control-Max-Age",
+                                                    "600",
+                                                    NULL};
 
 /* The routes with a fixed path: adding one is one line. get NULL: op names the work. */
 static const struct api_endpoint {
@@ -322,8 +325,7 @@ static int api_rtpmanagers(const struct api_env *env, json_t **doc) {
     if (env->cfg) {
         int lo, hi;
         cfg_port_range(env->cfg, CFG_rtp_port_range, &lo, &hi);
-        snprintf(address, sizeof address, "%s:%d-%d", cfg_str(env->cfg, CFG_media_address), lo,
-                 hi);
+        snprintf(address, sizeof address, "%s:%d-%d", cfg_str(env->cfg, CFG_media_address), lo, hi);
     }
     json_t *members = json_array();
     int rc = members ? 0 : -1;
@@ -596,9 +598,9 @@ static void api_metrics_stats(struct api_buf *b, const struct api_env *env,
     for (int d = 0; d < 2; d++)
         for (int c = 0; c < SHM_SIP_CODES; c++)
             if (resp[d * SHM_SIP_CODES + c])
-                api_printf(b, "switchboard_sip_responses_total{code=\"%d\",direction=\"%s\"} %llu\n",
-                           c + SHM_SIP_CODE_MIN, dirs[d],
-                           (unsigned long long)resp[d * SHM_SIP_CODES + c]);
+                api_printf(
+                    b, "switchboard_sip_responses_total{code=\"%d\",direction=\"%s\"} %llu\n",
+                    c + SHM_SIP_CODE_MIN, dirs[d], (unsigned long long)resp[d * SHM_SIP_CODES + c]);
     free(resp);
     static const uint64_t bounds[SHM_SETUP_BUCKETS] = SHM_SETUP_BOUNDS_MS;
     api_printf(b, "# HELP switchboard_call_setup_seconds Call setup time: the caller's INVITE "
@@ -765,7 +767,7 @@ static int api_reg_cmp(const void *a, const void *b) {
                       json_string_value(json_object_get(y, "contact")));
 }
 
-void api_registrations_sort(json_t *list) {
+void api_json_sort(json_t *list, int (*cmp)(const void *, const void *)) {
     size_t n = json_array_size(list);
     if (n < 2)
         return;
@@ -774,11 +776,15 @@ void api_registrations_sort(json_t *list) {
         return; /* unsorted is still right */
     for (size_t i = 0; i < n; i++)
         items[i] = json_incref(json_array_get(list, i));
-    qsort(items, n, sizeof *items, api_reg_cmp);
+    qsort(items, n, sizeof *items, cmp);
     json_array_clear(list);
     for (size_t i = 0; i < n; i++)
         json_array_append_new(list, items[i]);
     free(items);
+}
+
+void api_registrations_sort(json_t *list) {
+    api_json_sort(list, api_reg_cmp);
 }
 
 /* ---- dialogs, sessions, drains ---- */
@@ -895,9 +901,9 @@ static json_t *api_dialog_leg(const json_t *rec, bool a, int64_t now_ms) {
     /* Our tag is the To tag we gave A and the From tag we gave B. */
     rc |= api_set(o, "local_tag", json_string(api_rec_str(rec, a ? "a_to_tag" : "b_from_tag")));
     rc |= api_set(o, "remote_tag", json_string(api_rec_str(rec, a ? "a_from_tag" : "b_to_tag")));
-    rc |= api_set(o, "state", json_string(api_dialog_state(json_string_value(json_object_get(
-                                                                rec, "state")),
-                                                            api_rec_int(rec, "ringing_ms"))));
+    rc |= api_set(o, "state",
+                  json_string(api_dialog_state(json_string_value(json_object_get(rec, "state")),
+                                               api_rec_int(rec, "ringing_ms"))));
     rc |= api_set(o, "direction", json_string(a ? "inbound" : "outbound"));
     rc |= api_set(o, "from_uri", json_string(api_rec_str(rec, "a_from_uri")));
     rc |= api_set(o, "to_uri", json_string(api_rec_str(rec, a ? "a_to_uri" : "b_to_uri")));
@@ -943,19 +949,7 @@ static int api_dlg_cmp(const void *x, const void *y) {
 }
 
 void api_dialogs_sort(json_t *records) {
-    size_t n = json_array_size(records);
-    if (n < 2)
-        return;
-    json_t **items = malloc(n * sizeof *items);
-    if (!items)
-        return; /* unsorted is still right */
-    for (size_t i = 0; i < n; i++)
-        items[i] = json_incref(json_array_get(records, i));
-    qsort(items, n, sizeof *items, api_dlg_cmp);
-    json_array_clear(records);
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(records, items[i]);
-    free(items);
+    api_json_sort(records, api_dlg_cmp);
 }
 
 json_t *api_dialog_detail(const json_t *rec, int64_t now_wall_ms, json_t *stats) {
@@ -975,9 +969,9 @@ json_t *api_dialog_detail(const json_t *rec, int64_t now_wall_ms, json_t *stats)
     rc |= o ? 0 : -1;
     rc |= api_set(o, "call_id", json_string(api_rec_str(rec, "a_call_id")));
     rc |= api_set(o, "b_call_id", api_str_or_null(api_rec_str(rec, "b_call_id")));
-    rc |= api_set(o, "state", json_string(api_dialog_state(
-                                  json_string_value(json_object_get(rec, "state")),
-                                  api_rec_int(rec, "ringing_ms"))));
+    rc |= api_set(o, "state",
+                  json_string(api_dialog_state(json_string_value(json_object_get(rec, "state")),
+                                               api_rec_int(rec, "ringing_ms"))));
     rc |= api_set(o, "call_state", json_string(api_rec_str(rec, "state")));
     rc |= api_set(o, "node_id", json_string(api_rec_str(rec, "node")));
     rc |= api_set(o, "dialogd", json_integer(api_rec_int(rec, "dialogd")));
@@ -987,9 +981,9 @@ json_t *api_dialog_detail(const json_t *rec, int64_t now_wall_ms, json_t *stats)
     rc |= api_set(o, "created_at", api_time_ms(created));
     rc |= api_set(o, "ringing_at", api_time_ms(api_rec_int(rec, "ringing_ms")));
     rc |= api_set(o, "answered_at", api_time_ms(api_rec_int(rec, "answered_ms")));
-    rc |= api_set(o, "duration_seconds",
-                  json_integer(created > 0 && now_wall_ms > created ? (now_wall_ms - created) / 1000
-                                                                    : 0));
+    rc |= api_set(
+        o, "duration_seconds",
+        json_integer(created > 0 && now_wall_ms > created ? (now_wall_ms - created) / 1000 : 0));
     rc |= api_set(o, "legs", legs);
     rc |= api_set(o, "media", media);
     if (rc) {
@@ -1102,7 +1096,8 @@ json_t *api_drain_json(const struct api_drain *d, int instance, int64_t now_wall
     char node[32];
     snprintf(node, sizeof node, "mediad-%d", instance);
     int64_t end = d->ended_us > 0 ? d->ended_us : now_wall_us;
-    int64_t elapsed = d->started_us > 0 && end > d->started_us ? (end - d->started_us) / 1000000 : 0;
+    int64_t elapsed =
+        d->started_us > 0 && end > d->started_us ? (end - d->started_us) / 1000000 : 0;
     json_t *errors = json_array();
     int rc = errors ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < d->nerrors && i < API_DRAIN_MAX_ERRORS; i++)
@@ -1111,9 +1106,10 @@ json_t *api_drain_json(const struct api_drain *d, int instance, int64_t now_wall
     rc |= o ? 0 : -1;
     rc |= api_set(o, "node_id", json_string(node));
     rc |= api_set(o, "state", json_string(api_drain_state_name(d->state)));
-    rc |= api_set(o, "mode", d->state == API_DRAIN_IDLE
-                                 ? json_null()
-                                 : json_string(d->aggressive ? "aggressive" : "graceful"));
+    rc |= api_set(o, "mode",
+                  d->state == API_DRAIN_IDLE
+                      ? json_null()
+                      : json_string(d->aggressive ? "aggressive" : "graceful"));
     rc |= api_set(o, "total_sessions", json_integer(d->total_sessions));
     rc |= api_set(o, "waiting_playback", json_integer(d->waiting_playback));
     rc |= api_set(o, "migrated_count", json_integer(d->migrated));
@@ -1334,8 +1330,8 @@ static int api_drain_item(const struct api_env *env, const struct api_request *r
         return api_answer_error(ans, 404, "no such rtp manager (node_id is mediad-N)");
     ans->instance = instance;
     if (get) {
-        json_t *doc = api_drain_json(env->drains ? &env->drains[instance] : NULL, instance,
-                                     env->now_wall_us);
+        json_t *doc =
+            api_drain_json(env->drains ? &env->drains[instance] : NULL, instance, env->now_wall_us);
         ans->body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
         json_decref(doc);
         if (!ans->body)

@@ -185,6 +185,9 @@ int api_registration_append(json_t *list, const char *aor, size_t aor_len, const
                             int64_t now_ms);
 /* Sorts the entries of list by aor, then contact. */
 void api_registrations_sort(json_t *list);
+/* Sorts a JSON array in place with a qsort comparator of json_t ** (left as it is when
+ * memory is short: unsorted is still right). */
+void api_json_sort(json_t *list, int (*cmp)(const void *, const void *));
 
 /* One Server-Sent Event ("id: ID\nevent: TYPE\ndata: JSON\n\n") from a message published
  * on sb:events: a JSON object whose "type" is a name of [a-z0-9._-] (1..64). malloc'd,

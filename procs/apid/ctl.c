@@ -29,15 +29,15 @@ struct ctl_job {
     enum ctl_kind kind;
     int refs; /* callbacks still to come (Redis, IPC) */
     int64_t deadline_ms;
-    int instance;    /* drain: the mediad */
-    bool aggressive; /* drain start */
+    int instance;        /* drain: the mediad */
+    bool aggressive;     /* drain start */
     unsigned generation; /* drain: the drain this round belongs to */
-    json_t *record;  /* dialog get, hangup */
-    json_t *list;    /* sessions: entries */
+    json_t *record;      /* dialog get, hangup */
+    json_t *list;        /* sessions: entries */
     int asked, answered; /* peers asked; of those, answered well */
     json_t *failures;    /* peers that did not answer: names */
     /* dialplan reload */
-    int reload_status;   /* the worst status a routerd gave */
+    int reload_status; /* the worst status a routerd gave */
     char *reload_error;
     uint32_t routes;
     char *version;
@@ -55,7 +55,7 @@ struct ctl_ask {
 
 /* apid's side of one mediad instance's drain. */
 struct ctl_drain {
-    unsigned generation;  /* bumped by every start and cancel: stale rounds are ignored */
+    unsigned generation;   /* bumped by every start and cancel: stale rounds are ignored */
     int64_t next_round_ms; /* monotonic; 0: none due */
     int64_t deadline_ms;   /* monotonic: no round after it */
     bool round_running;
@@ -185,6 +185,18 @@ static bool ctl_ask(struct ctl_job *j, ipc_chan_t *ch, int instance, Sb__Envelop
     return true;
 }
 
+static void ctl_failure(struct ctl_job *j, const char *role, int instance);
+
+/* The same request to instances inst[0..n) of role (name for the errors); an instance it
+ * cannot reach counts as failed (ctl_failure). */
+static void ctl_ask_all(struct ctl_job *j, enum sb_role role, const char *name, const int *inst,
+                        int n, Sb__Envelope *env, uint32_t timeout_ms, ipc_reply_cb cb) {
+    for (int i = 0; i < n; i++)
+        if (!ctl_ask(j, worker_peer_role_instance(j->ctl->w, role, inst[i]), inst[i], env,
+                     timeout_ms, cb))
+            ctl_failure(j, name, inst[i]);
+}
+
 /* The instances of role in the process table that apid has a channel to, in table order
  * without repeats (a reload may show an old and a new process of one instance). */
 static int ctl_peers(ctl_t *c, enum sb_role role, int *out, int max) {
@@ -280,9 +292,8 @@ static void ctl_on_stats(ipc_chan_t *ch, Sb__Envelope *reply, void *arg) {
     (void)ch;
     if (j->ctl && j->call) {
         json_t *stats = NULL;
-        const Sb__MediaReply *r = reply && reply->body_case == SB__ENVELOPE__BODY_MEDIA_REPLY
-                                      ? reply->media_reply
-                                      : NULL;
+        const Sb__MediaReply *r =
+            reply && reply->body_case == SB__ENVELOPE__BODY_MEDIA_REPLY ? reply->media_reply : NULL;
         if (r && r->status == SB__MEDIA_STATUS__MEDIA_STATUS_OK && r->n_sessions > 0)
             stats = api_session_json(r->sessions[0], (unsigned)a->instance);
         ctl_answer_detail(j, stats); /* without stats when mediad could not say */
@@ -311,9 +322,8 @@ static void ctl_on_record(void *arg, int status, json_t *record) {
         uint64_t session = strtoull(ctl_rec(record, "media_session"), NULL, 10);
         const char *m = ctl_rec(record, "mediad");
         int mediad = *m ? atoi(m) : -1;
-        ipc_chan_t *ch = session && mediad >= 0
-                             ? worker_peer_role_instance(c->w, SB_ROLE_mediad, mediad)
-                             : NULL;
+        ipc_chan_t *ch =
+            session && mediad >= 0 ? worker_peer_role_instance(c->w, SB_ROLE_mediad, mediad) : NULL;
         Sb__MediaStatsRequest rq = SB__MEDIA_STATS_REQUEST__INIT;
         rq.session_id = session;
         Sb__Envelope env = SB__ENVELOPE__INIT;
@@ -336,8 +346,8 @@ static void ctl_on_record(void *arg, int status, json_t *record) {
     }
     const char *d = ctl_rec(record, "dialogd");
     int dialogd = *d ? atoi(d) : -1;
-    ipc_chan_t *ch = dialogd >= 0 ? worker_peer_role_instance(c->w, SB_ROLE_dialogd, dialogd)
-                                  : NULL;
+    ipc_chan_t *ch =
+        dialogd >= 0 ? worker_peer_role_instance(c->w, SB_ROLE_dialogd, dialogd) : NULL;
     Sb__DialogHangupRequest rq = SB__DIALOG_HANGUP_REQUEST__INIT;
     rq.call_id = (char *)ctl_rec(record, "a_call_id");
     Sb__Envelope env = SB__ENVELOPE__INIT;
@@ -380,8 +390,7 @@ void ctl_dialog_hangup(ctl_t *c, const char *call_id, http_call_t *call,
 /* A reply that is an Error envelope: its message, else NULL. */
 static const char *ctl_error_of(const Sb__Envelope *reply) {
     if (reply && reply->body_case == SB__ENVELOPE__BODY_ERROR)
-        return reply->error->message && *reply->error->message ? reply->error->message
-                                                               : "error";
+        return reply->error->message && *reply->error->message ? reply->error->message : "error";
     return NULL;
 }
 
@@ -399,7 +408,8 @@ static void ctl_on_hangup(ipc_chan_t *ch, Sb__Envelope *reply, void *arg) {
             ctl_answer_error(j, 503, text);
         } else if (!r) {
             const char *e = ctl_error_of(reply);
-            snprintf(text, sizeof text, "dialogd %d: %.160s", a->instance, e ? e : "unexpected answer");
+            snprintf(text, sizeof text, "dialogd %d: %.160s", a->instance,
+                     e ? e : "unexpected answer");
             ctl_answer_error(j, 503, text);
         } else if (r->status == 200) {
             json_t *doc = json_object();
@@ -436,27 +446,12 @@ static int ctl_session_cmp(const void *x, const void *y) {
     return ia < ib ? -1 : ia > ib;
 }
 
-static void ctl_sort(json_t *list, int (*cmp)(const void *, const void *)) {
-    size_t n = json_array_size(list);
-    json_t **items = n > 1 ? malloc(n * sizeof *items) : NULL;
-    if (!items)
-        return;
-    for (size_t i = 0; i < n; i++)
-        items[i] = json_incref(json_array_get(list, i));
-    qsort(items, n, sizeof *items, cmp);
-    json_array_clear(list);
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(list, items[i]);
-    free(items);
-}
-
 static void ctl_on_list(ipc_chan_t *ch, Sb__Envelope *reply, void *arg) {
     struct ctl_ask *a = arg;
     struct ctl_job *j = a->job;
     (void)ch;
-    const Sb__MediaReply *r = reply && reply->body_case == SB__ENVELOPE__BODY_MEDIA_REPLY
-                                  ? reply->media_reply
-                                  : NULL;
+    const Sb__MediaReply *r =
+        reply && reply->body_case == SB__ENVELOPE__BODY_MEDIA_REPLY ? reply->media_reply : NULL;
     if (r && r->status == SB__MEDIA_STATUS__MEDIA_STATUS_OK) {
         j->answered++;
         for (size_t i = 0; i < r->n_sessions; i++)
@@ -485,15 +480,11 @@ void ctl_sessions(ctl_t *c, http_call_t *call, struct http_response *resp) {
         return;
     }
     j->refs = 1; /* held until every request is sent */
-    for (int i = 0; i < n; i++) {
-        Sb__MediaListRequest rq = SB__MEDIA_LIST_REQUEST__INIT;
-        Sb__Envelope env = SB__ENVELOPE__INIT;
-        env.body_case = SB__ENVELOPE__BODY_MEDIA_LIST;
-        env.media_list = &rq;
-        if (!ctl_ask(j, worker_peer_role_instance(c->w, SB_ROLE_mediad, inst[i]), inst[i], &env,
-                     CTL_TIMEOUT_MS, ctl_on_list))
-            ctl_failure(j, "mediad", inst[i]);
-    }
+    Sb__MediaListRequest rq = SB__MEDIA_LIST_REQUEST__INIT;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_MEDIA_LIST;
+    env.media_list = &rq;
+    ctl_ask_all(j, SB_ROLE_mediad, "mediad", inst, n, &env, CTL_TIMEOUT_MS, ctl_on_list);
     ctl_defer(j, resp);
     ctl_job_unref(j);
 }
@@ -503,12 +494,12 @@ static void ctl_finish_sessions(struct ctl_job *j) {
         ctl_answer_error(j, 503, "no mediad answered");
         return;
     }
-    ctl_sort(j->list, ctl_session_cmp);
+    api_json_sort(j->list, ctl_session_cmp);
     json_t *doc = json_object();
     if (doc) {
         json_object_set(doc, "sessions", j->list);
-        json_object_set_new(doc, "unavailable", j->failures ? json_incref(j->failures)
-                                                            : json_array());
+        json_object_set_new(doc, "unavailable",
+                            j->failures ? json_incref(j->failures) : json_array());
     }
     ctl_answer(j, 200, doc);
 }
@@ -559,15 +550,11 @@ void ctl_dialplan_reload(ctl_t *c, http_call_t *call, struct http_response *resp
     }
     j->deadline_ms += CTL_RELOAD_TIMEOUT_MS;
     j->refs = 1;
-    for (int i = 0; i < n; i++) {
-        Sb__DialplanReloadRequest rq = SB__DIALPLAN_RELOAD_REQUEST__INIT;
-        Sb__Envelope env = SB__ENVELOPE__INIT;
-        env.body_case = SB__ENVELOPE__BODY_DIALPLAN_RELOAD;
-        env.dialplan_reload = &rq;
-        if (!ctl_ask(j, worker_peer_role_instance(c->w, SB_ROLE_routerd, inst[i]), inst[i], &env,
-                     CTL_RELOAD_TIMEOUT_MS, ctl_on_reload))
-            ctl_failure(j, "routerd", inst[i]);
-    }
+    Sb__DialplanReloadRequest rq = SB__DIALPLAN_RELOAD_REQUEST__INIT;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_DIALPLAN_RELOAD;
+    env.dialplan_reload = &rq;
+    ctl_ask_all(j, SB_ROLE_routerd, "routerd", inst, n, &env, CTL_RELOAD_TIMEOUT_MS, ctl_on_reload);
     ctl_defer(j, resp);
     ctl_job_unref(j);
 }
@@ -632,9 +619,8 @@ static void ctl_on_migrate(ipc_chan_t *ch, Sb__Envelope *reply, void *arg) {
     struct ctl_ask *a = arg;
     struct ctl_job *j = a->job;
     (void)ch;
-    const Sb__DialogReply *r = reply && reply->body_case == SB__ENVELOPE__BODY_DIALOG_REPLY
-                                   ? reply->dialog_reply
-                                   : NULL;
+    const Sb__DialogReply *r =
+        reply && reply->body_case == SB__ENVELOPE__BODY_DIALOG_REPLY ? reply->dialog_reply : NULL;
     if (j->ctl && j->generation == j->ctl->dstate[j->instance].generation) {
         struct api_drain *d = &j->ctl->drains[j->instance];
         char text[200];
@@ -734,9 +720,8 @@ static void ctl_on_drain_flag(ipc_chan_t *ch, Sb__Envelope *reply, void *arg) {
     struct ctl_ask *a = arg;
     struct ctl_job *j = a->job;
     (void)ch;
-    const Sb__MediaReply *r = reply && reply->body_case == SB__ENVELOPE__BODY_MEDIA_REPLY
-                                  ? reply->media_reply
-                                  : NULL;
+    const Sb__MediaReply *r =
+        reply && reply->body_case == SB__ENVELOPE__BODY_MEDIA_REPLY ? reply->media_reply : NULL;
     ctl_t *c = j->ctl;
     char node[32];
     snprintf(node, sizeof node, "mediad-%d", j->instance);
@@ -745,7 +730,10 @@ static void ctl_on_drain_flag(ipc_chan_t *ch, Sb__Envelope *reply, void *arg) {
         const char *e = ctl_error_of(reply);
         snprintf(text, sizeof text, "%s did not %s: %.140s", node,
                  j->kind == CTL_DRAIN_ON ? "start draining" : "stop draining",
-                 !reply ? "no answer" : e ? e : r && r->reason ? r->reason : "refused");
+                 !reply           ? "no answer"
+                 : e              ? e
+                 : r && r->reason ? r->reason
+                                  : "refused");
         ctl_answer_error(j, 503, text);
     } else if (c && j->kind == CTL_DRAIN_ON) {
         struct api_drain *d = &c->drains[j->instance];

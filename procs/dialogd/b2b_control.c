@@ -220,6 +220,8 @@ static void mig_reply(b2bua_t *b);
 
 /* A call that could not move: counted, and its line in the answer's errors. */
 static void mig_failed(struct b2b_migration *m, struct call *c, const char *why) {
+    if (!why)
+        why = "?";
     m->failed++;
     char line[320];
     snprintf(line, sizeof line, "%s: %s", c->a_call_id, why);
