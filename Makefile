@@ -22,7 +22,7 @@ LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lrt -lm
 
 PROTOS  := $(wildcard proto/*.proto)
 GEN_C   := $(patsubst proto/%.proto,$(BUILD)/gen/proto/%.pb-c.c,$(PROTOS))
-GEN_H   := $(GEN_C:.c=.h)
+GEN_H   := $(GEN_C:.c=.h) $(BUILD)/gen/proto/envelope_send.h
 LIB_SRC := $(wildcard lib/*.c shm/*.c proto/*.c)
 LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(GEN_C:.c=.o)
 ROLES   := sipd routerd dialogd mediad apid
@@ -44,6 +44,11 @@ all: $(BINS) $(UNIT_BIN) $(TOOL_BIN)
 $(BUILD)/gen/proto/%.pb-c.c $(BUILD)/gen/proto/%.pb-c.h: proto/%.proto
 	@mkdir -p $(BUILD)/gen/proto
 	protoc-c --proto_path=proto --c_out=$(BUILD)/gen/proto $<
+
+# ipc_send_NAME/ipc_request_NAME/ipc_reply_NAME for every body of the Envelope (lib/ipc.h).
+$(BUILD)/gen/proto/envelope_send.h: proto/envelope.proto proto/envelope_gen.sh
+	@mkdir -p $(dir $@)
+	sh proto/envelope_gen.sh proto/envelope.proto >$@.tmp && mv $@.tmp $@
 
 $(BUILD)/gen/proto/%.pb-c.o: $(BUILD)/gen/proto/%.pb-c.c $(GEN_H)
 	$(CC) $(filter-out -Werror,$(CFLAGS)) -c -o $@ $<

@@ -1,5 +1,6 @@
 /* cfg - see cfg.h */
 #include "cfg.h"
+#include "hash.h"
 #include "cfgtext.h"
 
 #include <arpa/inet.h>
@@ -78,12 +79,7 @@ struct cfg {
 /* ---- entries ---- */
 
 static size_t name_hash(const char *name, size_t len) {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)name[i];
-        h *= 1099511628211ULL;
-    }
-    return (size_t)h;
+    return (size_t)sb_hash64(name, len);
 }
 
 static long find_entry(const cfg_t *cfg, const char *name, size_t len) {

@@ -1,6 +1,8 @@
 /* shm - see shm.h */
 #include "shm.h"
 
+#include "hash.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -27,11 +29,7 @@ static const char *const counter_docs[SHM_COUNTER_COUNT] = {
 };
 
 int shm_name(const char *confdir_realpath, char *out, size_t outlen) {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (const unsigned char *s = (const unsigned char *)confdir_realpath; *s; s++) {
-        h ^= *s;
-        h *= 1099511628211ULL;
-    }
+    uint64_t h = sb_hash64(confdir_realpath, strlen(confdir_realpath));
     int n = snprintf(out, outlen, "/switchboard-%016llx", (unsigned long long)h);
     return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }

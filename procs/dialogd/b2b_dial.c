@@ -324,10 +324,9 @@ static void route_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
     for (size_t i = 0; i < rr->n_actions && i < B2B_MAX_ACTIONS; i++) {
         const Sb__RouteAction *ra = rr->actions[i];
         struct b2b_action *a = &c->actions[c->nactions++];
-        const char *type = ra->type ? ra->type : "";
-        a->type = strcmp(type, "dial") == 0         ? ACT_DIAL
-                  : strcmp(type, "play_audio") == 0 ? ACT_PLAY
-                                                    : ACT_HANGUP;
+        a->type = ra->type == SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_DIAL         ? ACT_DIAL
+                  : ra->type == SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_PLAY_AUDIO ? ACT_PLAY
+                                                                               : ACT_HANGUP;
         a->timeout = ra->timeout ? ra->timeout : 30;
         a->status = ra->status;
         a->aor = ra->aor && *ra->aor ? strdup(ra->aor) : NULL;

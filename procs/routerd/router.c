@@ -100,18 +100,18 @@ static bool fill_action(router_t *r, const struct dp_action *a, const struct dp_
     char *target = pool;
     switch (a->type) {
     case DP_PLAY_AUDIO:
-        out->type = "play_audio";
+        out->type = SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_PLAY_AUDIO;
         out->file = a->file;
         return true;
     case DP_HANGUP:
-        out->type = "hangup";
+        out->type = SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_HANGUP;
         out->reason = a->reason ? a->reason : "normal";
         out->status = (uint32_t)dialplan_hangup_status(a->reason);
         return true;
     case DP_DIAL:
         break;
     }
-    out->type = "dial";
+    out->type = SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_DIAL;
     out->timeout = (uint32_t)a->timeout;
     int n = dialplan_expand(a->target, vars, target, cap);
     if (n < 0)
@@ -162,7 +162,7 @@ void router_route(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env) {
                 log_ratelimited(LOG_WARN, "route %s: action %zu cannot be expanded; skipped",
                                 route->id, i);
                 sb__route_action__init(&actions[i]);
-                actions[i].type = "hangup";
+                actions[i].type = SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_HANGUP;
                 actions[i].reason = "unavailable";
                 actions[i].status = 480;
             }
