@@ -61,7 +61,8 @@ $(BUILD)/lib/libsb.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/lib/libsbmod.a: $(MOD_OBJ)
+LUA_OBJ := $(foreach f,$(wildcard procs/*/*.lua),$(BUILD)/obj/gen/lua/$(basename $(notdir $(f)))_lua.o)
+$(BUILD)/lib/libsbmod.a: $(MOD_OBJ) $(LUA_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^ $(if $(MOD_OBJ),,/dev/null)
 
@@ -73,8 +74,17 @@ $(BUILD)/bin/switchboard: $(BUILD)/obj/master/switchboard.o $(BUILD)/obj/master/
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# A role's Lua scripts (procs/ROLE/NAME.lua): compiled in as const char NAME_lua[].
+$(BUILD)/gen/lua/%_lua.c: procs/*/%.lua lib/embed_gen.sh
+	@mkdir -p $(dir $@)
+	sh lib/embed_gen.sh $*_lua $(filter %.lua,$^) >$@.tmp && mv $@.tmp $@
+$(BUILD)/obj/gen/lua/%.o: $(BUILD)/gen/lua/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+lua_objs = $(patsubst procs/$(1)/%.lua,$(BUILD)/obj/gen/lua/%_lua.o,$(wildcard procs/$(1)/*.lua))
+
 define ROLE_RULE
-$(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard procs/$(1)/*.c)) $(BUILD)/lib/libsb.a
+$(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard procs/$(1)/*.c)) $(call lua_objs,$(1)) $(BUILD)/lib/libsb.a
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
