@@ -1,5 +1,5 @@
 /*
- * dialogd - B2BUA call state (issue: calls). The worker skeleton (lib/worker.h) runs
+ * dialogd - B2BUA call state. The worker skeleton (lib/worker.h) runs
  * the lifecycle; this file is the ops table: sipd's SipRequestIn, SipResponseIn and
  * SipTxnEvent go to the b2bua (b2bua.h), everything else is the skeleton's.
  */

@@ -1,0 +1,90 @@
+/*
+ * NAME
+ *   dlg - one leg of a call: a SIP dialog's state as RFC 3261 section 12 names it.
+ * DESCRIPTION
+ *   A call holds two of these (leg[LEG_A], leg[LEG_B]) and, while a transfer is under way,
+ *   a third set aside. Each keeps its Call-ID, local and remote tag, URI and display name,
+ *   the remote target, the route set in the order requests use it (RFC 3261 12.1.1 for a
+ *   UAS, reversed Record-Route for a UAC, 12.1.2), our next CSeq, our role, the server or
+ *   client transaction of its INVITE, the latest SDP each way and its session timer
+ *   (RFC 4028). Every request we send in a leg takes From, To, Call-ID, Request-URI and
+ *   Route from here whatever the role, so swapping the legs of a call (a transfer by the
+ *   caller) is swapping two structs.
+ * OWNERSHIP
+ *   A dlg owns its strings and SDPs (malloc'd); dlg_clear frees them. dlg_request_fill
+ *   points the message's fields into the dlg: valid while it is unchanged.
+ * LOOP
+ *   Pure data: dialogd's loop.
+ * ERRORS
+ *   dlg_set returns false when out of memory (what was set is still freed by dlg_clear).
+ */
+#ifndef SB_DIALOGD_DLG_H
+#define SB_DIALOGD_DLG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ipc.h"
+#include "proto/dialog.pb-c.h"
+
+#define DLG_MAX_ROUTES 16
+
+enum { LEG_A = 0, LEG_B = 1 };
+
+/* Which side of the dialog's INVITE we were. */
+enum dlg_role {
+    DLG_UAS, /* the leg called us (the caller's leg) */
+    DLG_UAC, /* we called the leg (the callee's leg) */
+};
+
+/* A session timer on one leg (RFC 4028): who refreshes, and when. */
+struct dlg_timer {
+    unsigned secs;     /* the session interval; 0: no timer on this leg */
+    bool we_refresh;   /* we send the refreshes (UPDATE), else the leg must */
+    bool leg_supports; /* the leg said Supported: timer (then Require: timer in answers) */
+    bool pending;      /* our refresh awaits its answer */
+    uint64_t due_ms;   /* loop time of our next refresh, or of the leg's deadline */
+};
+
+/* A byte string we keep (an SDP). */
+struct dlg_blob {
+    uint8_t *data;
+    size_t len;
+};
+
+struct dlg {
+    enum dlg_role role;
+    char *call_id;
+    char *local_tag, *remote_tag;
+    char *local_uri, *remote_uri;
+    char *local_display, *remote_display;
+    char *remote_target;             /* the leg's Contact */
+    char *route_set[DLG_MAX_ROUTES]; /* in the order our requests carry them */
+    size_t nroutes;
+    uint32_t local_cseq;  /* the CSeq of our last request in this dialog */
+    uint64_t txn;         /* its INVITE's transaction in sipd (UAS: server; UAC: client) */
+    ipc_chan_t *ch;       /* UAS: the sipd that passed its INVITE (NULL: by txn) */
+    bool final_sent;      /* UAS: its INVITE has its final response */
+    bool acked;           /* UAS: it acknowledged our 2xx */
+    struct dlg_blob sdp;  /* the leg's latest SDP (an offer or an answer) */
+    struct dlg_blob ours; /* the latest SDP we sent it (mediad's rewrite) */
+    struct dlg_timer timer;
+};
+
+/* *dst = a copy of src (NULL: ""); false when out of memory. The old value is freed. */
+bool dlg_set(char **dst, const char *src);
+/* The route set from a received Record-Route list: as it is for a UAS, reversed for a
+ * UAC; false when out of memory. */
+bool dlg_set_routes(struct dlg *d, char *const *record_route, size_t n);
+/* *dst = a copy of the bytes (kept as it was when empty, when they are already *dst, or
+ * when memory is short). */
+void dlg_blob_keep(struct dlg_blob *dst, const uint8_t *data, size_t len);
+void dlg_blob_free(struct dlg_blob *b);
+/* Frees what d holds and zeroes it. */
+void dlg_clear(struct dlg *d);
+/* Fills a request in d's dialog: method, CSeq, Request-URI (the remote target), From
+ * (local), To (remote), Call-ID, Route. */
+void dlg_request_fill(const struct dlg *d, Sb__SipMessage *msg, const char *method, uint32_t cseq);
+
+#endif
