@@ -119,10 +119,13 @@ static void handle_create(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *
         } else if (rc == -EMFILE || rc == -ENFILE) { /* RLIMIT_NOFILE: docs/operations.md */
             log_ratelimited(LOG_WARN, "no socket for a new session: %s (%u sessions)",
                             strerror(-rc), ctx->n_sessions);
+        } else if (rc == -ENODATA) {
+            log_ratelimited(LOG_ERROR, "no random bytes for an SRTP key: create refused");
         }
         reply_error(ctx, ch, env, sdp_status(ctx, rc),
                     rc == -ENOSPC                    ? "no free port pair"
                     : rc == -EMFILE || rc == -ENFILE ? "out of file descriptors"
+                    : rc == -ENODATA                 ? "no random bytes for an SRTP key"
                                                      : "session setup failed");
         return;
     }
@@ -189,7 +192,14 @@ static void handle_update(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *
         reply_error(ctx, ch, env, sdp_status(ctx, rc), why);
         return;
     }
-    if (media_relay_apply(s, from, &sdp) != 0) {
+    rc = media_relay_apply(s, from, &sdp);
+    if (rc == -ENODATA) {
+        log_ratelimited(LOG_ERROR, "no random bytes for an SRTP key: update refused");
+        reply_error(ctx, ch, env, SB__MEDIA_STATUS__MEDIA_STATUS_INTERNAL,
+                    "no random bytes for an SRTP key");
+        return;
+    }
+    if (rc != 0) {
         reply_error(ctx, ch, env, SB__MEDIA_STATUS__MEDIA_STATUS_INTERNAL, "SRTP setup failed");
         return;
     }

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <sndfile.h>
 
@@ -166,13 +165,6 @@ static int16_t *load_audio(media_ctx_t *ctx, const char *file, size_t *n, char *
     return out;
 }
 
-static uint64_t rand64(void) {
-    uint64_t v = 0;
-    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
-        v = (uint64_t)clock_mono_us() * 6364136223846793005ULL + 1442695040888963407ULL;
-    return v;
-}
-
 /* The first SSRC, sequence number and timestamp of a play (RFC 3550 5.1: random). */
 struct play_start_values {
     uint32_t ssrc, ts;
@@ -187,9 +179,11 @@ void media_play_start(struct media_session *s, int idx, const char *file, bool l
     char why[256] = "";
     Sb__MediaEvent ev = SB__MEDIA_EVENT__INIT;
     struct play_start_values v;
-    v.ssrc = (uint32_t)rand64();
-    v.seq = (uint16_t)rand64();
-    v.ts = (uint32_t)rand64();
+    if (s->ctx->random(&v, sizeof v) != 0) {
+        ev.reason = "no random bytes for an RTP stream";
+        media_session_event(s, SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_PLAY_ERROR, idx, &ev);
+        return;
+    }
     size_t n = 0;
     int16_t *samples = load_audio(s->ctx, file, &n, why, sizeof why);
     if (!samples) {

@@ -6,7 +6,9 @@
  *   8 kHz mono and sends 20 ms PCMU or PCMA packets (the side's negotiated G.711) on absolute
  *   deadlines, SRTP-protected when the side speaks SRTP. While a side hears a prompt the
  *   relay suspends RTP towards it (side->playing). Reports PLAY_STARTED, PLAY_PROGRESS,
- *   PLAY_COMPLETED, PLAY_STOPPED and PLAY_ERROR through the session's event sink.
+ *   PLAY_COMPLETED, PLAY_STOPPED and PLAY_ERROR through the session's event sink. SSRC,
+ *   sequence and timestamp start from ctx->random: without random bytes the play is
+ *   refused (PLAY_ERROR).
  * OWNERSHIP
  *   The samples belong to the side's struct media_play until the play stops; a closing
  *   session stops its plays through the hook media_play_init registers.

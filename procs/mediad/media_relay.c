@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "clock.h"
 #include "shm.h"
@@ -12,25 +11,15 @@
 
 /* ---- keys and SRTP contexts ---- */
 
-static uint64_t rand64(void) {
-    uint64_t v = 0;
-    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
-        v = (uint64_t)clock_mono_us() * 6364136223846793005ULL + 1442695040888963407ULL;
-    return v;
-}
-
-/* A fresh master key for suite. */
+/* A fresh master key for suite, drawn from ctx->random; -ENODATA when there is none. */
 static int key_new(media_ctx_t *ctx, struct media_sdp_crypto *c, enum media_crypto_suite suite,
                    int tag) {
-    (void)ctx;
+    if (ctx->random(c->key, sizeof c->key) != 0) {
+        explicit_bzero(c->key, sizeof c->key);
+        return -ENODATA;
+    }
     c->suite = suite;
     c->tag = tag;
-    if (getrandom(c->key, sizeof c->key, 0) != (ssize_t)sizeof c->key) {
-        for (size_t i = 0; i < sizeof c->key; i += 8) {
-            uint64_t r = rand64();
-            memcpy(c->key + i, &r, sizeof c->key - i < 8 ? sizeof c->key - i : 8);
-        }
-    }
     return 0;
 }
 
@@ -283,6 +272,7 @@ int media_relay_apply(struct media_session *s, int idx, const struct media_sdp *
     struct media_sdp_crypto fresh[MEDIA_SDP_MAX_LINES];
     int rc = 0;
     memset(fresh, 0, sizeof fresh);
+    /* our keys first, so that no random bytes leaves the side as it was */
     for (int m = 0; m < s->n_lines && m < sdp->n_lines && m < MEDIA_SDP_MAX_LINES; m++) {
         const struct media_sdp_line *ln = &sdp->line[m];
         if (ln->port != 0 && ln->srtp && side->leg[m].local_key.suite == MEDIA_CRYPTO_NONE &&

@@ -8,14 +8,15 @@
  *   latched address: the source of its first packet, accepted only from the IP its SDP
  *   announced unless media_latch_any. The path reads batches with recvmmsg into the ctx's
  *   buffers, writes them with sendmmsg, and allocates nothing. SDP applied to a side sets
- *   where it is sent to, what it accepts and its SRTP keys. Counts losses for media_lost.
+ *   where it is sent to, what it accepts and its SRTP keys; our keys (and nothing else
+ *   secret) come from ctx->random and fail closed. Counts losses for media_lost.
  * OWNERSHIP
  *   Per-leg state lives in the session structs (media_session.h); the SRTP contexts are
  *   freed by the freeing hook media_relay_init registers. Parsed SDP is borrowed.
  * LOOP
  *   mediad's loop only; it never calls media_play or media_control.
  * ERRORS
- *   -EINVAL libsrtp2 refused a key.
+ *   -ENODATA no random bytes for a key (nothing changed), -EINVAL libsrtp2 refused a key.
  *   Packet faults are counted (dropped, srtp_failed), never logged per packet.
  */
 #ifndef SB_MEDIA_RELAY_H
@@ -33,7 +34,7 @@ int media_relay_init(media_ctx_t *ctx);
 int media_relay_offer(struct media_session *s, const struct media_sdp *offer, int srtp_b,
                       int from);
 /* Applies a party's parsed SDP to side idx: remote addresses (latching afresh when they
- * moved), directions, payload types, keys. */
+ * moved), directions, payload types, keys. Keys are drawn first: -ENODATA changes nothing. */
 int media_relay_apply(struct media_session *s, int idx, const struct media_sdp *sdp);
 /* Starts reading every open socket of s. */
 void media_relay_start(struct media_session *s);

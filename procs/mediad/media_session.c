@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "log.h"
 #include "media_port.h"
+#include "rand.h"
 
 media_ctx_t *media_ctx_new(worker_t *w) {
     const char *addr = cfg_str(w->cfg, CFG_media_address);
@@ -26,6 +27,7 @@ media_ctx_t *media_ctx_new(worker_t *w) {
     ctx->loop = w->loop;
     snprintf(ctx->addr, sizeof ctx->addr, "%s", addr);
     ctx->addr_n = a.s_addr;
+    ctx->random = sb_random;
     media_ctx_config(ctx);
     return ctx;
 }

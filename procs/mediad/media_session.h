@@ -153,6 +153,9 @@ struct media_ctx {
     const struct media_hooks *hooks[MEDIA_HOOKS_MAX];
     int n_hooks;
     media_event_fn event;
+    /* random bytes for keys, SSRCs and sequence numbers: sb_random (rand.h); a test may
+     * put a failing source here */
+    int (*random)(void *buf, size_t n);
     uv_timer_t sweep; /* control's: timeouts, counters, ports of dead instances */
     unsigned sweeps;
     bool stopping;
