@@ -61,7 +61,6 @@ static int rewrite_for(struct media_session *s, int idx, const struct media_sdp 
     return rc;
 }
 
-
 static void reply_status(ipc_chan_t *ch, const Sb__Envelope *req, const Sb__MediaReply *r) {
     int rc = ipc_reply_media_reply(ch, req, r);
     if (rc < 0)

@@ -30,7 +30,8 @@ void media_play_stop(struct media_side *side, bool report) {
         Sb__MediaEvent ev = SB__MEDIA_EVENT__INIT;
         ev.packets = p->sent;
         ev.position_ms = (uint32_t)(p->pos / 8);
-        media_session_event(side->s, SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_PLAY_STOPPED, side->idx, &ev);
+        media_session_event(side->s, SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_PLAY_STOPPED, side->idx,
+                            &ev);
     }
 }
 
@@ -106,7 +107,8 @@ static void play_tick(uv_timer_t *t) {
             ev.packets = p->sent;
             ev.position_ms = (uint32_t)(p->pos / 8);
             ev.duration_ms = (uint32_t)(p->n / 8);
-            media_session_event(side->s, SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_PLAY_PROGRESS, side->idx, &ev);
+            media_session_event(side->s, SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_PLAY_PROGRESS, side->idx,
+                                &ev);
         }
     }
     int64_t next = p->start_us + (int64_t)p->sent * MEDIA_PLAY_PTIME_MS * 1000;

@@ -31,8 +31,7 @@ int media_relay_init(media_ctx_t *ctx);
 /* A new session's offer from side from (0 A, 1 B): the other side's profile (srtp_b: 0 as
  * the offer, 1 RTP/AVP, 2 RTP/SAVP for side B; a late offer from B makes A like it) and our
  * keys, then the offer applied to side from. On error the caller closes s. */
-int media_relay_offer(struct media_session *s, const struct media_sdp *offer, int srtp_b,
-                      int from);
+int media_relay_offer(struct media_session *s, const struct media_sdp *offer, int srtp_b, int from);
 /* Applies a party's parsed SDP to side idx: remote addresses (latching afresh when they
  * moved), directions, payload types, keys. Keys are drawn first: -ENODATA changes nothing. */
 int media_relay_apply(struct media_session *s, int idx, const struct media_sdp *sdp);

@@ -170,8 +170,7 @@ void media_session_close(struct media_session *s) {
     }
 }
 
-struct media_session *media_session_new(media_ctx_t *ctx, const struct media_sdp *offer,
-                                        int *err) {
+struct media_session *media_session_new(media_ctx_t *ctx, const struct media_sdp *offer, int *err) {
     /* the legs of the m-lines there are, not of the most there may be: a one-line call
      * costs two legs, not sixteen (most of a session's memory) */
     int n = offer->n_lines > 0 ? offer->n_lines : 1;

@@ -194,8 +194,7 @@ void media_ctx_release(media_ctx_t *ctx);
 
 /* A session for offer (its m-lines; port 0 ones get no ports), both sides' live legs bound,
  * side A and B bridged to each other, indexed. NULL with *err on failure (nothing left). */
-struct media_session *media_session_new(media_ctx_t *ctx, const struct media_sdp *offer,
-                                        int *err);
+struct media_session *media_session_new(media_ctx_t *ctx, const struct media_sdp *offer, int *err);
 /* The open session with id, or NULL. */
 struct media_session *media_session_find(media_ctx_t *ctx, uint64_t id);
 /* Runs the closing hooks, unbridges whoever relays to s, unindexes it and closes its
@@ -208,8 +207,8 @@ void media_session_bridge(struct media_session *a, struct media_session *b);
 void media_session_unbridge(struct media_session *s);
 
 /* Hands an event to the ctx's sink (none: dropped). */
-static inline void media_session_event(struct media_session *s, Sb__MediaEventType type,
-                                       int side, Sb__MediaEvent *ev) {
+static inline void media_session_event(struct media_session *s, Sb__MediaEventType type, int side,
+                                       Sb__MediaEvent *ev) {
     if (s->ctx->event)
         s->ctx->event(s, type, side, ev);
 }

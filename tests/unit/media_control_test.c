@@ -174,8 +174,8 @@ static bool has_text(const ProtobufCBinaryData *b, const char *text) {
     return memmem(b->data, b->len, text, strlen(text)) != NULL;
 }
 
-static void test_create_needing_a_key_without_random_bytes_is_refused_and_leaves_nothing(
-    void **state) {
+static void
+test_create_needing_a_key_without_random_bytes_is_refused_and_leaves_nothing(void **state) {
     struct fixture *f = *state;
     unsigned before = free_pairs(f);
     f->ctx->random = no_random;
@@ -214,8 +214,8 @@ static void test_plain_create_needs_no_random_bytes(void **state) {
     assert_int_equal(f->ctx->n_sessions, 1);
 }
 
-static void test_update_needing_a_key_without_random_bytes_is_refused_and_changes_nothing(
-    void **state) {
+static void
+test_update_needing_a_key_without_random_bytes_is_refused_and_changes_nothing(void **state) {
     struct fixture *f = *state;
     Sb__Envelope *r = create(f, avp_offer, 0);
     assert_int_equal(r->media_reply->status, SB__MEDIA_STATUS__MEDIA_STATUS_OK);
@@ -279,8 +279,7 @@ int main(void) {
             teardown),
         cmocka_unit_test_setup_teardown(test_create_needing_a_key_with_random_bytes_sends_our_key,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_plain_create_needs_no_random_bytes, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_plain_create_needs_no_random_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_update_needing_a_key_without_random_bytes_is_refused_and_changes_nothing, setup,
             teardown),
