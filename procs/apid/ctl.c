@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_records.h"
+#include "api_views.h"
 #include "clock.h"
 #include "dlgstore.h"
 #include "log.h"

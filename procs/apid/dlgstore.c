@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
+#include "api_base.h"
 #include "log.h"
 
 #define DLG_PREFIX "sb:dlg:{"

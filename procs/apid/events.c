@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
+#include "api_base.h"
+#include "api_sse.h"
 #include "clock.h"
 #include "log.h"
 #include "redis.h"

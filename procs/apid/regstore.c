@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
+#include "api_records.h"
 #include "clock.h"
 #include "log.h"
 

@@ -1,6 +1,6 @@
 /*
  * NAME
- *   api_fuzz - libFuzzer target for apid's pure request and message handling (api.h).
+ *   api_fuzz - libFuzzer target for apid's pure request and message handling (api*.h).
  * DESCRIPTION
  *   The first byte picks what the rest is: 0 an HTTP request ("METHOD\nURL\nAUTH\nBODY"),
  *   routed by api_handle with the token "tok" on a small process table; 1 a message
@@ -16,7 +16,7 @@
  * LOOP
  *   None: pure code, called by libFuzzer. No file-level state.
  * SEE ALSO
- *   tests/fuzz/run.sh, procs/apid/api.h
+ *   tests/fuzz/run.sh, procs/apid/api.h, api_records.h, api_sse.h
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -26,6 +26,8 @@
 #include <strings.h>
 
 #include "procs/apid/api.h"
+#include "procs/apid/api_records.h"
+#include "procs/apid/api_sse.h"
 
 __attribute__((noreturn)) static void broken(const char *what) {
     fprintf(stderr, "api_fuzz: %s\n", what);

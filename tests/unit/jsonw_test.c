@@ -59,14 +59,14 @@ static void test_escapes_quote_backslash_and_controls_only(void **state) {
 static void test_valid_utf8_passes_unchanged(void **state) {
     (void)state;
     static const char *const ok[] = {
-        "caf\xc3\xa9",          /* U+00E9 */
-        "\xe2\x82\xac",         /* U+20AC */
-        "\xed\x9f\xbf",         /* U+D7FF, just below the surrogates */
-        "\xee\x80\x80",         /* U+E000, just above */
-        "\xef\xbf\xbd",         /* U+FFFD itself */
-        "\xf0\x9f\x98\x80",     /* U+1F600 */
-        "\xf4\x8f\xbf\xbf",     /* U+10FFFF */
-        "\xc2\x80\xdf\xbf",     /* the two-byte range's ends */
+        "caf\xc3\xa9",      /* U+00E9 */
+        "\xe2\x82\xac",     /* U+20AC */
+        "\xed\x9f\xbf",     /* U+D7FF, just below the surrogates */
+        "\xee\x80\x80",     /* U+E000, just above */
+        "\xef\xbf\xbd",     /* U+FFFD itself */
+        "\xf0\x9f\x98\x80", /* U+1F600 */
+        "\xf4\x8f\xbf\xbf", /* U+10FFFF */
+        "\xc2\x80\xdf\xbf", /* the two-byte range's ends */
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         char want[32];
@@ -83,18 +83,20 @@ static void test_invalid_utf8_becomes_replacement_characters(void **state) {
         const char *in;
         const char *want;
     } table[] = {
-        {"A\xff" "B", "\"A" FFFD "B\""},                 /* never a UTF-8 byte */
-        {"\x80", "\"" FFFD "\""},                         /* a lone continuation */
-        {"\xc0\xaf", "\"" FFFD FFFD "\""},                /* overlong '/' */
-        {"\xc3", "\"" FFFD "\""},                         /* truncated at the end */
-        {"\xc3(", "\"" FFFD "(\""},                       /* truncated before ASCII */
-        {"\xe2\x82", "\"" FFFD "\""},                     /* one maximal subpart */
-        {"\xe0\x80\x80", "\"" FFFD FFFD FFFD "\""},       /* overlong: E0 needs A0.. */
-        {"\xed\xa0\x80", "\"" FFFD FFFD FFFD "\""},       /* a surrogate, U+D800 */
+        {"A\xff"
+         "B",
+         "\"A" FFFD "B\""},                                  /* never a UTF-8 byte */
+        {"\x80", "\"" FFFD "\""},                            /* a lone continuation */
+        {"\xc0\xaf", "\"" FFFD FFFD "\""},                   /* overlong '/' */
+        {"\xc3", "\"" FFFD "\""},                            /* truncated at the end */
+        {"\xc3(", "\"" FFFD "(\""},                          /* truncated before ASCII */
+        {"\xe2\x82", "\"" FFFD "\""},                        /* one maximal subpart */
+        {"\xe0\x80\x80", "\"" FFFD FFFD FFFD "\""},          /* overlong: E0 needs A0.. */
+        {"\xed\xa0\x80", "\"" FFFD FFFD FFFD "\""},          /* a surrogate, U+D800 */
         {"\xf4\x90\x80\x80", "\"" FFFD FFFD FFFD FFFD "\""}, /* past U+10FFFF */
-        {"\xf0\x9f\x98", "\"" FFFD "\""},                 /* a 4-byte one cut short */
+        {"\xf0\x9f\x98", "\"" FFFD "\""},                    /* a 4-byte one cut short */
         {"\xf5\x80", "\"" FFFD FFFD "\""},
-        {"Jos\xe9 \"x\"", "\"Jos" FFFD " \\\"x\\\"\""},   /* Latin-1 display name */
+        {"Jos\xe9 \"x\"", "\"Jos" FFFD " \\\"x\\\"\""}, /* Latin-1 display name */
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         assert_string_writes(table[i].in, strlen(table[i].in), table[i].want);
