@@ -1,22 +1,18 @@
 /*
  * NAME
- *   jsonw - an append-only JSON writer into a growable buffer, for JSON built on hot paths
- *   (events, records) where a jansson tree costs more than the text.
+ *   jsonw - an append-only JSON writer into a growable buffer, for JSON made on hot paths.
  * DESCRIPTION
- *   Objects and arrays are opened and closed; inside an object each value follows a key.
- *   Commas and colons are the writer's. Strings have one escaping rule, RFC 8259 section 7:
- *   '"' and '\' are escaped, every control character (U+0000..U+001F) is written \u00XX,
- *   and bytes that are not well-formed UTF-8 (RFC 3629) are replaced by U+FFFD, one per
- *   maximal ill-formed subsequence, so the output is always valid JSON. The writer never
- *   checks the grammar of what jsonw_raw appends, nor that keys appear only in objects.
+ *   Objects and arrays are opened and closed; in an object each value follows a key; the
+ *   writer places commas and colons. One escaping rule (RFC 8259 section 7): '"' and '\'
+ *   escaped, every control character (U+0000..U+001F) as \u00XX, and bytes that are not
+ *   well-formed UTF-8 (RFC 3629) replaced by U+FFFD, one per maximal ill-formed
+ *   subsequence, so the output is always valid JSON. jsonw_raw's text is not checked.
  * OWNERSHIP
- *   jsonw_t is the caller's (on its stack); its buffer is freed by jsonw_fini, or handed
- *   to the caller by jsonw_finish. Strings passed in are borrowed for the call.
- * LOOP
- *   Any (no I/O, no state beyond the jsonw_t).
+ *   jsonw_t is the caller's; its buffer is freed by jsonw_fini or handed over by
+ *   jsonw_finish. Strings passed in are borrowed for the call. LOOP: any (no I/O).
  * ERRORS
- *   Out of memory or a nesting error (a close without its open, more than JSONW_MAX_DEPTH
- *   levels) marks the writer failed: later calls do nothing and jsonw_finish returns NULL.
+ *   Out of memory, or a close without its open, or more than JSONW_MAX_DEPTH levels, marks
+ *   the writer failed: later calls do nothing and jsonw_finish returns NULL.
  */
 #ifndef SB_JSONW_H
 #define SB_JSONW_H

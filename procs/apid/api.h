@@ -1,51 +1,19 @@
 /*
  * NAME
- *   api - apid's REST routes and their pure parts: a request in, an HTTP status and a
- *   body out, or the name of the work the caller must do (Redis, a stream, a file).
+ *   api - apid's REST routes: a request in, an HTTP status and a body out, or the
+ *   operation (enum api_op) the caller must run (Redis, IPC, a stream, a dashboard file).
  * DESCRIPTION
- *   api_handle maps (method, url, body, credentials) to an answer, reading only what
- *   struct api_env gives it: the shm process table, main.cf, the Redis link state, the
- *   cached count of registrations and the clocks. It never does I/O, never blocks and
- *   keeps no state, so tests call it on a fake segment built in memory. Routes:
- *     GET  /api/v1/health               no token needed; 503 when degraded
- *     GET  /api/v1/processes, stats, config     answered here
- *     GET  /metrics                     Prometheus text format 0.0.4, answered here
- *     GET  /api/v1/registrations        API_OP_REG_LIST (the caller reads Redis)
- *     DELETE /api/v1/registrations/{aor} API_OP_REG_DELETE (optional JSON body
- *                                       {"contact": URI}: only that binding)
- *     GET  /api/v1/events               API_OP_EVENTS (the caller opens a stream)
- *     GET  /api/v1/dialogs              API_OP_DLG_LIST (Redis)
- *     GET, DELETE /api/v1/dialogs/{call_id}  API_OP_DLG_GET, API_OP_DLG_HANGUP (Redis,
- *                                       then mediad or dialogd over IPC)
- *     GET  /api/v1/sessions             API_OP_SESSIONS (every mediad over IPC)
- *     GET  /api/v1/rtpmanagers          answered here (shm and the drain table)
- *     POST, GET, DELETE /api/v1/rtpmanagers/{node_id}/drain  API_OP_DRAIN_START,
- *                                       answered here, API_OP_DRAIN_CANCEL
- *     POST /api/v1/dialplan/reload      API_OP_DIALPLAN_RELOAD (every routerd over IPC)
- *     GET  /api/v1/nodes                answered here (main.cf api_peers)
- *     OPTIONS /api/v1/...               204, the CORS preflight (no token)
- *     GET  any path outside /api/ and /metrics: API_OP_FILE (the dashboard; no token)
- *   HEAD is answered like GET. The query string is not part of the route. Every answer
- *   under /api/v1 allows any origin (CORS: the dashboard of one node reads the others).
- *   Errors are {"error":TEXT,"code":CODE}: 400 BAD_REQUEST, 401 UNAUTHORIZED (with
- *   WWW-Authenticate), 404 NOT_FOUND, 405 METHOD_NOT_ALLOWED (with Allow), 409 CONFLICT,
- *   413 PAYLOAD_TOO_LARGE, 500 INTERNAL, 503 UNAVAILABLE.
- *   Layers of apid's pure code, each calling only those below it: api.c (routes, token,
- *   dispatch) on top; api_views.c (node views), api_records.c (records as JSON),
- *   api_metrics.c (Prometheus) and api_sse.c (event framing) beside each other; api_base.c
- *   (env, JSON helpers, error body) at the bottom. regstore.c, ctl.c and events.c call
- *   the middle layer; main.c calls this one.
+ *   api_handle checks the body cap, the path (routes of docs/api.md), the bearer token (not
+ *   for health, the dashboard or a preflight), the method and the body, then answers the
+ *   node views and /metrics itself. No I/O, no state. Layers, each calling only those below:
+ *   api.c; api_views.c, api_records.c, api_metrics.c, api_sse.c; api_base.c. regstore.c,
+ *   ctl.c and events.c call the middle layer, main.c this one.
  * OWNERSHIP
- *   api_env, api_request and their strings are borrowed for the call. Every char * an
- *   answer holds is malloc'd and belongs to the caller (api_answer_fini); the Allow,
- *   WWW-Authenticate and content-type values are static strings.
+ *   Requests borrowed; an answer's strings malloc'd (api_answer_fini), its headers static.
  * LOOP
- *   apid's loop (any caller: pure code). Slots are read only through shm_proc_read.
+ *   apid's loop (pure code).
  * ERRORS
- *   None to the caller beyond the status: out of memory is a 500 whose body may be NULL.
- * SEE ALSO
- *   api_base.h, api_views.h, api_records.h, api_metrics.h, api_sse.h, http.h,
- *   docs/api.md, docs/openapi.yaml
+ *   Out of memory is a 500 whose body may be NULL.
  */
 #ifndef SB_API_H
 #define SB_API_H

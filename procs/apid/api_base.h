@@ -1,21 +1,18 @@
 /*
  * NAME
  *   api_base - what every layer of apid's pure code shares: the request environment
- *   (struct api_env), the drain record, the limits, the JSON value helpers and the error
- *   body.
+ *   (struct api_env), the drain record, the limits, JSON value helpers, the error body.
  * DESCRIPTION
  *   The bottom layer of api_*.c: it calls nothing of apid. The helpers build jansson
- *   values for the REST documents (timestamps as ISO 8601 UTC, counters clamped to a JSON
+ *   values for the REST documents (times as ISO 8601 UTC, counters clamped to a JSON
  *   integer) and the one error shape {"error":TEXT,"code":CODE}.
  * OWNERSHIP
  *   api_set takes value (a new reference) whatever it returns. Every json_t * a helper
- *   returns is a new reference (NULL when out of memory); every char * is malloc'd.
+ *   returns is a new reference; every char * is malloc'd (the caller's).
  * LOOP
- *   apid's loop (any caller: pure code).
+ *   apid's loop (pure code).
  * ERRORS
  *   Out of memory: NULL, or -1 from api_set; nothing is logged.
- * SEE ALSO
- *   api.h (routes), api_views.h, api_records.h, api_metrics.h, api_sse.h
  */
 #ifndef SB_API_BASE_H
 #define SB_API_BASE_H
