@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_records.h"
+#include "api_views.h"
 #include "clock.h"
 #include "dlgstore.h"
 #include "log.h"
@@ -168,15 +170,27 @@ static void ctl_error_now(struct http_response *resp, int status, const char *te
     resp->body = api_error_text(status, text);
 }
 
-/* Sends env to ch for j (cb gets a struct ctl_ask); false when it could not be sent. */
-static bool ctl_ask(struct ctl_job *j, ipc_chan_t *ch, int instance, Sb__Envelope *env,
-                    uint32_t timeout_ms, ipc_reply_cb cb) {
+/* A request of j to one instance is sent with the generated ipc_request_NAME (lib/ipc.h):
+ *     struct ctl_ask *a = ctl_ask_new(j, ch, instance);
+ *     if (!ctl_ask_sent(j, a, a ? ipc_request_NAME(ch, &rq, cb, a, timeout_ms) : -1)) ...
+ * The callback gets a; it runs exactly once when ctl_ask_sent said true. */
+
+/* The callback argument of one request of j to ch: NULL when ch is NULL or memory is short. */
+static struct ctl_ask *ctl_ask_new(struct ctl_job *j, ipc_chan_t *ch, int instance) {
     struct ctl_ask *a = ch ? malloc(sizeof *a) : NULL;
     if (!a)
-        return false;
+        return NULL;
     a->job = j;
     a->instance = instance;
-    if (ipc_request(ch, env, cb, a, timeout_ms) < 0) {
+    return a;
+}
+
+/* What ipc_request_NAME returned (rc) for a: true when sent (j waits for the callback), false
+ * when a is NULL or the request could not be sent (a is freed). */
+static bool ctl_ask_sent(struct ctl_job *j, struct ctl_ask *a, int rc) {
+    if (!a)
+        return false;
+    if (rc < 0) {
         free(a);
         return false;
     }
@@ -186,16 +200,6 @@ static bool ctl_ask(struct ctl_job *j, ipc_chan_t *ch, int instance, Sb__Envelop
 }
 
 static void ctl_failure(struct ctl_job *j, const char *role, int instance);
-
-/* The same request to instances inst[0..n) of role (name for the errors); an instance it
- * cannot reach counts as failed (ctl_failure). */
-static void ctl_ask_all(struct ctl_job *j, enum sb_role role, const char *name, const int *inst,
-                        int n, Sb__Envelope *env, uint32_t timeout_ms, ipc_reply_cb cb) {
-    for (int i = 0; i < n; i++)
-        if (!ctl_ask(j, worker_peer_role_instance(j->ctl->w, role, inst[i]), inst[i], env,
-                     timeout_ms, cb))
-            ctl_failure(j, name, inst[i]);
-}
 
 /* The instances of role in the process table that apid has a channel to, in table order
  * without repeats (a reload may show an old and a new process of one instance). */
@@ -326,10 +330,9 @@ static void ctl_on_record(void *arg, int status, json_t *record) {
             session && mediad >= 0 ? worker_peer_role_instance(c->w, SB_ROLE_mediad, mediad) : NULL;
         Sb__MediaStatsRequest rq = SB__MEDIA_STATS_REQUEST__INIT;
         rq.session_id = session;
-        Sb__Envelope env = SB__ENVELOPE__INIT;
-        env.body_case = SB__ENVELOPE__BODY_MEDIA_STATS;
-        env.media_stats = &rq;
-        if (!ctl_ask(j, ch, mediad, &env, CTL_TIMEOUT_MS, ctl_on_stats))
+        struct ctl_ask *a = ctl_ask_new(j, ch, mediad);
+        if (!ctl_ask_sent(
+                j, a, a ? ipc_request_media_stats(ch, &rq, ctl_on_stats, a, CTL_TIMEOUT_MS) : -1))
             ctl_answer_detail(j, NULL);
         ctl_job_unref(j);
         return;
@@ -350,10 +353,9 @@ static void ctl_on_record(void *arg, int status, json_t *record) {
         dialogd >= 0 ? worker_peer_role_instance(c->w, SB_ROLE_dialogd, dialogd) : NULL;
     Sb__DialogHangupRequest rq = SB__DIALOG_HANGUP_REQUEST__INIT;
     rq.call_id = (char *)ctl_rec(record, "a_call_id");
-    Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_DIALOG_HANGUP;
-    env.dialog_hangup = &rq;
-    if (!ctl_ask(j, ch, dialogd, &env, CTL_TIMEOUT_MS, ctl_on_hangup)) {
+    struct ctl_ask *a = ctl_ask_new(j, ch, dialogd);
+    if (!ctl_ask_sent(
+            j, a, a ? ipc_request_dialog_hangup(ch, &rq, ctl_on_hangup, a, CTL_TIMEOUT_MS) : -1)) {
         char text[96];
         snprintf(text, sizeof text, "dialogd %d is not connected", dialogd);
         ctl_answer_error(j, 503, text);
@@ -481,10 +483,13 @@ void ctl_sessions(ctl_t *c, http_call_t *call, struct http_response *resp) {
     }
     j->refs = 1; /* held until every request is sent */
     Sb__MediaListRequest rq = SB__MEDIA_LIST_REQUEST__INIT;
-    Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_MEDIA_LIST;
-    env.media_list = &rq;
-    ctl_ask_all(j, SB_ROLE_mediad, "mediad", inst, n, &env, CTL_TIMEOUT_MS, ctl_on_list);
+    for (int i = 0; i < n; i++) {
+        ipc_chan_t *ch = worker_peer_role_instance(c->w, SB_ROLE_mediad, inst[i]);
+        struct ctl_ask *a = ctl_ask_new(j, ch, inst[i]);
+        if (!ctl_ask_sent(j, a,
+                          a ? ipc_request_media_list(ch, &rq, ctl_on_list, a, CTL_TIMEOUT_MS) : -1))
+            ctl_failure(j, "mediad", inst[i]);
+    }
     ctl_defer(j, resp);
     ctl_job_unref(j);
 }
@@ -551,10 +556,15 @@ void ctl_dialplan_reload(ctl_t *c, http_call_t *call, struct http_response *resp
     j->deadline_ms += CTL_RELOAD_TIMEOUT_MS;
     j->refs = 1;
     Sb__DialplanReloadRequest rq = SB__DIALPLAN_RELOAD_REQUEST__INIT;
-    Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_DIALPLAN_RELOAD;
-    env.dialplan_reload = &rq;
-    ctl_ask_all(j, SB_ROLE_routerd, "routerd", inst, n, &env, CTL_RELOAD_TIMEOUT_MS, ctl_on_reload);
+    for (int i = 0; i < n; i++) {
+        ipc_chan_t *ch = worker_peer_role_instance(c->w, SB_ROLE_routerd, inst[i]);
+        struct ctl_ask *a = ctl_ask_new(j, ch, inst[i]);
+        if (!ctl_ask_sent(
+                j, a,
+                a ? ipc_request_dialplan_reload(ch, &rq, ctl_on_reload, a, CTL_RELOAD_TIMEOUT_MS)
+                  : -1))
+            ctl_failure(j, "routerd", inst[i]);
+    }
     ctl_defer(j, resp);
     ctl_job_unref(j);
 }
@@ -671,11 +681,12 @@ static void ctl_drain_round(ctl_t *c, int instance) {
         Sb__DialogMigrateRequest rq = SB__DIALOG_MIGRATE_REQUEST__INIT;
         rq.mediad = (uint32_t)instance;
         rq.aggressive = d->aggressive;
-        Sb__Envelope env = SB__ENVELOPE__INIT;
-        env.body_case = SB__ENVELOPE__BODY_DIALOG_MIGRATE;
-        env.dialog_migrate = &rq;
-        if (!ctl_ask(j, worker_peer_role_instance(c->w, SB_ROLE_dialogd, inst[i]), inst[i], &env,
-                     CTL_MIGRATE_TIMEOUT_MS, ctl_on_migrate)) {
+        ipc_chan_t *ch = worker_peer_role_instance(c->w, SB_ROLE_dialogd, inst[i]);
+        struct ctl_ask *a = ctl_ask_new(j, ch, inst[i]);
+        if (!ctl_ask_sent(
+                j, a,
+                a ? ipc_request_dialog_migrate(ch, &rq, ctl_on_migrate, a, CTL_MIGRATE_TIMEOUT_MS)
+                  : -1)) {
             char text[64];
             snprintf(text, sizeof text, "dialogd %d: not connected", inst[i]);
             ctl_drain_error(d, text);
@@ -812,10 +823,10 @@ static void ctl_drain_flag(ctl_t *c, enum ctl_kind kind, int instance, bool aggr
     j->aggressive = aggressive;
     Sb__MediaDrainRequest rq = SB__MEDIA_DRAIN_REQUEST__INIT;
     rq.on = kind == CTL_DRAIN_ON;
-    Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_MEDIA_DRAIN;
-    env.media_drain = &rq;
-    if (!ctl_ask(j, ch, instance, &env, CTL_TIMEOUT_MS, ctl_on_drain_flag)) {
+    struct ctl_ask *a = ctl_ask_new(j, ch, instance);
+    if (!ctl_ask_sent(j, a,
+                      a ? ipc_request_media_drain(ch, &rq, ctl_on_drain_flag, a, CTL_TIMEOUT_MS)
+                        : -1)) {
         j->call = NULL;
         ctl_job_free(j);
         ctl_error_now(resp, 503, "cannot send to mediad");

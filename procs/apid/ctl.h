@@ -4,7 +4,7 @@
  *   Redis and ask dialogd, mediad and routerd over IPC, and the operator drain of a mediad.
  * DESCRIPTION
  *   Each route defers its HTTP answer and runs as a job: Redis reads (dlgstore.h), then
- *   IPC requests with a timeout each (ipc_request), and answers from api.c's mappings.
+ *   IPC requests with a timeout each (ipc_request), and answers from api_records.h's mappings.
  *     dialogs        every record, two legs each (api_dialog_legs_append)
  *     dialog get     the record (A- or B-leg Call-ID), then MediaStatsRequest to its mediad
  *     dialog hangup  the record, then DialogHangupRequest to the dialogd instance it names
@@ -14,8 +14,9 @@
  *     drain start    MediaDrainRequest{on} to the mediad (202 once it said yes), then
  *                    rounds of DialogMigrateRequest to every dialogd, summed; a round is
  *                    asked again every second while calls wait for a prompt to end or
- *                    moves are still under way (in_progress), at most CTL_DRAIN_MAX_MS; then the drain is completed (the mediad stays
- *                    off until drain cancel). Events drain.started, drain.progress,
+ *                    moves are still under way (in_progress), at most CTL_DRAIN_MAX_MS;
+ *                    then the drain is completed (the mediad stays off until drain
+ *                    cancel). Events drain.started, drain.progress,
  *                    drain.completed, drain.cancelled go to the event stream.
  *     drain cancel   MediaDrainRequest{off}
  *   A job's HTTP answer comes when its last reply does, or with a 503 at its deadline (a
@@ -31,7 +32,8 @@
  *   call), 409 (another node's call), 400 (dialplan refused, with its JSON path), 500 (out
  *   of memory). Unexpected replies are logged rate-limited.
  * SEE ALSO
- *   api.h, dlgstore.h, events.h, proto/dialog.proto, proto/media.proto, proto/route.proto
+ *   api_records.h, api_views.h, dlgstore.h, events.h, proto/dialog.proto,
+ *   proto/media.proto, proto/route.proto
  */
 #ifndef SB_CTL_H
 #define SB_CTL_H
@@ -39,7 +41,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "api.h"
+#include "api_base.h"
 #include "events.h"
 #include "http.h"
 #include "worker.h"

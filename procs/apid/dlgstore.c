@@ -6,10 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
+#include "api_base.h"
+#include "keys.h"
 #include "log.h"
 
-#define DLG_PREFIX "sb:dlg:{"
+/* How a call record's key starts, as SCAN replies carry it (keys.h). */
+#define DLG_PREFIX SB_KEY_DLG "{"
 #define DLG_SCAN_BATCH "1000"
 
 /* A record from an HGETALL reply: every field whose value is a string (non-UTF-8 ones are
@@ -142,8 +144,8 @@ static void dlg_on_scan(redisAsyncContext *ac, void *reply, void *priv) {
         dlg_walk_reads(w);
         return;
     }
-    if (redisAsyncCommand(ac, dlg_on_scan, w, "SCAN %s MATCH sb:dlg:* COUNT %s", r->element[0]->str,
-                          DLG_SCAN_BATCH) != REDIS_OK) {
+    if (redisAsyncCommand(ac, dlg_on_scan, w, "SCAN %s MATCH " SB_KEY_DLG_ALL " COUNT %s",
+                          r->element[0]->str, DLG_SCAN_BATCH) != REDIS_OK) {
         w->failed = true;
         dlg_walk_finish(w);
     }
@@ -161,8 +163,8 @@ int dlgstore_list(rds_t *redis, dlgstore_list_cb cb, void *arg) {
     w->cb = cb;
     w->arg = arg;
     w->redis = redis;
-    if (redisAsyncCommand(ac, dlg_on_scan, w, "SCAN 0 MATCH sb:dlg:* COUNT %s", DLG_SCAN_BATCH) !=
-        REDIS_OK) {
+    if (redisAsyncCommand(ac, dlg_on_scan, w, "SCAN 0 MATCH " SB_KEY_DLG_ALL " COUNT %s",
+                          DLG_SCAN_BATCH) != REDIS_OK) {
         json_decref(w->records);
         free(w);
         return -1;
@@ -219,8 +221,8 @@ static void dlg_get_step(struct dlg_get *g) {
         dlg_get_done(g, 404);
         return;
     }
-    if (!ac || redisAsyncCommand(ac, dlg_on_a_record, g, "HGETALL sb:dlg:{%s}", g->a_call_id) !=
-                   REDIS_OK)
+    if (!ac || redisAsyncCommand(ac, dlg_on_a_record, g, "HGETALL " SB_KEY_DLG "{%s}",
+                                 g->a_call_id) != REDIS_OK)
         dlg_get_done(g, 503);
 }
 
@@ -258,12 +260,13 @@ int dlgstore_get(rds_t *redis, const char *call_id, dlgstore_get_cb cb, void *ar
     g->arg = arg;
     g->redis = redis;
     /* Both at once: one round trip whichever leg the id names. */
-    if (redisAsyncCommand(ac, dlg_on_record, g, "HGETALL sb:dlg:{%s}", call_id) != REDIS_OK) {
+    if (redisAsyncCommand(ac, dlg_on_record, g, "HGETALL " SB_KEY_DLG "{%s}", call_id) !=
+        REDIS_OK) {
         free(g);
         return -1;
     }
     g->outstanding = 1;
-    if (redisAsyncCommand(ac, dlg_on_b_index, g, "GET sb:dlgb:{%s}", call_id) != REDIS_OK)
+    if (redisAsyncCommand(ac, dlg_on_b_index, g, "GET " SB_KEY_DLGB "{%s}", call_id) != REDIS_OK)
         g->failed = true; /* the HGETALL's answer finishes it */
     else
         g->outstanding++;

@@ -20,7 +20,7 @@
  *   Functions: -1 when the link is down or out of memory (no callback). Callbacks: status
  *   200, 404 (dlgstore_get: no such call), 503 (Redis failed), 500 (out of memory).
  * SEE ALSO
- *   api.h (api_dialog_*), ctl.h, redis.h, docs/calls.md, docs/api.md
+ *   api_records.h (api_dialog_*), ctl.h, redis.h, docs/calls.md, docs/api.md
  */
 #ifndef SB_DLGSTORE_H
 #define SB_DLGSTORE_H

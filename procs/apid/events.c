@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
+#include "api_base.h"
+#include "api_sse.h"
 #include "clock.h"
+#include "keys.h"
 #include "log.h"
 #include "redis.h"
-
-#define EVENTS_CHANNEL "sb:events"
 
 struct events_client {
     events_t *ev; /* NULL once events_close ran */
@@ -80,7 +80,7 @@ static void events_on_message(redisAsyncContext *ac, void *reply, void *priv) {
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
         r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0 ||
         r->element[2]->type != REDIS_REPLY_STRING)
-        return; /* the subscribe confirmation */
+        return;            /* the subscribe confirmation */
     if (ev->nclients == 0) /* nobody listens: not even parsed (calls publish four a call) */
         return;
     size_t len;
@@ -88,7 +88,7 @@ static void events_on_message(redisAsyncContext *ac, void *reply, void *priv) {
         api_sse_from_message(r->element[2]->str, r->element[2]->len, ev->event_id + 1, &len);
     if (!text) {
         log_ratelimited(LOG_WARN, "events: a message on %s is not an event: ignored",
-                        EVENTS_CHANNEL);
+                        SB_EVENTS_CHANNEL);
         return;
     }
     ev->event_id++;
@@ -103,9 +103,9 @@ static void events_sub_state(rds_t *r, bool up, const char *why, void *arg) {
         return;
     }
     redisAsyncContext *ac = rds_context(r);
-    if (ac &&
-        redisAsyncCommand(ac, events_on_message, arg, "SUBSCRIBE %s", EVENTS_CHANNEL) != REDIS_OK)
-        log_ratelimited(LOG_WARN, "events: cannot subscribe to %s", EVENTS_CHANNEL);
+    if (ac && redisAsyncCommand(ac, events_on_message, arg, "SUBSCRIBE %s", SB_EVENTS_CHANNEL) !=
+                  REDIS_OK)
+        log_ratelimited(LOG_WARN, "events: cannot subscribe to %s", SB_EVENTS_CHANNEL);
 }
 
 events_t *events_open(uv_loop_t *loop, const char *redis_address, const struct shm_seg *shm,

@@ -23,7 +23,7 @@
  *   memory). A lost subscription is logged rate-limited and renewed when the link is back;
  *   messages that are not events are ignored with a rate-limited warning.
  * SEE ALSO
- *   api.h (api_sse_*), http.h (streams), docs/api.md
+ *   api_sse.h, http.h (streams), docs/api.md
  */
 #ifndef SB_EVENTS_H
 #define SB_EVENTS_H

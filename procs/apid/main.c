@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "api_views.h"
 #include "cfg.h"
 #include "clock.h"
 #include "ctl.h"

@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
+#include "api_records.h"
 #include "clock.h"
+#include "keys.h"
 #include "log.h"
 
 #define REGSTORE_COUNT_MS 1000 /* bindings counted for stats and metrics every second... */
@@ -46,21 +47,9 @@ struct regstore {
     int64_t count_interval_ms; /* REGSTORE_COUNT_MS, longer when a count walk is slow */
 };
 
-/* Removes one AOR, or one binding of it, in one atomic step, and publishes what went
- * (routerd's Lua script publishes the same events for REGISTERs). Returns the count. */
-static const char regstore_unregister_lua[] =
-    "local uris\n"
-    "if ARGV[1] == '' then uris = redis.call('HKEYS', KEYS[1])\n"
-    "elseif redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then uris = {ARGV[1]}\n"
-    "else uris = {} end\n"
-    "if #uris == 0 then return 0 end\n"
-    "if ARGV[1] == '' then redis.call('DEL', KEYS[1], KEYS[2])\n"
-    "else redis.call('HDEL', KEYS[1], ARGV[1]); redis.call('ZREM', KEYS[2], ARGV[1]) end\n"
-    "for _, u in ipairs(uris) do\n"
-    "  redis.call('PUBLISH', 'sb:events', cjson.encode({type='registration.removed',\n"
-    "    aor=ARGV[2], contact=u, expires=0, node_id=ARGV[3], ts_ms=tonumber(ARGV[4])}))\n"
-    "end\n"
-    "return #uris\n";
+/* Removes one AOR, or one binding of it, atomically, and publishes what went
+ * (procs/apid/regstore_unregister.lua, compiled in). Returns the count. */
+extern const char regstore_unregister_lua[];
 
 enum regstore_mode { REGSTORE_LIST, REGSTORE_COUNT };
 
@@ -247,7 +236,7 @@ static void regstore_scan_reads(struct regstore_scan *s) {
 
 static void regstore_scan_next(struct regstore_scan *s, const char *cursor) {
     redisAsyncContext *ac = regstore_redis(s);
-    const char *match = "sb:reg:*";
+    const char *match = SB_KEY_REG_ALL;
     if (!ac || redisAsyncCommand(ac, regstore_on_scan, s, "SCAN %s MATCH %s COUNT %s", cursor,
                                  match, REGSTORE_SCAN_BATCH) != REDIS_OK) {
         s->failed = true;
@@ -373,7 +362,7 @@ static void regstore_walk(struct regstore *rs, enum regstore_mode mode, http_cal
     s->now_ms = clock_wall_us() / 1000;
     s->started_mono_ms = clock_mono_us() / 1000;
     redisAsyncContext *ac = rs->redis ? rds_context(rs->redis) : NULL;
-    const char *match = "sb:reg:*";
+    const char *match = SB_KEY_REG_ALL;
     if (!ac || redisAsyncCommand(ac, regstore_on_scan, s, "SCAN 0 MATCH %s COUNT %s", match,
                                  REGSTORE_SCAN_BATCH) != REDIS_OK) {
         json_decref(s->list);
@@ -448,14 +437,14 @@ void regstore_unregister(regstore_t *rs, char *aor, const char *contact, const c
     u->started_mono_ms = clock_mono_us() / 1000;
     u->aor = aor;
     char key[API_MAX_AOR + 16], zkey[API_MAX_AOR + 16], ts[24];
-    snprintf(key, sizeof key, "sb:reg:{%s}", u->aor);
-    snprintf(zkey, sizeof zkey, "sb:regexp:{%s}", u->aor);
     snprintf(ts, sizeof ts, "%lld", (long long)(clock_wall_us() / 1000));
     if (!contact)
         contact = "";
-    if (redisAsyncCommand(ac, regstore_on_unregister, u, "EVAL %s 2 %s %s %s %s %s %s",
-                          regstore_unregister_lua, key, zkey, contact, u->aor, node,
-                          ts) != REDIS_OK) {
+    if (sb_key(key, sizeof key, SB_KEY_REG, u->aor) < 0 ||
+        sb_key(zkey, sizeof zkey, SB_KEY_REGEXP, u->aor) < 0 ||
+        redisAsyncCommand(ac, regstore_on_unregister, u, "EVAL %s 2 %s %s %s %s %s %s %s",
+                          regstore_unregister_lua, key, zkey, contact, u->aor, node, ts,
+                          SB_EVENTS_CHANNEL) != REDIS_OK) {
         free(u->aor);
         free(u);
         resp->status = 503;

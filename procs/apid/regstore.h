@@ -21,7 +21,7 @@
  *   Answered to the HTTP call: 503 (Redis down, failed or silent), 404 (nothing to
  *   remove), 500 (out of memory). Unexpected replies are logged rate-limited.
  * SEE ALSO
- *   api.h, http.h, redis.h, docs/api.md
+ *   api_records.h, http.h, redis.h, docs/api.md
  */
 #ifndef SB_REGSTORE_H
 #define SB_REGSTORE_H

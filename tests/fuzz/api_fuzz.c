@@ -1,11 +1,12 @@
 /*
  * NAME
- *   api_fuzz - libFuzzer target for apid's pure request and message handling (api.h).
+ *   api_fuzz - libFuzzer target for apid's pure request and message handling (api*.h).
  * DESCRIPTION
  *   The first byte picks what the rest is: 0 an HTTP request ("METHOD\nURL\nAUTH\nBODY"),
  *   routed by api_handle with the token "tok" on a small process table; 1 a message
  *   published on sb:events (api_sse_from_message); 2 a Redis registration record
- *   (api_registration_append); 3 an Authorization header (api_token_ok). Promises
+ *   (api_registration_append); 3 an Authorization header (api_token_ok); 4 bytes written
+ *   as a string by lib/jsonw (valid JSON; valid UTF-8 reads back unchanged). Promises
  *   checked: a status among 200/400/401/404/405/413/500/503; an error or answered body
  *   that is JSON with "error" and "code" (or a metrics page); a 401 whenever the token
  *   was wrong on a guarded route; an unregister names a non-empty AOR without spaces or
@@ -16,7 +17,7 @@
  * LOOP
  *   None: pure code, called by libFuzzer. No file-level state.
  * SEE ALSO
- *   tests/fuzz/run.sh, procs/apid/api.h
+ *   tests/fuzz/run.sh, procs/apid/api.h, api_records.h, api_sse.h
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -25,7 +26,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "jsonw.h"
 #include "procs/apid/api.h"
+#include "procs/apid/api_records.h"
+#include "procs/apid/api_sse.h"
 
 __attribute__((noreturn)) static void broken(const char *what) {
     fprintf(stderr, "api_fuzz: %s\n", what);
@@ -176,10 +180,33 @@ static void fuzz_token(const uint8_t *data, size_t size) {
     free(h);
 }
 
+/* Any bytes written as a JSON string by lib/jsonw (the writer of apid's process events) are
+ * valid JSON; bytes that are valid UTF-8 read back unchanged. */
+static void fuzz_jsonw(const uint8_t *data, size_t size) {
+    jsonw_t w;
+    jsonw_init(&w);
+    jsonw_array_open(&w);
+    jsonw_stringn(&w, (const char *)data, size);
+    jsonw_array_close(&w);
+    size_t len;
+    char *text = jsonw_finish(&w, &len);
+    if (!text)
+        abort(); /* out of memory only */
+    json_t *doc = json_loadb(text, len, JSON_ALLOW_NUL, NULL);
+    if (!json_is_array(doc) || !json_is_string(json_array_get(doc, 0)))
+        broken("jsonw wrote a string that is not JSON");
+    json_t *same = json_stringn((const char *)data, size); /* NULL: not valid UTF-8 */
+    if (same && !json_equal(same, json_array_get(doc, 0)))
+        broken("jsonw changed a valid UTF-8 string");
+    json_decref(same);
+    json_decref(doc);
+    free(text);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1)
         return 0;
-    switch (data[0] % 4) {
+    switch (data[0] % 5) {
     case 0:
         fuzz_request(data + 1, size - 1);
         break;
@@ -189,8 +216,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 2:
         fuzz_record(data + 1, size - 1);
         break;
-    default:
+    case 3:
         fuzz_token(data + 1, size - 1);
+        break;
+    default:
+        fuzz_jsonw(data + 1, size - 1);
     }
     return 0;
 }

@@ -30,7 +30,9 @@ CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -st
         -D_GNU_SOURCE -I. -Ilib -Ishm -Ibuild/gen)
 # The modules the harnesses use (see the brief in each *_fuzz.c); run.sh adds any lib/ or
 # shm/ module whose header these include, so a module split out of another still links.
-SOURCES=(lib/cfg.c lib/mastercf.c lib/roles.c lib/log.c lib/ipc.c shm/shm.c procs/apid/api.c)
+SOURCES=(lib/cfg.c lib/mastercf.c lib/roles.c lib/log.c lib/ipc.c shm/shm.c procs/apid/api.c
+         procs/apid/api_base.c procs/apid/api_views.c procs/apid/api_records.c
+         procs/apid/api_metrics.c procs/apid/api_sse.c)
 failed=0
 
 notok() { # $1: name, $2: reason

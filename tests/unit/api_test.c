@@ -13,6 +13,11 @@
 
 #include "cfgtext.h"
 #include "procs/apid/api.h"
+#include "procs/apid/api_metrics.h"
+#include "procs/apid/api_records.h"
+#include "procs/apid/api_sse.h"
+#include "procs/apid/api_views.h"
+#include "jsonw.h"
 #include "shm.h"
 
 #define NOW_WALL_US (1795504236LL * 1000000 + 500000) /* 2026-11-24T07:10:36.5Z */
@@ -1449,11 +1454,63 @@ static void test_csp_lets_the_dashboard_reach_its_peers_only(void **state) {
     assert_int_equal(api_csp("http://a.example", csp, 20), 0);
 }
 
+static void test_peer_origin_takes_http_scheme_host_and_port_only(void **state) {
+    (void)state;
+    static const struct {
+        const char *url;
+        size_t origin; /* its length, 0: not a peer URL */
+    } table[] = {
+        {"http://10.0.0.2:8080", 20},
+        {"http://10.0.0.2:8080/", 20},
+        {"https://b.example/x/y", 17},
+        {"http://[2001:db8::1]:8080/api", 25},
+        {"http://", 0},
+        {"http:///path", 0},
+        {"ftp://f.example", 0},
+        {"HTTP://a.example", 0},
+        {"httpx://a.example", 0},
+        {"http://ev'il", 0},
+        {"http://a b", 0},
+        {"sip:bob@example.com:5060", 0},
+        {"a.example:8080", 0},
+        {"", 0},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        assert_int_equal(api_peer_origin(table[i].url, strlen(table[i].url)), table[i].origin);
+    /* only the given length is read */
+    assert_int_equal(api_peer_origin("http://a.example:80 junk", 19), 19);
+}
+
+/* A call event whose display name was not UTF-8: a writer that replaces the bad bytes
+ * (lib/jsonw.h) makes an event apid relays, U+FFFD in place; raw bad bytes are dropped. */
+static void test_sse_relays_an_event_with_a_repaired_display_name(void **state) {
+    (void)state;
+    jsonw_t w;
+    jsonw_init(&w);
+    jsonw_object_open(&w);
+    jsonw_kv_string(&w, "type", "call.started");
+    jsonw_kv_string(&w, "from_display", "Jos\xe9");
+    jsonw_object_close(&w);
+    size_t msg_len, len;
+    char *msg = jsonw_finish(&w, &msg_len);
+    assert_non_null(msg);
+    char *ev = api_sse_from_message(msg, msg_len, 3, &len);
+    assert_non_null(ev);
+    assert_string_equal(ev, "id: 3\nevent: call.started\ndata: {\"type\":\"call.started\","
+                            "\"from_display\":\"Jos\xef\xbf\xbd\"}\n\n");
+    free(ev);
+    free(msg);
+    static const char raw[] = "{\"type\":\"call.started\",\"from_display\":\"Jos\xe9\"}";
+    assert_null(api_sse_from_message(raw, sizeof raw - 1, 4, &len));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(test_health_ok_when_all_ready_and_redis_up),
         T(test_csp_lets_the_dashboard_reach_its_peers_only),
+        T(test_peer_origin_takes_http_scheme_host_and_port_only),
+        T(test_sse_relays_an_event_with_a_repaired_display_name),
         T(test_health_degraded_when_a_worker_is_starting),
         T(test_health_degraded_when_a_worker_is_throttled),
         T(test_health_ignores_exec_slot_not_ready),
