@@ -101,22 +101,34 @@ static void pb_bindings_clear(struct pb_bindings *pb) {
     free(pb->peers);
 }
 
-/* Sends env as the answer to request id; when the bindings do not fit in one envelope,
- * keeps the best half until they do (they are in location order). */
-static void send_reply(ipc_chan_t *ch, uint64_t id, Sb__Envelope *env, size_t *n_bindings) {
+/* The ipc_reply_NAME helper of a reply body (lib/ipc.h), under one type. */
+typedef int (*reply_fn)(ipc_chan_t *ch, const Sb__Envelope *req, const void *msg);
+
+static int reply_register(ipc_chan_t *ch, const Sb__Envelope *req, const void *msg) {
+    return ipc_reply_register_reply(ch, req, msg);
+}
+
+static int reply_location(ipc_chan_t *ch, const Sb__Envelope *req, const void *msg) {
+    return ipc_reply_location_reply(ch, req, msg);
+}
+
+/* Sends msg with send as the answer to request id; when the bindings do not fit in one
+ * envelope, keeps the best half until they do (they are in location order). */
+static void send_reply(ipc_chan_t *ch, uint64_t id, reply_fn send, const void *msg,
+                       const char *what, size_t *n_bindings) {
     Sb__Envelope req = SB__ENVELOPE__INIT;
     req.request_id = id;
-    int rc = ipc_reply(ch, &req, env);
+    int rc = send(ch, &req, msg);
     size_t all = *n_bindings;
     while (rc == -EMSGSIZE && *n_bindings > 0) {
         *n_bindings /= 2;
-        rc = ipc_reply(ch, &req, env);
+        rc = send(ch, &req, msg);
     }
     if (*n_bindings < all)
         log_ratelimited(LOG_WARN, "reply cut to %zu of %zu bindings to fit ipc_max_message",
                         *n_bindings, all);
     if (rc < 0)
-        log_ratelimited(LOG_WARN, "cannot send a %s: %s", ipc_body_name(env), strerror(-rc));
+        log_ratelimited(LOG_WARN, "cannot send a %s: %s", what, strerror(-rc));
 }
 
 static const char *status_reason(uint32_t status) {
@@ -150,7 +162,6 @@ static void answer(ipc_chan_t *ch, uint64_t id, bool is_register, uint32_t statu
     if (!is_register && status == 200 && pb.n == 0)
         status = 404; /* no live binding */
     if (ch) {
-        Sb__Envelope env = SB__ENVELOPE__INIT;
         if (is_register) {
             Sb__RegisterReply rr = SB__REGISTER_REPLY__INIT;
             rr.status = status;
@@ -159,17 +170,13 @@ static void answer(ipc_chan_t *ch, uint64_t id, bool is_register, uint32_t statu
             rr.retry_after = status == 503 ? REGISTRAR_RETRY_AFTER_S : 0;
             rr.n_bindings = pb.n;
             rr.bindings = pb.ptrs;
-            env.body_case = SB__ENVELOPE__BODY_REGISTER_REPLY;
-            env.register_reply = &rr;
-            send_reply(ch, id, &env, &rr.n_bindings);
+            send_reply(ch, id, reply_register, &rr, "register_reply", &rr.n_bindings);
         } else {
             Sb__LocationReply lr = SB__LOCATION_REPLY__INIT;
             lr.status = status;
             lr.n_bindings = pb.n;
             lr.bindings = pb.ptrs;
-            env.body_case = SB__ENVELOPE__BODY_LOCATION_REPLY;
-            env.location_reply = &lr;
-            send_reply(ch, id, &env, &lr.n_bindings);
+            send_reply(ch, id, reply_location, &lr, "location_reply", &lr.n_bindings);
         }
     }
     pb_bindings_clear(&pb);

@@ -68,10 +68,7 @@ void router_reload_request(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env)
     rep.error = rep.status == 200 ? "" : err;
     rep.routes = r->dp ? (uint32_t)r->dp->nroutes : 0;
     rep.version = r->dp && r->dp->version ? r->dp->version : "";
-    Sb__Envelope out = SB__ENVELOPE__INIT;
-    out.body_case = SB__ENVELOPE__BODY_DIALPLAN_RELOAD_REPLY;
-    out.dialplan_reload_reply = &rep;
-    int rc = ipc_reply(ch, env, &out);
+    int rc = ipc_reply_dialplan_reload_reply(ch, env, &rep);
     if (rc < 0)
         log_ratelimited(LOG_WARN, "dialplan reload reply failed: %s", strerror(-rc));
 }
@@ -174,10 +171,7 @@ void router_route(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env) {
         rep.actions = ptrs;
     }
     shm_count(r->w->slot, SHM_C_routes, 1);
-    Sb__Envelope out = SB__ENVELOPE__INIT;
-    out.body_case = SB__ENVELOPE__BODY_ROUTE_REPLY;
-    out.route_reply = &rep;
     if (env->request_id)
-        ipc_reply(ch, env, &out);
+        ipc_reply_route_reply(ch, env, &rep);
     free(pool);
 }
