@@ -1,6 +1,7 @@
 /* router - see router.h */
 #include "router.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,31 @@ bool router_gateway_uri(const char *list, const char *name, char *uri, size_t ca
         p += len;
     }
     return false;
+}
+
+bool router_user_aor(const char *name, const char *domain, char *aor, size_t cap) {
+    const char *d = domain ? domain : "";
+    size_t end = strcspn(d, ";?>"); /* URI parameters and headers are not part of an AOR */
+    size_t len = end;
+    if (d[0] == '[') { /* an IPv6 reference: [addr], then perhaps :port */
+        const char *close = memchr(d, ']', end);
+        len = close ? (size_t)(close - d) + 1 : end;
+    } else {
+        const char *colon = memchr(d, ':', end);
+        if (colon && !memchr(colon + 1, ':', end - (size_t)(colon + 1 - d)))
+            len = (size_t)(colon - d); /* host:port; a bare IPv6 address stays whole */
+    }
+    if (len == 0) {
+        d = ROUTER_DEFAULT_DOMAIN;
+        len = strlen(d);
+    }
+    int n = snprintf(aor, cap, "sip:%s@%.*s", name, (int)len, d);
+    if (n < 0 || (size_t)n >= cap)
+        return false;
+    /* RFC 3261 19.1.4: the host compares without case (the user part with it) */
+    for (char *h = aor + n - len; *h; h++)
+        *h = (char)tolower((unsigned char)*h);
+    return true;
 }
 
 static bool gateway_known(void *arg, const char *name) {
@@ -118,7 +144,7 @@ static bool fill_action(router_t *r, const struct dp_action *a, const struct dp_
     char *res = pool + used;
     size_t left = cap - used;
     if (strncmp(target, "user/", 5) == 0) {
-        if (snprintf(res, left, "sip:%s@%s", target + 5, domain) >= (int)left)
+        if (!router_user_aor(target + 5, domain, res, left))
             return false;
         out->aor = res;
     } else if (strncmp(target, "gateway/", 8) == 0) {
@@ -148,7 +174,7 @@ void router_route(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env) {
         rep.status = 404;
     } else {
         struct dp_vars vars = {rq->destination, rq->caller_id, rq->caller_name, rq->call_id};
-        const char *domain = rq->domain && *rq->domain ? rq->domain : "localhost";
+        const char *domain = rq->domain;
         size_t n = route->nactions < ROUTER_MAX_ACTIONS ? route->nactions : ROUTER_MAX_ACTIONS;
         size_t per = 1024;
         pool = malloc(n * per + 1);

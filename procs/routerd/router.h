@@ -7,7 +7,8 @@
  *   start there is then none: every RouteRequest gets 503 until a good one loads).
  *   router_route answers a RouteRequest: 404 when no route matches the destination, 200
  *   with the route's actions, their variables expanded, dial targets resolved to an AOR
- *   (user/NAME -> sip:NAME@domain, for dialogd's LocationRequest) or a Request-URI
+ *   (user/NAME -> sip:NAME@domain in the registrar's canonical form, router_user_aor,
+ *   for dialogd's LocationRequest) or a Request-URI
  *   (sip:URI; gateway/NAME -> sip:DESTINATION@gateway from dialplan_gateways).
  *   router_reload_request reloads on apid's request and answers with the outcome.
  * OWNERSHIP
@@ -25,6 +26,9 @@
 
 #include "worker.h"
 
+/* The host of user/NAME AORs when a RouteRequest names no domain. */
+#define ROUTER_DEFAULT_DOMAIN "localhost"
+
 typedef struct router router_t;
 
 /* A router with the dialplan of w's main.cf loaded (or none, logged). NULL: no memory. */
@@ -38,6 +42,12 @@ bool router_reload(router_t *r);
 void router_reload_request(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env);
 void router_route(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env);
 void router_free(router_t *r);
+
+/* The AOR a dial to user/NAME looks up, into aor: sip:NAME@HOST, HOST being domain (a
+ * RouteRequest's, the Request-URI host) in the registrar's canonical form (RFC 3261
+ * 10.3): lower case, without a port, parameters or headers; ROUTER_DEFAULT_DOMAIN when
+ * domain is NULL or empty. NAME is kept as given. False when it does not fit cap. */
+bool router_user_aor(const char *name, const char *domain, char *aor, size_t cap);
 
 /* The URI of gateway name in a dialplan_gateways list, into uri; false when absent. */
 bool router_gateway_uri(const char *list, const char *name, char *uri, size_t cap);

@@ -1,5 +1,6 @@
-/* dialplan: the prototype's dialplan.json loads unchanged, routes match in priority
- * order, every error names its JSON path, variables expand. */
+/* dialplan and router: the prototype's dialplan.json loads unchanged, routes match in
+ * priority order, every error names its JSON path, variables expand; a user/NAME target
+ * becomes the registrar's canonical AOR. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <cmocka.h>
 
 #include "procs/routerd/dialplan.h"
+#include "procs/routerd/router.h"
 
 static char err[512];
 
@@ -135,6 +137,48 @@ static void test_variables_expand(void **state) {
     assert_int_equal(dialplan_expand("user/${destination}", &v, out, 9), -ENOSPC);
 }
 
+/* The AOR of user/NAME (as sipd's registrar keys it, RFC 3261 10.3) from a domain. */
+static const char *user_aor(const char *name, const char *domain) {
+    static char aor[64];
+    assert_true(router_user_aor(name, domain, aor, sizeof aor));
+    return aor;
+}
+
+static void test_user_aor_is_the_registrars_canonical_form(void **state) {
+    (void)state;
+    assert_string_equal(user_aor("1001", "example.com"), "sip:1001@example.com");
+    assert_string_equal(user_aor("1001", "Example.COM"), "sip:1001@example.com");
+    assert_string_equal(user_aor("1001", "example.com:5060"), "sip:1001@example.com");
+    assert_string_equal(user_aor("1001", "EXAMPLE.com:5080;transport=tcp"),
+                        "sip:1001@example.com");
+    assert_string_equal(user_aor("1001", "example.com;user=phone"), "sip:1001@example.com");
+    assert_string_equal(user_aor("1001", "example.com?subject=x"), "sip:1001@example.com");
+    assert_string_equal(user_aor("1001", "10.0.0.1:5062"), "sip:1001@10.0.0.1");
+    assert_string_equal(user_aor("1001", "[2001:DB8::1]:5060"), "sip:1001@[2001:db8::1]");
+    assert_string_equal(user_aor("1001", "[2001:db8::1]"), "sip:1001@[2001:db8::1]");
+    assert_string_equal(user_aor("1001", "2001:DB8::1"), "sip:1001@2001:db8::1");
+}
+
+static void test_user_aor_keeps_the_user_part_as_given(void **state) {
+    (void)state;
+    /* RFC 3261 19.1.4: the user part compares with case */
+    assert_string_equal(user_aor("Alice", "Example.com"), "sip:Alice@example.com");
+}
+
+static void test_user_aor_without_a_domain_is_localhost(void **state) {
+    (void)state;
+    assert_string_equal(user_aor("1001", NULL), "sip:1001@" ROUTER_DEFAULT_DOMAIN);
+    assert_string_equal(user_aor("1001", ""), "sip:1001@localhost");
+    assert_string_equal(user_aor("1001", ":5060"), "sip:1001@localhost");
+}
+
+static void test_user_aor_that_does_not_fit_is_refused(void **state) {
+    (void)state;
+    char aor[21];
+    assert_true(router_user_aor("1001", "example.com", aor, sizeof aor));
+    assert_false(router_user_aor("1001", "example.com", aor, sizeof aor - 1));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_prototype_dialplan_loads_unchanged_and_routes_its_calls),
@@ -142,6 +186,10 @@ int main(void) {
         cmocka_unit_test(test_errors_name_the_json_path),
         cmocka_unit_test(test_missing_file_names_the_path),
         cmocka_unit_test(test_variables_expand),
+        cmocka_unit_test(test_user_aor_is_the_registrars_canonical_form),
+        cmocka_unit_test(test_user_aor_keeps_the_user_part_as_given),
+        cmocka_unit_test(test_user_aor_without_a_domain_is_localhost),
+        cmocka_unit_test(test_user_aor_that_does_not_fit_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
