@@ -280,11 +280,12 @@ int loc_register(loc_t *l, const struct loc_register_args *a, const struct bindi
     };
     int argc = LOC_FIXED_ARGS + 3 * (int)plan->n;
     size_t room = (size_t)argc * (sizeof(char *) + sizeof(size_t)) + 2 + key_room(a->aor) +
-                  5 * LOC_NUM_ROOM + len0(a->call_id) +
-                  binding_json_string_max(a->aor) + binding_json_string_max(a->node_id);
+                  5 * LOC_NUM_ROOM + len0(a->call_id) + binding_json_string_max(a->aor) +
+                  binding_json_string_max(a->node_id);
     for (size_t i = 0; i < plan->n; i++) {
         b.uri = (char *)plan->changes[i].uri;
-        room += len0(b.uri) + LOC_NUM_ROOM + (plan->changes[i].expires ? binding_encoded_max(&b) : 1);
+        room +=
+            len0(b.uri) + LOC_NUM_ROOM + (plan->changes[i].expires ? binding_encoded_max(&b) : 1);
     }
     struct loc_call *c = calloc(1, sizeof *c);
     char *text = malloc(room);
