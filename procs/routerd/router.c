@@ -130,7 +130,7 @@ struct route_answer {
     size_t used, cap;
 };
 
-/* Room in the pool for one action, and the action's strings copied into it. */
+/* The room one action's strings take in the answer's pool. */
 static size_t action_room(const struct dp_action *a) {
     switch (a->type) {
     case DP_PLAY_AUDIO:
