@@ -249,13 +249,15 @@ static void arg_json(struct loc_args *w, int i, const char *s) {
     arg_set(w, i, binding_json_string_into(s, w->p));
 }
 
-static void arg_key(struct loc_args *w, int i, const char *prefix, const char *aor) {
-    size_t pl = strlen(prefix), al = strlen(aor);
-    memcpy(w->p, prefix, pl);
-    w->p[pl] = '{';
-    memcpy(w->p + pl + 1, aor, al);
-    memcpy(w->p + pl + 1 + al, "}", 2);
-    arg_set(w, i, pl + al + 2);
+/* Room for an AOR's key: prefix, braces and NUL (sizeof counts the prefix's NUL). */
+static size_t key_room(const char *aor) {
+    return sizeof SB_KEY_REG + strlen(aor) + 2;
+}
+
+static void arg_key(struct loc_args *w, int i, const char *aor) {
+    if (sb_key(w->p, key_room(aor), SB_KEY_REG, aor) < 0)
+        log_panic("loc_register: the key of %s does not fit its room", aor);
+    arg_set(w, i, strlen(w->p));
 }
 
 static size_t len0(const char *s) {
@@ -277,13 +279,13 @@ int loc_register(loc_t *l, const struct loc_register_args *a, const struct bindi
         .registered_at_ms = a->now_ms,
     };
     int argc = LOC_FIXED_ARGS + 3 * (int)plan->n;
-    size_t aor_len = strlen(a->aor);
-    size_t room = (size_t)argc * (sizeof(char *) + sizeof(size_t)) + 2 +
-                  aor_len + sizeof LOC_KEY_BINDINGS + 2 + 5 * LOC_NUM_ROOM + len0(a->call_id) +
-                  binding_json_string_max(a->aor) + binding_json_string_max(a->node_id);
+    size_t room = (size_t)argc * (sizeof(char *) + sizeof(size_t)) + 2 + key_room(a->aor) +
+                  5 * LOC_NUM_ROOM + len0(a->call_id) + binding_json_string_max(a->aor) +
+                  binding_json_string_max(a->node_id);
     for (size_t i = 0; i < plan->n; i++) {
         b.uri = (char *)plan->changes[i].uri;
-        room += len0(b.uri) + LOC_NUM_ROOM + (plan->changes[i].expires ? binding_encoded_max(&b) : 1);
+        room +=
+            len0(b.uri) + LOC_NUM_ROOM + (plan->changes[i].expires ? binding_encoded_max(&b) : 1);
     }
     struct loc_call *c = calloc(1, sizeof *c);
     char *text = malloc(room);
@@ -303,7 +305,7 @@ int loc_register(loc_t *l, const struct loc_register_args *a, const struct bindi
     struct loc_args w = {c, text + (size_t)argc * (sizeof(char *) + sizeof(size_t))};
     memcpy(w.p, "1", 2);
     arg_set(&w, 2, 1);
-    arg_key(&w, 3, LOC_KEY_BINDINGS, a->aor);
+    arg_key(&w, 3, a->aor);
     arg_num(&w, 4, a->now_ms);
     arg_num(&w, 5, a->deadline_ms + l->clock_offset_ms);
     arg_text(&w, 6, a->call_id);
@@ -361,11 +363,15 @@ int loc_lookup(loc_t *l, const char *aor, int64_t now_ms, loc_cb cb, void *arg) 
     if (!ac)
         return -EAGAIN;
     struct loc_call *c = calloc(1, sizeof *c);
-    char *key = NULL;
-    if (!c || asprintf(&key, LOC_KEY_BINDINGS "{%s}", aor) < 0) {
+    size_t room = key_room(aor);
+    char *key = malloc(room);
+    if (!c || !key) {
         free(c);
+        free(key);
         return -ENOMEM;
     }
+    if (sb_key(key, room, SB_KEY_REG, aor) < 0)
+        log_panic("loc_lookup: the key of %s does not fit its room", aor);
     c->l = l;
     c->cb = cb;
     c->arg = arg;

@@ -5,13 +5,14 @@
  *   Layout (docs/registrar.md): one key per AOR, the hash "sb:reg:{AOR}" mapping each
  *   contact URI to its JSON record (binding.h), which holds its expires_at_ms. The key
  *   expires (PEXPIREAT) with its last binding, so an AOR whose bindings all lapse
- *   vanishes by itself; nothing ever scans the keyspace.
- *   loc_register applies one REGISTER atomically with one Lua script (location_lua.c):
+ *   vanishes by itself; nothing ever scans the keyspace. Keys and the events channel
+ *   come from keys.h.
+ *   loc_register applies one REGISTER atomically with one Lua script (loc_register.lua):
  *   it drops lapsed bindings, refuses a request that arrives after its deadline by the
  *   server's clock (so a request already answered 503 never changes anything), checks
  *   the Call-ID/CSeq of every binding it would touch (RFC 3261 10.3 steps 6-7; one stale
  *   one refuses the whole request), applies, re-arms the key expiry, publishes one event
- *   per binding added, refreshed or removed on LOC_EVENTS_CHANNEL and returns every
+ *   per binding added, refreshed or removed on SB_EVENTS_CHANNEL and returns every
  *   binding left. The script is sent with EVALSHA once SCRIPT LOAD has answered (sent
  *   whenever the link comes up), else with EVAL, and again with EVAL on NOSCRIPT. The
  *   deadline is translated into Redis's clock (TIME, also asked at link up).
@@ -36,11 +37,8 @@
 #include <stdint.h>
 
 #include "binding.h"
+#include "keys.h"
 #include "redis.h"
-
-#define LOC_KEY_BINDINGS "sb:reg:"
-/* The channel of registration events (docs/registrar.md, "Events"). */
-#define LOC_EVENTS_CHANNEL "sb:events"
 
 typedef struct loc loc_t;
 
@@ -84,7 +82,7 @@ int loc_register(loc_t *l, const struct loc_register_args *a, const struct bindi
 /* The bindings of aor alive at now_ms; cb is called exactly once unless this returns < 0. */
 int loc_lookup(loc_t *l, const char *aor, int64_t now_ms, loc_cb cb, void *arg);
 
-/* The script's text (location_lua.c). */
+/* The script's text: procs/routerd/loc_register.lua, compiled in (lib/embed_gen.sh). */
 extern const char loc_register_lua[];
 
 #endif

@@ -2,7 +2,8 @@
  * routerd - registrar and location service (RFC 3261 10.3), bindings in Redis
  * (registrar.h), and call routing by the dialplan (router.h).
  * The worker skeleton (lib/worker.h) runs the lifecycle; this file is the ops table:
- * RegisterRequest and LocationRequest go to the registrar, RouteRequest to the router,
+ * RegisterRequest and LocationRequest go to the registrar, RouteRequest to the router
+ * (which asks the registrar for the first dial's location),
  * a reload re-reads the dialplan, everything else is the
  * skeleton's (Ping, Hello, an Error for the rest).
  */
@@ -18,7 +19,7 @@ struct routerd {
 static int routerd_init(worker_t *w) {
     static struct routerd rd; /* one per process */
     rd.registrar = registrar_new(w);
-    rd.router = rd.registrar ? router_new(w) : NULL;
+    rd.router = rd.registrar ? router_new(w, rd.registrar) : NULL;
     if (!rd.router)
         return -1;
     w->role_ctx = &rd;

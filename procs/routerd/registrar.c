@@ -16,6 +16,8 @@ struct reg_call {
     ipc_chan_t *ch; /* the channel it came on, while unanswered; NULL once it closed */
     uint64_t request_id;
     bool is_register;
+    registrar_located_cb located; /* a lookup of registrar_lookup: its answer goes here */
+    void *located_arg;
     bool answered;
     bool in_redis; /* Redis has yet to call back */
     bool linked;
@@ -31,8 +33,8 @@ struct registrar {
     uv_timer_t timer; /* the first deadline; also the deferred drained check */
     bool timer_open;
     struct reg_call *head, *tail;
-    unsigned in_redis; /* calls Redis has not called back for */
-    unsigned stalled;  /* of those, already answered 503 */
+    unsigned in_redis;         /* calls Redis has not called back for */
+    unsigned stalled;          /* of those, already answered 503 */
     int64_t redis_answered_us; /* monotonic: Redis's last callback */
     bool draining;
     bool stopping;
@@ -101,22 +103,34 @@ static void pb_bindings_clear(struct pb_bindings *pb) {
     free(pb->peers);
 }
 
-/* Sends env as the answer to request id; when the bindings do not fit in one envelope,
- * keeps the best half until they do (they are in location order). */
-static void send_reply(ipc_chan_t *ch, uint64_t id, Sb__Envelope *env, size_t *n_bindings) {
+/* The ipc_reply_NAME helper of a reply body (lib/ipc.h), under one type. */
+typedef int (*reply_fn)(ipc_chan_t *ch, const Sb__Envelope *req, const void *msg);
+
+static int reply_register(ipc_chan_t *ch, const Sb__Envelope *req, const void *msg) {
+    return ipc_reply_register_reply(ch, req, msg);
+}
+
+static int reply_location(ipc_chan_t *ch, const Sb__Envelope *req, const void *msg) {
+    return ipc_reply_location_reply(ch, req, msg);
+}
+
+/* Sends msg with send as the answer to request id; when the bindings do not fit in one
+ * envelope, keeps the best half until they do (they are in location order). */
+static void send_reply(ipc_chan_t *ch, uint64_t id, reply_fn send, const void *msg,
+                       const char *what, size_t *n_bindings) {
     Sb__Envelope req = SB__ENVELOPE__INIT;
     req.request_id = id;
-    int rc = ipc_reply(ch, &req, env);
+    int rc = send(ch, &req, msg);
     size_t all = *n_bindings;
     while (rc == -EMSGSIZE && *n_bindings > 0) {
         *n_bindings /= 2;
-        rc = ipc_reply(ch, &req, env);
+        rc = send(ch, &req, msg);
     }
     if (*n_bindings < all)
         log_ratelimited(LOG_WARN, "reply cut to %zu of %zu bindings to fit ipc_max_message",
                         *n_bindings, all);
     if (rc < 0)
-        log_ratelimited(LOG_WARN, "cannot send a %s: %s", ipc_body_name(env), strerror(-rc));
+        log_ratelimited(LOG_WARN, "cannot send a %s: %s", what, strerror(-rc));
 }
 
 static const char *status_reason(uint32_t status) {
@@ -137,9 +151,11 @@ static const char *status_reason(uint32_t status) {
 }
 
 /* One answer: status (reason NULL: the usual phrase), 423's Min-Expires, and for 200 the
- * bindings of res. ch NULL: the channel closed, nothing is sent. */
+ * bindings of res. ch NULL: the channel closed, nothing is sent. A lookup's answer goes
+ * to located (with ch, even NULL) instead of being sent. */
 static void answer(ipc_chan_t *ch, uint64_t id, bool is_register, uint32_t status,
-                   const char *reason, uint32_t min_expires, const struct loc_result *res) {
+                   const char *reason, uint32_t min_expires, const struct loc_result *res,
+                   registrar_located_cb located, void *located_arg) {
     struct pb_bindings pb = {0};
     if (status == 200 && res && pb_bindings_fill(&pb, res, clock_wall_us() / 1000) < 0) {
         status = 500;
@@ -149,28 +165,24 @@ static void answer(ipc_chan_t *ch, uint64_t id, bool is_register, uint32_t statu
     }
     if (!is_register && status == 200 && pb.n == 0)
         status = 404; /* no live binding */
-    if (ch) {
-        Sb__Envelope env = SB__ENVELOPE__INIT;
-        if (is_register) {
-            Sb__RegisterReply rr = SB__REGISTER_REPLY__INIT;
-            rr.status = status;
-            rr.reason = (char *)(reason ? reason : status_reason(status));
-            rr.min_expires = status == 423 ? min_expires : 0;
-            rr.retry_after = status == 503 ? REGISTRAR_RETRY_AFTER_S : 0;
-            rr.n_bindings = pb.n;
-            rr.bindings = pb.ptrs;
-            env.body_case = SB__ENVELOPE__BODY_REGISTER_REPLY;
-            env.register_reply = &rr;
-            send_reply(ch, id, &env, &rr.n_bindings);
-        } else {
-            Sb__LocationReply lr = SB__LOCATION_REPLY__INIT;
-            lr.status = status;
-            lr.n_bindings = pb.n;
-            lr.bindings = pb.ptrs;
-            env.body_case = SB__ENVELOPE__BODY_LOCATION_REPLY;
-            env.location_reply = &lr;
-            send_reply(ch, id, &env, &lr.n_bindings);
-        }
+    if (is_register && ch) {
+        Sb__RegisterReply rr = SB__REGISTER_REPLY__INIT;
+        rr.status = status;
+        rr.reason = (char *)(reason ? reason : status_reason(status));
+        rr.min_expires = status == 423 ? min_expires : 0;
+        rr.retry_after = status == 503 ? REGISTRAR_RETRY_AFTER_S : 0;
+        rr.n_bindings = pb.n;
+        rr.bindings = pb.ptrs;
+        send_reply(ch, id, reply_register, &rr, "register_reply", &rr.n_bindings);
+    } else if (!is_register) {
+        Sb__LocationReply lr = SB__LOCATION_REPLY__INIT;
+        lr.status = status;
+        lr.n_bindings = pb.n;
+        lr.bindings = pb.ptrs;
+        if (located)
+            located(ch, &lr, located_arg);
+        else if (ch)
+            send_reply(ch, id, reply_location, &lr, "location_reply", &lr.n_bindings);
     }
     pb_bindings_clear(&pb);
 }
@@ -261,7 +273,7 @@ static void call_answered(struct reg_call *c) {
 /* Answers c with a status (no bindings) and finishes it. */
 static void call_fail(struct reg_call *c, uint32_t status, const char *reason, const char *why) {
     ipc_chan_t *ch = c->ch;
-    answer(ch, c->request_id, c->is_register, status, reason, 0, NULL);
+    answer(ch, c->request_id, c->is_register, status, reason, 0, NULL, c->located, c->located_arg);
     note_answer(c->reg, c->is_register, c->aor, c->call_id, c->cseq, status, why, ch != NULL);
     call_answered(c);
 }
@@ -281,7 +293,7 @@ const char *registrar_shed(unsigned stalled, unsigned in_redis, int64_t silent_u
 /* A new call for a request that came on ch, or NULL with why (answer 503 at once). */
 static struct reg_call *call_new(registrar_t *reg, ipc_chan_t *ch, uint64_t id, bool is_register,
                                  const char *aor, const char *call_id, uint32_t cseq,
-                                 const char **why) {
+                                 long max_wait_ms, const char **why) {
     if (reg->stopping) {
         *why = "stopping";
         return NULL;
@@ -309,7 +321,10 @@ static struct reg_call *call_new(registrar_t *reg, ipc_chan_t *ch, uint64_t id, 
     c->cseq = cseq;
     /* sipd waits register_timeout for us: answer a little before, so our 503 (with its
      * retry_after) reaches it rather than its own timeout. */
-    c->deadline_us = clock_mono_us() + (int64_t)(timeout_ms - timeout_ms / 8) * 1000;
+    long wait_ms = timeout_ms - timeout_ms / 8;
+    if (max_wait_ms > 0 && wait_ms > max_wait_ms)
+        wait_ms = max_wait_ms;
+    c->deadline_us = clock_mono_us() + (int64_t)wait_ms * 1000;
     c->ch = ch; /* registrar_peer_closed clears it if the requester goes first */
     return c;
 }
@@ -342,7 +357,7 @@ static void call_finish(struct reg_call *c, uint32_t status, const char *reason,
                         const struct loc_result *res, const char *why) {
     registrar_t *reg = c->reg;
     ipc_chan_t *ch = c->ch;
-    answer(ch, c->request_id, c->is_register, status, reason, 0, res);
+    answer(ch, c->request_id, c->is_register, status, reason, 0, res, c->located, c->located_arg);
     note_answer(reg, c->is_register, c->aor, c->call_id, c->cseq,
                 !c->is_register && status == 200 && (!res || res->n == 0) ? 404 : status, why,
                 ch != NULL);
@@ -422,19 +437,20 @@ void registrar_register(registrar_t *reg, ipc_chan_t *ch, const Sb__Envelope *en
     struct binding_plan plan;
     registrar_limits(reg->w->cfg, &lim);
     if (binding_plan_make(rq, &lim, &plan) < 0) {
-        answer(ch, env->request_id, true, 500, "Out of memory", 0, NULL);
+        answer(ch, env->request_id, true, 500, "Out of memory", 0, NULL, NULL, NULL);
         note_answer(reg, true, rq->aor, rq->call_id, rq->cseq, 500, "out of memory", true);
         return;
     }
     if (plan.status) {
-        answer(ch, env->request_id, true, plan.status, plan.reason, plan.min_expires, NULL);
+        answer(ch, env->request_id, true, plan.status, plan.reason, plan.min_expires, NULL, NULL,
+               NULL);
         note_answer(reg, true, rq->aor, rq->call_id, rq->cseq, plan.status, plan.reason, true);
         binding_plan_clear(&plan);
         return;
     }
     const char *why = NULL;
     struct reg_call *c =
-        call_new(reg, ch, env->request_id, true, rq->aor, rq->call_id, rq->cseq, &why);
+        call_new(reg, ch, env->request_id, true, rq->aor, rq->call_id, rq->cseq, 0, &why);
     if (c) {
         int64_t now_ms = clock_wall_us() / 1000;
         int64_t timeout_ms = cfg_time_ms(reg->w->cfg, CFG_register_timeout);
@@ -461,27 +477,28 @@ void registrar_register(registrar_t *reg, ipc_chan_t *ch, const Sb__Envelope *en
         }
     }
     if (!c) {
-        answer(ch, env->request_id, true, 503, NULL, 0, NULL);
+        answer(ch, env->request_id, true, 503, NULL, 0, NULL, NULL, NULL);
         note_answer(reg, true, rq->aor, rq->call_id, rq->cseq, 503, why, true);
     }
     binding_plan_clear(&plan);
 }
 
-void registrar_locate(registrar_t *reg, ipc_chan_t *ch, const Sb__Envelope *env) {
-    const Sb__LocationRequest *rq = env->location_request;
-    if (!env->request_id) {
-        log_ratelimited(LOG_WARN, "registrar: a location request without request id: dropped");
-        return;
-    }
-    if (!rq->aor || !rq->aor[0]) {
-        answer(ch, env->request_id, false, 404, NULL, 0, NULL);
-        note_answer(reg, false, rq->aor, NULL, 0, 404, "no AOR", true);
+/* A lookup of aor for request id on ch: answered with a LocationReply, or handed to
+ * located when it is set. */
+static void locate(registrar_t *reg, ipc_chan_t *ch, uint64_t id, const char *aor, long max_wait_ms,
+                   registrar_located_cb located, void *located_arg) {
+    /* Noted before the answer: located may free aor. */
+    if (!aor || !aor[0]) {
+        note_answer(reg, false, aor, NULL, 0, 404, "no AOR", ch != NULL);
+        answer(ch, id, false, 404, NULL, 0, NULL, located, located_arg);
         return;
     }
     const char *why = NULL;
-    struct reg_call *c = call_new(reg, ch, env->request_id, false, rq->aor, NULL, 0, &why);
+    struct reg_call *c = call_new(reg, ch, id, false, aor, NULL, 0, max_wait_ms, &why);
     if (c) {
-        int rc = loc_lookup(reg->loc, rq->aor, clock_wall_us() / 1000, locate_done, c);
+        c->located = located;
+        c->located_arg = located_arg;
+        int rc = loc_lookup(reg->loc, aor, clock_wall_us() / 1000, locate_done, c);
         if (rc == 0) {
             call_wait(c);
             return;
@@ -490,8 +507,21 @@ void registrar_locate(registrar_t *reg, ipc_chan_t *ch, const Sb__Envelope *env)
         c->ch = NULL;
         call_free(c);
     }
-    answer(ch, env->request_id, false, 503, NULL, 0, NULL);
-    note_answer(reg, false, rq->aor, NULL, 0, 503, why, true);
+    note_answer(reg, false, aor, NULL, 0, 503, why, ch != NULL);
+    answer(ch, id, false, 503, NULL, 0, NULL, located, located_arg);
+}
+
+void registrar_locate(registrar_t *reg, ipc_chan_t *ch, const Sb__Envelope *env) {
+    if (!env->request_id) {
+        log_ratelimited(LOG_WARN, "registrar: a location request without request id: dropped");
+        return;
+    }
+    locate(reg, ch, env->request_id, env->location_request->aor, 0, NULL, NULL);
+}
+
+void registrar_lookup(registrar_t *reg, ipc_chan_t *ch, const char *aor, long max_wait_ms,
+                      registrar_located_cb located, void *arg) {
+    locate(reg, ch, 0, aor, max_wait_ms, located, arg);
 }
 
 /* ---- lifecycle ---- */

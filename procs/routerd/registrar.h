@@ -13,8 +13,10 @@
  *   it. Redis that is only behind keeps getting requests: each one's deadline bounds the
  *   wait. A LocationRequest gets 200 with the live bindings best first, 404 when there
  *   are none, 503 as above. Parameters are read from main.cf at each request, so a
- *   reload applies to the next one. It never blocks and never keeps a channel
- *   pointer past the channel's close (registrar_peer_closed, from worker_ops).
+ *   reload applies to the next one. registrar_lookup does a LocationRequest's lookup for
+ *   another module of routerd (the router) and gives it the answer. It never blocks and
+ *   never keeps a channel pointer past the channel's close (registrar_peer_closed, from
+ *   worker_ops).
  * OWNERSHIP
  *   registrar_t belongs to the worker's role_ctx; envelopes are borrowed for the call.
  *   registrar_stop answers what is in flight and frees the registrar once Redis has
@@ -47,6 +49,15 @@ registrar_t *registrar_new(worker_t *w);
 /* env's body is register_request / location_request; env->request_id must be set. */
 void registrar_register(registrar_t *reg, ipc_chan_t *ch, const Sb__Envelope *env);
 void registrar_locate(registrar_t *reg, ipc_chan_t *ch, const Sb__Envelope *env);
+/* The answer to a registrar_lookup: lr is what a LocationRequest would have got (200 with
+ * the live bindings best first, 404, 503); ch is the channel given to registrar_lookup,
+ * or NULL when it closed meanwhile. Both are borrowed for the call. */
+typedef void (*registrar_located_cb)(ipc_chan_t *ch, const Sb__LocationReply *lr, void *arg);
+/* Looks aor up for a request that came on ch exactly as a LocationRequest (same Redis
+ * read, statuses, faults and deadline, which max_wait_ms > 0 may shorten) and hands the
+ * answer to located instead of sending it: exactly once, perhaps before this returns. */
+void registrar_lookup(registrar_t *reg, ipc_chan_t *ch, const char *aor, long max_wait_ms,
+                      registrar_located_cb located, void *arg);
 /* The Redis link went up or down. */
 void registrar_redis_state(registrar_t *reg, bool up);
 /* Calls worker_drained once nothing is in flight. */

@@ -1,6 +1,8 @@
 /* router - see router.h */
 #include "router.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +12,11 @@
 #include "proto/route.pb-c.h"
 
 #define ROUTER_MAX_ACTIONS 64 /* dialplan.c takes no more per route */
+#define ROUTER_DIAL_ROOM 1024 /* a dial's expanded target and its AOR or URI */
 
 struct router {
     worker_t *w;
+    registrar_t *registrar;
     dialplan_t *dp;
 };
 
@@ -33,6 +37,31 @@ bool router_gateway_uri(const char *list, const char *name, char *uri, size_t ca
         p += len;
     }
     return false;
+}
+
+bool router_user_aor(const char *name, const char *domain, char *aor, size_t cap) {
+    const char *d = domain ? domain : "";
+    size_t end = strcspn(d, ";?>"); /* URI parameters and headers are not part of an AOR */
+    size_t len = end;
+    if (d[0] == '[') { /* an IPv6 reference: [addr], then perhaps :port */
+        const char *close = memchr(d, ']', end);
+        len = close ? (size_t)(close - d) + 1 : end;
+    } else {
+        const char *colon = memchr(d, ':', end);
+        if (colon && !memchr(colon + 1, ':', end - (size_t)(colon + 1 - d)))
+            len = (size_t)(colon - d); /* host:port; a bare IPv6 address stays whole */
+    }
+    if (len == 0) {
+        d = ROUTER_DEFAULT_DOMAIN;
+        len = strlen(d);
+    }
+    int n = snprintf(aor, cap, "sip:%s@%.*s", name, (int)len, d);
+    if (n < 0 || (size_t)n >= cap)
+        return false;
+    /* RFC 3261 19.1.4: the host compares without case (the user part with it) */
+    for (char *h = aor + n - len; *h; h++)
+        *h = (char)tolower((unsigned char)*h);
+    return true;
 }
 
 static bool gateway_known(void *arg, const char *name) {
@@ -68,19 +97,17 @@ void router_reload_request(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env)
     rep.error = rep.status == 200 ? "" : err;
     rep.routes = r->dp ? (uint32_t)r->dp->nroutes : 0;
     rep.version = r->dp && r->dp->version ? r->dp->version : "";
-    Sb__Envelope out = SB__ENVELOPE__INIT;
-    out.body_case = SB__ENVELOPE__BODY_DIALPLAN_RELOAD_REPLY;
-    out.dialplan_reload_reply = &rep;
-    int rc = ipc_reply(ch, env, &out);
+    int rc = ipc_reply_dialplan_reload_reply(ch, env, &rep);
     if (rc < 0)
         log_ratelimited(LOG_WARN, "dialplan reload reply failed: %s", strerror(-rc));
 }
 
-router_t *router_new(worker_t *w) {
+router_t *router_new(worker_t *w, registrar_t *registrar) {
     router_t *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
     r->w = w;
+    r->registrar = registrar;
     router_reload(r);
     return r;
 }
@@ -92,36 +119,69 @@ void router_free(router_t *r) {
     free(r);
 }
 
-/* One action of the reply; strings in the pool (freed by the caller). */
+/* A RouteReply and every string it points to, in one block: it may wait for the first
+ * dial's location while the dialplan is reloaded and freed. */
+struct route_answer {
+    uint64_t request_id;
+    Sb__RouteReply rep;
+    Sb__RouteAction *actions;
+    Sb__RouteAction **ptrs;
+    char *pool;
+    size_t used, cap;
+};
+
+/* The room one action's strings take in the answer's pool. */
+static size_t action_room(const struct dp_action *a) {
+    switch (a->type) {
+    case DP_PLAY_AUDIO:
+        return strlen(a->file) + 1;
+    case DP_HANGUP:
+        return (a->reason ? strlen(a->reason) : 0) + sizeof "normal";
+    case DP_DIAL:
+        break;
+    }
+    return ROUTER_DIAL_ROOM;
+}
+
+static char *pool_dup(struct route_answer *ans, const char *s) {
+    size_t len = strlen(s) + 1;
+    if (len > ans->cap - ans->used)
+        log_panic("route answer pool: %zu bytes over %zu", len, ans->cap - ans->used);
+    char *p = memcpy(ans->pool + ans->used, s, len);
+    ans->used += len;
+    return p;
+}
+
+/* One action of the reply; its strings in the answer's pool. */
 static bool fill_action(router_t *r, const struct dp_action *a, const struct dp_vars *vars,
-                        const char *domain, Sb__RouteAction *out, char *pool, size_t cap) {
+                        const char *domain, Sb__RouteAction *out, struct route_answer *ans) {
     sb__route_action__init(out);
-    size_t used = 0;
-    char *target = pool;
     switch (a->type) {
     case DP_PLAY_AUDIO:
         out->type = SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_PLAY_AUDIO;
-        out->file = a->file;
+        out->file = pool_dup(ans, a->file);
         return true;
     case DP_HANGUP:
         out->type = SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_HANGUP;
-        out->reason = a->reason ? a->reason : "normal";
+        out->reason = pool_dup(ans, a->reason ? a->reason : "normal");
         out->status = (uint32_t)dialplan_hangup_status(a->reason);
         return true;
     case DP_DIAL:
         break;
     }
+    char *target = ans->pool + ans->used;
+    size_t cap = ROUTER_DIAL_ROOM;
+    ans->used += cap;
     out->type = SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_DIAL;
     out->timeout = (uint32_t)a->timeout;
     int n = dialplan_expand(a->target, vars, target, cap);
     if (n < 0)
         return false;
-    used = (size_t)n + 1;
     out->target = target;
-    char *res = pool + used;
-    size_t left = cap - used;
+    char *res = target + n + 1;
+    size_t left = cap - (size_t)n - 1;
     if (strncmp(target, "user/", 5) == 0) {
-        if (snprintf(res, left, "sip:%s@%s", target + 5, domain) >= (int)left)
+        if (!router_user_aor(target + 5, domain, res, left))
             return false;
         out->aor = res;
     } else if (strncmp(target, "gateway/", 8) == 0) {
@@ -139,45 +199,97 @@ static bool fill_action(router_t *r, const struct dp_action *a, const struct dp_
     return true;
 }
 
+/* The 200 of route for rq, every string copied; NULL when out of memory. */
+static struct route_answer *answer_new(router_t *r, const struct dp_route *route,
+                                       const Sb__RouteRequest *rq, uint64_t request_id) {
+    size_t n = route->nactions < ROUTER_MAX_ACTIONS ? route->nactions : ROUTER_MAX_ACTIONS;
+    size_t cap = strlen(route->id) + 1 + (route->name ? strlen(route->name) : 0) + 1;
+    for (size_t i = 0; i < n; i++)
+        cap += action_room(&route->actions[i]);
+    struct route_answer *ans =
+        malloc(sizeof *ans + n * (sizeof *ans->actions + sizeof *ans->ptrs) + cap);
+    if (!ans)
+        return NULL;
+    sb__route_reply__init(&ans->rep);
+    ans->request_id = request_id;
+    ans->actions = (Sb__RouteAction *)(void *)(ans + 1);
+    ans->ptrs = (Sb__RouteAction **)(void *)(ans->actions + n);
+    ans->pool = (char *)(ans->ptrs + n);
+    ans->used = 0;
+    ans->cap = cap;
+    ans->rep.status = 200;
+    ans->rep.route_id = pool_dup(ans, route->id);
+    ans->rep.route_name = pool_dup(ans, route->name ? route->name : "");
+    struct dp_vars vars = {rq->destination, rq->caller_id, rq->caller_name, rq->call_id};
+    for (size_t i = 0; i < n; i++) {
+        if (!fill_action(r, &route->actions[i], &vars, rq->domain, &ans->actions[i], ans)) {
+            log_ratelimited(LOG_WARN, "route %s: action %zu cannot be expanded; skipped", route->id,
+                            i);
+            sb__route_action__init(&ans->actions[i]);
+            ans->actions[i].type = SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_HANGUP;
+            ans->actions[i].reason = "unavailable";
+            ans->actions[i].status = 480;
+        }
+        ans->ptrs[i] = &ans->actions[i];
+    }
+    ans->rep.n_actions = n;
+    ans->rep.actions = ans->ptrs;
+    return ans;
+}
+
+/* Sends rep as the answer to request id; when it does not fit in one envelope, keeps the
+ * best half of the location's bindings (n_bindings, may be NULL) until it does. */
+static void send_route_reply(ipc_chan_t *ch, uint64_t id, const Sb__RouteReply *rep,
+                             size_t *n_bindings) {
+    Sb__Envelope req = SB__ENVELOPE__INIT;
+    req.request_id = id;
+    int rc = ipc_reply_route_reply(ch, &req, rep);
+    while (rc == -EMSGSIZE && n_bindings && *n_bindings > 0) {
+        *n_bindings /= 2;
+        rc = ipc_reply_route_reply(ch, &req, rep);
+    }
+    if (rc < 0)
+        log_ratelimited(LOG_WARN, "cannot send a route_reply: %s", strerror(-rc));
+}
+
+/* The first dial's location came (or its 503): the reply goes with it, unless its
+ * requester has gone. */
+static void first_dial_located(ipc_chan_t *ch, const Sb__LocationReply *lr, void *arg) {
+    struct route_answer *ans = arg;
+    Sb__LocationReply location = *lr; /* a copy whose bindings may be cut to fit */
+    ans->actions[0].location = &location;
+    if (ch)
+        send_route_reply(ch, ans->request_id, &ans->rep, &location.n_bindings);
+    free(ans);
+}
+
 void router_route(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env) {
     const Sb__RouteRequest *rq = env->route_request;
-    Sb__RouteReply rep = SB__ROUTE_REPLY__INIT;
-    Sb__RouteAction actions[ROUTER_MAX_ACTIONS], *ptrs[ROUTER_MAX_ACTIONS];
-    char *pool = NULL;
     const struct dp_route *route = NULL;
+    shm_count(r->w->slot, SHM_C_routes, 1);
+    if (!env->request_id)
+        return; /* nothing to answer to */
+    Sb__RouteReply rep = SB__ROUTE_REPLY__INIT;
     if (!r->dp) {
         rep.status = 503;
     } else if (!rq || !rq->destination || !(route = dialplan_match(r->dp, rq->destination))) {
         rep.status = 404;
     } else {
-        struct dp_vars vars = {rq->destination, rq->caller_id, rq->caller_name, rq->call_id};
-        const char *domain = rq->domain && *rq->domain ? rq->domain : "localhost";
-        size_t n = route->nactions < ROUTER_MAX_ACTIONS ? route->nactions : ROUTER_MAX_ACTIONS;
-        size_t per = 1024;
-        pool = malloc(n * per + 1);
-        rep.status = pool ? 200 : 503;
-        for (size_t i = 0; pool && i < n; i++) {
-            if (!fill_action(r, &route->actions[i], &vars, domain, &actions[i], pool + i * per,
-                             per)) {
-                log_ratelimited(LOG_WARN, "route %s: action %zu cannot be expanded; skipped",
-                                route->id, i);
-                sb__route_action__init(&actions[i]);
-                actions[i].type = SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_HANGUP;
-                actions[i].reason = "unavailable";
-                actions[i].status = 480;
-            }
-            ptrs[i] = &actions[i];
+        struct route_answer *ans = answer_new(r, route, rq, env->request_id);
+        if (!ans) {
+            rep.status = 503;
+        } else if (ans->rep.n_actions > 0 &&
+                   ans->actions[0].type == SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_DIAL &&
+                   ans->actions[0].aor[0]) {
+            /* the first dial's location rides with the route: one round trip less */
+            registrar_lookup(r->registrar, ch, ans->actions[0].aor, ROUTER_LOCATION_MAX_WAIT_MS,
+                             first_dial_located, ans);
+            return;
+        } else {
+            send_route_reply(ch, env->request_id, &ans->rep, NULL);
+            free(ans);
+            return;
         }
-        rep.route_id = route->id;
-        rep.route_name = route->name ? route->name : "";
-        rep.n_actions = pool ? n : 0;
-        rep.actions = ptrs;
     }
-    shm_count(r->w->slot, SHM_C_routes, 1);
-    Sb__Envelope out = SB__ENVELOPE__INIT;
-    out.body_case = SB__ENVELOPE__BODY_ROUTE_REPLY;
-    out.route_reply = &rep;
-    if (env->request_id)
-        ipc_reply(ch, env, &out);
-    free(pool);
+    send_route_reply(ch, env->request_id, &rep, NULL);
 }

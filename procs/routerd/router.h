@@ -7,11 +7,19 @@
  *   start there is then none: every RouteRequest gets 503 until a good one loads).
  *   router_route answers a RouteRequest: 404 when no route matches the destination, 200
  *   with the route's actions, their variables expanded, dial targets resolved to an AOR
- *   (user/NAME -> sip:NAME@domain, for dialogd's LocationRequest) or a Request-URI
- *   (sip:URI; gateway/NAME -> sip:DESTINATION@gateway from dialplan_gateways).
+ *   (user/NAME -> sip:NAME@domain in the registrar's canonical form, router_user_aor,
+ *   for dialogd's LocationRequest) or a Request-URI
+ *   (sip:URI; gateway/NAME -> sip:DESTINATION@gateway from dialplan_gateways). When the
+ *   first action is a dial to user/NAME, the reply waits for that AOR's lookup
+ *   (registrar_lookup: the LocationRequest's Redis read, statuses 200/404/503 and
+ *   timeout) and carries it in that action's location; it is never sent on a channel
+ *   that closed meanwhile (the registrar forgets it, registrar_peer_closed).
  *   router_reload_request reloads on apid's request and answers with the outcome.
  * OWNERSHIP
- *   router_t belongs to routerd's context; it owns its dialplan.
+ *   router_t belongs to routerd's context; it owns its dialplan and borrows the
+ *   registrar, which must outlive every lookup it was given (registrar_stop answers them).
+ *   A reply waiting for a location owns a copy of its strings (a reload may free the
+ *   dialplan meanwhile).
  * LOOP
  *   routerd's loop.
  * ERRORS
@@ -23,12 +31,21 @@
 
 #include <stdbool.h>
 
+#include "registrar.h"
 #include "worker.h"
+
+/* The host of user/NAME AORs when a RouteRequest names no domain. */
+#define ROUTER_DEFAULT_DOMAIN "localhost"
 
 typedef struct router router_t;
 
-/* A router with the dialplan of w's main.cf loaded (or none, logged). NULL: no memory. */
-router_t *router_new(worker_t *w);
+/* The longest a RouteReply waits for its first dial's location (7/8 of register_timeout
+ * when that is shorter): it must reach dialogd before dialogd's own 2 s timeout. */
+#define ROUTER_LOCATION_MAX_WAIT_MS 1750
+
+/* A router with the dialplan of w's main.cf loaded (or none, logged), looking up first
+ * dials with registrar. NULL: no memory. */
+router_t *router_new(worker_t *w, registrar_t *registrar);
 /* Loads the dialplan again (main.cf reloaded, or switchboard reload): true when the new
  * one is in force; false keeps the old one. */
 bool router_reload(router_t *r);
@@ -36,8 +53,15 @@ bool router_reload(router_t *r);
  * DialplanReloadReply, 200 with the routes now running or 400 with the error (file and
  * JSON path). */
 void router_reload_request(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env);
+/* Answers a RouteRequest with a RouteReply, at once or after the first dial's lookup. */
 void router_route(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env);
 void router_free(router_t *r);
+
+/* The AOR a dial to user/NAME looks up, into aor: sip:NAME@HOST, HOST being domain (a
+ * RouteRequest's, the Request-URI host) in the registrar's canonical form (RFC 3261
+ * 10.3): lower case, without a port, parameters or headers; ROUTER_DEFAULT_DOMAIN when
+ * domain is NULL or empty. NAME is kept as given. False when it does not fit cap. */
+bool router_user_aor(const char *name, const char *domain, char *aor, size_t cap);
 
 /* The URI of gateway name in a dialplan_gateways list, into uri; false when absent. */
 bool router_gateway_uri(const char *list, const char *name, char *uri, size_t cap);

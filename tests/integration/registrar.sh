@@ -4,7 +4,8 @@
 # bindings and their expiries, refresh, q order, removal, stale CSeq, 423, wildcard,
 # the Redis layout, expiry by Redis alone, two routerd instances and a restart sharing
 # the bindings, a stopped Redis (503 within register_timeout, then back to 200), a
-# requester that goes away before Redis answers, a new Redis; the registers counters.
+# requester that goes away before Redis answers, a new Redis; the registers counters; a
+# RouteReply whose first action dials a user carries that user's location.
 . "$(dirname "$0")/lib.sh"
 RP=$SB_TOOLS/reg_probe
 
@@ -165,6 +166,32 @@ check_eq "routerd counts every REGISTER it decides (registers)" $((regs + 3)) "$
 check_eq "and those answered with an error (registers_failed: the 423 and the 400)" \
   $((failed + 2)) "$(counter registers_failed)"
 
+# ---- a route's first dial to user/NAME carries its location (conf/dialplan.json: 1* ->
+# user/${destination}; 500 -> play_audio) ----
+route() { "$RP" "${3:-$P0}" route "$1" "$2"; }
+# afield OUTPUT I KEY: KEY's value on action I's line.
+afield() { awk -v a="action $2 " -v k="$3" 'index($0, a) == 1 {
+  for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }' <<<"$1"; }
+U=sip:1001@example.com
+out=$(reg $U call-u 1 --expires 600 "sip:1001@127.0.0.1:5071;q=0.4" sip:1001@127.0.0.1:5072)
+check_eq "1001 registers two contacts" 200 "$(status "$out")"
+out=$(route 1001 EXAMPLE.com:5060)
+check_eq "route to 1001: 200 with one action" "200 route_internal 1" \
+  "$(status "$out") $(line "$out" route_id) $(line "$out" actions)"
+check_eq "the dial's AOR is the registrar's form (host lower case, no port)" "$U" \
+  "$(afield "$out" 0 aor)"
+check_eq "the dial carries its location: 200 with both bindings, best first" \
+  "200 2 sip:1001@127.0.0.1:5072 sip:1001@127.0.0.1:5071" \
+  "$(afield "$out" 0 location) $(afield "$out" 0 count) $(order "$out")"
+check_eq "the location is the one a LocationRequest gets" "$(grep '^binding ' <<<"$(look $U)" | sed 's/ expires=[0-9]*//')" \
+  "$(grep '^binding ' <<<"$out" | sed 's/ expires=[0-9]*//')"
+out=$(route 1999 example.com "$P1")
+check_eq "a user without a binding: the route's location is 404 (routerd.1)" "200 404 0" \
+  "$(status "$out") $(afield "$out" 0 location) $(afield "$out" 0 count)"
+out=$(route 500 example.com)
+check_eq "a route that does not start with a dial has no location" "play_audio none" \
+  "$(afield "$out" 0 type) $(afield "$out" 0 location)"
+
 # ---- NOSCRIPT ----
 R script flush >/dev/null
 out=$(reg sip:nos@example.com call-n 1 sip:nos@127.0.0.1:5000)
@@ -210,6 +237,8 @@ kill -STOP "$redis_pid"
   >"$SB_OUT/gone.out" &
 gone_pid=$!
 "$RP" "$P0" register sip:gone@example.com call-g 2 --no-wait sip:gone@127.0.0.1:5091 >/dev/null
+"$RP" "$P0" route 1001 example.com --close-after-ms 300 >"$SB_OUT/gone-route.out" &
+gone_route_pid=$!
 t0=$(date +%s%3N)
 out=$(reg sip:dave@example.com call-d 1 sip:dave@127.0.0.1:5081)
 t1=$(date +%s%3N)
@@ -222,10 +251,20 @@ t1=$(date +%s%3N)
 check_eq "while redis owes answers, 503 at once" 503 "$(status "$out")"
 check "without waiting for redis ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 700
 check_eq "a lookup gets 503 too" 503 "$(status "$(look sip:dave@example.com)")"
-wait "$gone_pid"
+out=$(route 1001 example.com)
+check_eq "a route to a user is still answered, its location 503" "200 503" \
+  "$(status "$out") $(afield "$out" 0 location)"
+wait "$gone_pid" "$gone_route_pid"
 check_eq "a requester that leaves before redis answers" sent "$(cat "$SB_OUT/gone.out")"
+check_eq "and one that leaves while its route waits for the location" sent \
+  "$(cat "$SB_OUT/gone-route.out")"
 check "routerd saw the requester's channel close and dropped its answer" \
   wait_until 3 'grep -q "routerd\[0\] $pid0: the requester.s channel closed: answer dropped" "$LOG"'
+route_dropped() {
+  grep -A1 "routerd\[0\] $pid0: location sip:1001@example.com: 503 (redis timeout)" "$LOG" |
+    grep -q "the requester.s channel closed: answer dropped"
+}
+check "and dropped the route's answer when its location timed out" wait_until 3 route_dropped
 kill -CONT "$redis_pid"
 check "redis answers again: REGISTER is 200 again" \
   wait_until 5 '[ "$(status "$(reg sip:dave@example.com call-d 3 sip:dave@127.0.0.1:5081)")" = 200 ]'

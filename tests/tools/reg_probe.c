@@ -1,17 +1,22 @@
 /*
- * reg_probe - sends one RegisterRequest or LocationRequest to a routerd IPC socket, as
- * sipd would, and prints the answer in a greppable form, for the integration tests.
+ * reg_probe - sends one RegisterRequest, LocationRequest (as sipd would) or RouteRequest
+ * (as dialogd would) to a routerd IPC socket and prints the answer in a greppable form,
+ * for the integration tests.
  *   reg_probe PATH register AOR CALL-ID CSEQ [OPTIONS] [CONTACT ...]
  *       CONTACT is URI[;expires=N][;q=Q] (those two parameters, at the end, become the
  *       ContactSpec's fields; any other parameter stays in the URI)
  *       --expires N      the Expires header      --wildcard   Contact: *
  *       --ua TEXT        User-Agent              --source TRANSPORT:ADDR:PORT[#INSTANCE]
  *   reg_probe PATH lookup AOR [OPTIONS]
- *   OPTIONS (both): --timeout-ms N (default 5000); --close-after-ms N: send, read nothing,
+ *   reg_probe PATH route DESTINATION [DOMAIN] [OPTIONS]
+ *   OPTIONS (all): --timeout-ms N (default 5000); --close-after-ms N: send, read nothing,
  *   close the socket after N ms and print "sent" (a requester that goes away before
  *   routerd answers); --no-wait is --close-after-ms 0.
  * Output: "status N", "reason TEXT", "min_expires N", "retry_after N", "count N", then one
- * line per binding, in the order received:
+ * line per binding, in the order received. A RouteReply prints "status N", "route_id ID",
+ * "actions N", then per action "action I type=T aor=A uri=U location=S count=N" (S: the
+ * location's status, "none" when absent) followed by that location's binding lines.
+ * Binding lines:
  *   binding uri=URI expires=N q=N cseq=N call_id=ID source=T:ADDR:PORT#I
  *           registered_at_ms=N expires_at_ms=N user_agent=TEXT   (one line)
  * Exit: 0 when an answer came (whatever its status), 1 when none did, 2 on usage errors.
@@ -33,11 +38,14 @@
 #define PROBE_REQUEST_ID 4242
 
 static void usage(void) {
-    fprintf(stderr, "usage: reg_probe PATH register AOR CALL-ID CSEQ [--expires N] [--wildcard]\n"
-                    "         [--ua TEXT] [--source T:ADDR:PORT[#I]] [--timeout-ms N] [--no-wait]\n"
-                    "         [--close-after-ms N] [CONTACT[;expires=N][;q=Q] ...]\n"
-                    "       reg_probe PATH lookup AOR [--timeout-ms N] [--no-wait]\n"
-                    "         [--close-after-ms N]\n");
+    fprintf(stderr,
+            "usage: reg_probe PATH register AOR CALL-ID CSEQ [--expires N] [--wildcard]\n"
+            "         [--ua TEXT] [--source T:ADDR:PORT[#I]] [--timeout-ms N] [--no-wait]\n"
+            "         [--close-after-ms N] [CONTACT[;expires=N][;q=Q] ...]\n"
+            "       reg_probe PATH lookup AOR [--timeout-ms N] [--no-wait]\n"
+            "         [--close-after-ms N]\n"
+            "       reg_probe PATH route DESTINATION [DOMAIN] [--timeout-ms N] [--no-wait]\n"
+            "         [--close-after-ms N]\n");
     exit(2);
 }
 
@@ -109,6 +117,30 @@ static void print_binding(const Sb__Binding *b) {
            b->expires_at_ms, str(b->user_agent));
 }
 
+static const char *action_type(Sb__RouteActionType t) {
+    switch (t) {
+    case SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_DIAL:
+        return "dial";
+    case SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_PLAY_AUDIO:
+        return "play_audio";
+    case SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_HANGUP:
+        return "hangup";
+    default:
+        return "unknown";
+    }
+}
+
+static void print_action(size_t i, const Sb__RouteAction *a) {
+    const Sb__LocationReply *l = a->location;
+    char loc[16] = "none";
+    if (l)
+        snprintf(loc, sizeof loc, "%" PRIu32, l->status);
+    printf("action %zu type=%s aor=%s uri=%s location=%s count=%zu\n", i, action_type(a->type),
+           str(a->aor), str(a->uri), loc, l ? l->n_bindings : 0);
+    for (size_t k = 0; l && k < l->n_bindings; k++)
+        print_binding(l->bindings[k]);
+}
+
 /* Waits for the envelope answering PROBE_REQUEST_ID; NULL on timeout or EOF. */
 static Sb__Envelope *await_reply(int fd, int timeout_ms) {
     static uint8_t buf[1 << 20];
@@ -139,8 +171,8 @@ int main(int argc, char **argv) {
     if (argc < 4)
         usage();
     const char *path = argv[1], *op = argv[2];
-    bool is_register = strcmp(op, "register") == 0;
-    if (!is_register && strcmp(op, "lookup") != 0)
+    bool is_register = strcmp(op, "register") == 0, is_route = strcmp(op, "route") == 0;
+    if (!is_register && !is_route && strcmp(op, "lookup") != 0)
         usage();
     if (is_register && argc < 6)
         usage();
@@ -148,6 +180,7 @@ int main(int argc, char **argv) {
     Sb__Envelope env = SB__ENVELOPE__INIT;
     Sb__RegisterRequest rr = SB__REGISTER_REQUEST__INIT;
     Sb__LocationRequest lr = SB__LOCATION_REQUEST__INIT;
+    Sb__RouteRequest rt = SB__ROUTE_REQUEST__INIT;
     Sb__SipPeer source;
     Sb__ContactSpec specs[64];
     Sb__ContactSpec *spec_ptrs[64];
@@ -165,6 +198,12 @@ int main(int argc, char **argv) {
         rr.source = &source;
         rr.contacts = spec_ptrs;
         i = 6;
+    } else if (is_route) {
+        rt.call_id = "reg-probe-route";
+        rt.destination = argv[3];
+        rt.caller_id = "reg_probe";
+        if (argc > 4 && argv[4][0] != '-')
+            rt.domain = argv[i++];
     } else {
         lr.aor = argv[3];
     }
@@ -196,6 +235,9 @@ int main(int argc, char **argv) {
     if (is_register) {
         env.body_case = SB__ENVELOPE__BODY_REGISTER_REQUEST;
         env.register_request = &rr;
+    } else if (is_route) {
+        env.body_case = SB__ENVELOPE__BODY_ROUTE_REQUEST;
+        env.route_request = &rt;
     } else {
         env.body_case = SB__ENVELOPE__BODY_LOCATION_REQUEST;
         env.location_request = &lr;
@@ -243,6 +285,12 @@ int main(int argc, char **argv) {
         printf("status %" PRIu32 "\ncount %zu\n", r->status, r->n_bindings);
         for (size_t k = 0; k < r->n_bindings; k++)
             print_binding(r->bindings[k]);
+    } else if (reply->body_case == SB__ENVELOPE__BODY_ROUTE_REPLY) {
+        const Sb__RouteReply *r = reply->route_reply;
+        printf("status %" PRIu32 "\nroute_id %s\nactions %zu\n", r->status, str(r->route_id),
+               r->n_actions);
+        for (size_t k = 0; k < r->n_actions; k++)
+            print_action(k, r->actions[k]);
     } else if (reply->body_case == SB__ENVELOPE__BODY_ERROR) {
         printf("error %d %s\n", reply->error->code, str(reply->error->message));
     } else {

@@ -1,16 +1,24 @@
-/* dialplan: the prototype's dialplan.json loads unchanged, routes match in priority
- * order, every error names its JSON path, variables expand. */
+/* dialplan and router: the prototype's dialplan.json loads unchanged, routes match in
+ * priority order, every error names its JSON path, variables expand; a user/NAME target
+ * becomes the registrar's canonical AOR, and a RouteReply whose first action dials one
+ * carries its location (503 without Redis), the others none. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "log.h"
 #include "procs/routerd/dialplan.h"
+#include "procs/routerd/registrar.h"
+#include "procs/routerd/router.h"
 
 static char err[512];
 
@@ -135,6 +143,196 @@ static void test_variables_expand(void **state) {
     assert_int_equal(dialplan_expand("user/${destination}", &v, out, 9), -ENOSPC);
 }
 
+/* The AOR of user/NAME (as sipd's registrar keys it, RFC 3261 10.3) from a domain. */
+static const char *user_aor(const char *name, const char *domain) {
+    static char aor[64];
+    assert_true(router_user_aor(name, domain, aor, sizeof aor));
+    return aor;
+}
+
+static void test_user_aor_is_the_registrars_canonical_form(void **state) {
+    (void)state;
+    assert_string_equal(user_aor("1001", "example.com"), "sip:1001@example.com");
+    assert_string_equal(user_aor("1001", "Example.COM"), "sip:1001@example.com");
+    assert_string_equal(user_aor("1001", "example.com:5060"), "sip:1001@example.com");
+    assert_string_equal(user_aor("1001", "EXAMPLE.com:5080;transport=tcp"), "sip:1001@example.com");
+    assert_string_equal(user_aor("1001", "example.com;user=phone"), "sip:1001@example.com");
+    assert_string_equal(user_aor("1001", "example.com?subject=x"), "sip:1001@example.com");
+    assert_string_equal(user_aor("1001", "10.0.0.1:5062"), "sip:1001@10.0.0.1");
+    assert_string_equal(user_aor("1001", "[2001:DB8::1]:5060"), "sip:1001@[2001:db8::1]");
+    assert_string_equal(user_aor("1001", "[2001:db8::1]"), "sip:1001@[2001:db8::1]");
+    assert_string_equal(user_aor("1001", "2001:DB8::1"), "sip:1001@2001:db8::1");
+}
+
+static void test_user_aor_keeps_the_user_part_as_given(void **state) {
+    (void)state;
+    /* RFC 3261 19.1.4: the user part compares with case */
+    assert_string_equal(user_aor("Alice", "Example.com"), "sip:Alice@example.com");
+}
+
+static void test_user_aor_without_a_domain_is_localhost(void **state) {
+    (void)state;
+    assert_string_equal(user_aor("1001", NULL), "sip:1001@" ROUTER_DEFAULT_DOMAIN);
+    assert_string_equal(user_aor("1001", ""), "sip:1001@localhost");
+    assert_string_equal(user_aor("1001", ":5060"), "sip:1001@localhost");
+}
+
+static void test_user_aor_that_does_not_fit_is_refused(void **state) {
+    (void)state;
+    char aor[21];
+    assert_true(router_user_aor("1001", "example.com", aor, sizeof aor));
+    assert_false(router_user_aor("1001", "example.com", aor, sizeof aor - 1));
+}
+
+/* A routerd without Redis (its link down), on a loop, with a dialplan and a requester on
+ * the other end of a socket pair. */
+struct routing {
+    uv_loop_t loop;
+    worker_t w;
+    registrar_t *registrar;
+    router_t *router;
+    ipc_chan_t *ch; /* routerd's end */
+    int peer;       /* the requester's end */
+    char path[64];
+};
+
+static void on_envelope(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
+    (void)ch, (void)env, (void)arg;
+}
+
+static void on_malformed(ipc_chan_t *ch, size_t len, const char *why, void *arg) {
+    (void)ch, (void)len, (void)why, (void)arg;
+}
+
+static void on_close(ipc_chan_t *ch, int err, void *arg) {
+    (void)ch, (void)err, (void)arg;
+}
+
+static const struct ipc_handlers handlers = {on_envelope, on_malformed, on_close};
+
+static int routing_setup(void **state) {
+    static const char json[] =
+        "{\"routes\": ["
+        "{\"id\": \"user\", \"pattern\": \"1*\", \"actions\": ["
+        "  {\"type\": \"dial\", \"params\": {\"target\": \"user/${destination}\"}},"
+        "  {\"type\": \"hangup\", \"params\": {\"reason\": \"busy\"}}]},"
+        "{\"id\": \"uri\", \"pattern\": \"2*\", \"actions\": ["
+        "  {\"type\": \"dial\", \"params\": {\"target\": \"sip:${destination}@10.0.0.9\"}},"
+        "  {\"type\": \"dial\", \"params\": {\"target\": \"user/${destination}\"}}]},"
+        "{\"id\": \"ivr\", \"pattern\": \"5*\", \"actions\": ["
+        "  {\"type\": \"play_audio\", \"params\": {\"file\": \"x.wav\"}},"
+        "  {\"type\": \"dial\", \"params\": {\"target\": \"user/${destination}\"}}]}]}";
+    struct routing *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    log_set_level(LOG_DEBUG); /* the debug lines read the request too */
+    snprintf(t->path, sizeof t->path, "/tmp/dialplan_test.XXXXXX");
+    int fd = mkstemp(t->path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, json, sizeof json - 1), (ssize_t)(sizeof json - 1));
+    close(fd);
+    char text[128], cfgerr[256];
+    snprintf(text, sizeof text, "dialplan_path = %s\nregister_timeout = 2s\n", t->path);
+    t->w.cfg = cfg_parse(text, strlen(text), "main.cf", "/etc/sb", cfgerr, sizeof cfgerr);
+    assert_non_null(t->w.cfg);
+    assert_int_equal(uv_loop_init(&t->loop), 0);
+    t->w.loop = &t->loop;
+    t->registrar = registrar_new(&t->w);
+    assert_non_null(t->registrar);
+    t->router = router_new(&t->w, t->registrar);
+    assert_non_null(t->router);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+    t->ch = ipc_chan_open(&t->loop, sv[0], &handlers, NULL, 65536);
+    assert_non_null(t->ch);
+    t->peer = sv[1];
+    *state = t;
+    return 0;
+}
+
+static int routing_teardown(void **state) {
+    struct routing *t = *state;
+    registrar_stop(t->registrar);
+    router_free(t->router);
+    ipc_chan_close(t->ch);
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&t->loop);
+    cfg_free(t->w.cfg);
+    close(t->peer);
+    unlink(t->path);
+    free(t);
+    return 0;
+}
+
+/* Asks for a route to destination in domain; the RouteReply that came back (free it). */
+static Sb__RouteReply *route(struct routing *t, const char *destination, const char *domain) {
+    Sb__RouteRequest rq = SB__ROUTE_REQUEST__INIT;
+    rq.call_id = "c1@h";
+    rq.destination = (char *)destination;
+    rq.domain = (char *)domain;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.request_id = 77;
+    env.body_case = SB__ENVELOPE__BODY_ROUTE_REQUEST;
+    env.route_request = &rq;
+    router_route(t->router, t->ch, &env);
+    uv_run(&t->loop, UV_RUN_NOWAIT);
+    static uint8_t buf[65536];
+    ssize_t n = recv(t->peer, buf, sizeof buf, MSG_DONTWAIT);
+    assert_true(n > 0);
+    Sb__Envelope *got = sb__envelope__unpack(NULL, (size_t)n, buf);
+    assert_non_null(got);
+    assert_int_equal(got->reply_to, 77);
+    assert_int_equal(got->body_case, SB__ENVELOPE__BODY_ROUTE_REPLY);
+    Sb__RouteReply *rep = got->route_reply;
+    got->route_reply = NULL;
+    got->body_case = SB__ENVELOPE__BODY__NOT_SET;
+    sb__envelope__free_unpacked(got, NULL);
+    return rep;
+}
+
+static void test_first_dial_to_a_user_carries_its_location_503_without_redis(void **state) {
+    struct routing *t = *state;
+    Sb__RouteReply *rep = route(t, "1001", "Example.COM:5060");
+    assert_int_equal(rep->status, 200);
+    assert_string_equal(rep->route_id, "user");
+    assert_int_equal(rep->n_actions, 2);
+    const Sb__RouteAction *dial = rep->actions[0];
+    assert_int_equal(dial->type, SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_DIAL);
+    assert_string_equal(dial->aor, "sip:1001@example.com");
+    assert_non_null(dial->location);
+    assert_int_equal(dial->location->status, 503); /* Redis is down: answered, not dropped */
+    assert_int_equal(dial->location->n_bindings, 0);
+    assert_int_equal(rep->actions[1]->type, SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_HANGUP);
+    assert_string_equal(rep->actions[1]->reason, "busy");
+    assert_int_equal(rep->actions[1]->status, 486);
+    assert_null(rep->actions[1]->location);
+    sb__route_reply__free_unpacked(rep, NULL);
+}
+
+static void test_only_a_first_dial_to_a_user_is_looked_up(void **state) {
+    struct routing *t = *state;
+    Sb__RouteReply *rep = route(t, "2002", "example.com");
+    assert_string_equal(rep->route_id, "uri");
+    assert_string_equal(rep->actions[0]->uri, "sip:2002@10.0.0.9");
+    assert_null(rep->actions[0]->location); /* a sip: target has nothing to look up */
+    assert_string_equal(rep->actions[1]->aor, "sip:2002@example.com");
+    assert_null(rep->actions[1]->location); /* later actions: dialogd asks */
+    sb__route_reply__free_unpacked(rep, NULL);
+    rep = route(t, "5005", "example.com");
+    assert_string_equal(rep->route_id, "ivr");
+    assert_string_equal(rep->actions[0]->file, "x.wav");
+    assert_null(rep->actions[0]->location);
+    assert_null(rep->actions[1]->location);
+    sb__route_reply__free_unpacked(rep, NULL);
+}
+
+static void test_no_route_is_404_without_a_lookup(void **state) {
+    struct routing *t = *state;
+    Sb__RouteReply *rep = route(t, "999", "example.com");
+    assert_int_equal(rep->status, 404);
+    assert_int_equal(rep->n_actions, 0);
+    sb__route_reply__free_unpacked(rep, NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_prototype_dialplan_loads_unchanged_and_routes_its_calls),
@@ -142,6 +340,17 @@ int main(void) {
         cmocka_unit_test(test_errors_name_the_json_path),
         cmocka_unit_test(test_missing_file_names_the_path),
         cmocka_unit_test(test_variables_expand),
+        cmocka_unit_test(test_user_aor_is_the_registrars_canonical_form),
+        cmocka_unit_test(test_user_aor_keeps_the_user_part_as_given),
+        cmocka_unit_test(test_user_aor_without_a_domain_is_localhost),
+        cmocka_unit_test(test_user_aor_that_does_not_fit_is_refused),
+        cmocka_unit_test_setup_teardown(
+            test_first_dial_to_a_user_carries_its_location_503_without_redis, routing_setup,
+            routing_teardown),
+        cmocka_unit_test_setup_teardown(test_only_a_first_dial_to_a_user_is_looked_up,
+                                        routing_setup, routing_teardown),
+        cmocka_unit_test_setup_teardown(test_no_route_is_404_without_a_lookup, routing_setup,
+                                        routing_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

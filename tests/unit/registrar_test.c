@@ -494,8 +494,8 @@ static void test_script_refuses_late_and_checks_cseq(void **state) {
     assert_non_null(strstr(loc_register_lua, "r.cseq >= cseq"));
     assert_non_null(strstr(loc_register_lua, "PEXPIREAT"));
     /* Events are published from the script, atomically with the change. */
-    assert_non_null(strstr(loc_register_lua, "redis.call('PUBLISH', '" LOC_EVENTS_CHANNEL "'"));
-    assert_string_equal(LOC_EVENTS_CHANNEL, "sb:events");
+    assert_non_null(strstr(loc_register_lua, "redis.call('PUBLISH', '" SB_EVENTS_CHANNEL "'"));
+    assert_string_equal(SB_EVENTS_CHANNEL, "sb:events");
 }
 
 int main(void) {
