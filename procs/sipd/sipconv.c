@@ -1,5 +1,6 @@
 /* sipconv - see sipconv.h */
 #include "sipconv.h"
+#include "sipuri.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -313,66 +314,30 @@ int sipconv_next_hop(const Sb__SipMessage *msg, union sipdest_addr *addr, sockle
     }
     while (p < e && *p == ' ')
         p++;
-    if ((size_t)(e - p) < 4 || strncasecmp(p, "sip:", 4) != 0) {
-        *why = "not a sip: URI";
+    while (e > p && e[-1] == ' ')
+        e--;
+    struct sipuri u;
+    int rc = sipuri_parse(p, (size_t)(e - p), &u);
+    if (rc < 0 || u.sips) {
+        *why = rc == -EPROTONOSUPPORT || u.sips ? "not a sip: URI" : "malformed URI";
         return -EINVAL;
-    }
-    p += 4;
-    const char *hostpart = p;
-    for (const char *q = p; q < e && *q != ';' && *q != '?'; q++)
-        if (*q == '@')
-            hostpart = q + 1;
-    char host[64];
-    const char *h = hostpart, *hend;
-    if (*h == '[') {
-        hend = memchr(h, ']', (size_t)(e - h));
-        if (!hend) {
-            *why = "malformed IPv6 reference";
-            return -EINVAL;
-        }
-        h++;
-    } else {
-        hend = h;
-        while (hend < e && *hend != ':' && *hend != ';' && *hend != '?' && *hend != '>')
-            hend++;
-    }
-    if (hend == h || (size_t)(hend - h) >= sizeof host) {
-        *why = "no host";
-        return -EINVAL;
-    }
-    memcpy(host, h, (size_t)(hend - h));
-    host[hend - h] = '\0';
-    const char *after = hend + (*hend == ']');
-    int port = 5060;
-    if (after < e && *after == ':') {
-        port = 0;
-        for (after++; after < e && *after >= '0' && *after <= '9'; after++)
-            port = port * 10 + (*after - '0');
-        if (port < 1 || port > 65535) {
-            *why = "bad port";
-            return -EINVAL;
-        }
     }
     *transport = SIPDEST_UDP;
-    for (const char *q = after; q < e; q++) {
-        if (*q == ';' && (size_t)(e - q) >= 11 && strncasecmp(q, ";transport=", 11) == 0) {
-            const char *t = q + 11;
-            if ((size_t)(e - t) >= 3 && strncasecmp(t, "tcp", 3) == 0)
-                *transport = SIPDEST_TCP;
-            else if (!((size_t)(e - t) >= 3 && strncasecmp(t, "udp", 3) == 0)) {
-                *why = "transport not supported";
-                return -EPROTONOSUPPORT;
-            }
-        }
+    if (strcmp(u.transport, "tcp") == 0) {
+        *transport = SIPDEST_TCP;
+    } else if (u.transport[0] && strcmp(u.transport, "udp") != 0) {
+        *why = "transport not supported";
+        return -EPROTONOSUPPORT;
     }
+    int port = u.port ? u.port : 5060;
     memset(addr, 0, sizeof *addr);
-    if (inet_pton(AF_INET, host, &addr->sin.sin_addr) == 1) {
+    if (!u.ipv6 && inet_pton(AF_INET, u.host, &addr->sin.sin_addr) == 1) {
         addr->sin.sin_family = AF_INET;
         addr->sin.sin_port = htons((uint16_t)port);
         *addr_len = sizeof addr->sin;
         return 0;
     }
-    if (inet_pton(AF_INET6, host, &addr->sin6.sin6_addr) == 1) {
+    if (u.ipv6 && inet_pton(AF_INET6, u.host, &addr->sin6.sin6_addr) == 1) {
         addr->sin6.sin6_family = AF_INET6;
         addr->sin6.sin6_port = htons((uint16_t)port);
         *addr_len = sizeof addr->sin6;

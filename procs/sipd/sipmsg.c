@@ -1,5 +1,6 @@
 /* sipmsg - see sipmsg.h */
 #include "sipmsg.h"
+#include "sipuri.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1001,41 +1002,9 @@ static bool addr_spec(struct sipmsg_str v, struct sipmsg_str *uri, size_t *param
     return uri->len > 0 && !memchr(uri->ptr, '?', uri->len) && !memchr(uri->ptr, ' ', uri->len);
 }
 
+/* RFC 3261 10.3: the AOR a REGISTER binds is the To URI's canonical form (sipuri.h). */
 static bool canonical_aor(struct sipmsg_str uri, char *aor, size_t aorcap) {
-    struct sipmsg_str scheme;
-    if (!uri_scheme(uri, &scheme) || !scheme_is_sip(scheme))
-        return false;
-    const char *p = uri.ptr + scheme.len + 1, *e = uri.ptr + uri.len;
-    const char *at = memchr(p, '@', (size_t)(e - p));
-    struct sipmsg_str user = str_make(p, 0);
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        user = str_make(p, (size_t)((colon ? colon : at) - p));
-        p = at + 1;
-    }
-    const char *hp_end = p;
-    while (hp_end < e && *hp_end != ';' && *hp_end != '?')
-        hp_end++;
-    if (hp_end == p || (at && user.len == 0))
-        return false;
-    struct sipmsg_out o = {aor, aorcap - 1, 0, false};
-    for (size_t i = 0; i < scheme.len; i++) {
-        char c = (char)tolower((unsigned char)scheme.ptr[i]);
-        sipmsg_out_put(&o, &c, 1);
-    }
-    sipmsg_out_put(&o, ":", 1);
-    if (user.len) {
-        out_str(&o, user);
-        sipmsg_out_put(&o, "@", 1);
-    }
-    for (const char *h = p; h < hp_end; h++) {
-        char c = (char)tolower((unsigned char)*h);
-        sipmsg_out_put(&o, &c, 1);
-    }
-    if (o.full)
-        return false;
-    aor[o.len] = '\0';
-    return true;
+    return sipuri_aor_of(uri.ptr, uri.len, aor, aorcap) > 0;
 }
 
 bool sipmsg_name_addr(struct sipmsg_str v, struct sipmsg_str *display, struct sipmsg_str *uri) {

@@ -200,7 +200,7 @@ const char *sipmsg_reason_phrase(int status);
 
 /* RFC 3261 8.2 checks of a well-formed request; true with v filled when it is rejected. */
 bool sipmsg_check(const sipmsg_t *m, struct sipmsg_verdict *v);
-/* A REGISTER's AOR (the To URI as scheme:user@host[:port], host lowercased) into aor,
+/* A REGISTER's AOR (the To URI's canonical form, sipuri_aor: sip:user@host) into aor,
  * wildcard and contacts (RFC 3261 10.3); false with v filled (400) when malformed.
  * The contacts point into m. */
 bool sipmsg_register_read(const sipmsg_t *m, struct sipmsg_register *r, char *aor, size_t aorcap,
