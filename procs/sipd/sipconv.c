@@ -52,6 +52,81 @@ static bool name_addr_split(const sipmsg_t *m, enum sipmsg_hdr id, struct sipmsg
     return *display && *uri && *tag;
 }
 
+static Sb__SipMethod method_enum(enum sipmsg_method id) {
+    switch (id) {
+    case SIPMSG_M_INVITE:
+        return SB__SIP_METHOD__SIP_METHOD_INVITE;
+    case SIPMSG_M_ACK:
+        return SB__SIP_METHOD__SIP_METHOD_ACK;
+    case SIPMSG_M_BYE:
+        return SB__SIP_METHOD__SIP_METHOD_BYE;
+    case SIPMSG_M_CANCEL:
+        return SB__SIP_METHOD__SIP_METHOD_CANCEL;
+    case SIPMSG_M_REGISTER:
+        return SB__SIP_METHOD__SIP_METHOD_REGISTER;
+    case SIPMSG_M_OPTIONS:
+        return SB__SIP_METHOD__SIP_METHOD_OPTIONS;
+    case SIPMSG_M_UPDATE:
+        return SB__SIP_METHOD__SIP_METHOD_UPDATE;
+    case SIPMSG_M_REFER:
+        return SB__SIP_METHOD__SIP_METHOD_REFER;
+    case SIPMSG_M_NOTIFY:
+        return SB__SIP_METHOD__SIP_METHOD_NOTIFY;
+    case SIPMSG_M_INFO:
+        return SB__SIP_METHOD__SIP_METHOD_INFO;
+    case SIPMSG_M_PRACK:
+        return SB__SIP_METHOD__SIP_METHOD_PRACK;
+    case SIPMSG_M_SUBSCRIBE:
+        return SB__SIP_METHOD__SIP_METHOD_SUBSCRIBE;
+    case SIPMSG_M_MESSAGE:
+        return SB__SIP_METHOD__SIP_METHOD_MESSAGE;
+    default:
+        return SB__SIP_METHOD__SIP_METHOD_OTHER;
+    }
+}
+
+/* The user part (as written) of a sip/sips URI, "" for others. */
+static char *uri_user(struct sipmsg_out *o, const char *uri) {
+    struct sipuri u;
+    if (!uri || sipuri_parse(uri, strlen(uri), &u) < 0)
+        return copy(o, "", 0);
+    return copy(o, u.user ? u.user : "", u.user_len);
+}
+
+/* The parsed fields of out (RFC 4028 and the URIs), from m; false when o is full. */
+static bool parsed_fields(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv_store *st,
+                          struct sipmsg_out *o) {
+    out->method_id = method_enum(m->method_id);
+    out->ruri_user = out->ruri_host = out->refer_to = out->refer_to_aor = "";
+    struct sipuri u;
+    if (m->request && sipuri_parse(m->uri.ptr, m->uri.len, &u) == 0) {
+        out->ruri_user = copy(o, u.user ? u.user : "", u.user_len);
+        out->ruri_host = copy(o, u.host, strlen(u.host));
+    }
+    out->from_user = uri_user(o, out->from_uri);
+    if (m->request && m->method_id == SIPMSG_M_REFER) {
+        struct sipmsg_str d, uri;
+        if (sipmsg_name_addr(sipmsg_header_value(m, SIPMSG_H_REFER_TO), &d, &uri)) {
+            char aor[SIPURI_MAX_TEXT];
+            out->refer_to = copy_str(o, uri);
+            if (sipuri_parse(uri.ptr, uri.len, &u) == 0 && u.user_len &&
+                sipuri_aor(&u, aor, sizeof aor) > 0)
+                out->refer_to_aor = copy(o, aor, strlen(aor));
+        }
+    }
+    Sb__SipSessionTimer *t = &st->session_timer;
+    sb__sip_session_timer__init(t);
+    t->expires = m->timer.expires;
+    t->refresher = m->timer.refresher == 'c'   ? SB__SIP_REFRESHER__SIP_REFRESHER_UAC
+                   : m->timer.refresher == 's' ? SB__SIP_REFRESHER__SIP_REFRESHER_UAS
+                                               : SB__SIP_REFRESHER__SIP_REFRESHER_NONE;
+    t->min_se = m->timer.min_se;
+    t->supported = m->timer.supported;
+    t->required = m->timer.required;
+    out->session_timer = t;
+    return out->ruri_user && out->ruri_host && out->from_user && out->refer_to && out->refer_to_aor;
+}
+
 bool sipconv_to_proto(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv_store *st,
                       struct sipmsg_out *o) {
     sb__sip_message__init(out);
@@ -70,9 +145,8 @@ bool sipconv_to_proto(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv_sto
     out->call_id = copy_str(o, m->call_id);
     out->cseq = m->cseq;
     struct sipmsg_str d, u;
-    out->contact = sipmsg_name_addr(sipmsg_header_value(m, SIPMSG_H_CONTACT), &d, &u)
-                       ? copy_str(o, u)
-                       : "";
+    out->contact =
+        sipmsg_name_addr(sipmsg_header_value(m, SIPMSG_H_CONTACT), &d, &u) ? copy_str(o, u) : "";
     out->max_forwards = m->max_forwards;
     out->content_type = copy_str(o, sipmsg_header_value(m, SIPMSG_H_CONTENT_TYPE));
     out->body.data = (uint8_t *)m->body.ptr;
@@ -94,7 +168,8 @@ bool sipconv_to_proto(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv_sto
     out->record_route = st->record_route;
     out->n_headers = nh;
     out->headers = st->header_ptrs;
-    return !o->full && out->method && out->call_id && out->contact && out->content_type;
+    return parsed_fields(m, out, st, o) && !o->full && out->method && out->call_id &&
+           out->contact && out->content_type;
 }
 
 /* ---------------------------------------------------------------- building */
@@ -171,9 +246,9 @@ static void put_contact(struct sipmsg_out *o, const Sb__SipMessage *msg,
 
 /* Checks every text field dialogd gave; the first bad one's name in *why. */
 static bool fields_safe(const Sb__SipMessage *msg, const char **why) {
-    const char *texts[] = {msg->method,  msg->request_uri, msg->reason,       msg->from_display,
-                           msg->from_uri, msg->from_tag,   msg->to_display,   msg->to_uri,
-                           msg->to_tag,   msg->call_id,    msg->contact,      msg->content_type,
+    const char *texts[] = {msg->method,      msg->request_uri, msg->reason,     msg->from_display,
+                           msg->from_uri,    msg->from_tag,    msg->to_display, msg->to_uri,
+                           msg->to_tag,      msg->call_id,     msg->contact,    msg->content_type,
                            msg->contact_user};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
         if (!safe(texts[i])) {
@@ -201,9 +276,23 @@ static bool fields_safe(const Sb__SipMessage *msg, const char **why) {
 
 /* Extra header fields dialogd may not set: sipd writes these itself. */
 static bool header_reserved(const char *name) {
-    static const char *const names[] = {"Via", "v", "Content-Length", "l", "CSeq", "Call-ID",
-                                        "i", "From", "f", "To", "t", "Max-Forwards",
-                                        "Content-Type", "c", "Contact", "m", "Route"};
+    static const char *const names[] = {"Via",
+                                        "v",
+                                        "Content-Length",
+                                        "l",
+                                        "CSeq",
+                                        "Call-ID",
+                                        "i",
+                                        "From",
+                                        "f",
+                                        "To",
+                                        "t",
+                                        "Max-Forwards",
+                                        "Content-Type",
+                                        "c",
+                                        "Contact",
+                                        "m",
+                                        "Route"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcasecmp(name, names[i]) == 0)
             return true;
@@ -246,7 +335,8 @@ int sipconv_request_build(const Sb__SipMessage *msg, const struct sipconv_local 
     }
     struct sipmsg_out o = {out, cap, 0, false};
     sipmsg_out_printf(&o, "%s %s SIP/2.0\r\n", msg->method, msg->request_uri);
-    sipmsg_out_puts(&o, local->transport == SIPDEST_TCP ? "Via: SIP/2.0/TCP " : "Via: SIP/2.0/UDP ");
+    sipmsg_out_puts(&o,
+                    local->transport == SIPDEST_TCP ? "Via: SIP/2.0/TCP " : "Via: SIP/2.0/UDP ");
     put_host(&o, local);
     sipmsg_out_printf(&o, ";branch=%s;rport\r\n", branch);
     sipmsg_out_printf(&o, "Max-Forwards: %d\r\n",

@@ -651,6 +651,7 @@ static void reset(sipmsg_t *m, const char *buf, size_t len) {
     m->max_forwards = -1;
     m->expires = -1;
     m->content_length = -1;
+    memset(&m->timer, 0, sizeof m->timer);
     m->error_status = 0;
     m->error_reason[0] = '\0';
     m->arena_used = 0;
@@ -678,6 +679,8 @@ static void read_request_line(sipmsg_t *m, const char *s, const char *e) {
     }
 }
 
+static void read_session_timer(sipmsg_t *m);
+
 /* A response whose top Via and CSeq were read: the rest a client transaction and its
  * TU need, checked as strictly as a request's. Anything wrong drops it (RFC 3261 18.1.2:
  * a malformed response is discarded). */
@@ -699,6 +702,7 @@ static enum sipmsg_result parse_response_rest(sipmsg_t *m) {
     m->from_tag = header_param(sipmsg_header_value(m, SIPMSG_H_FROM), "tag", &found);
     m->to_tag = header_param(sipmsg_header_value(m, SIPMSG_H_TO), "tag", &m->has_to_tag);
     m->method_id = sipmsg_method_lookup(m->cseq_method.ptr, m->cseq_method.len);
+    read_session_timer(m);
     return SIPMSG_RESPONSE;
 }
 
@@ -724,7 +728,8 @@ enum sipmsg_result sipmsg_parse(sipmsg_t *m, const char *buf, size_t len, bool s
             !sipmsg_str_ieq(str_make(buf, (size_t)(sp - buf)), "SIP/2.0"))
             return SIPMSG_DROP;
         m->status = (int)code;
-        m->reason = sol_end - sp > 5 ? str_make(sp + 5, (size_t)(sol_end - sp - 5)) : str_make(sp, 0);
+        m->reason =
+            sol_end - sp > 5 ? str_make(sp + 5, (size_t)(sol_end - sp - 5)) : str_make(sp, 0);
     } else {
         m->request = true;
         read_request_line(m, buf, sol_end);
@@ -800,6 +805,7 @@ enum sipmsg_result sipmsg_parse(sipmsg_t *m, const char *buf, size_t len, bool s
             set_error(m, 400, "Multiple %s headers", header_table[id].name);
     read_cseq(m);
     read_numbers(m);
+    read_session_timer(m);
     if (!m->error_status)
         check_request_uri(m);
     if (!m->error_status)
@@ -871,6 +877,45 @@ static bool list_next(struct list_iter *it, struct sipmsg_str *elem) {
         }
     }
     return false;
+}
+
+/* Whether option list id (Supported, Require) names tag. */
+static bool list_has(const sipmsg_t *m, enum sipmsg_hdr id, const char *tag) {
+    struct list_iter it = {m, id, 0, 0};
+    struct sipmsg_str elem;
+    while (list_next(&it, &elem))
+        if (sipmsg_str_ieq(elem, tag))
+            return true;
+    return false;
+}
+
+/* RFC 4028 4, 5: Session-Expires = delta-seconds *(SEMI se-params), Min-SE likewise. */
+static void read_session_timer(sipmsg_t *m) {
+    struct sipmsg_session_timer *st = &m->timer;
+    unsigned long long n;
+    bool found;
+    if (m->count[SIPMSG_H_SESSION_EXPIRES]) {
+        struct sipmsg_str v = sipmsg_header_value(m, SIPMSG_H_SESSION_EXPIRES);
+        const char *semi = memchr(v.ptr, ';', v.len);
+        struct sipmsg_str delta = str_trim(str_make(v.ptr, semi ? (size_t)(semi - v.ptr) : v.len));
+        if (parse_uint(delta, 86400, &n) && n > 0)
+            st->expires = (uint32_t)n;
+        else
+            st->bad = true;
+        struct sipmsg_str r = header_param(v, "refresher", &found);
+        st->refresher = sipmsg_str_ieq(r, "uac") ? 'c' : sipmsg_str_ieq(r, "uas") ? 's' : 0;
+    }
+    if (m->count[SIPMSG_H_MIN_SE]) {
+        struct sipmsg_str v = sipmsg_header_value(m, SIPMSG_H_MIN_SE);
+        const char *semi = memchr(v.ptr, ';', v.len);
+        struct sipmsg_str delta = str_trim(str_make(v.ptr, semi ? (size_t)(semi - v.ptr) : v.len));
+        if (parse_uint(delta, 0xffffffffULL, &n))
+            st->min_se = (uint32_t)n;
+        else
+            st->bad = true;
+    }
+    st->supported = list_has(m, SIPMSG_H_SUPPORTED, "timer");
+    st->required = list_has(m, SIPMSG_H_REQUIRE, "timer");
 }
 
 /* type/subtype of a media-range or Content-Type (parameters dropped). */
@@ -970,6 +1015,13 @@ bool sipmsg_check(const sipmsg_t *m, struct sipmsg_verdict *v) {
             verdict_header(v, "Accept: " SIPMSG_ACCEPT "\r\n");
             return true;
         }
+    }
+    /* RFC 4028 4, 5: timer values that cannot be read */
+    if (m->timer.bad && m->method_id != SIPMSG_M_ACK && m->method_id != SIPMSG_M_CANCEL) {
+        verdict(v, 400,
+                m->count[SIPMSG_H_SESSION_EXPIRES] && !m->timer.expires ? "Bad Session-Expires"
+                                                                        : "Bad Min-SE");
+        return true;
     }
     return false;
 }

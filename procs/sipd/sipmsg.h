@@ -10,7 +10,8 @@
  *   still be answered), tags, Call-ID, CSeq, Max-Forwards, Expires. It decides whether a
  *   broken request can be answered at all (a usable top Via and a CSeq) and with what.
  *   sipmsg_check applies the UAS rules of RFC 3261 8.2 to a well-formed request (501,
- *   405, 416, 483, 420, 415, 406); sipmsg_register_read reads a REGISTER's AOR and
+ *   405, 416, 483, 420, 415, 406, and 400 for an unreadable Session-Expires or Min-SE,
+ *   RFC 4028); sipmsg_register_read reads a REGISTER's AOR and
  *   contacts (RFC 3261 10.3). The builders write, by hand, the header fields a response
  *   echoes (RFC 3261 8.2.6.2: Via with received/rport per 18.2.1 and RFC 3581, From,
  *   To, Call-ID, CSeq) and whole responses. Never does I/O, never logs, keeps no state
@@ -84,7 +85,10 @@ enum sipmsg_method {
     X(ACCEPT, "Accept", 0, 0)                                                               \
     X(USER_AGENT, "User-Agent", 0, 0)                                                       \
     X(ROUTE, "Route", 0, SIPMSG_F_OSIP)                                                     \
-    X(RECORD_ROUTE, "Record-Route", 0, SIPMSG_F_OSIP)
+    X(RECORD_ROUTE, "Record-Route", 0, SIPMSG_F_OSIP)                                       \
+    X(SESSION_EXPIRES, "Session-Expires", 'x', 0)                                           \
+    X(MIN_SE, "Min-SE", 0, 0)                                                               \
+    X(REFER_TO, "Refer-To", 'r', 0)
 
 enum sipmsg_hdr {
 #define SIPMSG_HDR_ENUM(id, name, compact, flags) SIPMSG_H_##id,
@@ -112,6 +116,16 @@ struct sipmsg_via {
     size_t drop_at[2], drop_len[2]; /* rport/received params left out when echoing */
 };
 
+/* RFC 4028 4, 5: what a message says of the session timer. */
+struct sipmsg_session_timer {
+    uint32_t expires; /* Session-Expires delta-seconds (1-86400), 0 absent */
+    char refresher;   /* its refresher parameter: 'c' uac, 's' uas, 0 none */
+    uint32_t min_se;  /* Min-SE delta-seconds, 0 absent */
+    bool supported;   /* Supported names "timer" */
+    bool required;    /* Require names "timer" */
+    bool bad;         /* a Session-Expires or Min-SE that cannot be read (then 0) */
+};
+
 enum sipmsg_result { SIPMSG_OK, SIPMSG_RESPONSE, SIPMSG_REJECT, SIPMSG_DROP };
 
 typedef struct sipmsg {
@@ -137,7 +151,8 @@ typedef struct sipmsg {
     int max_forwards;    /* -1 absent */
     long long expires;   /* Expires header, -1 absent */
     long content_length; /* -1 absent */
-    int error_status;    /* with SIPMSG_REJECT: 400 or 505 */
+    struct sipmsg_session_timer timer;
+    int error_status; /* with SIPMSG_REJECT: 400 or 505 */
     char error_reason[80];
     /* private */
     char *arena;
@@ -198,7 +213,8 @@ enum sipmsg_method sipmsg_method_lookup(const char *name, size_t len);
 /* The standard reason phrase of status ("Bad Request"), "Unknown" for others. */
 const char *sipmsg_reason_phrase(int status);
 
-/* RFC 3261 8.2 checks of a well-formed request; true with v filled when it is rejected. */
+/* RFC 3261 8.2 checks of a well-formed request, then RFC 4028's (a Session-Expires or
+ * Min-SE that cannot be read: 400); true with v filled when it is rejected. */
 bool sipmsg_check(const sipmsg_t *m, struct sipmsg_verdict *v);
 /* A REGISTER's AOR (the To URI's canonical form, sipuri_aor: sip:user@host) into aor,
  * wildcard and contacts (RFC 3261 10.3); false with v filled (400) when malformed.
