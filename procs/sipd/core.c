@@ -6,13 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include "hash.h"
 #include "log.h"
+#include "rand.h"
 #include "proto/dialog.pb-c.h"
 #include "proto/sip.pb-c.h"
 #include "sipconv.h"
@@ -63,31 +64,15 @@ struct core {
 
 /* ---------------------------------------------------------------- helpers */
 
-static uint64_t hash64(uint64_t h, const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL; /* FNV-1a 64 */
-    }
-    return h;
-}
-
-static uint64_t mix64(uint64_t x) { /* splitmix64 finaliser */
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 /* RFC 3261 19.3: a To tag of our own, the same for every copy of one request. */
 static void make_to_tag(const struct core *c, const sipmsg_t *m, char *out, size_t outlen) {
-    uint64_t h = 14695981039346656037ULL ^ c->tag_salt;
-    h = hash64(h, m->call_id.ptr, m->call_id.len);
-    h = hash64(h, m->from_tag.ptr, m->from_tag.len);
-    h = hash64(h, m->via.branch.ptr, m->via.branch.len);
-    h = hash64(h, m->method.ptr, m->method.len);
+    uint64_t h = SB_FNV64_BASIS ^ c->tag_salt;
+    h = sb_hash64_from(h, m->call_id.ptr, m->call_id.len);
+    h = sb_hash64_from(h, m->from_tag.ptr, m->from_tag.len);
+    h = sb_hash64_from(h, m->via.branch.ptr, m->via.branch.len);
+    h = sb_hash64_from(h, m->method.ptr, m->method.len);
     h ^= m->cseq;
-    snprintf(out, outlen, "%016llx", (unsigned long long)mix64(h));
+    snprintf(out, outlen, "%016llx", (unsigned long long)sb_mix64(h));
 }
 
 /* RFC 3261 18.2.2 / RFC 3581 4: UDP answers go to the source address, at the source port
@@ -365,11 +350,9 @@ static void register_relay(struct core *c, const sipmsg_t *m, const struct sipde
         reply_with_warning(c, t, 400, "REGISTER too large", NULL, 0);
         return;
     }
-    Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_REGISTER_REQUEST;
-    env.register_request = &rq;
     txn_ref(t);
-    int rc = ipc_request(ch, &env, register_answered, t, c->cfg.register_timeout_ms);
+    int rc = ipc_request_register_request(ch, &rq, register_answered, t,
+                                          c->cfg.register_timeout_ms);
     if (rc < 0) {
         txn_unref(t);
         log_ratelimited(LOG_WARN, "REGISTER answered 503: cannot send to routerd: %s",
@@ -382,7 +365,7 @@ static void register_relay(struct core *c, const sipmsg_t *m, const struct sipde
 /* ---------------------------------------------------------------- dialogd */
 
 static uint64_t call_id_key(struct sipmsg_str call_id) {
-    return mix64(hash64(14695981039346656037ULL, call_id.ptr, call_id.len));
+    return sb_mix64(sb_hash64(call_id.ptr, call_id.len));
 }
 
 /* The dialogd of a Call-ID: the instance named in the Call-IDs dialogd makes for its
@@ -435,10 +418,7 @@ static bool dialog_request(struct core *c, ipc_chan_t *ch, const sipmsg_t *m,
     in.txn_id = txn_id;
     in.source = &peer;
     in.msg = &msg;
-    Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_SIP_REQUEST_IN;
-    env.sip_request_in = &in;
-    int rc = ipc_send(ch, &env);
+    int rc = ipc_send_sip_request_in(ch, &in);
     if (rc < 0)
         log_ratelimited(LOG_WARN, "cannot pass a request to dialogd: %s", strerror(-rc));
     return rc == 0;
@@ -457,10 +437,7 @@ static void dialog_response(struct core *c, ipc_chan_t *ch, const sipmsg_t *m,
     in.txn_id = txn_id;
     in.msg = &msg;
     in.source = &peer;
-    Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_SIP_RESPONSE_IN;
-    env.sip_response_in = &in;
-    int rc = ipc_send(ch, &env);
+    int rc = ipc_send_sip_response_in(ch, &in);
     if (rc < 0)
         log_ratelimited(LOG_WARN, "cannot pass a response to dialogd: %s", strerror(-rc));
 }
@@ -483,11 +460,8 @@ static void dialog_local_response(struct core *c, ipc_chan_t *ch, uint64_t clien
     in.txn_id = txn_id;
     in.msg = &msg;
     in.local = true;
-    Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_SIP_RESPONSE_IN;
-    env.sip_response_in = &in;
     (void)c;
-    ipc_send(ch, &env);
+    ipc_send_sip_response_in(ch, &in);
 }
 
 /* The sipd instance named in a branch of ours (z9hG4bKsb<instance>x...), or -1. */
@@ -518,10 +492,7 @@ static void forward_to(struct core *c, int owner, const struct sipdest *src, con
     f.data.data = (uint8_t *)buf;
     f.data.len = len;
     f.source = &peer;
-    Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_SIP_FORWARD;
-    env.sip_forward = &f;
-    if (ipc_send(ch, &env) == 0)
+    if (ipc_send_sip_forward(ch, &f) == 0)
         shm_count(c->slot, SHM_C_sip_forwarded, 1);
     else
         shm_count(c->slot, SHM_C_sip_rx_dropped, 1);
@@ -656,7 +627,7 @@ static void on_sip_send(struct core *c, ipc_chan_t *ch, const Sb__SipSendRequest
     if (transport == SIPDEST_TCP && c->tcp_port)
         local.port = c->tcp_port;
     char branch[64];
-    uint64_t rnd = mix64(c->tag_salt ^ ++c->branch_counter);
+    uint64_t rnd = sb_mix64(c->tag_salt ^ ++c->branch_counter);
     snprintf(branch, sizeof branch, CORE_BRANCH_PREFIX "%dx%016llx", c->cfg.instance,
              (unsigned long long)rnd);
     int n = sipconv_request_build(msg, &local, branch, c->out, c->out_cap, &why);
@@ -789,7 +760,7 @@ static bool to_dialog(struct core *c, const sipmsg_t *m, const struct sipdest *s
 }
 
 static uint64_t key_hash(const char *key, size_t len) {
-    return mix64(hash64(14695981039346656037ULL, key, len)) | 1; /* never 0 */
+    return sb_mix64(sb_hash64(key, len)) | 1; /* never 0 */
 }
 
 /* How long an index entry may outlive a crashed owner: longer than any transaction. */
@@ -1010,11 +981,8 @@ static void txn_ack_timeout(void *arg, struct txn *t) {
     Sb__SipTxnEvent ev = SB__SIP_TXN_EVENT__INIT;
     ev.txn_id = t->id;
     ev.kind = SB__SIP_TXN_EVENT_KIND__SIP_TXN_EVENT_ACK_TIMEOUT;
-    Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_SIP_TXN_EVENT;
-    env.sip_txn_event = &ev;
     (void)c;
-    ipc_send(ch, &env);
+    ipc_send_sip_txn_event(ch, &ev);
 }
 
 static void drain_timer_cb(uv_timer_t *h) {
@@ -1114,8 +1082,11 @@ struct core *core_new(uv_loop_t *loop, const struct core_config *cfg, struct shm
     if (peers)
         c->peers = *peers;
     apply_config(c, cfg);
-    if (getrandom(&c->tag_salt, sizeof c->tag_salt, GRND_NONBLOCK) != sizeof c->tag_salt)
-        c->tag_salt = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)c;
+    /* tags and branches must not be guessable: no random bytes, no sipd (fail closed) */
+    if (sb_random_u64(&c->tag_salt) < 0) {
+        core_release(c);
+        return NULL;
+    }
     struct txn_timers timers = {cfg->t1_ms, cfg->t2_ms, cfg->t4_ms};
     struct txn_hooks hooks = {.send = txn_send,
                               .idle = txn_idle,

@@ -27,7 +27,8 @@
  * LOOP
  *   sipd's loop; routerd's replies arrive as IPC callbacks on it.
  * ERRORS
- *   core_new: NULL when out of memory. Everything else is answered on the wire and
+ *   core_new: NULL when out of memory or when the system has no random bytes for the
+ *   tag and branch salt (fail closed: sipd does not start). Everything else is answered on the wire and
  *   counted in the shm slot (sip_rx_*, sip_tx_responses, sip_txn_*, sip_retransmissions).
  */
 #ifndef SB_SIPD_CORE_H
