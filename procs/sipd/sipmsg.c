@@ -255,8 +255,7 @@ sipmsg_t *sipmsg_new(size_t max_message) {
     sipmsg_t *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
-    /* Unfolded values (at most the header section plus a NUL each), then a scratch copy
-     * of the longest value for osip, which writes into what it parses. */
+    /* Unfolded values (at most the header section plus a NUL each), with room to spare. */
     m->arena_cap = 2 * max_message + 2 * SIPMSG_MAX_HEADERS + 64;
     m->arena = malloc(m->arena_cap);
     if (!m->arena) {
@@ -434,7 +433,7 @@ static bool next_param(struct sipmsg_str v, size_t *pos, struct sipmsg_str *name
         }
         *value = str_make(vs, (size_t)(p - vs));
     }
-    /* skip whatever is left up to the next parameter (lenient: osip judges syntax) */
+    /* skip whatever is left up to the next parameter (lenient: check_syntax judges it) */
     while (p < e && *p != ';' && *p != ',')
         p++;
     *pos = (size_t)(p - v.ptr);
@@ -541,19 +540,7 @@ static bool scheme_is_sip(struct sipmsg_str scheme) {
     return sipmsg_str_ieq(scheme, "sip") || sipmsg_str_ieq(scheme, "sips");
 }
 
-/* The arena space after the values, as a NUL-terminated copy for osip (NULs, legal only
- * in quoted strings, become SP: osip reads C strings). */
-static char *osip_copy(sipmsg_t *m, struct sipmsg_str s) {
-    char *dst = m->arena + m->arena_used;
-    if (s.len + 1 > m->arena_cap - m->arena_used)
-        return NULL;
-    for (size_t i = 0; i < s.len; i++)
-        dst[i] = s.ptr[i] ? s.ptr[i] : ' ';
-    dst[s.len] = '\0';
-    return dst;
-}
-
-/* Request-URI: a scheme we serve is parsed by osip; another scheme is for sipmsg_check. */
+/* Request-URI: a scheme we serve is parsed (sipuri.h); another scheme is for sipmsg_check. */
 static void check_request_uri(sipmsg_t *m) {
     struct sipmsg_str scheme;
     if (!uri_scheme(m->uri, &scheme)) {
@@ -563,32 +550,214 @@ static void check_request_uri(sipmsg_t *m) {
     m->uri_scheme_supported = scheme_is_sip(scheme) || sipmsg_str_ieq(scheme, "tel");
     if (!scheme_is_sip(scheme))
         return;
-    char *text = osip_copy(m, m->uri);
-    osip_uri_t *uri = NULL;
-    if (!text || osip_uri_init(&uri) != 0 || osip_uri_parse(uri, text) != 0 || !uri->host)
+    struct sipuri u;
+    if (sipuri_parse(m->uri.ptr, m->uri.len, &u) < 0)
         set_error(m, 400, "Malformed Request-URI");
-    osip_uri_free(uri);
 }
 
-/* libosip2 parses each structured header field on its own, so the one it refuses can be
- * named in the answer. */
-static void check_with_osip(sipmsg_t *m) {
-    osip_message_t *om = NULL;
-    if (osip_message_init(&om) != 0) {
-        set_error(m, 500, "Out of memory");
-        return;
+/* ---------------------------------------------------------------- header syntax
+ * RFC 3261 20 and 25.1, judged here and nowhere else: each structured header field the
+ * UAS core reads (SIPMSG_F_SYNTAX) is checked whole, so the first bad one is named. */
+
+/* gen-value = token / host / quoted-string: what may follow '=' in a parameter. */
+static bool is_gen_value_char(unsigned char c) {
+    return is_token_char(c) || c == ':' || c == '[' || c == ']';
+}
+
+/* *( SEMI generic-param ) from p to e, LWS allowed around ';' and '='. */
+static bool params_ok(const char *p, const char *e) {
+    p = skip_ws(p, e);
+    while (p < e) {
+        if (*p != ';')
+            return false;
+        p = skip_ws(p + 1, e);
+        const char *n = p;
+        while (p < e && is_token_char((unsigned char)*p))
+            p++;
+        if (p == n)
+            return false; /* an empty parameter (";;") */
+        p = skip_ws(p, e);
+        if (p < e && *p == '=') {
+            p = skip_ws(p + 1, e);
+            if (p < e && *p == '"') {
+                p = quoted_end(p, e);
+                if (!p)
+                    return false;
+            } else {
+                const char *v = p;
+                while (p < e && is_gen_value_char((unsigned char)*p))
+                    p++;
+                if (p == v)
+                    return false;
+            }
+            p = skip_ws(p, e);
+        }
     }
+    return true;
+}
+
+/* A URI as written in a header field: scheme ":" and no LWS, quote or angle bracket. */
+static bool header_uri_ok(const char *p, const char *e) {
+    const char *colon = memchr(p, ':', (size_t)(e - p));
+    if (!colon || colon == p)
+        return false;
+    for (const char *q = p; q < e; q++)
+        if ((unsigned char)*q <= ' ' || *q == '"' || *q == '<' || *q == '>')
+            return false;
+    for (const char *q = p; q < colon; q++)
+        if (!isalnum((unsigned char)*q) && !strchr("+-.", *q))
+            return false;
+    return colon + 1 < e;
+}
+
+/* ( name-addr / addr-spec ) *( SEMI param ) (From, To, Contact, Route, Record-Route). */
+static bool name_addr_ok(const char *p, const char *e) {
+    p = skip_ws(p, e);
+    const char *lt = NULL;
+    if (p < e && *p == '"') {
+        p = quoted_end(p, e);
+        if (!p)
+            return false;
+        p = skip_ws(p, e);
+        if (p >= e || *p != '<')
+            return false;
+        lt = p;
+    } else {
+        /* display-name = *(token LWS): up to '<', else an addr-spec */
+        const char *q = p;
+        while (q < e && (is_token_char((unsigned char)*q) || is_ws(*q)))
+            q++;
+        if (q < e && *q == '<')
+            lt = q;
+    }
+    if (lt) {
+        const char *gt = memchr(lt, '>', (size_t)(e - lt));
+        if (!gt || !header_uri_ok(lt + 1, gt))
+            return false;
+        return params_ok(gt + 1, e);
+    }
+    /* RFC 3261 20: an addr-spec's parameters are the header's ('?' there is for the
+     * reader of the URI: a REGISTER's Contact, sipmsg_register_read) */
+    const char *semi = memchr(p, ';', (size_t)(e - p)), *end = semi ? semi : e;
+    while (end > p && is_ws(end[-1]))
+        end--;
+    return header_uri_ok(p, end) && params_ok(semi ? semi : e, e);
+}
+
+/* via-parm = sent-protocol LWS sent-by *( SEMI via-params ) (RFC 3261 20.42). */
+static bool via_parm_ok(const char *p, const char *e) {
+    for (int part = 0; part < 3; part++) {
+        p = skip_ws(p, e);
+        if (part) {
+            if (p >= e || *p != '/')
+                return false;
+            p = skip_ws(p + 1, e);
+        }
+        const char *t = p;
+        while (p < e && is_token_char((unsigned char)*p))
+            p++;
+        if (p == t)
+            return false;
+    }
+    const char *lws = p;
+    p = skip_ws(p, e);
+    if (p == lws)
+        return false;
+    const char *h = p;
+    while (p < e && (isalnum((unsigned char)*p) || strchr("-._:[]", *p)))
+        p++;
+    if (p == h)
+        return false;
+    return params_ok(p, e);
+}
+
+/* Each comma-separated element of v (commas inside quotes or <> excepted); false when one
+ * is empty or refused by ok. */
+static bool list_ok(struct sipmsg_str v, bool (*ok)(const char *, const char *)) {
+    const char *p = v.ptr, *e = v.ptr + v.len;
+    for (;;) {
+        const char *b = p;
+        while (p < e && *p != ',') {
+            if (*p == '"') {
+                p = quoted_end(p, e);
+                if (!p)
+                    return false;
+            } else if (*p == '<') {
+                const char *q = memchr(p, '>', (size_t)(e - p));
+                if (!q)
+                    return false;
+                p = q + 1;
+            } else {
+                p++;
+            }
+        }
+        struct sipmsg_str elem = str_trim(str_make(b, (size_t)(p - b)));
+        if (elem.len == 0 || !ok(elem.ptr, elem.ptr + elem.len))
+            return false;
+        if (p >= e)
+            return true;
+        p++;
+    }
+}
+
+static bool contact_ok(const char *p, const char *e) {
+    return (e - p == 1 && *p == '*') || name_addr_ok(p, e);
+}
+
+/* m-type "/" m-subtype *( SEMI m-parameter ) (RFC 3261 20.15). */
+static bool media_type_ok(const char *p, const char *e) {
+    const char *t = p;
+    while (p < e && is_token_char((unsigned char)*p))
+        p++;
+    if (p == t)
+        return false;
+    p = skip_ws(p, e);
+    if (p >= e || *p != '/')
+        return false;
+    p = t = skip_ws(p + 1, e);
+    while (p < e && is_token_char((unsigned char)*p))
+        p++;
+    return p > t && params_ok(p, e);
+}
+
+/* callid = word [ "@" word ]: no LWS. */
+static bool call_id_ok(const char *p, const char *e) {
+    for (const char *q = p; q < e; q++)
+        if ((unsigned char)*q <= ' ' || (unsigned char)*q >= 0x7f)
+            return false;
+    return p < e;
+}
+
+static bool header_syntax_ok(const struct sipmsg_header *h) {
+    const char *p = h->value.ptr, *e = p + h->value.len;
+    if (h->value.len == 0)
+        return false;
+    switch (h->id) {
+    case SIPMSG_H_VIA:
+        return list_ok(h->value, via_parm_ok);
+    case SIPMSG_H_FROM:
+    case SIPMSG_H_TO:
+        return name_addr_ok(p, e);
+    case SIPMSG_H_CONTACT:
+        return list_ok(h->value, contact_ok);
+    case SIPMSG_H_ROUTE:
+    case SIPMSG_H_RECORD_ROUTE:
+        return list_ok(h->value, name_addr_ok);
+    case SIPMSG_H_CALL_ID:
+        return call_id_ok(p, e);
+    case SIPMSG_H_CONTENT_TYPE:
+        return media_type_ok(p, e);
+    default:
+        return true; /* CSeq: read_cseq */
+    }
+}
+
+static void check_syntax(sipmsg_t *m) {
     for (unsigned i = 0; i < m->nheaders && !m->error_status; i++) {
         const struct sipmsg_header *h = &m->headers[i];
-        if (!(header_table[h->id].flags & SIPMSG_F_OSIP))
-            continue;
-        char name[24];
-        snprintf(name, sizeof name, "%s", header_table[h->id].name);
-        char *value = osip_copy(m, h->value);
-        if (!value || h->value.len == 0 || osip_message_set_multiple_header(om, name, value) != 0)
+        if ((header_table[h->id].flags & SIPMSG_F_SYNTAX) && !header_syntax_ok(h))
             set_error(m, 400, "Bad %s header", header_table[h->id].name);
     }
-    osip_message_free(om);
 }
 
 static void read_cseq(sipmsg_t *m) {
@@ -694,7 +863,7 @@ static enum sipmsg_result parse_response_rest(sipmsg_t *m) {
             return SIPMSG_DROP;
     read_cseq(m);
     if (!m->error_status)
-        check_with_osip(m);
+        check_syntax(m);
     if (m->error_status)
         return SIPMSG_DROP;
     bool found;
@@ -809,7 +978,7 @@ enum sipmsg_result sipmsg_parse(sipmsg_t *m, const char *buf, size_t len, bool s
     if (!m->error_status)
         check_request_uri(m);
     if (!m->error_status)
-        check_with_osip(m);
+        check_syntax(m);
 
     bool found;
     m->call_id = sipmsg_header_value(m, SIPMSG_H_CALL_ID);

@@ -4,8 +4,9 @@
  * DESCRIPTION
  *   sipmsg_parse reads one message: the start line and the header lines itself (folding,
  *   compact names, duplicates, Content-Length framing per RFC 3261 18.3 and 7.5), the
- *   structured header fields (Via, From, To, Call-ID, CSeq, Contact, Content-Type, Route,
- *   Record-Route) through libosip2's header parsers, which validate them, and what sipd
+ *   syntax of the structured header fields (Via, From, To, Call-ID, CSeq, Contact,
+ *   Content-Type, Route, Record-Route, RFC 3261 20 and 25.1: it alone judges whether a
+ *   message is well-formed; the Request-URI through sipuri.h), and what sipd
  *   needs as slices: top Via (lenient, so that a request with a broken Via parameter can
  *   still be answered), tags, Call-ID, CSeq, Max-Forwards, Expires. It decides whether a
  *   broken request can be answered at all (a usable top Via and a CSeq) and with what.
@@ -21,7 +22,8 @@
  *   message bytes, and the slices it returns point into them or into the arena, valid
  *   until the next sipmsg_parse on the same sipmsg_t.
  * LOOP
- *   Pure code, on sipd's loop. sipmsg_library_init once per process (libosip2 parser_init).
+ *   Pure code, on sipd's loop. sipmsg_library_init once per process (libosip2 parser_init, for
+ *   sipuri's URI parser).
  * ERRORS
  *   sipmsg_parse returns SIPMSG_OK, SIPMSG_RESPONSE (a well-formed response: the fields
  *   above read, method_id from its CSeq),
@@ -65,27 +67,27 @@ enum sipmsg_method {
 };
 
 #define SIPMSG_F_SINGLE 1u /* at most one per message (RFC 3261 7.3.1) */
-#define SIPMSG_F_OSIP 2u   /* validated by libosip2's parser for it */
+#define SIPMSG_F_SYNTAX 2u /* its syntax checked whole (RFC 3261 20, 25.1) */
 
 /* X(id, name, compact form or 0, flags) — the header fields sipd looks at. */
 #define SIPMSG_HEADERS(X)                                                                   \
-    X(VIA, "Via", 'v', SIPMSG_F_OSIP)                                                       \
-    X(FROM, "From", 'f', SIPMSG_F_OSIP | SIPMSG_F_SINGLE)                                   \
-    X(TO, "To", 't', SIPMSG_F_OSIP | SIPMSG_F_SINGLE)                                       \
-    X(CALL_ID, "Call-ID", 'i', SIPMSG_F_OSIP | SIPMSG_F_SINGLE)                             \
-    X(CSEQ, "CSeq", 0, SIPMSG_F_OSIP | SIPMSG_F_SINGLE)                                     \
+    X(VIA, "Via", 'v', SIPMSG_F_SYNTAX)                                                       \
+    X(FROM, "From", 'f', SIPMSG_F_SYNTAX | SIPMSG_F_SINGLE)                                   \
+    X(TO, "To", 't', SIPMSG_F_SYNTAX | SIPMSG_F_SINGLE)                                       \
+    X(CALL_ID, "Call-ID", 'i', SIPMSG_F_SYNTAX | SIPMSG_F_SINGLE)                             \
+    X(CSEQ, "CSeq", 0, SIPMSG_F_SYNTAX | SIPMSG_F_SINGLE)                                     \
     X(CONTENT_LENGTH, "Content-Length", 'l', SIPMSG_F_SINGLE)                               \
-    X(CONTENT_TYPE, "Content-Type", 'c', SIPMSG_F_OSIP | SIPMSG_F_SINGLE)                   \
+    X(CONTENT_TYPE, "Content-Type", 'c', SIPMSG_F_SYNTAX | SIPMSG_F_SINGLE)                   \
     X(CONTENT_ENCODING, "Content-Encoding", 'e', 0)                                         \
-    X(CONTACT, "Contact", 'm', SIPMSG_F_OSIP)                                               \
+    X(CONTACT, "Contact", 'm', SIPMSG_F_SYNTAX)                                               \
     X(MAX_FORWARDS, "Max-Forwards", 0, SIPMSG_F_SINGLE)                                     \
     X(EXPIRES, "Expires", 0, SIPMSG_F_SINGLE)                                               \
     X(REQUIRE, "Require", 0, 0)                                                             \
     X(SUPPORTED, "Supported", 'k', 0)                                                       \
     X(ACCEPT, "Accept", 0, 0)                                                               \
     X(USER_AGENT, "User-Agent", 0, 0)                                                       \
-    X(ROUTE, "Route", 0, SIPMSG_F_OSIP)                                                     \
-    X(RECORD_ROUTE, "Record-Route", 0, SIPMSG_F_OSIP)                                       \
+    X(ROUTE, "Route", 0, SIPMSG_F_SYNTAX)                                                     \
+    X(RECORD_ROUTE, "Record-Route", 0, SIPMSG_F_SYNTAX)                                       \
     X(SESSION_EXPIRES, "Session-Expires", 'x', 0)                                           \
     X(MIN_SE, "Min-SE", 0, 0)                                                               \
     X(REFER_TO, "Refer-To", 'r', 0)
@@ -186,7 +188,7 @@ struct sipmsg_out {
     bool full;
 };
 
-/* One-time libosip2 set-up (parser tables, its stderr tracing off). */
+/* One-time libosip2 set-up for sipuri (parser tables, its stderr tracing off). */
 void sipmsg_library_init(void);
 
 /* A parser for messages of up to max_message bytes; NULL when out of memory. */
