@@ -26,9 +26,13 @@
  *   them (memory goes in a close callback). Messages passed in are borrowed for the call.
  * LOOP
  *   sipd's loop; routerd's replies arrive as IPC callbacks on it.
+ * SEE ALSO
+ *   core_int.h: the layers below (core_reply, core_local, core_register, core_dialog).
  * ERRORS
- *   core_new: NULL when out of memory. Everything else is answered on the wire and
- *   counted in the shm slot (sip_rx_*, sip_tx_responses, sip_txn_*, sip_retransmissions).
+ *   core_new: NULL when out of memory or when the system has no random bytes for the
+ *   tag and branch salt (fail closed: sipd does not start). Everything else is answered
+ *   on the wire and counted in the shm slot (sip_rx_*, sip_tx_responses, sip_txn_*,
+ *   sip_retransmissions).
  */
 #ifndef SB_SIPD_CORE_H
 #define SB_SIPD_CORE_H

@@ -68,7 +68,8 @@ static int sipd_init(worker_t *w) {
     struct core_peers peers = {pick_router, pick_dialog, pick_sipd, pick_dialog_instance, w};
     sipd.core = core_new(w->loop, &cc, w->slot, &peers);
     if (!sipd.core)
-        return -1;
+        log_fatal("sipd cannot start: out of memory, or no random bytes (getrandom) for its "
+                  "tags and branches");
     core_set_index(sipd.core, w->shm);
     w->role_ctx = &sipd;
     for (int i = 0; i < CFG_MAX_ADDRS; i++) {

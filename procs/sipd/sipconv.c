@@ -1,5 +1,6 @@
 /* sipconv - see sipconv.h */
 #include "sipconv.h"
+#include "sipuri.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -51,6 +52,81 @@ static bool name_addr_split(const sipmsg_t *m, enum sipmsg_hdr id, struct sipmsg
     return *display && *uri && *tag;
 }
 
+static Sb__SipMethod method_enum(enum sipmsg_method id) {
+    switch (id) {
+    case SIPMSG_M_INVITE:
+        return SB__SIP_METHOD__SIP_METHOD_INVITE;
+    case SIPMSG_M_ACK:
+        return SB__SIP_METHOD__SIP_METHOD_ACK;
+    case SIPMSG_M_BYE:
+        return SB__SIP_METHOD__SIP_METHOD_BYE;
+    case SIPMSG_M_CANCEL:
+        return SB__SIP_METHOD__SIP_METHOD_CANCEL;
+    case SIPMSG_M_REGISTER:
+        return SB__SIP_METHOD__SIP_METHOD_REGISTER;
+    case SIPMSG_M_OPTIONS:
+        return SB__SIP_METHOD__SIP_METHOD_OPTIONS;
+    case SIPMSG_M_UPDATE:
+        return SB__SIP_METHOD__SIP_METHOD_UPDATE;
+    case SIPMSG_M_REFER:
+        return SB__SIP_METHOD__SIP_METHOD_REFER;
+    case SIPMSG_M_NOTIFY:
+        return SB__SIP_METHOD__SIP_METHOD_NOTIFY;
+    case SIPMSG_M_INFO:
+        return SB__SIP_METHOD__SIP_METHOD_INFO;
+    case SIPMSG_M_PRACK:
+        return SB__SIP_METHOD__SIP_METHOD_PRACK;
+    case SIPMSG_M_SUBSCRIBE:
+        return SB__SIP_METHOD__SIP_METHOD_SUBSCRIBE;
+    case SIPMSG_M_MESSAGE:
+        return SB__SIP_METHOD__SIP_METHOD_MESSAGE;
+    default:
+        return SB__SIP_METHOD__SIP_METHOD_OTHER;
+    }
+}
+
+/* The user part (as written) of a sip/sips URI, "" for others. */
+static char *uri_user(struct sipmsg_out *o, const char *uri) {
+    struct sipuri u;
+    if (!uri || sipuri_parse(uri, strlen(uri), &u) < 0)
+        return copy(o, "", 0);
+    return copy(o, u.user ? u.user : "", u.user_len);
+}
+
+/* The parsed fields of out (RFC 4028 and the URIs), from m; false when o is full. */
+static bool parsed_fields(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv_store *st,
+                          struct sipmsg_out *o) {
+    out->method_id = method_enum(m->method_id);
+    out->ruri_user = out->ruri_host = out->refer_to = out->refer_to_aor = "";
+    struct sipuri u;
+    if (m->request && sipuri_parse(m->uri.ptr, m->uri.len, &u) == 0) {
+        out->ruri_user = copy(o, u.user ? u.user : "", u.user_len);
+        out->ruri_host = copy(o, u.host, strlen(u.host));
+    }
+    out->from_user = uri_user(o, out->from_uri);
+    if (m->request && m->method_id == SIPMSG_M_REFER) {
+        struct sipmsg_str d, uri;
+        if (sipmsg_name_addr(sipmsg_header_value(m, SIPMSG_H_REFER_TO), &d, &uri)) {
+            char aor[SIPURI_MAX_TEXT];
+            out->refer_to = copy_str(o, uri);
+            if (sipuri_parse(uri.ptr, uri.len, &u) == 0 && u.user_len &&
+                sipuri_aor(&u, aor, sizeof aor) > 0)
+                out->refer_to_aor = copy(o, aor, strlen(aor));
+        }
+    }
+    Sb__SipSessionTimer *t = &st->session_timer;
+    sb__sip_session_timer__init(t);
+    t->expires = m->timer.expires;
+    t->refresher = m->timer.refresher == 'c'   ? SB__SIP_REFRESHER__SIP_REFRESHER_UAC
+                   : m->timer.refresher == 's' ? SB__SIP_REFRESHER__SIP_REFRESHER_UAS
+                                               : SB__SIP_REFRESHER__SIP_REFRESHER_NONE;
+    t->min_se = m->timer.min_se;
+    t->supported = m->timer.supported;
+    t->required = m->timer.required;
+    out->session_timer = t;
+    return out->ruri_user && out->ruri_host && out->from_user && out->refer_to && out->refer_to_aor;
+}
+
 bool sipconv_to_proto(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv_store *st,
                       struct sipmsg_out *o) {
     sb__sip_message__init(out);
@@ -69,9 +145,8 @@ bool sipconv_to_proto(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv_sto
     out->call_id = copy_str(o, m->call_id);
     out->cseq = m->cseq;
     struct sipmsg_str d, u;
-    out->contact = sipmsg_name_addr(sipmsg_header_value(m, SIPMSG_H_CONTACT), &d, &u)
-                       ? copy_str(o, u)
-                       : "";
+    out->contact =
+        sipmsg_name_addr(sipmsg_header_value(m, SIPMSG_H_CONTACT), &d, &u) ? copy_str(o, u) : "";
     out->max_forwards = m->max_forwards;
     out->content_type = copy_str(o, sipmsg_header_value(m, SIPMSG_H_CONTENT_TYPE));
     out->body.data = (uint8_t *)m->body.ptr;
@@ -93,7 +168,8 @@ bool sipconv_to_proto(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv_sto
     out->record_route = st->record_route;
     out->n_headers = nh;
     out->headers = st->header_ptrs;
-    return !o->full && out->method && out->call_id && out->contact && out->content_type;
+    return parsed_fields(m, out, st, o) && !o->full && out->method && out->call_id &&
+           out->contact && out->content_type;
 }
 
 /* ---------------------------------------------------------------- building */
@@ -170,9 +246,9 @@ static void put_contact(struct sipmsg_out *o, const Sb__SipMessage *msg,
 
 /* Checks every text field dialogd gave; the first bad one's name in *why. */
 static bool fields_safe(const Sb__SipMessage *msg, const char **why) {
-    const char *texts[] = {msg->method,  msg->request_uri, msg->reason,       msg->from_display,
-                           msg->from_uri, msg->from_tag,   msg->to_display,   msg->to_uri,
-                           msg->to_tag,   msg->call_id,    msg->contact,      msg->content_type,
+    const char *texts[] = {msg->method,      msg->request_uri, msg->reason,     msg->from_display,
+                           msg->from_uri,    msg->from_tag,    msg->to_display, msg->to_uri,
+                           msg->to_tag,      msg->call_id,     msg->contact,    msg->content_type,
                            msg->contact_user};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
         if (!safe(texts[i])) {
@@ -200,9 +276,23 @@ static bool fields_safe(const Sb__SipMessage *msg, const char **why) {
 
 /* Extra header fields dialogd may not set: sipd writes these itself. */
 static bool header_reserved(const char *name) {
-    static const char *const names[] = {"Via", "v", "Content-Length", "l", "CSeq", "Call-ID",
-                                        "i", "From", "f", "To", "t", "Max-Forwards",
-                                        "Content-Type", "c", "Contact", "m", "Route"};
+    static const char *const names[] = {"Via",
+                                        "v",
+                                        "Content-Length",
+                                        "l",
+                                        "CSeq",
+                                        "Call-ID",
+                                        "i",
+                                        "From",
+                                        "f",
+                                        "To",
+                                        "t",
+                                        "Max-Forwards",
+                                        "Content-Type",
+                                        "c",
+                                        "Contact",
+                                        "m",
+                                        "Route"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcasecmp(name, names[i]) == 0)
             return true;
@@ -245,7 +335,8 @@ int sipconv_request_build(const Sb__SipMessage *msg, const struct sipconv_local 
     }
     struct sipmsg_out o = {out, cap, 0, false};
     sipmsg_out_printf(&o, "%s %s SIP/2.0\r\n", msg->method, msg->request_uri);
-    sipmsg_out_puts(&o, local->transport == SIPDEST_TCP ? "Via: SIP/2.0/TCP " : "Via: SIP/2.0/UDP ");
+    sipmsg_out_puts(&o,
+                    local->transport == SIPDEST_TCP ? "Via: SIP/2.0/TCP " : "Via: SIP/2.0/UDP ");
     put_host(&o, local);
     sipmsg_out_printf(&o, ";branch=%s;rport\r\n", branch);
     sipmsg_out_printf(&o, "Max-Forwards: %d\r\n",
@@ -313,66 +404,30 @@ int sipconv_next_hop(const Sb__SipMessage *msg, union sipdest_addr *addr, sockle
     }
     while (p < e && *p == ' ')
         p++;
-    if ((size_t)(e - p) < 4 || strncasecmp(p, "sip:", 4) != 0) {
-        *why = "not a sip: URI";
+    while (e > p && e[-1] == ' ')
+        e--;
+    struct sipuri u;
+    int rc = sipuri_parse(p, (size_t)(e - p), &u);
+    if (rc < 0 || u.sips) {
+        *why = rc == -EPROTONOSUPPORT || u.sips ? "not a sip: URI" : "malformed URI";
         return -EINVAL;
-    }
-    p += 4;
-    const char *hostpart = p;
-    for (const char *q = p; q < e && *q != ';' && *q != '?'; q++)
-        if (*q == '@')
-            hostpart = q + 1;
-    char host[64];
-    const char *h = hostpart, *hend;
-    if (*h == '[') {
-        hend = memchr(h, ']', (size_t)(e - h));
-        if (!hend) {
-            *why = "malformed IPv6 reference";
-            return -EINVAL;
-        }
-        h++;
-    } else {
-        hend = h;
-        while (hend < e && *hend != ':' && *hend != ';' && *hend != '?' && *hend != '>')
-            hend++;
-    }
-    if (hend == h || (size_t)(hend - h) >= sizeof host) {
-        *why = "no host";
-        return -EINVAL;
-    }
-    memcpy(host, h, (size_t)(hend - h));
-    host[hend - h] = '\0';
-    const char *after = hend + (*hend == ']');
-    int port = 5060;
-    if (after < e && *after == ':') {
-        port = 0;
-        for (after++; after < e && *after >= '0' && *after <= '9'; after++)
-            port = port * 10 + (*after - '0');
-        if (port < 1 || port > 65535) {
-            *why = "bad port";
-            return -EINVAL;
-        }
     }
     *transport = SIPDEST_UDP;
-    for (const char *q = after; q < e; q++) {
-        if (*q == ';' && (size_t)(e - q) >= 11 && strncasecmp(q, ";transport=", 11) == 0) {
-            const char *t = q + 11;
-            if ((size_t)(e - t) >= 3 && strncasecmp(t, "tcp", 3) == 0)
-                *transport = SIPDEST_TCP;
-            else if (!((size_t)(e - t) >= 3 && strncasecmp(t, "udp", 3) == 0)) {
-                *why = "transport not supported";
-                return -EPROTONOSUPPORT;
-            }
-        }
+    if (strcmp(u.transport, "tcp") == 0) {
+        *transport = SIPDEST_TCP;
+    } else if (u.transport[0] && strcmp(u.transport, "udp") != 0) {
+        *why = "transport not supported";
+        return -EPROTONOSUPPORT;
     }
+    int port = u.port ? u.port : 5060;
     memset(addr, 0, sizeof *addr);
-    if (inet_pton(AF_INET, host, &addr->sin.sin_addr) == 1) {
+    if (!u.ipv6 && inet_pton(AF_INET, u.host, &addr->sin.sin_addr) == 1) {
         addr->sin.sin_family = AF_INET;
         addr->sin.sin_port = htons((uint16_t)port);
         *addr_len = sizeof addr->sin;
         return 0;
     }
-    if (inet_pton(AF_INET6, host, &addr->sin6.sin6_addr) == 1) {
+    if (u.ipv6 && inet_pton(AF_INET6, u.host, &addr->sin6.sin6_addr) == 1) {
         addr->sin6.sin6_family = AF_INET6;
         addr->sin6.sin6_port = htons((uint16_t)port);
         *addr_len = sizeof addr->sin6;

@@ -4,8 +4,11 @@
  * DESCRIPTION
  *   sipconv_to_proto turns a parsed message (sipmsg_t) into a Sb__SipMessage: start line,
  *   From/To split into display name, URI and tag, Call-ID, CSeq, first Contact URI,
- *   Record-Route values, body, and every header field sipd does not own (Via, Route,
- *   Content-Length, ...) as a name/value pair. sipconv_request_build writes a request
+ *   Record-Route values, body, every header field sipd does not own (Via, Route,
+ *   Content-Length, ...) as a name/value pair, and what it parsed so that dialogd parses
+ *   nothing: the method as an enum (responses: the CSeq method), the Request-URI's user
+ *   and host, the From user, a REFER's Refer-To URI and its AOR (sipuri.h), the session
+ *   timer fields (RFC 4028). sipconv_request_build writes a request
  *   from one, with our Via (branch given) and, for contact_user, our Contact; it refuses
  *   fields that would break the message (CR, LF or NUL in any text, an empty Call-ID or
  *   method). sipconv_derive writes the ACK of a non-2xx (RFC 3261 17.1.1.3) or the CANCEL
@@ -37,6 +40,7 @@ struct sipconv_store {
     Sb__SipHeader headers[SIPMSG_MAX_HEADERS];
     Sb__SipHeader *header_ptrs[SIPMSG_MAX_HEADERS];
     char *record_route[SIPCONV_MAX_RR];
+    Sb__SipSessionTimer session_timer;
 };
 
 /* Our end of a transport: how we name ourselves in Via and Contact. */

@@ -1,5 +1,6 @@
 /* sipmsg - see sipmsg.h */
 #include "sipmsg.h"
+#include "sipuri.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -254,8 +255,7 @@ sipmsg_t *sipmsg_new(size_t max_message) {
     sipmsg_t *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
-    /* Unfolded values (at most the header section plus a NUL each), then a scratch copy
-     * of the longest value for osip, which writes into what it parses. */
+    /* Unfolded values (at most the header section plus a NUL each), with room to spare. */
     m->arena_cap = 2 * max_message + 2 * SIPMSG_MAX_HEADERS + 64;
     m->arena = malloc(m->arena_cap);
     if (!m->arena) {
@@ -433,7 +433,7 @@ static bool next_param(struct sipmsg_str v, size_t *pos, struct sipmsg_str *name
         }
         *value = str_make(vs, (size_t)(p - vs));
     }
-    /* skip whatever is left up to the next parameter (lenient: osip judges syntax) */
+    /* skip whatever is left up to the next parameter (lenient: check_syntax judges it) */
     while (p < e && *p != ';' && *p != ',')
         p++;
     *pos = (size_t)(p - v.ptr);
@@ -540,19 +540,7 @@ static bool scheme_is_sip(struct sipmsg_str scheme) {
     return sipmsg_str_ieq(scheme, "sip") || sipmsg_str_ieq(scheme, "sips");
 }
 
-/* The arena space after the values, as a NUL-terminated copy for osip (NULs, legal only
- * in quoted strings, become SP: osip reads C strings). */
-static char *osip_copy(sipmsg_t *m, struct sipmsg_str s) {
-    char *dst = m->arena + m->arena_used;
-    if (s.len + 1 > m->arena_cap - m->arena_used)
-        return NULL;
-    for (size_t i = 0; i < s.len; i++)
-        dst[i] = s.ptr[i] ? s.ptr[i] : ' ';
-    dst[s.len] = '\0';
-    return dst;
-}
-
-/* Request-URI: a scheme we serve is parsed by osip; another scheme is for sipmsg_check. */
+/* Request-URI: a scheme we serve is parsed (sipuri.h); another scheme is for sipmsg_check. */
 static void check_request_uri(sipmsg_t *m) {
     struct sipmsg_str scheme;
     if (!uri_scheme(m->uri, &scheme)) {
@@ -562,32 +550,214 @@ static void check_request_uri(sipmsg_t *m) {
     m->uri_scheme_supported = scheme_is_sip(scheme) || sipmsg_str_ieq(scheme, "tel");
     if (!scheme_is_sip(scheme))
         return;
-    char *text = osip_copy(m, m->uri);
-    osip_uri_t *uri = NULL;
-    if (!text || osip_uri_init(&uri) != 0 || osip_uri_parse(uri, text) != 0 || !uri->host)
+    struct sipuri u;
+    if (sipuri_parse(m->uri.ptr, m->uri.len, &u) < 0)
         set_error(m, 400, "Malformed Request-URI");
-    osip_uri_free(uri);
 }
 
-/* libosip2 parses each structured header field on its own, so the one it refuses can be
- * named in the answer. */
-static void check_with_osip(sipmsg_t *m) {
-    osip_message_t *om = NULL;
-    if (osip_message_init(&om) != 0) {
-        set_error(m, 500, "Out of memory");
-        return;
+/* ---------------------------------------------------------------- header syntax
+ * RFC 3261 20 and 25.1, judged here and nowhere else: each structured header field the
+ * UAS core reads (SIPMSG_F_SYNTAX) is checked whole, so the first bad one is named. */
+
+/* gen-value = token / host / quoted-string: what may follow '=' in a parameter. */
+static bool is_gen_value_char(unsigned char c) {
+    return is_token_char(c) || c == ':' || c == '[' || c == ']';
+}
+
+/* *( SEMI generic-param ) from p to e, LWS allowed around ';' and '='. */
+static bool params_ok(const char *p, const char *e) {
+    p = skip_ws(p, e);
+    while (p < e) {
+        if (*p != ';')
+            return false;
+        p = skip_ws(p + 1, e);
+        const char *n = p;
+        while (p < e && is_token_char((unsigned char)*p))
+            p++;
+        if (p == n)
+            return false; /* an empty parameter (";;") */
+        p = skip_ws(p, e);
+        if (p < e && *p == '=') {
+            p = skip_ws(p + 1, e);
+            if (p < e && *p == '"') {
+                p = quoted_end(p, e);
+                if (!p)
+                    return false;
+            } else {
+                const char *v = p;
+                while (p < e && is_gen_value_char((unsigned char)*p))
+                    p++;
+                if (p == v)
+                    return false;
+            }
+            p = skip_ws(p, e);
+        }
     }
+    return true;
+}
+
+/* A URI as written in a header field: scheme ":" and no LWS, quote or angle bracket. */
+static bool header_uri_ok(const char *p, const char *e) {
+    const char *colon = memchr(p, ':', (size_t)(e - p));
+    if (!colon || colon == p)
+        return false;
+    for (const char *q = p; q < e; q++)
+        if ((unsigned char)*q <= ' ' || *q == '"' || *q == '<' || *q == '>')
+            return false;
+    for (const char *q = p; q < colon; q++)
+        if (!isalnum((unsigned char)*q) && !strchr("+-.", *q))
+            return false;
+    return colon + 1 < e;
+}
+
+/* ( name-addr / addr-spec ) *( SEMI param ) (From, To, Contact, Route, Record-Route). */
+static bool name_addr_ok(const char *p, const char *e) {
+    p = skip_ws(p, e);
+    const char *lt = NULL;
+    if (p < e && *p == '"') {
+        p = quoted_end(p, e);
+        if (!p)
+            return false;
+        p = skip_ws(p, e);
+        if (p >= e || *p != '<')
+            return false;
+        lt = p;
+    } else {
+        /* display-name = *(token LWS): up to '<', else an addr-spec */
+        const char *q = p;
+        while (q < e && (is_token_char((unsigned char)*q) || is_ws(*q)))
+            q++;
+        if (q < e && *q == '<')
+            lt = q;
+    }
+    if (lt) {
+        const char *gt = memchr(lt, '>', (size_t)(e - lt));
+        if (!gt || !header_uri_ok(lt + 1, gt))
+            return false;
+        return params_ok(gt + 1, e);
+    }
+    /* RFC 3261 20: an addr-spec's parameters are the header's ('?' there is for the
+     * reader of the URI: a REGISTER's Contact, sipmsg_register_read) */
+    const char *semi = memchr(p, ';', (size_t)(e - p)), *end = semi ? semi : e;
+    while (end > p && is_ws(end[-1]))
+        end--;
+    return header_uri_ok(p, end) && params_ok(semi ? semi : e, e);
+}
+
+/* via-parm = sent-protocol LWS sent-by *( SEMI via-params ) (RFC 3261 20.42). */
+static bool via_parm_ok(const char *p, const char *e) {
+    for (int part = 0; part < 3; part++) {
+        p = skip_ws(p, e);
+        if (part) {
+            if (p >= e || *p != '/')
+                return false;
+            p = skip_ws(p + 1, e);
+        }
+        const char *t = p;
+        while (p < e && is_token_char((unsigned char)*p))
+            p++;
+        if (p == t)
+            return false;
+    }
+    const char *lws = p;
+    p = skip_ws(p, e);
+    if (p == lws)
+        return false;
+    const char *h = p;
+    while (p < e && (isalnum((unsigned char)*p) || strchr("-._:[]", *p)))
+        p++;
+    if (p == h)
+        return false;
+    return params_ok(p, e);
+}
+
+/* Each comma-separated element of v (commas inside quotes or <> excepted); false when one
+ * is empty or refused by ok. */
+static bool list_ok(struct sipmsg_str v, bool (*ok)(const char *, const char *)) {
+    const char *p = v.ptr, *e = v.ptr + v.len;
+    for (;;) {
+        const char *b = p;
+        while (p < e && *p != ',') {
+            if (*p == '"') {
+                p = quoted_end(p, e);
+                if (!p)
+                    return false;
+            } else if (*p == '<') {
+                const char *q = memchr(p, '>', (size_t)(e - p));
+                if (!q)
+                    return false;
+                p = q + 1;
+            } else {
+                p++;
+            }
+        }
+        struct sipmsg_str elem = str_trim(str_make(b, (size_t)(p - b)));
+        if (elem.len == 0 || !ok(elem.ptr, elem.ptr + elem.len))
+            return false;
+        if (p >= e)
+            return true;
+        p++;
+    }
+}
+
+static bool contact_ok(const char *p, const char *e) {
+    return (e - p == 1 && *p == '*') || name_addr_ok(p, e);
+}
+
+/* m-type "/" m-subtype *( SEMI m-parameter ) (RFC 3261 20.15). */
+static bool media_type_ok(const char *p, const char *e) {
+    const char *t = p;
+    while (p < e && is_token_char((unsigned char)*p))
+        p++;
+    if (p == t)
+        return false;
+    p = skip_ws(p, e);
+    if (p >= e || *p != '/')
+        return false;
+    p = t = skip_ws(p + 1, e);
+    while (p < e && is_token_char((unsigned char)*p))
+        p++;
+    return p > t && params_ok(p, e);
+}
+
+/* callid = word [ "@" word ]: no LWS. */
+static bool call_id_ok(const char *p, const char *e) {
+    for (const char *q = p; q < e; q++)
+        if ((unsigned char)*q <= ' ' || (unsigned char)*q >= 0x7f)
+            return false;
+    return p < e;
+}
+
+static bool header_syntax_ok(const struct sipmsg_header *h) {
+    const char *p = h->value.ptr, *e = p + h->value.len;
+    if (h->value.len == 0)
+        return false;
+    switch (h->id) {
+    case SIPMSG_H_VIA:
+        return list_ok(h->value, via_parm_ok);
+    case SIPMSG_H_FROM:
+    case SIPMSG_H_TO:
+        return name_addr_ok(p, e);
+    case SIPMSG_H_CONTACT:
+        return list_ok(h->value, contact_ok);
+    case SIPMSG_H_ROUTE:
+    case SIPMSG_H_RECORD_ROUTE:
+        return list_ok(h->value, name_addr_ok);
+    case SIPMSG_H_CALL_ID:
+        return call_id_ok(p, e);
+    case SIPMSG_H_CONTENT_TYPE:
+        return media_type_ok(p, e);
+    default:
+        return true; /* CSeq: read_cseq */
+    }
+}
+
+static void check_syntax(sipmsg_t *m) {
     for (unsigned i = 0; i < m->nheaders && !m->error_status; i++) {
         const struct sipmsg_header *h = &m->headers[i];
-        if (!(header_table[h->id].flags & SIPMSG_F_OSIP))
-            continue;
-        char name[24];
-        snprintf(name, sizeof name, "%s", header_table[h->id].name);
-        char *value = osip_copy(m, h->value);
-        if (!value || h->value.len == 0 || osip_message_set_multiple_header(om, name, value) != 0)
+        if ((header_table[h->id].flags & SIPMSG_F_SYNTAX) && !header_syntax_ok(h))
             set_error(m, 400, "Bad %s header", header_table[h->id].name);
     }
-    osip_message_free(om);
 }
 
 static void read_cseq(sipmsg_t *m) {
@@ -650,6 +820,7 @@ static void reset(sipmsg_t *m, const char *buf, size_t len) {
     m->max_forwards = -1;
     m->expires = -1;
     m->content_length = -1;
+    memset(&m->timer, 0, sizeof m->timer);
     m->error_status = 0;
     m->error_reason[0] = '\0';
     m->arena_used = 0;
@@ -677,6 +848,8 @@ static void read_request_line(sipmsg_t *m, const char *s, const char *e) {
     }
 }
 
+static void read_session_timer(sipmsg_t *m);
+
 /* A response whose top Via and CSeq were read: the rest a client transaction and its
  * TU need, checked as strictly as a request's. Anything wrong drops it (RFC 3261 18.1.2:
  * a malformed response is discarded). */
@@ -690,7 +863,7 @@ static enum sipmsg_result parse_response_rest(sipmsg_t *m) {
             return SIPMSG_DROP;
     read_cseq(m);
     if (!m->error_status)
-        check_with_osip(m);
+        check_syntax(m);
     if (m->error_status)
         return SIPMSG_DROP;
     bool found;
@@ -698,6 +871,7 @@ static enum sipmsg_result parse_response_rest(sipmsg_t *m) {
     m->from_tag = header_param(sipmsg_header_value(m, SIPMSG_H_FROM), "tag", &found);
     m->to_tag = header_param(sipmsg_header_value(m, SIPMSG_H_TO), "tag", &m->has_to_tag);
     m->method_id = sipmsg_method_lookup(m->cseq_method.ptr, m->cseq_method.len);
+    read_session_timer(m);
     return SIPMSG_RESPONSE;
 }
 
@@ -723,7 +897,8 @@ enum sipmsg_result sipmsg_parse(sipmsg_t *m, const char *buf, size_t len, bool s
             !sipmsg_str_ieq(str_make(buf, (size_t)(sp - buf)), "SIP/2.0"))
             return SIPMSG_DROP;
         m->status = (int)code;
-        m->reason = sol_end - sp > 5 ? str_make(sp + 5, (size_t)(sol_end - sp - 5)) : str_make(sp, 0);
+        m->reason =
+            sol_end - sp > 5 ? str_make(sp + 5, (size_t)(sol_end - sp - 5)) : str_make(sp, 0);
     } else {
         m->request = true;
         read_request_line(m, buf, sol_end);
@@ -799,10 +974,11 @@ enum sipmsg_result sipmsg_parse(sipmsg_t *m, const char *buf, size_t len, bool s
             set_error(m, 400, "Multiple %s headers", header_table[id].name);
     read_cseq(m);
     read_numbers(m);
+    read_session_timer(m);
     if (!m->error_status)
         check_request_uri(m);
     if (!m->error_status)
-        check_with_osip(m);
+        check_syntax(m);
 
     bool found;
     m->call_id = sipmsg_header_value(m, SIPMSG_H_CALL_ID);
@@ -870,6 +1046,45 @@ static bool list_next(struct list_iter *it, struct sipmsg_str *elem) {
         }
     }
     return false;
+}
+
+/* Whether option list id (Supported, Require) names tag. */
+static bool list_has(const sipmsg_t *m, enum sipmsg_hdr id, const char *tag) {
+    struct list_iter it = {m, id, 0, 0};
+    struct sipmsg_str elem;
+    while (list_next(&it, &elem))
+        if (sipmsg_str_ieq(elem, tag))
+            return true;
+    return false;
+}
+
+/* RFC 4028 4, 5: Session-Expires = delta-seconds *(SEMI se-params), Min-SE likewise. */
+static void read_session_timer(sipmsg_t *m) {
+    struct sipmsg_session_timer *st = &m->timer;
+    unsigned long long n;
+    bool found;
+    if (m->count[SIPMSG_H_SESSION_EXPIRES]) {
+        struct sipmsg_str v = sipmsg_header_value(m, SIPMSG_H_SESSION_EXPIRES);
+        const char *semi = memchr(v.ptr, ';', v.len);
+        struct sipmsg_str delta = str_trim(str_make(v.ptr, semi ? (size_t)(semi - v.ptr) : v.len));
+        if (parse_uint(delta, 86400, &n) && n > 0)
+            st->expires = (uint32_t)n;
+        else
+            st->bad = true;
+        struct sipmsg_str r = header_param(v, "refresher", &found);
+        st->refresher = sipmsg_str_ieq(r, "uac") ? 'c' : sipmsg_str_ieq(r, "uas") ? 's' : 0;
+    }
+    if (m->count[SIPMSG_H_MIN_SE]) {
+        struct sipmsg_str v = sipmsg_header_value(m, SIPMSG_H_MIN_SE);
+        const char *semi = memchr(v.ptr, ';', v.len);
+        struct sipmsg_str delta = str_trim(str_make(v.ptr, semi ? (size_t)(semi - v.ptr) : v.len));
+        if (parse_uint(delta, 0xffffffffULL, &n))
+            st->min_se = (uint32_t)n;
+        else
+            st->bad = true;
+    }
+    st->supported = list_has(m, SIPMSG_H_SUPPORTED, "timer");
+    st->required = list_has(m, SIPMSG_H_REQUIRE, "timer");
 }
 
 /* type/subtype of a media-range or Content-Type (parameters dropped). */
@@ -970,6 +1185,13 @@ bool sipmsg_check(const sipmsg_t *m, struct sipmsg_verdict *v) {
             return true;
         }
     }
+    /* RFC 4028 4, 5: timer values that cannot be read */
+    if (m->timer.bad && m->method_id != SIPMSG_M_ACK && m->method_id != SIPMSG_M_CANCEL) {
+        verdict(v, 400,
+                m->count[SIPMSG_H_SESSION_EXPIRES] && !m->timer.expires ? "Bad Session-Expires"
+                                                                        : "Bad Min-SE");
+        return true;
+    }
     return false;
 }
 
@@ -1001,41 +1223,9 @@ static bool addr_spec(struct sipmsg_str v, struct sipmsg_str *uri, size_t *param
     return uri->len > 0 && !memchr(uri->ptr, '?', uri->len) && !memchr(uri->ptr, ' ', uri->len);
 }
 
+/* RFC 3261 10.3: the AOR a REGISTER binds is the To URI's canonical form (sipuri.h). */
 static bool canonical_aor(struct sipmsg_str uri, char *aor, size_t aorcap) {
-    struct sipmsg_str scheme;
-    if (!uri_scheme(uri, &scheme) || !scheme_is_sip(scheme))
-        return false;
-    const char *p = uri.ptr + scheme.len + 1, *e = uri.ptr + uri.len;
-    const char *at = memchr(p, '@', (size_t)(e - p));
-    struct sipmsg_str user = str_make(p, 0);
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        user = str_make(p, (size_t)((colon ? colon : at) - p));
-        p = at + 1;
-    }
-    const char *hp_end = p;
-    while (hp_end < e && *hp_end != ';' && *hp_end != '?')
-        hp_end++;
-    if (hp_end == p || (at && user.len == 0))
-        return false;
-    struct sipmsg_out o = {aor, aorcap - 1, 0, false};
-    for (size_t i = 0; i < scheme.len; i++) {
-        char c = (char)tolower((unsigned char)scheme.ptr[i]);
-        sipmsg_out_put(&o, &c, 1);
-    }
-    sipmsg_out_put(&o, ":", 1);
-    if (user.len) {
-        out_str(&o, user);
-        sipmsg_out_put(&o, "@", 1);
-    }
-    for (const char *h = p; h < hp_end; h++) {
-        char c = (char)tolower((unsigned char)*h);
-        sipmsg_out_put(&o, &c, 1);
-    }
-    if (o.full)
-        return false;
-    aor[o.len] = '\0';
-    return true;
+    return sipuri_aor_of(uri.ptr, uri.len, aor, aorcap) > 0;
 }
 
 bool sipmsg_name_addr(struct sipmsg_str v, struct sipmsg_str *display, struct sipmsg_str *uri) {

@@ -4,13 +4,15 @@
  * DESCRIPTION
  *   sipmsg_parse reads one message: the start line and the header lines itself (folding,
  *   compact names, duplicates, Content-Length framing per RFC 3261 18.3 and 7.5), the
- *   structured header fields (Via, From, To, Call-ID, CSeq, Contact, Content-Type, Route,
- *   Record-Route) through libosip2's header parsers, which validate them, and what sipd
+ *   syntax of the structured header fields (Via, From, To, Call-ID, CSeq, Contact,
+ *   Content-Type, Route, Record-Route, RFC 3261 20 and 25.1: it alone judges whether a
+ *   message is well-formed; the Request-URI through sipuri.h), and what sipd
  *   needs as slices: top Via (lenient, so that a request with a broken Via parameter can
  *   still be answered), tags, Call-ID, CSeq, Max-Forwards, Expires. It decides whether a
  *   broken request can be answered at all (a usable top Via and a CSeq) and with what.
  *   sipmsg_check applies the UAS rules of RFC 3261 8.2 to a well-formed request (501,
- *   405, 416, 483, 420, 415, 406); sipmsg_register_read reads a REGISTER's AOR and
+ *   405, 416, 483, 420, 415, 406, and 400 for an unreadable Session-Expires or Min-SE,
+ *   RFC 4028); sipmsg_register_read reads a REGISTER's AOR and
  *   contacts (RFC 3261 10.3). The builders write, by hand, the header fields a response
  *   echoes (RFC 3261 8.2.6.2: Via with received/rport per 18.2.1 and RFC 3581, From,
  *   To, Call-ID, CSeq) and whole responses. Never does I/O, never logs, keeps no state
@@ -20,7 +22,8 @@
  *   message bytes, and the slices it returns point into them or into the arena, valid
  *   until the next sipmsg_parse on the same sipmsg_t.
  * LOOP
- *   Pure code, on sipd's loop. sipmsg_library_init once per process (libosip2 parser_init).
+ *   Pure code, on sipd's loop. sipmsg_library_init once per process (libosip2 parser_init, for
+ *   sipuri's URI parser).
  * ERRORS
  *   sipmsg_parse returns SIPMSG_OK, SIPMSG_RESPONSE (a well-formed response: the fields
  *   above read, method_id from its CSeq),
@@ -64,27 +67,30 @@ enum sipmsg_method {
 };
 
 #define SIPMSG_F_SINGLE 1u /* at most one per message (RFC 3261 7.3.1) */
-#define SIPMSG_F_OSIP 2u   /* validated by libosip2's parser for it */
+#define SIPMSG_F_SYNTAX 2u /* its syntax checked whole (RFC 3261 20, 25.1) */
 
 /* X(id, name, compact form or 0, flags) — the header fields sipd looks at. */
 #define SIPMSG_HEADERS(X)                                                                   \
-    X(VIA, "Via", 'v', SIPMSG_F_OSIP)                                                       \
-    X(FROM, "From", 'f', SIPMSG_F_OSIP | SIPMSG_F_SINGLE)                                   \
-    X(TO, "To", 't', SIPMSG_F_OSIP | SIPMSG_F_SINGLE)                                       \
-    X(CALL_ID, "Call-ID", 'i', SIPMSG_F_OSIP | SIPMSG_F_SINGLE)                             \
-    X(CSEQ, "CSeq", 0, SIPMSG_F_OSIP | SIPMSG_F_SINGLE)                                     \
+    X(VIA, "Via", 'v', SIPMSG_F_SYNTAX)                                                       \
+    X(FROM, "From", 'f', SIPMSG_F_SYNTAX | SIPMSG_F_SINGLE)                                   \
+    X(TO, "To", 't', SIPMSG_F_SYNTAX | SIPMSG_F_SINGLE)                                       \
+    X(CALL_ID, "Call-ID", 'i', SIPMSG_F_SYNTAX | SIPMSG_F_SINGLE)                             \
+    X(CSEQ, "CSeq", 0, SIPMSG_F_SYNTAX | SIPMSG_F_SINGLE)                                     \
     X(CONTENT_LENGTH, "Content-Length", 'l', SIPMSG_F_SINGLE)                               \
-    X(CONTENT_TYPE, "Content-Type", 'c', SIPMSG_F_OSIP | SIPMSG_F_SINGLE)                   \
+    X(CONTENT_TYPE, "Content-Type", 'c', SIPMSG_F_SYNTAX | SIPMSG_F_SINGLE)                   \
     X(CONTENT_ENCODING, "Content-Encoding", 'e', 0)                                         \
-    X(CONTACT, "Contact", 'm', SIPMSG_F_OSIP)                                               \
+    X(CONTACT, "Contact", 'm', SIPMSG_F_SYNTAX)                                               \
     X(MAX_FORWARDS, "Max-Forwards", 0, SIPMSG_F_SINGLE)                                     \
     X(EXPIRES, "Expires", 0, SIPMSG_F_SINGLE)                                               \
     X(REQUIRE, "Require", 0, 0)                                                             \
     X(SUPPORTED, "Supported", 'k', 0)                                                       \
     X(ACCEPT, "Accept", 0, 0)                                                               \
     X(USER_AGENT, "User-Agent", 0, 0)                                                       \
-    X(ROUTE, "Route", 0, SIPMSG_F_OSIP)                                                     \
-    X(RECORD_ROUTE, "Record-Route", 0, SIPMSG_F_OSIP)
+    X(ROUTE, "Route", 0, SIPMSG_F_SYNTAX)                                                     \
+    X(RECORD_ROUTE, "Record-Route", 0, SIPMSG_F_SYNTAX)                                       \
+    X(SESSION_EXPIRES, "Session-Expires", 'x', 0)                                           \
+    X(MIN_SE, "Min-SE", 0, 0)                                                               \
+    X(REFER_TO, "Refer-To", 'r', 0)
 
 enum sipmsg_hdr {
 #define SIPMSG_HDR_ENUM(id, name, compact, flags) SIPMSG_H_##id,
@@ -112,6 +118,16 @@ struct sipmsg_via {
     size_t drop_at[2], drop_len[2]; /* rport/received params left out when echoing */
 };
 
+/* RFC 4028 4, 5: what a message says of the session timer. */
+struct sipmsg_session_timer {
+    uint32_t expires; /* Session-Expires delta-seconds (1-86400), 0 absent */
+    char refresher;   /* its refresher parameter: 'c' uac, 's' uas, 0 none */
+    uint32_t min_se;  /* Min-SE delta-seconds, 0 absent */
+    bool supported;   /* Supported names "timer" */
+    bool required;    /* Require names "timer" */
+    bool bad;         /* a Session-Expires or Min-SE that cannot be read (then 0) */
+};
+
 enum sipmsg_result { SIPMSG_OK, SIPMSG_RESPONSE, SIPMSG_REJECT, SIPMSG_DROP };
 
 typedef struct sipmsg {
@@ -137,7 +153,8 @@ typedef struct sipmsg {
     int max_forwards;    /* -1 absent */
     long long expires;   /* Expires header, -1 absent */
     long content_length; /* -1 absent */
-    int error_status;    /* with SIPMSG_REJECT: 400 or 505 */
+    struct sipmsg_session_timer timer;
+    int error_status; /* with SIPMSG_REJECT: 400 or 505 */
     char error_reason[80];
     /* private */
     char *arena;
@@ -171,7 +188,7 @@ struct sipmsg_out {
     bool full;
 };
 
-/* One-time libosip2 set-up (parser tables, its stderr tracing off). */
+/* One-time libosip2 set-up for sipuri (parser tables, its stderr tracing off). */
 void sipmsg_library_init(void);
 
 /* A parser for messages of up to max_message bytes; NULL when out of memory. */
@@ -198,9 +215,10 @@ enum sipmsg_method sipmsg_method_lookup(const char *name, size_t len);
 /* The standard reason phrase of status ("Bad Request"), "Unknown" for others. */
 const char *sipmsg_reason_phrase(int status);
 
-/* RFC 3261 8.2 checks of a well-formed request; true with v filled when it is rejected. */
+/* RFC 3261 8.2 checks of a well-formed request, then RFC 4028's (a Session-Expires or
+ * Min-SE that cannot be read: 400); true with v filled when it is rejected. */
 bool sipmsg_check(const sipmsg_t *m, struct sipmsg_verdict *v);
-/* A REGISTER's AOR (the To URI as scheme:user@host[:port], host lowercased) into aor,
+/* A REGISTER's AOR (the To URI's canonical form, sipuri_aor: sip:user@host) into aor,
  * wildcard and contacts (RFC 3261 10.3); false with v filled (400) when malformed.
  * The contacts point into m. */
 bool sipmsg_register_read(const sipmsg_t *m, struct sipmsg_register *r, char *aor, size_t aorcap,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "log.h"
 
 #define TXN_MAGIC_COOKIE "z9hG4bK"
@@ -28,15 +29,6 @@ struct txn_table {
 };
 
 /* ---------------------------------------------------------------- keys */
-
-static uint32_t hash_bytes(const char *s, size_t n) {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 16777619u;
-    }
-    return h;
-}
 
 static void put_lower(struct sipmsg_out *o, struct sipmsg_str s) {
     for (size_t i = 0; i < s.len; i++) {
@@ -310,7 +302,7 @@ static void maybe_grow(txn_table_t *tb) {
 }
 
 struct txn *txn_find(txn_table_t *tb, const char *key, size_t key_len) {
-    uint32_t h = hash_bytes(key, key_len);
+    uint32_t h = sb_hash32(key, key_len);
     for (struct txn *t = tb->by_key[h & tb->mask]; t; t = t->next_key)
         if (t->key_hash == h && t->key_len == key_len && memcmp(t->keys, key, key_len) == 0)
             return t;
@@ -318,7 +310,7 @@ struct txn *txn_find(txn_table_t *tb, const char *key, size_t key_len) {
 }
 
 struct txn *txn_find_merged(txn_table_t *tb, const char *merge_key, size_t merge_len) {
-    uint32_t h = hash_bytes(merge_key, merge_len);
+    uint32_t h = sb_hash32(merge_key, merge_len);
     for (struct txn *t = tb->by_merge[h & tb->mask]; t; t = t->next_merge)
         if (t->merge_hash == h && t->merge_len == merge_len &&
             memcmp(t->keys + t->key_len, merge_key, merge_len) == 0)
@@ -360,12 +352,12 @@ static struct txn *txn_alloc(txn_table_t *tb, bool invite, const char *key, size
     memcpy(t->keys, key, key_len);
     if (merge_len)
         memcpy(t->keys + key_len, merge_key, merge_len);
-    t->key_hash = hash_bytes(key, key_len);
+    t->key_hash = sb_hash32(key, key_len);
     uint32_t b = t->key_hash & tb->mask;
     t->next_key = tb->by_key[b];
     tb->by_key[b] = t;
     if (merge_len) {
-        t->merge_hash = hash_bytes(merge_key, merge_len);
+        t->merge_hash = sb_hash32(merge_key, merge_len);
         b = t->merge_hash & tb->mask;
         t->next_merge = tb->by_merge[b];
         tb->by_merge[b] = t;

@@ -2,7 +2,7 @@
 # Coverage-guided fuzzing (libFuzzer + ASan/UBSan/LSan) of the parsers that take hostile
 # input: main.cf (cfg_fuzz), master.cf (mastercf_fuzz), IPC packets (envelope_fuzz) and
 # SDP bodies as mediad reads and rewrites them (media_sdp_fuzz), apid's requests, published
-# events and Redis records (api_fuzz).
+# events and Redis records (api_fuzz), SIP messages and URIs as sipd reads them (sipmsg_fuzz).
 #   tests/fuzz/run.sh [SECONDS_PER_TARGET] [NAME...]     (default 10 s; NAME: cfg, ...)
 # Builds build/fuzz/<name>, copies the committed seeds (tests/fuzz/corpus/<name>/) into a
 # temporary working corpus (the repo never grows), runs each target in turn for the given
@@ -20,7 +20,7 @@ esac
 [ "$secs" -ge 1 ] || secs=1
 shift $(($# > 0 ? 1 : 0))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(cfg mastercf envelope media_sdp api)
+[ ${#targets[@]} -gt 0 ] || targets=(cfg mastercf envelope media_sdp api sipmsg)
 
 out=build/fuzz
 cc=${FUZZ_CC:-clang}
@@ -32,7 +32,8 @@ CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -st
 # shm/ module whose header these include, so a module split out of another still links.
 SOURCES=(lib/cfg.c lib/mastercf.c lib/roles.c lib/log.c lib/ipc.c shm/shm.c procs/apid/api.c
          procs/apid/api_base.c procs/apid/api_views.c procs/apid/api_records.c
-         procs/apid/api_metrics.c procs/apid/api_sse.c)
+         procs/apid/api_metrics.c procs/apid/api_sse.c
+         procs/sipd/sipmsg.c procs/sipd/sipuri.c procs/sipd/sipconv.c)
 failed=0
 
 notok() { # $1: name, $2: reason

@@ -45,6 +45,23 @@ check_eq "the caller's 200 carries the callee's CSeq-independent To tag of ours"
   "$(hdr call-1 3 To | grep -c 'tag=')"
 check_eq "the BYE reached the callee as CSeq 2 of the B dialog" "2 BYE" "$(hdr bob-answer 3 CSeq)"
 
+# ---- RFC 3261 10.3: the registrar keys by user@host, so a phone whose To URI carries the
+#      registrar's port or an upper-case host is reached by a call to its user ----
+for aor in 1007:sip:1007@example.com:5060 1008:sip:1008@EXAMPLE.COM; do
+  u=${aor%%:*} to=${aor#*:} PU=$(free_port)
+  check "$u registers with To: <$to>" sipp_run "reg-$u" register_to.xml -cid_str "reg-$u-%u" \
+    -key user "$u" -key to_uri "$to" -key seq 1 -key contacts "<sip:$u@127.0.0.1:$PU>" \
+    -key expires_header "Expires: 600"
+  check_eq "its REGISTER got 200" 200 "$(msgs "reg-$u" received | awk '{ print $NF }')"
+  callee "answer-$u" uas_answer.xml "$PU"
+  sleep 0.2
+  check "a call to $u through the sample dialplan completes" \
+    sipp_run "call-$u" uac_call.xml -s "$u" -d 300 -cid_str "call-$u-%u"
+  check_eq "the caller received 100, 180, 200, then 200 for its BYE" "100 180 200 200" \
+    "$(msgs "call-$u" received)"
+  check "$u answered and got the BYE" wait_pid "$CALLEE_PID"
+done
+
 # ---- the callee hangs up ----
 callee bob-bye uas_answer_bye.xml "$PB" -d 300
 sleep 0.2
@@ -286,8 +303,8 @@ check "a bad dialplan is refused with its JSON path" wait_until 5 \
 sipp_run call-10 uac_fail.xml -s 900 -cid_str "call-10-%u"
 check_eq "and the running dialplan stays (900 still rejected)" "100 603" "$(msgs call-10 received)"
 
-check_eq "dialogd counted 20 calls started" 20 "$(counter dialogd calls_started)"
-check_eq "13 answered (the IVR one by us)" 13 "$(counter dialogd calls_answered)"
+check_eq "dialogd counted 22 calls started" 22 "$(counter dialogd calls_started)"
+check_eq "15 answered (the IVR one by us)" 15 "$(counter dialogd calls_answered)"
 check_eq "7 failed (486, 487, 404, 404, 603, 404, 603)" 7 "$(counter dialogd calls_failed)"
 
 # ---- dialogd killed mid-call: the call lives on in Redis, a later BYE ends both legs ----
@@ -320,7 +337,7 @@ check_eq "the callee received INVITE ACK BYE" "INVITE ACK BYE" "$(msgs answer-10
 check "the record is gone with the call" wait_until 5 '[ -z "$(rcli --scan --pattern "sb:dlg*{call-11-*")" ] && [ "$(rcli exists "sb:dlgb:{$b_cid}")" = 0 ]'
 
 # ---- counters ----
-check_eq "routerd answered 21 RouteRequests" 21 "$(counter routerd routes)"
+check_eq "routerd answered 23 RouteRequests" 23 "$(counter routerd routes)"
 fwd=$(counter sipd sip_forwarded)
 check "answers that reached the other sipd were handed to their owner ($fwd)" [ "$fwd" -ge 1 ]
 check_eq "every handed datagram arrived" "$fwd" "$(counter sipd sip_forward_received)"

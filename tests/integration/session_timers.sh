@@ -3,7 +3,8 @@
 # and refreshes (its UPDATEs relayed to the callee, our answers carrying Session-Expires),
 # a caller that asks and never refreshes (we end the call: BYE to both), a caller that
 # asks us to refresh (refresher=uas: our UPDATE reaches it), an interval under
-# session_min_se (422 with Min-SE), a callee that asks in its 200 (we refresh it).
+# session_min_se (422 with Min-SE), a callee that asks in its 200 (we refresh it), a
+# Session-Expires or Min-SE that cannot be read (400 from sipd, RFC 4028).
 # session_min_se is lowered to 2 s so that intervals fit in test time.
 . "$(dirname "$0")/lib.sh"
 
@@ -70,6 +71,18 @@ check_eq "the callee received INVITE ACK UPDATE BYE" "INVITE ACK UPDATE BYE" "$(
 check_eq "our refresh names us (its UAC) as refresher" "4;refresher=uac" \
   "$(hdr se-b5 3 Session-Expires)"
 check_eq "the caller's leg has no timer (it did not ask)" "" "$(hdr se-a5 3 Session-Expires)"
+
+# ---- a Session-Expires or Min-SE that cannot be read: 400 from sipd, dialogd never sees it ----
+started=$(counter dialogd calls_started)
+n=0
+for se in "Session-Expires: soon" "Session-Expires: 86401" "Min-SE: -1"; do
+  n=$((n + 1))
+  printf 'INVITE sip:1001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKsebad%s;rport\r\nMax-Forwards: 70\r\nFrom: <sip:x@example.com>;tag=sebad\r\nTo: <sip:1001@example.com>\r\nCall-ID: se-bad-%s@test\r\nCSeq: 1 INVITE\r\n%s\r\nContent-Length: 0\r\n\r\n' \
+    "$n" "$n" "$se" >"$SB_OUT/se-bad-$n.sip"
+  out=$("$SB_TOOLS/sip_send" -w 300 127.0.0.1 "$SIP_PORT" "$SB_OUT/se-bad-$n.sip")
+  check "an INVITE with '$se' gets 400 from sipd" grep -qE '^<<< SIP/2.0 400 Bad (Session-Expires|Min-SE)' <<<"$out"
+done
+check_eq "dialogd started no call for them" "$started" "$(counter dialogd calls_started)"
 
 check_eq "no call is left in dialogd" 0 "$(api /api/v1/processes |
   jq '[.processes[] | select(.role=="dialogd") | .counters.calls_active] | add')"

@@ -152,6 +152,44 @@ static void test_reject_reasons_name_the_problem(void **state) {
     }
 }
 
+/* The slicer alone judges header syntax (RFC 3261 20, 25.1): each case names its field. */
+static void test_header_syntax_is_judged_by_the_slicer(void **state) {
+    (void)state;
+    static const struct {
+        const char *line, *reason;
+    } cases[] = {
+        {"Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-x,\r\n", "Bad Via header"},
+        {"Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-x;;rport\r\n", "Bad Via header"},
+        {"Via: SIP/2.0 10.0.0.1;branch=z9hG4bK-x\r\n", "Bad Via header"},
+        {"Contact: <sip:a@10.0.0.1\r\n", "Bad Contact header"},
+        {"Contact: <sip:a@10.0.0.1>, \r\n", "Bad Contact header"},
+        {"Route: <sip:p@10.0.0.9;lr>;;\r\n", "Bad Route header"},
+        {"Record-Route: sip p@10.0.0.9\r\n", "Bad Record-Route header"},
+        {"Content-Type: sdp\r\n", "Bad Content-Type header"},
+    };
+    char buf[1024];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int n = snprintf(buf, sizeof buf,
+                         "OPTIONS sip:b@example.com SIP/2.0\r\n"
+                         "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-s%zu\r\n"
+                         "From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\n"
+                         "Call-ID: syn-%zu\r\nCSeq: 1 OPTIONS\r\n%sContent-Length: 0\r\n\r\n",
+                         i, i, cases[i].line);
+        assert_int_equal(sipmsg_parse(m, buf, (size_t)n, false), SIPMSG_REJECT);
+        assert_string_equal(m->error_reason, cases[i].reason);
+    }
+    static const char good[] =
+        "OPTIONS sip:b@example.com SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK-g;received=10.0.0.1;rport=5060,"
+        " SIP / 2.0 / TCP  host.example.com ; branch = z9hG4bK-h\r\n"
+        "From: Alice Smith <sip:a@example.com>;tag=1\r\n"
+        "To: \"B, the \\\"second\\\"\" <sips:b@example.com;transport=tls>\r\n"
+        "Contact: *\r\nRoute: <sip:p@10.0.0.9;lr>, <sip:q@10.0.0.8;lr>\r\n"
+        "Call-ID: good@10.0.0.1\r\nCSeq: 1 OPTIONS\r\n"
+        "Content-Type: application/sdp;charset=\"utf-8\"\r\nContent-Length: 0\r\n\r\n";
+    assert_int_equal(sipmsg_parse(m, good, strlen(good), false), SIPMSG_OK);
+}
+
 static void test_folded_compact_and_spaced_headers_are_read(void **state) {
     (void)state;
     size_t n = load("wsinv");
@@ -358,7 +396,8 @@ static void test_register_reads_aor_contacts_and_expires(void **state) {
     char aor[128];
     assert_int_equal(sipmsg_parse(m, reg, strlen(reg), false), SIPMSG_OK);
     assert_true(sipmsg_register_read(m, &r, aor, sizeof aor, &v));
-    assert_string_equal(aor, "sip:alice@example.com:5080");
+    /* RFC 3261 10.3: the AOR is user@host, without the port (sipuri.h) */
+    assert_string_equal(aor, "sip:alice@example.com");
     assert_false(r.wildcard);
     assert_int_equal(r.ncontacts, 3);
     assert_true(str_is(r.contacts[0].uri, "sip:alice@10.0.0.1:5060;ob"));
@@ -487,6 +526,7 @@ int main(void) {
         cmocka_unit_test(test_broken_request_without_usable_via_is_dropped),
         cmocka_unit_test(test_checks_answer_with_allow_unsupported_and_accept),
         cmocka_unit_test(test_max_forwards_zero_is_483_only_for_a_call_to_pass_on),
+        cmocka_unit_test(test_header_syntax_is_judged_by_the_slicer),
         cmocka_unit_test(test_register_reads_aor_contacts_and_expires),
         cmocka_unit_test(test_register_torture_contacts_are_kept_as_sent),
         cmocka_unit_test(test_register_wildcard_needs_expires_zero_and_nothing_else),

@@ -1,0 +1,164 @@
+/* core_register - see core_register.h */
+#include "core_register.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core_reply.h"
+#include "log.h"
+#include "proto/sip.pb-c.h"
+
+static void put_qvalue(struct sipmsg_out *o, int q) {
+    if (q >= 1000) {
+        sipmsg_out_puts(o, ";q=1");
+        return;
+    }
+    char digits[4];
+    snprintf(digits, sizeof digits, "%03d", q < 0 ? 0 : q);
+    size_t n = 3;
+    while (n > 0 && digits[n - 1] == '0')
+        n--;
+    sipmsg_out_puts(o, ";q=0");
+    if (n) {
+        sipmsg_out_put(o, ".", 1);
+        sipmsg_out_put(o, digits, n);
+    }
+}
+
+static void put_date(struct sipmsg_out *o) {
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    /* RFC 3261 20.17: rfc1123-date, always GMT */
+    strftime(date, sizeof date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    sipmsg_out_puts(o, date);
+}
+
+static void register_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
+    struct txn *t = arg;
+    (void)ch;
+    if (t->state != TXN_TRYING) { /* ended meanwhile (sipd stopping) */
+        txn_unref(t);
+        return;
+    }
+    struct core *c = t->user;
+    struct sipmsg_out o = {c->extra, c->extra_cap, 0, false};
+    const Sb__RegisterReply *rr =
+        env && env->body_case == SB__ENVELOPE__BODY_REGISTER_REPLY ? env->register_reply : NULL;
+    if (!rr) {
+        if (env && env->body_case == SB__ENVELOPE__BODY_ERROR && env->error)
+            log_ratelimited(LOG_WARN, "routerd refused a REGISTER: %s",
+                            env->error->message ? env->error->message : "?");
+        else if (!env)
+            log_ratelimited(LOG_WARN, "no answer from routerd to a REGISTER in %u ms",
+                            c->cfg.register_timeout_ms);
+        sipmsg_out_printf(&o, "Retry-After: %d\r\n", CORE_RETRY_AFTER_NO_ROUTER);
+        core_reply(c, t, 503, "Registrar not available", o.p, o.len);
+        txn_unref(t);
+        return;
+    }
+    int status = rr->status >= 200 && rr->status <= 699 ? (int)rr->status : 500;
+    const char *reason = rr->reason && rr->reason[0] ? rr->reason : NULL;
+    if (status == 200) {
+        for (size_t i = 0; i < rr->n_bindings; i++) {
+            const Sb__Binding *b = rr->bindings[i];
+            if (!b || !b->uri)
+                continue;
+            sipmsg_out_puts(&o, "Contact: <");
+            sipmsg_out_puts(&o, b->uri);
+            sipmsg_out_puts(&o, ">;expires=");
+            sipmsg_out_putu(&o, b->expires);
+            if (b->q >= 0)
+                put_qvalue(&o, b->q);
+            sipmsg_out_put(&o, "\r\n", 2);
+        }
+        put_date(&o);
+    } else if (status == 423) {
+        sipmsg_out_printf(&o, "Min-Expires: %u\r\n", rr->min_expires);
+    } else if (status == 503) {
+        sipmsg_out_printf(&o, "Retry-After: %u\r\n",
+                          rr->retry_after ? rr->retry_after : CORE_RETRY_AFTER_NO_ROUTER);
+    }
+    if (o.full) {
+        log_ratelimited(LOG_WARN, "REGISTER answer over %zu bytes of header fields", o.cap);
+        status = 500;
+        reason = "Too many bindings";
+        o.len = 0;
+    }
+    core_reply(c, t, status, reason, o.p, o.len);
+    txn_unref(t);
+}
+
+/* NUL-terminated copy of s in the scratch o (protobuf-c strings are C strings). */
+static char *scratch_str(struct sipmsg_out *o, struct sipmsg_str s) {
+    size_t at = o->len;
+    sipmsg_out_put(o, s.ptr, s.len);
+    sipmsg_out_put(o, "", 1);
+    return o->full ? NULL : o->p + at;
+}
+
+void core_register_relay(struct core *c, const sipmsg_t *m, const struct sipdest *src,
+                         struct txn *t) {
+    struct sipmsg_register reg;
+    struct sipmsg_verdict v;
+    char aor[512];
+    if (!sipmsg_register_read(m, &reg, aor, sizeof aor, &v)) {
+        core_reply_warning(c, t, v.status, v.reason, v.headers, v.headers_len);
+        return;
+    }
+    char retry[32];
+    int retry_len =
+        snprintf(retry, sizeof retry, "Retry-After: %d\r\n", CORE_RETRY_AFTER_NO_ROUTER);
+    ipc_chan_t *ch = c->peers.router ? c->peers.router(c->peers.arg, c->router_counter++) : NULL;
+    if (!ch) {
+        log_ratelimited(LOG_WARN, "REGISTER answered 503: no routerd connected");
+        core_reply(c, t, 503, "Registrar not available", retry, (size_t)retry_len);
+        return;
+    }
+    struct sipmsg_out scratch = {c->extra, c->extra_cap, 0, false};
+    Sb__ContactSpec specs[SIPMSG_MAX_CONTACTS], *spec_ptrs[SIPMSG_MAX_CONTACTS];
+    for (size_t i = 0; i < reg.ncontacts; i++) {
+        sb__contact_spec__init(&specs[i]);
+        specs[i].uri = scratch_str(&scratch, reg.contacts[i].uri);
+        specs[i].expires = reg.contacts[i].expires < 0           ? -1
+                           : reg.contacts[i].expires > INT32_MAX ? INT32_MAX
+                                                                 : (int32_t)reg.contacts[i].expires;
+        specs[i].q = reg.contacts[i].q;
+        spec_ptrs[i] = &specs[i];
+    }
+    char ip[64];
+    int port = 0;
+    if (sipdest_addr_text(&src->addr, ip, sizeof ip, &port) < 0)
+        ip[0] = '\0';
+    Sb__SipPeer peer = SB__SIP_PEER__INIT;
+    peer.transport = (char *)sipdest_transport_name(src->transport);
+    peer.addr = ip;
+    peer.port = (uint32_t)port;
+    peer.sipd_instance = (uint32_t)c->cfg.instance;
+    Sb__RegisterRequest rq = SB__REGISTER_REQUEST__INIT;
+    rq.aor = aor;
+    rq.call_id = scratch_str(&scratch, m->call_id);
+    rq.cseq = m->cseq;
+    rq.wildcard = reg.wildcard;
+    rq.n_contacts = reg.ncontacts;
+    rq.contacts = spec_ptrs;
+    rq.expires = m->expires < 0 ? -1 : m->expires > INT32_MAX ? INT32_MAX : (int32_t)m->expires;
+    rq.user_agent = scratch_str(&scratch, sipmsg_header_value(m, SIPMSG_H_USER_AGENT));
+    rq.source = &peer;
+    if (scratch.full) {
+        core_reply_warning(c, t, 400, "REGISTER too large", NULL, 0);
+        return;
+    }
+    txn_ref(t);
+    int rc =
+        ipc_request_register_request(ch, &rq, register_answered, t, c->cfg.register_timeout_ms);
+    if (rc < 0) {
+        txn_unref(t);
+        log_ratelimited(LOG_WARN, "REGISTER answered 503: cannot send to routerd: %s",
+                        strerror(-rc));
+        core_reply(c, t, 503, "Registrar not available", retry, (size_t)retry_len);
+    }
+    /* The transaction stays in Trying, absorbing retransmissions, until routerd answers. */
+}

@@ -1,0 +1,137 @@
+/* sipconv_to_proto: the fields sipd parses for dialogd (method_id, Request-URI user and
+ * host, From user, Refer-To and its AOR, session timer), and sipmsg_check's RFC 4028 400. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "procs/sipd/sipconv.h"
+#include "procs/sipd/sipmsg.h"
+
+static sipmsg_t *m;
+static struct sipconv_store store;
+static char scratch[65536];
+
+static int setup(void **state) {
+    (void)state;
+    sipmsg_library_init();
+    m = sipmsg_new(65535);
+    return m ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    sipmsg_free(m);
+    return 0;
+}
+
+static void convert(const char *text, Sb__SipMessage *out) {
+    enum sipmsg_result r = sipmsg_parse(m, text, strlen(text), false);
+    assert_true(r == SIPMSG_OK || r == SIPMSG_RESPONSE);
+    struct sipmsg_out o = {scratch, sizeof scratch, 0, false};
+    assert_true(sipconv_to_proto(m, out, &store, &o));
+}
+
+#define HEAD(method, ruri)                                                                         \
+    method " " ruri " SIP/2.0\r\n"                                                                 \
+           "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-1\r\n"                                   \
+           "From: \"A\" <sip:%31001@Example.com>;tag=a\r\n"                                        \
+           "To: <sip:1002@example.com>\r\nCall-ID: c1\r\nCSeq: 1 " method "\r\n"                   \
+           "Max-Forwards: 70\r\n"
+
+static void test_invite_carries_ruri_from_user_and_session_timer(void **state) {
+    (void)state;
+    static const char inv[] = HEAD(
+        "INVITE", "sip:1002@PBX.Example.COM:5060;transport=udp") "Session-Expires: "
+                                                                 "1800;refresher=uas\r\nMin-SE: "
+                                                                 "90\r\nk: 100rel, timer\r\n"
+                                                                 "Content-Length: 0\r\n\r\n";
+    Sb__SipMessage out;
+    convert(inv, &out);
+    assert_int_equal(out.method_id, SB__SIP_METHOD__SIP_METHOD_INVITE);
+    assert_string_equal(out.ruri_user, "1002");
+    assert_string_equal(out.ruri_host, "pbx.example.com");
+    assert_string_equal(out.from_user, "%31001");
+    assert_string_equal(out.refer_to, "");
+    assert_non_null(out.session_timer);
+    assert_int_equal(out.session_timer->expires, 1800);
+    assert_int_equal(out.session_timer->refresher, SB__SIP_REFRESHER__SIP_REFRESHER_UAS);
+    assert_int_equal(out.session_timer->min_se, 90);
+    assert_true(out.session_timer->supported);
+    assert_false(out.session_timer->required);
+    struct sipmsg_verdict v;
+    assert_false(sipmsg_check(m, &v));
+}
+
+static void test_refer_carries_refer_to_and_its_aor(void **state) {
+    (void)state;
+    static const char refer[] =
+        HEAD("REFER",
+             "sip:1002@10.0.0.2") "Refer-To: \"B\" "
+                                  "<sip:1003@Example.COM:5060;user=phone?Replaces=x%40y>;p=1\r\n"
+                                  "Content-Length: 0\r\n\r\n";
+    Sb__SipMessage out;
+    convert(refer, &out);
+    assert_int_equal(out.method_id, SB__SIP_METHOD__SIP_METHOD_REFER);
+    assert_string_equal(out.refer_to, "sip:1003@Example.COM:5060;user=phone?Replaces=x%40y");
+    assert_string_equal(out.refer_to_aor, "sip:1003@example.com");
+    static const char tel[] = HEAD("REFER", "sip:1002@10.0.0.2") "r: <tel:+15551234>\r\n"
+                                                                 "Content-Length: 0\r\n\r\n";
+    convert(tel, &out);
+    assert_string_equal(out.refer_to, "tel:+15551234");
+    assert_string_equal(out.refer_to_aor, "");
+}
+
+static void test_response_method_id_is_the_cseq_method(void **state) {
+    (void)state;
+    static const char resp[] = "SIP/2.0 200 OK\r\n"
+                               "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-1\r\n"
+                               "From: <sip:1001@example.com>;tag=a\r\n"
+                               "To: <sip:1002@example.com>;tag=b\r\nCall-ID: c1\r\n"
+                               "CSeq: 1 INVITE\r\nSession-Expires: 600;refresher=uac\r\n"
+                               "Require: timer\r\nContent-Length: 0\r\n\r\n";
+    Sb__SipMessage out;
+    convert(resp, &out);
+    assert_int_equal(out.method_id, SB__SIP_METHOD__SIP_METHOD_INVITE);
+    assert_string_equal(out.ruri_user, "");
+    assert_string_equal(out.from_user, "1001");
+    assert_int_equal(out.session_timer->expires, 600);
+    assert_int_equal(out.session_timer->refresher, SB__SIP_REFRESHER__SIP_REFRESHER_UAC);
+    assert_true(out.session_timer->required);
+}
+
+static void test_unreadable_session_expires_or_min_se_is_400(void **state) {
+    (void)state;
+    static const char *const bad[] = {
+        HEAD("INVITE", "sip:1002@example.com") "Session-Expires: soon\r\nContent-Length: 0\r\n\r\n",
+        HEAD("INVITE", "sip:1002@example.com") "x: 86401\r\nContent-Length: 0\r\n\r\n",
+        HEAD("INVITE", "sip:1002@example.com") "x: 0\r\nContent-Length: 0\r\n\r\n",
+        HEAD("UPDATE", "sip:1002@example.com") "Min-SE: -5\r\nContent-Length: 0\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(sipmsg_parse(m, bad[i], strlen(bad[i]), false), SIPMSG_OK);
+        struct sipmsg_verdict v;
+        assert_true(sipmsg_check(m, &v));
+        assert_int_equal(v.status, 400);
+    }
+    static const char ok[] = HEAD("INVITE", "sip:1002@example.com") "x: 86400\r\n"
+                                                                    "Content-Length: 0\r\n\r\n";
+    assert_int_equal(sipmsg_parse(m, ok, strlen(ok), false), SIPMSG_OK);
+    struct sipmsg_verdict v;
+    assert_false(sipmsg_check(m, &v));
+    assert_int_equal(m->timer.expires, 86400);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_invite_carries_ruri_from_user_and_session_timer),
+        cmocka_unit_test(test_refer_carries_refer_to_and_its_aor),
+        cmocka_unit_test(test_response_method_id_is_the_cseq_method),
+        cmocka_unit_test(test_unreadable_session_expires_or_min_se_is_400),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
