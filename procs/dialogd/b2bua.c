@@ -140,9 +140,8 @@ static const b2b_handler defaults[EV_COUNT] = {
 };
 
 /* The cells that differ from the defaults. */
-#define DIALING_ROW                                                                            \
-    [EV_INVITE_1XX] = h_dial_1xx, [EV_INVITE_2XX] = h_dial_2xx,                                \
-    [EV_INVITE_FAILURE] = h_dial_failure
+#define DIALING_ROW                                                                                \
+    [EV_INVITE_1XX] = h_dial_1xx, [EV_INVITE_2XX] = h_dial_2xx, [EV_INVITE_FAILURE] = h_dial_failure
 static const b2b_handler table[CS_COUNT][EV_COUNT] = {
     [CS_ROUTING] = {[EV_CANCEL] = h_cancel},
     [CS_CALLING] = {[EV_CANCEL] = h_cancel, DIALING_ROW},
@@ -151,8 +150,10 @@ static const b2b_handler table[CS_COUNT][EV_COUNT] = {
     [CS_REINVITING] = {[EV_REINVITE_ANSWER] = h_reinvite_answer},
     [CS_TRANSFERRING] = {DIALING_ROW},
     [CS_MOVING] = {[EV_MOVE_ANSWER] = h_move_answer},
-    [CS_ENDING] = {[EV_BYE] = h_481, [EV_BYE_ANSWER] = h_bye_answer,
-                   [EV_REINVITE_ANSWER] = h_reinvite_answer, [EV_REFRESH_ANSWER] = h_none,
+    [CS_ENDING] = {[EV_BYE] = h_481,
+                   [EV_BYE_ANSWER] = h_bye_answer,
+                   [EV_REINVITE_ANSWER] = h_reinvite_answer,
+                   [EV_REFRESH_ANSWER] = h_none,
                    [EV_ACK_TIMEOUT] = h_none},
 };
 
@@ -168,158 +169,11 @@ static void dispatch(b2b_t *b, struct call *c, const struct b2b_ev *ev) {
         h(b, c, ev);
 }
 
-
-/* ---------------------------------------------------------------- COMPAT (removed when sipd fills the parsed fields) */
-#include <ctype.h>
-#include <stdio.h>
-#include <strings.h>
-
-static char compat_buf[4][512];
-static Sb__SipSessionTimer compat_st;
-
-static const char *compat_header(const Sb__SipMessage *m, const char *name, const char *compact) {
-    for (size_t i = 0; i < m->n_headers; i++) {
-        const Sb__SipHeader *h = m->headers[i];
-        if (h && h->name && h->value &&
-            (strcasecmp(h->name, name) == 0 || (compact && strcasecmp(h->name, compact) == 0)))
-            return h->value;
-    }
-    return NULL;
-}
-
-static bool compat_option(const Sb__SipMessage *m, const char *name, const char *compact,
-                          const char *tag) {
-    size_t tl = strlen(tag);
-    for (size_t i = 0; i < m->n_headers; i++) {
-        const Sb__SipHeader *h = m->headers[i];
-        if (!h || !h->name || !h->value ||
-            !(strcasecmp(h->name, name) == 0 || (compact && strcasecmp(h->name, compact) == 0)))
-            continue;
-        for (const char *p = h->value; *p;) {
-            p += strspn(p, " \t,");
-            size_t n = strcspn(p, " \t,");
-            if (n == tl && strncasecmp(p, tag, n) == 0)
-                return true;
-            p += n;
-        }
-    }
-    return false;
-}
-
-static unsigned compat_se(const char *v, int *refresher) {
-    *refresher = 0;
-    while (*v == ' ' || *v == '\t')
-        v++;
-    if (!isdigit((unsigned char)*v))
-        return 0;
-    unsigned long secs = 0;
-    for (; isdigit((unsigned char)*v); v++) {
-        secs = secs * 10 + (unsigned long)(*v - '0');
-        if (secs > 86400)
-            return 0;
-    }
-    for (const char *p = strchr(v, ';'); p; p = strchr(p + 1, ';')) {
-        const char *q = p + 1;
-        while (*q == ' ')
-            q++;
-        if (strncasecmp(q, "refresher", 9) != 0)
-            continue;
-        q += 9;
-        while (*q == ' ' || *q == '=')
-            q++;
-        if (strncasecmp(q, "uac", 3) == 0)
-            *refresher = 1;
-        else if (strncasecmp(q, "uas", 3) == 0)
-            *refresher = 2;
-    }
-    return (unsigned)secs;
-}
-
-static void compat_user(const char *uri, char *out, size_t cap) {
-    out[0] = '\0';
-    const char *colon = uri ? strchr(uri, ':') : NULL;
-    const char *at = colon ? strchr(colon, '@') : NULL;
-    if (colon && at)
-        snprintf(out, cap, "%.*s", (int)(at - colon - 1), colon + 1);
-}
-
-static void compat_host(const char *uri, char *out, size_t cap) {
-    out[0] = '\0';
-    const char *at = uri ? strchr(uri, '@') : NULL;
-    const char *h = at ? at + 1 : uri && strchr(uri, ':') ? strchr(uri, ':') + 1 : NULL;
-    if (!h)
-        return;
-    size_t n = *h == '[' ? strcspn(h, "]") + (h[strcspn(h, "]")] == ']') : strcspn(h, ":;?>");
-    snprintf(out, cap, "%.*s", (int)n, h);
-    for (char *p = out; *p; p++)
-        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-}
-
-/* false: answered 400 */
-static bool compat_fill(b2b_t *b, ipc_chan_t *ch, uint64_t txn, Sb__SipMessage *m, bool request) {
-    if (m->method_id != SB__SIP_METHOD__SIP_METHOD_OTHER || !m->method)
-        return true;
-    static const char *const names[] = {"", "INVITE", "ACK", "BYE", "CANCEL", "REGISTER",
-                                        "OPTIONS", "UPDATE", "REFER", "NOTIFY"};
-    for (int i = 1; i < 10; i++)
-        if (strcmp(m->method, names[i]) == 0)
-            m->method_id = (Sb__SipMethod)i;
-    if (request) {
-        compat_user(m->request_uri, compat_buf[0], 512);
-        compat_host(m->request_uri, compat_buf[1], 512);
-        compat_user(m->from_uri, compat_buf[2], 512);
-        m->ruri_user = compat_buf[0];
-        m->ruri_host = compat_buf[1];
-        m->from_user = compat_buf[2];
-        const char *r = compat_header(m, "Refer-To", "r");
-        if (r) {
-            const char *lt = strchr(r, '<');
-            size_t tl = lt ? strcspn(lt + 1, ">") : strcspn(r, ";");
-            if (tl && tl < 512) {
-                snprintf(compat_buf[3], 512, "%.*s", (int)tl, lt ? lt + 1 : r);
-                m->refer_to = compat_buf[3];
-                char u[256], h[256];
-                static char aor[600];
-                compat_user(compat_buf[3], u, sizeof u);
-                compat_host(compat_buf[3], h, sizeof h);
-                if (strncasecmp(compat_buf[3], "sip:", 4) == 0 && u[0] && h[0]) {
-                    snprintf(aor, sizeof aor, "sip:%s@%s", u, h);
-                    m->refer_to_aor = aor;
-                }
-            }
-        }
-    }
-    const char *v = compat_header(m, "Session-Expires", "x");
-    if (v) {
-        int refresher;
-        unsigned secs = compat_se(v, &refresher);
-        if (!secs) {
-            if (request && m->method_id == SB__SIP_METHOD__SIP_METHOD_INVITE && !(m->to_tag && *m->to_tag)) {
-                sipout_respond(b, ch, txn, 400, NULL, 0, NULL);
-                return false;
-            }
-            return true;
-        }
-        sb__sip_session_timer__init(&compat_st);
-        compat_st.expires = secs;
-        compat_st.refresher = (Sb__SipRefresher)refresher;
-        compat_st.supported = compat_option(m, "Supported", "k", "timer");
-        m->session_timer = &compat_st;
-    }
-    return true;
-}
-
 /* ---------------------------------------------------------------- from sipd */
 
-static void on_request(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in0) {
-    if (!in0->msg || !in0->msg->call_id)
-        return;
-    Sb__SipMessage mcopy = *in0->msg;
-    Sb__SipRequestIn incopy = *in0;
-    incopy.msg = &mcopy;
-    const Sb__SipRequestIn *in = &incopy;
+static void on_request(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     const Sb__SipMessage *m = in->msg;
-    if (!compat_fill(b, ch, in->txn_id, &mcopy, true))
+    if (!m || !m->call_id)
         return;
     struct b2b_ev ev = {.ch = ch, .req = in};
     int leg = LEG_A;
@@ -329,7 +183,7 @@ static void on_request(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in0) {
     case SB__SIP_METHOD__SIP_METHOD_INVITE:
         if (m->to_tag && *m->to_tag)
             break; /* a re-INVITE */
-        if (c) /* a second INVITE of one Call-ID */
+        if (c)     /* a second INVITE of one Call-ID */
             sipout_respond(b, ch, in->txn_id, 482, NULL, 0, NULL);
         else
             dial_on_invite(b, ch, in);
@@ -379,15 +233,10 @@ static void on_request(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in0) {
     dispatch(b, c, &ev);
 }
 
-static void on_response(b2b_t *b, const Sb__SipResponseIn *in0) {
-    if (!in0->msg)
-        return;
-    Sb__SipMessage mcopy = *in0->msg;
-    Sb__SipResponseIn incopy = *in0;
-    incopy.msg = &mcopy;
-    const Sb__SipResponseIn *in = &incopy;
+static void on_response(b2b_t *b, const Sb__SipResponseIn *in) {
     const Sb__SipMessage *m = in->msg;
-    compat_fill(b, NULL, 0, &mcopy, false);
+    if (!m)
+        return;
     struct sipout_id id = sipout_parse_id(in->client_id);
     bool ok2xx = m->status / 100 == 2;
     struct call *c = NULL;

@@ -181,6 +181,8 @@ void call_free(b2b_t *b, struct call *c) {
         free(c->actions[i].aor);
         free(c->actions[i].uri);
         free(c->actions[i].file);
+        for (unsigned k = 0; k < c->actions[i].ncontacts; k++)
+            free(c->actions[i].contacts[k]);
     }
     for (unsigned i = 0; i < c->nforks; i++) {
         free(c->forks[i].call_id);

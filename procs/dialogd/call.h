@@ -82,6 +82,12 @@ struct call_action {
     char *aor, *uri; /* dial: look up aor, or call uri */
     char *file;      /* play_audio */
     unsigned timeout, status;
+    /* a dial of aor whose location came with the route: its contacts (none: the
+     * location's status says why) */
+    bool located;
+    unsigned location_status;
+    char *contacts[CALL_MAX_FORKS];
+    unsigned ncontacts;
 };
 
 /* One contact rung by a dial: its own B dialog until one of them answers. */

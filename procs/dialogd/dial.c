@@ -298,6 +298,14 @@ static void run_next(b2b_t *b, struct call *c) {
             dial_start(b, c, uris, 1, a->timeout, &dialplan_ops);
             return;
         }
+        if (a->located) { /* the route brought its location */
+            if (a->ncontacts)
+                dial_start(b, c, (const char *const *)a->contacts, a->ncontacts, a->timeout,
+                           &dialplan_ops);
+            else
+                dialplan_failed(b, c, a->location_status == 503 ? 503 : 404);
+            return;
+        }
         c->state = CS_ROUTING;
         dial_locate(b, c, a->aor, a->timeout, &dialplan_ops);
         return;
@@ -328,7 +336,18 @@ static void offer_anchored(b2b_t *b, struct call *c, const Sb__MediaReply *rep, 
     run_next(b, c);
 }
 
-static bool copy_action(struct call_action *a, const Sb__RouteAction *ra) {
+/* The location routerd looked up with the route (its first dial's): the contacts kept. */
+static void copy_location(struct call_action *a, const Sb__LocationReply *lr) {
+    const char *uris[CALL_MAX_FORKS];
+    unsigned n = located(lr, uris);
+    a->located = true;
+    a->location_status = lr->status;
+    for (unsigned k = 0; k < n; k++)
+        if ((a->contacts[a->ncontacts] = strdup(uris[k])))
+            a->ncontacts++;
+}
+
+static void copy_action(struct call_action *a, const Sb__RouteAction *ra) {
     a->type = ra->type == SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_DIAL         ? ACT_DIAL
               : ra->type == SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_PLAY_AUDIO ? ACT_PLAY
                                                                            : ACT_HANGUP;
@@ -341,7 +360,8 @@ static bool copy_action(struct call_action *a, const Sb__RouteAction *ra) {
         a->type = ACT_HANGUP;
     if (a->type == ACT_DIAL && !a->aor && !a->uri)
         a->type = ACT_HANGUP; /* out of memory or a reply without a target */
-    return true;
+    if (a->type == ACT_DIAL && a->aor && ra->location)
+        copy_location(a, ra->location);
 }
 
 static void route_answered(b2b_t *b, struct call *c, ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
