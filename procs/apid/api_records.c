@@ -94,58 +94,6 @@ const char *api_dialog_state(const char *state, int64_t ringing_ms) {
     return "Terminated";
 }
 
-int api_uri_hostport(const char *uri, char *host, size_t hostlen, int *port) {
-    if (!uri)
-        return -1;
-    const char *p = uri;
-    while (*p == ' ' || *p == '<')
-        p++;
-    int def;
-    if (strncasecmp(p, "sips:", 5) == 0) {
-        p += 5;
-        def = 5061;
-    } else if (strncasecmp(p, "sip:", 4) == 0) {
-        p += 4;
-        def = 5060;
-    } else {
-        return -1;
-    }
-    /* userinfo ends at the last '@' before the parameters or headers */
-    size_t span = strcspn(p, ";?>");
-    for (size_t i = span; i > 0; i--)
-        if (p[i - 1] == '@') {
-            p += i;
-            break;
-        }
-    span = strcspn(p, ";?> ");
-    const char *end = p + span, *colon;
-    size_t hl;
-    if (*p == '[') { /* RFC 3261 25.1: an IPv6 reference */
-        const char *close = memchr(p, ']', span);
-        if (!close)
-            return -1;
-        hl = (size_t)(close - p - 1);
-        colon = close + 1 < end && close[1] == ':' ? close + 1 : NULL;
-        p++;
-    } else {
-        colon = memchr(p, ':', span);
-        hl = colon ? (size_t)(colon - p) : span;
-    }
-    if (hl == 0 || hl >= hostlen)
-        return -1;
-    memmove(host, p, hl);
-    host[hl] = '\0';
-    long v = def;
-    if (colon) {
-        char *stop;
-        v = strtol(colon + 1, &stop, 10);
-        if (stop != end || v <= 0 || v > 65535)
-            return -1;
-    }
-    *port = (int)v;
-    return 0;
-}
-
 /* A field of a dialog record; "" when absent. */
 static const char *api_rec_str(const json_t *rec, const char *key) {
     const char *v = json_string_value(json_object_get(rec, key));
@@ -171,13 +119,6 @@ static json_t *api_str_or_null(const char *s) {
 
 /* One leg of a record: a (the caller's, inbound) or b (the callee's, outbound). */
 static json_t *api_dialog_leg(const json_t *rec, bool a, int64_t now_ms) {
-    const char *target = api_rec_str(rec, a ? "a_target" : "b_target");
-    char host[128] = "";
-    int port = 0;
-    if (api_uri_hostport(target, host, sizeof host, &port) < 0) {
-        host[0] = '\0';
-        port = 0;
-    }
     int64_t created = api_rec_int(rec, "created_ms");
     int64_t dur = created > 0 && now_ms > created ? (now_ms - created) / 1000 : 0;
     json_t *o = json_object();
@@ -192,8 +133,11 @@ static json_t *api_dialog_leg(const json_t *rec, bool a, int64_t now_ms) {
     rc |= api_set(o, "direction", json_string(a ? "inbound" : "outbound"));
     rc |= api_set(o, "from_uri", json_string(api_rec_str(rec, "a_from_uri")));
     rc |= api_set(o, "to_uri", json_string(api_rec_str(rec, a ? "a_to_uri" : "b_to_uri")));
-    rc |= api_set(o, "remote_addr", json_string(host));
-    rc |= api_set(o, "remote_port", json_integer(port));
+    /* the leg's remote target as sipd read it from its Contact */
+    const char *addr = a ? "a_target_addr" : "b_target_addr";
+    const char *port = a ? "a_target_port" : "b_target_port";
+    rc |= api_set(o, "remote_addr", json_string(api_rec_str(rec, addr)));
+    rc |= api_set(o, "remote_port", json_integer(api_rec_int(rec, port)));
     rc |= api_set(o, "session_id", api_id_or_null(api_rec_str(rec, "media_session")));
     rc |= api_set(o, "created_at", api_time_ms(created));
     rc |= api_set(o, "duration_seconds", json_integer(dur));
@@ -203,7 +147,7 @@ static json_t *api_dialog_leg(const json_t *rec, bool a, int64_t now_ms) {
                   api_str_or_null(api_rec_str(rec, a ? "b_call_id" : "a_call_id")));
     rc |= api_set(o, "node_id", json_string(api_rec_str(rec, "node")));
     rc |= api_set(o, "answered_at", api_time_ms(api_rec_int(rec, "answered_ms")));
-    rc |= api_set(o, "remote_target", json_string(target));
+    rc |= api_set(o, "remote_target", json_string(api_rec_str(rec, a ? "a_target" : "b_target")));
     if (rc) {
         json_decref(o);
         return NULL;

@@ -42,11 +42,6 @@ void api_registrations_sort(json_t *list);
  * confirmed, ending): Initial, Early (calling after a provisional with a tag came:
  * ringing_ms > 0), WaitingACK, Confirmed, Terminating; "Terminated" for anything else. */
 const char *api_dialog_state(const char *state, int64_t ringing_ms);
-/* The host and port of a leg's remote target, a SIP URI ("sip:bob@127.0.0.1:5072;
- * transport=tcp", <>-enclosed too): 0, host copied into host, *port (5060 for sip, 5061
- * for sips when absent); -1 when it is not a sip/sips URI or host does not fit. The one
- * SIP parse left in apid, until dialogd's record carries the target's host and port. */
-int api_uri_hostport(const char *uri, char *host, size_t hostlen, int *port);
 /* A dialogd record (HGETALL of sb:dlg:{A}: a JSON object of string fields, the layout of
  * docs/calls.md) as GET /api/v1/dialogs shows it: the A leg (inbound) and, once it has a
  * Call-ID, the B leg (outbound) appended to list. Returns the number appended (0: not a

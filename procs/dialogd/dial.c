@@ -410,11 +410,13 @@ void dial_on_invite(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     struct dlg *a = &c->leg[LEG_A], *bl = &c->leg[LEG_B];
     a->ch = ch;
     a->txn = in->txn_id;
+    a->remote_port = m->contact_port;
     a->timer = timer;
     bool ok = dlg_set(&a->call_id, m->call_id) && dlg_set(&a->remote_display, m->from_display) &&
               dlg_set(&a->remote_uri, m->from_uri) && dlg_set(&a->remote_tag, m->from_tag) &&
               dlg_set(&a->local_uri, m->to_uri) &&
               dlg_set(&a->remote_target, m->contact && *m->contact ? m->contact : m->from_uri) &&
+              dlg_set(&a->remote_host, m->contact_host) &&
               dlg_set_routes(a, m->record_route, m->n_record_route) &&
               dlg_set(&bl->local_display, m->from_display) &&
               dlg_set(&bl->local_uri, m->from_uri) && dlg_set(&bl->remote_uri, m->to_uri) &&
@@ -588,9 +590,11 @@ static bool take_winner(b2b_t *b, struct call *c, unsigned k, const Sb__SipMessa
     c->winner = (int)k;
     f->done = true;
     bl->txn = f->txn;
+    bl->remote_port = m->contact_port;
     if (!dlg_set(&bl->call_id, f->call_id) || !dlg_set(&bl->local_tag, f->from_tag) ||
         !dlg_set(&bl->remote_tag, m->to_tag) ||
         !dlg_set(&bl->remote_target, m->contact && *m->contact ? m->contact : f->target) ||
+        !dlg_set(&bl->remote_host, m->contact_host) ||
         !dlg_set_routes(bl, m->record_route, m->n_record_route)) {
         hang_up_fork(b, c, k, m);
         c->winner = -1;

@@ -47,8 +47,9 @@ void dlg_blob_free(struct dlg_blob *b) {
 }
 
 void dlg_clear(struct dlg *d) {
-    char *strs[] = {d->call_id,    d->local_tag,     d->remote_tag,     d->local_uri,
-                    d->remote_uri, d->local_display, d->remote_display, d->remote_target};
+    char *strs[] = {d->call_id,        d->local_tag,     d->remote_tag,
+                    d->local_uri,      d->remote_uri,    d->local_display,
+                    d->remote_display, d->remote_target, d->remote_host};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(strs[i]);
     for (size_t i = 0; i < d->nroutes; i++)

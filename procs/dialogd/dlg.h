@@ -59,7 +59,9 @@ struct dlg {
     char *local_tag, *remote_tag;
     char *local_uri, *remote_uri;
     char *local_display, *remote_display;
-    char *remote_target;             /* the leg's Contact */
+    char *remote_target; /* the leg's Contact */
+    char *remote_host;   /* ... its host and port as sipd read them ("" unknown) */
+    unsigned remote_port;
     char *route_set[DLG_MAX_ROUTES]; /* in the order our requests carry them */
     size_t nroutes;
     uint32_t local_cseq;  /* the CSeq of our last request in this dialog */

@@ -26,6 +26,8 @@
     X("a_to_uri", STR, c->leg[LEG_A].local_uri)                                                    \
     X("a_to_tag", STR, c->leg[LEG_A].local_tag)                                                    \
     X("a_target", STR, c->leg[LEG_A].remote_target)                                                \
+    X("a_target_addr", STR, c->leg[LEG_A].remote_host)                                             \
+    X("a_target_port", U32, c->leg[LEG_A].remote_port)                                             \
     X("a_route_set", ROUTES, c->leg[LEG_A])                                                        \
     X("a_local_cseq", U32, c->leg[LEG_A].local_cseq)                                               \
     X("a_txn", U64, c->leg[LEG_A].txn)                                                             \
@@ -34,6 +36,8 @@
     X("b_to_uri", STR, c->leg[LEG_B].remote_uri)                                                   \
     X("b_to_tag", STR, c->leg[LEG_B].remote_tag)                                                   \
     X("b_target", STR, c->leg[LEG_B].remote_target)                                                \
+    X("b_target_addr", STR, c->leg[LEG_B].remote_host)                                             \
+    X("b_target_port", U32, c->leg[LEG_B].remote_port)                                             \
     X("b_route_set", ROUTES, c->leg[LEG_B])                                                        \
     X("b_local_cseq", U32, c->leg[LEG_B].local_cseq)                                               \
     X("b_local_uri", STR, c->leg[LEG_B].local_uri)                                                 \

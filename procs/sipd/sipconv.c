@@ -104,6 +104,11 @@ static bool parsed_fields(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv
         out->ruri_host = copy(o, u.host, strlen(u.host));
     }
     out->from_user = uri_user(o, out->from_uri);
+    out->contact_host = "";
+    if (*out->contact && sipuri_parse(out->contact, strlen(out->contact), &u) == 0) {
+        out->contact_host = copy(o, u.host, strlen(u.host));
+        out->contact_port = (uint32_t)(u.port ? u.port : u.sips ? 5061 : 5060);
+    }
     if (m->request && m->method_id == SIPMSG_M_REFER) {
         struct sipmsg_str d, uri;
         if (sipmsg_name_addr(sipmsg_header_value(m, SIPMSG_H_REFER_TO), &d, &uri)) {
@@ -124,7 +129,8 @@ static bool parsed_fields(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv
     t->supported = m->timer.supported;
     t->required = m->timer.required;
     out->session_timer = t;
-    return out->ruri_user && out->ruri_host && out->from_user && out->refer_to && out->refer_to_aor;
+    return out->ruri_user && out->ruri_host && out->from_user && out->refer_to &&
+           out->refer_to_aor && out->contact_host;
 }
 
 bool sipconv_to_proto(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv_store *st,

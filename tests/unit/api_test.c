@@ -936,34 +936,6 @@ static void test_dialog_state_maps_to_prototype_states(void **state) {
     assert_string_equal(api_dialog_state(NULL, 0), "Terminated");
 }
 
-static void test_uri_hostport(void **state) {
-    (void)state;
-    char host[64];
-    int port = -1;
-    assert_int_equal(api_uri_hostport("sip:bob@127.0.0.1:5072;transport=tcp", host, sizeof host,
-                                      &port),
-                     0);
-    assert_string_equal(host, "127.0.0.1");
-    assert_int_equal(port, 5072);
-    assert_int_equal(api_uri_hostport("<sip:alice@example.com>", host, sizeof host, &port), 0);
-    assert_string_equal(host, "example.com");
-    assert_int_equal(port, 5060);
-    assert_int_equal(api_uri_hostport("sips:10.0.0.1", host, sizeof host, &port), 0);
-    assert_string_equal(host, "10.0.0.1");
-    assert_int_equal(port, 5061);
-    assert_int_equal(api_uri_hostport("sip:u@[2001:db8::1]:5080", host, sizeof host, &port), 0);
-    assert_string_equal(host, "2001:db8::1");
-    assert_int_equal(port, 5080);
-    assert_int_equal(api_uri_hostport("sip:a:pw@h:1?x=y", host, sizeof host, &port), 0);
-    assert_string_equal(host, "h");
-    assert_int_equal(port, 1);
-    assert_int_equal(api_uri_hostport("tel:+123", host, sizeof host, &port), -1);
-    assert_int_equal(api_uri_hostport("", host, sizeof host, &port), -1);
-    assert_int_equal(api_uri_hostport("sip:h:99999", host, sizeof host, &port), -1);
-    assert_int_equal(api_uri_hostport("sip:h:12x", host, sizeof host, &port), -1);
-    assert_int_equal(api_uri_hostport("sip:averyveryverylonghostname", host, 8, &port), -1);
-}
-
 /* A dialogd record as HGETALL gives it (docs/calls.md). */
 static json_t *record(const char *state, bool b_leg) {
     json_t *r = json_pack(
@@ -979,6 +951,10 @@ static json_t *record(const char *state, bool b_leg) {
     json_object_set_new(r, "b_to_uri", json_string("sip:1001@127.0.0.1:5072"));
     json_object_set_new(r, "b_to_tag", json_string(b_leg ? "314159" : ""));
     json_object_set_new(r, "b_target", json_string(b_leg ? "sip:bob@127.0.0.1:5072" : ""));
+    json_object_set_new(r, "a_target_addr", json_string("127.0.0.1"));
+    json_object_set_new(r, "a_target_port", json_string("5070"));
+    json_object_set_new(r, "b_target_addr", json_string(b_leg ? "127.0.0.1" : ""));
+    json_object_set_new(r, "b_target_port", json_string(b_leg ? "5072" : "0"));
     return r;
 }
 
@@ -1544,7 +1520,6 @@ int main(void) {
         T(test_process_changes_become_died_and_respawned),
         T(test_options_is_a_cors_preflight_without_token),
         T(test_dialog_state_maps_to_prototype_states),
-        T(test_uri_hostport),
         T(test_dialog_record_becomes_two_legs),
         T(test_dialog_record_without_b_leg_is_one_entry),
         T(test_dialogs_sort_by_creation_then_call_id),
