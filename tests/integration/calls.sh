@@ -26,8 +26,12 @@ PB=$(free_port)
 check "1001 registers" register 1001 "$PB"
 callee bob-answer uas_answer.xml "$PB"
 sleep 0.2
+rx0=$(counter routerd ipc_rx)
 check "the caller's call completes (INVITE, 200, ACK, BYE, 200)" \
   sipp_run call-1 uac_call.xml -s 1001 -d 300 -cid_str "call-1-%u"
+# the route's answer carries the callee's contacts: one request to routerd per call
+check_eq "routerd got one request for the call (its route and location together)" 1 \
+  "$(($(counter routerd ipc_rx) - rx0))"
 check "the callee saw the whole call and ended without error" wait_pid "$CALLEE_PID"
 check_eq "the caller received 100, 180, 200, then 200 for its BYE" "100 180 200 200" "$(msgs call-1 received)"
 check_eq "the callee received INVITE, ACK, BYE" "INVITE ACK BYE" "$(msgs bob-answer received)"
