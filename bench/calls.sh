@@ -105,6 +105,25 @@ held() {
   kv "${name}_bytes_per_call" "$per"
 }
 
+# crossings TARGET N: IPC envelopes sent between Switchboard's processes per call (apid's
+# process table, every role but apid, over N calls at 50/s; idle traffic is measured over
+# the same time and taken off).
+ipc_tx_total() {
+  curl -s "http://127.0.0.1:$API_PORT/api/v1/processes" |
+    jq '[.processes[] | select(.role != "apid") | .counters.ipc_tx] | add'
+}
+crossings() {
+  local target=$1 n=$2 t0 t1 i0 i1 c0 c1 secs
+  i0=$(ipc_tx_total); sleep $((n / 50 + 2)); i1=$(ipc_tx_total)
+  c0=$(ipc_tx_total); t0=$SECONDS
+  calls "$target" 50 "$n" 100
+  secs=$((SECONDS - t0)); [ "$secs" -lt $((n / 50 + 2)) ] && sleep $((n / 50 + 2 - secs))
+  c1=$(ipc_tx_total)
+  local per; per=$(echo "scale=1; (($c1 - $c0) - ($i1 - $i0)) / $OK" | bc)
+  echo "switchboard: $OK calls: $per IPC envelopes between processes per call"
+  kv switchboard_ipc_per_call "$per"
+}
+
 pids_of_sb() { "$SB" -c "$WORK/sb" status | awk 'NR > 2 && $3 != "-" { print $3 }'; }
 
 # --- Switchboard: default master.cf (2 sipd), port range wide enough for HELD calls
@@ -118,6 +137,7 @@ sleep 1
 SBT="127.0.0.1:$SIP_PORT"
 callee "$SBT" || exit 1
 echo "== Switchboard (sipd x2, dialogd, routerd, mediad, redis)"
+crossings "$SBT" 200
 ladder switchboard "$SBT"
 SB_CEIL=$CEIL
 kv switchboard_ceiling_cps "$SB_CEIL"
