@@ -85,9 +85,10 @@ void ipc_listener_close(ipc_listener_t *l);
 /* The name of an envelope's body case ("hello", "ping", ...), "none" if unset. */
 const char *ipc_body_name(const Sb__Envelope *env);
 
-/* ipc_send_NAME(ch, msg), ipc_request_NAME(ch, msg, cb, arg, timeout_ms) and
- * ipc_reply_NAME(ch, req, msg) for every body NAME of the Envelope (generated from
- * proto/envelope.proto): the envelope is built on the stack, msg is borrowed. */
+/* ipc_envelope_NAME(msg), ipc_send_NAME(ch, msg), ipc_request_NAME(ch, msg, cb, arg,
+ * timeout_ms) and ipc_reply_NAME(ch, req, msg) for every body NAME of the Envelope
+ * (generated from proto/envelope.proto): the envelope is built on the stack, msg is
+ * borrowed. */
 #include "proto/envelope_send.h"
 
 #endif

@@ -115,7 +115,7 @@ static void peers_gauge(worker_t *w) {
     shm_gauge(w->slot, SHM_C_ipc_peers, (uint64_t)worker_peer_count(w));
 }
 
-static void hello_fill(worker_t *w, Sb__Envelope *env, Sb__Hello *hello) {
+static void hello_fill(worker_t *w, Sb__Hello *hello) {
     sb__hello__init(hello);
     hello->service = w->service;
     hello->role = (char *)sb_role_info(w->ops->role)->name;
@@ -123,18 +123,13 @@ static void hello_fill(worker_t *w, Sb__Envelope *env, Sb__Hello *hello) {
     hello->pid = (int32_t)getpid();
     hello->shm_slot = (uint32_t)w->slot_index;
     hello->generation = (uint32_t)w->shm->hdr.generation;
-    env->body_case = SB__ENVELOPE__BODY_HELLO;
-    env->hello = hello;
 }
 
 static void reply_error(ipc_chan_t *ch, const Sb__Envelope *req, int code, const char *text) {
-    Sb__Envelope env = SB__ENVELOPE__INIT;
     Sb__Error e = SB__ERROR__INIT;
     e.code = code;
     e.message = (char *)text;
-    env.body_case = SB__ENVELOPE__BODY_ERROR;
-    env.error = &e;
-    ipc_reply(ch, req, &env);
+    ipc_reply_error(ch, req, &e);
 }
 
 /* Master's channel: apply a new main.cf (master validated it already). */
@@ -242,13 +237,10 @@ static void worker_dispatch(worker_t *w, ipc_chan_t *ch, Sb__Envelope *env, bool
             return;
         }
     case SB__ENVELOPE__BODY_PING: {
-        Sb__Envelope out = SB__ENVELOPE__INIT;
         Sb__Pong pong = SB__PONG__INIT;
         pong.sent_us = env->ping->sent_us;
         pong.payload = env->ping->payload;
-        out.body_case = SB__ENVELOPE__BODY_PONG;
-        out.pong = &pong;
-        ipc_reply(ch, env, &out);
+        ipc_reply_pong(ch, env, &pong);
         return;
     }
     case SB__ENVELOPE__BODY_HELLO:
@@ -258,10 +250,9 @@ static void worker_dispatch(worker_t *w, ipc_chan_t *ch, Sb__Envelope *env, bool
             pe->pid = env->hello->pid;
         }
         if (env->request_id) {
-            Sb__Envelope out = SB__ENVELOPE__INIT;
             Sb__Hello hello;
-            hello_fill(w, &out, &hello);
-            ipc_reply(ch, env, &out);
+            hello_fill(w, &hello);
+            ipc_reply_hello(ch, env, &hello);
         }
         return;
     default:
@@ -424,10 +415,9 @@ static void peers_reconcile(worker_t *w) {
             continue;
         pe->slot = i;
         pe->pid = s.pid;
-        Sb__Envelope env = SB__ENVELOPE__INIT;
         Sb__Hello hello;
-        hello_fill(w, &env, &hello);
-        if (ipc_request(pe->ch, &env, hello_answered, pe, WORKER_HELLO_TIMEOUT_MS) < 0)
+        hello_fill(w, &hello);
+        if (ipc_request_hello(pe->ch, &hello, hello_answered, pe, WORKER_HELLO_TIMEOUT_MS) < 0)
             peer_drop(pe);
     }
 }
@@ -443,13 +433,10 @@ static void heartbeat_cb(uv_timer_t *t) {
 static void send_status(worker_t *w, Sb__WorkerState state, const char *detail) {
     if (!w->master)
         return;
-    Sb__Envelope env = SB__ENVELOPE__INIT;
     Sb__Status st = SB__STATUS__INIT;
     st.state = state;
     st.detail = (char *)detail;
-    env.body_case = SB__ENVELOPE__BODY_STATUS;
-    env.status = &st;
-    ipc_send(w->master, &env);
+    ipc_send_status(w->master, &st);
 }
 
 static void drain_timeout_cb(uv_timer_t *t) {
@@ -650,10 +637,9 @@ int worker_main(int argc, char **argv, const struct worker_ops *ops) {
     if (!w->master)
         log_fatal("out of memory");
     ipc_chan_set_slot(w->master, w->slot);
-    Sb__Envelope env = SB__ENVELOPE__INIT;
     Sb__Hello hello;
-    hello_fill(w, &env, &hello);
-    ipc_send(w->master, &env);
+    hello_fill(w, &hello);
+    ipc_send_hello(w->master, &hello);
 
     int listen_fd = worker_take_fd(w, "listen");
     if (listen_fd >= 0)

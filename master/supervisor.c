@@ -183,7 +183,6 @@ static void kill_deadline_cb(uv_timer_t *t) {
 static void send_control(struct sup_inst *in, Sb__ControlOp op, uint32_t drain_ms) {
     if (!in->chan)
         return;
-    Sb__Envelope env = SB__ENVELOPE__INIT;
     Sb__Control c = SB__CONTROL__INIT;
     c.op = op;
     c.drain_ms = drain_ms;
@@ -194,9 +193,7 @@ static void send_control(struct sup_inst *in, Sb__ControlOp op, uint32_t drain_m
         c.main_cf.data = (uint8_t *)text;
         c.main_cf.len = len;
     }
-    env.body_case = SB__ENVELOPE__BODY_CONTROL;
-    env.control = &c;
-    int rc = ipc_send(in->chan, &env);
+    int rc = ipc_send_control(in->chan, &c);
     if (rc < 0)
         log_warn("%s: cannot send control: %s", in->name, strerror(-rc));
 }

@@ -98,9 +98,7 @@ static bool create_request(b2b_t *b, struct call *c, int offer_leg, anchor_done_
     rq.owner_tag = tag;
     if (offer_leg == LEG_B)
         rq.offer_side = SB__MEDIA_SIDE__MEDIA_SIDE_B;
-    Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_MEDIA_CREATE;
-    env.media_create = &rq;
+    Sb__Envelope env = ipc_envelope_media_create(&rq);
     c->media_instance = b->io.media_pick ? b->io.media_pick(b->io.arg, c->media_avoid) : -1;
     ipc_chan_t *ch = c->media_instance >= 0 ? mediad_of(b, c) : NULL;
     if (!ch && c->media_avoid < 0) /* the gauge may lag behind: any connected mediad */
@@ -122,9 +120,7 @@ bool anchor_update(b2b_t *b, struct call *c, int from, Sb__MediaSdpType type,
     rq.type = type;
     rq.sdp = sdp;
     rq.confirmed = confirmed;
-    Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_MEDIA_UPDATE;
-    env.media_update = &rq;
+    Sb__Envelope env = ipc_envelope_media_update(&rq);
     return request(b, c, mediad_of(b, c), &env, done, status, -1);
 }
 
@@ -142,9 +138,7 @@ bool anchor_play(b2b_t *b, struct call *c, const char *file) {
     rq.session_id = c->media_session;
     rq.to_side = c->media_swapped ? SB__MEDIA_SIDE__MEDIA_SIDE_B : SB__MEDIA_SIDE__MEDIA_SIDE_A;
     rq.file = (char *)file;
-    Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_MEDIA_PLAY;
-    env.media_play = &rq;
+    Sb__Envelope env = ipc_envelope_media_play(&rq);
     c->playing = request(b, c, mediad_of(b, c), &env, play_answered, 0, -1);
     return c->playing;
 }

@@ -183,9 +183,7 @@ static bool move_update(b2b_t *b, struct call *c, int from, ProtobufCBinaryData 
     rq.type = SB__MEDIA_SDP_TYPE__MEDIA_SDP_ANSWER;
     rq.sdp = sdp;
     rq.confirmed = true;
-    Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_MEDIA_UPDATE;
-    env.media_update = &rq;
+    Sb__Envelope env = ipc_envelope_media_update(&rq);
     return move_media_request(b, c, &env);
 }
 
@@ -323,9 +321,7 @@ static bool move_start(b2b_t *b, struct call *c, const char **why) {
     rq.sdp.data = c->leg[LEG_A].sdp.data;
     rq.sdp.len = c->leg[LEG_A].sdp.len;
     rq.owner_tag = tag;
-    Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_MEDIA_CREATE;
-    env.media_create = &rq;
+    Sb__Envelope env = ipc_envelope_media_create(&rq);
     if (!move_media_request(b, c, &env)) {
         move_free(mv);
         c->move = NULL;

@@ -239,9 +239,7 @@ void dial_locate(b2b_t *b, struct call *c, const char *aor, unsigned timeout,
                  const struct dial_ops *ops) {
     Sb__LocationRequest lq = SB__LOCATION_REQUEST__INIT;
     lq.aor = (char *)aor;
-    Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_LOCATION_REQUEST;
-    env.location_request = &lq;
+    Sb__Envelope env = ipc_envelope_location_request(&lq);
     struct locate_wait *lw = malloc(sizeof *lw);
     if (lw)
         *lw = (struct locate_wait){ops, timeout, c->state};
@@ -441,9 +439,7 @@ void dial_on_invite(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     rq.caller_id = c->caller_id;
     rq.caller_name = a->remote_display;
     rq.domain = m->ruri_host;
-    Sb__Envelope env = SB__ENVELOPE__INIT;
-    env.body_case = SB__ENVELOPE__BODY_ROUTE_REQUEST;
-    env.route_request = &rq;
+    Sb__Envelope env = ipc_envelope_route_request(&rq);
     if (!call_request(b, c, b->io.pick(b->io.arg, SB_ROLE_routerd, c->id), &env,
                       DIAL_ROUTE_TIMEOUT_MS, route_answered, NULL, NULL))
         end_fail(b, c, 503, NULL);
