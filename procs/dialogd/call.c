@@ -184,6 +184,7 @@ void call_free(b2b_t *b, struct call *c) {
         for (unsigned k = 0; k < c->actions[i].ncontacts; k++)
             free(c->actions[i].contacts[k]);
     }
+    free(c->actions);
     for (unsigned i = 0; i < c->nforks; i++) {
         free(c->forks[i].call_id);
         free(c->forks[i].from_tag);

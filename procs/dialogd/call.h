@@ -124,7 +124,7 @@ struct call {
     bool late_offer;        /* A's INVITE had no SDP: B offers in its 2xx */
     unsigned cancel_status; /* apid hung up before the answer: A's final status */
     /* the dialplan */
-    struct call_action actions[CALL_MAX_ACTIONS];
+    struct call_action *actions; /* the route's, malloc'd (nactions of them) */
     size_t nactions, next_action;
     unsigned last_failure; /* the status of the last failed action */
     char *destination;     /* the dialed user part */

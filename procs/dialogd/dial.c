@@ -379,7 +379,12 @@ static void route_answered(b2b_t *b, struct call *c, ipc_chan_t *ch, Sb__Envelop
     }
     log_debug("call %s to %s: route %s", c->leg[LEG_A].call_id, c->destination,
               rr->route_id ? rr->route_id : "?");
-    for (size_t i = 0; i < rr->n_actions && i < CALL_MAX_ACTIONS; i++)
+    size_t n = rr->n_actions < CALL_MAX_ACTIONS ? rr->n_actions : CALL_MAX_ACTIONS;
+    if (!(c->actions = calloc(n, sizeof *c->actions))) {
+        end_fail(b, c, 500, "Out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
         copy_action(&c->actions[c->nactions++], rr->actions[i]);
     /* an SDP offer: anchor the media before anything rings (RFC 3264) */
     if (c->leg[LEG_A].sdp.len && is_sdp(c->content_type)) {
