@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -213,7 +214,7 @@ static int setup(void **state) {
     held_request = 0;
     next_txn = 100;
     assert_int_equal(uv_loop_init(&loop), 0);
-    static const char text[] = "session_min_se = 90\n";
+    static const char text[] = "session_min_se = 2\n";
     char err[256];
     cfg = cfg_parse(text, strlen(text), "main.cf", "/tmp", err, sizeof err);
     assert_non_null(cfg);
@@ -327,7 +328,9 @@ static const char *last_response_body(uint64_t txn, char *out, size_t cap) {
 struct req {
     const char *method;
     Sb__SipMethod id;
-    const char *call_id, *from_tag, *to_tag, *body, *refer_to, *se;
+    const char *call_id, *from_tag, *to_tag, *body, *refer_to;
+    unsigned se_secs; /* Session-Expires as sipd parsed it, 0: none */
+    Sb__SipRefresher se_refresher;
     uint32_t cseq;
     uint64_t txn; /* the server transaction (a CANCEL names its INVITE's), 0: a new one */
 };
@@ -336,7 +339,6 @@ struct req {
 static uint64_t request_in(const struct req *r) {
     Sb__SipRequestIn in = SB__SIP_REQUEST_IN__INIT;
     Sb__SipMessage m = SB__SIP_MESSAGE__INIT;
-    Sb__SipHeader h = SB__SIP_HEADER__INIT, *hs[1] = {&h};
     in.txn_id = r->txn ? r->txn : ++next_txn;
     in.msg = &m;
     m.method = (char *)r->method;
@@ -360,11 +362,12 @@ static uint64_t request_in(const struct req *r) {
         m.body.data = (uint8_t *)r->body;
         m.body.len = strlen(r->body);
     }
-    if (r->se) {
-        h.name = "Session-Expires";
-        h.value = (char *)r->se;
-        m.headers = hs;
-        m.n_headers = 1;
+    Sb__SipSessionTimer st = SB__SIP_SESSION_TIMER__INIT;
+    if (r->se_secs) {
+        st.expires = r->se_secs;
+        st.refresher = r->se_refresher;
+        st.supported = true;
+        m.session_timer = &st;
     }
     Sb__Envelope env = SB__ENVELOPE__INIT;
     env.body_case = SB__ENVELOPE__BODY_SIP_REQUEST_IN;
@@ -821,6 +824,166 @@ static void test_reinvite_while_answered_gets_491(void **state) {
     assert_string_equal(state_of("c19"), "ANSWERED");
 }
 
+/* ---------------------------------------------------------------- TRANSFERRING */
+
+/* B refers the call to carol: 202, NOTIFY 100 to B, the target rings. */
+static void refer_from_b(const char *cid, size_t *mark, char *bcid, size_t cap) {
+    call_to_confirmed(cid);
+    struct call *c = call_of(cid);
+    char btag[64];
+    snprintf(bcid, cap, "%s", c->leg[LEG_B].call_id);
+    snprintf(btag, sizeof btag, "%s", c->leg[LEG_B].local_tag);
+    *mark = sipd.nseen;
+    uint64_t refer = request_in(&(struct req){"REFER", SB__SIP_METHOD__SIP_METHOD_REFER, bcid,
+                                              .from_tag = "tb", .to_tag = btag, .cseq = 7,
+                                              .refer_to = "sip:carol@example.com"});
+    assert_int_equal(last_status(*mark, refer), 202);
+    assert_string_equal(state_of(cid), "TRANSFERRING");
+    Sb__Envelope *n = last_request(*mark, "NOTIFY");
+    assert_non_null(n);
+    assert_string_equal(n->sip_send_request->msg->call_id, bcid);
+    assert_memory_equal(n->sip_send_request->msg->body.data, "SIP/2.0 100 Trying", 18);
+    env_free(n);
+    Sb__Envelope *inv = last_request(*mark, "INVITE");
+    assert_non_null(inv);
+    assert_string_equal(inv->sip_send_request->msg->request_uri, "sip:bob@10.0.0.2");
+    assert_string_not_equal(inv->sip_send_request->msg->call_id, bcid);
+    env_free(inv);
+}
+
+static void test_refer_in_confirmed_target_200_notifies_and_hangs_up_the_referrer(void **state) {
+    (void)state;
+    size_t mark;
+    char bcid[64];
+    refer_from_b("c20", &mark, bcid, sizeof bcid);
+    /* while the target rings, a re-INVITE or another REFER from A: 491 */
+    size_t mark2 = sipd.nseen;
+    uint64_t re = request_in(&(struct req){"INVITE", SB__SIP_METHOD__SIP_METHOD_INVITE, "c20",
+                                           .to_tag = a_tag("c20"), .cseq = 2});
+    assert_int_equal(last_status(mark2, re), 491);
+    uint64_t refer = request_in(&(struct req){"REFER", SB__SIP_METHOD__SIP_METHOD_REFER, "c20",
+                                              .to_tag = a_tag("c20"), .cseq = 3,
+                                              .refer_to = "sip:dave@example.com"});
+    assert_int_equal(last_status(mark2, refer), 491);
+    answer_last(mark, "INVITE", 200, "tc", "answer-c");
+    assert_string_equal(state_of("c20"), "CONFIRMED");
+    Sb__Envelope *n = last_request(mark, "NOTIFY");
+    assert_non_null(n);
+    assert_memory_equal(n->sip_send_request->msg->body.data, "SIP/2.0 200 OK", 14);
+    env_free(n);
+    Sb__Envelope *bye = last_request(mark, "BYE");
+    assert_non_null(bye);
+    assert_string_equal(bye->sip_send_request->msg->call_id, bcid);
+    env_free(bye);
+    struct call *c = call_of("c20");
+    assert_string_equal(c->leg[LEG_B].remote_tag, "tc");
+}
+
+static void test_refer_target_486_notifies_and_the_call_goes_on(void **state) {
+    (void)state;
+    size_t mark;
+    char bcid[64];
+    refer_from_b("c21", &mark, bcid, sizeof bcid);
+    answer_last(mark, "INVITE", 486, "tc", NULL);
+    assert_string_equal(state_of("c21"), "CONFIRMED");
+    Sb__Envelope *n = last_request(mark, "NOTIFY");
+    assert_non_null(n);
+    assert_memory_equal(n->sip_send_request->msg->body.data, "SIP/2.0 486 Busy Here", 21);
+    env_free(n);
+    assert_int_equal(count_requests(mark, "BYE"), 0);
+    int leg = -1;
+    assert_ptr_equal(call_find_cid(b2b, bcid, &leg), call_of("c21"));
+    assert_int_equal(leg, LEG_B);
+}
+
+static void test_reinvite_and_bye_in_ending(void **state) {
+    (void)state;
+    call_to_confirmed("c22");
+    size_t mark = sipd.nseen;
+    request_in(&(struct req){"BYE", SB__SIP_METHOD__SIP_METHOD_BYE, "c22", .to_tag = a_tag("c22"),
+                             .cseq = 2});
+    assert_string_equal(state_of("c22"), "ENDING");
+    struct call *c = call_of("c22");
+    char bcid[64], btag[64];
+    snprintf(bcid, sizeof bcid, "%s", c->leg[LEG_B].call_id);
+    snprintf(btag, sizeof btag, "%s", c->leg[LEG_B].local_tag);
+    uint64_t re = request_in(&(struct req){"INVITE", SB__SIP_METHOD__SIP_METHOD_INVITE, bcid,
+                                           .from_tag = "tb", .to_tag = btag, .cseq = 9});
+    assert_int_equal(last_status(mark, re), 491);
+    uint64_t bye = request_in(&(struct req){"BYE", SB__SIP_METHOD__SIP_METHOD_BYE, bcid,
+                                            .from_tag = "tb", .to_tag = btag, .cseq = 10});
+    assert_int_equal(last_status(mark, bye), 481);
+    /* a late ACK timeout changes nothing */
+    ack_timeout(c->leg[LEG_A].txn);
+    assert_string_equal(state_of("c22"), "ENDING");
+}
+
+/* ---------------------------------------------------------------- session timers */
+
+/* Runs the loop (blocking on its timers) until pred or ms pass. */
+static bool run_until(bool (*pred)(size_t), size_t arg, int ms) {
+    uint64_t end = uv_hrtime() + (uint64_t)ms * 1000000;
+    while (!pred(arg) && uv_hrtime() < end) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        usleep(5000);
+    }
+    return pred(arg);
+}
+
+static bool update_sent(size_t from) {
+    return count_requests(from, "UPDATE") > 0;
+}
+
+/* A's INVITE asks a 2 s session timer with us as the refresher: the 200 carries it. */
+static void call_with_timer(const char *cid) {
+    uint64_t txn = request_in(&(struct req){"INVITE", SB__SIP_METHOD__SIP_METHOD_INVITE, cid,
+                                            .body = "offer-a", .se_secs = 2,
+                                            .se_refresher = SB__SIP_REFRESHER__SIP_REFRESHER_UAS});
+    assert_string_equal(state_of(cid), "CALLING");
+    answer_last(0, "INVITE", 200, "tb", "answer-b");
+    assert_int_equal(last_status(0, txn), 200);
+    ACK(cid, NULL);
+    assert_string_equal(state_of(cid), "CONFIRMED");
+}
+
+static void test_session_timer_refresh_update_and_its_200(void **state) {
+    (void)state;
+    call_with_timer("c23");
+    size_t mark = sipd.nseen;
+    assert_true(run_until(update_sent, mark, 3000));
+    Sb__Envelope *up = last_request(mark, "UPDATE");
+    assert_string_equal(up->sip_send_request->msg->call_id, "c23");
+    assert_int_equal(up->sip_send_request->msg->body.len, 0);
+    bool se = false;
+    for (size_t i = 0; i < up->sip_send_request->msg->n_headers; i++)
+        se |= strcmp(up->sip_send_request->msg->headers[i]->name, "Session-Expires") == 0 &&
+              strcmp(up->sip_send_request->msg->headers[i]->value, "2;refresher=uac") == 0;
+    assert_true(se);
+    response_in(up->sip_send_request, 200, "fa", NULL);
+    env_free(up);
+    assert_string_equal(state_of("c23"), "CONFIRMED");
+    assert_false(call_of("c23")->leg[LEG_A].timer.pending);
+}
+
+static void test_session_timer_refresh_refused_ends_the_call(void **state) {
+    (void)state;
+    call_with_timer("c24");
+    size_t mark = sipd.nseen;
+    assert_true(run_until(update_sent, mark, 3000));
+    size_t mark2 = sipd.nseen;
+    answer_last(mark, "UPDATE", 481, "fa", NULL);
+    assert_string_equal(state_of("c24"), "ENDING");
+    assert_int_equal(count_requests(mark2, "BYE"), 2);
+}
+
+static void test_session_expires_below_min_se_gets_422(void **state) {
+    (void)state;
+    uint64_t txn = request_in(&(struct req){"INVITE", SB__SIP_METHOD__SIP_METHOD_INVITE, "c25",
+                                            .se_secs = 1});
+    assert_int_equal(last_status(0, txn), 422);
+    assert_string_equal(state_of("c25"), "gone");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -846,6 +1009,12 @@ int main(void) {
         T(test_reinvite_with_a_wrong_to_tag_gets_481),
         T(test_reinvite_and_refer_while_calling_get_491),
         T(test_reinvite_while_answered_gets_491),
+        T(test_refer_in_confirmed_target_200_notifies_and_hangs_up_the_referrer),
+        T(test_refer_target_486_notifies_and_the_call_goes_on),
+        T(test_reinvite_and_bye_in_ending),
+        T(test_session_timer_refresh_update_and_its_200),
+        T(test_session_timer_refresh_refused_ends_the_call),
+        T(test_session_expires_below_min_se_gets_422),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
