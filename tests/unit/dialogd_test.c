@@ -37,7 +37,7 @@ static uv_loop_t loop;
 static struct shm_proc slot;
 static cfg_t *cfg;
 static b2b_t *b2b;
-static struct peer sipd, routerd, mediad;
+static struct peer sipd, routerd, mediad, mediad2, apid;
 static enum route_mode route_mode;
 static enum media_mode media_mode;
 static unsigned n_bindings;
@@ -108,8 +108,8 @@ static void routerd_on_envelope(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
 
 /* mediad's rewrite of an SDP: "m(" + the SDP + ")", so a test sees which one it was. */
 static void mediad_on_envelope(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
-    (void)arg;
-    record(&mediad, env);
+    struct peer *self = arg;
+    record(self, env);
     if (!env->request_id || media_mode == MEDIA_HOLD)
         return;
     Sb__MediaReply rep = SB__MEDIA_REPLY__INIT;
@@ -121,7 +121,8 @@ static void mediad_on_envelope(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
         in = env->media_update->sdp;
     int n = snprintf(sdp, sizeof sdp, "m(%.*s)", (int)in.len, (const char *)in.data);
     rep.status = SB__MEDIA_STATUS__MEDIA_STATUS_OK;
-    rep.session_id = 77;
+    rep.session_id = self == &mediad2 ? 88 : 77;
+    rep.instance = self == &mediad2 ? 1 : 0;
     rep.sdp.data = (uint8_t *)sdp;
     rep.sdp.len = (size_t)n;
     rep.sdp_local.data = (uint8_t *)local;
@@ -137,12 +138,20 @@ static const struct ipc_handlers sipd_handlers = {sipd_on_envelope, NULL, NULL};
 static const struct ipc_handlers routerd_handlers = {routerd_on_envelope, NULL, NULL};
 static const struct ipc_handlers mediad_handlers = {mediad_on_envelope, NULL, NULL};
 
+static void apid_on_envelope(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
+    (void)ch;
+    (void)arg;
+    record(&apid, env);
+}
+
+static const struct ipc_handlers apid_handlers = {apid_on_envelope, NULL, NULL};
+
 static void peer_open(struct peer *p, const struct ipc_handlers *h) {
     int sv[2];
     memset(p, 0, sizeof *p);
     assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
     p->ours = ipc_chan_open(&loop, sv[0], &dialogd_handlers, NULL, 65536);
-    p->theirs = ipc_chan_open(&loop, sv[1], h, NULL, 65536);
+    p->theirs = ipc_chan_open(&loop, sv[1], h, p, 65536);
     assert_non_null(p->ours);
     assert_non_null(p->theirs);
 }
@@ -176,13 +185,15 @@ static ipc_chan_t *io_pick(void *arg, enum sb_role role, uint64_t key) {
 
 static ipc_chan_t *io_instance(void *arg, enum sb_role role, int n) {
     (void)arg;
+    if (role == SB_ROLE_mediad && n == 1)
+        return mediad2.ours;
     struct peer *p = peer_of(role);
     return p && n == 0 ? p->ours : NULL;
 }
 
 static int io_media_pick(void *arg, int except) {
     (void)arg;
-    return except == 0 ? -1 : 0;
+    return except == 0 ? 1 : 0; /* a move goes from mediad 0 to mediad 1 */
 }
 
 static redisAsyncContext *io_redis(void *arg) {
@@ -221,6 +232,8 @@ static int setup(void **state) {
     peer_open(&sipd, &sipd_handlers);
     peer_open(&routerd, &routerd_handlers);
     peer_open(&mediad, &mediad_handlers);
+    peer_open(&mediad2, &mediad_handlers);
+    peer_open(&apid, &apid_handlers);
     struct b2b_io io = {.pick = io_pick,
                         .instance = io_instance,
                         .media_pick = io_media_pick,
@@ -238,6 +251,8 @@ static int teardown(void **state) {
     peer_close(&sipd);
     peer_close(&routerd);
     peer_close(&mediad);
+    peer_close(&mediad2);
+    peer_close(&apid);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
     cfg_free(cfg);
@@ -984,6 +999,52 @@ static void test_session_expires_below_min_se_gets_422(void **state) {
     assert_string_equal(state_of("c25"), "gone");
 }
 
+/* ---------------------------------------------------------------- MOVING */
+
+static void migrate_from(unsigned instance) {
+    Sb__DialogMigrateRequest rq = SB__DIALOG_MIGRATE_REQUEST__INIT;
+    rq.mediad = instance;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.request_id = 4242;
+    env.body_case = SB__ENVELOPE__BODY_DIALOG_MIGRATE;
+    env.dialog_migrate = &rq;
+    assert_true(b2bua_dispatch(b2b, apid.ours, &env));
+    pump();
+}
+
+static void test_migrate_moves_a_call_reinviting_b_then_a(void **state) {
+    (void)state;
+    call_to_confirmed("c26");
+    assert_int_equal(call_of("c26")->media_instance, 0);
+    size_t mark = sipd.nseen;
+    migrate_from(0);
+    assert_string_equal(state_of("c26"), "MOVING");
+    assert_int_equal(count_kind(&mediad2, 0, SB__ENVELOPE__BODY_MEDIA_CREATE), 1);
+    Sb__Envelope *rb = last_request(mark, "INVITE");
+    assert_non_null(rb);
+    assert_string_equal(rb->sip_send_request->msg->to_tag, "tb"); /* B first */
+    /* a re-INVITE from A while moving: 491 */
+    uint64_t re = request_in(&(struct req){"INVITE", SB__SIP_METHOD__SIP_METHOD_INVITE, "c26",
+                                           .to_tag = a_tag("c26"), .cseq = 2});
+    assert_int_equal(last_status(mark, re), 491);
+    size_t mark_b = sipd.nseen;
+    response_in(rb->sip_send_request, 200, "tb", "moved-b");
+    env_free(rb);
+    assert_int_equal(count_requests(mark_b, "ACK"), 1);
+    Sb__Envelope *ra = last_request(mark_b, "INVITE");
+    assert_non_null(ra);
+    assert_string_equal(ra->sip_send_request->msg->call_id, "c26"); /* then A */
+    assert_string_equal(state_of("c26"), "MOVING");
+    size_t mark_a = sipd.nseen;
+    response_in(ra->sip_send_request, 200, "fa", "moved-a");
+    env_free(ra);
+    assert_int_equal(count_requests(mark_a, "ACK"), 1);
+    assert_string_equal(state_of("c26"), "CONFIRMED");
+    assert_int_equal(call_of("c26")->media_instance, 1);
+    assert_int_equal(call_of("c26")->media_session, 88);
+    assert_int_equal(count_kind(&mediad, 0, SB__ENVELOPE__BODY_MEDIA_DESTROY), 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1015,6 +1076,7 @@ int main(void) {
         T(test_session_timer_refresh_update_and_its_200),
         T(test_session_timer_refresh_refused_ends_the_call),
         T(test_session_expires_below_min_se_gets_422),
+        T(test_migrate_moves_a_call_reinviting_b_then_a),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
