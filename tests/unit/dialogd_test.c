@@ -17,6 +17,7 @@
 #include "ipc.h"
 #include "procs/dialogd/b2bua.h"
 #include "procs/dialogd/call.h"
+#include "procs/dialogd/sipout.h"
 
 #define MAX_SEEN 128
 
@@ -1045,6 +1046,145 @@ static void test_migrate_moves_a_call_reinviting_b_then_a(void **state) {
     assert_int_equal(count_kind(&mediad, 0, SB__ENVELOPE__BODY_MEDIA_DESTROY), 1);
 }
 
+/* ---------------------------------------------------------------- every (state, event) */
+
+/* Drives a new call cid to state s; its A server transaction into *txn. */
+static void drive_to(enum call_state s, const char *cid, uint64_t *txn) {
+    size_t mark;
+    char bcid[64];
+    route_mode = s == CS_ROUTING ? ROUTE_HOLD : ROUTE_URI;
+    switch (s) {
+    case CS_ROUTING:
+        *txn = INVITE(cid, "offer-a");
+        break;
+    case CS_CALLING:
+        *txn = call_to_calling(cid, "offer-a");
+        break;
+    case CS_EARLY:
+        *txn = call_to_calling(cid, "offer-a");
+        answer_last(0, "INVITE", 183, "tb", "early-b");
+        break;
+    case CS_ANSWERED:
+        *txn = call_to_calling(cid, "offer-a");
+        answer_last(0, "INVITE", 200, "tb", "answer-b");
+        break;
+    case CS_LATE_ACK:
+        *txn = call_to_calling(cid, NULL);
+        answer_last(0, "INVITE", 200, "tb", "offer-b");
+        break;
+    case CS_CONFIRMED:
+        *txn = call_to_confirmed(cid);
+        break;
+    case CS_REINVITING:
+        *txn = call_to_confirmed(cid);
+        request_in(&(struct req){"INVITE", SB__SIP_METHOD__SIP_METHOD_INVITE, cid,
+                                 .to_tag = a_tag(cid), .cseq = 2, .body = "hold-a"});
+        break;
+    case CS_TRANSFERRING:
+        refer_from_b(cid, &mark, bcid, sizeof bcid);
+        *txn = call_of(cid)->leg[LEG_A].txn;
+        break;
+    case CS_MOVING:
+        *txn = call_to_confirmed(cid);
+        migrate_from(0);
+        break;
+    case CS_ENDING:
+        *txn = call_to_confirmed(cid);
+        request_in(&(struct req){"BYE", SB__SIP_METHOD__SIP_METHOD_BYE, cid,
+                                 .to_tag = a_tag(cid), .cseq = 2});
+        break;
+    case CS_COUNT:
+        fail();
+    }
+    assert_string_equal(state_of(cid), call_state_name(s));
+}
+
+/* A response of kind to a request of call cid on leg n (what sipd hands on). */
+static void response_of_kind(const char *cid, int n, enum call_kind kind, unsigned status) {
+    struct call *c = call_of(cid);
+    Sb__SipSendRequest sr = SB__SIP_SEND_REQUEST__INIT;
+    Sb__SipMessage m = SB__SIP_MESSAGE__INIT;
+    sr.client_id = sipout_client_id(c, 0, n, kind);
+    sr.msg = &m;
+    m.method = kind == KIND_BYE ? "BYE" : kind == KIND_REFRESH ? "UPDATE" : "INVITE";
+    m.call_id = c->leg[n].call_id ? c->leg[n].call_id : (char *)cid;
+    m.cseq = 2;
+    response_in(&sr, status, n == LEG_B ? "tb" : "fa", status == 200 ? "sdp-x" : NULL);
+}
+
+/* Event ev of b2bua's table for call cid, through the envelope its peer would send. */
+static void fire(int ev, const char *cid, uint64_t txn) {
+    struct call *c = call_of(cid);
+    if (!c)
+        return;
+    const char *tag = a_tag(cid);
+    switch (ev) {
+    case 0: /* EV_CANCEL */
+        CANCEL(cid, txn);
+        break;
+    case 1: /* EV_ACK */
+        ACK(cid, "answer-a");
+        break;
+    case 2: /* EV_BYE */
+        request_in(&(struct req){"BYE", SB__SIP_METHOD__SIP_METHOD_BYE, cid, .to_tag = tag,
+                                 .cseq = 20});
+        break;
+    case 3: /* EV_REINVITE */
+        request_in(&(struct req){"INVITE", SB__SIP_METHOD__SIP_METHOD_INVITE, cid, .to_tag = tag,
+                                 .cseq = 21, .body = "re-a"});
+        break;
+    case 4: /* EV_REFER */
+        request_in(&(struct req){"REFER", SB__SIP_METHOD__SIP_METHOD_REFER, cid, .to_tag = tag,
+                                 .cseq = 22, .refer_to = "sip:carol@example.com"});
+        break;
+    case 5: /* EV_INVITE_1XX */
+    case 6: /* EV_INVITE_2XX */
+    case 7: /* EV_INVITE_FAILURE */
+        if (count_requests(0, "INVITE"))
+            answer_last(0, "INVITE", ev == 5 ? 180 : ev == 6 ? 200 : 486, "tb",
+                        ev == 6 ? "answer-b" : NULL);
+        break;
+    case 8: /* EV_REINVITE_ANSWER */
+        response_of_kind(cid, LEG_B, KIND_REINVITE, 200);
+        break;
+    case 9: /* EV_MOVE_ANSWER */
+        response_of_kind(cid, LEG_B, KIND_MOVE, 200);
+        break;
+    case 10: /* EV_REFRESH_ANSWER */
+        response_of_kind(cid, LEG_A, KIND_REFRESH, 200);
+        break;
+    case 11: /* EV_BYE_ANSWER */
+        response_of_kind(cid, LEG_B, KIND_BYE, 200);
+        break;
+    case 12: /* EV_ACK_TIMEOUT */
+        ack_timeout(txn);
+        break;
+    }
+}
+
+#define N_EVENTS 13
+
+/* Every event in every state, each on a fresh call: the table or its defaults answer each
+ * pair, and the call is left in a state of the table or freed. */
+static void test_every_state_takes_every_event(void **state) {
+    (void)state;
+    for (int s = 0; s < CS_COUNT; s++) {
+        for (int ev = 0; ev < N_EVENTS; ev++) {
+            /* a fresh b2b per pair: each starts with the fakes' records empty */
+            teardown(NULL);
+            setup(NULL);
+            char cid[32];
+            uint64_t txn = 0;
+            snprintf(cid, sizeof cid, "m%d.%d", s, ev);
+            drive_to((enum call_state)s, cid, &txn);
+            fire(ev, cid, txn);
+            struct call *c = call_of(cid);
+            if (c)
+                assert_true((unsigned)c->state < CS_COUNT);
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1077,6 +1217,7 @@ int main(void) {
         T(test_session_timer_refresh_refused_ends_the_call),
         T(test_session_expires_below_min_se_gets_422),
         T(test_migrate_moves_a_call_reinviting_b_then_a),
+        T(test_every_state_takes_every_event),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
