@@ -1112,11 +1112,12 @@ static void response_of_kind(const char *cid, int n, enum call_kind kind, unsign
     response_in(&sr, status, n == LEG_B ? "tb" : "fa", status == 200 ? "sdp-x" : NULL);
 }
 
-/* Event ev of b2bua's table for call cid, through the envelope its peer would send. */
-static void fire(int ev, const char *cid, uint64_t txn) {
+/* Event ev of b2bua's table for call cid, through the envelope its peer would send; the
+ * server transaction of a request, else 0. */
+static uint64_t fire(int ev, const char *cid, uint64_t txn) {
     struct call *c = call_of(cid);
     if (!c)
-        return;
+        return 0;
     const char *tag = a_tag(cid);
     switch (ev) {
     case 0: /* EV_CANCEL */
@@ -1126,17 +1127,15 @@ static void fire(int ev, const char *cid, uint64_t txn) {
         ACK(cid, "answer-a");
         break;
     case 2: /* EV_BYE */
-        request_in(&(struct req){"BYE", SB__SIP_METHOD__SIP_METHOD_BYE, cid, .to_tag = tag,
-                                 .cseq = 20});
-        break;
+        return request_in(&(struct req){"BYE", SB__SIP_METHOD__SIP_METHOD_BYE, cid,
+                                        .to_tag = tag, .cseq = 20});
     case 3: /* EV_REINVITE */
-        request_in(&(struct req){"INVITE", SB__SIP_METHOD__SIP_METHOD_INVITE, cid, .to_tag = tag,
-                                 .cseq = 21, .body = "re-a"});
-        break;
+        return request_in(&(struct req){"INVITE", SB__SIP_METHOD__SIP_METHOD_INVITE, cid,
+                                        .to_tag = tag, .cseq = 21, .body = "re-a"});
     case 4: /* EV_REFER */
-        request_in(&(struct req){"REFER", SB__SIP_METHOD__SIP_METHOD_REFER, cid, .to_tag = tag,
-                                 .cseq = 22, .refer_to = "sip:carol@example.com"});
-        break;
+        return request_in(&(struct req){"REFER", SB__SIP_METHOD__SIP_METHOD_REFER, cid,
+                                        .to_tag = tag, .cseq = 22,
+                                        .refer_to = "sip:carol@example.com"});
     case 5: /* EV_INVITE_1XX */
     case 6: /* EV_INVITE_2XX */
     case 7: /* EV_INVITE_FAILURE */
@@ -1160,6 +1159,7 @@ static void fire(int ev, const char *cid, uint64_t txn) {
         ack_timeout(txn);
         break;
     }
+    return 0;
 }
 
 #define N_EVENTS 13
@@ -1177,7 +1177,16 @@ static void test_every_state_takes_every_event(void **state) {
             uint64_t txn = 0;
             snprintf(cid, sizeof cid, "m%d.%d", s, ev);
             drive_to((enum call_state)s, cid, &txn);
-            fire(ev, cid, txn);
+            size_t mark = sipd.nseen;
+            uint64_t req = fire(ev, cid, txn);
+            /* RFC 3261 14.2: a re-INVITE or REFER only in CONFIRMED, else 491; a BYE of an
+             * ending call, or of one A has no final answer for yet, 481, else 200 */
+            if (ev == 3 || ev == 4)
+                assert_int_equal(last_status(mark, req),
+                                 s == CS_CONFIRMED ? (ev == 4 ? 202 : 0) : 491);
+            if (ev == 2)
+                assert_int_equal(last_status(mark, req), s == CS_ENDING || s <= CS_EARLY ? 481
+                                                                                          : 200);
             struct call *c = call_of(cid);
             if (c)
                 assert_true((unsigned)c->state < CS_COUNT);
