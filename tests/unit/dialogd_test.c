@@ -254,8 +254,8 @@ static int teardown(void **state) {
     peer_close(&routerd);
     peer_close(&mediad);
     peer_close(&mediad2);
-    peer_close(&apid);
     b2bua_stop(b2b);
+    peer_close(&apid);
     peer_close(&sipd);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
@@ -1178,6 +1178,48 @@ static void test_refer_from_a_target_486_puts_a_back_in_its_place(void **state) 
     env_free(n);
 }
 
+static void test_reinvite_answer_after_the_other_leg_hung_up_is_acked_and_answered(void **state) {
+    (void)state;
+    call_to_confirmed("c36");
+    struct call *c = call_of("c36");
+    char bcid[64], btag[64];
+    snprintf(bcid, sizeof bcid, "%s", c->leg[LEG_B].call_id);
+    snprintf(btag, sizeof btag, "%s", c->leg[LEG_B].local_tag);
+    size_t mark = sipd.nseen;
+    uint64_t re = request_in(&(struct req){"INVITE", SB__SIP_METHOD__SIP_METHOD_INVITE, "c36",
+                                           .to_tag = a_tag("c36"), .cseq = 2, .body = "hold-a"});
+    Sb__Envelope *rb = last_request(mark, "INVITE");
+    assert_non_null(rb);
+    uint32_t cseq = rb->sip_send_request->msg->cseq;
+    /* B hangs up while its re-INVITE is out: the BYE is taken (the default) */
+    uint64_t bye = request_in(&(struct req){"BYE", SB__SIP_METHOD__SIP_METHOD_BYE, bcid,
+                                            .from_tag = "tb", .to_tag = btag, .cseq = 9});
+    assert_int_equal(last_status(mark, bye), 200);
+    assert_string_equal(state_of("c36"), "ENDING");
+    size_t mark2 = sipd.nseen;
+    response_in(rb->sip_send_request, 200, "tb", "hold-b");
+    env_free(rb);
+    Sb__Envelope *ack = last_request(mark2, "ACK");
+    assert_non_null(ack);
+    assert_int_equal(ack->sip_send_request->msg->cseq, cseq);
+    env_free(ack);
+    assert_int_equal(last_status(mark2, re), 200);
+    assert_string_equal(state_of("c36"), "ENDING");
+}
+
+static void test_session_timer_refresh_491_tries_again(void **state) {
+    (void)state;
+    call_with_timer("c37");
+    size_t mark = sipd.nseen;
+    assert_true(run_until(update_sent, mark, 3000));
+    size_t mark2 = sipd.nseen;
+    answer_last(mark, "UPDATE", 491, "fa", NULL);
+    assert_string_equal(state_of("c37"), "CONFIRMED");
+    assert_int_equal(count_requests(mark2, "BYE"), 0);
+    assert_true(run_until(update_sent, mark2, 3000)); /* again, a moment later */
+    assert_string_equal(state_of("c37"), "CONFIRMED");
+}
+
 /* ---------------------------------------------------------------- every (state, event) */
 
 /* Drives a new call cid to state s; its A server transaction into *txn. */
@@ -1389,6 +1431,8 @@ int main(void) {
         T(test_move_refused_by_a_after_b_moved_ends_the_call),
         /* BUG (dialogd): T(test_2xx_without_sdp_after_early_media_answers_a_with_the_early_sdp) */
         T(test_refer_from_a_target_486_puts_a_back_in_its_place),
+        T(test_reinvite_answer_after_the_other_leg_hung_up_is_acked_and_answered),
+        T(test_session_timer_refresh_491_tries_again),
         T(test_every_state_takes_every_event),
     /* BUG (dialogd): T(test_stop_then_close_with_a_route_pending_touches_no_freed_memory) */
 #undef T
