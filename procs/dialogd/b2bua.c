@@ -433,8 +433,7 @@ void b2bua_stop(b2b_t *b) {
     control_fini(b);
     setimer_fini(b);
     b->closing = true;
-    if (b->redis_pending == 0)
-        free(b);
+    b2b_release(b);
 }
 
 void b2bua_free(b2bua_t *bu) {

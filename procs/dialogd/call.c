@@ -61,6 +61,11 @@ b2b_t *b2b_new(uv_loop_t *loop, const struct b2b_io *io, struct shm_proc *slot,
     return b;
 }
 
+void b2b_release(b2b_t *b) {
+    if (b->closing && b->redis_pending == 0 && b->requests_pending == 0)
+        free(b);
+}
+
 void call_teardown_add(b2b_t *b, call_teardown_fn fn) {
     if (b->nteardown < CALL_MAX_TEARDOWNS)
         b->teardown[b->nteardown++] = fn;
@@ -210,6 +215,12 @@ struct call_wait {
 static void call_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
     struct call_wait w = *(struct call_wait *)arg;
     free(arg);
+    w.b->requests_pending--;
+    if (w.b->closing) { /* the calls are gone: the b2b goes after the last answer */
+        free(w.arg);
+        b2b_release(w.b);
+        return;
+    }
     struct call *c = call_find(w.b, w.call);
     if (c)
         w.fn(w.b, c, ch, env, w.arg);
@@ -232,5 +243,6 @@ bool call_request(b2b_t *b, struct call *c, ipc_chan_t *ch, Sb__Envelope *env, u
         free(arg);
         return false;
     }
+    b->requests_pending++;
     return true;
 }

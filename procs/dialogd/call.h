@@ -189,7 +189,8 @@ struct b2b {
     struct shm_stats *stats; /* the call setup histogram, or NULL */
     int instance;            /* this dialogd's instance */
     bool closing;
-    int redis_pending; /* lookups Redis still owes an answer: freed after them */
+    int redis_pending;    /* lookups Redis still owes an answer */
+    int requests_pending; /* requests whose answer (or failure) is still to come */
     uint64_t next_id;
     size_t ncalls;
     struct call *by_id[CALL_BUCKETS];
@@ -204,6 +205,8 @@ enum { FEATURE_TIMER, FEATURE_CONTROL };
 /* The b2b context on loop with io; NULL when out of memory. */
 b2b_t *b2b_new(uv_loop_t *loop, const struct b2b_io *io, struct shm_proc *slot,
                struct shm_stats *stats, int instance);
+/* Frees b once it is closing and nothing (Redis, a request) still owes it an answer. */
+void b2b_release(b2b_t *b);
 /* fn runs for every call as it is freed, before the base frees anything. */
 void call_teardown_add(b2b_t *b, call_teardown_fn fn);
 

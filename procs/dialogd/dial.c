@@ -473,6 +473,8 @@ static struct call_fork *fork_of(struct call *c, const Sb__SipResponseIn *in, un
 /* An 18x's SDP, rewritten for A: early media through mediad. */
 static void early_rewritten(b2b_t *b, struct call *c, const Sb__MediaReply *rep, unsigned status) {
     bool ok = anchor_ok(rep);
+    if (ok) /* a 2xx without SDP answers A with this one again */
+        dlg_blob_keep(&c->leg[LEG_A].ours, rep->sdp.data, rep->sdp.len);
     if ((c->state == CS_CALLING || c->state == CS_EARLY) && !c->cancelled)
         answer_a(b, c, status, NULL, ok ? CALL_SDP : NULL, ok ? rep->sdp.data : NULL,
                  ok ? rep->sdp.len : 0);

@@ -53,8 +53,7 @@ static void restored(redisAsyncContext *ac, void *reply, void *priv) {
     b->redis_pending--;
     if (b->closing) {
         free(rw);
-        if (b->redis_pending == 0)
-            free(b);
+        b2b_release(b);
         return;
     }
     if (!r || r->type == REDIS_REPLY_ERROR) {
