@@ -7,7 +7,7 @@
  *   on one Redis Cluster slot; no command spans two tags. Layout (docs/registrar.md,
  *   docs/calls.md):
  *     sb:reg:{AOR}       hash: contact URI -> binding record (routerd)
- *     sb:regexp:{AOR}    sorted set: contact URI by expiry (routerd)
+ *     sb:regexp:{AOR}    not written: deleted with its AOR's bindings when found
  *     sb:dlg:{Call-ID}   hash: a call's record, by its A-leg Call-ID (dialogd)
  *     sb:dlgb:{Call-ID}  string: a B-leg Call-ID -> its call's A-leg Call-ID (dialogd)
  *     sb:events          the Pub/Sub channel of registration and call events

@@ -1,5 +1,5 @@
 /*
- * sipd - SIP transport, parsing and transactions (issue: SIP signaling core).
+ * sipd - SIP transport, parsing and transactions.
  * Reads SIP on the sockets master bound for it (sip_udpN: this instance's own
  * SO_REUSEPORT socket per sip_listen_udp address; sip_tcpN: listeners shared by every
  * instance), answers what it can itself (core.h), relays REGISTER to routerd and calls
