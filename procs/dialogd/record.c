@@ -168,7 +168,7 @@ static const char *field(const redisReply *r, const char *name) {
 }
 
 static bool get_routes(struct dlg *d, const char *joined) {
-    char *values[DLG_MAX_ROUTES];
+    char *values[DLG_MAX_ROUTES] = {NULL};
     size_t n = 0;
     bool ok = true;
     for (const char *p = joined; *p && n < DLG_MAX_ROUTES;) {

@@ -138,10 +138,8 @@ void sipout_hang_up_stray(b2b_t *b, const Sb__SipMessage *m) {
     if (!ch)
         return;
     struct dlg d = {.role = DLG_UAC};
-    char *routes[DLG_MAX_ROUTES];
-    size_t n = 0;
-    for (size_t i = 0; i < m->n_record_route && n < DLG_MAX_ROUTES; i++)
-        routes[n++] = m->record_route[m->n_record_route - 1 - i];
+    for (size_t i = 0; i < m->n_record_route && d.nroutes < DLG_MAX_ROUTES; i++)
+        d.route_set[d.nroutes++] = m->record_route[m->n_record_route - 1 - i];
     Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
     d.remote_target = m->contact;
     d.local_display = m->from_display;
@@ -150,8 +148,6 @@ void sipout_hang_up_stray(b2b_t *b, const Sb__SipMessage *m) {
     d.remote_uri = m->to_uri;
     d.remote_tag = m->to_tag;
     d.call_id = m->call_id;
-    memcpy(d.route_set, routes, n * sizeof routes[0]);
-    d.nroutes = n;
     msg.contact_user = (char *)CALL_CONTACT_USER;
     Sb__SipSendRequest sr = SB__SIP_SEND_REQUEST__INIT;
     sr.client_id = KIND_STRAY; /* no call: its answers are dropped */
