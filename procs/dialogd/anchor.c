@@ -23,8 +23,8 @@ static ipc_chan_t *mediad_of(b2b_t *b, const struct call *c) {
 }
 
 void anchor_abandon(ipc_chan_t *ch, uint64_t call) {
-    char tag[24];
-    snprintf(tag, sizeof tag, "%llu", (unsigned long long)call);
+    char tag[ANCHOR_TAG_LEN];
+    snprintf(tag, ANCHOR_TAG_LEN, "%llu", (unsigned long long)call);
     Sb__MediaDestroyRequest rq = SB__MEDIA_DESTROY_REQUEST__INIT;
     rq.owner_tag = tag;
     if (ch)
@@ -88,16 +88,22 @@ static bool request(b2b_t *b, struct call *c, ipc_chan_t *ch, Sb__Envelope *env,
                         offer_leg >= 0 ? create_orphan : orphan);
 }
 
-static bool create_request(b2b_t *b, struct call *c, int offer_leg, anchor_done_fn done) {
-    char tag[24];
-    snprintf(tag, sizeof tag, "%llu", (unsigned long long)c->id);
-    Sb__MediaCreateRequest rq = SB__MEDIA_CREATE_REQUEST__INIT;
-    rq.call_id = c->leg[LEG_A].call_id;
-    rq.sdp.data = c->leg[offer_leg].sdp.data;
-    rq.sdp.len = c->leg[offer_leg].sdp.len;
-    rq.owner_tag = tag;
+void anchor_create_fill(const struct call *c, int offer_leg, Sb__MediaCreateRequest *rq,
+                        char tag[static ANCHOR_TAG_LEN]) {
+    snprintf(tag, ANCHOR_TAG_LEN, "%llu", (unsigned long long)c->id);
+    sb__media_create_request__init(rq);
+    rq->call_id = c->leg[LEG_A].call_id;
+    rq->sdp.data = c->leg[offer_leg].sdp.data;
+    rq->sdp.len = c->leg[offer_leg].sdp.len;
+    rq->owner_tag = tag;
     if (offer_leg == LEG_B)
-        rq.offer_side = SB__MEDIA_SIDE__MEDIA_SIDE_B;
+        rq->offer_side = SB__MEDIA_SIDE__MEDIA_SIDE_B;
+}
+
+static bool create_request(b2b_t *b, struct call *c, int offer_leg, anchor_done_fn done) {
+    char tag[ANCHOR_TAG_LEN];
+    Sb__MediaCreateRequest rq;
+    anchor_create_fill(c, offer_leg, &rq, tag);
     Sb__Envelope env = ipc_envelope_media_create(&rq);
     c->media_instance = b->io.media_pick ? b->io.media_pick(b->io.arg, c->media_avoid) : -1;
     ipc_chan_t *ch = c->media_instance >= 0 ? mediad_of(b, c) : NULL;

@@ -37,6 +37,12 @@ typedef void (*anchor_done_fn)(b2b_t *b, struct call *c, const Sb__MediaReply *r
 void anchor_init(b2b_t *b);
 /* Whether rep is an OK answer. */
 bool anchor_ok(const Sb__MediaReply *rep);
+#define ANCHOR_TAG_LEN 24 /* a call's owner tag: its id in decimal */
+
+/* rq: a MediaCreateRequest of c with leg offer_leg's SDP as the offer, owned by the call's
+ * tag (written into tag, which rq points to). */
+void anchor_create_fill(const struct call *c, int offer_leg, Sb__MediaCreateRequest *rq,
+                        char tag[static ANCHOR_TAG_LEN]);
 /* A session from leg offer_leg's offer (its leg's sdp). */
 bool anchor_create(b2b_t *b, struct call *c, int offer_leg, anchor_done_fn done);
 /* An SDP of leg from (kept as its latest) to mediad; done gets it rewritten for the

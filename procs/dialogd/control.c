@@ -314,13 +314,9 @@ static bool move_start(b2b_t *b, struct call *c, const char **why) {
     mv->step = MV_CREATE;
     c->move = mv;
     c->state = CS_MOVING;
-    char tag[24];
-    snprintf(tag, sizeof tag, "%llu", (unsigned long long)c->id);
-    Sb__MediaCreateRequest rq = SB__MEDIA_CREATE_REQUEST__INIT;
-    rq.call_id = c->leg[LEG_A].call_id;
-    rq.sdp.data = c->leg[LEG_A].sdp.data;
-    rq.sdp.len = c->leg[LEG_A].sdp.len;
-    rq.owner_tag = tag;
+    char tag[ANCHOR_TAG_LEN];
+    Sb__MediaCreateRequest rq;
+    anchor_create_fill(c, LEG_A, &rq, tag); /* the new session: A's SDP as an offer */
     Sb__Envelope env = ipc_envelope_media_create(&rq);
     if (!move_media_request(b, c, &env)) {
         move_free(mv);

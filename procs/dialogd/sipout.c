@@ -1,8 +1,6 @@
 /* sipout - see sipout.h */
 #include "sipout.h"
 
-#include <string.h>
-
 #include "hash.h"
 #include "log.h"
 
