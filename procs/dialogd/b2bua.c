@@ -1,6 +1,6 @@
 /* b2bua - see b2bua.h: the dispatch on top of dialogd's layers.
  *
- * Every envelope is turned into an event of a call (b2b_event) and the (state x event)
+ * Every envelope is turned into an event of a call (struct b2b_ev) and the (state x event)
  * table picks the handler; a pair that is not in the table gets the event's default
  * (491 for a request that cannot be taken now, 481 for one on a dialog that is over,
  * nothing for a late answer). New INVITEs make calls (dial.h) and BYEs for calls this
@@ -10,18 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anchor.h"
 #include "call.h"
+#include "call_events.h"
 #include "control.h"
 #include "dial.h"
 #include "end.h"
-#include "call_events.h"
 #include "log.h"
-#include "anchor.h"
 #include "mid.h"
 #include "record.h"
 #include "restore.h"
-#include "sipout.h"
 #include "setimer.h"
+#include "sipout.h"
 
 struct b2bua {
     worker_t *w;

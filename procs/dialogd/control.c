@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anchor.h"
 #include "dial.h"
 #include "end.h"
 #include "log.h"
-#include "anchor.h"
 #include "record.h"
 #include "sipout.h"
 

@@ -6,14 +6,14 @@
 #include <string.h>
 #include <strings.h>
 
-#include "end.h"
-#include "call_events.h"
-#include "log.h"
 #include "anchor.h"
+#include "call_events.h"
+#include "end.h"
+#include "log.h"
 #include "proto/route.pb-c.h"
 #include "record.h"
-#include "sipout.h"
 #include "setimer.h"
+#include "sipout.h"
 
 static void run_next(b2b_t *b, struct call *c);
 

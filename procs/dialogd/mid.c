@@ -4,13 +4,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "anchor.h"
 #include "dial.h"
 #include "end.h"
 #include "log.h"
-#include "anchor.h"
 #include "record.h"
-#include "sipout.h"
 #include "setimer.h"
+#include "sipout.h"
 
 /* ---------------------------------------------------------------- re-INVITE, UPDATE */
 
