@@ -414,10 +414,6 @@ b2bua_t *b2bua_new(worker_t *w) {
     return bu;
 }
 
-size_t b2bua_calls(const b2bua_t *bu) {
-    return bu->b2b->ncalls;
-}
-
 static void leave_quietly(b2b_t *b, struct call *c, void *arg) {
     (void)arg;
     /* the call stays in Redis and its media in mediad: a new dialogd picks it up at its

@@ -40,8 +40,6 @@ b2bua_t *b2bua_new(worker_t *w);
 /* An envelope from sipd, mediad or apid: true when handled. */
 bool b2bua_on_envelope(b2bua_t *bu, ipc_chan_t *ch, Sb__Envelope *env);
 void b2bua_peer_closed(b2bua_t *bu, ipc_chan_t *ch);
-/* Calls in progress (drain). */
-size_t b2bua_calls(const b2bua_t *bu);
 /* The calls leave quietly (their records and media stay for another dialogd). */
 void b2bua_free(b2bua_t *bu);
 
