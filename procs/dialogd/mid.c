@@ -234,7 +234,6 @@ void mid_refer(b2b_t *b, struct call *c, int n, ipc_chan_t *ch, const Sb__SipReq
     bl->sdp = c->held.sdp;
     bl->timer = c->held.timer;
     c->held.ours = c->held.sdp = (struct dlg_blob){NULL, 0};
-    bl->local_cseq = c->held.local_cseq;
     if (!dlg_set(&local_uri, c->held.local_uri)) {
         free(to_uri);
         end_hang_up(b, c, "out of memory");
