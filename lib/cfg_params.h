@@ -55,6 +55,12 @@
       "Largest SIP message accepted, in bytes (UDP datagram or TCP message)")              \
     X(sip_tcp_idle_timeout, CFG_T_TIME, "120s", "A TCP connection idle this long is closed") \
     X(sip_tcp_max_connections, CFG_T_INT, "4096", "Most TCP connections per sipd instance")  \
+    X(sip_domains, CFG_T_STR, "",                                                          \
+      "Names and addresses that are this node's SIP domain, space separated; the first names it") \
+    X(sip_auto_aliases, CFG_T_BOOL, "yes",                                                 \
+      "Every local address of the node is one of its SIP domain's names (Kamailio auto_aliases)") \
+    X(sip_advertise, CFG_T_STR, "",                                                        \
+      "Addresses put in Via and Contact instead of the local one: [LOCAL!]PUBLIC[:port] ...") \
     X(sip_server_name, CFG_T_STR, "Switchboard", "Server header of our responses")        \
     X(register_default_expires, CFG_T_INT, "3600",                                         \
       "Expiry of a binding whose REGISTER gives none, seconds")                            \
