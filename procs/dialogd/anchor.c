@@ -88,6 +88,12 @@ static bool request(b2b_t *b, struct call *c, ipc_chan_t *ch, Sb__Envelope *env,
                         offer_leg >= 0 ? create_orphan : orphan);
 }
 
+/* A leg behind NAT sends its media from its signaling source, not from its SDP's
+ * address: mediad latches that IP too ("" when the leg is not NATed). */
+static char *nat_ip(const struct dlg *d) {
+    return d->hop.base.descriptor && d->hop.nated && d->hop.addr ? d->hop.addr : "";
+}
+
 void anchor_create_fill(const struct call *c, int offer_leg, Sb__MediaCreateRequest *rq,
                         char tag[static ANCHOR_TAG_LEN]) {
     snprintf(tag, ANCHOR_TAG_LEN, "%llu", (unsigned long long)c->id);
@@ -96,6 +102,7 @@ void anchor_create_fill(const struct call *c, int offer_leg, Sb__MediaCreateRequ
     rq->sdp.data = c->leg[offer_leg].sdp.data;
     rq->sdp.len = c->leg[offer_leg].sdp.len;
     rq->owner_tag = tag;
+    rq->nat_ip = nat_ip(&c->leg[offer_leg]);
     if (offer_leg == LEG_B)
         rq->offer_side = SB__MEDIA_SIDE__MEDIA_SIDE_B;
 }
@@ -126,6 +133,7 @@ bool anchor_update(b2b_t *b, struct call *c, int from, Sb__MediaSdpType type,
     rq.type = type;
     rq.sdp = sdp;
     rq.confirmed = confirmed;
+    rq.nat_ip = nat_ip(&c->leg[from]);
     Sb__Envelope env = ipc_envelope_media_update(&rq);
     return request(b, c, mediad_of(b, c), &env, done, status, -1);
 }

@@ -187,13 +187,17 @@ void call_free(b2b_t *b, struct call *c) {
         free(c->actions[i].uri);
         free(c->actions[i].file);
         for (unsigned k = 0; k < c->actions[i].ncontacts; k++)
+        {
             free(c->actions[i].contacts[k]);
+            dlg_peer_free(&c->actions[i].hops[k]);
+        }
     }
     free(c->actions);
     for (unsigned i = 0; i < c->nforks; i++) {
         free(c->forks[i].call_id);
         free(c->forks[i].from_tag);
         free(c->forks[i].target);
+        dlg_peer_free(&c->forks[i].hop);
     }
     dlg_blob_free(&c->b_ack_sdp);
     dlg_blob_free(&c->a_local);

@@ -87,12 +87,14 @@ struct call_action {
     bool located;
     unsigned location_status;
     char *contacts[CALL_MAX_FORKS];
+    Sb__SipPeer hops[CALL_MAX_FORKS]; /* ... and how each registered (dlg_peer_copy) */
     unsigned ncontacts;
 };
 
 /* One contact rung by a dial: its own B dialog until one of them answers. */
 struct call_fork {
     char *call_id, *from_tag, *target;
+    Sb__SipPeer hop; /* the next hop of its requests (dlg.h), unset when unknown */
     uint64_t txn; /* sipd's client transaction of its INVITE, once it answered anything */
     bool done;    /* a final response came, or it was abandoned */
     bool cancel_sent;

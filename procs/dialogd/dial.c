@@ -75,6 +75,7 @@ static struct dlg fork_dlg(const struct call *c, unsigned k) {
         .local_display = bl->local_display,
         .remote_uri = bl->remote_uri,
         .remote_target = f->target,
+        .hop = f->hop,
     };
 }
 
@@ -141,6 +142,7 @@ static void forks_clear(struct call *c) {
         free(c->forks[i].call_id);
         free(c->forks[i].from_tag);
         free(c->forks[i].target);
+        dlg_peer_free(&c->forks[i].hop);
     }
     memset(c->forks, 0, sizeof c->forks);
     c->nforks = 0;
@@ -148,7 +150,8 @@ static void forks_clear(struct call *c) {
     c->fork_failure = 0;
 }
 
-void dial_start(b2b_t *b, struct call *c, const char *const *uris, unsigned n, unsigned timeout,
+void dial_start(b2b_t *b, struct call *c, const char *const *uris,
+                const Sb__SipPeer *const *hops, unsigned n, unsigned timeout,
                 const struct dial_ops *ops) {
     struct dlg *bl = &c->leg[LEG_B];
     call_unlink(b, c, LEG_B);
@@ -181,7 +184,9 @@ void dial_start(b2b_t *b, struct call *c, const char *const *uris, unsigned n, u
         f->call_id = strdup(call_id);
         f->from_tag = strdup(tag);
         f->target = strdup(uris[i]);
-        if (!f->call_id || !f->from_tag || !f->target || !send_fork_invite(b, c, c->nforks - 1)) {
+        bool hop = !hops || !hops[i] || dlg_peer_copy(&f->hop, hops[i]);
+        if (!f->call_id || !f->from_tag || !f->target || !hop ||
+            !send_fork_invite(b, c, c->nforks - 1)) {
             f->done = true;
             continue;
         }
@@ -203,12 +208,16 @@ struct locate_wait {
     enum call_state state; /* the state that asked: an answer in another is stale */
 };
 
-/* The contacts of a LocationReply (at most CALL_MAX_FORKS; none unless status 200). */
-static unsigned located(const Sb__LocationReply *lr, const char **uris) {
+/* The contacts of a LocationReply and where each registered from (at most
+ * CALL_MAX_FORKS; none unless status 200). */
+static unsigned located(const Sb__LocationReply *lr, const char **uris,
+                        const Sb__SipPeer **hops) {
     unsigned n = 0;
     for (size_t i = 0; lr && lr->status == 200 && i < lr->n_bindings && n < CALL_MAX_FORKS; i++)
-        if (lr->bindings[i] && lr->bindings[i]->uri && *lr->bindings[i]->uri)
+        if (lr->bindings[i] && lr->bindings[i]->uri && *lr->bindings[i]->uri) {
+            hops[n] = lr->bindings[i]->source;
             uris[n++] = lr->bindings[i]->uri;
+        }
     return n;
 }
 
@@ -216,9 +225,10 @@ static unsigned located(const Sb__LocationReply *lr, const char **uris) {
 static void dial_located(b2b_t *b, struct call *c, const Sb__LocationReply *lr, unsigned timeout,
                          const struct dial_ops *ops) {
     const char *uris[CALL_MAX_FORKS];
-    unsigned n = located(lr, uris);
+    const Sb__SipPeer *hops[CALL_MAX_FORKS];
+    unsigned n = located(lr, uris, hops);
     if (n)
-        dial_start(b, c, uris, n, timeout, ops);
+        dial_start(b, c, uris, hops, n, timeout, ops);
     else
         ops->failed(b, c, !lr || lr->status == 503 ? 503 : 404);
 }
@@ -293,13 +303,17 @@ static void run_next(b2b_t *b, struct call *c) {
     case ACT_DIAL:
         if (a->uri) {
             const char *uris[1] = {a->uri};
-            dial_start(b, c, uris, 1, a->timeout, &dialplan_ops);
+            dial_start(b, c, uris, NULL, 1, a->timeout, &dialplan_ops);
             return;
         }
         if (a->located) { /* the route brought its location */
-            if (a->ncontacts)
-                dial_start(b, c, (const char *const *)a->contacts, a->ncontacts, a->timeout,
-                           &dialplan_ops);
+            if (a->ncontacts) {
+                const Sb__SipPeer *hops[CALL_MAX_FORKS];
+                for (unsigned k = 0; k < a->ncontacts; k++)
+                    hops[k] = &a->hops[k];
+                dial_start(b, c, (const char *const *)a->contacts, hops, a->ncontacts,
+                           a->timeout, &dialplan_ops);
+            }
             else
                 dialplan_failed(b, c, a->location_status == 503 ? 503 : 404);
             return;
@@ -337,12 +351,19 @@ static void offer_anchored(b2b_t *b, struct call *c, const Sb__MediaReply *rep, 
 /* The location routerd looked up with the route (its first dial's): the contacts kept. */
 static void copy_location(struct call_action *a, const Sb__LocationReply *lr) {
     const char *uris[CALL_MAX_FORKS];
-    unsigned n = located(lr, uris);
+    const Sb__SipPeer *hops[CALL_MAX_FORKS];
+    unsigned n = located(lr, uris, hops);
     a->located = true;
     a->location_status = lr->status;
-    for (unsigned k = 0; k < n; k++)
-        if ((a->contacts[a->ncontacts] = strdup(uris[k])))
-            a->ncontacts++;
+    for (unsigned k = 0; k < n; k++) {
+        if (!(a->contacts[a->ncontacts] = strdup(uris[k])))
+            continue;
+        if (!dlg_peer_copy(&a->hops[a->ncontacts], hops[k])) {
+            free(a->contacts[a->ncontacts]);
+            continue;
+        }
+        a->ncontacts++;
+    }
 }
 
 static void copy_action(struct call_action *a, const Sb__RouteAction *ra) {
@@ -425,6 +446,7 @@ void dial_on_invite(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
               dlg_set(&bl->local_uri, m->from_uri) && dlg_set(&bl->remote_uri, m->to_uri) &&
               dlg_set(&c->content_type, m->content_type) &&
               dlg_set(&c->destination, m->ruri_user) && dlg_set(&c->caller_id, m->from_user);
+    ok = ok && dlg_peer_copy(&a->hop, in->source);
     dlg_blob_keep(&a->sdp, m->body.data, m->body.len);
     call_link(b, c, LEG_A);
     shm_count(b->slot, SHM_C_calls_started, 1);
@@ -587,7 +609,8 @@ static void late_offer_rewritten(b2b_t *b, struct call *c, const Sb__MediaReply 
 }
 
 /* The first 2xx of the dial: fork k's dialog becomes the call's B leg. */
-static bool take_winner(b2b_t *b, struct call *c, unsigned k, const Sb__SipMessage *m) {
+static bool take_winner(b2b_t *b, struct call *c, unsigned k, const Sb__SipResponseIn *in) {
+    const Sb__SipMessage *m = in->msg;
     struct call_fork *f = &c->forks[k];
     struct dlg *bl = &c->leg[LEG_B];
     c->winner = (int)k;
@@ -598,7 +621,11 @@ static bool take_winner(b2b_t *b, struct call *c, unsigned k, const Sb__SipMessa
         !dlg_set(&bl->remote_tag, m->to_tag) ||
         !dlg_set(&bl->remote_target, m->contact && *m->contact ? m->contact : f->target) ||
         !dlg_set(&bl->remote_host, m->contact_host) ||
-        !dlg_set_routes(bl, m->record_route, m->n_record_route)) {
+        !dlg_set_routes(bl, m->record_route, m->n_record_route) ||
+        /* a callee behind NAT answered from its public address: its requests go there */
+        !dlg_peer_copy(&bl->hop, in->source && in->source->nated ? in->source
+                                 : f->hop.base.descriptor ? &f->hop
+                                                          : in->source)) {
         hang_up_fork(b, c, k, m);
         c->winner = -1;
         return false;
@@ -626,7 +653,7 @@ void dial_b_answered(b2b_t *b, struct call *c, const Sb__SipResponseIn *in, unsi
         dial_b_answered_again(b, c, in, k);
         return;
     }
-    if (!take_winner(b, c, k, m))
+    if (!take_winner(b, c, k, in))
         return;
     /* a late offer (the caller's INVITE had none): the callee offers in its 2xx and our
      * ACK carries the answer, which comes in the caller's ACK */

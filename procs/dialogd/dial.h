@@ -32,9 +32,11 @@
 
 /* A new INVITE (no To tag, no call of its Call-ID). */
 void dial_on_invite(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in);
-/* The B-leg INVITEs to uris (at most CALL_MAX_FORKS), timeout seconds; ops hears how it
+/* The B-leg INVITEs to uris (at most CALL_MAX_FORKS; hops[i], when hops is not NULL,
+ * says where uris[i] registered from: dlg.h), timeout seconds; ops hears how it
  * ends; the call is in ops->state while they ring. */
-void dial_start(b2b_t *b, struct call *c, const char *const *uris, unsigned n, unsigned timeout,
+void dial_start(b2b_t *b, struct call *c, const char *const *uris,
+                const Sb__SipPeer *const *hops, unsigned n, unsigned timeout,
                 const struct dial_ops *ops);
 /* A lookup of aor in routerd, then dial_start (ops->failed with 404 or 503 when it finds
  * nothing). */

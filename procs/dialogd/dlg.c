@@ -1,6 +1,7 @@
 /* dlg - see dlg.h */
 #include "dlg.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,73 @@ void dlg_blob_free(struct dlg_blob *b) {
     b->len = 0;
 }
 
+void dlg_peer_free(Sb__SipPeer *p) {
+    if (p->base.descriptor) {
+        free(p->transport);
+        free(p->addr);
+        free(p->local_addr);
+    }
+    memset(p, 0, sizeof *p);
+}
+
+bool dlg_peer_copy(Sb__SipPeer *dst, const Sb__SipPeer *src) {
+    dlg_peer_free(dst);
+    if (!src)
+        return true;
+    sb__sip_peer__init(dst);
+    dst->transport = dst->addr = dst->local_addr = NULL;
+    bool ok = dlg_set(&dst->transport, src->transport) &&
+              dlg_set(&dst->addr, src->nated ? src->addr : "") &&
+              dlg_set(&dst->local_addr, src->local_addr);
+    dst->port = src->nated ? src->port : 0;
+    dst->local_port = src->local_port;
+    dst->conn_id = src->conn_id;
+    dst->sipd_instance = src->sipd_instance;
+    dst->nated = src->nated;
+    if (!ok)
+        dlg_peer_free(dst);
+    return ok;
+}
+
+/* "transport addr port local_addr local_port conn_id instance nated", "-" for "" */
+const char *dlg_hop_text(const Sb__SipPeer *hop, char out[DLG_HOP_TEXT_MAX]) {
+    out[0] = '\0';
+    if (!hop->base.descriptor)
+        return out;
+#define DLG_DASH(s) ((s) && *(s) ? (s) : "-")
+    int n = snprintf(out, DLG_HOP_TEXT_MAX, "%s %s %u %s %u %llu %u %d", DLG_DASH(hop->transport),
+                     DLG_DASH(hop->addr), hop->port, DLG_DASH(hop->local_addr), hop->local_port,
+                     (unsigned long long)hop->conn_id, hop->sipd_instance, hop->nated ? 1 : 0);
+#undef DLG_DASH
+    if (n < 0 || n >= DLG_HOP_TEXT_MAX)
+        out[0] = '\0';
+    return out;
+}
+
+bool dlg_hop_parse(Sb__SipPeer *hop, const char *text) {
+    dlg_peer_free(hop);
+    if (!text || !*text)
+        return true;
+    char transport[8], addr[64], local[64];
+    unsigned port, local_port, instance;
+    unsigned long long conn;
+    int nated;
+    if (sscanf(text, "%7s %63s %u %63s %u %llu %u %d", transport, addr, &port, local,
+               &local_port, &conn, &instance, &nated) != 8 ||
+        port > 65535 || local_port > 65535)
+        return false;
+    Sb__SipPeer p = SB__SIP_PEER__INIT;
+    p.transport = strcmp(transport, "-") ? transport : "";
+    p.addr = strcmp(addr, "-") ? addr : "";
+    p.port = port;
+    p.local_addr = strcmp(local, "-") ? local : "";
+    p.local_port = local_port;
+    p.conn_id = conn;
+    p.sipd_instance = instance;
+    p.nated = nated != 0;
+    return dlg_peer_copy(hop, &p);
+}
+
 void dlg_clear(struct dlg *d) {
     char *strs[] = {d->call_id,        d->local_tag,     d->remote_tag,
                     d->local_uri,      d->remote_uri,    d->local_display,
@@ -56,6 +124,7 @@ void dlg_clear(struct dlg *d) {
         free(d->route_set[i]);
     dlg_blob_free(&d->sdp);
     dlg_blob_free(&d->ours);
+    dlg_peer_free(&d->hop);
     memset(d, 0, sizeof *d);
 }
 
@@ -76,4 +145,6 @@ void dlg_request_fill(const struct dlg *d, Sb__SipMessage *msg, const char *meth
     msg->call_id = text(d->call_id);
     msg->route = (char **)d->route_set;
     msg->n_route = d->nroutes;
+    if (d->hop.base.descriptor)
+        msg->next_hop = (Sb__SipPeer *)&d->hop;
 }

@@ -72,6 +72,10 @@ struct dlg {
     struct dlg_blob sdp;  /* the leg's latest SDP (an offer or an answer) */
     struct dlg_blob ours; /* the latest SDP we sent it (mediad's rewrite) */
     struct dlg_timer timer;
+    /* the next hop of the leg's requests (SipMessage.next_hop) as sipd saw the leg: our
+     * local address it talks to, and its source when it is behind NAT (addr is "" when
+     * not: its Contact is reachable); hop.base.descriptor NULL when unknown */
+    Sb__SipPeer hop;
 };
 
 /* *dst = a copy of src (NULL: ""); false when out of memory. The old value is freed. */
@@ -83,10 +87,19 @@ bool dlg_set_routes(struct dlg *d, char *const *record_route, size_t n);
  * when memory is short). */
 void dlg_blob_keep(struct dlg_blob *dst, const uint8_t *data, size_t len);
 void dlg_blob_free(struct dlg_blob *b);
+/* *dst = what requests to a peer seen as src need (local address, flow, NAT source):
+ * strings copied, addr and port only when src->nated; src NULL clears it. False when
+ * out of memory (dst is then cleared). */
+bool dlg_peer_copy(Sb__SipPeer *dst, const Sb__SipPeer *src);
+void dlg_peer_free(Sb__SipPeer *p);
+/* A hop as one record value ("" when none) and back (false: malformed, hop cleared). */
+#define DLG_HOP_TEXT_MAX 192
+const char *dlg_hop_text(const Sb__SipPeer *hop, char out[DLG_HOP_TEXT_MAX]);
+bool dlg_hop_parse(Sb__SipPeer *hop, const char *text);
 /* Frees what d holds and zeroes it. */
 void dlg_clear(struct dlg *d);
 /* Fills a request in d's dialog: method, CSeq, Request-URI (the remote target), From
- * (local), To (remote), Call-ID, Route. */
+ * (local), To (remote), Call-ID, Route, and the next hop when known. */
 void dlg_request_fill(const struct dlg *d, Sb__SipMessage *msg, const char *method, uint32_t cseq);
 
 #endif

@@ -10,7 +10,7 @@
 
 /* The record's fields: X(name, kind, the call's member). Kinds: STR (a string), U32, U64,
  * I64, INT (-1 when empty), BOOL ("1"/"0"), ROUTES (a leg's route set, values joined by
- * LF: sipd refuses CR and LF in them), STATE (call_state_record), and NODE and INSTANCE,
+ * LF: sipd refuses CR and LF in them), HOP (a leg's next hop, dlg_hop_text), STATE (call_state_record), and NODE and INSTANCE,
  * which say who wrote the record and are not read back. */
 #define RECORD_FIELDS(X)                                                                           \
     X("state", STATE, c->state)                                                                    \
@@ -29,6 +29,7 @@
     X("a_target_addr", STR, c->leg[LEG_A].remote_host)                                             \
     X("a_target_port", U32, c->leg[LEG_A].remote_port)                                             \
     X("a_route_set", ROUTES, c->leg[LEG_A])                                                        \
+    X("a_hop", HOP, c->leg[LEG_A].hop)                                                             \
     X("a_local_cseq", U32, c->leg[LEG_A].local_cseq)                                               \
     X("a_txn", U64, c->leg[LEG_A].txn)                                                             \
     X("b_call_id", STR, c->leg[LEG_B].call_id)                                                     \
@@ -39,6 +40,7 @@
     X("b_target_addr", STR, c->leg[LEG_B].remote_host)                                             \
     X("b_target_port", U32, c->leg[LEG_B].remote_port)                                             \
     X("b_route_set", ROUTES, c->leg[LEG_B])                                                        \
+    X("b_hop", HOP, c->leg[LEG_B].hop)                                                             \
     X("b_local_cseq", U32, c->leg[LEG_B].local_cseq)                                               \
     X("b_local_uri", STR, c->leg[LEG_B].local_uri)                                                 \
     X("media_swapped", BOOL, c->media_swapped)                                                     \
@@ -79,6 +81,7 @@ static const char *put_routes(const struct dlg *d, char *out) {
 #define PUT_BOOL(v, buf) ((v) ? "1" : "0")
 #define PUT_STR(v, buf) ((v) ? (v) : "")
 #define PUT_ROUTES(v, buf) put_routes(&(v), buf)
+#define PUT_HOP(v, buf) dlg_hop_text(&(v), buf)
 
 void record_save(b2b_t *b, struct call *c) {
     redisAsyncContext *ac = redis_of(b);
@@ -207,6 +210,7 @@ static bool get_state(enum call_state *s, const char *v) {
 #define GET_BOOL(m, v) (m) = strcmp(v, "1") == 0
 #define GET_STR(m, v) ok &= dlg_set(&(m), v)
 #define GET_ROUTES(m, v) ok &= get_routes(&(m), v)
+#define GET_HOP(m, v) ok &= dlg_hop_parse(&(m), v)
 
 bool record_load(struct call *c, const redisReply *r) {
     bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2;

@@ -1,6 +1,8 @@
 /* sipout - see sipout.h */
 #include "sipout.h"
 
+#include <string.h>
+
 #include "hash.h"
 #include "log.h"
 
@@ -36,7 +38,12 @@ ipc_chan_t *sipout_sipd_for(b2b_t *b, uint64_t txn) {
 
 bool sipout_send(b2b_t *b, struct call *c, ipc_chan_t *via, unsigned fork, int leg,
                  enum call_kind kind, Sb__SipMessage *msg) {
-    ipc_chan_t *ch = via ? via : b->io.pick(b->io.arg, SB_ROLE_sipd, c->id + fork);
+    const Sb__SipPeer *hop = msg->next_hop;
+    ipc_chan_t *ch = via;
+    if (!ch && hop && hop->conn_id && hop->transport && strcmp(hop->transport, "tcp") == 0)
+        ch = b->io.instance(b->io.arg, SB_ROLE_sipd, (int)hop->sipd_instance); /* its flow */
+    if (!ch)
+        ch = b->io.pick(b->io.arg, SB_ROLE_sipd, c->id + fork);
     if (!ch) {
         log_ratelimited(LOG_WARN, "no sipd connected to send a %s", msg->method);
         return false;

@@ -85,6 +85,13 @@ static Sb__MediaStatus sdp_status(media_ctx_t *ctx, int rc) {
                                     : SB__MEDIA_STATUS__MEDIA_STATUS_INTERNAL;
 }
 
+/* A side behind NAT: its media comes from its signaling source (nat_ip), not from its
+ * SDP's address; an address that does not parse is no NAT. */
+static void set_nat_ip(struct media_side *side, const char *ip) {
+    struct in_addr a;
+    side->nat_ip = ip && *ip && inet_pton(AF_INET, ip, &a) == 1 ? a.s_addr : 0;
+}
+
 static void handle_create(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *env) {
     const Sb__MediaCreateRequest *rq = env->media_create;
     char why[256] = "";
@@ -129,6 +136,7 @@ static void handle_create(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *
         return;
     }
     shm_count(ctx->w->slot, SHM_C_media_sessions_created, 1);
+    set_nat_ip(&s->side[from], rq->nat_ip);
     media_relay_start(s);
     snprintf(s->call_id, sizeof s->call_id, "%s", rq->call_id ? rq->call_id : "");
     snprintf(s->owner_tag, sizeof s->owner_tag, "%s", rq->owner_tag ? rq->owner_tag : "");
@@ -191,6 +199,7 @@ static void handle_update(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *
         reply_error(ctx, ch, env, sdp_status(ctx, rc), why);
         return;
     }
+    set_nat_ip(&s->side[from], rq->nat_ip);
     rc = media_relay_apply(s, from, &sdp);
     if (rc == -ENODATA) {
         log_ratelimited(LOG_ERROR, "no random bytes for an SRTP key: update refused");

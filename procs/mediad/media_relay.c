@@ -91,12 +91,14 @@ static inline void drop(media_ctx_t *ctx, struct media_leg *l) {
     ctx->c_dropped++;
 }
 
-/* Accepts a source for leg l (RFC 3264 latching, restricted to the signaled IP). */
+/* Accepts a source for leg l (RFC 3264 latching, restricted to the signaled IP, or to
+ * the side's signaling source when it is behind NAT). */
 static bool latch(media_ctx_t *ctx, struct media_leg *l, bool rtcp,
                   const struct sockaddr_in *from) {
     if (!l->has_remote)
         return false;
-    if (!ctx->latch_any && from->sin_addr.s_addr != l->signaled_ip)
+    if (!ctx->latch_any && from->sin_addr.s_addr != l->signaled_ip &&
+        (!l->side->nat_ip || from->sin_addr.s_addr != l->side->nat_ip))
         return false;
     struct sockaddr_in *remote = rtcp ? &l->remote_rtcp : &l->remote_rtp;
     bool *latched = rtcp ? &l->latched_rtcp : &l->latched_rtp;

@@ -106,6 +106,8 @@ struct media_side {
     struct media_side *bridge; /* where its packets go; NULL: nowhere */
     struct media_play play;    /* playback towards this side */
     bool playing;              /* relay towards this side is suspended */
+    uint32_t nat_ip;           /* behind NAT: its signaling source IP, latched like the
+                                * SDP's (network order; 0 none) */
 };
 
 struct media_session {

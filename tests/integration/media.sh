@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # mediad, the media plane, against the real cluster: media_probe drives mediad over its IPC
 # socket as dialogd will and plays both phones with UDP sockets on loopback. RTP and RTCP
-# both ways (payload untouched, right addresses), stats, latching and its IP restriction,
+# both ways (payload untouched, right addresses), stats, latching and its IP restriction
+# (and a side behind NAT latched from its signaling source),
 # hold, RFC 4733 DTMF events, media_timeout, bridging two calls, early media, list, port
 # pool exhaustion, bad and unrelayable SDP,
 # playback (packets, seq/ts/marker, pacing, decoded samples), SRTP <-> RTP with a libsrtp2
@@ -32,7 +33,7 @@ M0=$CONF/run/private/mediad.0
 M1=$CONF/run/private/mediad.1
 check "both mediad instances are ready" wait_until 10 '[ "$(status_count mediad)" = 2 ]'
 
-for sc in relay latch hold dtmf timeout bridge early badsdp playerr srtp srtp32; do
+for sc in relay latch natlatch hold dtmf timeout bridge early badsdp playerr srtp srtp32; do
   "$MP" "$M0" "$sc"
 done
 "$MP" "$M0" play tone8k.wav "$CONF/audio/tone8k.wav"

@@ -6,6 +6,8 @@
  *   media_probe PATH relay      A<->B RTP and RTCP: payload untouched, right addresses,
  *                               per-side stats (packets, bytes, lost, jitter)
  *   media_probe PATH latch      latching to A's real source port; a foreign IP is refused
+ *   media_probe PATH natlatch   A behind NAT (its SDP names a private address): latched
+ *                               from its signaling source (nat_ip), and only from it
  *   media_probe PATH hold       re-offer with a=sendonly from A: only A->B flows
  *   media_probe PATH dtmf       RFC 4733 digit from A: relayed and one DTMF event
  *   media_probe PATH timeout    confirmed call, no RTP: a TIMEOUT event (media_timeout)
@@ -183,6 +185,8 @@ static void copy_bytes(char *dst, size_t cap, ProtobufCBinaryData b) {
     dst[n] = '\0';
 }
 
+static const char *g_nat_ip = ""; /* MediaCreateRequest.nat_ip of the next creates */
+
 static struct created create(const char *sdp, int srtp_b) {
     Sb__Envelope env = SB__ENVELOPE__INIT;
     Sb__MediaCreateRequest rq = SB__MEDIA_CREATE_REQUEST__INIT;
@@ -191,6 +195,7 @@ static struct created create(const char *sdp, int srtp_b) {
     rq.sdp.data = (uint8_t *)sdp;
     rq.sdp.len = strlen(sdp);
     rq.srtp_b = srtp_b;
+    rq.nat_ip = (char *)g_nat_ip;
     env.body_case = SB__ENVELOPE__BODY_MEDIA_CREATE;
     env.media_create = &rq;
     Sb__Envelope *r = request(&env);
@@ -498,6 +503,62 @@ static void sc_relay(void) {
     TAP(recv_one(b.rtp, got, sizeof got, 300, NULL) < 0, "after destroy nothing is relayed");
     TAP(simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id) == 1, "destroy again: UNKNOWN_SESSION");
     phone_close(&a);
+    phone_close(&b);
+}
+
+/* A session whose A side announced a private address it cannot be reached at. */
+static struct created session_private_a(struct phone *b) {
+    char sa[1024], sb[1024];
+    make_sdp(sa, sizeof sa, 40000, "RTP/AVP", NULL);
+    char *c = strstr(sa, "c=IN IP4 127.0.0.1");
+    if (!c)
+        die("make_sdp: no c= line");
+    char priv[1024];
+    snprintf(priv, sizeof priv, "%.*sc=IN IP4 192.168.77.10%s", (int)(c - sa), sa,
+             c + strlen("c=IN IP4 127.0.0.1"));
+    struct created cr = create(priv, 0);
+    if (cr.status != 0)
+        die("create: status %d (%s)", cr.status, cr.reason);
+    make_sdp(sb, sizeof sb, b->port, "RTP/AVP", NULL);
+    struct created u = update(cr.id, 1, 1, sb, true);
+    if (u.status != 0)
+        die("update answer: status %d (%s)", u.status, u.reason);
+    snprintf(cr.sdp_local, sizeof cr.sdp_local, "%s", u.sdp);
+    return cr;
+}
+
+static void sc_natlatch(void) {
+    struct phone b = phone_open();
+    uint8_t pkt[256], got[2048];
+    int nat_port = 0, evil_port = 0;
+    int nat = udp_open("127.0.0.3", &nat_port), evil = udp_open("127.0.0.2", &evil_port);
+    /* without nat_ip: the NAT's address is not the signaled one, nothing is latched */
+    struct created c0 = session_private_a(&b);
+    size_t n = rtp_packet(pkt, 0, 1, 0, 0x1111, 160, 3);
+    send_to(nat, pkt, n, sdp_port(c0.sdp_local));
+    TAP(recv_one(b.rtp, got, sizeof got, 300, NULL) < 0,
+        "without nat_ip, A's packet from its NAT (127.0.0.3) is not relayed");
+    simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c0.id);
+    /* with nat_ip 127.0.0.3: latched from there, and only from there */
+    g_nat_ip = "127.0.0.3";
+    struct created c = session_private_a(&b);
+    g_nat_ip = "";
+    int to_a = sdp_port(c.sdp_local), to_b = sdp_port(c.sdp);
+    n = rtp_packet(pkt, 0, 2, 160, 0x3333, 160, 5);
+    send_to(evil, pkt, n, to_a);
+    TAP(recv_one(b.rtp, got, sizeof got, 300, NULL) < 0,
+        "with nat_ip, a packet from 127.0.0.2 (neither the SDP's nor the NAT's) is not relayed");
+    n = rtp_packet(pkt, 0, 3, 320, 0x1111, 160, 3);
+    send_to(nat, pkt, n, to_a);
+    TAP(recv_one(b.rtp, got, sizeof got, 1000, NULL) == (int)n,
+        "A's packet from its NAT 127.0.0.3:%d reaches B", nat_port);
+    n = rtp_packet(pkt, 0, 4, 0, 0x2222, 160, 4);
+    send_to(b.rtp, pkt, n, to_b);
+    TAP(recv_one(nat, got, sizeof got, 1000, NULL) == (int)n,
+        "B's packet goes to A's NAT, not to the private address its SDP named");
+    simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
+    close(nat);
+    close(evil);
     phone_close(&b);
 }
 
@@ -1195,6 +1256,8 @@ int main(int argc, char **argv) {
     const char *sc = argv[2];
     if (strcmp(sc, "relay") == 0)
         sc_relay();
+    else if (strcmp(sc, "natlatch") == 0)
+        sc_natlatch();
     else if (strcmp(sc, "latch") == 0)
         sc_latch();
     else if (strcmp(sc, "hold") == 0)

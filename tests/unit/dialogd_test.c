@@ -42,6 +42,7 @@ static struct peer sipd, routerd, mediad, mediad2, apid;
 static enum route_mode route_mode;
 static enum media_mode media_mode;
 static unsigned n_bindings;
+static bool nat_mode; /* the caller and bob's first binding are behind NAT */
 static uint64_t held_request; /* a RouteRequest's id left unanswered (ROUTE_HOLD) */
 static uint64_t next_txn;
 
@@ -97,6 +98,16 @@ static void routerd_on_envelope(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
         Sb__LocationReply lr = SB__LOCATION_REPLY__INIT;
         Sb__Binding b1 = SB__BINDING__INIT, b2 = SB__BINDING__INIT, *bs[2] = {&b1, &b2};
         b1.uri = "sip:bob@10.0.0.2";
+        Sb__SipPeer src = SB__SIP_PEER__INIT;
+        if (nat_mode) {
+            src.transport = "udp";
+            src.addr = "203.0.113.9";
+            src.port = 41000;
+            src.local_addr = "192.0.2.2";
+            src.local_port = 5060;
+            src.nated = true;
+            b1.source = &src;
+        }
         b2.uri = "sip:bob@10.0.0.3";
         lr.status = 200;
         lr.n_bindings = n_bindings;
@@ -224,6 +235,7 @@ static int setup(void **state) {
     route_mode = ROUTE_URI;
     media_mode = MEDIA_OK;
     n_bindings = 1;
+    nat_mode = false;
     held_request = 0;
     next_txn = 100;
     assert_int_equal(uv_loop_init(&loop), 0);
@@ -360,6 +372,14 @@ static uint64_t request_in(const struct req *r) {
     Sb__SipMessage m = SB__SIP_MESSAGE__INIT;
     in.txn_id = r->txn ? r->txn : ++next_txn;
     in.msg = &m;
+    Sb__SipPeer src = SB__SIP_PEER__INIT;
+    src.transport = "udp";
+    src.addr = "203.0.113.7";
+    src.port = 40000;
+    src.local_addr = "192.0.2.1";
+    src.local_port = 5060;
+    src.nated = nat_mode;
+    in.source = &src;
     m.method = (char *)r->method;
     m.method_id = r->id;
     m.request_uri = "sip:bob@example.com";
@@ -486,6 +506,91 @@ static uint64_t call_to_confirmed(const char *cid) {
     ACK(cid, NULL);
     assert_string_equal(state_of(cid), "CONFIRMED");
     return txn;
+}
+
+/* ---------------------------------------------------------------- NAT */
+
+static void test_nated_legs_are_reached_at_their_sources_and_latched_there(void **state) {
+    (void)state;
+    nat_mode = true;
+    route_mode = ROUTE_AOR;
+    INVITE("c40", "offer-a");
+    assert_string_equal(state_of("c40"), "CALLING");
+    /* mediad latches the caller's media from its signaling source */
+    Sb__Envelope *mc = NULL;
+    for (size_t i = 0; i < mediad.nseen && !mc; i++) {
+        Sb__Envelope *e = seen(&mediad, i);
+        if (e->body_case == SB__ENVELOPE__BODY_MEDIA_CREATE)
+            mc = e;
+        else
+            env_free(e);
+    }
+    assert_non_null(mc);
+    assert_string_equal(mc->media_create->nat_ip, "203.0.113.7");
+    env_free(mc);
+    /* the INVITE to bob goes where his REGISTER came from, from the address it reached */
+    Sb__Envelope *e = last_request(0, "INVITE");
+    assert_non_null(e);
+    const Sb__SipPeer *hop = e->sip_send_request->msg->next_hop;
+    assert_non_null(hop);
+    assert_string_equal(hop->addr, "203.0.113.9");
+    assert_int_equal(hop->port, 41000);
+    assert_string_equal(hop->local_addr, "192.0.2.2");
+    assert_true(hop->nated);
+    env_free(e);
+    answer_last(0, "INVITE", 200, "tb", "answer-b");
+    ACK("c40", NULL);
+    assert_string_equal(state_of("c40"), "CONFIRMED");
+    /* the record keeps both hops for a restore */
+    char text[DLG_HOP_TEXT_MAX];
+    struct call *c = call_of("c40");
+    assert_string_equal(dlg_hop_text(&c->leg[LEG_A].hop, text),
+                        "udp 203.0.113.7 40000 192.0.2.1 5060 0 0 1");
+    Sb__SipPeer back = {0};
+    assert_true(dlg_hop_parse(&back, text));
+    assert_string_equal(back.addr, "203.0.113.7");
+    assert_int_equal(back.port, 40000);
+    assert_true(back.nated);
+    dlg_peer_free(&back);
+    assert_false(dlg_hop_parse(&back, "udp 1.2.3.4 notaport - 0 0 0 0"));
+    assert_null(back.base.descriptor);
+    /* bob hangs up: our BYE reaches the caller through its NAT */
+    char bcid[64], btag[64];
+    snprintf(bcid, sizeof bcid, "%s", c->leg[LEG_B].call_id);
+    snprintf(btag, sizeof btag, "%s", c->leg[LEG_B].local_tag);
+    size_t mark = sipd.nseen;
+    request_in(&(struct req){"BYE", SB__SIP_METHOD__SIP_METHOD_BYE, bcid, .from_tag = "tb",
+                             .to_tag = btag, .cseq = 5});
+    e = last_request(mark, "BYE");
+    assert_non_null(e);
+    hop = e->sip_send_request->msg->next_hop;
+    assert_non_null(hop);
+    assert_string_equal(hop->addr, "203.0.113.7");
+    assert_int_equal(hop->port, 40000);
+    assert_string_equal(hop->local_addr, "192.0.2.1");
+    env_free(e);
+    answer_last(mark, "BYE", 200, NULL, NULL);
+    assert_string_equal(state_of("c40"), "gone");
+}
+
+static void test_a_leg_not_behind_nat_gets_only_its_local_address(void **state) {
+    (void)state;
+    call_to_confirmed("c41");
+    size_t mark = sipd.nseen;
+    struct call *c = call_of("c41");
+    char bcid[64], btag[64];
+    snprintf(bcid, sizeof bcid, "%s", c->leg[LEG_B].call_id);
+    snprintf(btag, sizeof btag, "%s", c->leg[LEG_B].local_tag);
+    request_in(&(struct req){"BYE", SB__SIP_METHOD__SIP_METHOD_BYE, bcid, .from_tag = "tb",
+                             .to_tag = btag, .cseq = 5});
+    Sb__Envelope *e = last_request(mark, "BYE");
+    assert_non_null(e);
+    const Sb__SipPeer *hop = e->sip_send_request->msg->next_hop;
+    assert_non_null(hop);
+    assert_string_equal(hop->addr, ""); /* its Contact is reachable */
+    assert_string_equal(hop->local_addr, "192.0.2.1");
+    assert_false(hop->nated);
+    env_free(e);
 }
 
 /* ---------------------------------------------------------------- ROUTING, CALLING, EARLY */
@@ -1386,6 +1491,8 @@ static void test_stop_then_close_with_a_route_pending_touches_no_freed_memory(vo
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(test_nated_legs_are_reached_at_their_sources_and_latched_there),
+        T(test_a_leg_not_behind_nat_gets_only_its_local_address),
         T(test_invite_routes_and_rings_the_callee),
         T(test_cancel_while_routing_gets_487_after_the_route),
         T(test_cancel_while_calling_cancels_the_fork_and_its_487_gives_a_487),
