@@ -1,7 +1,8 @@
 /* rtp_peer - one end of a call's media in the tests: sends RTP to a target and counts
  * what comes back.
- *   rtp_peer -t IP:PORT [-n COUNT] [-w MS]
- * Binds an ephemeral UDP port on 127.0.0.1, sends one packet (for the relay to latch
+ *   rtp_peer -t IP:PORT [-n COUNT] [-w MS] [-b IP]
+ * Binds an ephemeral UDP port on 127.0.0.1 (or on IP: a phone's address in a network
+ * namespace of the NAT tests), sends one packet (for the relay to latch
  * onto this address), waits 300 ms, then COUNT PCMU packets of 160 bytes every 20 ms (seq
  * from 1000, payload byte k of packet seq = (seq + k) & 0xff, marker on the first), while
  * receiving for MS milliseconds in all. Prints, one per line:
@@ -44,15 +45,17 @@ static void packet(uint8_t *p, uint16_t seq, bool marker) {
 }
 
 int main(int argc, char **argv) {
-    const char *target = NULL;
+    const char *target = NULL, *bind_ip = "127.0.0.1";
     int count = 50, wait_ms = 2500, opt;
-    while ((opt = getopt(argc, argv, "t:n:w:")) != -1) {
+    while ((opt = getopt(argc, argv, "t:n:w:b:")) != -1) {
         if (opt == 't')
             target = optarg;
         else if (opt == 'n')
             count = atoi(optarg);
         else if (opt == 'w')
             wait_ms = atoi(optarg);
+        else if (opt == 'b')
+            bind_ip = optarg;
         else
             return 2;
     }
@@ -60,7 +63,7 @@ int main(int argc, char **argv) {
     const char *colon = target ? strrchr(target, ':') : NULL;
     struct sockaddr_in to = {.sin_family = AF_INET};
     if (!colon || (size_t)(colon - target) >= sizeof host || count < 0 || count > 10000) {
-        fprintf(stderr, "usage: rtp_peer -t IP:PORT [-n COUNT] [-w MS]\n");
+        fprintf(stderr, "usage: rtp_peer -t IP:PORT [-n COUNT] [-w MS] [-b IP]\n");
         return 2;
     }
     memcpy(host, target, (size_t)(colon - target));
@@ -72,7 +75,10 @@ int main(int argc, char **argv) {
     }
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     struct sockaddr_in me = {.sin_family = AF_INET};
-    me.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (inet_pton(AF_INET, bind_ip, &me.sin_addr) != 1) {
+        fprintf(stderr, "rtp_peer: numeric IPv4 bind address only\n");
+        return 2;
+    }
     if (fd < 0 || bind(fd, (struct sockaddr *)&me, sizeof me) < 0) {
         perror("rtp_peer: socket");
         return 1;
