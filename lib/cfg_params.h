@@ -69,8 +69,8 @@
     X(register_max_expires, CFG_T_INT, "7200", "Longest expiry granted; longer is cut")    \
     X(register_timeout, CFG_T_TIME, "2s",                                                  \
       "How long sipd waits for routerd (and routerd for Redis) before answering 503") \
-    X(media_address, CFG_T_STR, "127.0.0.1",                                               \
-      "IPv4 address mediad binds its RTP/RTCP ports to and announces in rewritten SDP")    \
+    X(media_address, CFG_T_STR, "",                                                        \
+      "RTP address: ADDR, or LOCAL!PUBLIC; empty: each call's signaling address")          \
     X(media_timeout, CFG_T_TIME, "60s",                                                    \
       "No RTP from either side of a confirmed call for this long: a timeout event")       \
     X(media_latch_any, CFG_T_BOOL, "no",                                                   \

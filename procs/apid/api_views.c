@@ -211,7 +211,8 @@ int api_view_rtpmanagers(const struct api_env *env, json_t **doc) {
     if (env->cfg) {
         int lo, hi;
         cfg_port_range(env->cfg, CFG_rtp_port_range, &lo, &hi);
-        snprintf(address, sizeof address, "%s:%d-%d", cfg_str(env->cfg, CFG_media_address), lo, hi);
+        const char *ma = cfg_str(env->cfg, CFG_media_address);
+        snprintf(address, sizeof address, "%s:%d-%d", *ma ? ma : "*", lo, hi); /* "*": any */
     }
     json_t *members = json_array();
     int rc = members ? 0 : -1;

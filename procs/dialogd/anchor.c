@@ -94,6 +94,11 @@ static char *nat_ip(const struct dlg *d) {
     return d->hop.base.descriptor && d->hop.nated && d->hop.addr ? d->hop.addr : "";
 }
 
+/* The node's address the leg's signaling arrived on ("" unknown). */
+static char *local_ip(const struct dlg *d) {
+    return d->hop.base.descriptor && d->hop.local_addr ? d->hop.local_addr : "";
+}
+
 void anchor_create_fill(const struct call *c, int offer_leg, Sb__MediaCreateRequest *rq,
                         char tag[static ANCHOR_TAG_LEN]) {
     snprintf(tag, ANCHOR_TAG_LEN, "%llu", (unsigned long long)c->id);
@@ -103,6 +108,7 @@ void anchor_create_fill(const struct call *c, int offer_leg, Sb__MediaCreateRequ
     rq->sdp.len = c->leg[offer_leg].sdp.len;
     rq->owner_tag = tag;
     rq->nat_ip = nat_ip(&c->leg[offer_leg]);
+    rq->local_ip = local_ip(&c->leg[offer_leg]);
     if (offer_leg == LEG_B)
         rq->offer_side = SB__MEDIA_SIDE__MEDIA_SIDE_B;
 }

@@ -171,7 +171,18 @@ static void dispatch(b2b_t *b, struct call *c, const struct b2b_ev *ev) {
 
 /* ---------------------------------------------------------------- from sipd */
 
+static void request_in(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in, bool restored);
+
+/* A request whose call was restored from Redis: it is held now (no second lookup). */
+static void on_request_restored(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
+    request_in(b, ch, in, true);
+}
+
 static void on_request(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
+    request_in(b, ch, in, false);
+}
+
+static void request_in(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in, bool restored) {
     const Sb__SipMessage *m = in->msg;
     if (!m || !m->call_id)
         return;
@@ -179,10 +190,22 @@ static void on_request(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     int leg = LEG_A;
     struct call *c = call_find_cid(b, m->call_id, &leg);
     ev.leg = leg;
+    bool in_dialog = m->to_tag && *m->to_tag;
+    if (!c && !restored && m->method_id != SB__SIP_METHOD__SIP_METHOD_CANCEL &&
+        m->method_id != SB__SIP_METHOD__SIP_METHOD_ACK &&
+        (in_dialog || m->method_id == SB__SIP_METHOD__SIP_METHOD_BYE) &&
+        !call_find_held(b, m->call_id)) {
+        restore_request(b, ch, in, on_request_restored); /* its call may be in Redis */
+        return;
+    }
     switch (m->method_id) {
     case SB__SIP_METHOD__SIP_METHOD_INVITE:
-        if (m->to_tag && *m->to_tag)
+        if (in_dialog)
             break; /* a re-INVITE */
+        if (!c && restored) { /* not a request to restore a call for */
+            sipout_respond(b, ch, in->txn_id, 481, NULL, 0, NULL);
+            return;
+        }
         if (c)     /* a second INVITE of one Call-ID */
             sipout_respond(b, ch, in->txn_id, 482, NULL, 0, NULL);
         else
@@ -207,11 +230,12 @@ static void on_request(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
         } else if ((c = call_find_held(b, m->call_id))) { /* a referrer hangs up */
             mid_held_bye(b, c, ch, in->txn_id);
         } else {
-            restore_bye(b, ch, in->txn_id, m->call_id);
+            sipout_respond(b, ch, in->txn_id, 481, NULL, 0, NULL);
         }
         return;
     case SB__SIP_METHOD__SIP_METHOD_UPDATE:
-        break; /* mid-call UPDATE: relayed like a re-INVITE, without ACK */
+    case SB__SIP_METHOD__SIP_METHOD_INFO:
+        break; /* mid-call UPDATE or INFO: relayed like a re-INVITE, without ACK */
     case SB__SIP_METHOD__SIP_METHOD_REFER:
         if (!c || !m->to_tag || !*m->to_tag) {
             sipout_respond(b, ch, in->txn_id, 481, NULL, 0, NULL);
@@ -224,7 +248,7 @@ static void on_request(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
         sipout_respond(b, ch, in->txn_id, 501, NULL, 0, NULL);
         return;
     }
-    /* a re-INVITE or UPDATE: in a dialog of ours (RFC 3261 12.2.2) */
+    /* a re-INVITE, UPDATE or INFO: in a dialog of ours (RFC 3261 12.2.2) */
     if (!c || !m->to_tag || !c->leg[leg].local_tag || strcmp(m->to_tag, c->leg[leg].local_tag)) {
         sipout_respond(b, ch, in->txn_id, 481, NULL, 0, NULL);
         return;

@@ -155,7 +155,7 @@ struct call {
         ipc_chan_t *ch; /* ... on this sipd */
         int from;       /* the leg it came from */
         uint32_t cseq;  /* our request's CSeq to the other leg (for its ACK) */
-        bool update;    /* an UPDATE (RFC 3311): relayed as one, no ACK */
+        const char *method; /* INVITE; UPDATE (RFC 3311) or INFO (RFC 6086): no ACK */
     } re;
     struct call_move *move; /* MOVING (control.h) */
     /* the record and the event stream */

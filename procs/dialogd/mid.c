@@ -21,7 +21,8 @@ static void reinvite_answer(b2b_t *b, struct call *c, unsigned status, const uin
         return;
     int from = c->re.from;
     struct sipout_hdrs hs = {.n = 0};
-    bool timer = status / 100 == 2 && setimer_answer_headers(c, from, &hs);
+    bool timer = status / 100 == 2 && strcmp(c->re.method, "INFO") != 0 &&
+                 setimer_answer_headers(c, from, &hs);
     sipout_respond(b, c->re.ch, c->re.txn, status, sdp, len, timer ? &hs : NULL);
     c->re.txn = 0;
     c->re.ch = NULL;
@@ -35,8 +36,8 @@ static void reinvite_answer(b2b_t *b, struct call *c, unsigned status, const uin
 static void reinvite_offer(b2b_t *b, struct call *c, const uint8_t *sdp, size_t len) {
     int other = call_other(c->re.from);
     c->re.cseq = call_next_cseq(c, other);
-    bool sent = sipout_request(b, c, other, c->re.update ? "UPDATE" : "INVITE", c->re.cseq,
-                               KIND_REINVITE, sdp, len, NULL);
+    bool sent = sipout_request(b, c, other, c->re.method, c->re.cseq, KIND_REINVITE, sdp, len,
+                               NULL);
     record_save(b, c);
     if (!sent)
         reinvite_answer(b, c, 503, NULL, 0);
@@ -70,7 +71,18 @@ void mid_reinvite(b2b_t *b, struct call *c, int n, ipc_chan_t *ch, const Sb__Sip
     c->re.txn = in->txn_id;
     c->re.from = n;
     c->re.ch = ch;
-    c->re.update = m->method_id == SB__SIP_METHOD__SIP_METHOD_UPDATE;
+    c->re.method = m->method_id == SB__SIP_METHOD__SIP_METHOD_UPDATE ? "UPDATE"
+                   : m->method_id == SB__SIP_METHOD__SIP_METHOD_INFO ? "INFO"
+                                                                     : "INVITE";
+    if (m->method_id == SB__SIP_METHOD__SIP_METHOD_INFO) { /* its body as it came */
+        int other = call_other(n);
+        struct sipout_hdrs hs = {.n = 0, .content_type = m->content_type};
+        c->re.cseq = call_next_cseq(c, other);
+        if (!sipout_request(b, c, other, "INFO", c->re.cseq, KIND_REINVITE, m->body.data,
+                            m->body.len, &hs))
+            reinvite_answer(b, c, 503, NULL, 0);
+        return;
+    }
     if (!c->media_session || !m->body.len) { /* nothing to rewrite: pass it on */
         reinvite_offer(b, c, m->body.data, m->body.len);
         return;
@@ -84,13 +96,14 @@ void mid_reinvite_answered(b2b_t *b, struct call *c, const Sb__SipResponseIn *in
     const Sb__SipMessage *m = in->msg;
     if (m->status < 200 || !c->re.txn)
         return;
-    if (m->status >= 300) { /* refused (488, 491, ...): the sender hears the same */
+    if (m->status >= 300 || strcmp(c->re.method, "INFO") == 0) {
+        /* refused (488, 491, ...): the sender hears the same; an INFO's answer as is */
         reinvite_answer(b, c, m->status, NULL, 0);
         return;
     }
     int other = call_other(c->re.from);
     /* RFC 3261 13.2.2.4: our ACK, with the re-INVITE's CSeq (an UPDATE has none) */
-    if (!c->re.update)
+    if (strcmp(c->re.method, "INVITE") == 0)
         sipout_request(b, c, other, "ACK", c->re.cseq, KIND_REINVITE, NULL, 0, NULL);
     if (!c->media_session || !m->body.len) {
         reinvite_answer(b, c, 200, m->body.data, m->body.len);

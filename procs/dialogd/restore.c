@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "end.h"
 #include "log.h"
 #include "record.h"
 #include "sipout.h"
@@ -13,10 +12,17 @@
 struct restore_wait {
     b2b_t *b;
     uint64_t txn;
-    bool by_b_leg;  /* first step: sb:dlgb:{B} names the A Call-ID */
-    bool b_leg_bye; /* the BYE came from the B leg */
+    bool by_b_leg; /* first step: sb:dlgb:{B} names the A Call-ID */
     char call_id[256];
+    restore_handler *again;
+    size_t len; /* the request, packed */
+    uint8_t request[];
 };
+
+static void wait_free(struct restore_wait *rw) {
+    explicit_bzero(rw->request, rw->len);
+    free(rw);
+}
 
 static void restored(redisAsyncContext *ac, void *reply, void *priv);
 
@@ -52,26 +58,26 @@ static void restored(redisAsyncContext *ac, void *reply, void *priv) {
     redisReply *r = reply;
     b->redis_pending--;
     if (b->closing) {
-        free(rw);
+        wait_free(rw);
         b2b_release(b);
         return;
     }
     if (!r || r->type == REDIS_REPLY_ERROR) {
         sipout_respond(b, NULL, rw->txn, 503, NULL, 0, NULL);
-        free(rw);
+        wait_free(rw);
         return;
     }
     if (rw->by_b_leg) {
         if (r->type != REDIS_REPLY_STRING || !r->str[0] || strlen(r->str) >= sizeof rw->call_id) {
             sipout_respond(b, NULL, rw->txn, 481, NULL, 0, NULL);
-            free(rw);
+            wait_free(rw);
             return;
         }
         snprintf(rw->call_id, sizeof rw->call_id, "%s", r->str);
         rw->by_b_leg = false;
         if (!ask(b, rw)) {
             sipout_respond(b, NULL, rw->txn, 503, NULL, 0, NULL);
-            free(rw);
+            wait_free(rw);
         }
         return;
     }
@@ -82,30 +88,35 @@ static void restored(redisAsyncContext *ac, void *reply, void *priv) {
         if (c)
             log_info("call %s restored from Redis", c->leg[LEG_A].call_id);
     }
-    if (!c) {
-        sipout_respond(b, NULL, rw->txn, 481, NULL, 0, NULL);
-        free(rw);
-        return;
-    }
-    /* rw->call_id is the A Call-ID now; the BYE came on the leg it named first */
-    end_bye(b, c, rw->b_leg_bye ? LEG_B : LEG_A, NULL, rw->txn);
-    free(rw);
+    Sb__SipRequestIn *in = c ? sb__sip_request_in__unpack(NULL, rw->len, rw->request) : NULL;
+    if (!in)
+        sipout_respond(b, NULL, rw->txn, c ? 500 : 481, NULL, 0, NULL);
+    else /* the call is held now: the request finds it */
+        rw->again(b, NULL, in);
+    if (in)
+        sb__sip_request_in__free_unpacked(in, NULL);
+    wait_free(rw);
 }
 
-void restore_bye(b2b_t *b, ipc_chan_t *ch, uint64_t txn, const char *call_id) {
-    struct restore_wait *rw = calloc(1, sizeof *rw);
-    if (!rw || strlen(call_id) >= sizeof rw->call_id) {
-        free(rw);
-        sipout_respond(b, ch, txn, 481, NULL, 0, NULL);
+void restore_request(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in,
+                     restore_handler *again) {
+    const char *call_id = in->msg->call_id;
+    size_t len = sb__sip_request_in__get_packed_size(in);
+    struct restore_wait *rw = strlen(call_id) < sizeof rw->call_id ? calloc(1, sizeof *rw + len)
+                                                                   : NULL;
+    if (!rw) {
+        sipout_respond(b, ch, in->txn_id, 481, NULL, 0, NULL);
         return;
     }
     rw->b = b;
-    rw->txn = txn;
+    rw->txn = in->txn_id;
+    rw->again = again;
+    rw->len = sb__sip_request_in__pack(in, rw->request);
     snprintf(rw->call_id, sizeof rw->call_id, "%s", call_id);
     /* our B-leg Call-IDs are sbd<instance>.<random>; any other is an A-leg's */
-    rw->by_b_leg = rw->b_leg_bye = strncmp(rw->call_id, "sbd", 3) == 0;
+    rw->by_b_leg = strncmp(rw->call_id, "sbd", 3) == 0;
     if (!ask(b, rw)) {
-        free(rw);
-        sipout_respond(b, ch, txn, 503, NULL, 0, NULL);
+        wait_free(rw);
+        sipout_respond(b, ch, in->txn_id, 503, NULL, 0, NULL);
     }
 }

@@ -61,7 +61,7 @@ bool sipout_request_dlg(b2b_t *b, struct call *c, const struct dlg *d, ipc_chan_
     Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
     dlg_request_fill(d, &msg, method, cseq);
     if (len) {
-        msg.content_type = CALL_SDP;
+        msg.content_type = (char *)(hs && hs->content_type ? hs->content_type : CALL_SDP);
         msg.body.data = (uint8_t *)body;
         msg.body.len = len;
     }

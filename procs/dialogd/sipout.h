@@ -28,6 +28,7 @@ struct sipout_hdrs {
     Sb__SipHeader *p[SIPOUT_MAX_HDRS];
     size_t n;
     char buf[160];
+    const char *content_type; /* of a request's body: an SDP when NULL */
 };
 
 /* What a client_id says: the call, the dial attempt, the fork, the leg and the kind. */
@@ -47,7 +48,8 @@ ipc_chan_t *sipout_sipd_for(b2b_t *b, uint64_t txn);
 /* msg as a request of call c (kind, fork, leg) on via, or on the sipd c and fork hash to. */
 bool sipout_send(b2b_t *b, struct call *c, ipc_chan_t *via, unsigned fork, int leg,
                  enum call_kind kind, Sb__SipMessage *msg);
-/* A request in d's dialog (a leg of c, or its held leg), body an SDP when len > 0. */
+/* A request in d's dialog (a leg of c, or its held leg) with a body when len > 0 (of
+ * hs->content_type, an SDP when none). */
 bool sipout_request_dlg(b2b_t *b, struct call *c, const struct dlg *d, ipc_chan_t *via, int leg,
                         const char *method, uint32_t cseq, enum call_kind kind, const uint8_t *body,
                         size_t len, const struct sipout_hdrs *hs);

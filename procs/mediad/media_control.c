@@ -48,7 +48,7 @@ static int rewrite_for(struct media_session *s, int idx, const struct media_sdp 
                        size_t whylen) {
     struct media_sdp_local loc;
     memset(&loc, 0, sizeof loc);
-    loc.addr = s->ctx->addr;
+    loc.addr = s->announce;
     for (int m = 0; m < parsed->n_lines && m < s->n_lines; m++) {
         struct media_leg *l = &s->side[idx].leg[m];
         loc.rtp_port[m] = l->rtp.port;
@@ -137,6 +137,7 @@ static void handle_create(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *
     }
     shm_count(ctx->w->slot, SHM_C_media_sessions_created, 1);
     set_nat_ip(&s->side[from], rq->nat_ip);
+    media_session_announce(s, rq->local_ip);
     media_relay_start(s);
     snprintf(s->call_id, sizeof s->call_id, "%s", rq->call_id ? rq->call_id : "");
     snprintf(s->owner_tag, sizeof s->owner_tag, "%s", rq->owner_tag ? rq->owner_tag : "");
@@ -260,7 +261,7 @@ static void fill_side_stats(const struct media_side *side, int n_lines, Sb__Medi
     else
         snprintf(remote, len, "-");
     struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = htons((uint16_t)l0->rtp.port)};
-    me.sin_addr.s_addr = side->s->ctx->addr_n;
+    me.sin_addr.s_addr = side->s->announce_n;
     addr_text(&me, local, len);
     st->remote = remote;
     st->local = local;
@@ -514,7 +515,8 @@ media_ctx_t *media_control_new(worker_t *w) {
     uv_timer_init(w->loop, &ctx->sweep);
     ctx->sweep.data = ctx;
     uv_timer_start(&ctx->sweep, sweep_tick, MEDIA_SWEEP_MS, MEDIA_SWEEP_MS);
-    log_info("media relay on %s, ports %d-%d, media_timeout %ld ms%s", ctx->addr, ctx->port_lo,
+    log_info("media relay on %s, ports %d-%d, media_timeout %ld ms%s",
+             ctx->addr[0] ? ctx->addr : "the address of each call's signaling", ctx->port_lo,
              ctx->port_hi, ctx->timeout_ms, ctx->latch_any ? ", latching from any source" : "");
     return ctx;
 }

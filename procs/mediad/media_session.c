@@ -13,11 +13,30 @@
 #include "media_port.h"
 #include "rand.h"
 
+int media_address_parse(const char *value, struct in_addr *bind_to, char *announce,
+                        size_t cap) {
+    char local[INET_ADDRSTRLEN + 1] = "";
+    const char *bang = strchr(value, '!');
+    const char *pub = bang ? bang + 1 : value;
+    size_t ll = bang ? (size_t)(bang - value) : strlen(value);
+    if (ll >= sizeof local)
+        return -EINVAL;
+    memcpy(local, value, ll);
+    local[ll] = '\0';
+    struct in_addr a = {.s_addr = INADDR_ANY}, p;
+    if ((*local && inet_pton(AF_INET, local, &a) != 1) || (bang && inet_pton(AF_INET, pub, &p) != 1))
+        return -EINVAL;
+    *bind_to = a;
+    snprintf(announce, cap, "%s", bang ? pub : local);
+    return 0;
+}
+
 media_ctx_t *media_ctx_new(worker_t *w) {
     const char *addr = cfg_str(w->cfg, CFG_media_address);
     struct in_addr a;
-    if (inet_pton(AF_INET, addr, &a) != 1) {
-        log_error("media_address '%s' is not an IPv4 address", addr);
+    char announce[INET_ADDRSTRLEN];
+    if (media_address_parse(addr, &a, announce, sizeof announce) != 0) {
+        log_error("main.cf: media_address '%s' is not empty, ADDR or LOCAL!PUBLIC (IPv4)", addr);
         return NULL;
     }
     media_ctx_t *ctx = calloc(1, sizeof *ctx);
@@ -25,11 +44,20 @@ media_ctx_t *media_ctx_new(worker_t *w) {
         return NULL;
     ctx->w = w;
     ctx->loop = w->loop;
-    snprintf(ctx->addr, sizeof ctx->addr, "%s", addr);
+    snprintf(ctx->addr, sizeof ctx->addr, "%s", announce);
     ctx->addr_n = a.s_addr;
     ctx->random = sb_random;
     media_ctx_config(ctx);
     return ctx;
+}
+
+void media_session_announce(struct media_session *s, const char *local_ip) {
+    struct in_addr a;
+    const char *ip = s->ctx->addr[0]                                       ? s->ctx->addr
+                     : local_ip && inet_pton(AF_INET, local_ip, &a) == 1 ? local_ip
+                                                                         : "127.0.0.1";
+    snprintf(s->announce, sizeof s->announce, "%s", ip);
+    s->announce_n = inet_pton(AF_INET, ip, &a) == 1 ? a.s_addr : 0;
 }
 
 void media_ctx_config(media_ctx_t *ctx) {

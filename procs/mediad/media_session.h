@@ -117,6 +117,8 @@ struct media_session {
     uint64_t lost_counted; /* RFC 3550 losses already added to media_lost */
     char owner_tag[128];
     ipc_chan_t *owner;
+    char announce[INET_ADDRSTRLEN]; /* our address in its SDP (media_address or local_ip) */
+    uint32_t announce_n;
     int n_lines;
     char codec[16];
     struct media_side side[2];
@@ -143,8 +145,8 @@ typedef void (*media_event_fn)(struct media_session *s, Sb__MediaEventType type,
 struct media_ctx {
     worker_t *w;
     uv_loop_t *loop;
-    char addr[INET_ADDRSTRLEN];
-    uint32_t addr_n;
+    char addr[INET_ADDRSTRLEN]; /* announced in SDP; "" follow each session's local_ip */
+    uint32_t addr_n;            /* the ports' bind address (network order; 0 wildcard) */
     int port_lo, port_hi;
     long timeout_ms;
     bool latch_any;
@@ -185,8 +187,16 @@ static inline bool media_dir_receives(enum media_dir d) {
 }
 
 /* A context on w's loop with media_address, the port range, media_timeout and
- * media_latch_any read from w->cfg; NULL (logged) on a bad media_address or no memory. */
+ * media_latch_any read from w->cfg; NULL (logged) on a bad media_address or no memory.
+ * media_address: "" (bind the wildcard, announce each session's local_ip), ADDR (bind
+ * and announce it) or LOCAL!PUBLIC (bind LOCAL, announce PUBLIC: 1:1 NAT). */
 media_ctx_t *media_ctx_new(worker_t *w);
+/* A media_address value: the bind address (INADDR_ANY for "") and the announced one
+ * ("" when it follows the signaling); -EINVAL when malformed. */
+int media_address_parse(const char *value, struct in_addr *bind_to, char *announce, size_t cap);
+/* Sets s's announced address: media_address's, else local_ip (the address the offering
+ * party's signaling arrived on), else 127.0.0.1. */
+void media_session_announce(struct media_session *s, const char *local_ip);
 /* Reads the configuration again: it applies to sessions created from now on. */
 void media_ctx_config(media_ctx_t *ctx);
 /* Registers hooks (a constant the caller keeps); -ENOSPC beyond MEDIA_HOOKS_MAX. */

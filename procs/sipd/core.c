@@ -145,6 +145,7 @@ static void on_request_in(struct core *c, struct core_msg *cm) {
     case SIPMSG_M_BYE:    /* dialogs live in dialogd; without it there is nothing to end */
     case SIPMSG_M_UPDATE: /* RFC 3311: a new offer within a dialog */
     case SIPMSG_M_REFER:  /* RFC 3515: a transfer */
+    case SIPMSG_M_INFO:   /* RFC 6086: relayed to the other leg */
         if (!core_dialog_request_in(c, m, src, t))
             core_reply(c, t, 481, NULL, NULL, 0);
         return;

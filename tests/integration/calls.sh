@@ -349,5 +349,29 @@ check_eq "and refused one dialplan" 1 "$(counter routerd dialplan_errors)"
 check "no call is left in dialogd" wait_until 5 '[ "$(counter dialogd calls_active)" = 0 ]'
 check "sipd sent requests in client transactions" bash -c "[ $(counter sipd sip_tx_requests) -ge 8 ]"
 
+# ---- dialogd killed mid-call: the caller's re-INVITEs after it restore the call ----
+PH=$(free_port)
+check "1006 registers" register 1006 "$PH"
+callee hold-1006 uas_hold.xml "$PH"
+HOLD_CALLEE=$CALLEE_PID
+sleep 0.2
+rm -f "$SB_OUT/call-12.msg"
+timeout 60 sipp -sf "$top/tests/sipp/uac_hold_slow.xml" -i 127.0.0.1 -p "$(free_port)" -m 1 \
+  -d 4000 -timeout 30s -timeout_error -nostdin -trace_msg -message_file "$SB_OUT/call-12.msg" \
+  -s 1006 -cid_str "call-12-%u" "127.0.0.1:$SIP_PORT" >"$SB_OUT/call-12.out" 2>&1 &
+CALLER_PID=$!
+check "the held call's record is in Redis" wait_until 5 \
+  '[ "$(rcli hget "$(rcli --scan --pattern "sb:dlg:{call-12-*" | head -1)" state)" = confirmed ]'
+dpid=$(api /api/v1/processes | jq '.processes[] | select(.role=="dialogd") | .pid')
+kill -9 "$dpid"
+check "master restarts dialogd again" wait_until 10 \
+  '[ "$(api /api/v1/processes | jq ".processes[] | select(.role==\"dialogd\" and .state==\"ready\") | .pid")" != "$dpid" ]'
+wait_sip_ready
+check "the caller's hold and resume re-INVITEs after the restart are answered, then its BYE" \
+  wait_pid "$CALLER_PID"
+check "the callee took both re-INVITEs and the BYE (restored from Redis)" wait_pid "$HOLD_CALLEE"
+check_eq "the callee received INVITE ACK INVITE ACK INVITE ACK BYE" \
+  "INVITE ACK INVITE ACK INVITE ACK BYE" "$(msgs hold-1006 received)"
+
 sb stop >/dev/null
 finish

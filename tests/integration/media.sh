@@ -33,7 +33,7 @@ M0=$CONF/run/private/mediad.0
 M1=$CONF/run/private/mediad.1
 check "both mediad instances are ready" wait_until 10 '[ "$(status_count mediad)" = 2 ]'
 
-for sc in relay latch natlatch hold dtmf timeout bridge early badsdp playerr srtp srtp32; do
+for sc in relay latch natlatch announce hold dtmf timeout bridge early badsdp playerr srtp srtp32; do
   "$MP" "$M0" "$sc"
 done
 "$MP" "$M0" play tone8k.wav "$CONF/audio/tone8k.wav"

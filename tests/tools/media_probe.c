@@ -8,6 +8,8 @@
  *   media_probe PATH latch      latching to A's real source port; a foreign IP is refused
  *   media_probe PATH natlatch   A behind NAT (its SDP names a private address): latched
  *                               from its signaling source (nat_ip), and only from it
+ *   media_probe PATH announce   media_address empty: the SDPs name the create's local_ip
+ *                               (127.0.0.9), where the ports answer (a wildcard bind)
  *   media_probe PATH hold       re-offer with a=sendonly from A: only A->B flows
  *   media_probe PATH dtmf       RFC 4733 digit from A: relayed and one DTMF event
  *   media_probe PATH timeout    confirmed call, no RTP: a TIMEOUT event (media_timeout)
@@ -185,7 +187,8 @@ static void copy_bytes(char *dst, size_t cap, ProtobufCBinaryData b) {
     dst[n] = '\0';
 }
 
-static const char *g_nat_ip = ""; /* MediaCreateRequest.nat_ip of the next creates */
+static const char *g_nat_ip = "";   /* MediaCreateRequest.nat_ip of the next creates */
+static const char *g_local_ip = ""; /* ... and local_ip */
 
 static struct created create(const char *sdp, int srtp_b) {
     Sb__Envelope env = SB__ENVELOPE__INIT;
@@ -196,6 +199,7 @@ static struct created create(const char *sdp, int srtp_b) {
     rq.sdp.len = strlen(sdp);
     rq.srtp_b = srtp_b;
     rq.nat_ip = (char *)g_nat_ip;
+    rq.local_ip = (char *)g_local_ip;
     env.body_case = SB__ENVELOPE__BODY_MEDIA_CREATE;
     env.media_create = &rq;
     Sb__Envelope *r = request(&env);
@@ -559,6 +563,25 @@ static void sc_natlatch(void) {
     simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
     close(nat);
     close(evil);
+    phone_close(&b);
+}
+
+static void sc_announce(void) {
+    struct phone a = phone_open(), b = phone_open();
+    g_local_ip = "127.0.0.9";
+    struct created c = session_ab(&a, &b, NULL);
+    g_local_ip = "";
+    TAP(strstr(c.sdp, "c=IN IP4 127.0.0.9\r\n") && strstr(c.sdp_local, "c=IN IP4 127.0.0.9\r\n"),
+        "both rewritten SDPs name the address the signaling came to (127.0.0.9)");
+    uint8_t pkt[256], got[2048];
+    size_t n = rtp_packet(pkt, 0, 1, 0, 0x1111, 160, 3);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)sdp_port(c.sdp_local))};
+    inet_pton(AF_INET, "127.0.0.9", &to.sin_addr);
+    sendto(a.rtp, pkt, n, 0, (struct sockaddr *)&to, sizeof to);
+    TAP(recv_one(b.rtp, got, sizeof got, 1000, NULL) == (int)n,
+        "A's packet to 127.0.0.9 reaches B (the ports listen on every address)");
+    simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
+    phone_close(&a);
     phone_close(&b);
 }
 
@@ -1256,6 +1279,8 @@ int main(int argc, char **argv) {
     const char *sc = argv[2];
     if (strcmp(sc, "relay") == 0)
         sc_relay();
+    else if (strcmp(sc, "announce") == 0)
+        sc_announce();
     else if (strcmp(sc, "natlatch") == 0)
         sc_natlatch();
     else if (strcmp(sc, "latch") == 0)

@@ -360,6 +360,7 @@ struct req {
     const char *method;
     Sb__SipMethod id;
     const char *call_id, *from_tag, *to_tag, *body, *refer_to;
+    const char *ctype; /* the body's type, an SDP when NULL */
     unsigned se_secs; /* Session-Expires as sipd parsed it, 0: none */
     Sb__SipRefresher se_refresher;
     uint32_t cseq;
@@ -397,7 +398,7 @@ static uint64_t request_in(const struct req *r) {
     if (r->refer_to)
         m.refer_to_aor = (char *)r->refer_to;
     if (r->body) {
-        m.content_type = CALL_SDP;
+        m.content_type = (char *)(r->ctype ? r->ctype : CALL_SDP);
         m.body.data = (uint8_t *)r->body;
         m.body.len = strlen(r->body);
     }
@@ -591,6 +592,44 @@ static void test_a_leg_not_behind_nat_gets_only_its_local_address(void **state) 
     assert_string_equal(hop->local_addr, "192.0.2.1");
     assert_false(hop->nated);
     env_free(e);
+}
+
+static void test_info_in_confirmed_is_relayed_with_its_body_and_answered(void **state) {
+    (void)state;
+    call_to_confirmed("c42");
+    size_t mark = sipd.nseen, media = mediad.nseen;
+    uint64_t info = request_in(&(struct req){"INFO", SB__SIP_METHOD__SIP_METHOD_INFO, "c42",
+                                             .to_tag = a_tag("c42"), .cseq = 2,
+                                             .ctype = "application/dtmf-relay",
+                                             .body = "Signal=5\r\nDuration=160\r\n"});
+    Sb__Envelope *e = last_request(mark, "INFO");
+    assert_non_null(e);
+    const Sb__SipMessage *m = e->sip_send_request->msg;
+    assert_string_equal(m->to_tag, "tb");
+    assert_string_equal(m->content_type, "application/dtmf-relay");
+    assert_int_equal(m->body.len, strlen("Signal=5\r\nDuration=160\r\n"));
+    assert_memory_equal(m->body.data, "Signal=5", 8);
+    response_in(e->sip_send_request, 200, "tb", NULL);
+    env_free(e);
+    assert_int_equal(last_status(mark, info), 200);
+    assert_int_equal(count_requests(mark, "ACK"), 0);      /* no ACK for an INFO */
+    assert_int_equal(mediad.nseen, media);                 /* and nothing for mediad */
+    assert_string_equal(state_of("c42"), "CONFIRMED");
+}
+
+static void test_in_dialog_request_of_an_unknown_call_asks_redis(void **state) {
+    (void)state;
+    /* no Redis in this test: the lookup cannot be made, so 503 (not 481: it may exist) */
+    uint64_t re = request_in(&(struct req){"INVITE", SB__SIP_METHOD__SIP_METHOD_INVITE, "nowhere",
+                                           .to_tag = "t1", .cseq = 2, .body = "re-a"});
+    assert_int_equal(last_status(0, re), 503);
+    uint64_t info = request_in(&(struct req){"INFO", SB__SIP_METHOD__SIP_METHOD_INFO, "nowhere",
+                                             .to_tag = "t1", .cseq = 3});
+    assert_int_equal(last_status(0, info), 503);
+    /* a request outside any dialog is not looked for */
+    uint64_t upd = request_in(&(struct req){"UPDATE", SB__SIP_METHOD__SIP_METHOD_UPDATE,
+                                            "nowhere", .cseq = 4});
+    assert_int_equal(last_status(0, upd), 481);
 }
 
 /* ---------------------------------------------------------------- ROUTING, CALLING, EARLY */
@@ -1493,6 +1532,8 @@ int main(void) {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(test_nated_legs_are_reached_at_their_sources_and_latched_there),
         T(test_a_leg_not_behind_nat_gets_only_its_local_address),
+        T(test_info_in_confirmed_is_relayed_with_its_body_and_answered),
+        T(test_in_dialog_request_of_an_unknown_call_asks_redis),
         T(test_invite_routes_and_rings_the_callee),
         T(test_cancel_while_routing_gets_487_after_the_route),
         T(test_cancel_while_calling_cancels_the_fork_and_its_487_gives_a_487),
