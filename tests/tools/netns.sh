@@ -54,9 +54,12 @@ ns_link() {
 
 # ns_masquerade NAME OUT_IF INSIDE_NET: NAME forwards, and masquerades what leaves on OUT_IF
 # from INSIDE_NET with fully random source ports (a NAT that keeps no port: the phone's
-# port never shows outside), as a home router under port pressure does.
+# port never shows outside), as a home router under port pressure does. A mapping lives
+# 180 s without traffic (the kernel's 30 s would close a phone's pinhole between its
+# REGISTER and a call later in the test).
 ns_masquerade() {
   in_ns "$1" sysctl -qw net.ipv4.ip_forward=1 || return 1
+  in_ns "$1" sysctl -qw net.netfilter.nf_conntrack_udp_timeout=180 2>/dev/null
   in_ns "$1" nft -f - <<EOF
 table ip sbnat {
   chain post {
@@ -146,3 +149,84 @@ phone_sipp_bg() {
     -trace_err -error_file "$SB_OUT/$name.err" "$@" "$target" >"$SB_OUT/$name.out" 2>&1 &
   SIPP_PID=$!
 }
+
+# ns_nat_port ROUTER PRIVATE_IP PRIVATE_PORT DEST_IP DEST_PORT: the source port ROUTER's
+# masquerade gave the flow PRIVATE_IP:PRIVATE_PORT -> DEST_IP:DEST_PORT (UDP; from its
+# connection tracking table), empty when it has no such flow.
+ns_nat_port() {
+  in_ns "$1" cat /proc/net/nf_conntrack 2>/dev/null | awk -v s="src=$2" -v sp="sport=$3" \
+    -v d="dst=$4" -v dp="dport=$5" '
+    $3 == "udp" { n = 0; for (i = 1; i <= NF; i++) if ($i ~ /^(src|dst|sport|dport)=/) f[++n] = $i
+      if (f[1] == s && f[2] == d && f[3] == sp && f[4] == dp) { sub(/dport=/, "", f[8]); print f[8]; exit } }'
+}
+
+# ---- phones and calls (a phone is NS:IP:PORT) ----
+p_ns() { echo "${1%%:*}"; }
+p_ip() { local r=${1#*:}; echo "${r%%:*}"; }
+p_port() { echo "${1##*:}"; }
+
+# sipp_status NAME: the status codes of the responses SIPp received, space separated
+sipp_status() { msgs "$1" received; }
+# rx_hdr NAME START HEADER: header HEADER of the first message SIPp NAME received whose
+# start line begins with START ("SIP/2.0 200", "BYE ")
+rx_hdr() {
+  tr -d '\r' <"$SB_OUT/$1.msg" | awk -v s="$2" -v h="$3" '
+    /message received/ { r = 1; g = 0; next } /message sent/ { r = 0; g = 0; next }
+    r && index($0, s) == 1 { g = 1 }
+    g && tolower($0) ~ "^" tolower(h) ":" { sub(/^[^:]*: */, ""); print; exit }'
+}
+
+# reg NAME PHONE USER DOMAIN [CSEQ]: PHONE registers sip:USER@DOMAIN (its contact
+# USER@IP:PORT) at DOMAIN:5060, from the port it is called on later.
+reg() {
+  local ip port
+  ip=$(p_ip "$2") port=$(p_port "$2")
+  PHONE_TIMEOUT=5 phone_sipp "$(p_ns "$2")" "$1" register_to.xml "$ip" "$port" "$4:5060" \
+    -cid_str "$1-%u" -key user "$3" -key to_uri "sip:$3@$4" -key seq "${5:-1}" \
+    -key contacts "<sip:$3@$ip:$port>" -key expires_header "Expires: 600"
+}
+
+# call CALLER_NAME CALLER_PHONE DOMAIN SERVICE CALLEE_NAME CALLEE_PHONE CALLER_SCENARIO
+#      CALLEE_SCENARIO PAUSE_MS: the callee's SIPp in the background (none when
+#      CALLEE_PHONE is "-": a softphone answers), then the caller's calling
+#      sip:SERVICE@DOMAIN at DOMAIN:5060; CALLER_PID, CALLEE_PID. Succeeds once the caller
+#      has its 200 (and the callee the INVITE); else both are stopped (PIDs "none").
+call() {
+  CALLEE_PID=none
+  if [ "$6" != - ]; then
+    phone_sipp_bg "$(p_ns "$6")" "$5" "$8" "$(p_ip "$6")" "$(p_port "$6")" "$3:5060" -d "$9"
+    CALLEE_PID=$SIPP_PID
+    wait_until 5 "ip netns exec $(ns "$(p_ns "$6")") ss -Hlnu 'sport = :$(p_port "$6")' | grep -q ."
+  fi
+  phone_sipp_bg "$(p_ns "$2")" "$1" "$7" "$(p_ip "$2")" "$(p_port "$2")" "$3:5060" -s "$4" -d "$9"
+  CALLER_PID=$SIPP_PID
+  if wait_until 10 "grep -q '^SIP/2.0 200' '$SB_OUT/$1.msg' 2>/dev/null" &&
+    { [ "$6" = - ] || grep -q '^INVITE ' "$SB_OUT/$5.msg" 2>/dev/null; }; then
+    return 0
+  fi
+  kill "$CALLER_PID" ${CALLEE_PID/none/} 2>/dev/null
+  wait "$CALLER_PID" ${CALLEE_PID/none/} 2>/dev/null
+  CALLER_PID=none CALLEE_PID=none
+  return 1
+}
+# ended PID: the SIPp of a call that went through ended without error
+ended() { [ "$1" != none ] && wait_pid "$1"; }
+
+# rtp NAME PHONE TARGET: rtp_peer in PHONE's namespace from its IP, 50 packets to TARGET
+# (IP:PORT) and what comes back in 2.5 s, its report in $SB_OUT/NAME.rtp
+rtp() {
+  in_ns "$(p_ns "$2")" "$SB_TOOLS/rtp_peer" -b "$(p_ip "$2")" -t "$3" -n 50 -w 2500 \
+    >"$SB_OUT/$1.rtp" 2>&1
+}
+# media NAME_A PHONE_A NAME_B PHONE_B: both phones of a call at once, each to the address
+# the SDP it received names (mediad's)
+media() {
+  local am bm p
+  am=$(media_of "$1") bm=$(media_of "$3")
+  rtp "$1" "$2" "$am" &
+  p=$!
+  rtp "$3" "$4" "$bm"
+  wait $p
+}
+# at_least VALUE MIN: VALUE (empty: 0) is a number >= MIN
+at_least() { [ "${1:-0}" -ge "$2" ] 2>/dev/null; }
