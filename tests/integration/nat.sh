@@ -124,6 +124,7 @@ ausrc_channels 2
 audio_player aubridge,nowhere
 audio_alert aubridge,nowhere
 statmode_default off
+rtp_stats yes
 module_path /usr/lib/baresip/modules
 module g711.so
 module ausine.so
@@ -192,4 +193,5 @@ check_eq "pub received INVITE ACK BYE" "INVITE ACK BYE" "$(msgs call4-p received
 check "baresip ended the call" wait_until 5 '[ "$(bs_calls_ended)" -gt "$ended0" ]'
 check "baresip counted the 50 packets pub sent (received $(bs_received))" test "$(bs_received)" -ge 50
 check "no media session is left" wait_until 5 '[ "$(counter mediad media_sessions)" = 0 ]'
+bs quit
 finish
