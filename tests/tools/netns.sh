@@ -9,7 +9,7 @@ NS_LIST=""
 NS_PREFIX="sb$$"
 
 # netns_require: prints "ok # SKIP REASON" and exits when not root or when network
-# namespaces cannot be made here.
+# namespaces cannot be made here; else sets the trap that removes them at exit.
 netns_require() {
   local probe="${NS_PREFIX}probe"
   if [ "$(id -u)" != 0 ]; then
@@ -26,6 +26,8 @@ netns_require() {
     exit 0
   fi
   ip netns del "$probe"
+  trap netns_cleanup EXIT
+  trap 'exit 143' TERM INT
   local t
   for t in nft sipp; do
     command -v "$t" >/dev/null || { echo "ok # SKIP $t is not installed (make deps)"; exit 0; }
