@@ -148,10 +148,7 @@ bs() {
 bs_received() { awk '/^packets:/ { r = $3 } END { print r + 0 }' "$BS/log"; }
 bs_calls_ended() { grep -c 'terminated (duration' "$BS/log"; }
 
-if ! command -v baresip >/dev/null; then
-  echo "ok # SKIP baresip is not installed (make deps)"
-  finish
-fi
+command -v baresip >/dev/null || { not_ok "baresip is installed (make deps)"; finish; }
 in_ns ph baresip -f "$BS" </dev/null >"$BS/log" 2>&1 &
 check "baresip registers 1003 through the router" \
   wait_until 10 'grep -q "1003@172.31.1.1: .* 200 OK" "$BS/log"'

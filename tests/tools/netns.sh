@@ -9,7 +9,8 @@ NS_LIST=""
 NS_PREFIX="sb$$"
 
 # netns_require: prints "ok # SKIP REASON" and exits when not root or when network
-# namespaces cannot be made here; else sets the trap that removes them at exit.
+# namespaces cannot be made here; fails without nft or SIPp (make deps installs them);
+# else sets the trap that removes the namespaces at exit.
 netns_require() {
   local probe="${NS_PREFIX}probe"
   if [ "$(id -u)" != 0 ]; then
@@ -30,7 +31,7 @@ netns_require() {
   trap 'exit 143' TERM INT
   local t
   for t in nft sipp; do
-    command -v "$t" >/dev/null || { echo "ok # SKIP $t is not installed (make deps)"; exit 0; }
+    command -v "$t" >/dev/null || { not_ok "$t is installed (make deps)"; finish; }
   done
 }
 
