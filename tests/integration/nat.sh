@@ -17,7 +17,7 @@
 # connection tracking gave) and NAT flag; calls each way with RTP counted both ways
 # (rtp_peer, mediad's per-side stats, baresip's own count, nftables counters in the phone
 # namespace); our BYE reaching the NATed phone as callee and as caller, and its own BYE
-# answered.
+# answered. A second baresip registers over TCP and is called over its own connection.
 . "$(dirname "$0")/lib.sh"
 . "$top/tests/tools/netns.sh"
 netns_require
@@ -114,11 +114,15 @@ check "the BYE came to the caller's pinhole, addressed to its Contact" \
   grep -q "^BYE sip:alice@$PHONE:5082" "$SB_OUT/call2-s.msg"
 
 # ---- baresip, a real softphone, behind the same router ----
-BS=$SB_OUT/baresip
-mkdir -p "$BS"
-cat >"$BS/config" <<EOF
+# bs_start NAME USER SIP_PORT CTRL_PORT [URI_PARAMS]: a baresip in the phone namespace
+# with its config in $SB_OUT/NAME (account sip:USER@172.31.1.1 URI_PARAMS, auto-answer;
+# a sine for microphone, no sound device; ctrl_tcp on CTRL_PORT); its log in NAME/log.
+bs_start() {
+  local d=$SB_OUT/$1
+  mkdir -p "$d"
+  cat >"$d/config" <<EOF
 poll_method epoll
-sip_listen $PHONE:5060
+sip_listen $PHONE:$3
 audio_source ausine,440
 ausrc_srate 48000
 ausrc_channels 2
@@ -133,23 +137,29 @@ module aubridge.so
 module_tmp account.so
 module_app menu.so
 module_app ctrl_tcp.so
-ctrl_tcp_listen 127.0.0.1:4444
+ctrl_tcp_listen 127.0.0.1:$4
 EOF
-echo "<sip:1003@172.31.1.1>;regint=600;answermode=auto;audio_codecs=PCMU" >"$BS/accounts"
-# bs COMMAND [PARAMS]: one command to baresip over its ctrl_tcp socket (a netstring of
-# JSON); its answer, with the events that came meanwhile, appended to $BS/ctrl.log
-bs() {
-  local m
-  m=$(jq -nc --arg c "$1" --arg p "${2:-}" '{command: $c, params: $p, token: $c}')
-  in_ns ph bash -c 'exec 3<>/dev/tcp/127.0.0.1/4444 || exit 1
-    printf "%d:%s," "${#1}" "$1" >&3; timeout 1 cat <&3; echo' _ "$m" >>"$BS/ctrl.log" 2>&1
+  echo "<sip:$2@172.31.1.1${5:-}>;regint=600;answermode=auto;audio_codecs=PCMU" >"$d/accounts"
+  echo "$4" >"$d/ctrl_port"
+  : >"$d/log"
+  in_ns ph baresip -f "$d" </dev/null >"$d/log" 2>&1 &
 }
-# baresip's own count of the RTP packets it received in the last call that ended
-bs_received() { awk '/^packets:/ { r = $3 } END { print r + 0 }' "$BS/log"; }
-bs_calls_ended() { grep -c 'terminated (duration' "$BS/log"; }
+# bs NAME COMMAND [PARAMS]: one command to baresip NAME over its ctrl_tcp socket (a
+# netstring of JSON); the answer, with the events that came meanwhile, in NAME/ctrl.log
+bs() {
+  local m d=$SB_OUT/$1
+  m=$(jq -nc --arg c "$2" --arg p "${3:-}" '{command: $c, params: $p, token: $c}')
+  in_ns ph bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$2" || exit 1
+    printf "%d:%s," "${#1}" "$1" >&3; timeout 1 cat <&3; echo' _ "$m" "$(cat "$d/ctrl_port")" \
+    >>"$d/ctrl.log" 2>&1
+}
+# baresip NAME's own count of the RTP packets it received in the last call that ended
+bs_received() { awk '/^packets:/ { r = $3 } END { print r + 0 }' "$SB_OUT/$1/log"; }
+bs_calls_ended() { grep -c 'terminated (duration' "$SB_OUT/$1/log"; }
+BS=$SB_OUT/baresip
 
 command -v baresip >/dev/null || { not_ok "baresip is installed (make deps)"; finish; }
-in_ns ph baresip -f "$BS" </dev/null >"$BS/log" 2>&1 &
+bs_start baresip 1003 5060 4444
 check "baresip registers 1003 through the router" \
   wait_until 10 'grep -q "1003@172.31.1.1: .* 200 OK" "$BS/log"'
 mapped=$(ns_nat_port rt $PHONE 5060 172.31.1.1 5060)
@@ -159,7 +169,7 @@ check_eq "baresip's binding: the router's address and mapped port, NATed" "172.3
   "$(jq -r "\"\\(.addr) \\(.port) \\($NATED)\"" <<<"${rec:-{\}}")"
 
 # 3: pub calls baresip, baresip answers by itself, pub hangs up
-rx0=$(ns_counted ph) ended0=$(bs_calls_ended)
+rx0=$(ns_counted ph) ended0=$(bs_calls_ended baresip)
 check "pub calls sip:1003@172.31.1.1: baresip answers" \
   call call3-p pub:$PUB_IP:5083 172.31.1.1 1003 - - nat_uac.xml - 5000
 rtp call3-p pub:$PUB_IP "$(media_of call3-p)"
@@ -171,25 +181,46 @@ check "mediad latched baresip (side b) at the router's address" \
 check "mediad received baresip's RTP (side b rx_packets $(jq '.b.rx_packets' <<<"${sess:-{\}}"))" \
   test "$(jq '.b.rx_packets // 0' <<<"${sess:-{\}}")" -ge 25
 check "pub hangs up: baresip answered our BYE" ended "$CALLER_PID"
-check "baresip ended the call" wait_until 5 '[ "$(bs_calls_ended)" -gt "$ended0" ]'
-check "baresip counted the 50 packets pub sent (received $(bs_received))" test "$(bs_received)" -ge 50
+check "baresip ended the call" wait_until 5 '[ "$(bs_calls_ended baresip)" -gt "$ended0" ]'
+check "baresip counted the 50 packets pub sent (received $(bs_received baresip))" test "$(bs_received baresip)" -ge 50
 check "the phone's namespace counted them from mediad" test "$(($(ns_counted ph) - rx0))" -ge 50
 
 # 4: baresip calls pub and hangs up
-ended0=$(bs_calls_ended)
+ended0=$(bs_calls_ended baresip)
 phone_sipp_bg pub call4-p uas_answer.xml $PUB_IP 5074 172.31.1.1:5060
 CALLEE_PID=$SIPP_PID
 wait_until 5 "in_ns pub ss -Hlnu 'sport = :5074' | grep -q ."
-bs dial sip:1002@172.31.1.1
+bs baresip dial sip:1002@172.31.1.1
 check "baresip calls sip:1002@172.31.1.1 and pub answers" \
   wait_until 10 'grep -q "Call established: sip:1002@172.31.1.1" "$BS/log"'
 rtp call4-p pub:$PUB_IP "$(media_of call4-p)"
 check "pub hears baresip (25 packets or more)" at_least "$(rtp_field call4-p.rtp received)" 25
-bs hangup
+bs baresip hangup
 check "baresip hangs up: pub got its BYE and answered" ended "$CALLEE_PID"
 check_eq "pub received INVITE ACK BYE" "INVITE ACK BYE" "$(msgs call4-p received)"
-check "baresip ended the call" wait_until 5 '[ "$(bs_calls_ended)" -gt "$ended0" ]'
-check "baresip counted the 50 packets pub sent (received $(bs_received))" test "$(bs_received)" -ge 50
+check "baresip ended the call" wait_until 5 '[ "$(bs_calls_ended baresip)" -gt "$ended0" ]'
+check "baresip counted the 50 packets pub sent (received $(bs_received baresip))" test "$(bs_received baresip)" -ge 50
+
+# 5: baresip over TCP: registered over its own connection, called over it (the router
+# lets in no new connection), pub hangs up
+bs_start baresip-tcp 1004 5062 4445 ";transport=tcp"
+check "baresip registers 1004 over TCP through the router" \
+  wait_until 10 'grep -q "1004@172.31.1.1: .* 200 OK" "$SB_OUT/baresip-tcp/log"'
+rec=$(binding 1004 "sip:1004")
+diag "its binding: $rec"
+check_eq "its binding: TCP from the router's address, NATed" "tcp 172.31.1.2 true" \
+  "$(jq -r "\"\\(.transport) \\(.addr) \\($NATED)\"" <<<"${rec:-{\}}")"
+ended0=$(bs_calls_ended baresip-tcp)
+check "pub calls sip:1004@172.31.1.1: the INVITE reaches baresip over its connection, it answers" \
+  call call5-p pub:$PUB_IP:5085 172.31.1.1 1004 - - nat_uac.xml - 3000
+rtp call5-p pub:$PUB_IP "$(media_of call5-p)"
+check "pub hears baresip (25 packets or more)" at_least "$(rtp_field call5-p.rtp received)" 25
+check "pub hangs up: baresip answered our BYE" ended "$CALLER_PID"
+check "baresip ended the call" wait_until 5 '[ "$(bs_calls_ended baresip-tcp)" -gt "$ended0" ]'
+check "baresip counted the 50 packets pub sent (received $(bs_received baresip-tcp))" \
+  test "$(bs_received baresip-tcp)" -ge 50
+
 check "no media session is left" wait_until 5 '[ "$(counter mediad media_sessions)" = 0 ]'
-bs quit
+bs baresip quit
+bs baresip-tcp quit
 finish
