@@ -28,11 +28,11 @@
 #define ADVERTISE_HOST_MAX 254 /* a host name of 253 characters and its NUL */
 
 struct advertise_entry {
-    bool any;                     /* for every local address (no LOCAL!) */
-    int family;                   /* LOCAL's: AF_INET or AF_INET6 */
-    unsigned char local[16];      /* LOCAL, network order (4 bytes for IPv4) */
+    bool any;                      /* for every local address (no LOCAL!) */
+    int family;                    /* LOCAL's: AF_INET or AF_INET6 */
+    unsigned char local[16];       /* LOCAL, network order (4 bytes for IPv4) */
     char host[ADVERTISE_HOST_MAX]; /* PUBLIC: IPv6 without brackets */
-    int port;                     /* 0: keep the local port */
+    int port;                      /* 0: keep the local port */
 };
 
 struct advertise {

@@ -386,19 +386,18 @@ static void test_record_decode_refuses_what_is_not_ours(void **state) {
 
 /* What jansson writes for b (the record's format before it was written by hand). */
 static char *jansson_record(const struct binding *b) {
-    char *s[6] = {binding_clean_text(b->uri),       binding_clean_text(b->call_id),
+    char *s[6] = {binding_clean_text(b->uri),        binding_clean_text(b->call_id),
                   binding_clean_text(b->user_agent), binding_clean_text(b->transport),
                   binding_clean_text(b->addr),       binding_clean_text(b->local_addr)};
-    json_t *o = json_pack("{s:s, s:i, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:I, s:I, s:I, "
-                          "s:I}",
-                          "uri", s[0],
-                          "q", (int)b->q, "call_id", s[1], "cseq", (json_int_t)b->cseq,
-                          "user_agent", s[2], "transport", s[3], "addr", s[4], "port",
-                          (json_int_t)b->port, "sipd_instance", (json_int_t)b->sipd_instance,
-                          "local_addr", s[5], "local_port", (json_int_t)b->local_port, "conn_id",
-                          (json_int_t)b->conn_id, "nated", (json_int_t)(b->nated ? 1 : 0),
-                          "registered_at_ms", (json_int_t)b->registered_at_ms, "expires_at_ms",
-                          (json_int_t)b->expires_at_ms);
+    json_t *o =
+        json_pack("{s:s, s:i, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:I, s:I, s:I, "
+                  "s:I}",
+                  "uri", s[0], "q", (int)b->q, "call_id", s[1], "cseq", (json_int_t)b->cseq,
+                  "user_agent", s[2], "transport", s[3], "addr", s[4], "port", (json_int_t)b->port,
+                  "sipd_instance", (json_int_t)b->sipd_instance, "local_addr", s[5], "local_port",
+                  (json_int_t)b->local_port, "conn_id", (json_int_t)b->conn_id, "nated",
+                  (json_int_t)(b->nated ? 1 : 0), "registered_at_ms",
+                  (json_int_t)b->registered_at_ms, "expires_at_ms", (json_int_t)b->expires_at_ms);
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     for (int i = 0; i < 6; i++)
@@ -412,8 +411,10 @@ static void test_record_bytes_are_what_jansson_wrote(void **state) {
     for (int i = 1; i < 256; i++)
         every[i - 1] = (char)i;
     every[255] = '\0';
-    const char *texts[] = {"", "plain", "a\"b\\c/d", "\x01\x1f\x7f\b\f\n\r\t", every,
-                           "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xed\xa0\x80 \xc0\xaf"};
+    const char *texts[] = {
+        "",          "plain",
+        "a\"b\\c/d", "\x01\x1f\x7f\b\f\n\r\t",
+        every,       "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xed\xa0\x80 \xc0\xaf"};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         struct binding b = {.uri = (char *)texts[i],
                             .q = i % 2 ? -1 : 1000,
