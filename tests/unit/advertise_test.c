@@ -98,7 +98,7 @@ static void test_too_many_entries(void **state) {
     (void)state;
     char value[4096] = "";
     for (int i = 0; i <= ADVERTISE_MAX; i++) {
-        char e[40];
+        char e[64];
         snprintf(e, sizeof e, "10.0.0.%d!203.0.113.%d ", i + 1, i + 1);
         strcat(value, e);
     }
