@@ -36,6 +36,7 @@ static struct {
     char aor[128], call_id[128], user_agent[64], transport[8], addr[64], contact[128];
     char local_addr[64];
     uint32_t cseq, port, instance, local_port;
+    uint64_t conn_id;
     bool nated;
     int32_t expires, contact_expires, contact_q;
     size_t n_contacts;
@@ -117,6 +118,7 @@ static void router_on_envelope(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
         router.instance = rq->source->sipd_instance;
         copy(router.local_addr, sizeof router.local_addr, rq->source->local_addr);
         router.local_port = rq->source->local_port;
+        router.conn_id = rq->source->conn_id;
         router.nated = rq->source->nated;
     }
     if (router.answer == ANSWER_LATER)
@@ -786,6 +788,79 @@ static void test_wildcard_socket_answers_from_the_address_asked(void **state) {
     udp_close(any);
 }
 
+static void test_register_over_tcp_names_its_connection(void **state) {
+    (void)state;
+    router.answer = ANSWER_200;
+    tcp_listen(8);
+    int fd = test_tcp_connect();
+    struct sockaddr_in me;
+    socklen_t len = sizeof me;
+    getsockname(fd, (struct sockaddr *)&me, &len);
+    char req[512];
+    int n = snprintf(
+        req, sizeof req,
+        "REGISTER sip:127.0.0.1 SIP/2.0\r\n"
+        "Via: SIP/2.0/TCP 127.0.0.1:%d;branch=z9hG4bK-tr1\r\n"
+        "From: <sip:t@example.com>;tag=t\r\nTo: <sip:t@example.com>\r\n"
+        "Call-ID: tr1\r\nCSeq: 1 REGISTER\r\nContact: <sip:t@127.0.0.1:%d;transport=tcp>\r\n"
+        "Content-Length: 0\r\n\r\n",
+        ntohs(me.sin_port), ntohs(me.sin_port));
+    assert_int_equal(send(fd, req, (size_t)n, 0), n);
+    char buf[4096];
+    assert_true(tcp_read(fd, buf, sizeof buf, "\r\n\r\n", 500) > 0);
+    assert_int_equal(router.requests, 1);
+    assert_string_equal(router.transport, "tcp");
+    assert_true(router.conn_id > 0);
+    assert_string_equal(router.local_addr, "127.0.0.1");
+    assert_int_equal(router.local_port, tcp_port);
+    assert_false(router.nated); /* its sent-by is its source */
+    close(fd);
+    tcp_close(tcp);
+}
+
+static void test_wildcard_ipv6_socket_answers_from_the_address_asked(void **state) {
+    (void)state;
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6};
+    socklen_t len = sizeof a;
+    int on = 1, sfd = socket(AF_INET6, SOCK_DGRAM, 0);
+    setsockopt(sfd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    if (bind(sfd, (struct sockaddr *)&a, sizeof a) < 0) { /* no IPv6 here */
+        close(sfd);
+        skip();
+    }
+    getsockname(sfd, (struct sockaddr *)&a, &len);
+    struct udp_sock *any = udp_open(&loop, sfd, 4096, core_on_message, core, &slot);
+    assert_non_null(any);
+    assert_true(udp_is_wildcard(any));
+    int c6 = socket(AF_INET6, SOCK_DGRAM, 0);
+    struct sockaddr_in6 me = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    assert_int_equal(bind(c6, (struct sockaddr *)&me, sizeof me), 0);
+    static const char opt[] = "OPTIONS sip:x@[::1] SIP/2.0\r\n"
+                              "Via: SIP/2.0/UDP [::1]:9;rport;branch=z9hG4bK-wild6\r\n"
+                              "From: <sip:a@b>;tag=1\r\nTo: <sip:x@[::1]>\r\n"
+                              "Call-ID: wild6\r\nCSeq: 1 OPTIONS\r\n\r\n";
+    struct sockaddr_in6 to = a;
+    to.sin6_addr = in6addr_loopback;
+    assert_int_equal(sendto(c6, opt, sizeof opt - 1, 0, (struct sockaddr *)&to, sizeof to),
+                     (ssize_t)(sizeof opt - 1));
+    struct sockaddr_in6 from = {0};
+    socklen_t from_len = sizeof from;
+    ssize_t n = -1;
+    for (int waited = 0; waited <= 500 && n < 0; waited++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        struct pollfd p = {c6, POLLIN, 0};
+        if (poll(&p, 1, 1) == 1)
+            n = recvfrom(c6, resp, sizeof resp - 1, 0, (struct sockaddr *)&from, &from_len);
+    }
+    assert_true(n > 0);
+    resp[n] = '\0';
+    assert_true(starts("SIP/2.0 200 OK\r\n"));
+    assert_true(IN6_IS_ADDR_LOOPBACK(&from.sin6_addr));
+    assert_int_equal(from.sin6_port, a.sin6_port);
+    close(c6);
+    udp_close(any);
+}
+
 int main(void) {
     sipmsg_library_init();
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -812,6 +887,8 @@ int main(void) {
         T(test_advertised_address_goes_in_via_and_contact),
         T(test_next_hop_tcp_flow_gone_behind_nat_is_503),
         T(test_wildcard_socket_answers_from_the_address_asked),
+        T(test_wildcard_ipv6_socket_answers_from_the_address_asked),
+        T(test_register_over_tcp_names_its_connection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
