@@ -61,14 +61,6 @@ void core_local_forward(struct core *c, int owner, const struct sipdest *src, co
         shm_count(c->slot, SHM_C_sip_rx_dropped, 1);
 }
 
-/* The UDP socket of ours for an address family, or -1. */
-int core_local_udp_index(const struct core *c, int family) {
-    for (int i = 0; i < c->nudp; i++)
-        if (c->udp_family[i] == family)
-            return i;
-    return -1;
-}
-
 static int addr_port(const union sipdest_addr *a) {
     return a->sa.sa_family == AF_INET    ? ntohs(a->sin.sin_port)
            : a->sa.sa_family == AF_INET6 ? ntohs(a->sin6.sin6_port)

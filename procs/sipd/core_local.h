@@ -34,8 +34,6 @@ int core_local_branch_owner(struct sipmsg_str b);
 /* Hands buf (from src) to sipd instance owner (SipForward). */
 void core_local_forward(struct core *c, int owner, const struct sipdest *src, const char *buf,
                         size_t len);
-/* The UDP socket of ours for an address family, or -1. */
-int core_local_udp_index(const struct core *c, int family);
 /* The UDP socket to send from local (family 0: any) to a peer of family: one bound to
  * local, else a wildcard one of local's port, else any of the family; -1 when none. */
 int core_local_udp_pick(const struct core *c, int family, const union sipdest_addr *local);
