@@ -117,9 +117,15 @@ check "the ACK with the rewritten sent-by ends the 487's retransmissions" \
 check "the callee got the CANCEL and answered 487" wait_pid "$CALLEE_PID"
 check_eq "the callee received INVITE CANCEL ACK" "INVITE CANCEL ACK" "$(msgs bob-ring received)"
 
-# ---- a bad sip_advertise: sipd refuses to start and says where ----
-sb stop >/dev/null
+# ---- a bad sip_advertise: a reload keeps the old value, a start is refused ----
 set_param sip_advertise "203.0.113.1 eth0!203.0.113.2"
+sb reload >/dev/null 2>&1
+check "a reload with a bad sip_advertise keeps the old value, naming the entry" wait_until 10 \
+  'grep -q "sip_advertise: entry .eth0!203.0.113.2.: LOCAL is not a numeric address; keeping" "$LOG"'
+opt 3
+out=$("$SS" -s -l "$P1" -w 500 127.0.0.2 "$SIP_PORT" "$SB_OUT/edge-opt3.sip")
+check "... and sipd still answers" grep -q '^<<< SIP/2.0 200' <<<"$out"
+sb stop >/dev/null
 sb start >/dev/null 2>&1
 check "sipd refuses a bad sip_advertise, naming main.cf and the entry" wait_until 10 \
   'grep -q "main.cf: sip_advertise: entry .eth0!203.0.113.2.: LOCAL is not a numeric address" "$LOG"'
