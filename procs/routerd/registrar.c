@@ -83,6 +83,10 @@ static int pb_bindings_fill(struct pb_bindings *pb, const struct loc_result *res
         peer->addr = b->addr;
         peer->port = b->port;
         peer->sipd_instance = b->sipd_instance;
+        peer->local_addr = b->local_addr;
+        peer->local_port = b->local_port;
+        peer->conn_id = b->conn_id;
+        peer->nated = b->nated;
         o->uri = b->uri;
         o->expires = left;
         o->q = b->q;

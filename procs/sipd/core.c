@@ -81,6 +81,9 @@ static void on_request_in(struct core *c, struct core_msg *cm) {
         return;
     if (m->method_id == SIPMSG_M_ACK) {
         /* RFC 3261 17.2.1: the ACK of a non-2xx; any other ACK is the TU's */
+        struct txn *invite = t ? NULL : core_dialog_invite_of_flow(c, m, src);
+        if (invite && invite->state == TXN_COMPLETED)
+            t = invite; /* its sent-by rewritten like its CANCEL's */
         if (t)
             txn_ack(c->txns, t);
         else
@@ -424,15 +427,11 @@ void core_set_index(struct core *c, struct shm_seg *seg) {
     c->stats = shm_stats_of(seg, c->slot);
 }
 
-void core_add_udp(struct core *c, struct udp_sock *u, const union sipdest_addr *local) {
-    if (c->nudp == CORE_MAX_UDP)
+void core_add_udp(struct core *c, struct udp_sock *u) {
+    int family = udp_bound(u)->sa.sa_family;
+    if (c->nudp == CORE_MAX_UDP || (family != AF_INET && family != AF_INET6))
         return;
-    struct sipconv_local *l = &c->udp_local[c->nudp];
-    memset(l, 0, sizeof *l);
-    if (sipdest_addr_text(local, l->host, sizeof l->host, &l->port) < 0)
-        return;
-    l->transport = SIPDEST_UDP;
-    c->udp_family[c->nudp] = local->sa.sa_family;
+    c->udp_family[c->nudp] = family;
     c->udp[c->nudp++] = u;
 }
 
@@ -440,20 +439,14 @@ void core_add_udp(struct core *c, struct udp_sock *u, const union sipdest_addr *
 static void on_forward(struct core *c, const Sb__SipForward *f) {
     const Sb__SipPeer *p = f->source;
     struct sipdest src = {.transport = SIPDEST_UDP};
-    if (!p || !p->addr || p->port == 0 || p->port > 65535 || !f->data.data)
+    if (!p || !p->addr || p->port == 0 || p->port > 65535 || !f->data.data ||
+        sipdest_addr_parse(p->addr, (int)p->port, &src.addr, &src.addr_len) < 0)
         return;
-    if (inet_pton(AF_INET, p->addr, &src.addr.sin.sin_addr) == 1) {
-        src.addr.sin.sin_family = AF_INET;
-        src.addr.sin.sin_port = htons((uint16_t)p->port);
-        src.addr_len = sizeof src.addr.sin;
-    } else if (inet_pton(AF_INET6, p->addr, &src.addr.sin6.sin6_addr) == 1) {
-        src.addr.sin6.sin6_family = AF_INET6;
-        src.addr.sin6.sin6_port = htons((uint16_t)p->port);
-        src.addr_len = sizeof src.addr.sin6;
-    } else {
-        return;
-    }
-    int i = core_local_udp_index(c, src.addr.sa.sa_family);
+    /* the address the datagram was sent to: what answers it leaves from */
+    if (p->local_addr && *p->local_addr && p->local_port <= 65535 &&
+        sipdest_addr_parse(p->local_addr, (int)p->local_port, &src.local, NULL) < 0)
+        memset(&src.local, 0, sizeof src.local);
+    int i = core_local_udp_pick(c, src.addr.sa.sa_family, &src.local);
     if (i < 0)
         return;
     src.udp = c->udp[i];

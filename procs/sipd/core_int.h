@@ -44,7 +44,6 @@ struct core {
     struct core_peers peers;
     uint64_t router_counter, branch_counter;
     struct udp_sock *udp[CORE_MAX_UDP];
-    struct sipconv_local udp_local[CORE_MAX_UDP];
     int udp_family[CORE_MAX_UDP];
     int nudp;
     struct shm_seg *seg;     /* the transaction index, NULL: none */

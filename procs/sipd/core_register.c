@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core_local.h"
 #include "core_reply.h"
 #include "log.h"
 #include "proto/sip.pb-c.h"
@@ -128,15 +129,9 @@ void core_register_relay(struct core *c, const sipmsg_t *m, const struct sipdest
         specs[i].q = reg.contacts[i].q;
         spec_ptrs[i] = &specs[i];
     }
-    char ip[64];
-    int port = 0;
-    if (sipdest_addr_text(&src->addr, ip, sizeof ip, &port) < 0)
-        ip[0] = '\0';
-    Sb__SipPeer peer = SB__SIP_PEER__INIT;
-    peer.transport = (char *)sipdest_transport_name(src->transport);
-    peer.addr = ip;
-    peer.port = (uint32_t)port;
-    peer.sipd_instance = (uint32_t)c->cfg.instance;
+    Sb__SipPeer peer;
+    struct core_peer_text txt;
+    core_local_peer(c, src, m, &peer, &txt);
     Sb__RegisterRequest rq = SB__REGISTER_REQUEST__INIT;
     rq.aor = aor;
     rq.call_id = scratch_str(&scratch, m->call_id);

@@ -144,6 +144,7 @@ struct txn *core_txn_start(struct core *c, struct core_msg *cm, const char *key,
         return NULL;
     }
     t->user = c;
+    t->source = src->addr;
     t->index_hash = cm->index_hash;
     cm->index_hash = 0; /* the entry is the transaction's now */
     return t;

@@ -13,7 +13,9 @@
  *   fields that would break the message (CR, LF or NUL in any text, an empty Call-ID or
  *   method). sipconv_derive writes the ACK of a non-2xx (RFC 3261 17.1.1.3) or the CANCEL
  *   (RFC 3261 9.1) of a request we sent. sipconv_next_hop reads where a request goes:
- *   its first Route, else its Request-URI (numeric hosts; no DNS). Never does I/O.
+ *   dialogd's next_hop when it names an address (a registered phone's flow: transport,
+ *   address, port, connection, NAT flag, our local address), else its first Route, else
+ *   its Request-URI (numeric hosts; no DNS). Never does I/O.
  * OWNERSHIP
  *   sipconv_to_proto's result points into m, into st and into scratch: valid while all
  *   three are. Builders write into the caller's buffer.
@@ -45,7 +47,7 @@ struct sipconv_store {
 
 /* Our end of a transport: how we name ourselves in Via and Contact. */
 struct sipconv_local {
-    char host[64]; /* numeric; IPv6 without brackets */
+    char host[256]; /* numeric or the advertised name; IPv6 without brackets */
     int port;
     enum sipdest_transport transport;
 };
@@ -68,10 +70,22 @@ bool sipconv_response_lines(const Sb__SipMessage *msg, const struct sipconv_loca
 int sipconv_derive(const sipmsg_t *req, enum sipmsg_method method, const sipmsg_t *resp, char *out,
                    size_t cap);
 
-/* Where msg goes: its first Route, else its Request-URI. 0, or -EINVAL (*why) for a URI
- * we cannot reach (not sip:, not a numeric host), -EPROTONOSUPPORT for transports other
+/* Where a request goes and how (sipconv_next_hop). */
+struct sipconv_hop {
+    union sipdest_addr addr; /* the peer */
+    socklen_t addr_len;
+    enum sipdest_transport transport;
+    bool given;               /* from msg->next_hop, not from Route / Request-URI */
+    uint64_t conn_id;         /* given, tcp: the connection to use, 0 none */
+    int instance;             /* given: the sipd instance owning conn_id */
+    bool nated;               /* given: never a new connection to it */
+    union sipdest_addr local; /* given local_addr (port local_port), family 0: none */
+};
+
+/* Where msg goes: next_hop when its addr is set (port 0: 5060, transport "" udp), else
+ * its first Route, else its Request-URI. 0, or -EINVAL (*why) for an address or URI we
+ * cannot reach (not sip:, not a numeric host), -EPROTONOSUPPORT for transports other
  * than UDP and TCP. */
-int sipconv_next_hop(const Sb__SipMessage *msg, union sipdest_addr *addr, socklen_t *addr_len,
-                     enum sipdest_transport *transport, const char **why);
+int sipconv_next_hop(const Sb__SipMessage *msg, struct sipconv_hop *hop, const char **why);
 
 #endif
