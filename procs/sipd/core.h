@@ -42,6 +42,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "domains.h"
 #include "ipc.h"
 #include "shm.h"
 #include "proto/envelope.pb-c.h"
@@ -54,6 +55,7 @@ struct core_config {
     size_t max_message;
     char server[128]; /* Server header */
     int instance;     /* sipd instance, sent to routerd with each REGISTER */
+    const domains_t *domains; /* the served domain (worker's, borrowed): AOR hosts */
 };
 
 /* How the core reaches other processes; each returns a borrowed channel or NULL when
