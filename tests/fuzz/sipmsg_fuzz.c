@@ -40,7 +40,7 @@ static void check_converted(const sipmsg_t *m) {
     static char scratch[2 * MAX_MESSAGE + 4096];
     struct sipmsg_out o = {scratch, sizeof scratch, 0, false};
     Sb__SipMessage out;
-    if (!sipconv_to_proto(m, &out, &store, &o))
+    if (!sipconv_to_proto(m, NULL, &out, &store, &o))
         return;
     size_t n = sb__sip_message__get_packed_size(&out);
     uint8_t *buf = malloc(n ? n : 1);
