@@ -69,19 +69,21 @@ static enum host_kind host_kind(const char *host, size_t len, struct in_addr *a4
     }
     if (inet_pton(AF_INET, buf, a4) == 1)
         return HOST_V4;
-    bool numeric = true;
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = 0; i < len; i++)
         if (!host_char((unsigned char)buf[i]))
             return HOST_BAD;
-        numeric &= isdigit((unsigned char)buf[i]) || buf[i] == '.';
-    }
-    return numeric ? HOST_BAD : HOST_NAME; /* 10.1.1 or 300.1.1.1 is no address, no name */
+    return HOST_NAME;
 }
 
 /* One entry of a sip_domains list: its kind, or HOST_BAD with why. */
 static enum host_kind entry_kind(const char *e, size_t len, struct in_addr *a4, struct in6_addr *a6,
                                  char *why, size_t whylen) {
     enum host_kind k = host_kind(e, len, a4, a6);
+    bool numeric = k == HOST_NAME;
+    for (size_t i = 0; i < len && numeric; i++)
+        numeric = isdigit((unsigned char)e[i]) || e[i] == '.';
+    if (numeric) /* 10.1.1 or 300.1.1.1: a mistyped address, never a name of ours */
+        k = HOST_BAD;
     if (k == HOST_BAD)
         snprintf(why, whylen, "'%.*s' is neither a host name nor a numeric address%s",
                  (int)(len > 80 ? 80 : len), e,
@@ -295,20 +297,17 @@ static bool host_part(const char *s, size_t len, size_t *hlen) {
     return true;
 }
 
-int domains_aor(const domains_t *d, const char *user, size_t user_len, const char *host,
-                size_t host_len, char *out, size_t cap) {
-    static const char hex[] = "0123456789ABCDEF";
+int domains_host(const domains_t *d, const char *host, size_t host_len, char *out, size_t cap) {
     size_t hlen = 0;
     if (host_len && !host_part(host, host_len, &hlen))
         return -EINVAL;
-    struct in_addr a4;
-    struct in6_addr a6;
-    enum host_kind k = HOST_NAME;
     const char *canon = domains_name(d);
     size_t clen = strlen(canon);
     bool brackets = false;
     if (hlen) {
-        k = host_kind(host, hlen, &a4, &a6);
+        struct in_addr a4;
+        struct in6_addr a6;
+        enum host_kind k = host_kind(host, hlen, &a4, &a6);
         if (k == HOST_BAD)
             return -EINVAL;
         if (!ours_kind(d, k, host, hlen, &a4, &a6)) {
@@ -317,6 +316,26 @@ int domains_aor(const domains_t *d, const char *user, size_t user_len, const cha
             brackets = memchr(host, ':', hlen) && host[0] != '['; /* IPv6 */
         }
     }
+    if (clen + 2 * brackets >= cap)
+        return -ENOSPC;
+    size_t n = 0;
+    if (brackets)
+        out[n++] = '[';
+    for (size_t i = 0; i < clen; i++)
+        out[n++] = (char)tolower((unsigned char)canon[i]);
+    if (brackets)
+        out[n++] = ']';
+    out[n] = '\0';
+    return (int)n;
+}
+
+int domains_aor(const domains_t *d, const char *user, size_t user_len, const char *host,
+                size_t host_len, char *out, size_t cap) {
+    static const char hex[] = "0123456789ABCDEF";
+    char canon[DOMAINS_MAX_HOST + 2];
+    int clen = domains_host(d, host, host_len, canon, sizeof canon);
+    if (clen < 0)
+        return clen; /* -EINVAL: host_kind takes no host longer than canon */
     size_t n = 0;
 #define AOR_PUT(c)                                                                                 \
     do {                                                                                           \
@@ -343,12 +362,8 @@ int domains_aor(const domains_t *d, const char *user, size_t user_len, const cha
     }
     if (user_len)
         AOR_PUT('@');
-    if (brackets)
-        AOR_PUT('[');
-    for (size_t i = 0; i < clen; i++)
-        AOR_PUT(tolower((unsigned char)canon[i]));
-    if (brackets)
-        AOR_PUT(']');
+    for (int i = 0; i < clen; i++)
+        AOR_PUT(canon[i]);
 #undef AOR_PUT
     if (cap == 0)
         return -ENOSPC;

@@ -9,13 +9,16 @@
  *   at each reload) plus all of 127.0.0.0/8, ::1 and the name localhost. The first entry
  *   of sip_domains names the domain; without entries it is "localhost" (then a name of
  *   the domain too).
- *   domains_ours answers whether a host is one of those names. domains_aor writes the one
+ *   domains_ours answers whether a host is one of those names; domains_host gives an
+ *   AOR's canonical host: the domain's name when the host is ours, else the host as
+ *   written in lower case (an IPv6 reference in brackets). domains_aor writes the one
  *   canonical AOR every registration key and every lookup uses: "sip:USER@HOST" (sips: is
  *   sip:), the user as written (escapes normalised: only what may not stand as itself
- *   stays %XX, upper-case hex, RFC 3261 19.1.4), HOST the domain's name when the host is
- *   ours, else the host as written in lower case (an IPv6 reference in brackets); every
- *   port, password, parameter and header dropped (keys are user@domain, as Kamailio's
- *   registrar keys them). domains_aor_text does the same from an AOR string.
+ *   stays %XX, upper-case hex, RFC 3261 19.1.4), HOST the canonical host; every port,
+ *   password, parameter and header dropped (keys are user@domain, as Kamailio's registrar
+ *   keys them). domains_aor_text does the same from an AOR string. A host on the wire may
+ *   be any hostname-like text (sipd's URI rules); a sip_domains entry must be a valid
+ *   name or address (10.1.1 is refused there).
  *   It never parses a whole SIP URI (sipd does, sipuri.h): it reads AOR strings and host
  *   fields that processes pass to each other or that an operator typed.
  * OWNERSHIP
@@ -57,6 +60,11 @@ bool domains_ours(const domains_t *d, const char *host, size_t len);
 /* Number of served addresses (tests, the log line at start). */
 size_t domains_addr_count(const domains_t *d);
 
+/* The canonical host of an AOR whose host part is host (host_len bytes: a host, perhaps
+ * with :port, ;parameters and ?headers, which are dropped; empty: the domain) into out,
+ * NUL-terminated: the domain's name when the host is ours, else the host as written in
+ * lower case (IPv6 in brackets). Its length or a negative errno. */
+int domains_host(const domains_t *d, const char *host, size_t host_len, char *out, size_t cap);
 /* The canonical AOR of user (user_len bytes as written, may be 0: "sip:HOST") at host
  * (host_len bytes: a host, perhaps with :port, ;parameters and ?headers, which are
  * dropped; empty: the domain) into out, NUL-terminated: its length or a negative errno. */

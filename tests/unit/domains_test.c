@@ -203,7 +203,6 @@ static void test_aor_refuses_what_is_no_aor(void **state) {
         "sip:1002@h:50x0",
         "sip:1002@h:123456",
         "sip:1002@[::1",
-        "sip:1002@300.1.1.1",
         "sip:1002@a/b",
     };
     char out[64];
@@ -211,6 +210,26 @@ static void test_aor_refuses_what_is_no_aor(void **state) {
         if (domains_aor_text(NULL, bad[i], strlen(bad[i]), out, sizeof out) != -EINVAL)
             fail_msg("'%s' taken as an AOR: %s", bad[i], out);
     assert_int_equal(domains_aor_text(NULL, "sip:a@b\0c", 9, out, sizeof out), -EINVAL);
+}
+
+static void test_canonical_host(void **state) {
+    (void)state;
+    domains_t *d = served("pbx.example.com", true);
+    char out[64];
+    assert_int_equal(domains_host(d, "127.0.0.9:5060", 14, out, sizeof out), 15);
+    assert_string_equal(out, "pbx.example.com");
+    assert_int_equal(domains_host(d, "", 0, out, sizeof out), 15);
+    assert_string_equal(out, "pbx.example.com");
+    assert_true(domains_host(d, "2001:DB8::9", 11, out, sizeof out) > 0);
+    assert_string_equal(out, "[2001:db8::9]");
+    assert_true(domains_host(d, "Example.ORG;lr", 14, out, sizeof out) > 0);
+    assert_string_equal(out, "example.org");
+    /* sipd lets a hostname-like host through; it is no address, so not ours */
+    assert_true(domains_host(d, "300.1.1.1", 9, out, sizeof out) > 0);
+    assert_string_equal(out, "300.1.1.1");
+    assert_int_equal(domains_host(d, "example.org", 11, out, 11), -ENOSPC);
+    assert_int_equal(domains_host(d, "exa mple.org", 12, out, sizeof out), -EINVAL);
+    domains_free(d);
 }
 
 static void test_aor_that_does_not_fit(void **state) {
@@ -253,6 +272,7 @@ int main(void) {
         cmocka_unit_test(test_aor_user_is_as_written_escapes_normalised),
         cmocka_unit_test(test_aor_is_idempotent),
         cmocka_unit_test(test_aor_refuses_what_is_no_aor),
+        cmocka_unit_test(test_canonical_host),
         cmocka_unit_test(test_aor_that_does_not_fit),
         cmocka_unit_test(test_bad_entries_are_refused_with_their_text),
     };
