@@ -106,6 +106,19 @@ static void test_errors_name_the_json_path(void **state) {
     assert_string_equal(
         error_of(ROUTE("", "[{\"type\": \"dial\", \"params\": {\"target\": \"1001\"}}]")),
         "routes[0].actions[0].params.target: '1001' is not user/NAME, sip:URI or gateway/NAME");
+    static const char *const bad_domains[] = {"user/1001@", "user/@pbx.example.com",
+                                              "user/1001@bad host", "user/1001@[::1"};
+    for (size_t i = 0; i < sizeof bad_domains / sizeof *bad_domains; i++) {
+        char route[256], want[256];
+        snprintf(route, sizeof route,
+                 ROUTE("", "[{\"type\": \"dial\", \"params\": {\"target\": \"%s\"}}]"),
+                 bad_domains[i]);
+        snprintf(want, sizeof want,
+                 "routes[0].actions[0].params.target: '%s' is not user/NAME@DOMAIN (a host name "
+                 "or address)",
+                 bad_domains[i]);
+        assert_string_equal(error_of(route), want);
+    }
     assert_string_equal(
         error_of(ROUTE("", "[{\"type\": \"play_audio\", \"params\": {\"file\": \"../../etc/passwd\"}}]")),
         "routes[0].actions[0].params.file: must be a path inside audio_path (no '/' start, no '..')");
@@ -214,6 +227,24 @@ static void test_user_aor_names_its_domain(void **state) {
     assert_string_equal(user_aor_in(d, "1002@PBX.example.com", "example.org"),
                         "sip:1002@pbx.example.com");
     domains_free(d);
+}
+
+static void test_user_target_with_a_domain_loads(void **state) {
+    (void)state;
+    static const char *const good[] = {"user/1002@pbx.example.com", "user/${destination}@[::1]",
+                                       "user/1002@192.0.2.1:5060", "user/1002@${caller_id}",
+                                       "user/a@b@example.org"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        char route[256];
+        snprintf(route, sizeof route,
+                 ROUTE("", "[{\"type\": \"dial\", \"params\": {\"target\": \"%s\"}}]"),
+                 good[i]);
+        dialplan_t *dp = parse(route);
+        if (!dp)
+            fail_msg("%s: %s", good[i], err);
+        assert_string_equal(dp->routes[0].actions[0].target, good[i]);
+        dialplan_free(dp);
+    }
 }
 
 static void test_user_aor_that_is_no_aor_is_refused(void **state) {
@@ -396,6 +427,7 @@ int main(void) {
         cmocka_unit_test(test_user_aor_without_a_domain_is_ours),
         cmocka_unit_test(test_user_aor_maps_our_hosts_to_the_domain),
         cmocka_unit_test(test_user_aor_names_its_domain),
+        cmocka_unit_test(test_user_target_with_a_domain_loads),
         cmocka_unit_test(test_user_aor_that_is_no_aor_is_refused),
         cmocka_unit_test(test_user_aor_that_does_not_fit_is_refused),
         cmocka_unit_test_setup_teardown(
