@@ -13,9 +13,9 @@
  *   Redis, and the answers every worker gives (Ping -> Pong, Hello -> Hello, an Error for
  *   what no one handles), the served SIP domain (domains.h, w->domains: sip_domains and the
  *   local addresses, read at start and at every reload). Master's Control messages drive
- *   reload (new main.cf text),
- *   drain (take nothing new; exit once ops->drain reports done or the window ends), stop
- *   and wakeup. A worker exits when master's channel closes: it never outlives master.
+ *   reload (new main.cf text), drain (take nothing new; exit once ops->drain reports done
+ *   or the window ends), stop and wakeup. A worker exits when master's channel closes: it
+ *   never outlives master.
  * OWNERSHIP
  *   worker_t belongs to worker_main; ops callbacks borrow it. Descriptors named with -F
  *   belong to the worker; worker_take_fd hands one to the role.
