@@ -47,6 +47,7 @@
 #include <uv.h>
 
 #include "advertise.h"
+#include "domains.h"
 #include "ipc.h"
 #include "shm.h"
 #include "proto/envelope.pb-c.h"
@@ -60,6 +61,7 @@ struct core_config {
     char server[128]; /* Server header */
     int instance;     /* sipd instance, sent to routerd with each REGISTER */
     struct advertise advertise; /* sip_advertise: our names in Via and Contact */
+    const domains_t *domains;   /* the served domain (worker's, borrowed): AOR hosts */
 };
 
 /* How the core reaches other processes; each returns a borrowed channel or NULL when

@@ -35,7 +35,7 @@ ipc_chan_t *core_dialog_for(struct core *c, struct sipmsg_str call_id) {
 
 static bool to_proto(struct core *c, const sipmsg_t *m, Sb__SipMessage *msg) {
     struct sipmsg_out o = {c->conv, c->conv_cap, 0, false};
-    if (sipconv_to_proto(m, msg, &c->store, &o))
+    if (sipconv_to_proto(m, c->cfg.domains, msg, &c->store, &o))
         return true;
     log_ratelimited(LOG_WARN, "a SIP message too large to pass to dialogd");
     return false;

@@ -105,7 +105,7 @@ void core_register_relay(struct core *c, const sipmsg_t *m, const struct sipdest
     struct sipmsg_register reg;
     struct sipmsg_verdict v;
     char aor[512];
-    if (!sipmsg_register_read(m, &reg, aor, sizeof aor, &v)) {
+    if (!sipmsg_register_read(m, c->cfg.domains, &reg, aor, sizeof aor, &v)) {
         core_reply_warning(c, t, v.status, v.reason, v.headers, v.headers_len);
         return;
     }

@@ -39,6 +39,7 @@ static bool config_from(const worker_t *w, struct core_config *cc, struct tcp_li
     cc->max_message = (size_t)cfg_int(w->cfg, CFG_sip_max_message);
     snprintf(cc->server, sizeof cc->server, "%s", cfg_str(w->cfg, CFG_sip_server_name));
     cc->instance = w->instance;
+    cc->domains = w->domains;
     tl->max_message = cc->max_message;
     tl->idle_ms = (uint64_t)cfg_time_ms(w->cfg, CFG_sip_tcp_idle_timeout);
     tl->max_connections = (size_t)cfg_int(w->cfg, CFG_sip_tcp_max_connections);

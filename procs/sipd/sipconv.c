@@ -94,8 +94,8 @@ static char *uri_user(struct sipmsg_out *o, const char *uri) {
 }
 
 /* The parsed fields of out (RFC 4028 and the URIs), from m; false when o is full. */
-static bool parsed_fields(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv_store *st,
-                          struct sipmsg_out *o) {
+static bool parsed_fields(const sipmsg_t *m, const domains_t *domains, Sb__SipMessage *out,
+                          struct sipconv_store *st, struct sipmsg_out *o) {
     out->method_id = method_enum(m->method_id);
     out->ruri_user = out->ruri_host = out->refer_to = out->refer_to_aor = "";
     struct sipuri u;
@@ -115,7 +115,7 @@ static bool parsed_fields(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv
             char aor[SIPURI_MAX_TEXT];
             out->refer_to = copy_str(o, uri);
             if (sipuri_parse(uri.ptr, uri.len, &u) == 0 && u.user_len &&
-                sipuri_aor(&u, aor, sizeof aor) > 0)
+                sipuri_aor(domains, &u, aor, sizeof aor) > 0)
                 out->refer_to_aor = copy(o, aor, strlen(aor));
         }
     }
@@ -133,8 +133,8 @@ static bool parsed_fields(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv
            out->refer_to_aor && out->contact_host;
 }
 
-bool sipconv_to_proto(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv_store *st,
-                      struct sipmsg_out *o) {
+bool sipconv_to_proto(const sipmsg_t *m, const domains_t *domains, Sb__SipMessage *out,
+                      struct sipconv_store *st, struct sipmsg_out *o) {
     sb__sip_message__init(out);
     if (m->request) {
         out->method = copy_str(o, m->method);
@@ -174,7 +174,7 @@ bool sipconv_to_proto(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv_sto
     out->record_route = st->record_route;
     out->n_headers = nh;
     out->headers = st->header_ptrs;
-    return parsed_fields(m, out, st, o) && !o->full && out->method && out->call_id &&
+    return parsed_fields(m, domains, out, st, o) && !o->full && out->method && out->call_id &&
            out->contact && out->content_type;
 }
 

@@ -7,7 +7,8 @@
  *   Record-Route values, body, every header field sipd does not own (Via, Route,
  *   Content-Length, ...) as a name/value pair, and what it parsed so that dialogd parses
  *   nothing: the method as an enum (responses: the CSeq method), the Request-URI's user
- *   and host, the From user, a REFER's Refer-To URI and its AOR (sipuri.h), the session
+ *   and host, the From user, a REFER's Refer-To URI and its AOR (sipuri.h: canonical, its
+ *   host mapped through the served domain given, borrowed, may be NULL), the session
  *   timer fields (RFC 4028). sipconv_request_build writes a request
  *   from one, with our Via (branch given) and, for contact_user, our Contact; it refuses
  *   fields that would break the message (CR, LF or NUL in any text, an empty Call-ID or
@@ -52,8 +53,8 @@ struct sipconv_local {
     enum sipdest_transport transport;
 };
 
-bool sipconv_to_proto(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv_store *st,
-                      struct sipmsg_out *scratch);
+bool sipconv_to_proto(const sipmsg_t *m, const domains_t *domains, Sb__SipMessage *out,
+                      struct sipconv_store *st, struct sipmsg_out *scratch);
 
 /* A request from msg (method, request_uri, route, from, to, call_id, cseq, contact or
  * contact_user, max_forwards, headers, content_type, body). */

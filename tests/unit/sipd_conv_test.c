@@ -30,11 +30,15 @@ static int teardown(void **state) {
     return 0;
 }
 
-static void convert(const char *text, Sb__SipMessage *out) {
+static void convert_in(const domains_t *d, const char *text, Sb__SipMessage *out) {
     enum sipmsg_result r = sipmsg_parse(m, text, strlen(text), false);
     assert_true(r == SIPMSG_OK || r == SIPMSG_RESPONSE);
     struct sipmsg_out o = {scratch, sizeof scratch, 0, false};
-    assert_true(sipconv_to_proto(m, out, &store, &o));
+    assert_true(sipconv_to_proto(m, d, out, &store, &o));
+}
+
+static void convert(const char *text, Sb__SipMessage *out) {
+    convert_in(NULL, text, out);
 }
 
 #define HEAD(method, ruri)                                                                         \
@@ -85,6 +89,23 @@ static void test_refer_carries_refer_to_and_its_aor(void **state) {
     convert(tel, &out);
     assert_string_equal(out.refer_to, "tel:+15551234");
     assert_string_equal(out.refer_to_aor, "");
+}
+
+static void test_refer_to_aor_at_our_address_is_our_domain(void **state) {
+    (void)state;
+    static const char refer[] = HEAD("REFER", "sip:1002@10.0.0.2") "Refer-To: "
+                                                                   "<sip:1003@127.0.0.1:5060>\r\n"
+                                                                   "Content-Length: 0\r\n\r\n";
+    char why[128];
+    domains_t *d = domains_new("pbx.example.com", true, why, sizeof why);
+    assert_non_null(d);
+    Sb__SipMessage out;
+    convert_in(d, refer, &out);
+    assert_string_equal(out.refer_to, "sip:1003@127.0.0.1:5060");
+    assert_string_equal(out.refer_to_aor, "sip:1003@pbx.example.com");
+    /* the Request-URI host goes to routerd as written: it maps it itself */
+    assert_string_equal(out.ruri_host, "10.0.0.2");
+    domains_free(d);
 }
 
 static void test_response_method_id_is_the_cseq_method(void **state) {
@@ -238,6 +259,7 @@ int main(void) {
         cmocka_unit_test(test_unusable_next_hop_is_refused),
         cmocka_unit_test(test_invite_carries_ruri_from_user_and_session_timer),
         cmocka_unit_test(test_refer_carries_refer_to_and_its_aor),
+        cmocka_unit_test(test_refer_to_aor_at_our_address_is_our_domain),
         cmocka_unit_test(test_response_method_id_is_the_cseq_method),
         cmocka_unit_test(test_unreadable_session_expires_or_min_se_is_400),
     };
