@@ -229,7 +229,7 @@ check "the callee got its ACK, then a BYE" wait_pid "$NOACK_CALLEE"
 check_eq "the callee received INVITE ACK BYE" "INVITE ACK BYE" "$(msgs bob-noack received)"
 n200=$(msgs call-noack received | tr ' ' '\n' | grep -c '^200$')
 check "the 200 was retransmitted until Timer L ($n200 copies)" [ "$n200" -ge 4 ]
-check "dialogd logged why" grep -q "call call-noack-1: hanging up (no ACK from the caller)" "$LOG"
+check "dialogd logged why, with the call's Call-ID" grep -q "hanging up (no ACK from the caller) call-id=call-noack-1$" "$LOG"
 
 # ---- a callee on TCP: its contact says transport=tcp, sipd opens the connection ----
 PT=$(free_port)
