@@ -82,7 +82,7 @@ static void log_emit(const char *level, const char *call_id, const char *fmt, va
         memcpy(line + n, " call-id=", 9);
         n += 9;
         /* one token, so that "call-id=ID" is one word to grep for */
-        for (size_t i = 0; call_id[i] && i < LOG_CALL_ID_MAX; i++) {
+        for (size_t i = 0; i < LOG_CALL_ID_MAX && call_id[i]; i++) {
             unsigned char ch = (unsigned char)call_id[i];
             line[n++] = ch <= 0x20 || ch == 0x7f ? '?' : (char)ch;
         }
