@@ -208,8 +208,8 @@ static struct route_answer *answer_new(router_t *r, const struct dp_route *route
     struct dp_vars vars = {rq->destination, rq->caller_id, rq->caller_name, rq->call_id};
     for (size_t i = 0; i < n; i++) {
         if (!fill_action(r, &route->actions[i], &vars, rq->domain, &ans->actions[i], ans)) {
-            log_ratelimited(LOG_WARN, "route %s: action %zu cannot be expanded; skipped", route->id,
-                            i);
+            log_call_ratelimited(LOG_WARN, rq->call_id,
+                                 "route %s: action %zu cannot be expanded; skipped", route->id, i);
             sb__route_action__init(&ans->actions[i]);
             ans->actions[i].type = SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_HANGUP;
             ans->actions[i].reason = "unavailable";
@@ -267,8 +267,8 @@ void router_route(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env) {
                    ans->actions[0].type == SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_DIAL &&
                    ans->actions[0].aor[0]) {
             /* the first dial's location rides with the route: one round trip less */
-            registrar_lookup(r->registrar, ch, ans->actions[0].aor, ROUTER_LOCATION_MAX_WAIT_MS,
-                             first_dial_located, ans);
+            registrar_lookup(r->registrar, ch, ans->actions[0].aor, rq->call_id,
+                             ROUTER_LOCATION_MAX_WAIT_MS, first_dial_located, ans);
             return;
         } else {
             send_route_reply(ch, env->request_id, &ans->rep, NULL);

@@ -187,7 +187,11 @@ static void dispatch(struct core *c, const struct sipdest *src, const char *buf,
             shm_count(c->slot, SHM_C_sip_rx_dropped, 1);
             return;
         }
-        log_debug("answering %d %s", m->error_status, m->error_reason);
+        if (log_get_level() <= LOG_DEBUG) {
+            char call_id[LOG_CALL_ID_MAX + 1];
+            log_call(LOG_DEBUG, core_call_id(m, call_id), "answering %d %s", m->error_status,
+                     m->error_reason);
+        }
         core_reply_stateless(c, m, src, m->error_status, m->error_reason);
         return;
     case SIPMSG_OK:
@@ -208,7 +212,7 @@ static void txn_send(void *arg, struct txn *t, const char *buf, size_t len) {
     shm_sip_count(c->stats, SHM_TX, buf, len);
     int rc = sipdest_send(&t->dest, buf, len);
     if (rc < 0 && rc != -EPIPE)
-        log_ratelimited(LOG_INFO, "sending a response: %s", strerror(-rc));
+        log_call_ratelimited(LOG_INFO, t->call_id, "sending a response: %s", strerror(-rc));
 }
 
 static void txn_send_request(void *arg, struct txn *t, const char *buf, size_t len) {
@@ -216,13 +220,13 @@ static void txn_send_request(void *arg, struct txn *t, const char *buf, size_t l
     shm_sip_count(c->stats, SHM_TX, buf, len);
     int rc = sipdest_send(&t->dest, buf, len);
     if (rc < 0)
-        log_ratelimited(LOG_INFO, "sending a request: %s", strerror(-rc));
+        log_call_ratelimited(LOG_INFO, t->call_id, "sending a request: %s", strerror(-rc));
 }
 
 static void txn_expired(void *arg, struct txn *t) {
     struct core *c = arg;
     if (!t->client) { /* dialogd did not answer in time */
-        log_ratelimited(LOG_WARN, "dialogd did not answer a request in time: 408");
+        log_call_ratelimited(LOG_WARN, t->call_id, "dialogd did not answer a request in time: 408");
         core_reply(c, t, 408, "No answer from the call handler", NULL, 0);
         return;
     }

@@ -37,7 +37,9 @@ static bool to_proto(struct core *c, const sipmsg_t *m, Sb__SipMessage *msg) {
     struct sipmsg_out o = {c->conv, c->conv_cap, 0, false};
     if (sipconv_to_proto(m, c->cfg.domains, msg, &c->store, &o))
         return true;
-    log_ratelimited(LOG_WARN, "a SIP message too large to pass to dialogd");
+    char call_id[LOG_CALL_ID_MAX + 1];
+    log_call_ratelimited(LOG_WARN, core_call_id(m, call_id),
+                         "a SIP message too large to pass to dialogd");
     return false;
 }
 
@@ -56,7 +58,8 @@ static bool dialog_request(struct core *c, ipc_chan_t *ch, const sipmsg_t *m,
     in.msg = &msg;
     int rc = ipc_send_sip_request_in(ch, &in);
     if (rc < 0)
-        log_ratelimited(LOG_WARN, "cannot pass a request to dialogd: %s", strerror(-rc));
+        log_call_ratelimited(LOG_WARN, msg.call_id, "cannot pass a request to dialogd: %s",
+                             strerror(-rc));
     return rc == 0;
 }
 
@@ -75,7 +78,8 @@ static void dialog_response(struct core *c, ipc_chan_t *ch, const sipmsg_t *m,
     in.source = &peer;
     int rc = ipc_send_sip_response_in(ch, &in);
     if (rc < 0)
-        log_ratelimited(LOG_WARN, "cannot pass a response to dialogd: %s", strerror(-rc));
+        log_call_ratelimited(LOG_WARN, msg.call_id, "cannot pass a response to dialogd: %s",
+                             strerror(-rc));
 }
 
 /* A response sipd made for dialogd's request (timeout, no route): nothing on the wire. */
@@ -114,7 +118,8 @@ void core_dialog_respond(struct core *c, const Sb__SipRespond *rs) {
         /* dialogd names the dialog: its tag replaces our hash tag (RFC 3261 12.1.1) */
         if (strlen(msg->to_tag) < sizeof t->to_tag && !strpbrk(msg->to_tag, " \t\r\n;,<>\"")) {
             if (t->status > 100 && strcmp(t->to_tag, msg->to_tag) != 0)
-                log_ratelimited(LOG_WARN, "dialogd changed the To tag of a transaction");
+                log_call_ratelimited(LOG_WARN, t->call_id,
+                                     "dialogd changed the To tag of a transaction");
             else
                 snprintf(t->to_tag, sizeof t->to_tag, "%s", msg->to_tag);
         }
@@ -124,8 +129,9 @@ void core_dialog_respond(struct core *c, const Sb__SipRespond *rs) {
     struct sipmsg_out o = {c->extra, c->extra_cap, 0, false};
     const char *why = NULL;
     if (!sipconv_response_lines(msg, &local, &o, &why)) {
-        log_ratelimited(LOG_WARN, "dialogd's %u answer unusable (%s): answering 500", msg->status,
-                        why ? why : "too large");
+        log_call_ratelimited(LOG_WARN, t->call_id,
+                             "dialogd's %u answer unusable (%s): answering 500", msg->status,
+                             why ? why : "too large");
         core_reply(c, t, 500, "Server Internal Error", NULL, 0);
         return;
     }
@@ -146,8 +152,10 @@ static void send_cancel(struct core *c, struct txn *invite) {
         return; /* cancelled already */
     struct txn *t =
         txn_client_new(c->txns, false, c->key2, (size_t)kl, &invite->dest, c->out, (size_t)n);
-    if (t)
+    if (t) {
         t->user = c;
+        txn_set_call_id(t, invite->call_id, strlen(invite->call_id));
+    }
 }
 
 void core_dialog_cancel(struct core *c, const Sb__SipCancel *sc) {
@@ -238,7 +246,7 @@ void core_dialog_send(struct core *c, ipc_chan_t *ch, const Sb__SipSendRequest *
     struct sipconv_hop hop;
     struct sipdest dest;
     if (sipconv_next_hop(msg, &hop, &why) < 0 || !send_dest(c, &hop, &dest, &why)) {
-        log_ratelimited(LOG_INFO, "cannot send a %s: %s", msg->method, why);
+        log_call_ratelimited(LOG_INFO, msg->call_id, "cannot send a %s: %s", msg->method, why);
         core_dialog_local_response(c, ch, sr->client_id, 0, 503, why, msg->method,
                                    msg->call_id ? msg->call_id : "", msg->cseq);
         return;
@@ -251,8 +259,8 @@ void core_dialog_send(struct core *c, ipc_chan_t *ch, const Sb__SipSendRequest *
              (unsigned long long)rnd);
     int n = sipconv_request_build(msg, &local, branch, c->out, c->out_cap, &why);
     if (n < 0) {
-        log_ratelimited(LOG_WARN, "dialogd's %s unusable: %s", msg->method,
-                        n == -ENOSPC ? "too large" : why);
+        log_call_ratelimited(LOG_WARN, msg->call_id, "dialogd's %s unusable: %s", msg->method,
+                             n == -ENOSPC ? "too large" : why);
         core_dialog_local_response(c, ch, sr->client_id, 0, 500, "Request unusable", msg->method,
                                    msg->call_id ? msg->call_id : "", msg->cseq);
         return;
@@ -274,6 +282,8 @@ void core_dialog_send(struct core *c, ipc_chan_t *ch, const Sb__SipSendRequest *
         return;
     }
     t->user = c;
+    if (msg->call_id)
+        txn_set_call_id(t, msg->call_id, strlen(msg->call_id));
     t->tu = ch;
     t->tu_id = sr->client_id;
 }

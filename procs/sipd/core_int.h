@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <uv.h>
 
 #include "core.h"
@@ -34,6 +35,15 @@
  * for an INVITE; a non-INVITE's client gives up at 64*T1, so 32*T1 for those). */
 #define CORE_INVITE_GUARD_MS (181 * 1000)
 #define CORE_BRANCH_PREFIX "z9hG4bKsb"
+
+/* m's Call-ID as a C string for log_call, in buf (cut at LOG_CALL_ID_MAX bytes). */
+static inline const char *core_call_id(const sipmsg_t *m, char buf[LOG_CALL_ID_MAX + 1]) {
+    size_t n = m->call_id.len < LOG_CALL_ID_MAX ? m->call_id.len : LOG_CALL_ID_MAX;
+    if (n)
+        memcpy(buf, m->call_id.ptr, n);
+    buf[n] = '\0';
+    return buf;
+}
 
 struct core {
     uv_loop_t *loop;

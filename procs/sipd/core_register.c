@@ -50,11 +50,12 @@ static void register_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
         env && env->body_case == SB__ENVELOPE__BODY_REGISTER_REPLY ? env->register_reply : NULL;
     if (!rr) {
         if (env && env->body_case == SB__ENVELOPE__BODY_ERROR && env->error)
-            log_ratelimited(LOG_WARN, "routerd refused a REGISTER: %s",
-                            env->error->message ? env->error->message : "?");
+            log_call_ratelimited(LOG_WARN, t->call_id, "routerd refused a REGISTER: %s",
+                                 env->error->message ? env->error->message : "?");
         else if (!env)
-            log_ratelimited(LOG_WARN, "no answer from routerd to a REGISTER in %u ms",
-                            c->cfg.register_timeout_ms);
+            log_call_ratelimited(LOG_WARN, t->call_id,
+                                 "no answer from routerd to a REGISTER in %u ms",
+                                 c->cfg.register_timeout_ms);
         sipmsg_out_printf(&o, "Retry-After: %d\r\n", CORE_RETRY_AFTER_NO_ROUTER);
         core_reply(c, t, 503, "Registrar not available", o.p, o.len);
         txn_unref(t);
@@ -83,7 +84,8 @@ static void register_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
                           rr->retry_after ? rr->retry_after : CORE_RETRY_AFTER_NO_ROUTER);
     }
     if (o.full) {
-        log_ratelimited(LOG_WARN, "REGISTER answer over %zu bytes of header fields", o.cap);
+        log_call_ratelimited(LOG_WARN, t->call_id,
+                             "REGISTER answer over %zu bytes of header fields", o.cap);
         status = 500;
         reason = "Too many bindings";
         o.len = 0;
@@ -114,7 +116,7 @@ void core_register_relay(struct core *c, const sipmsg_t *m, const struct sipdest
         snprintf(retry, sizeof retry, "Retry-After: %d\r\n", CORE_RETRY_AFTER_NO_ROUTER);
     ipc_chan_t *ch = c->peers.router ? c->peers.router(c->peers.arg, c->router_counter++) : NULL;
     if (!ch) {
-        log_ratelimited(LOG_WARN, "REGISTER answered 503: no routerd connected");
+        log_call_ratelimited(LOG_WARN, t->call_id, "REGISTER answered 503: no routerd connected");
         core_reply(c, t, 503, "Registrar not available", retry, (size_t)retry_len);
         return;
     }
@@ -151,8 +153,8 @@ void core_register_relay(struct core *c, const sipmsg_t *m, const struct sipdest
         ipc_request_register_request(ch, &rq, register_answered, t, c->cfg.register_timeout_ms);
     if (rc < 0) {
         txn_unref(t);
-        log_ratelimited(LOG_WARN, "REGISTER answered 503: cannot send to routerd: %s",
-                        strerror(-rc));
+        log_call_ratelimited(LOG_WARN, t->call_id,
+                             "REGISTER answered 503: cannot send to routerd: %s", strerror(-rc));
         core_reply(c, t, 503, "Registrar not available", retry, (size_t)retry_len);
     }
     /* The transaction stays in Trying, absorbing retransmissions, until routerd answers. */

@@ -380,6 +380,14 @@ static struct txn *txn_alloc(txn_table_t *tb, bool invite, const char *key, size
     return t;
 }
 
+void txn_set_call_id(struct txn *t, const char *call_id, size_t len) {
+    if (len > LOG_CALL_ID_MAX)
+        len = LOG_CALL_ID_MAX;
+    if (len)
+        memcpy(t->call_id, call_id, len);
+    t->call_id[len] = '\0';
+}
+
 struct txn *txn_new(txn_table_t *tb, bool invite, const char *key, size_t key_len,
                     const char *merge_key, size_t merge_len, const struct sipdest *dest,
                     const char *echo, size_t echo_len, size_t to_tag_at, const char *to_tag) {
@@ -521,7 +529,8 @@ static void fire(txn_table_t *tb, struct txn *t, uint64_t now) {
         return;
     }
     if (t->invite && t->state == TXN_COMPLETED)
-        log_ratelimited(LOG_INFO, "no ACK for a %d to an INVITE before Timer H", t->status);
+        log_call_ratelimited(LOG_INFO, t->call_id, "no ACK for a %d to an INVITE before Timer H",
+                             t->status);
     txn_ref(t);
     if (t->state == TXN_ACCEPTED && !t->acked && tb->hooks.ack_timeout)
         tb->hooks.ack_timeout(tb->arg, t);

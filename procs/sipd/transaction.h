@@ -44,6 +44,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "log.h"
 #include "shm.h"
 #include "sipdest.h"
 #include "sipmsg.h"
@@ -79,7 +80,8 @@ struct txn {
     void *tu;            /* free for the table's user: the TU (dialogd channel) it reports to */
     uint64_t tu_id;      /* the TU's id of a client transaction */
     uint64_t index_hash; /* free for the table's user: its shm index entry, 0 none */
-    char *request;       /* client: the request (then, once Completed, its ACK) */
+    char *request;  /* client: the request (then, once Completed, its ACK) */
+    char call_id[LOG_CALL_ID_MAX + 1]; /* its request's Call-ID for the log (txn_set_call_id) */
     size_t request_len;
     /* private to the table */
     struct txn *next_key, *next_merge, *next_id;
@@ -173,6 +175,9 @@ bool txn_client_response(txn_table_t *tb, struct txn *t, int status);
 /* Completed client INVITE: the ACK of its non-2xx (copied), sent now and for every
  * retransmission of that response. */
 void txn_client_ack(txn_table_t *tb, struct txn *t, const char *ack, size_t len);
+
+/* Keeps len bytes of call_id (cut at LOG_CALL_ID_MAX) as t's Call-ID in log lines. */
+void txn_set_call_id(struct txn *t, const char *call_id, size_t len);
 
 void txn_ref(struct txn *t);
 void txn_unref(struct txn *t);
