@@ -10,7 +10,7 @@
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/.." && pwd)
-ANCHORS=${BENCH_ANCHORS:-/work/shared/bench-anchors}
+ANCHORS=${BENCH_ANCHORS:-$(cd "$top/.." && pwd)/shared/bench-anchors}
 RATES=${1:-"100 200 400 600 800 1000 1200 1600"}
 SECS=${2:-4}
 HELD=${3:-1000}

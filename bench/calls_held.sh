@@ -22,7 +22,7 @@
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/.." && pwd)
-ANCHORS=${BENCH_ANCHORS:-/work/shared/bench-anchors}
+ANCHORS=${BENCH_ANCHORS:-$(cd "$top/.." && pwd)/shared/bench-anchors}
 HELD=${1:-10000}
 HOLD_S=${2:-30}
 RUNS=${3:-3}

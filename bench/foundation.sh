@@ -17,7 +17,7 @@ N=${BENCH_COLD_N:-15}
 WIN=${BENCH_IDLE_WINDOW:-10}
 REP=${BENCH_IDLE_REPEATS:-3}
 SETTLE=${BENCH_SETTLE:-2}
-ANCHORS=${BENCH_ANCHORS:-/work/shared/bench-anchors}
+ANCHORS=${BENCH_ANCHORS:-$(cd "$top/.." && pwd)/shared/bench-anchors}
 while getopts n:w:r: o; do
   case $o in
     n) N=$OPTARG ;; w) WIN=$OPTARG ;; r) REP=$OPTARG ;;

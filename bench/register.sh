@@ -10,7 +10,7 @@
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/.." && pwd)
-ANCHORS=${BENCH_ANCHORS:-/work/shared/bench-anchors}
+ANCHORS=${BENCH_ANCHORS:-$(cd "$top/.." && pwd)/shared/bench-anchors}
 RATES=${1:-"4000 8000 12000 16000 20000 24000 28000"}
 SECS=${2:-4}
 WORK=$(mktemp -d /tmp/sb-bench-reg.XXXXXX)

@@ -8,7 +8,7 @@ set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 out=${BENCH_OUT:-$here/out}
 mkdir -p "$out"
-BENCHES=(foundation register media api calls)   # later issues add their benches here
+BENCHES=(foundation register media api calls)   # a new bench is one more name here
 failed=""
 for b in "${BENCHES[@]}"; do
   echo "=== bench/$b.sh"

@@ -2,6 +2,7 @@
 #include "cfg.h"
 #include "hash.h"
 #include "cfgtext.h"
+#include "domains.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -584,6 +585,9 @@ static int check_value(cfg_t *cfg, enum cfg_param p, char *err, size_t errlen) {
         break;
     case CFG_T_PORT_RANGE:
         rc = check_port_range(e->value, out, why, sizeof why);
+        break;
+    case CFG_T_HOST_LIST:
+        rc = domains_check(e->value, why, sizeof why);
         break;
     }
     if (rc == 0)

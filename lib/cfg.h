@@ -37,6 +37,7 @@ typedef enum {
     CFG_T_LEVEL,      /* debug, info, warn, error */
     CFG_T_ADDR_LIST,  /* numeric host:port or [v6]:port, space/comma separated, >= 1 */
     CFG_T_PORT_RANGE, /* LO-HI, 1024 <= LO < HI <= 65535, LO even */
+    CFG_T_HOST_LIST,  /* host names and numeric addresses, no port, space/comma separated */
 } cfg_type_t;
 
 enum cfg_param {

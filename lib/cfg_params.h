@@ -55,7 +55,7 @@
       "Largest SIP message accepted, in bytes (UDP datagram or TCP message)")              \
     X(sip_tcp_idle_timeout, CFG_T_TIME, "120s", "A TCP connection idle this long is closed") \
     X(sip_tcp_max_connections, CFG_T_INT, "4096", "Most TCP connections per sipd instance")  \
-    X(sip_domains, CFG_T_STR, "",                                                          \
+    X(sip_domains, CFG_T_HOST_LIST, "",                                                          \
       "Names and addresses that are this node's SIP domain, space separated; the first names it") \
     X(sip_auto_aliases, CFG_T_BOOL, "yes",                                                 \
       "Every local address of the node is one of its SIP domain's names (Kamailio auto_aliases)") \

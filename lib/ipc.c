@@ -25,7 +25,7 @@ struct ipc_out {
  * and found by id in an index: ids are consecutive, so slot id & mask is free unless the
  * ids waiting span more than the index holds (it then doubles). O(1) per request, per
  * answer in any order, and per timeout, however many wait (a peer that drops answers
- * or a burst of timeouts used to make each answer scan the list). */
+ * or a burst of timeouts never makes an answer scan the list). */
 #define IPC_INDEX_MIN 256
 struct ipc_pending {
     struct ipc_pending *next, *prev;

@@ -12,9 +12,8 @@ static struct {
     char process[32];
     int instance;
     int level;
-    char call_id[129];
     void (*exit_hook)(int status);
-} log_ctx = {"switchboard", -1, LOG_INFO, "", NULL};
+} log_ctx = {"switchboard", -1, LOG_INFO, NULL};
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -43,16 +42,12 @@ const char *log_level_name(int level) {
     return level >= LOG_DEBUG && level <= LOG_ERROR ? level_names[level] : "?";
 }
 
-void log_set_call_id(const char *call_id) {
-    snprintf(log_ctx.call_id, sizeof log_ctx.call_id, "%s", call_id ? call_id : "");
-}
-
 void log_set_exit_hook(void (*hook)(int status)) {
     log_ctx.exit_hook = hook;
 }
 
-/* Formats one line into buf and writes it with one write(2). */
-static void log_emit(const char *level, const char *fmt, va_list ap) {
+/* Formats one line into buf and writes it with one write(2); call_id may be NULL. */
+static void log_emit(const char *level, const char *call_id, const char *fmt, va_list ap) {
     char line[LOG_LINE_MAX + 400]; /* header < 128, call-id < 140 */
     struct timespec ts;
     struct tm tm;
@@ -79,12 +74,19 @@ static void log_emit(const char *level, const char *fmt, va_list ap) {
     } else {
         n += (size_t)m;
     }
-    if (log_ctx.call_id[0])
-        n += (size_t)snprintf(line + n, sizeof line - n - 1, " call-id=%s", log_ctx.call_id);
     /* No control characters from peers reach the log as line breaks. */
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)line[i] < 0x20 && line[i] != '\t')
             line[i] = '?';
+    if (call_id && call_id[0]) {
+        memcpy(line + n, " call-id=", 9);
+        n += 9;
+        /* one token, so that "call-id=ID" is one word to grep for */
+        for (size_t i = 0; i < LOG_CALL_ID_MAX && call_id[i]; i++) {
+            unsigned char ch = (unsigned char)call_id[i];
+            line[n++] = ch <= 0x20 || ch == 0x7f ? '?' : (char)ch;
+        }
+    }
     line[n++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, n);
     (void)w;
@@ -94,7 +96,16 @@ static void log_emit(const char *level, const char *fmt, va_list ap) {
 void log_vmsg(int level, const char *fmt, va_list ap) {
     if (level < log_ctx.level)
         return;
-    log_emit(log_level_name(level), fmt, ap);
+    log_emit(log_level_name(level), NULL, fmt, ap);
+}
+
+void log_call(int level, const char *call_id, const char *fmt, ...) {
+    if (level < log_ctx.level)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_emit(log_level_name(level), call_id, fmt, ap);
+    va_end(ap);
 }
 
 void log_msg(int level, const char *fmt, ...) {
@@ -107,7 +118,7 @@ void log_msg(int level, const char *fmt, ...) {
 void log_fatal(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    log_emit("fatal", fmt, ap);
+    log_emit("fatal", NULL, fmt, ap);
     va_end(ap);
     if (log_ctx.exit_hook)
         log_ctx.exit_hook(1);
@@ -117,7 +128,7 @@ void log_fatal(const char *fmt, ...) {
 void log_panic(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    log_emit("panic", fmt, ap);
+    log_emit("panic", NULL, fmt, ap);
     va_end(ap);
     if (log_ctx.exit_hook)
         log_ctx.exit_hook(134);

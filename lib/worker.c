@@ -146,10 +146,20 @@ static void worker_reload(worker_t *w, const Sb__Control *c) {
     cfg_t *old = w->cfg;
     w->cfg = cfg;
     log_set_level(cfg_level(cfg, CFG_log_level));
+    domains_t *old_domains = w->domains;
+    domains_t *d = domains_new(cfg_str(cfg, CFG_sip_domains), cfg_bool(cfg, CFG_sip_auto_aliases),
+                               err, sizeof err);
+    if (d)
+        w->domains = d;
+    else
+        log_error("%s: sip_domains: %s; keeping the served domain %s", file, err,
+                  domains_name(old_domains));
     if (w->redis && strcmp(cfg_str(old, CFG_redis_address), cfg_str(cfg, CFG_redis_address)))
         log_warn("redis_address changed: takes effect when %s restarts", w->service);
     if (w->ops->reload)
         w->ops->reload(w, old);
+    if (w->domains != old_domains)
+        domains_free(old_domains);
     cfg_free(old);
     shm_count(w->slot, SHM_C_reloads, 1);
     log_info("main.cf reloaded");
@@ -596,6 +606,13 @@ int worker_main(int argc, char **argv, const struct worker_ops *ops) {
     if (!w->cfg)
         log_fatal("%s", err);
     log_set_level(cfg_level(w->cfg, CFG_log_level));
+    /* before the privilege drop and a chroot: getifaddrs needs neither, but fails early */
+    w->domains = domains_new(cfg_str(w->cfg, CFG_sip_domains),
+                             cfg_bool(w->cfg, CFG_sip_auto_aliases), err, sizeof err);
+    if (!w->domains)
+        log_fatal("%s: sip_domains: %s", cfg_file(w->cfg), err);
+    log_debug("SIP domain %s, %zu addresses", domains_name(w->domains),
+              domains_addr_count(w->domains));
     priv.max_msg = (size_t)cfg_int(w->cfg, CFG_ipc_max_message);
     for (const char *s = sb_role_info(ops->role)->peers; *s;) {
         char name[16];
@@ -666,6 +683,7 @@ int worker_main(int argc, char **argv, const struct worker_ops *ops) {
 
     uv_run(w->loop, UV_RUN_DEFAULT);
     uv_loop_close(w->loop);
+    domains_free(w->domains);
     cfg_free(w->cfg);
     shm_detach(w->shm);
     return priv.exit_status;

@@ -11,9 +11,11 @@
  *   ready instances of its peer roles (roles.h; re-checked at every heartbeat, so peers
  *   that restart or are added by a reload are picked up), a Redis link for roles that use
  *   Redis, and the answers every worker gives (Ping -> Pong, Hello -> Hello, an Error for
- *   what no one handles). Master's Control messages drive reload (new main.cf text),
- *   drain (take nothing new; exit once ops->drain reports done or the window ends), stop
- *   and wakeup. A worker exits when master's channel closes: it never outlives master.
+ *   what no one handles), the served SIP domain (domains.h, w->domains: sip_domains and the
+ *   local addresses, read at start and at every reload). Master's Control messages drive
+ *   reload (new main.cf text), drain (take nothing new; exit once ops->drain reports done
+ *   or the window ends), stop and wakeup. A worker exits when master's channel closes: it
+ *   never outlives master.
  * OWNERSHIP
  *   worker_t belongs to worker_main; ops callbacks borrow it. Descriptors named with -F
  *   belong to the worker; worker_take_fd hands one to the role.
@@ -30,6 +32,7 @@
 #include <uv.h>
 
 #include "cfg.h"
+#include "domains.h"
 #include "ipc.h"
 #include "redis.h"
 #include "roles.h"
@@ -73,6 +76,9 @@ struct worker {
     struct shm_proc *slot;   /* this worker's slot: write heartbeat and counters only */
     ipc_chan_t *master;
     rds_t *redis;            /* NULL for roles that do not use Redis */
+    domains_t *domains;      /* the served SIP domain of main.cf (sip_domains, local
+                              * addresses): rebuilt at reload before ops->reload, the old
+                              * one freed after it; never NULL once init runs */
     bool draining;
     void *role_ctx;          /* the role's own state */
     struct worker_private *priv;

@@ -1,6 +1,7 @@
 /* api - see api.h */
 #include "api.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,9 +92,11 @@ static bool api_is_get(const char *method) {
     return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 }
 
-/* DELETE /api/v1/registrations/{aor} [{"contact": URI}] */
-static int api_reg_delete(const struct api_request *req, const char *aor, size_t aor_len,
-                          struct api_answer *ans) {
+/* DELETE /api/v1/registrations/{aor} [{"contact": URI}]: aor in the registrar's canonical
+ * form (RFC 3261 10.3, domains_aor_text), so sip:1002@127.0.0.1:5060 names the binding of
+ * sip:1002@DOMAIN when 127.0.0.1 is one of the domain's addresses. */
+static int api_reg_delete(const struct api_env *env, const struct api_request *req, const char *aor,
+                          size_t aor_len, struct api_answer *ans) {
     if (strcmp(req->method, "DELETE") != 0) {
         ans->allow = API_ALLOW_DELETE;
         return api_answer_error(ans, 405, NULL);
@@ -103,6 +106,12 @@ static int api_reg_delete(const struct api_request *req, const char *aor, size_t
     for (size_t i = 0; i < aor_len; i++)
         if ((unsigned char)aor[i] < 0x21 || aor[i] == 0x7f)
             return api_answer_error(ans, 400, "the AOR has a space or a control character");
+    char canon[3 * API_MAX_AOR + 8]; /* an escape per byte at most */
+    int canon_len = domains_aor_text(env->domains, aor, aor_len, canon, sizeof canon);
+    if (canon_len == -ENOSPC)
+        return api_answer_error(ans, 400, "the AOR is empty or too long");
+    if (canon_len < 0)
+        return api_answer_error(ans, 400, "the AOR is not a SIP address-of-record (sip:user@host)");
     char *contact = NULL;
     if (req->body_len > 0) {
         if (!req->body)
@@ -123,7 +132,7 @@ static int api_reg_delete(const struct api_request *req, const char *aor, size_t
         if (!ok)
             return api_answer_error(ans, 400, "the body must be {} or {\"contact\": \"URI\"}");
     }
-    ans->aor = strndup(aor, aor_len);
+    ans->aor = strndup(canon, (size_t)canon_len);
     if (!ans->aor) {
         free(contact);
         return api_answer_error(ans, 500, NULL);
@@ -253,7 +262,7 @@ int api_handle(const struct api_env *env, const struct api_request *req, struct 
         return api_answer_error(ans, 401, NULL);
     }
     if (reg_item)
-        return api_reg_delete(req, url + rp, path_len - rp, ans);
+        return api_reg_delete(env, req, url + rp, path_len - rp, ans);
     if (dlg_item) {
         int status = api_dialog_item(req, url + dp, path_len - dp, ans);
         if (status == 200 && !env->redis_up) {

@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "cfg.h"
+#include "domains.h"
 #include "shm.h"
 
 #define API_JSON "application/json"
@@ -77,6 +78,8 @@ struct api_env {
     int64_t now_wall_us;            /* clock_wall_us() of the request: timestamps, uptimes */
     int64_t now_mono_us;            /* clock_mono_us() of the request: heartbeat ages */
     const struct api_drain *drains; /* API_MAX_MEDIAD, by mediad instance; NULL: none */
+    const domains_t *domains;       /* the served SIP domain: AORs given are made canonical
+                                     * (domains_aor_text); NULL: the default one */
 };
 
 /* Writes the UTC ISO 8601 form of a wall-clock time, "2026-11-24T07:10:36Z", into out.

@@ -338,11 +338,13 @@ static void ctl_on_record(void *arg, int status, json_t *record) {
         return;
     }
     /* CTL_HANGUP: only the node whose dialogd holds the call can end it. */
+    const char *call_id = ctl_rec(record, "a_call_id");
     const char *node = ctl_rec(record, "node");
     const char *ours = cfg_str(c->w->cfg, CFG_node_id);
     if (strcmp(node, ours) != 0) {
         char text[160];
         snprintf(text, sizeof text, "the call is held by node %.64s: ask that node's apid", node);
+        log_call(LOG_INFO, call_id, "hang-up over the API refused: %s", text);
         ctl_answer_error(j, 409, text);
         ctl_job_unref(j);
         return;
@@ -352,13 +354,16 @@ static void ctl_on_record(void *arg, int status, json_t *record) {
     ipc_chan_t *ch =
         dialogd >= 0 ? worker_peer_role_instance(c->w, SB_ROLE_dialogd, dialogd) : NULL;
     Sb__DialogHangupRequest rq = SB__DIALOG_HANGUP_REQUEST__INIT;
-    rq.call_id = (char *)ctl_rec(record, "a_call_id");
+    rq.call_id = (char *)call_id;
     struct ctl_ask *a = ctl_ask_new(j, ch, dialogd);
     if (!ctl_ask_sent(
             j, a, a ? ipc_request_dialog_hangup(ch, &rq, ctl_on_hangup, a, CTL_TIMEOUT_MS) : -1)) {
         char text[96];
         snprintf(text, sizeof text, "dialogd %d is not connected", dialogd);
+        log_call_ratelimited(LOG_WARN, call_id, "hang-up over the API failed: %s", text);
         ctl_answer_error(j, 503, text);
+    } else {
+        log_call(LOG_INFO, call_id, "hang-up over the API: asked dialogd %d", dialogd);
     }
     ctl_job_unref(j);
 }
@@ -400,10 +405,19 @@ static void ctl_on_hangup(ipc_chan_t *ch, Sb__Envelope *reply, void *arg) {
     struct ctl_ask *a = arg;
     struct ctl_job *j = a->job;
     (void)ch;
+    const Sb__DialogReply *r =
+        reply && reply->body_case == SB__ENVELOPE__BODY_DIALOG_REPLY ? reply->dialog_reply : NULL;
+    if (!r || r->status != 200) {
+        const char *e = ctl_error_of(reply);
+        log_call_ratelimited(LOG_WARN, ctl_rec(j->record, "a_call_id"),
+                             "hang-up over the API failed: dialogd %d: %u %s", a->instance,
+                             r ? r->status : 0,
+                             !reply ? "no answer"
+                             : e    ? e
+                             : r    ? (r->reason ? r->reason : "")
+                                    : "unexpected answer");
+    }
     if (j->ctl && j->call) {
-        const Sb__DialogReply *r = reply && reply->body_case == SB__ENVELOPE__BODY_DIALOG_REPLY
-                                       ? reply->dialog_reply
-                                       : NULL;
         char text[200];
         if (!reply) {
             snprintf(text, sizeof text, "dialogd %d did not answer", a->instance);

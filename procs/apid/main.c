@@ -77,6 +77,7 @@ static void apid_handle(void *arg, const struct http_request *req, struct http_r
         .shm = w->shm,
         .node_id = cfg_str(w->cfg, CFG_node_id), /* read per request: follows reloads */
         .cfg = w->cfg,
+        .domains = w->domains, /* follows reloads too */
         .token = cfg_str(w->cfg, CFG_api_token),
         .redis_up = w->redis && rds_is_up(w->redis),
         .registrations = regstore_count(a->regs),

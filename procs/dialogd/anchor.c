@@ -45,7 +45,7 @@ static bool retry_create(b2b_t *b, struct call *c, const Sb__MediaReply *rep, in
     c->media_avoid = rep ? (int)rep->instance : c->media_instance;
     if (c->media_avoid < 0)
         return false;
-    log_info("call %s: mediad %d cannot take it (%s): another instance", c->leg[LEG_A].call_id,
+    log_call(LOG_INFO, c->leg[LEG_A].call_id, "mediad %d cannot take it (%s): another instance",
              c->media_avoid, rep && rep->reason ? rep->reason : "no answer");
     return create_request(b, c, offer_leg, done);
 }
@@ -170,9 +170,9 @@ void anchor_destroy(b2b_t *b, struct call *c) {
     rq.session_id = c->media_session;
     ipc_chan_t *ch = mediad_of(b, c);
     if (!ch || ipc_send_media_destroy(ch, &rq) < 0)
-        log_ratelimited(LOG_WARN, "call %s: cannot destroy media session %llu (mediad %d gone)",
-                        c->leg[LEG_A].call_id, (unsigned long long)c->media_session,
-                        c->media_instance);
+        log_call_ratelimited(LOG_WARN, c->leg[LEG_A].call_id,
+                             "cannot destroy media session %llu (mediad %d gone)",
+                             (unsigned long long)c->media_session, c->media_instance);
     c->media_session = 0;
 }
 
@@ -194,8 +194,8 @@ void anchor_on_event(b2b_t *b, const Sb__MediaEvent *ev) {
         c->playing = false;
         bool ok = ev->type != SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_PLAY_ERROR;
         if (!ok)
-            log_ratelimited(LOG_WARN, "call %s: play_audio failed: %s", c->leg[LEG_A].call_id,
-                            ev->reason ? ev->reason : "?");
+            log_call_ratelimited(LOG_WARN, c->leg[LEG_A].call_id, "play_audio failed: %s",
+                                 ev->reason ? ev->reason : "?");
         if (c->state != CS_ENDING && c->play_done)
             c->play_done(b, c, ok);
         return;
@@ -212,7 +212,7 @@ void anchor_on_event(b2b_t *b, const Sb__MediaEvent *ev) {
         return;
     }
     case SB__MEDIA_EVENT_TYPE__MEDIA_EVENT_DTMF:
-        log_info("call %s: DTMF %s (%u ms)", c->leg[LEG_A].call_id, ev->digit ? ev->digit : "?",
+        log_call(LOG_INFO, c->leg[LEG_A].call_id, "DTMF %s (%u ms)", ev->digit ? ev->digit : "?",
                  ev->duration_ms);
         return;
     default:

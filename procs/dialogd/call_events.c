@@ -46,8 +46,7 @@ void call_events_publish(b2b_t *b, struct call *c, const char *type) {
     size_t len;
     char *text = jsonw_finish(&j, &len);
     if (!text) {
-        log_ratelimited(LOG_WARN, "call %s: %s event not written (out of memory)", a->call_id,
-                        type);
+        log_call_ratelimited(LOG_WARN, a->call_id, "%s event not written (out of memory)", type);
         return;
     }
     redisAsyncCommand(ac, NULL, NULL, "PUBLISH %s %b", SB_EVENTS_CHANNEL, text, len);

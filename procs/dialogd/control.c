@@ -48,7 +48,7 @@ void control_on_hangup(b2b_t *b, ipc_chan_t *ch, const Sb__Envelope *env) {
         reply_status(ch, env, 200, "ending already");
         return;
     }
-    log_info("call %s: hang-up asked by apid", c->leg[LEG_A].call_id);
+    log_call(LOG_INFO, c->leg[LEG_A].call_id, "hang-up asked by apid");
     reply_status(ch, env, 200, "hanging up");
     if (c->leg[LEG_A].final_sent) { /* answered (by B or a prompt): BYE both */
         c->end_cause = "api_hangup";
@@ -120,7 +120,7 @@ static void mig_failed(struct migration *m, struct call *c, const char *why) {
     snprintf(line, sizeof line, "%s: %s", c->leg[LEG_A].call_id, why);
     if (m->n_errors < MIG_MAX_ERRORS)
         m->errors[m->n_errors++] = strdup(line);
-    log_info("call %s: media not moved: %s", c->leg[LEG_A].call_id, why);
+    log_call(LOG_INFO, c->leg[LEG_A].call_id, "media not moved: %s", why);
 }
 
 /* One move over: counted, and apid answered if it waits for the last one. */
@@ -190,7 +190,7 @@ static bool move_update(b2b_t *b, struct call *c, int from, ProtobufCBinaryData 
 /* Both legs on the new session: the old one goes, the call's record says where it is. */
 static void move_done(b2b_t *b, struct call *c) {
     struct call_move *mv = c->move;
-    log_info("call %s: media moved from mediad %d to %d", c->leg[LEG_A].call_id, c->media_instance,
+    log_call(LOG_INFO, c->leg[LEG_A].call_id, "media moved from mediad %d to %d", c->media_instance,
              mv->instance);
     anchor_destroy(b, c); /* the old session, on the old instance */
     c->media_session = mv->session;

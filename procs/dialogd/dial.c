@@ -113,7 +113,7 @@ static void hang_up_fork(b2b_t *b, struct call *c, unsigned k, const Sb__SipMess
     dlg_request_fill(&d, &msg, "BYE", 2);
     sipout_send(b, c, NULL, k, LEG_B, KIND_STRAY, &msg);
     c->forks[k].done = true;
-    log_info("call %s: a second contact answered; hung up", c->leg[LEG_A].call_id);
+    log_call(LOG_INFO, c->leg[LEG_A].call_id, "a second contact answered; hung up");
 }
 
 /* The dial is over without an answer: its ops hear it. */
@@ -129,7 +129,7 @@ static void dial_timeout(uv_timer_t *t) {
     b2b_t *b = c->b2b;
     if (!dialing(c) || !c->dial)
         return;
-    log_info("call %s: no answer from %u contact(s) in time", c->leg[LEG_A].call_id, c->nforks);
+    log_call(LOG_INFO, c->leg[LEG_A].call_id, "no answer from %u contact(s) in time", c->nforks);
     c->dial_timed_out = true;
     if (end_cancel_forks(b, c))
         return; /* their 487s move the call on */
@@ -249,6 +249,7 @@ void dial_locate(b2b_t *b, struct call *c, const char *aor, unsigned timeout,
                  const struct dial_ops *ops) {
     Sb__LocationRequest lq = SB__LOCATION_REQUEST__INIT;
     lq.aor = (char *)aor;
+    lq.call_id = c->leg[LEG_A].call_id;
     Sb__Envelope env = ipc_envelope_location_request(&lq);
     struct locate_wait *lw = malloc(sizeof *lw);
     if (lw)
@@ -333,8 +334,8 @@ static void offer_anchored(b2b_t *b, struct call *c, const Sb__MediaReply *rep, 
     if (!anchor_ok(rep)) {
         bool refused = rep && (rep->status == SB__MEDIA_STATUS__MEDIA_STATUS_BAD_SDP ||
                                rep->status == SB__MEDIA_STATUS__MEDIA_STATUS_UNRELAYABLE);
-        log_ratelimited(LOG_WARN, "call %s: mediad: %s", c->leg[LEG_A].call_id,
-                        rep && rep->reason ? rep->reason : "no answer");
+        log_call_ratelimited(LOG_WARN, c->leg[LEG_A].call_id, "mediad: %s",
+                             rep && rep->reason ? rep->reason : "no answer");
         /* RFC 3261 21.4.26: an offer we cannot take is 488; no media resources 503 */
         end_fail(b, c, refused ? 488 : 503, refused ? NULL : "Media unavailable");
         return;
@@ -398,8 +399,8 @@ static void route_answered(b2b_t *b, struct call *c, ipc_chan_t *ch, Sb__Envelop
         end_fail(b, c, 404, "No route");
         return;
     }
-    log_debug("call %s to %s: route %s", c->leg[LEG_A].call_id, c->destination,
-              rr->route_id ? rr->route_id : "?");
+    log_call(LOG_DEBUG, c->leg[LEG_A].call_id, "call to %s: route %s", c->destination,
+             rr->route_id ? rr->route_id : "?");
     size_t n = rr->n_actions < CALL_MAX_ACTIONS ? rr->n_actions : CALL_MAX_ACTIONS;
     if (!(c->actions = calloc(n, sizeof *c->actions))) {
         end_fail(b, c, 500, "Out of memory");
@@ -584,8 +585,8 @@ static void answer_rewritten(b2b_t *b, struct call *c, const Sb__MediaReply *rep
 
 /* A late offer that cannot be anchored: B is acknowledged and hung up, A gets status. */
 static void late_fail(b2b_t *b, struct call *c, unsigned status) {
-    log_ratelimited(LOG_WARN, "call %s: mediad cannot take the callee's late offer",
-                    c->leg[LEG_A].call_id);
+    log_call_ratelimited(LOG_WARN, c->leg[LEG_A].call_id,
+                         "mediad cannot take the callee's late offer");
     sipout_request(b, c, LEG_B, "ACK", 1, KIND_INVITE, NULL, 0, NULL);
     answer_a(b, c, status, NULL, NULL, NULL, 0);
     c->leg[LEG_A].final_sent = false; /* a final error: no BYE to A */

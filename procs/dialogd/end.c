@@ -52,7 +52,7 @@ void end_fail(b2b_t *b, struct call *c, unsigned status, const char *reason) {
 }
 
 void end_hang_up(b2b_t *b, struct call *c, const char *why) {
-    log_info("call %s: hanging up (%s)", c->leg[LEG_A].call_id, why);
+    log_call(LOG_INFO, c->leg[LEG_A].call_id, "hanging up (%s)", why);
     uv_timer_stop(&c->dial_timer);
     bool dialing = c->state == CS_CALLING || c->state == CS_EARLY || c->state == CS_TRANSFERRING;
     if (dialing) /* B still rings */
@@ -80,7 +80,7 @@ void end_bye(b2b_t *b, struct call *c, int n, ipc_chan_t *ch, uint64_t txn) {
         return;
     }
     sipout_respond(b, ch, txn, 200, NULL, 0, NULL);
-    log_info("call %s: %s hung up", c->leg[LEG_A].call_id, n == LEG_A ? "caller" : "callee");
+    log_call(LOG_INFO, c->leg[LEG_A].call_id, "%s hung up", n == LEG_A ? "caller" : "callee");
     shm_count(b->slot, SHM_C_calls_ended, 1);
     c->end_cause = n == LEG_A ? "caller_hangup" : "callee_hangup";
     if (n == LEG_A && !b_up) {            /* an IVR call, or one still dialing its callee */

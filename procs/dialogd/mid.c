@@ -48,8 +48,9 @@ static void offer_rewritten(b2b_t *b, struct call *c, const Sb__MediaReply *rep,
     if (c->state != CS_REINVITING)
         return;
     if (!anchor_ok(rep)) {
-        log_ratelimited(LOG_WARN, "call %s: mediad refused a re-INVITE's offer: %s",
-                        c->leg[LEG_A].call_id, rep && rep->reason ? rep->reason : "no answer");
+        log_call_ratelimited(LOG_WARN, c->leg[LEG_A].call_id,
+                             "mediad refused a re-INVITE's offer: %s",
+                             rep && rep->reason ? rep->reason : "no answer");
         reinvite_answer(b, c, 488, NULL, 0);
         return;
     }
@@ -60,8 +61,9 @@ static void answer_rewritten(b2b_t *b, struct call *c, const Sb__MediaReply *rep
     (void)status;
     bool ok = anchor_ok(rep);
     if (!ok)
-        log_ratelimited(LOG_WARN, "call %s: mediad refused a re-INVITE's answer: %s",
-                        c->leg[LEG_A].call_id, rep && rep->reason ? rep->reason : "no answer");
+        log_call_ratelimited(LOG_WARN, c->leg[LEG_A].call_id,
+                             "mediad refused a re-INVITE's answer: %s",
+                             rep && rep->reason ? rep->reason : "no answer");
     reinvite_answer(b, c, ok ? 200 : 488, ok ? rep->sdp.data : NULL, ok ? rep->sdp.len : 0);
 }
 
@@ -170,7 +172,7 @@ static void notify_held(b2b_t *b, struct call *c, ipc_chan_t *via, const char *s
 
 /* The target answered: the referrer hears 200 in a NOTIFY, then our BYE. */
 static void transfer_done(b2b_t *b, struct call *c) {
-    log_info("call %s: transferred to %s", c->leg[LEG_A].call_id, c->leg[LEG_B].remote_target);
+    log_call(LOG_INFO, c->leg[LEG_A].call_id, "transferred to %s", c->leg[LEG_B].remote_target);
     if (c->held.call_id) {
         notify_held(b, c, NULL, "SIP/2.0 200 OK", true);
         record_drop_b_index(b, c->held.call_id); /* it no longer leads to this call */
@@ -186,7 +188,7 @@ static void transfer_failed(b2b_t *b, struct call *c, unsigned status) {
              status == 404   ? "Not Found"
              : status == 486 ? "Busy Here"
                              : "Failed");
-    log_info("call %s: transfer failed (%u)", c->leg[LEG_A].call_id, status);
+    log_call(LOG_INFO, c->leg[LEG_A].call_id, "transfer failed (%u)", status);
     if (!c->held.call_id) { /* the referrer hung up meanwhile: nobody is left to talk to */
         c->state = CS_CONFIRMED;
         c->end_cause = "transfer_failed";

@@ -87,8 +87,7 @@ void record_save(b2b_t *b, struct call *c) {
     redisAsyncContext *ac = redis_of(b);
     if (!ac) {
         shm_count(b->slot, SHM_C_redis_errors, 1);
-        log_ratelimited(LOG_WARN, "call %s: Redis down, dialog state not saved",
-                        c->leg[LEG_A].call_id);
+        log_call_ratelimited(LOG_WARN, c->leg[LEG_A].call_id, "Redis down, dialog state not saved");
         return;
     }
     const cfg_t *cfg = b->io.cfg ? b->io.cfg(b->io.arg) : NULL;

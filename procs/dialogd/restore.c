@@ -86,7 +86,7 @@ static void restored(redisAsyncContext *ac, void *reply, void *priv) {
     if (!c && r->type == REDIS_REPLY_ARRAY && r->elements >= 2) {
         c = from_record(b, r);
         if (c)
-            log_info("call %s restored from Redis", c->leg[LEG_A].call_id);
+            log_call(LOG_INFO, c->leg[LEG_A].call_id, "call restored from Redis");
     }
     Sb__SipRequestIn *in = c ? sb__sip_request_in__unpack(NULL, rw->len, rw->request) : NULL;
     if (!in)

@@ -141,8 +141,8 @@ void setimer_from_answer(b2b_t *b, struct call *c, const Sb__SipMessage *m) {
 }
 
 static void expire(b2b_t *b, struct call *c, int n, const char *why) {
-    log_info("call %s: session timer of the %s: %s", c->leg[LEG_A].call_id, n ? "callee" : "caller",
-             why);
+    log_call(LOG_INFO, c->leg[LEG_A].call_id, "session timer of the %s: %s",
+             n ? "callee" : "caller", why);
     c->leg[LEG_A].timer.secs = c->leg[LEG_B].timer.secs = 0;
     forget(b, c);
     c->end_cause = "session_expired";

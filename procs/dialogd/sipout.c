@@ -45,7 +45,8 @@ bool sipout_send(b2b_t *b, struct call *c, ipc_chan_t *via, unsigned fork, int l
     if (!ch)
         ch = b->io.pick(b->io.arg, SB_ROLE_sipd, c->id + fork);
     if (!ch) {
-        log_ratelimited(LOG_WARN, "no sipd connected to send a %s", msg->method);
+        log_call_ratelimited(LOG_WARN, c->leg[LEG_A].call_id, "no sipd connected to send a %s",
+                             msg->method);
         return false;
     }
     msg->contact_user = (char *)CALL_CONTACT_USER;
@@ -161,5 +162,6 @@ void sipout_hang_up_stray(b2b_t *b, const Sb__SipMessage *m) {
     ipc_send_sip_send_request(ch, &sr);
     dlg_request_fill(&d, &msg, "BYE", m->cseq + 1);
     ipc_send_sip_send_request(ch, &sr);
-    log_info("call leg %s answered after it was given up: acknowledged and hung up", m->call_id);
+    log_call(LOG_INFO, m->call_id,
+             "call leg answered after it was given up: acknowledged and hung up");
 }

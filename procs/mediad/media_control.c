@@ -120,13 +120,15 @@ static void handle_create(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *
     if (!s) {
         if (rc == -ENOSPC) {
             shm_count(ctx->w->slot, SHM_C_media_pool_exhausted, 1);
-            log_ratelimited(LOG_WARN, "media port pool %d-%d exhausted", ctx->port_lo,
-                            ctx->port_hi);
+            log_call_ratelimited(LOG_WARN, rq->call_id, "media port pool %d-%d exhausted",
+                                 ctx->port_lo, ctx->port_hi);
         } else if (rc == -EMFILE || rc == -ENFILE) { /* RLIMIT_NOFILE: docs/operations.md */
-            log_ratelimited(LOG_WARN, "no socket for a new session: %s (%u sessions)",
-                            strerror(-rc), ctx->n_sessions);
+            log_call_ratelimited(LOG_WARN, rq->call_id,
+                                 "no socket for a new session: %s (%u sessions)", strerror(-rc),
+                                 ctx->n_sessions);
         } else if (rc == -ENODATA) {
-            log_ratelimited(LOG_ERROR, "no random bytes for an SRTP key: create refused");
+            log_call_ratelimited(LOG_ERROR, rq->call_id,
+                                 "no random bytes for an SRTP key: create refused");
         }
         reply_error(ctx, ch, env, sdp_status(ctx, rc),
                     rc == -ENOSPC                    ? "no free port pair"
@@ -166,8 +168,8 @@ static void handle_create(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *
     r.instance = (uint32_t)ctx->w->instance;
     r.free_ports = shm_media_free_count(&ctx->w->shm->media_pool, ctx->port_lo, ctx->port_hi);
     reply_status(ch, env, &r);
-    log_debug("media session %llx created for call %s (%d lines)", (unsigned long long)s->id,
-              s->call_id, s->n_lines);
+    log_call(LOG_DEBUG, s->call_id, "media session %llx created (%d lines)",
+             (unsigned long long)s->id, s->n_lines);
     explicit_bzero(for_a, la);
     explicit_bzero(for_b, lb);
     free(for_a);
@@ -203,7 +205,8 @@ static void handle_update(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *
     set_nat_ip(&s->side[from], rq->nat_ip);
     rc = media_relay_apply(s, from, &sdp);
     if (rc == -ENODATA) {
-        log_ratelimited(LOG_ERROR, "no random bytes for an SRTP key: update refused");
+        log_call_ratelimited(LOG_ERROR, s->call_id,
+                             "no random bytes for an SRTP key: update refused");
         reply_error(ctx, ch, env, SB__MEDIA_STATUS__MEDIA_STATUS_INTERNAL,
                     "no random bytes for an SRTP key");
         return;
@@ -461,7 +464,8 @@ static void sweep_tick(uv_timer_t *t) {
         media_relay_count_lost(s);
         if (!s->owner && now - s->last_rx_us >= (int64_t)ctx->timeout_ms * 1000) {
             /* its owner is gone and so is its media: nobody will ever destroy it */
-            log_info("media session %llx: owner gone, no media for %ld ms: destroyed",
+            log_call(LOG_INFO, s->call_id,
+                     "media session %llx: owner gone, no media for %ld ms: destroyed",
                      (unsigned long long)s->id, ctx->timeout_ms);
             media_session_close(s);
             continue;

@@ -182,7 +182,8 @@ char *binding_clean_text(const char *s) {
 }
 
 /* ---- the record: written and read by hand, jansson only for records we did not write ----
- * The record is flat JSON with eleven known fields. Writing it is one pass per string
+ * The record is flat JSON with fifteen known fields (records written before local_addr,
+ * local_port, conn_id and nated read them as "" and 0). Writing it is one pass per string
  * (clean + escape, the exact bytes jansson's JSON_COMPACT | JSON_PRESERVE_ORDER gives).
  * Reading takes the fast path for what we write (known keys, scalar values, no escapes)
  * and hands anything else to jansson, so what is accepted does not change. */
@@ -282,8 +283,8 @@ size_t binding_json_string_into(const char *s, char *dst) {
 }
 
 size_t binding_encoded_max(const struct binding *b) {
-    return 160 + str_room(b->uri) + str_room(b->call_id) + str_room(b->user_agent) +
-           str_room(b->transport) + str_room(b->addr) + 5 * 24;
+    return 240 + str_room(b->uri) + str_room(b->call_id) + str_room(b->user_agent) +
+           str_room(b->transport) + str_room(b->addr) + str_room(b->local_addr) + 8 * 24;
 }
 
 size_t binding_encode_into(const struct binding *b, char *text) {
@@ -297,6 +298,11 @@ size_t binding_encode_into(const struct binding *b, char *text) {
     p = put_str(put_raw(p, ",\"addr\":"), b->addr);
     p = put_int(put_raw(p, ",\"port\":"), b->port);
     p = put_int(put_raw(p, ",\"sipd_instance\":"), b->sipd_instance);
+    p = put_str(put_raw(p, ",\"local_addr\":"), b->local_addr);
+    p = put_int(put_raw(p, ",\"local_port\":"), b->local_port);
+    p = put_int(put_raw(p, ",\"conn_id\":"), (int64_t)(b->conn_id & INT64_MAX));
+    p = put_int(put_raw(p, ",\"nated\":"), b->nated ? 1 : 0);
+    /* expires_at_ms ends the record: loc_register.lua reads it there */
     p = put_int(put_raw(p, ",\"registered_at_ms\":"), b->registered_at_ms);
     p = put_int(put_raw(p, ",\"expires_at_ms\":"), b->expires_at_ms);
     *p++ = '}';
@@ -323,12 +329,17 @@ enum rec_field {
     REC_SIPD_INSTANCE,
     REC_REGISTERED_AT_MS,
     REC_EXPIRES_AT_MS,
+    REC_LOCAL_ADDR, /* the fields below are absent from older records: "" and 0 */
+    REC_LOCAL_PORT,
+    REC_CONN_ID,
+    REC_NATED,
     REC_NFIELDS
 };
 
 static const char *const rec_names[REC_NFIELDS] = {
     "uri",  "q",    "call_id",       "cseq",         "user_agent",   "transport",
-    "addr", "port", "sipd_instance", "registered_at_ms", "expires_at_ms"};
+    "addr", "port", "sipd_instance", "registered_at_ms", "expires_at_ms",
+    "local_addr", "local_port", "conn_id", "nated"};
 
 /* One field's value as read: a string slice, an integer, or something else. */
 struct rec_value {
@@ -341,9 +352,10 @@ struct rec_value {
 /* The binding of the values read (the same checks for both paths). */
 static struct binding *rec_build(const struct rec_value *v) {
     static const struct rec_value absent = {.type = REC_ABSENT};
-    const struct rec_value *str[5] = {&v[REC_URI], &v[REC_CALL_ID], &v[REC_USER_AGENT],
-                                      &v[REC_TRANSPORT], &v[REC_ADDR]};
-    for (int i = 0; i < 5; i++)
+    enum { NSTR = 6 };
+    const struct rec_value *str[NSTR] = {&v[REC_URI],       &v[REC_CALL_ID], &v[REC_USER_AGENT],
+                                         &v[REC_TRANSPORT], &v[REC_ADDR],    &v[REC_LOCAL_ADDR]};
+    for (int i = 0; i < NSTR; i++)
         if (str[i]->type != REC_STRING)
             str[i] = &absent; /* read as "" */
     int64_t lo[REC_NFIELDS] = {0}, hi[REC_NFIELDS] = {0};
@@ -353,6 +365,9 @@ static struct binding *rec_build(const struct rec_value *v) {
     hi[REC_EXPIRES_AT_MS] = INT64_MAX;
     hi[REC_PORT] = 65535;
     hi[REC_SIPD_INSTANCE] = UINT32_MAX;
+    hi[REC_LOCAL_PORT] = 65535;
+    hi[REC_CONN_ID] = INT64_MAX;
+    hi[REC_NATED] = 1;
     int64_t num[REC_NFIELDS] = {0};
     bool ok[REC_NFIELDS] = {false};
     for (int f = 0; f < REC_NFIELDS; f++) {
@@ -365,14 +380,15 @@ static struct binding *rec_build(const struct rec_value *v) {
         !ok[REC_EXPIRES_AT_MS])
         return NULL;
     size_t total = sizeof(struct binding);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < NSTR; i++)
         total += str[i]->len + 1;
     struct binding *b = malloc(total);
     if (!b)
         return NULL;
     char *p = (char *)(b + 1);
-    char **dst[5] = {&b->uri, &b->call_id, &b->user_agent, &b->transport, &b->addr};
-    for (int i = 0; i < 5; i++) {
+    char **dst[NSTR] = {&b->uri,       &b->call_id, &b->user_agent,
+                        &b->transport, &b->addr,    &b->local_addr};
+    for (int i = 0; i < NSTR; i++) {
         if (str[i]->len)
             memcpy(p, str[i]->s, str[i]->len);
         p[str[i]->len] = '\0';
@@ -383,6 +399,9 @@ static struct binding *rec_build(const struct rec_value *v) {
     b->cseq = (uint32_t)num[REC_CSEQ];
     b->port = (uint32_t)num[REC_PORT]; /* absent or out of range: 0 */
     b->sipd_instance = (uint32_t)num[REC_SIPD_INSTANCE];
+    b->local_port = (uint32_t)num[REC_LOCAL_PORT];
+    b->conn_id = (uint64_t)num[REC_CONN_ID];
+    b->nated = num[REC_NATED] == 1;
     b->registered_at_ms = num[REC_REGISTERED_AT_MS];
     b->expires_at_ms = num[REC_EXPIRES_AT_MS];
     return b;

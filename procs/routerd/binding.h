@@ -71,6 +71,10 @@ struct binding {
     char *addr;
     uint32_t port;
     uint32_t sipd_instance;
+    char *local_addr; /* ... the node's address it was sent to, "" unknown */
+    uint32_t local_port;
+    uint64_t conn_id; /* ... its TCP connection in sipd_instance, 0 none */
+    bool nated;       /* ... the phone is behind NAT */
     int64_t registered_at_ms; /* wall clock of the REGISTER that last set it */
     int64_t expires_at_ms;
 };

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "domains.h"
+
 #define DP_MAX_ROUTES 10000
 #define DP_MAX_ACTIONS 64
 #define DP_MAX_FILE (4 << 20)
@@ -76,8 +78,18 @@ static bool get_string(json_t *obj, const char *key, bool required, const char *
 
 static bool check_target(const char *t, const char *path, dialplan_gateway_fn gateway, void *arg,
                          char *err, size_t errlen) {
-    if (strncmp(t, "user/", 5) == 0 && t[5])
-        return true;
+    if (strncmp(t, "user/", 5) == 0 && t[5]) {
+        /* user/NAME@DOMAIN: a DOMAIN without variables must be a host (docs/dialplan.md) */
+        const char *at = strrchr(t + 5, '@');
+        char host[DOMAINS_MAX_HOST + 2];
+        if (!at || strstr(at, "${") ||
+            (at > t + 5 && at[1] &&
+             domains_host(NULL, at + 1, strlen(at + 1), host, sizeof host) > 0))
+            return true;
+        fail(err, errlen, "%s.params.target: '%s' is not user/NAME@DOMAIN (a host name or address)",
+             path, t);
+        return false;
+    }
     if ((strncmp(t, "sip:", 4) == 0 && t[4]) || (strncmp(t, "sips:", 5) == 0 && t[5]))
         return true;
     if (strncmp(t, "gateway/", 8) == 0 && t[8]) {

@@ -8,7 +8,8 @@
  *   `enabled` (default true) and `actions[]` (required, at least one) of
  *   `{"type": "play_audio" | "dial" | "hangup", "params": {...}}`: play_audio needs
  *   `file` (relative to audio_path, no `..`), dial needs `target` (`user/NAME`,
- *   `sip:URI`, `gateway/NAME` of dialplan_gateways) and takes `timeout` (seconds,
+ *   `user/NAME@DOMAIN` whose DOMAIN, unless it holds a variable, is a host name or
+ *   address, `sip:URI`, `gateway/NAME` of dialplan_gateways) and takes `timeout` (seconds,
  *   1..3600, default 30), hangup takes `reason` (normal, busy, rejected, unavailable).
  *   Every error names the JSON path of the offending value
  *   (`routes[2].actions[0].params.timeout: ...`) or the line and column of a syntax

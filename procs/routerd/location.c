@@ -276,6 +276,10 @@ int loc_register(loc_t *l, const struct loc_register_args *a, const struct bindi
         .addr = (char *)(a->source && a->source->addr ? a->source->addr : ""),
         .port = a->source ? a->source->port : 0,
         .sipd_instance = a->source ? a->source->sipd_instance : 0,
+        .local_addr = (char *)(a->source && a->source->local_addr ? a->source->local_addr : ""),
+        .local_port = a->source ? a->source->local_port : 0,
+        .conn_id = a->source ? a->source->conn_id : 0,
+        .nated = a->source ? a->source->nated : false,
         .registered_at_ms = a->now_ms,
     };
     int argc = LOC_FIXED_ARGS + 3 * (int)plan->n;

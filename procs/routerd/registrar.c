@@ -83,6 +83,10 @@ static int pb_bindings_fill(struct pb_bindings *pb, const struct loc_result *res
         peer->addr = b->addr;
         peer->port = b->port;
         peer->sipd_instance = b->sipd_instance;
+        peer->local_addr = b->local_addr;
+        peer->local_port = b->local_port;
+        peer->conn_id = b->conn_id;
+        peer->nated = b->nated;
         o->uri = b->uri;
         o->expires = left;
         o->q = b->q;
@@ -198,14 +202,13 @@ static void note_answer(registrar_t *reg, bool is_register, const char *aor, con
     if (log_get_level() > LOG_DEBUG)
         return;
     if (is_register)
-        log_debug("REGISTER %s call-id %s cseq %u: %u%s%s%s", aor ? aor : "",
-                  call_id ? call_id : "", cseq, status, why ? " (" : "", why ? why : "",
-                  why ? ")" : "");
+        log_call(LOG_DEBUG, call_id, "REGISTER %s cseq %u: %u%s%s%s", aor ? aor : "", cseq, status,
+                 why ? " (" : "", why ? why : "", why ? ")" : "");
     else
-        log_debug("location %s: %u%s%s%s", aor ? aor : "", status, why ? " (" : "", why ? why : "",
-                  why ? ")" : "");
+        log_call(LOG_DEBUG, call_id, "location %s: %u%s%s%s", aor ? aor : "", status,
+                 why ? " (" : "", why ? why : "", why ? ")" : "");
     if (!sent)
-        log_debug("the requester's channel closed: answer dropped");
+        log_call(LOG_DEBUG, call_id, "the requester's channel closed: answer dropped");
 }
 
 /* ---- calls in flight ---- */
@@ -381,7 +384,8 @@ static void register_done(const struct loc_result *res, void *arg) {
         call_finish(c, 503, NULL, NULL, "redis ran it after its deadline");
         break;
     case LOC_FAILED:
-        log_ratelimited(LOG_WARN, "registrar: redis failed a REGISTER: %s", res->detail);
+        log_call_ratelimited(LOG_WARN, c->call_id, "registrar: redis failed a REGISTER: %s",
+                             res->detail);
         call_finish(c, 503, NULL, NULL, res->detail);
         break;
     }
@@ -394,7 +398,8 @@ static void locate_done(const struct loc_result *res, void *arg) {
     if (res->status == LOC_OK) {
         call_finish(c, 200, NULL, res, NULL);
     } else {
-        log_ratelimited(LOG_WARN, "registrar: redis failed a location lookup: %s", res->detail);
+        log_call_ratelimited(LOG_WARN, c->call_id, "registrar: redis failed a location lookup: %s",
+                             res->detail);
         call_finish(c, 503, NULL, NULL, res->detail);
     }
 }
@@ -403,7 +408,8 @@ static void timer_cb(uv_timer_t *t) {
     registrar_t *reg = t->data;
     int64_t now = clock_mono_us();
     while (reg->head && reg->head->deadline_us <= now) {
-        log_ratelimited(LOG_WARN, "registrar: redis did not answer within register_timeout");
+        log_call_ratelimited(LOG_WARN, reg->head->call_id,
+                             "registrar: redis did not answer within register_timeout");
         call_fail(reg->head, 503, NULL, "redis timeout");
     }
     timer_arm(reg);
@@ -483,18 +489,19 @@ void registrar_register(registrar_t *reg, ipc_chan_t *ch, const Sb__Envelope *en
     binding_plan_clear(&plan);
 }
 
-/* A lookup of aor for request id on ch: answered with a LocationReply, or handed to
- * located when it is set. */
-static void locate(registrar_t *reg, ipc_chan_t *ch, uint64_t id, const char *aor, long max_wait_ms,
-                   registrar_located_cb located, void *located_arg) {
-    /* Noted before the answer: located may free aor. */
+/* A lookup of aor for request id on ch (for the call of call_id, NULL none): answered
+ * with a LocationReply, or handed to located when it is set. */
+static void locate(registrar_t *reg, ipc_chan_t *ch, uint64_t id, const char *aor,
+                   const char *call_id, long max_wait_ms, registrar_located_cb located,
+                   void *located_arg) {
+    /* Noted before the answer: located may free aor and call_id. */
     if (!aor || !aor[0]) {
-        note_answer(reg, false, aor, NULL, 0, 404, "no AOR", ch != NULL);
+        note_answer(reg, false, aor, call_id, 0, 404, "no AOR", ch != NULL);
         answer(ch, id, false, 404, NULL, 0, NULL, located, located_arg);
         return;
     }
     const char *why = NULL;
-    struct reg_call *c = call_new(reg, ch, id, false, aor, NULL, 0, max_wait_ms, &why);
+    struct reg_call *c = call_new(reg, ch, id, false, aor, call_id, 0, max_wait_ms, &why);
     if (c) {
         c->located = located;
         c->located_arg = located_arg;
@@ -507,7 +514,7 @@ static void locate(registrar_t *reg, ipc_chan_t *ch, uint64_t id, const char *ao
         c->ch = NULL;
         call_free(c);
     }
-    note_answer(reg, false, aor, NULL, 0, 503, why, ch != NULL);
+    note_answer(reg, false, aor, call_id, 0, 503, why, ch != NULL);
     answer(ch, id, false, 503, NULL, 0, NULL, located, located_arg);
 }
 
@@ -516,12 +523,13 @@ void registrar_locate(registrar_t *reg, ipc_chan_t *ch, const Sb__Envelope *env)
         log_ratelimited(LOG_WARN, "registrar: a location request without request id: dropped");
         return;
     }
-    locate(reg, ch, env->request_id, env->location_request->aor, 0, NULL, NULL);
+    locate(reg, ch, env->request_id, env->location_request->aor, env->location_request->call_id, 0,
+           NULL, NULL);
 }
 
-void registrar_lookup(registrar_t *reg, ipc_chan_t *ch, const char *aor, long max_wait_ms,
-                      registrar_located_cb located, void *arg) {
-    locate(reg, ch, 0, aor, max_wait_ms, located, arg);
+void registrar_lookup(registrar_t *reg, ipc_chan_t *ch, const char *aor, const char *call_id,
+                      long max_wait_ms, registrar_located_cb located, void *arg) {
+    locate(reg, ch, 0, aor, call_id, max_wait_ms, located, arg);
 }
 
 /* ---- lifecycle ---- */

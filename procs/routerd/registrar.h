@@ -55,9 +55,10 @@ void registrar_locate(registrar_t *reg, ipc_chan_t *ch, const Sb__Envelope *env)
 typedef void (*registrar_located_cb)(ipc_chan_t *ch, const Sb__LocationReply *lr, void *arg);
 /* Looks aor up for a request that came on ch exactly as a LocationRequest (same Redis
  * read, statuses, faults and deadline, which max_wait_ms > 0 may shorten) and hands the
- * answer to located instead of sending it: exactly once, perhaps before this returns. */
-void registrar_lookup(registrar_t *reg, ipc_chan_t *ch, const char *aor, long max_wait_ms,
-                      registrar_located_cb located, void *arg);
+ * answer to located instead of sending it: exactly once, perhaps before this returns.
+ * call_id (NULL: none) is the call the lookup is for; its log lines carry it. */
+void registrar_lookup(registrar_t *reg, ipc_chan_t *ch, const char *aor, const char *call_id,
+                      long max_wait_ms, registrar_located_cb located, void *arg);
 /* The Redis link went up or down. */
 void registrar_redis_state(registrar_t *reg, bool up);
 /* Calls worker_drained once nothing is in flight. */

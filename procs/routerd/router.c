@@ -1,7 +1,6 @@
 /* router - see router.h */
 #include "router.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,29 +38,15 @@ bool router_gateway_uri(const char *list, const char *name, char *uri, size_t ca
     return false;
 }
 
-bool router_user_aor(const char *name, const char *domain, char *aor, size_t cap) {
-    const char *d = domain ? domain : "";
-    size_t end = strcspn(d, ";?>"); /* URI parameters and headers are not part of an AOR */
-    size_t len = end;
-    if (d[0] == '[') { /* an IPv6 reference: [addr], then perhaps :port */
-        const char *close = memchr(d, ']', end);
-        len = close ? (size_t)(close - d) + 1 : end;
-    } else {
-        const char *colon = memchr(d, ':', end);
-        if (colon && !memchr(colon + 1, ':', end - (size_t)(colon + 1 - d)))
-            len = (size_t)(colon - d); /* host:port; a bare IPv6 address stays whole */
-    }
-    if (len == 0) {
-        d = ROUTER_DEFAULT_DOMAIN;
-        len = strlen(d);
-    }
-    int n = snprintf(aor, cap, "sip:%s@%.*s", name, (int)len, d);
-    if (n < 0 || (size_t)n >= cap)
+bool router_user_aor(const domains_t *d, const char *target, const char *domain, char *aor,
+                     size_t cap) {
+    /* user/NAME@DOMAIN names the domain; user/NAME takes the Request-URI's */
+    const char *at = strrchr(target, '@');
+    size_t name_len = at ? (size_t)(at - target) : strlen(target);
+    const char *host = at ? at + 1 : domain ? domain : "";
+    if (name_len == 0 || (at && !*host))
         return false;
-    /* RFC 3261 19.1.4: the host compares without case (the user part with it) */
-    for (char *h = aor + n - len; *h; h++)
-        *h = (char)tolower((unsigned char)*h);
-    return true;
+    return domains_aor(d, target, name_len, host, strlen(host), aor, cap) > 0;
 }
 
 static bool gateway_known(void *arg, const char *name) {
@@ -181,7 +166,7 @@ static bool fill_action(router_t *r, const struct dp_action *a, const struct dp_
     char *res = target + n + 1;
     size_t left = cap - (size_t)n - 1;
     if (strncmp(target, "user/", 5) == 0) {
-        if (!router_user_aor(target + 5, domain, res, left))
+        if (!router_user_aor(r->w->domains, target + 5, domain, res, left))
             return false;
         out->aor = res;
     } else if (strncmp(target, "gateway/", 8) == 0) {
@@ -223,8 +208,8 @@ static struct route_answer *answer_new(router_t *r, const struct dp_route *route
     struct dp_vars vars = {rq->destination, rq->caller_id, rq->caller_name, rq->call_id};
     for (size_t i = 0; i < n; i++) {
         if (!fill_action(r, &route->actions[i], &vars, rq->domain, &ans->actions[i], ans)) {
-            log_ratelimited(LOG_WARN, "route %s: action %zu cannot be expanded; skipped", route->id,
-                            i);
+            log_call_ratelimited(LOG_WARN, rq->call_id,
+                                 "route %s: action %zu cannot be expanded; skipped", route->id, i);
             sb__route_action__init(&ans->actions[i]);
             ans->actions[i].type = SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_HANGUP;
             ans->actions[i].reason = "unavailable";
@@ -282,8 +267,8 @@ void router_route(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env) {
                    ans->actions[0].type == SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_DIAL &&
                    ans->actions[0].aor[0]) {
             /* the first dial's location rides with the route: one round trip less */
-            registrar_lookup(r->registrar, ch, ans->actions[0].aor, ROUTER_LOCATION_MAX_WAIT_MS,
-                             first_dial_located, ans);
+            registrar_lookup(r->registrar, ch, ans->actions[0].aor, rq->call_id,
+                             ROUTER_LOCATION_MAX_WAIT_MS, first_dial_located, ans);
             return;
         } else {
             send_route_reply(ch, env->request_id, &ans->rep, NULL);

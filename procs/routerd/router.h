@@ -7,8 +7,9 @@
  *   start there is then none: every RouteRequest gets 503 until a good one loads).
  *   router_route answers a RouteRequest: 404 when no route matches the destination, 200
  *   with the route's actions, their variables expanded, dial targets resolved to an AOR
- *   (user/NAME -> sip:NAME@domain in the registrar's canonical form, router_user_aor,
- *   for dialogd's LocationRequest) or a Request-URI
+ *   (user/NAME -> sip:NAME@domain, user/NAME@DOMAIN -> sip:NAME@DOMAIN, both in the
+ *   registrar's canonical form with the worker's served domain, router_user_aor, for
+ *   dialogd's LocationRequest) or a Request-URI
  *   (sip:URI; gateway/NAME -> sip:DESTINATION@gateway from dialplan_gateways). When the
  *   first action is a dial to user/NAME, the reply waits for that AOR's lookup
  *   (registrar_lookup: the LocationRequest's Redis read, statuses 200/404/503 and
@@ -31,11 +32,9 @@
 
 #include <stdbool.h>
 
+#include "domains.h"
 #include "registrar.h"
 #include "worker.h"
-
-/* The host of user/NAME AORs when a RouteRequest names no domain. */
-#define ROUTER_DEFAULT_DOMAIN "localhost"
 
 typedef struct router router_t;
 
@@ -57,11 +56,14 @@ void router_reload_request(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env)
 void router_route(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env);
 void router_free(router_t *r);
 
-/* The AOR a dial to user/NAME looks up, into aor: sip:NAME@HOST, HOST being domain (a
- * RouteRequest's, the Request-URI host) in the registrar's canonical form (RFC 3261
- * 10.3): lower case, without a port, parameters or headers; ROUTER_DEFAULT_DOMAIN when
- * domain is NULL or empty. NAME is kept as given. False when it does not fit cap. */
-bool router_user_aor(const char *name, const char *domain, char *aor, size_t cap);
+/* The AOR a dial to user/TARGET looks up, into aor, in the registrar's canonical form
+ * (domains_aor, RFC 3261 10.3, d the served domain, borrowed): TARGET is NAME@DOMAIN, or
+ * NAME at domain (a RouteRequest's, the Request-URI host; NULL or empty: our domain).
+ * A host of ours becomes the domain's name, another is lower-cased; a port, parameters
+ * and headers are dropped; NAME keeps its case. False when TARGET or the host is not an
+ * AOR's, or when it does not fit cap. */
+bool router_user_aor(const domains_t *d, const char *target, const char *domain, char *aor,
+                     size_t cap);
 
 /* The URI of gateway name in a dialplan_gateways list, into uri; false when absent. */
 bool router_gateway_uri(const char *list, const char *name, char *uri, size_t cap);

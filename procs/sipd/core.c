@@ -81,6 +81,9 @@ static void on_request_in(struct core *c, struct core_msg *cm) {
         return;
     if (m->method_id == SIPMSG_M_ACK) {
         /* RFC 3261 17.2.1: the ACK of a non-2xx; any other ACK is the TU's */
+        struct txn *invite = t ? NULL : core_dialog_invite_of_flow(c, m, src);
+        if (invite && invite->state == TXN_COMPLETED)
+            t = invite; /* its sent-by rewritten like its CANCEL's */
         if (t)
             txn_ack(c->txns, t);
         else
@@ -184,7 +187,11 @@ static void dispatch(struct core *c, const struct sipdest *src, const char *buf,
             shm_count(c->slot, SHM_C_sip_rx_dropped, 1);
             return;
         }
-        log_debug("answering %d %s", m->error_status, m->error_reason);
+        if (log_get_level() <= LOG_DEBUG) {
+            char call_id[LOG_CALL_ID_MAX + 1];
+            log_call(LOG_DEBUG, core_call_id(m, call_id), "answering %d %s", m->error_status,
+                     m->error_reason);
+        }
         core_reply_stateless(c, m, src, m->error_status, m->error_reason);
         return;
     case SIPMSG_OK:
@@ -205,7 +212,7 @@ static void txn_send(void *arg, struct txn *t, const char *buf, size_t len) {
     shm_sip_count(c->stats, SHM_TX, buf, len);
     int rc = sipdest_send(&t->dest, buf, len);
     if (rc < 0 && rc != -EPIPE)
-        log_ratelimited(LOG_INFO, "sending a response: %s", strerror(-rc));
+        log_call_ratelimited(LOG_INFO, t->call_id, "sending a response: %s", strerror(-rc));
 }
 
 static void txn_send_request(void *arg, struct txn *t, const char *buf, size_t len) {
@@ -213,13 +220,13 @@ static void txn_send_request(void *arg, struct txn *t, const char *buf, size_t l
     shm_sip_count(c->stats, SHM_TX, buf, len);
     int rc = sipdest_send(&t->dest, buf, len);
     if (rc < 0)
-        log_ratelimited(LOG_INFO, "sending a request: %s", strerror(-rc));
+        log_call_ratelimited(LOG_INFO, t->call_id, "sending a request: %s", strerror(-rc));
 }
 
 static void txn_expired(void *arg, struct txn *t) {
     struct core *c = arg;
     if (!t->client) { /* dialogd did not answer in time */
-        log_ratelimited(LOG_WARN, "dialogd did not answer a request in time: 408");
+        log_call_ratelimited(LOG_WARN, t->call_id, "dialogd did not answer a request in time: 408");
         core_reply(c, t, 408, "No answer from the call handler", NULL, 0);
         return;
     }
@@ -424,15 +431,11 @@ void core_set_index(struct core *c, struct shm_seg *seg) {
     c->stats = shm_stats_of(seg, c->slot);
 }
 
-void core_add_udp(struct core *c, struct udp_sock *u, const union sipdest_addr *local) {
-    if (c->nudp == CORE_MAX_UDP)
+void core_add_udp(struct core *c, struct udp_sock *u) {
+    int family = udp_bound(u)->sa.sa_family;
+    if (c->nudp == CORE_MAX_UDP || (family != AF_INET && family != AF_INET6))
         return;
-    struct sipconv_local *l = &c->udp_local[c->nudp];
-    memset(l, 0, sizeof *l);
-    if (sipdest_addr_text(local, l->host, sizeof l->host, &l->port) < 0)
-        return;
-    l->transport = SIPDEST_UDP;
-    c->udp_family[c->nudp] = local->sa.sa_family;
+    c->udp_family[c->nudp] = family;
     c->udp[c->nudp++] = u;
 }
 
@@ -440,20 +443,14 @@ void core_add_udp(struct core *c, struct udp_sock *u, const union sipdest_addr *
 static void on_forward(struct core *c, const Sb__SipForward *f) {
     const Sb__SipPeer *p = f->source;
     struct sipdest src = {.transport = SIPDEST_UDP};
-    if (!p || !p->addr || p->port == 0 || p->port > 65535 || !f->data.data)
+    if (!p || !p->addr || p->port == 0 || p->port > 65535 || !f->data.data ||
+        sipdest_addr_parse(p->addr, (int)p->port, &src.addr, &src.addr_len) < 0)
         return;
-    if (inet_pton(AF_INET, p->addr, &src.addr.sin.sin_addr) == 1) {
-        src.addr.sin.sin_family = AF_INET;
-        src.addr.sin.sin_port = htons((uint16_t)p->port);
-        src.addr_len = sizeof src.addr.sin;
-    } else if (inet_pton(AF_INET6, p->addr, &src.addr.sin6.sin6_addr) == 1) {
-        src.addr.sin6.sin6_family = AF_INET6;
-        src.addr.sin6.sin6_port = htons((uint16_t)p->port);
-        src.addr_len = sizeof src.addr.sin6;
-    } else {
-        return;
-    }
-    int i = core_local_udp_index(c, src.addr.sa.sa_family);
+    /* the address the datagram was sent to: what answers it leaves from */
+    if (p->local_addr && *p->local_addr && p->local_port <= 65535 &&
+        sipdest_addr_parse(p->local_addr, (int)p->local_port, &src.local, NULL) < 0)
+        memset(&src.local, 0, sizeof src.local);
+    int i = core_local_udp_pick(c, src.addr.sa.sa_family, &src.local);
     if (i < 0)
         return;
     src.udp = c->udp[i];

@@ -17,7 +17,11 @@
  *   transaction (Via branch z9hG4bKsb<instance>x<random>) whose responses go back to it,
  *   REGISTER relayed to routerd (RegisterRequest, proto/sip.proto) and answered from
  *   its RegisterReply (200 with the bindings, 423, 503, ...), or 503 when no routerd
- *   answers in register_timeout. Responses go where RFC 3261 18.2.2 and RFC 3581 say.
+ *   answers in register_timeout. Responses go where RFC 3261 18.2.2 and RFC 3581 say,
+ *   from the address the request was sent to (core_local). A CANCEL or ACK whose sent-by
+ *   was rewritten since its INVITE still matches it from the INVITE's source
+ *   (core_dialog_invite_of_flow). Every SipPeer handed on names our end, the TCP
+ *   connection and whether the peer is behind NAT (sipnat.h).
  *   To tags are a keyed hash of the request, so a stateless answer to a retransmission
  *   carries the same tag. Draining: new requests are dropped (the client's
  *   retransmission finds another instance), transactions in progress finish.
@@ -42,6 +46,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "advertise.h"
+#include "domains.h"
 #include "ipc.h"
 #include "shm.h"
 #include "proto/envelope.pb-c.h"
@@ -54,6 +60,8 @@ struct core_config {
     size_t max_message;
     char server[128]; /* Server header */
     int instance;     /* sipd instance, sent to routerd with each REGISTER */
+    struct advertise advertise; /* sip_advertise: our names in Via and Contact */
+    const domains_t *domains;   /* the served domain (worker's, borrowed): AOR hosts */
 };
 
 /* How the core reaches other processes; each returns a borrowed channel or NULL when
@@ -74,8 +82,8 @@ void core_set_index(struct core *c, struct shm_seg *seg);
 /* The TCP side: requests to sip:...;transport=tcp targets go on an open connection to
  * them or on a new one; port is our TCP listening port (Via, Contact). */
 void core_set_tcp(struct core *c, struct tcp_server *s, int port);
-/* A UDP socket of ours bound to local: requests to dialogd's targets leave from it. */
-void core_add_udp(struct core *c, struct udp_sock *u, const union sipdest_addr *local);
+/* A UDP socket of ours: requests to dialogd's targets leave from one of its family. */
+void core_add_udp(struct core *c, struct udp_sock *u);
 /* An envelope for the core (SipRespond, SipSendRequest, SipCancel, SipTxnEvent from
  * dialogd; SipForward from another sipd): true when it was one of those. */
 bool core_on_envelope(struct core *c, ipc_chan_t *ch, Sb__Envelope *env);

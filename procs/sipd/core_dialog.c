@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core_local.h"
+#include "transport_udp.h"
 #include "core_reply.h"
 #include "hash.h"
 #include "log.h"
@@ -34,9 +35,11 @@ ipc_chan_t *core_dialog_for(struct core *c, struct sipmsg_str call_id) {
 
 static bool to_proto(struct core *c, const sipmsg_t *m, Sb__SipMessage *msg) {
     struct sipmsg_out o = {c->conv, c->conv_cap, 0, false};
-    if (sipconv_to_proto(m, msg, &c->store, &o))
+    if (sipconv_to_proto(m, c->cfg.domains, msg, &c->store, &o))
         return true;
-    log_ratelimited(LOG_WARN, "a SIP message too large to pass to dialogd");
+    char call_id[LOG_CALL_ID_MAX + 1];
+    log_call_ratelimited(LOG_WARN, core_call_id(m, call_id),
+                         "a SIP message too large to pass to dialogd");
     return false;
 }
 
@@ -45,17 +48,18 @@ static bool dialog_request(struct core *c, ipc_chan_t *ch, const sipmsg_t *m,
                            const struct sipdest *src, uint64_t txn_id) {
     Sb__SipMessage msg;
     Sb__SipPeer peer;
-    char ip[64];
+    struct core_peer_text txt;
     if (!to_proto(c, m, &msg))
         return false;
-    core_local_peer(c, src, &peer, ip, sizeof ip);
+    core_local_peer(c, src, m, &peer, &txt);
     Sb__SipRequestIn in = SB__SIP_REQUEST_IN__INIT;
     in.txn_id = txn_id;
     in.source = &peer;
     in.msg = &msg;
     int rc = ipc_send_sip_request_in(ch, &in);
     if (rc < 0)
-        log_ratelimited(LOG_WARN, "cannot pass a request to dialogd: %s", strerror(-rc));
+        log_call_ratelimited(LOG_WARN, msg.call_id, "cannot pass a request to dialogd: %s",
+                             strerror(-rc));
     return rc == 0;
 }
 
@@ -63,10 +67,10 @@ static void dialog_response(struct core *c, ipc_chan_t *ch, const sipmsg_t *m,
                             const struct sipdest *src, uint64_t client_id, uint64_t txn_id) {
     Sb__SipMessage msg;
     Sb__SipPeer peer;
-    char ip[64];
+    struct core_peer_text txt;
     if (!ch || !to_proto(c, m, &msg))
         return;
-    core_local_peer(c, src, &peer, ip, sizeof ip);
+    core_local_peer(c, src, m, &peer, &txt);
     Sb__SipResponseIn in = SB__SIP_RESPONSE_IN__INIT;
     in.client_id = client_id;
     in.txn_id = txn_id;
@@ -74,7 +78,8 @@ static void dialog_response(struct core *c, ipc_chan_t *ch, const sipmsg_t *m,
     in.source = &peer;
     int rc = ipc_send_sip_response_in(ch, &in);
     if (rc < 0)
-        log_ratelimited(LOG_WARN, "cannot pass a response to dialogd: %s", strerror(-rc));
+        log_call_ratelimited(LOG_WARN, msg.call_id, "cannot pass a response to dialogd: %s",
+                             strerror(-rc));
 }
 
 /* A response sipd made for dialogd's request (timeout, no route): nothing on the wire. */
@@ -113,18 +118,20 @@ void core_dialog_respond(struct core *c, const Sb__SipRespond *rs) {
         /* dialogd names the dialog: its tag replaces our hash tag (RFC 3261 12.1.1) */
         if (strlen(msg->to_tag) < sizeof t->to_tag && !strpbrk(msg->to_tag, " \t\r\n;,<>\"")) {
             if (t->status > 100 && strcmp(t->to_tag, msg->to_tag) != 0)
-                log_ratelimited(LOG_WARN, "dialogd changed the To tag of a transaction");
+                log_call_ratelimited(LOG_WARN, t->call_id,
+                                     "dialogd changed the To tag of a transaction");
             else
                 snprintf(t->to_tag, sizeof t->to_tag, "%s", msg->to_tag);
         }
     }
     struct sipconv_local local;
-    core_local_of_dest(c, &t->dest, &local);
+    core_local_name(c, &t->dest, t->dest.transport, &local);
     struct sipmsg_out o = {c->extra, c->extra_cap, 0, false};
     const char *why = NULL;
     if (!sipconv_response_lines(msg, &local, &o, &why)) {
-        log_ratelimited(LOG_WARN, "dialogd's %u answer unusable (%s): answering 500", msg->status,
-                        why ? why : "too large");
+        log_call_ratelimited(LOG_WARN, t->call_id,
+                             "dialogd's %u answer unusable (%s): answering 500", msg->status,
+                             why ? why : "too large");
         core_reply(c, t, 500, "Server Internal Error", NULL, 0);
         return;
     }
@@ -145,8 +152,10 @@ static void send_cancel(struct core *c, struct txn *invite) {
         return; /* cancelled already */
     struct txn *t =
         txn_client_new(c->txns, false, c->key2, (size_t)kl, &invite->dest, c->out, (size_t)n);
-    if (t)
+    if (t) {
         t->user = c;
+        txn_set_call_id(t, invite->call_id, strlen(invite->call_id));
+    }
 }
 
 void core_dialog_cancel(struct core *c, const Sb__SipCancel *sc) {
@@ -159,6 +168,73 @@ void core_dialog_cancel(struct core *c, const Sb__SipCancel *sc) {
         send_cancel(c, t);
 }
 
+/* The connection a request to hop goes on (RFC 3261 18.1.1): dialogd's flow when it is
+ * still open, else (not behind NAT) an open connection to the address or a new one from
+ * hop->local. NULL with *why. */
+static struct tcp_conn *send_conn(struct core *c, const struct sipconv_hop *hop, const char **why) {
+    struct tcp_conn *conn = NULL;
+    if (hop->given && hop->conn_id) {
+        /* ids start again with a new sipd: the peer must be the flow's too */
+        conn = tcp_find_id(c->tcp, hop->conn_id);
+        if (conn && !sipdest_addr_equal(tcp_conn_peer(conn), &hop->addr))
+            conn = NULL;
+    }
+    if (!conn && hop->given && hop->nated) {
+        /* a phone behind NAT is reached only on the connection it opened */
+        *why = "connection to a NATed peer is gone";
+        return NULL;
+    }
+    if (!conn)
+        conn = tcp_find(c->tcp, &hop->addr);
+    if (!conn)
+        conn = tcp_connect(c->tcp, &hop->addr, hop->addr_len, &hop->local);
+    if (!conn)
+        *why = "No TCP connection";
+    return conn;
+}
+
+/* The dest of a request to hop, and its local end; false with *why. */
+static bool send_dest(struct core *c, const struct sipconv_hop *hop, struct sipdest *dest,
+                      const char **why) {
+    memset(dest, 0, sizeof *dest);
+    dest->addr = hop->addr;
+    dest->addr_len = hop->addr_len;
+    if (hop->transport == SIPDEST_TCP) {
+        if (!c->tcp) {
+            *why = "no TCP listener";
+            return false;
+        }
+        if (hop->given && hop->conn_id && hop->instance != c->cfg.instance) {
+            /* the flow belongs to another instance: dialogd sends there */
+            *why = "connection owned by another sipd instance";
+            return false;
+        }
+        struct tcp_conn *conn = send_conn(c, hop, why);
+        if (!conn)
+            return false;
+        dest->transport = SIPDEST_TCP;
+        dest->tcp = conn;
+        core_local_source(c, dest);
+        return true;
+    }
+    int i = core_local_udp_pick(c, hop->addr.sa.sa_family, &hop->local);
+    if (i < 0) {
+        *why = "no socket of that family";
+        return false;
+    }
+    dest->transport = SIPDEST_UDP;
+    dest->udp = c->udp[i];
+    if (hop->local.sa.sa_family && udp_is_wildcard(dest->udp)) {
+        /* dialogd's local address, at this socket's port */
+        const union sipdest_addr *b = udp_bound(dest->udp);
+        dest->local = hop->local;
+        sipdest_addr_set_port(
+            &dest->local, ntohs(b->sa.sa_family == AF_INET ? b->sin.sin_port : b->sin6.sin6_port));
+    }
+    core_local_source(c, dest);
+    return true;
+}
+
 void core_dialog_send(struct core *c, ipc_chan_t *ch, const Sb__SipSendRequest *sr) {
     const Sb__SipMessage *msg = sr->msg;
     if (!msg || !msg->method) {
@@ -167,49 +243,27 @@ void core_dialog_send(struct core *c, ipc_chan_t *ch, const Sb__SipSendRequest *
         return;
     }
     const char *why = "?";
-    union sipdest_addr addr;
-    socklen_t addr_len;
-    enum sipdest_transport transport;
-    int i = -1;
-    if (sipconv_next_hop(msg, &addr, &addr_len, &transport, &why) < 0 ||
-        (transport == SIPDEST_TCP && !c->tcp && (why = "no TCP listener")) ||
-        ((i = core_local_udp_index(c, addr.sa.sa_family)) < 0 &&
-         (why = "no socket of that family"))) {
-        log_ratelimited(LOG_INFO, "cannot send a %s: %s", msg->method, why);
+    struct sipconv_hop hop;
+    struct sipdest dest;
+    if (sipconv_next_hop(msg, &hop, &why) < 0 || !send_dest(c, &hop, &dest, &why)) {
+        log_call_ratelimited(LOG_INFO, msg->call_id, "cannot send a %s: %s", msg->method, why);
         core_dialog_local_response(c, ch, sr->client_id, 0, 503, why, msg->method,
                                    msg->call_id ? msg->call_id : "", msg->cseq);
         return;
     }
     struct sipconv_local local;
-    core_local_for(c, i, &addr, transport, &local);
-    if (transport == SIPDEST_TCP && c->tcp_port)
-        local.port = c->tcp_port;
+    core_local_name(c, &dest, hop.transport, &local);
     char branch[64];
     uint64_t rnd = sb_mix64(c->tag_salt ^ ++c->branch_counter);
     snprintf(branch, sizeof branch, CORE_BRANCH_PREFIX "%dx%016llx", c->cfg.instance,
              (unsigned long long)rnd);
     int n = sipconv_request_build(msg, &local, branch, c->out, c->out_cap, &why);
     if (n < 0) {
-        log_ratelimited(LOG_WARN, "dialogd's %s unusable: %s", msg->method,
-                        n == -ENOSPC ? "too large" : why);
+        log_call_ratelimited(LOG_WARN, msg->call_id, "dialogd's %s unusable: %s", msg->method,
+                             n == -ENOSPC ? "too large" : why);
         core_dialog_local_response(c, ch, sr->client_id, 0, 500, "Request unusable", msg->method,
                                    msg->call_id ? msg->call_id : "", msg->cseq);
         return;
-    }
-    struct sipdest dest = {
-        .transport = SIPDEST_UDP, .udp = c->udp[i], .addr = addr, .addr_len = addr_len};
-    if (transport == SIPDEST_TCP) { /* RFC 3261 18.1.1: an open connection, or a new one */
-        struct tcp_conn *conn = tcp_find(c->tcp, &addr);
-        if (!conn)
-            conn = tcp_connect(c->tcp, &addr, addr_len);
-        if (!conn) {
-            core_dialog_local_response(c, ch, sr->client_id, 0, 503, "No TCP connection",
-                                       msg->method, msg->call_id ? msg->call_id : "", msg->cseq);
-            return;
-        }
-        dest.transport = SIPDEST_TCP;
-        dest.udp = NULL;
-        dest.tcp = conn;
     }
     if (strcmp(msg->method, "ACK") == 0) { /* the ACK of a 2xx: no transaction */
         shm_count(c->slot, SHM_C_sip_tx_requests, 1);
@@ -228,6 +282,8 @@ void core_dialog_send(struct core *c, ipc_chan_t *ch, const Sb__SipSendRequest *
         return;
     }
     t->user = c;
+    if (msg->call_id)
+        txn_set_call_id(t, msg->call_id, strlen(msg->call_id));
     t->tu = ch;
     t->tu_id = sr->client_id;
 }
@@ -268,12 +324,24 @@ void core_dialog_response_in(struct core *c, const struct core_msg *cm, const ch
     dialog_response(c, ch, m, src, t->tu_id, t->id);
 }
 
+struct txn *core_dialog_invite_of_flow(struct core *c, const sipmsg_t *m,
+                                       const struct sipdest *src) {
+    int ml = txn_merge_key(m, SIPMSG_M_INVITE, c->key2, c->key_cap);
+    struct txn *t = ml > 0 ? txn_find_merged(c->txns, c->key2, (size_t)ml) : NULL;
+    if (!t || t->client || !t->invite || !txn_has_branch(t, m->via.branch) ||
+        t->dest.transport != src->transport || !sipdest_addr_equal(&t->source, &src->addr))
+        return NULL;
+    return t;
+}
+
 /* RFC 3261 9.2: CANCEL matches the INVITE transaction it cancels. */
 void core_dialog_cancel_in(struct core *c, struct core_msg *cm, const char *key, size_t key_len) {
     const sipmsg_t *m = cm->m;
     const struct sipdest *src = cm->src;
     int ilen = txn_key(m, SIPMSG_M_INVITE, c->key2, c->key_cap);
     struct txn *invite = ilen > 0 ? txn_find(c->txns, c->key2, (size_t)ilen) : NULL;
+    if (!invite) /* a phone behind NAT that rewrote its sent-by since the INVITE */
+        invite = core_dialog_invite_of_flow(c, m, src);
     struct txn *t = core_txn_start(c, cm, key, key_len, NULL, 0);
     if (!t)
         return;

@@ -36,7 +36,15 @@ void core_dialog_send(struct core *c, ipc_chan_t *ch, const Sb__SipSendRequest *
  * transaction, then dialogd. */
 void core_dialog_response_in(struct core *c, const struct core_msg *cm, const char *buf,
                              size_t len);
-/* A CANCEL (RFC 3261 9.2), in a transaction of its own (key). */
+/* The INVITE server transaction a CANCEL or ACK m belongs to whose top Via's sent-by
+ * differs from the INVITE's (a phone behind NAT that learned its public address from
+ * rport since): the same branch, Call-ID, From tag and CSeq number, from the same source
+ * address and port on the same transport. NULL when there is none: a CANCEL from
+ * elsewhere cancels nothing. */
+struct txn *core_dialog_invite_of_flow(struct core *c, const sipmsg_t *m,
+                                       const struct sipdest *src);
+/* A CANCEL (RFC 3261 9.2), in a transaction of its own (key); its INVITE is found by
+ * RFC 3261 17.2.3 or by core_dialog_invite_of_flow. */
 void core_dialog_cancel_in(struct core *c, struct core_msg *cm, const char *key, size_t key_len);
 /* The ACK of a 2xx (RFC 3261 13.2.2.4). */
 void core_dialog_ack_in(struct core *c, const sipmsg_t *m, const struct sipdest *src);

@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <uv.h>
 
 #include "core.h"
@@ -35,6 +36,15 @@
 #define CORE_INVITE_GUARD_MS (181 * 1000)
 #define CORE_BRANCH_PREFIX "z9hG4bKsb"
 
+/* m's Call-ID as a C string for log_call, in buf (cut at LOG_CALL_ID_MAX bytes). */
+static inline const char *core_call_id(const sipmsg_t *m, char buf[LOG_CALL_ID_MAX + 1]) {
+    size_t n = m->call_id.len < LOG_CALL_ID_MAX ? m->call_id.len : LOG_CALL_ID_MAX;
+    if (n)
+        memcpy(buf, m->call_id.ptr, n);
+    buf[n] = '\0';
+    return buf;
+}
+
 struct core {
     uv_loop_t *loop;
     uv_timer_t drain_timer; /* reports drained from the loop, not from a transaction */
@@ -44,7 +54,6 @@ struct core {
     struct core_peers peers;
     uint64_t router_counter, branch_counter;
     struct udp_sock *udp[CORE_MAX_UDP];
-    struct sipconv_local udp_local[CORE_MAX_UDP];
     int udp_family[CORE_MAX_UDP];
     int nudp;
     struct shm_seg *seg;     /* the transaction index, NULL: none */

@@ -7,17 +7,25 @@
 #include <sys/socket.h>
 
 #include "log.h"
+#include "sipnat.h"
+#include "transport_udp.h"
 
-void core_local_peer(const struct core *c, const struct sipdest *src, Sb__SipPeer *peer, char *ip,
-                     size_t iplen) {
-    int port = 0;
-    if (sipdest_addr_text(&src->addr, ip, iplen, &port) < 0)
-        ip[0] = '\0';
+void core_local_peer(const struct core *c, const struct sipdest *src, const sipmsg_t *m,
+                     Sb__SipPeer *peer, struct core_peer_text *txt) {
+    int port = 0, lport = 0;
+    if (sipdest_addr_text(&src->addr, txt->ip, sizeof txt->ip, &port) < 0)
+        txt->ip[0] = '\0';
+    if (sipdest_addr_text(&src->local, txt->local, sizeof txt->local, &lport) < 0)
+        txt->local[0] = '\0';
     sb__sip_peer__init(peer);
     peer->transport = (char *)sipdest_transport_name(src->transport);
-    peer->addr = ip;
+    peer->addr = txt->ip;
     peer->port = (uint32_t)port;
     peer->sipd_instance = (uint32_t)c->cfg.instance;
+    peer->local_addr = txt->local;
+    peer->local_port = (uint32_t)lport;
+    peer->conn_id = src->transport == SIPDEST_TCP ? tcp_conn_id(src->tcp) : 0;
+    peer->nated = m && sipnat_detect(m, &src->addr);
 }
 
 /* The sipd instance named in a branch of ours (z9hG4bKsb<instance>x...), or -1. */
@@ -41,8 +49,8 @@ void core_local_forward(struct core *c, int owner, const struct sipdest *src, co
         return;
     }
     Sb__SipPeer peer;
-    char ip[64];
-    core_local_peer(c, src, &peer, ip, sizeof ip);
+    struct core_peer_text txt;
+    core_local_peer(c, src, NULL, &peer, &txt);
     Sb__SipForward f = SB__SIP_FORWARD__INIT;
     f.data.data = (uint8_t *)buf;
     f.data.len = len;
@@ -53,47 +61,90 @@ void core_local_forward(struct core *c, int owner, const struct sipdest *src, co
         shm_count(c->slot, SHM_C_sip_rx_dropped, 1);
 }
 
-/* The UDP socket of ours for an address family, or -1. */
-int core_local_udp_index(const struct core *c, int family) {
-    for (int i = 0; i < c->nudp; i++)
-        if (c->udp_family[i] == family)
-            return i;
-    return -1;
+static int addr_port(const union sipdest_addr *a) {
+    return a->sa.sa_family == AF_INET    ? ntohs(a->sin.sin_port)
+           : a->sa.sa_family == AF_INET6 ? ntohs(a->sin6.sin6_port)
+                                         : 0;
 }
 
-/* How we name ourselves to a peer at addr through socket i (a wildcard bind asks the
- * routing table which local address reaches addr). */
-void core_local_for(const struct core *c, int i, const union sipdest_addr *to,
-                    enum sipdest_transport transport, struct sipconv_local *l) {
-    *l = c->udp_local[i];
-    l->transport = transport;
-    if (strcmp(l->host, "0.0.0.0") != 0 && strcmp(l->host, "::") != 0)
-        return;
-    int fd = socket(to->sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    union sipdest_addr me;
-    socklen_t len = sizeof me;
+int core_local_udp_pick(const struct core *c, int family, const union sipdest_addr *local) {
+    int best = -1, best_score = -1;
+    union sipdest_addr want;
+    if (local)
+        sipdest_addr_unmap(local, &want);
+    for (int i = 0; i < c->nudp; i++) {
+        if (c->udp_family[i] != family)
+            continue;
+        const union sipdest_addr *b = udp_bound(c->udp[i]);
+        int score = 0;
+        if (local && want.sa.sa_family) {
+            bool port_ok = addr_port(&want) == 0 || addr_port(&want) == addr_port(b);
+            if (sipdest_addr_same_host(b, &want))
+                score = port_ok ? 4 : 3;
+            else if (udp_is_wildcard(c->udp[i]))
+                score = port_ok ? 2 : 1;
+        }
+        if (score > best_score) {
+            best = i;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
+/* The local address the routing table picks to reach to (a connected UDP socket's). */
+static void route_source(const union sipdest_addr *to, union sipdest_addr *me) {
     socklen_t to_len = to->sa.sa_family == AF_INET6 ? sizeof to->sin6 : sizeof to->sin;
-    int port;
-    if (fd >= 0 && connect(fd, &to->sa, to_len) == 0 && getsockname(fd, &me.sa, &len) == 0)
-        sipdest_addr_text(&me, l->host, sizeof l->host, &port);
+    socklen_t len = sizeof *me;
+    int fd = socket(to->sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, &to->sa, to_len) < 0 || getsockname(fd, &me->sa, &len) < 0)
+        memset(me, 0, sizeof *me);
     if (fd >= 0)
         close(fd);
 }
 
-/* Our name for the transport of t's responses. */
-void core_local_of_dest(const struct core *c, const struct sipdest *d, struct sipconv_local *l) {
-    int i = -1;
-    for (int k = 0; k < c->nudp; k++)
-        if (c->udp[k] == d->udp)
-            i = k;
-    if (i < 0)
-        i = core_local_udp_index(c, d->addr.sa.sa_family);
-    if (i < 0) {
-        memset(l, 0, sizeof *l);
-        snprintf(l->host, sizeof l->host, "127.0.0.1");
-        l->port = 5060;
-        l->transport = d->transport;
+void core_local_source(const struct core *c, struct sipdest *d) {
+    (void)c;
+    if (d->local.sa.sa_family)
+        return;
+    if (d->transport == SIPDEST_TCP) {
+        if (d->tcp)
+            d->local = *tcp_conn_local(d->tcp);
         return;
     }
-    core_local_for(c, i, &d->addr, d->transport, l);
+    if (d->transport != SIPDEST_UDP || !d->udp)
+        return;
+    const union sipdest_addr *b = udp_bound(d->udp);
+    if (!udp_is_wildcard(d->udp)) {
+        d->local = *b;
+        return;
+    }
+    union sipdest_addr me;
+    route_source(&d->addr, &me);
+    if (!me.sa.sa_family)
+        return;
+    sipdest_addr_set_port(&me, addr_port(b));
+    d->local = me;
+}
+
+void core_local_name(const struct core *c, const struct sipdest *d,
+                     enum sipdest_transport transport, struct sipconv_local *l) {
+    memset(l, 0, sizeof *l);
+    l->transport = transport;
+    union sipdest_addr local;
+    sipdest_addr_unmap(&d->local, &local);
+    if (!local.sa.sa_family && d->transport == SIPDEST_UDP && d->udp)
+        local = *udp_bound(d->udp);
+    if (sipdest_addr_text(&local, l->host, sizeof l->host, &l->port) < 0) {
+        snprintf(l->host, sizeof l->host, "127.0.0.1");
+        l->port = 5060;
+    }
+    if (transport == SIPDEST_TCP && c->tcp_port)
+        l->port = c->tcp_port; /* where our requests' responses may open a connection */
+    const struct advertise_entry *e = advertise_lookup(&c->cfg.advertise, l->host);
+    if (e) {
+        snprintf(l->host, sizeof l->host, "%s", e->host);
+        if (e->port)
+            l->port = e->port;
+    }
 }

@@ -2,12 +2,15 @@
  * NAME
  *   core_local - sipd's own addresses and its sibling instances.
  * DESCRIPTION
- *   How sipd names itself to a peer (the local address of the socket that reaches it, for
- *   Via and Contact), the SipPeer of a source, the instance a branch of ours names
+ *   Where what we send leaves from and how sipd names itself there: the local address of
+ *   a dest (the one the peer sent to; for a new destination the bound address of the
+ *   socket, or on a wildcard socket the one the routing table picks), written in Via and
+ *   Contact as sip_advertise says (lib/advertise.h). The SipPeer of a source (its local
+ *   end, TCP connection id and NAT flag, sipnat.h), the instance a branch of ours names
  *   (z9hG4bKsb<instance>x...), and handing a datagram to the instance that owns its
  *   transaction (SipForward). Bottom layer of the core, beside core_reply.
  * OWNERSHIP
- *   core_local_peer fills peer with pointers into ip (the caller's) and constants.
+ *   core_local_peer fills peer with pointers into txt (the caller's) and constants.
  * LOOP
  *   sipd's loop.
  * ERRORS
@@ -18,20 +21,28 @@
 
 #include "core_int.h"
 
-/* The SipPeer of src, its address text in ip. */
-void core_local_peer(const struct core *c, const struct sipdest *src, Sb__SipPeer *peer, char *ip,
-                     size_t iplen);
+/* Text a SipPeer points into. */
+struct core_peer_text {
+    char ip[64], local[64];
+};
+
+/* The SipPeer of src (nated from m's headers when m is given: sipnat_detect). */
+void core_local_peer(const struct core *c, const struct sipdest *src, const sipmsg_t *m,
+                     Sb__SipPeer *peer, struct core_peer_text *txt);
 /* The sipd instance named in a branch of ours, or -1. */
 int core_local_branch_owner(struct sipmsg_str b);
 /* Hands buf (from src) to sipd instance owner (SipForward). */
 void core_local_forward(struct core *c, int owner, const struct sipdest *src, const char *buf,
                         size_t len);
-/* The UDP socket of ours for an address family, or -1. */
-int core_local_udp_index(const struct core *c, int family);
-/* How we name ourselves to a peer at to through socket i. */
-void core_local_for(const struct core *c, int i, const union sipdest_addr *to,
-                    enum sipdest_transport transport, struct sipconv_local *l);
-/* Our name for the transport of responses sent to d. */
-void core_local_of_dest(const struct core *c, const struct sipdest *d, struct sipconv_local *l);
+/* The UDP socket to send from local (family 0: any) to a peer of family: one bound to
+ * local, else a wildcard one of local's port, else any of the family; -1 when none. */
+int core_local_udp_pick(const struct core *c, int family, const union sipdest_addr *local);
+/* Sets d->local when it is unknown: the socket's bound address, the routing table's
+ * choice on a wildcard socket, the connection's own for TCP. */
+void core_local_source(const struct core *c, struct sipdest *d);
+/* How we name ourselves (Via sent-by, Contact) on d for transport: d->local, or what
+ * sip_advertise gives for it; TCP names our listening port. */
+void core_local_name(const struct core *c, const struct sipdest *d,
+                     enum sipdest_transport transport, struct sipconv_local *l);
 
 #endif

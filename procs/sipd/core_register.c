@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core_local.h"
 #include "core_reply.h"
 #include "log.h"
 #include "proto/sip.pb-c.h"
@@ -49,11 +50,12 @@ static void register_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
         env && env->body_case == SB__ENVELOPE__BODY_REGISTER_REPLY ? env->register_reply : NULL;
     if (!rr) {
         if (env && env->body_case == SB__ENVELOPE__BODY_ERROR && env->error)
-            log_ratelimited(LOG_WARN, "routerd refused a REGISTER: %s",
-                            env->error->message ? env->error->message : "?");
+            log_call_ratelimited(LOG_WARN, t->call_id, "routerd refused a REGISTER: %s",
+                                 env->error->message ? env->error->message : "?");
         else if (!env)
-            log_ratelimited(LOG_WARN, "no answer from routerd to a REGISTER in %u ms",
-                            c->cfg.register_timeout_ms);
+            log_call_ratelimited(LOG_WARN, t->call_id,
+                                 "no answer from routerd to a REGISTER in %u ms",
+                                 c->cfg.register_timeout_ms);
         sipmsg_out_printf(&o, "Retry-After: %d\r\n", CORE_RETRY_AFTER_NO_ROUTER);
         core_reply(c, t, 503, "Registrar not available", o.p, o.len);
         txn_unref(t);
@@ -82,7 +84,8 @@ static void register_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
                           rr->retry_after ? rr->retry_after : CORE_RETRY_AFTER_NO_ROUTER);
     }
     if (o.full) {
-        log_ratelimited(LOG_WARN, "REGISTER answer over %zu bytes of header fields", o.cap);
+        log_call_ratelimited(LOG_WARN, t->call_id,
+                             "REGISTER answer over %zu bytes of header fields", o.cap);
         status = 500;
         reason = "Too many bindings";
         o.len = 0;
@@ -104,7 +107,7 @@ void core_register_relay(struct core *c, const sipmsg_t *m, const struct sipdest
     struct sipmsg_register reg;
     struct sipmsg_verdict v;
     char aor[512];
-    if (!sipmsg_register_read(m, &reg, aor, sizeof aor, &v)) {
+    if (!sipmsg_register_read(m, c->cfg.domains, &reg, aor, sizeof aor, &v)) {
         core_reply_warning(c, t, v.status, v.reason, v.headers, v.headers_len);
         return;
     }
@@ -113,7 +116,7 @@ void core_register_relay(struct core *c, const sipmsg_t *m, const struct sipdest
         snprintf(retry, sizeof retry, "Retry-After: %d\r\n", CORE_RETRY_AFTER_NO_ROUTER);
     ipc_chan_t *ch = c->peers.router ? c->peers.router(c->peers.arg, c->router_counter++) : NULL;
     if (!ch) {
-        log_ratelimited(LOG_WARN, "REGISTER answered 503: no routerd connected");
+        log_call_ratelimited(LOG_WARN, t->call_id, "REGISTER answered 503: no routerd connected");
         core_reply(c, t, 503, "Registrar not available", retry, (size_t)retry_len);
         return;
     }
@@ -128,15 +131,9 @@ void core_register_relay(struct core *c, const sipmsg_t *m, const struct sipdest
         specs[i].q = reg.contacts[i].q;
         spec_ptrs[i] = &specs[i];
     }
-    char ip[64];
-    int port = 0;
-    if (sipdest_addr_text(&src->addr, ip, sizeof ip, &port) < 0)
-        ip[0] = '\0';
-    Sb__SipPeer peer = SB__SIP_PEER__INIT;
-    peer.transport = (char *)sipdest_transport_name(src->transport);
-    peer.addr = ip;
-    peer.port = (uint32_t)port;
-    peer.sipd_instance = (uint32_t)c->cfg.instance;
+    Sb__SipPeer peer;
+    struct core_peer_text txt;
+    core_local_peer(c, src, m, &peer, &txt);
     Sb__RegisterRequest rq = SB__REGISTER_REQUEST__INIT;
     rq.aor = aor;
     rq.call_id = scratch_str(&scratch, m->call_id);
@@ -156,8 +153,8 @@ void core_register_relay(struct core *c, const sipmsg_t *m, const struct sipdest
         ipc_request_register_request(ch, &rq, register_answered, t, c->cfg.register_timeout_ms);
     if (rc < 0) {
         txn_unref(t);
-        log_ratelimited(LOG_WARN, "REGISTER answered 503: cannot send to routerd: %s",
-                        strerror(-rc));
+        log_call_ratelimited(LOG_WARN, t->call_id,
+                             "REGISTER answered 503: cannot send to routerd: %s", strerror(-rc));
         core_reply(c, t, 503, "Registrar not available", retry, (size_t)retry_len);
     }
     /* The transaction stays in Trying, absorbing retransmissions, until routerd answers. */

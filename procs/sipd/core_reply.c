@@ -95,8 +95,9 @@ void core_reply_body(struct core *c, struct txn *t, int status, const char *reas
     };
     int n = sipmsg_response_build(&r, c->out, c->out_cap);
     if (n < 0) {
-        log_ratelimited(LOG_WARN, "a %d response does not fit in %zu bytes; answering 500", status,
-                        c->out_cap);
+        log_call_ratelimited(LOG_WARN, t->call_id,
+                             "a %d response does not fit in %zu bytes; answering 500", status,
+                             c->out_cap);
         r.status = status = 500;
         r.reason = "Response too large";
         r.headers_len = 0;
@@ -106,7 +107,7 @@ void core_reply_body(struct core *c, struct txn *t, int status, const char *reas
             return;
     }
     if (txn_respond(c->txns, t, status, c->out, (size_t)n) == -ENOMEM)
-        log_ratelimited(LOG_ERROR, "out of memory keeping a response");
+        log_call_ratelimited(LOG_ERROR, t->call_id, "out of memory keeping a response");
 }
 
 void core_reply(struct core *c, struct txn *t, int status, const char *reason, const char *headers,
@@ -144,6 +145,8 @@ struct txn *core_txn_start(struct core *c, struct core_msg *cm, const char *key,
         return NULL;
     }
     t->user = c;
+    t->source = src->addr;
+    txn_set_call_id(t, m->call_id.ptr, m->call_id.len);
     t->index_hash = cm->index_hash;
     cm->index_hash = 0; /* the entry is the transaction's now */
     return t;

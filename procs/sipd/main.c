@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "advertise.h"
 #include "core.h"
 #include "log.h"
 #include "sipmsg.h"
@@ -24,9 +25,12 @@ struct sipd {
     struct udp_sock *udp[CFG_MAX_ADDRS];
     int nudp;
     struct tcp_server *tcp;
+    struct advertise advertise; /* the sip_advertise in use */
 };
 
-static void config_from(const worker_t *w, struct core_config *cc, struct tcp_limits *tl) {
+/* The parameters sipd runs with; false when sip_advertise is bad (err says why). */
+static bool config_from(const worker_t *w, struct core_config *cc, struct tcp_limits *tl, char *err,
+                        size_t errlen) {
     memset(cc, 0, sizeof *cc);
     cc->t1_ms = (uint64_t)cfg_time_ms(w->cfg, CFG_sip_t1);
     cc->t2_ms = (uint64_t)cfg_time_ms(w->cfg, CFG_sip_t2);
@@ -35,9 +39,16 @@ static void config_from(const worker_t *w, struct core_config *cc, struct tcp_li
     cc->max_message = (size_t)cfg_int(w->cfg, CFG_sip_max_message);
     snprintf(cc->server, sizeof cc->server, "%s", cfg_str(w->cfg, CFG_sip_server_name));
     cc->instance = w->instance;
+    cc->domains = w->domains;
     tl->max_message = cc->max_message;
     tl->idle_ms = (uint64_t)cfg_time_ms(w->cfg, CFG_sip_tcp_idle_timeout);
     tl->max_connections = (size_t)cfg_int(w->cfg, CFG_sip_tcp_max_connections);
+    char why[300];
+    if (advertise_parse(cfg_str(w->cfg, CFG_sip_advertise), &cc->advertise, why, sizeof why) < 0) {
+        snprintf(err, errlen, "%s: sip_advertise: %s", cfg_file(w->cfg), why);
+        return false;
+    }
+    return true;
 }
 
 static ipc_chan_t *pick_router(void *arg, uint64_t key) {
@@ -63,14 +74,17 @@ static int sipd_init(worker_t *w) {
     char name[24];
     int tcp_fds[TCP_MAX_LISTENERS], ntcp = 0;
 
+    char err[400];
     sipmsg_library_init();
-    config_from(w, &cc, &tl);
+    if (!config_from(w, &cc, &tl, err, sizeof err))
+        log_fatal("%s", err);
     struct core_peers peers = {pick_router, pick_dialog, pick_sipd, pick_dialog_instance, w};
     sipd.core = core_new(w->loop, &cc, w->slot, &peers);
     if (!sipd.core)
         log_fatal("sipd cannot start: out of memory, or no random bytes (getrandom) for its "
                   "tags and branches");
     core_set_index(sipd.core, w->shm);
+    sipd.advertise = cc.advertise;
     w->role_ctx = &sipd;
     for (int i = 0; i < CFG_MAX_ADDRS; i++) {
         snprintf(name, sizeof name, "sip_udp%d", i);
@@ -80,10 +94,7 @@ static int sipd_init(worker_t *w) {
                 udp_open(w->loop, fd, cc.max_message, core_on_message, sipd.core, w->slot);
             if (!sipd.udp[sipd.nudp])
                 return -1;
-            union sipdest_addr local;
-            socklen_t len = sizeof local;
-            if (getsockname(fd, &local.sa, &len) == 0)
-                core_add_udp(sipd.core, sipd.udp[sipd.nudp], &local);
+            core_add_udp(sipd.core, sipd.udp[sipd.nudp]);
             sipd.nudp++;
         }
         snprintf(name, sizeof name, "sip_tcp%d", i);
@@ -111,8 +122,12 @@ static void sipd_reload(worker_t *w, const cfg_t *old) {
     struct sipd *sipd = w->role_ctx;
     struct core_config cc;
     struct tcp_limits tl;
-    (void)old;
-    config_from(w, &cc, &tl);
+    char err[400];
+    if (!config_from(w, &cc, &tl, err, sizeof err)) {
+        log_error("%s; keeping the old addresses", err);
+        cc.advertise = sipd->advertise;
+    }
+    sipd->advertise = cc.advertise;
     bool ok = core_set_config(sipd->core, &cc);
     for (int i = 0; i < sipd->nudp; i++)
         ok &= udp_set_max_message(sipd->udp[i], cc.max_message);

@@ -94,8 +94,8 @@ static char *uri_user(struct sipmsg_out *o, const char *uri) {
 }
 
 /* The parsed fields of out (RFC 4028 and the URIs), from m; false when o is full. */
-static bool parsed_fields(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv_store *st,
-                          struct sipmsg_out *o) {
+static bool parsed_fields(const sipmsg_t *m, const domains_t *domains, Sb__SipMessage *out,
+                          struct sipconv_store *st, struct sipmsg_out *o) {
     out->method_id = method_enum(m->method_id);
     out->ruri_user = out->ruri_host = out->refer_to = out->refer_to_aor = "";
     struct sipuri u;
@@ -115,7 +115,7 @@ static bool parsed_fields(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv
             char aor[SIPURI_MAX_TEXT];
             out->refer_to = copy_str(o, uri);
             if (sipuri_parse(uri.ptr, uri.len, &u) == 0 && u.user_len &&
-                sipuri_aor(&u, aor, sizeof aor) > 0)
+                sipuri_aor(domains, &u, aor, sizeof aor) > 0)
                 out->refer_to_aor = copy(o, aor, strlen(aor));
         }
     }
@@ -133,8 +133,8 @@ static bool parsed_fields(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv
            out->refer_to_aor && out->contact_host;
 }
 
-bool sipconv_to_proto(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv_store *st,
-                      struct sipmsg_out *o) {
+bool sipconv_to_proto(const sipmsg_t *m, const domains_t *domains, Sb__SipMessage *out,
+                      struct sipconv_store *st, struct sipmsg_out *o) {
     sb__sip_message__init(out);
     if (m->request) {
         out->method = copy_str(o, m->method);
@@ -174,7 +174,7 @@ bool sipconv_to_proto(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv_sto
     out->record_route = st->record_route;
     out->n_headers = nh;
     out->headers = st->header_ptrs;
-    return parsed_fields(m, out, st, o) && !o->full && out->method && out->call_id &&
+    return parsed_fields(m, domains, out, st, o) && !o->full && out->method && out->call_id &&
            out->contact && out->content_type;
 }
 
@@ -390,8 +390,41 @@ int sipconv_derive(const sipmsg_t *req, enum sipmsg_method method, const sipmsg_
 
 /* ---------------------------------------------------------------- next hop */
 
-int sipconv_next_hop(const Sb__SipMessage *msg, union sipdest_addr *addr, socklen_t *addr_len,
-                     enum sipdest_transport *transport, const char **why) {
+/* dialogd's next_hop: a flow it learned from a registration. */
+static int given_hop(const Sb__SipPeer *nh, struct sipconv_hop *hop, const char **why) {
+    hop->given = true;
+    hop->nated = nh->nated;
+    hop->conn_id = nh->conn_id;
+    hop->instance = (int)nh->sipd_instance;
+    const char *t = nh->transport ? nh->transport : "";
+    if (strcasecmp(t, "tcp") == 0) {
+        hop->transport = SIPDEST_TCP;
+    } else if (!*t || strcasecmp(t, "udp") == 0) {
+        hop->transport = SIPDEST_UDP;
+    } else {
+        *why = "next hop transport not supported";
+        return -EPROTONOSUPPORT;
+    }
+    if (nh->port > 65535 || nh->local_port > 65535 ||
+        sipdest_addr_parse(nh->addr, nh->port ? (int)nh->port : 5060, &hop->addr, &hop->addr_len) <
+            0) {
+        *why = "next hop is not a numeric address and port";
+        return -EINVAL;
+    }
+    if (nh->local_addr && *nh->local_addr &&
+        sipdest_addr_parse(nh->local_addr, (int)nh->local_port, &hop->local, NULL) < 0) {
+        *why = "next hop local address is not numeric";
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int sipconv_next_hop(const Sb__SipMessage *msg, struct sipconv_hop *hop, const char **why) {
+    memset(hop, 0, sizeof *hop);
+    hop->instance = -1;
+    if (msg->next_hop && msg->next_hop->addr && *msg->next_hop->addr)
+        return given_hop(msg->next_hop, hop, why);
+    union sipdest_addr *addr = &hop->addr;
     const char *target = msg->n_route ? msg->route[0] : msg->request_uri;
     if (!target || !*target) {
         *why = "no Request-URI";
@@ -418,9 +451,9 @@ int sipconv_next_hop(const Sb__SipMessage *msg, union sipdest_addr *addr, sockle
         *why = rc == -EPROTONOSUPPORT || u.sips ? "not a sip: URI" : "malformed URI";
         return -EINVAL;
     }
-    *transport = SIPDEST_UDP;
+    hop->transport = SIPDEST_UDP;
     if (strcmp(u.transport, "tcp") == 0) {
-        *transport = SIPDEST_TCP;
+        hop->transport = SIPDEST_TCP;
     } else if (u.transport[0] && strcmp(u.transport, "udp") != 0) {
         *why = "transport not supported";
         return -EPROTONOSUPPORT;
@@ -430,13 +463,13 @@ int sipconv_next_hop(const Sb__SipMessage *msg, union sipdest_addr *addr, sockle
     if (!u.ipv6 && inet_pton(AF_INET, u.host, &addr->sin.sin_addr) == 1) {
         addr->sin.sin_family = AF_INET;
         addr->sin.sin_port = htons((uint16_t)port);
-        *addr_len = sizeof addr->sin;
+        hop->addr_len = sizeof addr->sin;
         return 0;
     }
     if (u.ipv6 && inet_pton(AF_INET6, u.host, &addr->sin6.sin6_addr) == 1) {
         addr->sin6.sin6_family = AF_INET6;
         addr->sin6.sin6_port = htons((uint16_t)port);
-        *addr_len = sizeof addr->sin6;
+        hop->addr_len = sizeof addr->sin6;
         return 0;
     }
     *why = "host is not a numeric address (no DNS yet)";

@@ -7,13 +7,16 @@
  *   Record-Route values, body, every header field sipd does not own (Via, Route,
  *   Content-Length, ...) as a name/value pair, and what it parsed so that dialogd parses
  *   nothing: the method as an enum (responses: the CSeq method), the Request-URI's user
- *   and host, the From user, a REFER's Refer-To URI and its AOR (sipuri.h), the session
+ *   and host, the From user, a REFER's Refer-To URI and its AOR (sipuri.h: canonical, its
+ *   host mapped through the served domain given, borrowed, may be NULL), the session
  *   timer fields (RFC 4028). sipconv_request_build writes a request
  *   from one, with our Via (branch given) and, for contact_user, our Contact; it refuses
  *   fields that would break the message (CR, LF or NUL in any text, an empty Call-ID or
  *   method). sipconv_derive writes the ACK of a non-2xx (RFC 3261 17.1.1.3) or the CANCEL
  *   (RFC 3261 9.1) of a request we sent. sipconv_next_hop reads where a request goes:
- *   its first Route, else its Request-URI (numeric hosts; no DNS). Never does I/O.
+ *   dialogd's next_hop when it names an address (a registered phone's flow: transport,
+ *   address, port, connection, NAT flag, our local address), else its first Route, else
+ *   its Request-URI (numeric hosts; no DNS). Never does I/O.
  * OWNERSHIP
  *   sipconv_to_proto's result points into m, into st and into scratch: valid while all
  *   three are. Builders write into the caller's buffer.
@@ -45,13 +48,13 @@ struct sipconv_store {
 
 /* Our end of a transport: how we name ourselves in Via and Contact. */
 struct sipconv_local {
-    char host[64]; /* numeric; IPv6 without brackets */
+    char host[256]; /* numeric or the advertised name; IPv6 without brackets */
     int port;
     enum sipdest_transport transport;
 };
 
-bool sipconv_to_proto(const sipmsg_t *m, Sb__SipMessage *out, struct sipconv_store *st,
-                      struct sipmsg_out *scratch);
+bool sipconv_to_proto(const sipmsg_t *m, const domains_t *domains, Sb__SipMessage *out,
+                      struct sipconv_store *st, struct sipmsg_out *scratch);
 
 /* A request from msg (method, request_uri, route, from, to, call_id, cseq, contact or
  * contact_user, max_forwards, headers, content_type, body). */
@@ -68,10 +71,22 @@ bool sipconv_response_lines(const Sb__SipMessage *msg, const struct sipconv_loca
 int sipconv_derive(const sipmsg_t *req, enum sipmsg_method method, const sipmsg_t *resp, char *out,
                    size_t cap);
 
-/* Where msg goes: its first Route, else its Request-URI. 0, or -EINVAL (*why) for a URI
- * we cannot reach (not sip:, not a numeric host), -EPROTONOSUPPORT for transports other
+/* Where a request goes and how (sipconv_next_hop). */
+struct sipconv_hop {
+    union sipdest_addr addr; /* the peer */
+    socklen_t addr_len;
+    enum sipdest_transport transport;
+    bool given;               /* from msg->next_hop, not from Route / Request-URI */
+    uint64_t conn_id;         /* given, tcp: the connection to use, 0 none */
+    int instance;             /* given: the sipd instance owning conn_id */
+    bool nated;               /* given: never a new connection to it */
+    union sipdest_addr local; /* given local_addr (port local_port), family 0: none */
+};
+
+/* Where msg goes: next_hop when its addr is set (port 0: 5060, transport "" udp), else
+ * its first Route, else its Request-URI. 0, or -EINVAL (*why) for an address or URI we
+ * cannot reach (not sip:, not a numeric host), -EPROTONOSUPPORT for transports other
  * than UDP and TCP. */
-int sipconv_next_hop(const Sb__SipMessage *msg, union sipdest_addr *addr, socklen_t *addr_len,
-                     enum sipdest_transport *transport, const char **why);
+int sipconv_next_hop(const Sb__SipMessage *msg, struct sipconv_hop *hop, const char **why);
 
 #endif

@@ -5,7 +5,10 @@
  *   A sipdest names a transport (a UDP socket of ours, or a TCP connection) and a peer
  *   address. Transports fill one for every message they receive; the core turns it into
  *   the destination of the responses (RFC 3261 18.2.2, RFC 3581) and transactions keep
- *   a copy. sipdest_send hands bytes to the right transport. Never parses SIP.
+ *   a copy. It also names our own end: the local address the peer sent to (UDP: from
+ *   IP_PKTINFO / IPV6_PKTINFO, so a socket bound to a wildcard answers from the address
+ *   that was asked; TCP: the connection's) and everything sent to the dest leaves from
+ *   it. sipdest_send hands bytes to the right transport. Never parses SIP.
  * OWNERSHIP
  *   A sipdest that names a TCP connection holds a reference on it once sipdest_hold
  *   is called on it; sipdest_release drops it. The one a transport passes with a
@@ -19,6 +22,7 @@
 #define SB_SIPD_SIPDEST_H
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -39,6 +43,9 @@ struct sipdest {
     struct tcp_conn *tcp;    /* SIPDEST_TCP: the connection */
     union sipdest_addr addr; /* the peer: source of a request, or where to answer */
     socklen_t addr_len;
+    /* our end: the address the peer sent to, or the one to send from (family 0: let the
+     * kernel choose). An IPv6 link-local one carries its interface in sin6_scope_id. */
+    union sipdest_addr local;
 };
 
 /* Takes a reference on the connection of a TCP dest (nothing for UDP). */
@@ -53,5 +60,16 @@ const char *sipdest_transport_name(enum sipdest_transport t);
 int sipdest_addr_text(const union sipdest_addr *a, char *ip, size_t iplen, int *port);
 /* Sets the port of an address. */
 void sipdest_addr_set_port(union sipdest_addr *a, int port);
+/* Parses a numeric IPv4 or IPv6 address (brackets allowed) with port into a; 0, or
+ * -EINVAL. */
+int sipdest_addr_parse(const char *ip, int port, union sipdest_addr *a, socklen_t *len);
+/* Same address and port (IPv4-mapped IPv6 equals its IPv4 form). */
+bool sipdest_addr_equal(const union sipdest_addr *a, const union sipdest_addr *b);
+/* Same address, ports ignored (IPv4-mapped IPv6 equals its IPv4 form). */
+bool sipdest_addr_same_host(const union sipdest_addr *a, const union sipdest_addr *b);
+/* The IPv4 address of an IPv4-mapped IPv6 one, else a copy. */
+void sipdest_addr_unmap(const union sipdest_addr *in, union sipdest_addr *out);
+/* The wildcard address (0.0.0.0, ::). */
+bool sipdest_addr_is_any(const union sipdest_addr *a);
 
 #endif

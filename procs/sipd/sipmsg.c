@@ -1224,8 +1224,8 @@ static bool addr_spec(struct sipmsg_str v, struct sipmsg_str *uri, size_t *param
 }
 
 /* RFC 3261 10.3: the AOR a REGISTER binds is the To URI's canonical form (sipuri.h). */
-static bool canonical_aor(struct sipmsg_str uri, char *aor, size_t aorcap) {
-    return sipuri_aor_of(uri.ptr, uri.len, aor, aorcap) > 0;
+static bool canonical_aor(const domains_t *d, struct sipmsg_str uri, char *aor, size_t aorcap) {
+    return sipuri_aor_of(d, uri.ptr, uri.len, aor, aorcap) > 0;
 }
 
 bool sipmsg_name_addr(struct sipmsg_str v, struct sipmsg_str *display, struct sipmsg_str *uri) {
@@ -1252,14 +1252,14 @@ static bool reject400(struct sipmsg_verdict *v, const char *reason) {
     return false;
 }
 
-bool sipmsg_register_read(const sipmsg_t *m, struct sipmsg_register *r, char *aor, size_t aorcap,
-                          struct sipmsg_verdict *v) {
+bool sipmsg_register_read(const sipmsg_t *m, const domains_t *domains, struct sipmsg_register *r,
+                          char *aor, size_t aorcap, struct sipmsg_verdict *v) {
     struct sipmsg_str uri;
     size_t params_at;
     r->wildcard = false;
     r->ncontacts = 0;
     if (!addr_spec(sipmsg_header_value(m, SIPMSG_H_TO), &uri, &params_at) ||
-        !canonical_aor(uri, aor, aorcap))
+        !canonical_aor(domains, uri, aor, aorcap))
         return reject400(v, "To URI is not a SIP address-of-record");
 
     struct list_iter it = {m, SIPMSG_H_CONTACT, 0, 0};

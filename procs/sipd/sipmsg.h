@@ -39,6 +39,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "domains.h"
+
 #define SIPMSG_MAX_HEADERS 160 /* header lines per message; more is a 400 */
 #define SIPMSG_MAX_CONTACTS 32 /* contacts of one REGISTER; more is a 400 */
 #define SIPMSG_ALLOW "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER"
@@ -218,11 +220,12 @@ const char *sipmsg_reason_phrase(int status);
 /* RFC 3261 8.2 checks of a well-formed request, then RFC 4028's (a Session-Expires or
  * Min-SE that cannot be read: 400); true with v filled when it is rejected. */
 bool sipmsg_check(const sipmsg_t *m, struct sipmsg_verdict *v);
-/* A REGISTER's AOR (the To URI's canonical form, sipuri_aor: sip:user@host) into aor,
- * wildcard and contacts (RFC 3261 10.3); false with v filled (400) when malformed.
- * The contacts point into m. */
-bool sipmsg_register_read(const sipmsg_t *m, struct sipmsg_register *r, char *aor, size_t aorcap,
-                          struct sipmsg_verdict *v);
+/* A REGISTER's AOR (the To URI's canonical form, sipuri_aor: sip:user@host, the host
+ * mapped through the served domain, borrowed, may be NULL) into aor, wildcard and
+ * contacts (RFC 3261 10.3); false with v filled (400) when malformed. The contacts point
+ * into m. */
+bool sipmsg_register_read(const sipmsg_t *m, const domains_t *domains, struct sipmsg_register *r,
+                          char *aor, size_t aorcap, struct sipmsg_verdict *v);
 
 /* A name-addr or addr-spec value (From, To, Contact): its display name (quotes removed)
  * and URI, slices of v; false when malformed. */

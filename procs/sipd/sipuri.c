@@ -9,21 +9,8 @@
 
 #include <osipparser2/osip_parser.h>
 
-/* RFC 3261 25.1: unreserved and user-unreserved, the characters a user part may hold
- * as themselves. */
-static bool user_char(unsigned char c) {
-    return isalnum(c) || (c && strchr("-_.!~*'()&=+$,;?/", c));
-}
-
 static bool host_char(unsigned char c) {
     return isalnum(c) || c == '-' || c == '.' || c == '_';
-}
-
-static int hex_value(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)tolower((unsigned char)c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
 /* Lower-case copy of s into out; false when it does not fit. */
@@ -144,49 +131,12 @@ int sipuri_parse(const char *text, size_t len, struct sipuri *u) {
     return rc;
 }
 
-int sipuri_aor(const struct sipuri *u, char *out, size_t cap) {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = 0;
-#define AOR_PUT(c)                                                                                 \
-    do {                                                                                           \
-        if (n + 1 >= cap)                                                                          \
-            return -ENOSPC;                                                                        \
-        out[n++] = (char)(c);                                                                      \
-    } while (0)
-    for (const char *s = "sip:"; *s; s++)
-        AOR_PUT(*s);
-    for (size_t i = 0; i < u->user_len; i++) {
-        unsigned char c = (unsigned char)u->user[i];
-        if (c == '%' && i + 2 < u->user_len && hex_value(u->user[i + 1]) >= 0 &&
-            hex_value(u->user[i + 2]) >= 0) {
-            c = (unsigned char)(hex_value(u->user[i + 1]) * 16 + hex_value(u->user[i + 2]));
-            i += 2;
-        }
-        if (user_char(c)) {
-            AOR_PUT(c);
-        } else {
-            AOR_PUT('%');
-            AOR_PUT(hex[c >> 4]);
-            AOR_PUT(hex[c & 15]);
-        }
-    }
-    if (u->user_len)
-        AOR_PUT('@');
-    if (u->ipv6)
-        AOR_PUT('[');
-    for (const char *s = u->host; *s; s++)
-        AOR_PUT(*s);
-    if (u->ipv6)
-        AOR_PUT(']');
-#undef AOR_PUT
-    if (cap == 0)
-        return -ENOSPC;
-    out[n] = '\0';
-    return (int)n;
+int sipuri_aor(const domains_t *d, const struct sipuri *u, char *out, size_t cap) {
+    return domains_aor(d, u->user, u->user_len, u->host, strlen(u->host), out, cap);
 }
 
-int sipuri_aor_of(const char *text, size_t len, char *out, size_t cap) {
+int sipuri_aor_of(const domains_t *d, const char *text, size_t len, char *out, size_t cap) {
     struct sipuri u;
     int rc = sipuri_parse(text, len, &u);
-    return rc < 0 ? rc : sipuri_aor(&u, out, cap);
+    return rc < 0 ? rc : sipuri_aor(d, &u, out, cap);
 }

@@ -325,6 +325,12 @@ struct txn *txn_find_id(txn_table_t *tb, uint64_t id) {
     return NULL;
 }
 
+bool txn_has_branch(const struct txn *t, struct sipmsg_str branch) {
+    /* the key of txn_key: "3 <branch> <sent-by> ..." */
+    return !t->client && t->key_len > branch.len + 2 && memcmp(t->keys, "3 ", 2) == 0 &&
+           memcmp(t->keys + 2, branch.ptr, branch.len) == 0 && t->keys[2 + branch.len] == ' ';
+}
+
 void txn_foreach(txn_table_t *tb, void (*fn)(void *arg, struct txn *t), void *arg) {
     for (uint32_t b = 0; b <= tb->mask; b++)
         for (struct txn *t = tb->by_key[b]; t; t = t->next_key)
@@ -372,6 +378,14 @@ static struct txn *txn_alloc(txn_table_t *tb, bool invite, const char *key, size
     shm_gauge(tb->slot, SHM_C_sip_txn_active, tb->count);
     maybe_grow(tb);
     return t;
+}
+
+void txn_set_call_id(struct txn *t, const char *call_id, size_t len) {
+    if (len > LOG_CALL_ID_MAX)
+        len = LOG_CALL_ID_MAX;
+    if (len)
+        memcpy(t->call_id, call_id, len);
+    t->call_id[len] = '\0';
 }
 
 struct txn *txn_new(txn_table_t *tb, bool invite, const char *key, size_t key_len,
@@ -505,8 +519,8 @@ static void fire(txn_table_t *tb, struct txn *t, uint64_t now) {
         expire(tb, t); /* the TU's guard */
         return;
     }
-    bool waiting_ack = (t->invite && t->state == TXN_COMPLETED) ||
-                       (t->state == TXN_ACCEPTED && !t->acked);
+    bool waiting_ack =
+        (t->invite && t->state == TXN_COMPLETED) || (t->state == TXN_ACCEPTED && !t->acked);
     if (waiting_ack && now < t->end_ms) {
         /* RFC 3261 17.2.1 Timer G; 13.3.1.4 for a 2xx */
         send_response(tb, t);
@@ -515,7 +529,8 @@ static void fire(txn_table_t *tb, struct txn *t, uint64_t now) {
         return;
     }
     if (t->invite && t->state == TXN_COMPLETED)
-        log_ratelimited(LOG_INFO, "no ACK for a %d to an INVITE before Timer H", t->status);
+        log_call_ratelimited(LOG_INFO, t->call_id, "no ACK for a %d to an INVITE before Timer H",
+                             t->status);
     txn_ref(t);
     if (t->state == TXN_ACCEPTED && !t->acked && tb->hooks.ack_timeout)
         tb->hooks.ack_timeout(tb->arg, t);
@@ -666,8 +681,9 @@ bool txn_client_response(txn_table_t *tb, struct txn *t, int status) {
         /* RFC 3261 17.1.1.2: Completed, Timer D (>= 32 s on UDP); 17.1.2.2 Timer K (T4) */
         set_state(tb, t, TXN_COMPLETED);
         uint64_t wait = t->reliable ? 0
-                        : t->invite ? (64 * tb->timers.t1_ms > 32000 ? 64 * tb->timers.t1_ms : 32000)
-                                    : tb->timers.t4_ms;
+                        : t->invite
+                            ? (64 * tb->timers.t1_ms > 32000 ? 64 * tb->timers.t1_ms : 32000)
+                            : tb->timers.t4_ms;
         if (!schedule(tb, t, now + wait))
             terminate(tb, t);
         return true;

@@ -44,6 +44,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "log.h"
 #include "shm.h"
 #include "sipdest.h"
 #include "sipmsg.h"
@@ -65,20 +66,22 @@ struct txn {
     enum txn_state state;
     bool invite;
     bool client;
-    bool reliable;       /* TCP: no retransmissions, Timers J and I are 0 */
-    int status;          /* last response sent, 0 before the first */
-    struct sipdest dest; /* where its responses go */
-    char to_tag[24];     /* the tag of our To, "" when the request had one */
-    char *echo;          /* header fields responses echo (sipmsg_echo_build), until final */
+    bool reliable;             /* TCP: no retransmissions, Timers J and I are 0 */
+    int status;                /* last response sent, 0 before the first */
+    struct sipdest dest;       /* where its responses go */
+    union sipdest_addr source; /* free for the table's user: where a request came from */
+    char to_tag[24];           /* the tag of our To, "" when the request had one */
+    char *echo;                /* header fields responses echo (sipmsg_echo_build), until final */
     size_t echo_len, to_tag_at;
     bool acked;          /* Accepted: the ACK of our 2xx came (server) */
     bool cancel_pending; /* client INVITE: CANCEL once a provisional response comes */
     uint64_t id;         /* unique in the table: id base | sequence */
-    void *user; /* free for the table's user (sipd's core) */
-    void *tu;   /* free for the table's user: the TU (dialogd channel) it reports to */
-    uint64_t tu_id; /* the TU's id of a client transaction */
+    void *user;          /* free for the table's user (sipd's core) */
+    void *tu;            /* free for the table's user: the TU (dialogd channel) it reports to */
+    uint64_t tu_id;      /* the TU's id of a client transaction */
     uint64_t index_hash; /* free for the table's user: its shm index entry, 0 none */
     char *request;  /* client: the request (then, once Completed, its ACK) */
+    char call_id[LOG_CALL_ID_MAX + 1]; /* its request's Call-ID for the log (txn_set_call_id) */
     size_t request_len;
     /* private to the table */
     struct txn *next_key, *next_merge, *next_id;
@@ -141,6 +144,8 @@ int txn_client_key(const char *branch, size_t branch_len, const char *method, si
 struct txn *txn_find(txn_table_t *tb, const char *key, size_t key_len);
 struct txn *txn_find_merged(txn_table_t *tb, const char *merge_key, size_t merge_len);
 struct txn *txn_find_id(txn_table_t *tb, uint64_t id);
+/* Whether t is a server transaction of an RFC 3261 branch (z9hG4bK...) equal to branch. */
+bool txn_has_branch(const struct txn *t, struct sipmsg_str branch);
 /* Calls fn for every live transaction (fn may end none of them). */
 void txn_foreach(txn_table_t *tb, void (*fn)(void *arg, struct txn *t), void *arg);
 
@@ -170,6 +175,9 @@ bool txn_client_response(txn_table_t *tb, struct txn *t, int status);
 /* Completed client INVITE: the ACK of its non-2xx (copied), sent now and for every
  * retransmission of that response. */
 void txn_client_ack(txn_table_t *tb, struct txn *t, const char *ack, size_t len);
+
+/* Keeps len bytes of call_id (cut at LOG_CALL_ID_MAX) as t's Call-ID in log lines. */
+void txn_set_call_id(struct txn *t, const char *call_id, size_t len);
 
 void txn_ref(struct txn *t);
 void txn_unref(struct txn *t);

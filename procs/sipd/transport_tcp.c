@@ -24,6 +24,7 @@ struct tcp_server {
     struct shm_proc *slot;
     struct tcp_conn *conns; /* open connections */
     size_t nconns;
+    uint64_t next_id; /* the last connection id given */
 };
 
 struct tcp_conn {
@@ -36,6 +37,8 @@ struct tcp_conn {
     bool closing;
     union sipdest_addr peer;
     socklen_t peer_len;
+    union sipdest_addr local; /* getsockname */
+    uint64_t id;              /* unique in this sipd instance, never 0 */
     bool connecting;    /* ours, outbound: not up yet; what is sent waits in pending */
     char *pending;
     size_t pending_len;
@@ -199,8 +202,11 @@ static void conn_process(struct tcp_conn *c) {
             sipmsg_frame(c->buf + off, c->len - off, s->limits.max_message, &msg_len, &head_len);
         if (r == 0)
             break;
-        struct sipdest src = {
-            .transport = SIPDEST_TCP, .tcp = c, .addr = c->peer, .addr_len = c->peer_len};
+        struct sipdest src = {.transport = SIPDEST_TCP,
+                              .tcp = c,
+                              .addr = c->peer,
+                              .addr_len = c->peer_len,
+                              .local = c->local};
         if (r == -EMSGSIZE) {
             shm_count(s->slot, SHM_C_sip_rx_dropped, 1);
             log_ratelimited(LOG_INFO, "closing a tcp connection: message over sip_max_message");
@@ -254,6 +260,7 @@ static struct tcp_conn *conn_new(struct tcp_server *s) {
     c->handle.data = c->idle.data = c;
     c->handles_open = 2;
     c->srv = s;
+    c->id = ++s->next_id;
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -285,6 +292,9 @@ static void on_connection(uv_stream_t *listener, int status) {
         return;
     }
     c->peer_len = (socklen_t)len;
+    len = sizeof c->local;
+    if (uv_tcp_getsockname(&c->handle, &c->local.sa, &len) < 0)
+        memset(&c->local, 0, sizeof c->local);
     shm_gauge(s->slot, SHM_C_sip_tcp_connections, s->nconns);
     uv_tcp_nodelay(&c->handle, 1);
     uv_timer_start(&c->idle, on_idle, s->limits.idle_ms, 0);
@@ -328,8 +338,27 @@ static void on_connected(uv_connect_t *req, int status) {
     tcp_conn_unref(c); /* the connect's reference */
 }
 
+struct tcp_conn *tcp_find_id(struct tcp_server *s, uint64_t id) {
+    for (struct tcp_conn *c = s && id ? s->conns : NULL; c; c = c->next)
+        if (!c->closing && c->id == id)
+            return c;
+    return NULL;
+}
+
+uint64_t tcp_conn_id(const struct tcp_conn *c) {
+    return c ? c->id : 0;
+}
+
+const union sipdest_addr *tcp_conn_local(const struct tcp_conn *c) {
+    return &c->local;
+}
+
+const union sipdest_addr *tcp_conn_peer(const struct tcp_conn *c) {
+    return &c->peer;
+}
+
 struct tcp_conn *tcp_connect(struct tcp_server *s, const union sipdest_addr *peer,
-                             socklen_t peer_len) {
+                             socklen_t peer_len, const union sipdest_addr *from) {
     if (!s || s->closing || s->nconns >= s->limits.max_connections)
         return NULL;
     uv_connect_t *req = malloc(sizeof *req);
@@ -344,7 +373,14 @@ struct tcp_conn *tcp_connect(struct tcp_server *s, const union sipdest_addr *pee
     c->connecting = true;
     req->data = c;
     tcp_conn_ref(c);
-    int rc = uv_tcp_connect(req, &c->handle, &peer->sa, on_connected);
+    int rc = 0;
+    if (from && from->sa.sa_family == peer->sa.sa_family && !sipdest_addr_is_any(from)) {
+        union sipdest_addr me = *from; /* an ephemeral port of that address */
+        sipdest_addr_set_port(&me, 0);
+        rc = uv_tcp_bind(&c->handle, &me.sa, 0);
+    }
+    if (rc == 0)
+        rc = uv_tcp_connect(req, &c->handle, &peer->sa, on_connected);
     if (rc < 0) {
         log_ratelimited(LOG_INFO, "tcp connect: %s", uv_strerror(rc));
         free(req);
@@ -353,6 +389,9 @@ struct tcp_conn *tcp_connect(struct tcp_server *s, const union sipdest_addr *pee
         conn_close(c);
         return NULL;
     }
+    int len = sizeof c->local;
+    if (uv_tcp_getsockname(&c->handle, &c->local.sa, &len) < 0)
+        memset(&c->local, 0, sizeof c->local);
     return c;
 }
 

@@ -12,7 +12,9 @@
  *   over max_message closes the connection (counted sip_rx_dropped). A connection idle
  *   for idle_ms is closed. Responses go back on the same connection. Requests of ours go
  *   on an open connection to their destination or on a new one (tcp_connect), served the
- *   same way once up. Never parses SIP beyond the framing.
+ *   same way once up, bound first to a given local address when one is asked for. Every
+ *   connection has an id unique in the instance (tcp_conn_id, never 0) and knows its
+ *   local address (getsockname). Never parses SIP beyond the framing.
  * OWNERSHIP
  *   The server owns the listening fds and its connections. A connection lives while it
  *   is open or referenced (tcp_conn_ref, taken by transactions through sipdest_hold);
@@ -58,11 +60,19 @@ size_t tcp_connection_count(const struct tcp_server *s);
 int tcp_send(struct tcp_conn *c, const char *buf, size_t len);
 /* The open connection whose peer is peer (to send a request on it), or NULL. Borrowed. */
 struct tcp_conn *tcp_find(struct tcp_server *s, const union sipdest_addr *peer);
-/* A new connection of ours to peer (RFC 3261 18.1.1); what is sent before it is up waits
- * for it; a failed connect closes it (its transactions time out). NULL when out of memory
- * or at max_connections. Borrowed like an accepted one: hold a reference to keep it. */
+/* The open connection of id, or NULL. Borrowed. */
+struct tcp_conn *tcp_find_id(struct tcp_server *s, uint64_t id);
+/* A connection's id (0 for NULL) and its local address (family 0 when unknown). */
+uint64_t tcp_conn_id(const struct tcp_conn *c);
+const union sipdest_addr *tcp_conn_local(const struct tcp_conn *c);
+const union sipdest_addr *tcp_conn_peer(const struct tcp_conn *c);
+/* A new connection of ours to peer (RFC 3261 18.1.1), from an ephemeral port of from's
+ * address when from is given (NULL, family 0 or a wildcard: the kernel chooses); what is
+ * sent before it is up waits for it; a failed connect closes it (its transactions time
+ * out). NULL when out of memory, at max_connections or when from cannot be bound.
+ * Borrowed like an accepted one: hold a reference to keep it. */
 struct tcp_conn *tcp_connect(struct tcp_server *s, const union sipdest_addr *peer,
-                             socklen_t peer_len);
+                             socklen_t peer_len, const union sipdest_addr *from);
 void tcp_conn_ref(struct tcp_conn *c);
 void tcp_conn_unref(struct tcp_conn *c);
 

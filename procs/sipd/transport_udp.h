@@ -7,7 +7,10 @@
  *   than max_message is dropped and counted (sip_rx_dropped). Sends are queued and
  *   leave in batches (sendmmsg) at the end of each loop turn, so one wake-up that
  *   answers many requests costs one system call each way; a full queue is flushed first.
- *   Never parses SIP.
+ *   A socket bound to a wildcard address (0.0.0.0, [::]) reads each datagram's local
+ *   address (IP_PKTINFO, IPV6_RECVPKTINFO) into the sipdest it passes, and a datagram
+ *   sent with a local address leaves from it (IP_PKTINFO / IPV6_PKTINFO on sendmsg; the
+ *   kernel chooses when that address is gone). Never parses SIP.
  * OWNERSHIP
  *   The socket owns its fd from udp_open on (closes it). The datagram passed to
  *   on_message is valid during the call only. udp_send copies what it queues.
@@ -38,9 +41,13 @@ struct udp_sock *udp_open(uv_loop_t *loop, int fd, size_t max_message, udp_messa
                           void *arg, struct shm_proc *slot);
 /* Flushes what is queued and closes; memory is freed in the close callback. */
 void udp_close(struct udp_sock *u);
-/* Queues a datagram to addr. */
-int udp_send(struct udp_sock *u, const struct sockaddr *addr, socklen_t addr_len, const char *buf,
-             size_t len);
+/* Queues a datagram to addr, to leave from local (NULL or family 0: the kernel chooses;
+ * ignored on a socket bound to one address). */
+int udp_send(struct udp_sock *u, const struct sockaddr *addr, socklen_t addr_len,
+             const union sipdest_addr *local, const char *buf, size_t len);
+/* The address and port the socket is bound to, and whether that is a wildcard. */
+const union sipdest_addr *udp_bound(const struct udp_sock *u);
+bool udp_is_wildcard(const struct udp_sock *u);
 /* Sends what is queued now. */
 void udp_flush(struct udp_sock *u);
 /* A new receive limit (reload); false when the buffers cannot grow (old limit kept). */

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "domains.h"
 #include "log.h"
 
 #define FUZZ_FILE "fuzz/main.cf"
@@ -93,6 +94,12 @@ static void check_params(const cfg_t *cfg) {
             cfg_port_range(cfg, p, &lo, &hi);
             if (lo < 1024 || lo >= hi || hi > 65535 || lo % 2 != 0)
                 fuzz_fail("port range breaks 1024 <= LO < HI <= 65535, LO even", s);
+            break;
+        }
+        case CFG_T_HOST_LIST: {
+            char why[256];
+            if (domains_check(s, why, sizeof why) != 0)
+                fuzz_fail("host list accepted that domains_check refuses", s);
             break;
         }
         default:

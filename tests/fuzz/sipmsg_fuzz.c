@@ -40,7 +40,7 @@ static void check_converted(const sipmsg_t *m) {
     static char scratch[2 * MAX_MESSAGE + 4096];
     struct sipmsg_out o = {scratch, sizeof scratch, 0, false};
     Sb__SipMessage out;
-    if (!sipconv_to_proto(m, &out, &store, &o))
+    if (!sipconv_to_proto(m, NULL, &out, &store, &o))
         return;
     size_t n = sb__sip_message__get_packed_size(&out);
     uint8_t *buf = malloc(n ? n : 1);
@@ -58,7 +58,7 @@ static void check_request(sipmsg_t *m) {
     if (m->method_id == SIPMSG_M_REGISTER) {
         struct sipmsg_register r;
         char aor[512];
-        if (sipmsg_register_read(m, &r, aor, sizeof aor, &v) && strncmp(aor, "sip:", 4) != 0)
+        if (sipmsg_register_read(m, NULL, &r, aor, sizeof aor, &v) && strncmp(aor, "sip:", 4) != 0)
             fail("a REGISTER's AOR is not sip:");
     }
     static char echo[MAX_MESSAGE + 2048], out[2 * MAX_MESSAGE + 4096];
@@ -81,13 +81,15 @@ static void check_uri(const uint8_t *data, size_t size) {
     char aor[SIPURI_MAX_TEXT + 8], again[SIPURI_MAX_TEXT + 8];
     if (sipuri_parse((const char *)data, size, &u) < 0)
         return;
-    int n = sipuri_aor(&u, aor, sizeof aor);
+    int n = sipuri_aor(NULL, &u, aor, sizeof aor);
     if (n < 0)
         return;
     if (strncmp(aor, "sip:", 4) != 0)
         fail("an AOR that is not sip:");
-    if (sipuri_aor_of(aor, (size_t)n, again, sizeof again) >= 0 && strcmp(aor, again) != 0)
+    if (sipuri_aor_of(NULL, aor, (size_t)n, again, sizeof again) >= 0 && strcmp(aor, again) != 0)
         fail("an AOR is not its own AOR");
+    if (domains_aor_text(NULL, aor, (size_t)n, again, sizeof again) < 0 || strcmp(aor, again) != 0)
+        fail("domains_aor_text does not keep a canonical AOR");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -229,7 +229,7 @@ check "the callee got its ACK, then a BYE" wait_pid "$NOACK_CALLEE"
 check_eq "the callee received INVITE ACK BYE" "INVITE ACK BYE" "$(msgs bob-noack received)"
 n200=$(msgs call-noack received | tr ' ' '\n' | grep -c '^200$')
 check "the 200 was retransmitted until Timer L ($n200 copies)" [ "$n200" -ge 4 ]
-check "dialogd logged why" grep -q "call call-noack-1: hanging up (no ACK from the caller)" "$LOG"
+check "dialogd logged why, with the call's Call-ID" grep -q "hanging up (no ACK from the caller) call-id=call-noack-1$" "$LOG"
 
 # ---- a callee on TCP: its contact says transport=tcp, sipd opens the connection ----
 PT=$(free_port)
@@ -262,7 +262,7 @@ check "the caller's CANCEL: 200, then 487" sipp_run call-4 uac_cancel.xml -s 100
 check "the callee got the CANCEL, answered 487 and got its ACK" wait_pid "$CALLEE_PID"
 check_eq "the callee received INVITE CANCEL ACK" "INVITE CANCEL ACK" "$(msgs bob-ring received)"
 
-# ---- not registered; a route that plays audio (needs mediad: 503 for now) ----
+# ---- calls to users that are not registered: 404 ----
 sipp_run call-5 uac_fail.xml -s 1999 -cid_str "call-5-%u"
 check_eq "a call to an unregistered user gets 404" "100 404" "$(msgs call-5 received)"
 sipp_run call-6 uac_fail.xml -s 1998 -cid_str "call-6-%u"

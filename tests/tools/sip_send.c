@@ -1,7 +1,7 @@
 /*
  * sip_send - sends raw SIP bytes, prints what comes back. For tests that need bytes SIPp
  * cannot produce (the RFC 4475 torture messages, truncated or oversized messages).
- *   sip_send [-t] [-w MS] [-l PORT,PORT...] HOST PORT FILE...
+ *   sip_send [-t] [-s] [-w MS] [-l PORT,PORT...] HOST PORT FILE...
  * Each FILE ("-" for stdin) goes as one UDP datagram (or, with -t, on its own TCP
  * connection); then every response that arrives within MS milliseconds (default 300) is
  * printed as "<<< " + its start line, followed by the full text, then "=== FILE: N
@@ -9,6 +9,8 @@
  * source address. -l binds UDP sockets on 127.0.0.1 at those ports, sends from the
  * first and listens on all: a UAS answers a Via without rport at the source IP and the
  * Via's sent-by port (RFC 3261 18.2.2), which is how the torture messages are answered.
+ * -s prints, before each response, "<<< from ADDR:PORT": where it came from (use it with
+ * -l, whose sockets are not connected and so hear any source).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -60,9 +62,9 @@ static const char *call_id_of(const char *msg, size_t len) {
         if (h[0] == '\r' && h[1] == '\n')
             break; /* end of the headers */
         size_t left = (size_t)(end - h);
-        size_t skip = left > 8 && strncasecmp(h, "Call-ID:", 8) == 0  ? 8
-                      : left > 2 && strncasecmp(h, "i:", 2) == 0 ? 2
-                                                                  : 0;
+        size_t skip = left > 8 && strncasecmp(h, "Call-ID:", 8) == 0 ? 8
+                      : left > 2 && strncasecmp(h, "i:", 2) == 0     ? 2
+                                                                     : 0;
         if (!skip)
             continue;
         h += skip;
@@ -77,7 +79,7 @@ static const char *call_id_of(const char *msg, size_t len) {
 }
 
 #define MAX_LISTEN 8
-static int listen_fds[MAX_LISTEN], nlisten;
+static int listen_fds[MAX_LISTEN], nlisten, show_source;
 
 /* Prints every response that arrives on fd (or the -l sockets) within wait_ms. */
 static int drain(int fd, int wait_ms) {
@@ -100,7 +102,23 @@ static int drain(int fd, int wait_ms) {
         for (int i = 0; i < np && from < 0; i++)
             if (p[i].revents & (POLLIN | POLLHUP | POLLERR))
                 from = p[i].fd;
-        ssize_t n = recv(from, buf, sizeof buf - 1, 0);
+        struct sockaddr_storage src;
+        socklen_t src_len = sizeof src;
+        ssize_t n = recvfrom(from, buf, sizeof buf - 1, 0, (struct sockaddr *)&src, &src_len);
+        if (n > 0 && show_source && src_len > 0) {
+            char ip[INET6_ADDRSTRLEN] = "?";
+            int port = 0;
+            if (src.ss_family == AF_INET) {
+                const struct sockaddr_in *s4 = (const struct sockaddr_in *)&src;
+                inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
+                port = ntohs(s4->sin_port);
+            } else if (src.ss_family == AF_INET6) {
+                const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&src;
+                inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+                port = ntohs(s6->sin6_port);
+            }
+            printf("<<< from %s:%d\n", ip, port);
+        }
         if (n <= 0) {
             if (from == fd)
                 break;
@@ -121,6 +139,7 @@ static int drain(int fd, int wait_ms) {
         }
         fwrite(buf, 1, (size_t)n, stdout);
         printf("\n");
+        fflush(stdout); /* a test may watch the output while we run */
     }
     return count;
 }
@@ -128,9 +147,11 @@ static int drain(int fd, int wait_ms) {
 int main(int argc, char **argv) {
     int tcp = 0, wait_ms = 300, opt;
     char *ports = NULL;
-    while ((opt = getopt(argc, argv, "tw:l:")) != -1) {
+    while ((opt = getopt(argc, argv, "tsw:l:")) != -1) {
         if (opt == 't')
             tcp = 1;
+        else if (opt == 's')
+            show_source = 1;
         else if (opt == 'w')
             wait_ms = atoi(optarg);
         else if (opt == 'l')
@@ -150,7 +171,7 @@ int main(int argc, char **argv) {
         listen_fds[nlisten++] = fd;
     }
     if (argc - optind < 3) {
-        fprintf(stderr, "usage: sip_send [-t] [-w MS] [-l PORT,...] HOST PORT FILE...\n");
+        fprintf(stderr, "usage: sip_send [-t] [-s] [-w MS] [-l PORT,...] HOST PORT FILE...\n");
         return 2;
     }
     union {
@@ -190,8 +211,8 @@ int main(int argc, char **argv) {
             if (!tcp)
                 udp = fd;
         }
-        ssize_t sent = fd == udp && nlisten ? sendto(fd, msg, len, 0, &to.sa, to_len)
-                                          : send(fd, msg, len, 0);
+        ssize_t sent =
+            fd == udp && nlisten ? sendto(fd, msg, len, 0, &to.sa, to_len) : send(fd, msg, len, 0);
         if (sent != (ssize_t)len)
             fprintf(stderr, "sip_send: %s: sent %zd of %zu bytes: %s\n", argv[i], sent, len,
                     strerror(errno));

@@ -595,6 +595,39 @@ static void test_unregister_parses_aor_and_optional_contact(void **state) {
     api_answer_fini(&ans);
 }
 
+static void test_unregister_takes_the_canonical_aor(void **state) {
+    struct fixture *f = *state;
+    struct api_answer ans;
+    char why[128];
+    domains_t *d = domains_new("pbx.example.com", true, why, sizeof why);
+    assert_non_null(d);
+    f->env.domains = d;
+    static const char *const ours[] = {"sip:1002@127.0.0.1", "sip:1002@127.0.0.2:5060",
+                                       "sips:1002@PBX.example.com;transport=tls", "sip:1002@[::1]"};
+    for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++) {
+        char url[128];
+        snprintf(url, sizeof url, "/api/v1/registrations/%s", ours[i]);
+        assert_int_equal(handle(f, "DELETE", url, NULL, NULL, NULL, &ans), 200);
+        assert_string_equal(ans.aor, "sip:1002@pbx.example.com");
+        api_answer_fini(&ans);
+    }
+    assert_int_equal(handle(f, "DELETE", "/api/v1/registrations/sip:1002@Example.ORG:5060", NULL,
+                            NULL, NULL, &ans),
+                     200);
+    assert_string_equal(ans.aor, "sip:1002@example.org");
+    api_answer_fini(&ans);
+    static const char *const not_aors[] = {
+        "/api/v1/registrations/1002", "/api/v1/registrations/tel:+15551234",
+        "/api/v1/registrations/sip:1002@", "/api/v1/registrations/sip:@example.com"};
+    for (size_t i = 0; i < sizeof not_aors / sizeof not_aors[0]; i++) {
+        assert_int_equal(handle(f, "DELETE", not_aors[i], NULL, NULL, NULL, &ans), 400);
+        assert_int_equal(ans.op, API_OP_NONE);
+        api_answer_fini(&ans);
+    }
+    f->env.domains = NULL;
+    domains_free(d);
+}
+
 static void test_stats_has_the_prototype_fields(void **state) {
     struct fixture *f = *state;
     cluster(f);
@@ -1509,6 +1542,7 @@ int main(void) {
         T(test_token_required_everywhere_but_health_and_files),
         T(test_async_routes_name_their_operation),
         T(test_unregister_parses_aor_and_optional_contact),
+        T(test_unregister_takes_the_canonical_aor),
         T(test_stats_has_the_prototype_fields),
         T(test_config_masks_the_token),
         T(test_metrics_are_prometheus_text_per_process),

@@ -399,6 +399,21 @@ static void test_addr_list_v4_v6_and_separators(void **state) {
     cfg_free(cfg);
 }
 
+static void test_host_list_errors_name_line(void **state) {
+    (void)state;
+    assert_rejected("\n\nsip_domains = pbx.example.com pbx.example.com:5060\n",
+                    FILE_ ":3: sip_domains = pbx.example.com pbx.example.com:5060: "
+                          "'pbx.example.com:5060' is neither a host name nor a numeric address "
+                          "(and a domain has no port)");
+    assert_rejected("sip_domains = bad!name\n",
+                    FILE_ ":1: sip_domains = bad!name: 'bad!name' is neither a host name nor a "
+                          "numeric address");
+    cfg_t *cfg = parse("sip_domains = PBX.example.com, 192.0.2.1 [2001:db8::1]\n");
+    assert_non_null(cfg);
+    assert_string_equal(cfg_str(cfg, CFG_sip_domains), "PBX.example.com, 192.0.2.1 [2001:db8::1]");
+    cfg_free(cfg);
+}
+
 static void test_addr_list_errors_name_line(void **state) {
     (void)state;
     assert_rejected("\napi_listen = localhost:8080\n",
@@ -723,6 +738,8 @@ static const char *type_word(cfg_type_t t) {
         return "address list";
     case CFG_T_PORT_RANGE:
         return "port range";
+    case CFG_T_HOST_LIST:
+        return "host list";
     }
     return "?";
 }
@@ -809,6 +826,7 @@ int main(void) {
         cmocka_unit_test(test_bad_level_names_line),
         cmocka_unit_test(test_addr_list_v4_v6_and_separators),
         cmocka_unit_test(test_addr_list_errors_name_line),
+        cmocka_unit_test(test_host_list_errors_name_line),
         cmocka_unit_test(test_addr_list_at_most_max_entries),
         cmocka_unit_test(test_addr_too_long_for_text_is_error),
         cmocka_unit_test(test_port_range_values),

@@ -106,6 +106,19 @@ static void test_errors_name_the_json_path(void **state) {
     assert_string_equal(
         error_of(ROUTE("", "[{\"type\": \"dial\", \"params\": {\"target\": \"1001\"}}]")),
         "routes[0].actions[0].params.target: '1001' is not user/NAME, sip:URI or gateway/NAME");
+    static const char *const bad_domains[] = {"user/1001@", "user/@pbx.example.com",
+                                              "user/1001@bad host", "user/1001@[::1"};
+    for (size_t i = 0; i < sizeof bad_domains / sizeof *bad_domains; i++) {
+        char route[256], want[256];
+        snprintf(route, sizeof route,
+                 ROUTE("", "[{\"type\": \"dial\", \"params\": {\"target\": \"%s\"}}]"),
+                 bad_domains[i]);
+        snprintf(want, sizeof want,
+                 "routes[0].actions[0].params.target: '%s' is not user/NAME@DOMAIN (a host name "
+                 "or address)",
+                 bad_domains[i]);
+        assert_string_equal(error_of(route), want);
+    }
     assert_string_equal(
         error_of(ROUTE("", "[{\"type\": \"play_audio\", \"params\": {\"file\": \"../../etc/passwd\"}}]")),
         "routes[0].actions[0].params.file: must be a path inside audio_path (no '/' start, no '..')");
@@ -143,11 +156,16 @@ static void test_variables_expand(void **state) {
     assert_int_equal(dialplan_expand("user/${destination}", &v, out, 9), -ENOSPC);
 }
 
-/* The AOR of user/NAME (as sipd's registrar keys it, RFC 3261 10.3) from a domain. */
-static const char *user_aor(const char *name, const char *domain) {
+/* The AOR of user/TARGET (as sipd's registrar keys it, RFC 3261 10.3) from a domain, with
+ * the served domain d. */
+static const char *user_aor_in(const domains_t *d, const char *target, const char *domain) {
     static char aor[64];
-    assert_true(router_user_aor(name, domain, aor, sizeof aor));
+    assert_true(router_user_aor(d, target, domain, aor, sizeof aor));
     return aor;
+}
+
+static const char *user_aor(const char *target, const char *domain) {
+    return user_aor_in(NULL, target, domain);
 }
 
 static void test_user_aor_is_the_registrars_canonical_form(void **state) {
@@ -161,27 +179,91 @@ static void test_user_aor_is_the_registrars_canonical_form(void **state) {
     assert_string_equal(user_aor("1001", "10.0.0.1:5062"), "sip:1001@10.0.0.1");
     assert_string_equal(user_aor("1001", "[2001:DB8::1]:5060"), "sip:1001@[2001:db8::1]");
     assert_string_equal(user_aor("1001", "[2001:db8::1]"), "sip:1001@[2001:db8::1]");
-    assert_string_equal(user_aor("1001", "2001:DB8::1"), "sip:1001@2001:db8::1");
+    /* sipd passes an IPv6 host without brackets; the AOR writes them, as sipuri_aor does */
+    assert_string_equal(user_aor("1001", "2001:DB8::1"), "sip:1001@[2001:db8::1]");
 }
 
 static void test_user_aor_keeps_the_user_part_as_given(void **state) {
     (void)state;
     /* RFC 3261 19.1.4: the user part compares with case */
     assert_string_equal(user_aor("Alice", "Example.com"), "sip:Alice@example.com");
+    /* and with escapes normalised, as the registrar's AOR */
+    assert_string_equal(user_aor("%31001", "example.com"), "sip:1001@example.com");
 }
 
-static void test_user_aor_without_a_domain_is_localhost(void **state) {
+static void test_user_aor_without_a_domain_is_ours(void **state) {
     (void)state;
-    assert_string_equal(user_aor("1001", NULL), "sip:1001@" ROUTER_DEFAULT_DOMAIN);
+    assert_string_equal(user_aor("1001", NULL), "sip:1001@" DOMAINS_DEFAULT_NAME);
     assert_string_equal(user_aor("1001", ""), "sip:1001@localhost");
-    assert_string_equal(user_aor("1001", ":5060"), "sip:1001@localhost");
+    char why[128];
+    domains_t *d = domains_new("PBX.example.com", false, why, sizeof why);
+    assert_non_null(d);
+    assert_string_equal(user_aor_in(d, "1001", NULL), "sip:1001@pbx.example.com");
+    domains_free(d);
+}
+
+static void test_user_aor_maps_our_hosts_to_the_domain(void **state) {
+    (void)state;
+    char why[128];
+    domains_t *d = domains_new("pbx.example.com 192.0.2.10", true, why, sizeof why);
+    assert_non_null(d);
+    assert_string_equal(user_aor_in(d, "1002", "127.0.0.1"), "sip:1002@pbx.example.com");
+    assert_string_equal(user_aor_in(d, "1002", "192.0.2.10:5060"), "sip:1002@pbx.example.com");
+    assert_string_equal(user_aor_in(d, "1002", "::1"), "sip:1002@pbx.example.com");
+    assert_string_equal(user_aor_in(d, "1002", "example.org"), "sip:1002@example.org");
+    domains_free(d);
+}
+
+static void test_user_aor_names_its_domain(void **state) {
+    (void)state;
+    char why[128];
+    domains_t *d = domains_new("pbx.example.com", true, why, sizeof why);
+    assert_non_null(d);
+    /* user/NAME@DOMAIN: the dialplan's domain, not the Request-URI's */
+    assert_string_equal(user_aor_in(d, "1002@example.org", "127.0.0.1"), "sip:1002@example.org");
+    assert_string_equal(user_aor_in(d, "1002@Example.ORG:5070", NULL), "sip:1002@example.org");
+    assert_string_equal(user_aor_in(d, "1002@127.0.0.2", "example.org"),
+                        "sip:1002@pbx.example.com");
+    assert_string_equal(user_aor_in(d, "1002@PBX.example.com", "example.org"),
+                        "sip:1002@pbx.example.com");
+    domains_free(d);
+}
+
+static void test_user_target_with_a_domain_loads(void **state) {
+    (void)state;
+    static const char *const good[] = {"user/1002@pbx.example.com", "user/${destination}@[::1]",
+                                       "user/1002@192.0.2.1:5060", "user/1002@${caller_id}",
+                                       "user/a@b@example.org"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        char route[256];
+        snprintf(route, sizeof route,
+                 ROUTE("", "[{\"type\": \"dial\", \"params\": {\"target\": \"%s\"}}]"),
+                 good[i]);
+        dialplan_t *dp = parse(route);
+        if (!dp)
+            fail_msg("%s: %s", good[i], err);
+        assert_string_equal(dp->routes[0].actions[0].target, good[i]);
+        dialplan_free(dp);
+    }
+}
+
+static void test_user_aor_that_is_no_aor_is_refused(void **state) {
+    (void)state;
+    char aor[64];
+    assert_false(router_user_aor(NULL, "", "example.com", aor, sizeof aor));
+    assert_false(router_user_aor(NULL, "@example.com", NULL, aor, sizeof aor));
+    assert_false(router_user_aor(NULL, "1001@", NULL, aor, sizeof aor));
+    assert_false(router_user_aor(NULL, "1001@bad host", NULL, aor, sizeof aor));
+    assert_false(router_user_aor(NULL, "1001", "ex ample.com", aor, sizeof aor));
+    assert_false(router_user_aor(NULL, "1001", "[2001:db8::1", aor, sizeof aor));
+    assert_false(router_user_aor(NULL, "1001", "example.com:50x", aor, sizeof aor));
 }
 
 static void test_user_aor_that_does_not_fit_is_refused(void **state) {
     (void)state;
     char aor[21];
-    assert_true(router_user_aor("1001", "example.com", aor, sizeof aor));
-    assert_false(router_user_aor("1001", "example.com", aor, sizeof aor - 1));
+    assert_true(router_user_aor(NULL, "1001", "example.com", aor, sizeof aor));
+    assert_false(router_user_aor(NULL, "1001", "example.com", aor, sizeof aor - 1));
 }
 
 /* A routerd without Redis (its link down), on a loop, with a dialplan and a requester on
@@ -342,7 +424,11 @@ int main(void) {
         cmocka_unit_test(test_variables_expand),
         cmocka_unit_test(test_user_aor_is_the_registrars_canonical_form),
         cmocka_unit_test(test_user_aor_keeps_the_user_part_as_given),
-        cmocka_unit_test(test_user_aor_without_a_domain_is_localhost),
+        cmocka_unit_test(test_user_aor_without_a_domain_is_ours),
+        cmocka_unit_test(test_user_aor_maps_our_hosts_to_the_domain),
+        cmocka_unit_test(test_user_aor_names_its_domain),
+        cmocka_unit_test(test_user_target_with_a_domain_loads),
+        cmocka_unit_test(test_user_aor_that_is_no_aor_is_refused),
         cmocka_unit_test(test_user_aor_that_does_not_fit_is_refused),
         cmocka_unit_test_setup_teardown(
             test_first_dial_to_a_user_carries_its_location_503_without_redis, routing_setup,

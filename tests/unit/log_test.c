@@ -49,18 +49,61 @@ static void test_line_has_time_level_process_instance_pid(void **state) {
 
 static void emit_call(void) {
     log_init("dialogd", -1);
-    log_set_call_id("abc@host");
-    log_warn("ringing");
-    log_set_call_id(NULL);
+    log_set_level(LOG_INFO);
+    log_call(LOG_WARN, "abc@host", "ringing %d", 180);
     log_warn("idle");
+    log_call(LOG_INFO, NULL, "no call");
+    log_call(LOG_INFO, "", "empty call");
+    log_call(LOG_DEBUG, "abc@host", "hidden");
 }
 
-static void test_call_id_is_appended_when_set(void **state) {
+static void test_log_call_ends_the_line_with_its_call_id(void **state) {
     (void)state;
     capture(emit_call);
     assert_non_null(strstr(captured, " warn dialogd "));
-    assert_non_null(strstr(captured, ": ringing call-id=abc@host\n"));
+    assert_non_null(strstr(captured, ": ringing 180 call-id=abc@host\n"));
     assert_non_null(strstr(captured, ": idle\n"));
+    assert_non_null(strstr(captured, ": no call\n"));
+    assert_non_null(strstr(captured, ": empty call\n"));
+    assert_null(strstr(captured, "hidden"));
+    /* one line each: the Call-ID is not kept for the lines after it */
+    assert_non_null(strstr(captured, "call-id=abc@host\n"));
+    assert_null(strstr(strstr(captured, "call-id=abc@host\n") + 1, "call-id="));
+}
+
+static void emit_call_hostile(void) {
+    char big[3 * LOG_LINE_MAX], long_id[LOG_CALL_ID_MAX + 50];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    memset(long_id, 'c', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0';
+    log_init("sipd", 1);
+    log_call(LOG_ERROR, "id-1", "%s", big);
+    log_call(LOG_ERROR, "a b\nc\x7f=d", "spaced");
+    log_call(LOG_ERROR, long_id, "long");
+    log_call_ratelimited(LOG_ERROR, "rl-1", "limited");
+}
+
+static void test_log_call_keeps_its_call_id_one_token_on_one_line(void **state) {
+    (void)state;
+    capture(emit_call_hostile);
+    /* a message cut at LOG_LINE_MAX still ends with its whole call-id */
+    char *first_nl = strchr(captured, '\n');
+    assert_non_null(first_nl);
+    assert_memory_equal(first_nl - 16, "... call-id=id-1", 16);
+    /* a peer's blanks and control characters cannot add a field or a line */
+    assert_non_null(strstr(captured, ": spaced call-id=a?b?c?=d\n"));
+    /* cut at LOG_CALL_ID_MAX bytes */
+    char want[LOG_CALL_ID_MAX + 32];
+    int n = snprintf(want, sizeof want, ": long call-id=");
+    memset(want + n, 'c', LOG_CALL_ID_MAX);
+    strcpy(want + n + LOG_CALL_ID_MAX, "\n");
+    assert_non_null(strstr(captured, want));
+    assert_non_null(strstr(captured, ": limited call-id=rl-1\n"));
+    int lines = 0;
+    for (const char *p = captured; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, 4);
 }
 
 static void emit_hostile(void) {
@@ -128,7 +171,8 @@ static void test_ratelimit_passes_once_a_second(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_line_has_time_level_process_instance_pid),
-        cmocka_unit_test(test_call_id_is_appended_when_set),
+        cmocka_unit_test(test_log_call_ends_the_line_with_its_call_id),
+        cmocka_unit_test(test_log_call_keeps_its_call_id_one_token_on_one_line),
         cmocka_unit_test(test_long_and_control_characters_stay_one_line),
         cmocka_unit_test(test_fatal_logs_and_exits_1_through_the_hook),
         cmocka_unit_test(test_levels_parse_and_name),

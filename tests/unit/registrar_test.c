@@ -293,6 +293,10 @@ static void test_record_round_trips(void **state) {
                         .addr = "10.0.0.1",
                         .port = 5062,
                         .sipd_instance = 3,
+                        .local_addr = "192.0.2.10",
+                        .local_port = 5060,
+                        .conn_id = 42,
+                        .nated = true,
                         .registered_at_ms = 1795507102698,
                         .expires_at_ms = 1795510702698};
     char *text = binding_encode(&b);
@@ -311,8 +315,30 @@ static void test_record_round_trips(void **state) {
     assert_int_equal(d->sipd_instance, 3);
     assert_int_equal(d->registered_at_ms, 1795507102698);
     assert_int_equal(d->expires_at_ms, 1795510702698);
+    assert_string_equal(d->local_addr, "192.0.2.10");
+    assert_int_equal(d->local_port, 5060);
+    assert_int_equal(d->conn_id, 42);
+    assert_true(d->nated);
     free(d);
     free(text);
+}
+
+/* A record written before local_addr, local_port, conn_id and nated reads them as "", 0. */
+static void test_record_without_the_flow_fields_still_reads(void **state) {
+    (void)state;
+    static const char old[] =
+        "{\"uri\":\"sip:a@10.0.0.1\",\"q\":-1,\"call_id\":\"c\",\"cseq\":2,\"user_agent\":\"\","
+        "\"transport\":\"udp\",\"addr\":\"10.0.0.1\",\"port\":5060,\"sipd_instance\":1,"
+        "\"registered_at_ms\":1795507102698,\"expires_at_ms\":1795510702698}";
+    struct binding *d = binding_decode(old, strlen(old));
+    assert_non_null(d);
+    assert_string_equal(d->addr, "10.0.0.1");
+    assert_int_equal(d->sipd_instance, 1);
+    assert_string_equal(d->local_addr, "");
+    assert_int_equal(d->local_port, 0);
+    assert_int_equal(d->conn_id, 0);
+    assert_false(d->nated);
+    free(d);
 }
 
 static void test_record_invalid_utf8_becomes_question_marks(void **state) {
@@ -360,18 +386,21 @@ static void test_record_decode_refuses_what_is_not_ours(void **state) {
 
 /* What jansson writes for b (the record's format before it was written by hand). */
 static char *jansson_record(const struct binding *b) {
-    char *s[5] = {binding_clean_text(b->uri), binding_clean_text(b->call_id),
+    char *s[6] = {binding_clean_text(b->uri),        binding_clean_text(b->call_id),
                   binding_clean_text(b->user_agent), binding_clean_text(b->transport),
-                  binding_clean_text(b->addr)};
-    json_t *o = json_pack("{s:s, s:i, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "uri", s[0],
-                          "q", (int)b->q, "call_id", s[1], "cseq", (json_int_t)b->cseq,
-                          "user_agent", s[2], "transport", s[3], "addr", s[4], "port",
-                          (json_int_t)b->port, "sipd_instance", (json_int_t)b->sipd_instance,
-                          "registered_at_ms", (json_int_t)b->registered_at_ms, "expires_at_ms",
-                          (json_int_t)b->expires_at_ms);
+                  binding_clean_text(b->addr),       binding_clean_text(b->local_addr)};
+    json_t *o =
+        json_pack("{s:s, s:i, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:I, s:I, s:I, "
+                  "s:I}",
+                  "uri", s[0], "q", (int)b->q, "call_id", s[1], "cseq", (json_int_t)b->cseq,
+                  "user_agent", s[2], "transport", s[3], "addr", s[4], "port", (json_int_t)b->port,
+                  "sipd_instance", (json_int_t)b->sipd_instance, "local_addr", s[5], "local_port",
+                  (json_int_t)b->local_port, "conn_id", (json_int_t)b->conn_id, "nated",
+                  (json_int_t)(b->nated ? 1 : 0), "registered_at_ms",
+                  (json_int_t)b->registered_at_ms, "expires_at_ms", (json_int_t)b->expires_at_ms);
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         free(s[i]);
     return text;
 }
@@ -382,8 +411,10 @@ static void test_record_bytes_are_what_jansson_wrote(void **state) {
     for (int i = 1; i < 256; i++)
         every[i - 1] = (char)i;
     every[255] = '\0';
-    const char *texts[] = {"", "plain", "a\"b\\c/d", "\x01\x1f\x7f\b\f\n\r\t", every,
-                           "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xed\xa0\x80 \xc0\xaf"};
+    const char *texts[] = {
+        "",          "plain",
+        "a\"b\\c/d", "\x01\x1f\x7f\b\f\n\r\t",
+        every,       "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xed\xa0\x80 \xc0\xaf"};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         struct binding b = {.uri = (char *)texts[i],
                             .q = i % 2 ? -1 : 1000,
@@ -519,6 +550,7 @@ int main(void) {
         cmocka_unit_test(test_order_ties_are_deterministic),
         cmocka_unit_test(test_seconds_left_rounds_up_and_stops_at_zero),
         cmocka_unit_test(test_record_round_trips),
+        cmocka_unit_test(test_record_without_the_flow_fields_still_reads),
         cmocka_unit_test(test_record_invalid_utf8_becomes_question_marks),
         cmocka_unit_test(test_record_decode_refuses_what_is_not_ours),
         cmocka_unit_test(test_record_bytes_are_what_jansson_wrote),

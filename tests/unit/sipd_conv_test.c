@@ -1,5 +1,6 @@
 /* sipconv_to_proto: the fields sipd parses for dialogd (method_id, Request-URI user and
  * host, From user, Refer-To and its AOR, session timer), and sipmsg_check's RFC 4028 400. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,11 +30,15 @@ static int teardown(void **state) {
     return 0;
 }
 
-static void convert(const char *text, Sb__SipMessage *out) {
+static void convert_in(const domains_t *d, const char *text, Sb__SipMessage *out) {
     enum sipmsg_result r = sipmsg_parse(m, text, strlen(text), false);
     assert_true(r == SIPMSG_OK || r == SIPMSG_RESPONSE);
     struct sipmsg_out o = {scratch, sizeof scratch, 0, false};
-    assert_true(sipconv_to_proto(m, out, &store, &o));
+    assert_true(sipconv_to_proto(m, d, out, &store, &o));
+}
+
+static void convert(const char *text, Sb__SipMessage *out) {
+    convert_in(NULL, text, out);
 }
 
 #define HEAD(method, ruri)                                                                         \
@@ -86,6 +91,23 @@ static void test_refer_carries_refer_to_and_its_aor(void **state) {
     assert_string_equal(out.refer_to_aor, "");
 }
 
+static void test_refer_to_aor_at_our_address_is_our_domain(void **state) {
+    (void)state;
+    static const char refer[] = HEAD("REFER", "sip:1002@10.0.0.2") "Refer-To: "
+                                                                   "<sip:1003@127.0.0.1:5060>\r\n"
+                                                                   "Content-Length: 0\r\n\r\n";
+    char why[128];
+    domains_t *d = domains_new("pbx.example.com", true, why, sizeof why);
+    assert_non_null(d);
+    Sb__SipMessage out;
+    convert_in(d, refer, &out);
+    assert_string_equal(out.refer_to, "sip:1003@127.0.0.1:5060");
+    assert_string_equal(out.refer_to_aor, "sip:1003@pbx.example.com");
+    /* the Request-URI host goes to routerd as written: it maps it itself */
+    assert_string_equal(out.ruri_host, "10.0.0.2");
+    domains_free(d);
+}
+
 static void test_response_method_id_is_the_cseq_method(void **state) {
     (void)state;
     static const char resp[] = "SIP/2.0 200 OK\r\n"
@@ -126,10 +148,118 @@ static void test_unreadable_session_expires_or_min_se_is_400(void **state) {
     assert_int_equal(m->timer.expires, 86400);
 }
 
+/* ---- sipconv_next_hop: dialogd's next_hop, else Route, else Request-URI ---- */
+
+static char hop_ip[64];
+static int hop_port;
+
+static void hop_text(const struct sipconv_hop *hop) {
+    assert_int_equal(sipdest_addr_text(&hop->addr, hop_ip, sizeof hop_ip, &hop_port), 0);
+}
+
+static void test_next_hop_is_route_then_request_uri_without_next_hop(void **state) {
+    (void)state;
+    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
+    struct sipconv_hop hop;
+    const char *why = NULL;
+    msg.request_uri = "sip:bob@192.0.2.1:5070;transport=tcp";
+    assert_int_equal(sipconv_next_hop(&msg, &hop, &why), 0);
+    hop_text(&hop);
+    assert_string_equal(hop_ip, "192.0.2.1");
+    assert_int_equal(hop_port, 5070);
+    assert_int_equal(hop.transport, SIPDEST_TCP);
+    assert_false(hop.given);
+    assert_int_equal(hop.local.sa.sa_family, 0);
+    char *route[] = {"<sip:[2001:db8::2];lr>"};
+    msg.route = route;
+    msg.n_route = 1;
+    Sb__SipPeer empty = SB__SIP_PEER__INIT; /* a next_hop without addr is none */
+    msg.next_hop = &empty;
+    assert_int_equal(sipconv_next_hop(&msg, &hop, &why), 0);
+    hop_text(&hop);
+    assert_string_equal(hop_ip, "2001:db8::2");
+    assert_int_equal(hop_port, 5060);
+    assert_int_equal(hop.transport, SIPDEST_UDP);
+    assert_false(hop.given);
+}
+
+static void test_next_hop_wins_over_route_and_request_uri(void **state) {
+    (void)state;
+    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
+    char *route[] = {"<sip:192.0.2.50;lr>"};
+    msg.request_uri = "sip:bob@192.168.1.5:5060";
+    msg.route = route;
+    msg.n_route = 1;
+    Sb__SipPeer nh = SB__SIP_PEER__INIT;
+    nh.transport = "tcp";
+    nh.addr = "198.51.100.7";
+    nh.port = 40312;
+    nh.conn_id = 9;
+    nh.sipd_instance = 2;
+    nh.nated = true;
+    nh.local_addr = "203.0.113.4";
+    nh.local_port = 5060;
+    msg.next_hop = &nh;
+    struct sipconv_hop hop;
+    const char *why = NULL;
+    assert_int_equal(sipconv_next_hop(&msg, &hop, &why), 0);
+    hop_text(&hop);
+    assert_string_equal(hop_ip, "198.51.100.7");
+    assert_int_equal(hop_port, 40312);
+    assert_int_equal(hop.transport, SIPDEST_TCP);
+    assert_true(hop.given);
+    assert_true(hop.nated);
+    assert_int_equal(hop.conn_id, 9);
+    assert_int_equal(hop.instance, 2);
+    char local[64];
+    int local_port;
+    assert_int_equal(sipdest_addr_text(&hop.local, local, sizeof local, &local_port), 0);
+    assert_string_equal(local, "203.0.113.4");
+    assert_int_equal(local_port, 5060);
+    /* no port: 5060; no transport: UDP; an IPv6 address in brackets */
+    nh.transport = "";
+    nh.port = 0;
+    nh.addr = "[2001:db8::9]";
+    nh.local_addr = "";
+    assert_int_equal(sipconv_next_hop(&msg, &hop, &why), 0);
+    hop_text(&hop);
+    assert_string_equal(hop_ip, "2001:db8::9");
+    assert_int_equal(hop_port, 5060);
+    assert_int_equal(hop.transport, SIPDEST_UDP);
+    assert_int_equal(hop.local.sa.sa_family, 0);
+}
+
+static void test_unusable_next_hop_is_refused(void **state) {
+    (void)state;
+    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
+    msg.request_uri = "sip:bob@192.0.2.1";
+    Sb__SipPeer nh = SB__SIP_PEER__INIT;
+    msg.next_hop = &nh;
+    struct sipconv_hop hop;
+    const char *why = NULL;
+    nh.addr = "phone.example.com"; /* no DNS */
+    assert_int_equal(sipconv_next_hop(&msg, &hop, &why), -EINVAL);
+    assert_string_equal(why, "next hop is not a numeric address and port");
+    nh.addr = "192.0.2.9";
+    nh.port = 70000;
+    assert_int_equal(sipconv_next_hop(&msg, &hop, &why), -EINVAL);
+    nh.port = 5060;
+    nh.transport = "sctp";
+    assert_int_equal(sipconv_next_hop(&msg, &hop, &why), -EPROTONOSUPPORT);
+    nh.transport = "udp";
+    nh.local_addr = "eth0";
+    assert_int_equal(sipconv_next_hop(&msg, &hop, &why), -EINVAL);
+    assert_string_equal(why, "next hop local address is not numeric");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_next_hop_is_route_then_request_uri_without_next_hop),
+        cmocka_unit_test(test_next_hop_wins_over_route_and_request_uri),
+        cmocka_unit_test(test_unusable_next_hop_is_refused),
         cmocka_unit_test(test_invite_carries_ruri_from_user_and_session_timer),
         cmocka_unit_test(test_refer_carries_refer_to_and_its_aor),
+        cmocka_unit_test(test_refer_to_aor_at_our_address_is_our_domain),
         cmocka_unit_test(test_response_method_id_is_the_cseq_method),
         cmocka_unit_test(test_unreadable_session_expires_or_min_se_is_400),
     };

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "advertise.h"
 #include "ipc.h"
 #include "procs/sipd/core.h"
 #include "procs/sipd/sipmsg.h"
@@ -33,7 +34,10 @@ static bool router_connected;
 static struct {
     int requests;
     char aor[128], call_id[128], user_agent[64], transport[8], addr[64], contact[128];
-    uint32_t cseq, port, instance;
+    char local_addr[64];
+    uint32_t cseq, port, instance, local_port;
+    uint64_t conn_id;
+    bool nated;
     int32_t expires, contact_expires, contact_q;
     size_t n_contacts;
     bool wildcard;
@@ -112,6 +116,10 @@ static void router_on_envelope(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
         copy(router.addr, sizeof router.addr, rq->source->addr);
         router.port = rq->source->port;
         router.instance = rq->source->sipd_instance;
+        copy(router.local_addr, sizeof router.local_addr, rq->source->local_addr);
+        router.local_port = rq->source->local_port;
+        router.conn_id = rq->source->conn_id;
+        router.nated = rq->source->nated;
     }
     if (router.answer == ANSWER_LATER)
         router.pending_id = env->request_id;
@@ -326,6 +334,9 @@ static void test_register_is_relayed_once_and_answered_with_bindings(void **stat
     assert_string_equal(router.addr, "127.0.0.1");
     assert_int_equal(router.port, client_port);
     assert_int_equal(router.instance, 3);
+    assert_string_equal(router.local_addr, "127.0.0.1"); /* our end of it */
+    assert_int_equal(router.local_port, server_port);
+    assert_false(router.nated); /* sent-by is the source, the Contact is not private */
     router_reply(router.pending_id, ANSWER_200);
     assert_true(recv_resp(500) > 0);
     assert_true(starts("SIP/2.0 200 OK\r\n"));
@@ -582,6 +593,274 @@ static void test_tcp_connections_beyond_the_limit_are_refused(void **state) {
     tcp_close(tcp);
 }
 
+/* ---------------------------------------------------------------- edge */
+
+static void test_register_from_behind_nat_is_marked_nated(void **state) {
+    (void)state;
+    router.answer = ANSWER_200;
+    send_req("REGISTER sip:127.0.0.1 SIP/2.0\r\n"
+             "Via: SIP/2.0/UDP 192.168.1.5:5060;rport;branch=z9hG4bK-nat1\r\n"
+             "From: <sip:bob@example.com>;tag=n1\r\nTo: <sip:bob@example.com>\r\n"
+             "Call-ID: nat1\r\nCSeq: 1 REGISTER\r\nContact: <sip:bob@192.168.1.5:5060>\r\n"
+             "Content-Length: 0\r\n\r\n");
+    assert_true(recv_resp(500) > 0);
+    assert_int_equal(router.requests, 1);
+    assert_true(router.nated);
+    assert_string_equal(router.addr, "127.0.0.1");
+    assert_int_equal(router.port, client_port);
+    assert_string_equal(router.local_addr, "127.0.0.1");
+}
+
+/* dialogd's side: what sipd answers for its requests */
+static struct {
+    int responses;
+    uint32_t status;
+    char reason[128];
+} dialog;
+
+static void dialog_on_envelope(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
+    (void)ch;
+    (void)arg;
+    if (env->body_case != SB__ENVELOPE__BODY_SIP_RESPONSE_IN || !env->sip_response_in->msg)
+        return;
+    dialog.responses++;
+    dialog.status = env->sip_response_in->msg->status;
+    copy(dialog.reason, sizeof dialog.reason, env->sip_response_in->msg->reason);
+}
+
+static const struct ipc_handlers dialog_handlers = {dialog_on_envelope, NULL, NULL};
+
+/* Hands core a SipSendRequest of an OPTIONS to ruri, with next_hop nh (NULL: none), as
+ * dialogd on ch would. */
+static void send_request(ipc_chan_t *ch, const char *ruri, Sb__SipPeer *nh) {
+    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
+    msg.method = "OPTIONS";
+    msg.request_uri = (char *)ruri;
+    msg.from_uri = "sip:sb@example.com";
+    msg.from_tag = "ft";
+    msg.to_uri = (char *)ruri;
+    msg.call_id = "nh-1";
+    msg.cseq = 1;
+    msg.contact_user = "sb";
+    msg.next_hop = nh;
+    Sb__SipSendRequest sr = SB__SIP_SEND_REQUEST__INIT;
+    sr.client_id = 77;
+    sr.msg = &msg;
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    env.body_case = SB__ENVELOPE__BODY_SIP_SEND_REQUEST;
+    env.sip_send_request = &sr;
+    assert_true(core_on_envelope(core, ch, &env));
+}
+
+static void test_next_hop_wins_over_the_request_uri(void **state) {
+    (void)state;
+    core_add_udp(core, server);
+    Sb__SipPeer nh = SB__SIP_PEER__INIT;
+    nh.transport = "udp";
+    nh.addr = "127.0.0.1";
+    nh.port = (uint32_t)client_port;
+    send_request(NULL, "sip:bob@192.0.2.99:5070", &nh); /* a private Contact, unreachable */
+    assert_true(recv_resp(500) > 0);
+    assert_true(starts("OPTIONS sip:bob@192.0.2.99:5070 SIP/2.0\r\n"));
+    char via[128], contact[128];
+    snprintf(via, sizeof via, "\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKsb3x", server_port);
+    snprintf(contact, sizeof contact, "\r\nContact: <sip:sb@127.0.0.1:%d>\r\n", server_port);
+    assert_true(has(via));
+    assert_true(has(contact));
+}
+
+static void test_advertised_address_goes_in_via_and_contact(void **state) {
+    (void)state;
+    core_add_udp(core, server);
+    struct core_config cc = {.t1_ms = 10,
+                             .t2_ms = 40,
+                             .t4_ms = 50,
+                             .register_timeout_ms = 100,
+                             .max_message = 4096,
+                             .instance = 3};
+    char err[256];
+    assert_int_equal(advertise_parse("127.0.0.1!sip.example.net:5099 198.51.100.1", &cc.advertise,
+                                     err, sizeof err),
+                     0);
+    assert_true(core_set_config(core, &cc));
+    Sb__SipPeer nh = SB__SIP_PEER__INIT;
+    nh.addr = "127.0.0.1";
+    nh.port = (uint32_t)client_port;
+    send_request(NULL, "sip:bob@127.0.0.1", &nh);
+    assert_true(recv_resp(500) > 0);
+    assert_true(has("\r\nVia: SIP/2.0/UDP sip.example.net:5099;branch="));
+    assert_true(has("\r\nContact: <sip:sb@sip.example.net:5099>\r\n"));
+}
+
+static void test_next_hop_tcp_flow_gone_behind_nat_is_503(void **state) {
+    (void)state;
+    tcp_listen(8);
+    core_set_tcp(core, tcp, tcp_port);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+    ipc_chan_t *to_dialog = ipc_chan_open(&loop, sv[0], &sipd_handlers, NULL, 65536);
+    ipc_chan_t *dialog_side = ipc_chan_open(&loop, sv[1], &dialog_handlers, NULL, 65536);
+    memset(&dialog, 0, sizeof dialog);
+    /* a listener that must not be called: the phone behind NAT cannot be connected to */
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof a;
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    getsockname(lfd, (struct sockaddr *)&a, &len);
+    Sb__SipPeer nh = SB__SIP_PEER__INIT;
+    nh.transport = "tcp";
+    nh.addr = "127.0.0.1";
+    nh.port = ntohs(a.sin_port);
+    nh.sipd_instance = 3;
+    nh.conn_id = 12345; /* no such connection */
+    nh.nated = true;
+    send_request(to_dialog, "sip:bob@192.168.1.5;transport=tcp", &nh);
+    run_ms(20);
+    assert_int_equal(dialog.responses, 1);
+    assert_int_equal(dialog.status, 503);
+    assert_string_equal(dialog.reason, "connection to a NATed peer is gone");
+    assert_int_equal(tcp_connection_count(tcp), 0);
+    /* the flow of another instance is that instance's to use */
+    nh.sipd_instance = 4;
+    send_request(to_dialog, "sip:bob@192.168.1.5;transport=tcp", &nh);
+    run_ms(20);
+    assert_int_equal(dialog.responses, 2);
+    assert_int_equal(dialog.status, 503);
+    assert_string_equal(dialog.reason, "connection owned by another sipd instance");
+    /* not behind NAT: a new connection to the flow's address */
+    nh.sipd_instance = 3;
+    nh.nated = false;
+    send_request(to_dialog, "sip:bob@192.168.1.5;transport=tcp", &nh);
+    run_ms(20);
+    assert_int_equal(tcp_connection_count(tcp), 1);
+    int cfd = accept(lfd, NULL, NULL);
+    assert_true(cfd >= 0);
+    char buf[4096];
+    assert_true(tcp_read(cfd, buf, sizeof buf, "\r\n\r\n", 500) > 0);
+    assert_memory_equal(buf, "OPTIONS sip:bob@192.168.1.5;transport=tcp SIP/2.0\r\n", 51);
+    char via[96];
+    snprintf(via, sizeof via, "\r\nVia: SIP/2.0/TCP 127.0.0.1:%d;branch=", tcp_port);
+    assert_non_null(strstr(buf, via));
+    close(cfd);
+    close(lfd);
+    core_set_tcp(core, NULL, 0);
+    tcp_close(tcp);
+    ipc_chan_close(to_dialog);
+    ipc_chan_close(dialog_side);
+}
+
+static void test_wildcard_socket_answers_from_the_address_asked(void **state) {
+    (void)state;
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof a;
+    int sfd = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_int_equal(bind(sfd, (struct sockaddr *)&a, sizeof a), 0); /* 0.0.0.0 */
+    getsockname(sfd, (struct sockaddr *)&a, &len);
+    struct udp_sock *any = udp_open(&loop, sfd, 4096, core_on_message, core, &slot);
+    assert_non_null(any);
+    assert_true(udp_is_wildcard(any));
+    static const char opt[] = "OPTIONS sip:x@127.0.0.2 SIP/2.0\r\n"
+                              "Via: SIP/2.0/UDP 127.0.0.1:9;rport;branch=z9hG4bK-wild\r\n"
+                              "From: <sip:a@b>;tag=1\r\nTo: <sip:x@127.0.0.2>\r\n"
+                              "Call-ID: wild\r\nCSeq: 1 OPTIONS\r\n\r\n";
+    struct sockaddr_in to = a;
+    inet_pton(AF_INET, "127.0.0.2", &to.sin_addr);
+    assert_int_equal(sendto(client, opt, sizeof opt - 1, 0, (struct sockaddr *)&to, sizeof to),
+                     (ssize_t)(sizeof opt - 1));
+    struct sockaddr_in from = {0};
+    socklen_t from_len = sizeof from;
+    ssize_t n = -1;
+    for (int waited = 0; waited <= 500 && n < 0; waited++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        struct pollfd p = {client, POLLIN, 0};
+        if (poll(&p, 1, 1) == 1)
+            n = recvfrom(client, resp, sizeof resp - 1, 0, (struct sockaddr *)&from, &from_len);
+    }
+    assert_true(n > 0);
+    resp[n] = '\0';
+    assert_true(starts("SIP/2.0 200 OK\r\n"));
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &from.sin_addr, ip, sizeof ip);
+    assert_string_equal(ip, "127.0.0.2");
+    assert_int_equal(from.sin_port, a.sin_port);
+    udp_close(any);
+}
+
+static void test_register_over_tcp_names_its_connection(void **state) {
+    (void)state;
+    router.answer = ANSWER_200;
+    tcp_listen(8);
+    int fd = test_tcp_connect();
+    struct sockaddr_in me;
+    socklen_t len = sizeof me;
+    getsockname(fd, (struct sockaddr *)&me, &len);
+    char req[512];
+    int n = snprintf(
+        req, sizeof req,
+        "REGISTER sip:127.0.0.1 SIP/2.0\r\n"
+        "Via: SIP/2.0/TCP 127.0.0.1:%d;branch=z9hG4bK-tr1\r\n"
+        "From: <sip:t@example.com>;tag=t\r\nTo: <sip:t@example.com>\r\n"
+        "Call-ID: tr1\r\nCSeq: 1 REGISTER\r\nContact: <sip:t@127.0.0.1:%d;transport=tcp>\r\n"
+        "Content-Length: 0\r\n\r\n",
+        ntohs(me.sin_port), ntohs(me.sin_port));
+    assert_int_equal(send(fd, req, (size_t)n, 0), n);
+    char buf[4096];
+    assert_true(tcp_read(fd, buf, sizeof buf, "\r\n\r\n", 500) > 0);
+    assert_int_equal(router.requests, 1);
+    assert_string_equal(router.transport, "tcp");
+    assert_true(router.conn_id > 0);
+    assert_string_equal(router.local_addr, "127.0.0.1");
+    assert_int_equal(router.local_port, tcp_port);
+    assert_false(router.nated); /* its sent-by is its source */
+    close(fd);
+    tcp_close(tcp);
+}
+
+static void test_wildcard_ipv6_socket_answers_from_the_address_asked(void **state) {
+    (void)state;
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6};
+    socklen_t len = sizeof a;
+    int on = 1, sfd = socket(AF_INET6, SOCK_DGRAM, 0);
+    setsockopt(sfd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    if (bind(sfd, (struct sockaddr *)&a, sizeof a) < 0) { /* no IPv6 here */
+        close(sfd);
+        skip();
+    }
+    getsockname(sfd, (struct sockaddr *)&a, &len);
+    struct udp_sock *any = udp_open(&loop, sfd, 4096, core_on_message, core, &slot);
+    assert_non_null(any);
+    assert_true(udp_is_wildcard(any));
+    int c6 = socket(AF_INET6, SOCK_DGRAM, 0);
+    struct sockaddr_in6 me = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    assert_int_equal(bind(c6, (struct sockaddr *)&me, sizeof me), 0);
+    static const char opt[] = "OPTIONS sip:x@[::1] SIP/2.0\r\n"
+                              "Via: SIP/2.0/UDP [::1]:9;rport;branch=z9hG4bK-wild6\r\n"
+                              "From: <sip:a@b>;tag=1\r\nTo: <sip:x@[::1]>\r\n"
+                              "Call-ID: wild6\r\nCSeq: 1 OPTIONS\r\n\r\n";
+    struct sockaddr_in6 to = a;
+    to.sin6_addr = in6addr_loopback;
+    assert_int_equal(sendto(c6, opt, sizeof opt - 1, 0, (struct sockaddr *)&to, sizeof to),
+                     (ssize_t)(sizeof opt - 1));
+    struct sockaddr_in6 from = {0};
+    socklen_t from_len = sizeof from;
+    ssize_t n = -1;
+    for (int waited = 0; waited <= 500 && n < 0; waited++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        struct pollfd p = {c6, POLLIN, 0};
+        if (poll(&p, 1, 1) == 1)
+            n = recvfrom(c6, resp, sizeof resp - 1, 0, (struct sockaddr *)&from, &from_len);
+    }
+    assert_true(n > 0);
+    resp[n] = '\0';
+    assert_true(starts("SIP/2.0 200 OK\r\n"));
+    assert_true(IN6_IS_ADDR_LOOPBACK(&from.sin6_addr));
+    assert_int_equal(from.sin6_port, a.sin6_port);
+    close(c6);
+    udp_close(any);
+}
+
 int main(void) {
     sipmsg_library_init();
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -603,6 +882,13 @@ int main(void) {
         T(test_tcp_frames_pipelined_messages_by_content_length),
         T(test_tcp_message_without_content_length_gets_400_and_close),
         T(test_tcp_connections_beyond_the_limit_are_refused),
+        T(test_register_from_behind_nat_is_marked_nated),
+        T(test_next_hop_wins_over_the_request_uri),
+        T(test_advertised_address_goes_in_via_and_contact),
+        T(test_next_hop_tcp_flow_gone_behind_nat_is_503),
+        T(test_wildcard_socket_answers_from_the_address_asked),
+        T(test_wildcard_ipv6_socket_answers_from_the_address_asked),
+        T(test_register_over_tcp_names_its_connection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -118,7 +118,7 @@ static void test_torture_messages_get_the_rfc4475_outcome(void **state) {
             } else if (m->method_id == SIPMSG_M_REGISTER) {
                 struct sipmsg_register reg;
                 char aor[256];
-                if (!sipmsg_register_read(m, &reg, aor, sizeof aor, &v))
+                if (!sipmsg_register_read(m, NULL, &reg, aor, sizeof aor, &v))
                     status = v.status;
             }
         }
@@ -395,7 +395,7 @@ static void test_register_reads_aor_contacts_and_expires(void **state) {
     struct sipmsg_verdict v;
     char aor[128];
     assert_int_equal(sipmsg_parse(m, reg, strlen(reg), false), SIPMSG_OK);
-    assert_true(sipmsg_register_read(m, &r, aor, sizeof aor, &v));
+    assert_true(sipmsg_register_read(m, NULL, &r, aor, sizeof aor, &v));
     /* RFC 3261 10.3: the AOR is user@host, without the port (sipuri.h) */
     assert_string_equal(aor, "sip:alice@example.com");
     assert_false(r.wildcard);
@@ -427,7 +427,7 @@ static void test_register_torture_contacts_are_kept_as_sent(void **state) {
         char aor[128];
         size_t n = load(cases[i].file);
         assert_int_equal(sipmsg_parse(m, file_buf, n, false), SIPMSG_OK);
-        assert_true(sipmsg_register_read(m, &r, aor, sizeof aor, &v));
+        assert_true(sipmsg_register_read(m, NULL, &r, aor, sizeof aor, &v));
         assert_true(r.ncontacts >= 1);
         if (!str_is(r.contacts[0].uri, cases[i].uri))
             fail_msg("%s: contact %.*s", cases[i].file, (int)r.contacts[0].uri.len,
@@ -438,7 +438,7 @@ static void test_register_torture_contacts_are_kept_as_sent(void **state) {
     struct sipmsg_verdict v;
     char aor[128];
     assert_int_equal(sipmsg_parse(m, file_buf, n, false), SIPMSG_OK);
-    assert_true(sipmsg_register_read(m, &r, aor, sizeof aor, &v));
+    assert_true(sipmsg_register_read(m, NULL, &r, aor, sizeof aor, &v));
     assert_string_equal(aor, "sip:null-%00-null@example.com");
 }
 
@@ -454,19 +454,19 @@ static void test_register_wildcard_needs_expires_zero_and_nothing_else(void **st
     char aor[64];
     snprintf(req, sizeof req, fmt, "Contact: *\r\nExpires: 0\r\n");
     assert_int_equal(sipmsg_parse(m, req, strlen(req), false), SIPMSG_OK);
-    assert_true(sipmsg_register_read(m, &r, aor, sizeof aor, &v));
+    assert_true(sipmsg_register_read(m, NULL, &r, aor, sizeof aor, &v));
     assert_true(r.wildcard);
     assert_int_equal(r.ncontacts, 0);
     snprintf(req, sizeof req, fmt, "Contact: *\r\n");
     assert_int_equal(sipmsg_parse(m, req, strlen(req), false), SIPMSG_OK);
-    assert_false(sipmsg_register_read(m, &r, aor, sizeof aor, &v));
+    assert_false(sipmsg_register_read(m, NULL, &r, aor, sizeof aor, &v));
     assert_int_equal(v.status, 400);
     snprintf(req, sizeof req, fmt, "Contact: *, <sip:a@h>\r\nExpires: 0\r\n");
     assert_int_equal(sipmsg_parse(m, req, strlen(req), false), SIPMSG_OK);
-    assert_false(sipmsg_register_read(m, &r, aor, sizeof aor, &v));
+    assert_false(sipmsg_register_read(m, NULL, &r, aor, sizeof aor, &v));
     snprintf(req, sizeof req, fmt, "Contact: <sip:a@h>;expires=4294967296\r\n");
     assert_int_equal(sipmsg_parse(m, req, strlen(req), false), SIPMSG_OK);
-    assert_false(sipmsg_register_read(m, &r, aor, sizeof aor, &v));
+    assert_false(sipmsg_register_read(m, NULL, &r, aor, sizeof aor, &v));
     assert_string_equal(v.reason, "Bad Contact expires");
 }
 

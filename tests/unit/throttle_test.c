@@ -29,7 +29,7 @@ static void test_delay_doubles_from_base_and_caps(void **state) {
     assert_int_equal(throttle_delay_ms(40, 100), 100);
 }
 
-/* The bound: a program failing at once is forked fewer than 10 times in 10 s. */
+/* The bound: a program failing at once is forked fewer than 10 times in 10 s. */
 static void test_failing_at_once_forks_fewer_than_ten_times_in_ten_seconds(void **state) {
     (void)state;
     int64_t t = 0;
