@@ -14,13 +14,12 @@
 # the node sent it from the address that phone used; the Via and Contact it sees must
 # name that address too.
 # (a) both phones register at 172.31.1.1: phone B's packets come in on the other link,
-#     and its 200 must still come from 172.31.1.1.
+#     and its 200 must still come from 172.31.1.1. A calls B: the INVITE must come from
+#     172.31.1.1, where B registered, though it reaches B over the other link.
 # (b) each phone at its own link's address: B registers as sip:1002@172.31.2.1, A calls
 #     sip:1002@172.31.1.1 and B rings (one domain for every local address); RTP both ways
 #     through mediad; the caller hangs up. Then B calls A at 172.31.2.1: RTP both ways, the
 #     callee hangs up (our BYE reaches the NATed caller); a third call B hangs up.
-#     Before that, phone B registered through 172.31.1.1 is called: the INVITE must come
-#     from 172.31.1.1, where it registered, though it reaches B over the other link.
 . "$(dirname "$0")/lib.sh"
 . "$top/tests/tools/netns.sh"
 netns_require
