@@ -40,6 +40,7 @@ static const struct {
     {CFG_ipc_max_message, 64, 1048576},
     {CFG_sip_max_message, 1024, 1048576},
     {CFG_sip_tcp_max_connections, 1, 1000000},
+    {CFG_nat_keepalive_misses, 1, 100},
     {CFG_register_default_expires, 1, 31536000},
     {CFG_register_min_expires, 1, 31536000},
     {CFG_register_max_expires, 1, 31536000},

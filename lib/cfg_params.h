@@ -61,6 +61,10 @@
       "Every local address of the node is one of its SIP domain's names (Kamailio auto_aliases)") \
     X(sip_advertise, CFG_T_STR, "",                                                        \
       "Addresses put in Via and Contact instead of the local one: [LOCAL!]PUBLIC[:port] ...") \
+    X(nat_keepalive_interval, CFG_T_TIME, "30s",                                           \
+      "How often a binding registered from behind NAT over UDP gets an OPTIONS; 0: never") \
+    X(nat_keepalive_misses, CFG_T_INT, "3",                                                \
+      "Keepalives in a row without an answer after which such a binding is removed (1..100)") \
     X(sip_server_name, CFG_T_STR, "Switchboard", "Server header of our responses")        \
     X(register_default_expires, CFG_T_INT, "3600",                                         \
       "Expiry of a binding whose REGISTER gives none, seconds")                            \

@@ -19,6 +19,7 @@
 #include "core_local.h"
 #include "core_register.h"
 #include "core_reply.h"
+#include "natping.h"
 #include "proto/dialog.pb-c.h"
 #include "sipconv.h"
 #include "sipmsg.h"
@@ -342,6 +343,8 @@ static void apply_config(struct core *c, const struct core_config *cfg) {
     struct txn_timers timers = {cfg->t1_ms, cfg->t2_ms, cfg->t4_ms};
     if (c->txns)
         txn_table_set_timers(c->txns, &timers);
+    if (c->natping)
+        natping_configure(c->natping, cfg->nat_keepalive_ms, cfg->nat_keepalive_misses);
 }
 
 /* Frees the core's memory (its handles are closed or were never opened). */
@@ -382,6 +385,13 @@ struct core *core_new(uv_loop_t *loop, const struct core_config *cfg, struct shm
         core_release(c);
         return NULL;
     }
+    c->natping = natping_new(c, cfg->nat_keepalive_ms, cfg->nat_keepalive_misses,
+                             core_register_unbind);
+    if (!c->natping) {
+        txn_table_close(c->txns);
+        core_release(c);
+        return NULL;
+    }
     uv_timer_init(loop, &c->drain_timer);
     c->drain_timer.data = c;
     return c;
@@ -418,6 +428,8 @@ void core_free(struct core *c) {
         return;
     txn_table_close(c->txns);
     c->txns = NULL;
+    natping_free(c->natping);
+    c->natping = NULL;
     uv_close((uv_handle_t *)&c->drain_timer, core_closed);
 }
 

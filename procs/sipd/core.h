@@ -57,6 +57,8 @@
 struct core_config {
     uint64_t t1_ms, t2_ms, t4_ms;
     uint32_t register_timeout_ms;
+    uint64_t nat_keepalive_ms;      /* natping.h: 0 none */
+    unsigned nat_keepalive_misses;
     size_t max_message;
     char server[128]; /* Server header */
     int instance;     /* sipd instance, sent to routerd with each REGISTER */

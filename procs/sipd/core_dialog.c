@@ -10,6 +10,7 @@
 #include "core_reply.h"
 #include "hash.h"
 #include "log.h"
+#include "natping.h"
 #include "proto/dialog.pb-c.h"
 
 static uint64_t call_id_key(struct sipmsg_str call_id) {
@@ -298,6 +299,8 @@ void core_dialog_response_in(struct core *c, const struct core_msg *cm, const ch
         core_local_forward(c, owner, src, buf, len);
         return;
     }
+    if (natping_response(c->natping, m->via.branch))
+        return; /* the answer to a keepalive */
     int kl = txn_client_key(m->via.branch.ptr, m->via.branch.len, m->cseq_method.ptr,
                             m->cseq_method.len, c->key, c->key_cap);
     struct txn *t = kl > 0 ? txn_find(c->txns, c->key, (size_t)kl) : NULL;

@@ -6,8 +6,9 @@
  *   table and the buffers sized from sip_max_message. It holds nothing about one message:
  *   that travels as a struct core_msg, made by core.c for each message and passed down
  *   explicitly. Layers, bottom first: core_reply and core_local (answers; our addresses
- *   and the other instances), core_register and core_dialog (relays to routerd and
- *   dialogd), core.c (dispatch, lifetime). A layer includes only the headers below it.
+ *   and the other instances), natping (keepalives of NATed bindings), core_register and
+ *   core_dialog (relays to routerd and dialogd), core.c (dispatch, lifetime). A layer
+ *   includes only the headers below it.
  * OWNERSHIP
  *   core.c allocates and frees struct core; the layers borrow it for a call.
  * LOOP
@@ -45,6 +46,8 @@ static inline const char *core_call_id(const sipmsg_t *m, char buf[LOG_CALL_ID_M
     return buf;
 }
 
+struct natping;
+
 struct core {
     uv_loop_t *loop;
     uv_timer_t drain_timer; /* reports drained from the loop, not from a transaction */
@@ -70,6 +73,7 @@ struct core {
     /* buffers sized from max_message, allocated once */
     char *key, *key2, *echo, *out, *extra;
     size_t key_cap, echo_cap, out_cap, extra_cap;
+    struct natping *natping; /* keepalives of NATed bindings (natping.h) */
     bool draining;
     void (*drained)(void *arg);
     void *drained_arg;

@@ -2,6 +2,7 @@
 #include "core_register.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -37,11 +38,19 @@ static void put_date(struct sipmsg_out *o) {
     sipmsg_out_puts(o, date);
 }
 
+/* A REGISTER waiting for routerd: its transaction and AOR. */
+struct register_wait {
+    struct txn *t;
+    char aor[];
+};
+
 static void register_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
-    struct txn *t = arg;
+    struct register_wait *rw = arg;
+    struct txn *t = rw->t;
     (void)ch;
     if (t->state != TXN_TRYING) { /* ended meanwhile (sipd stopping) */
         txn_unref(t);
+        free(rw);
         return;
     }
     struct core *c = t->user;
@@ -59,11 +68,13 @@ static void register_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
         sipmsg_out_printf(&o, "Retry-After: %d\r\n", CORE_RETRY_AFTER_NO_ROUTER);
         core_reply(c, t, 503, "Registrar not available", o.p, o.len);
         txn_unref(t);
+        free(rw);
         return;
     }
     int status = rr->status >= 200 && rr->status <= 699 ? (int)rr->status : 500;
     const char *reason = rr->reason && rr->reason[0] ? rr->reason : NULL;
     if (status == 200) {
+        natping_sync(c->natping, rw->aor, rr->bindings, rr->n_bindings);
         for (size_t i = 0; i < rr->n_bindings; i++) {
             const Sb__Binding *b = rr->bindings[i];
             if (!b || !b->uri)
@@ -92,6 +103,7 @@ static void register_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
     }
     core_reply(c, t, status, reason, o.p, o.len);
     txn_unref(t);
+    free(rw);
 }
 
 /* NUL-terminated copy of s in the scratch o (protobuf-c strings are C strings). */
@@ -148,14 +160,57 @@ void core_register_relay(struct core *c, const sipmsg_t *m, const struct sipdest
         core_reply_warning(c, t, 400, "REGISTER too large", NULL, 0);
         return;
     }
+    size_t al = strlen(aor);
+    struct register_wait *rw = malloc(sizeof *rw + al + 1);
+    if (!rw) {
+        core_reply(c, t, 500, NULL, NULL, 0);
+        return;
+    }
+    rw->t = t;
+    memcpy(rw->aor, aor, al + 1);
     txn_ref(t);
     int rc =
-        ipc_request_register_request(ch, &rq, register_answered, t, c->cfg.register_timeout_ms);
+        ipc_request_register_request(ch, &rq, register_answered, rw, c->cfg.register_timeout_ms);
     if (rc < 0) {
         txn_unref(t);
+        free(rw);
         log_call_ratelimited(LOG_WARN, t->call_id,
                              "REGISTER answered 503: cannot send to routerd: %s", strerror(-rc));
         core_reply(c, t, 503, "Registrar not available", retry, (size_t)retry_len);
     }
     /* The transaction stays in Trying, absorbing retransmissions, until routerd answers. */
+}
+
+static void unbind_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
+    (void)ch;
+    (void)arg;
+    const Sb__RegisterReply *rr =
+        env && env->body_case == SB__ENVELOPE__BODY_REGISTER_REPLY ? env->register_reply : NULL;
+    if (!rr || rr->status != 200)
+        log_ratelimited(LOG_WARN, "a binding that stopped answering keepalives stays: %s",
+                        rr ? "routerd refused its removal" : "no answer from routerd");
+}
+
+void core_register_unbind(struct core *c, const struct natping_gone *g) {
+    ipc_chan_t *ch = c->peers.router ? c->peers.router(c->peers.arg, c->router_counter++) : NULL;
+    if (!ch)
+        return;
+    Sb__ContactSpec spec = SB__CONTACT_SPEC__INIT, *specs[1] = {&spec};
+    spec.uri = (char *)g->uri;
+    spec.expires = 0;
+    spec.q = -1;
+    Sb__SipPeer peer = SB__SIP_PEER__INIT;
+    peer.transport = "udp";
+    peer.addr = "";
+    peer.sipd_instance = (uint32_t)c->cfg.instance;
+    Sb__RegisterRequest rq = SB__REGISTER_REQUEST__INIT;
+    rq.aor = (char *)g->aor;
+    rq.call_id = (char *)g->call_id;
+    rq.cseq = g->cseq + 1;
+    rq.n_contacts = 1;
+    rq.contacts = specs;
+    rq.expires = -1;
+    rq.user_agent = "";
+    rq.source = &peer;
+    ipc_request_register_request(ch, &rq, unbind_answered, NULL, c->cfg.register_timeout_ms);
 }

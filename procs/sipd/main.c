@@ -36,6 +36,8 @@ static bool config_from(const worker_t *w, struct core_config *cc, struct tcp_li
     cc->t2_ms = (uint64_t)cfg_time_ms(w->cfg, CFG_sip_t2);
     cc->t4_ms = (uint64_t)cfg_time_ms(w->cfg, CFG_sip_t4);
     cc->register_timeout_ms = (uint32_t)cfg_time_ms(w->cfg, CFG_register_timeout);
+    cc->nat_keepalive_ms = (uint64_t)cfg_time_ms(w->cfg, CFG_nat_keepalive_interval);
+    cc->nat_keepalive_misses = (unsigned)cfg_int(w->cfg, CFG_nat_keepalive_misses); /* 1..100 */
     cc->max_message = (size_t)cfg_int(w->cfg, CFG_sip_max_message);
     snprintf(cc->server, sizeof cc->server, "%s", cfg_str(w->cfg, CFG_sip_server_name));
     cc->instance = w->instance;
