@@ -7,6 +7,8 @@
  * a reload re-reads the dialplan, everything else is the
  * skeleton's (Ping, Hello, an Error for the rest).
  */
+#include <stdio.h>
+
 #include "registrar.h"
 #include "router.h"
 #include "worker.h"
@@ -24,6 +26,14 @@ static int routerd_init(worker_t *w) {
         return -1;
     w->role_ctx = &rd;
     return 0;
+}
+
+static bool routerd_ready(worker_t *w, char *why, size_t cap) {
+    struct routerd *rd = w->role_ctx;
+    if (rd && router_has_dialplan(rd->router))
+        return true;
+    snprintf(why, cap, "dialplan (none loaded; see the log)");
+    return false;
 }
 
 static bool routerd_on_envelope(worker_t *w, ipc_chan_t *ch, Sb__Envelope *env) {
@@ -87,6 +97,7 @@ static void routerd_peer_closed(worker_t *w, ipc_chan_t *ch) {
 static const struct worker_ops routerd_ops = {
     .role = SB_ROLE_routerd,
     .init = routerd_init,
+    .ready = routerd_ready,
     .on_envelope = routerd_on_envelope,
     .reload = routerd_reload,
     .drain = routerd_drain,

@@ -79,10 +79,17 @@ static bool reload(router_t *r, char *err, size_t cap) {
                   err);
         return false;
     }
+    bool first = !r->dp;
     dialplan_free(r->dp);
     r->dp = dp;
     log_info("dialplan %s loaded: %zu routes", path, dp->nroutes);
+    if (first)
+        worker_ready_changed(r->w); /* routerd serves once it has routes */
     return true;
+}
+
+bool router_has_dialplan(const router_t *r) {
+    return r && r->dp;
 }
 
 bool router_reload(router_t *r) {
