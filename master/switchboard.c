@@ -2,7 +2,9 @@
  * switchboard - the operator's command, like postfix(1).
  *   switchboard [-c CONFDIR] start|stop|reload|status|check
  * CONFDIR defaults to $SWITCHBOARD_CONFIG_DIR, then /etc/switchboard.
- *   check   validates main.cf and master.cf; prints FILE:LINE: problem, exits 1 if bad
+ *   check   validates main.cf and master.cf, and what the workers will load from them
+ *           (preflight.h: the dialplan, audio files, addresses, readable by
+ *           service_user); prints FILE:LINE: problem, exits 1 if bad
  *   start   refuses when a master runs for CONFDIR; starts one in the background and
  *           waits until every process is ready to serve (its dependencies up: Redis,
  *           the peers it needs, a dialplan) (exit 0), or after 15 s names each process
@@ -25,6 +27,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "preflight.h"
 #include "privs.h"
 #include "roles.h"
 #include "runtime.h"
@@ -63,6 +66,11 @@ static int load(const char *confdir, cfg_t **cfg, mcf_t **mcf) {
         }
     }
     return 0;
+}
+
+static void print_problem(void *arg, const char *problem) {
+    (void)arg;
+    fprintf(stderr, "switchboard: %s\n", problem);
 }
 
 /* Counts processes in use and ready (exec services count as ready while running). */
@@ -290,7 +298,12 @@ int main(int argc, char **argv) {
     }
     if (load(real, &cfg, &mcf) < 0)
         return 1;
-    if (strcmp(cmd, "start") == 0)
+    /* check and start: what the workers will load, loaded now (reload keeps routerd's
+     * running dialplan when the new one is refused, so it does not need it) */
+    if ((strcmp(cmd, "check") == 0 || strcmp(cmd, "start") == 0) &&
+        preflight_check(cfg, print_problem, NULL) > 0)
+        rc = 1;
+    else if (strcmp(cmd, "start") == 0)
         rc = cmd_start(real, cfg, mcf);
     else if (strcmp(cmd, "reload") == 0)
         rc = cmd_reload(real, cfg);

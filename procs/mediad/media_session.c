@@ -12,18 +12,21 @@
 #include "log.h"
 #include "media_port.h"
 #include "rand.h"
+#include "resources.h"
 
 media_ctx_t *media_ctx_new(worker_t *w) {
     const char *addr = cfg_str(w->cfg, CFG_media_address);
     struct in_addr a;
-    if (inet_pton(AF_INET, addr, &a) != 1) {
-        log_error("media_address '%s' is not an IPv4 address", addr);
+    char why[128];
+    if (res_media_address(addr, &a, why, sizeof why) < 0) {
+        log_error("media_address %s", why);
         return NULL;
     }
     media_ctx_t *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return NULL;
     ctx->w = w;
+    ctx->audio_dirfd = -1;
     ctx->loop = w->loop;
     snprintf(ctx->addr, sizeof ctx->addr, "%s", addr);
     ctx->addr_n = a.s_addr;

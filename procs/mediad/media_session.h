@@ -140,6 +140,7 @@ typedef void (*media_event_fn)(struct media_session *s, Sb__MediaEventType type,
 
 struct media_ctx {
     worker_t *w;
+    int audio_dirfd;       /* audio_path, opened before the privilege drop; -1: by path */
     uv_loop_t *loop;
     char addr[INET_ADDRSTRLEN];
     uint32_t addr_n;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "registrar.h"
+#include "resources.h"
 #include "router.h"
 #include "worker.h"
 
@@ -18,10 +19,22 @@ struct routerd {
     router_t *router;
 };
 
+static int dialplan_dir = -1; /* dialplan_path's directory, opened while privileged */
+
+/* Opens the dialplan's directory while root can: the service user may not be able to
+ * reach it by its path (a 0700 ancestor), only read the file in it. */
+static int routerd_init_privileged(worker_t *w) {
+    char dir[4096];
+    if (res_split(cfg_str(w->cfg, CFG_dialplan_path), dir, sizeof dir))
+        dialplan_dir = res_dir_open(dir);
+    return 0;
+}
+
 static int routerd_init(worker_t *w) {
     static struct routerd rd; /* one per process */
     rd.registrar = registrar_new(w);
-    rd.router = rd.registrar ? router_new(w, rd.registrar) : NULL;
+    rd.router = rd.registrar ? router_new(w, rd.registrar, dialplan_dir) : NULL;
+    dialplan_dir = -1; /* the router's now */
     if (!rd.router)
         return -1;
     w->role_ctx = &rd;
@@ -96,6 +109,7 @@ static void routerd_peer_closed(worker_t *w, ipc_chan_t *ch) {
 
 static const struct worker_ops routerd_ops = {
     .role = SB_ROLE_routerd,
+    .init_privileged = routerd_init_privileged,
     .init = routerd_init,
     .ready = routerd_ready,
     .on_envelope = routerd_on_envelope,
