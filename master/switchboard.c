@@ -7,8 +7,8 @@
  *           service_user); prints FILE:LINE: problem, exits 1 if bad
  *   start   refuses when a master runs for CONFDIR; starts one in the background and
  *           waits until every process is ready to serve (its dependencies up: Redis,
- *           the peers it needs, a dialplan) (exit 0), or after 15 s names each process
- *           that is not and what it waits for (exit 1)
+ *           the peers it needs, a dialplan) (exit 0), or after start_timeout names each
+ *           process that is not and what it waits for (exit 1)
  *   stop    graceful stop; waits until master is gone
  *   reload  validates, then SIGHUP; waits until master applied it
  *   status  one line per process: service, instance, pid, state (starting, ready,
@@ -34,7 +34,6 @@
 #include "shm.h"
 
 #define POLL_US 5000
-#define SB_START_TIMEOUT_S 15 /* start: until every process is ready to serve */
 
 static void usage(void) {
     fprintf(stderr, "usage: switchboard [-c CONFDIR] start|stop|reload|status|check\n");
@@ -188,7 +187,8 @@ static int cmd_start(const char *confdir, const cfg_t *cfg, const mcf_t *mcf) {
         return 1; /* master said why on stderr */
     int want = config_process_count(mcf), used = 0, ready = 0;
     struct shm_seg *seg = NULL;
-    for (int64_t deadline = t0 + SB_START_TIMEOUT_S * 1000000LL; clock_mono_us() < deadline;
+    long timeout_ms = cfg_time_ms(cfg, CFG_start_timeout);
+    for (int64_t deadline = t0 + timeout_ms * 1000LL; clock_mono_us() < deadline;
          sleep_us(POLL_US)) {
         if (!seg && open_shm(cfg, &seg) < 0)
             continue;
@@ -201,8 +201,9 @@ static int cmd_start(const char *confdir, const cfg_t *cfg, const mcf_t *mcf) {
         }
     }
     fprintf(stderr,
-            "switchboard: started, but only %d of %d processes are ready after %d s; see %s\n",
-            ready, want, SB_START_TIMEOUT_S, cfg_str(cfg, CFG_log_file));
+            "switchboard: started, but only %d of %d processes are ready after %ld ms "
+            "(start_timeout); see %s\n",
+            ready, want, timeout_ms, cfg_str(cfg, CFG_log_file));
     if (seg) {
         print_not_ready(seg);
         shm_detach(seg);
