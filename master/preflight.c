@@ -171,10 +171,12 @@ int preflight_check(const cfg_t *cfg, preflight_report_fn report, void *arg) {
     if (!dp)
         problem(&pf, "%s (%s)", err, where(&pf, CFG_dialplan_path, at, sizeof at));
 
-    static struct pf_file files[PF_MAX_FILES];
-    static char whats[PF_MAX_FILES][96];
+    struct pf_file *files = calloc(PF_MAX_FILES, sizeof *files);
+    char(*whats)[96] = calloc(PF_MAX_FILES, sizeof *whats);
     size_t nfiles = 0;
-    if (dp)
+    if (!files || !whats)
+        problem(&pf, "out of memory checking the dialplan's files");
+    else if (dp)
         files[nfiles++] = (struct pf_file){"dialplan_path", dpath, false};
     for (size_t r = 0; dp && r < dp->nroutes; r++)
         for (size_t i = 0; i < dp->routes[r].nactions; i++) {
@@ -190,7 +192,7 @@ int preflight_check(const cfg_t *cfg, preflight_report_fn report, void *arg) {
                 }
                 close(fd);
             }
-            if (nfiles < PF_MAX_FILES) {
+            if (files && whats && nfiles < PF_MAX_FILES) {
                 snprintf(whats[nfiles], sizeof whats[nfiles], "route '%.60s': play_audio",
                          dp->routes[r].id);
                 files[nfiles] = (struct pf_file){whats[nfiles], act->file, true};
@@ -201,6 +203,8 @@ int preflight_check(const cfg_t *cfg, preflight_report_fn report, void *arg) {
         close(audio_fd);
     if (geteuid() == 0 && nfiles > 0 && pf.problems == 0)
         check_as_service_user(&pf, files, nfiles);
+    free(files);
+    free(whats);
     dialplan_free(dp);
     return pf.problems;
 }
