@@ -61,6 +61,7 @@ static void worker_stop(worker_t *w, int status);
 static void worker_begin_drain(worker_t *w, uint32_t drain_ms);
 static void peers_reconcile(worker_t *w);
 static void ready_update(worker_t *w);
+static void role_list(const char *list, bool set[SB_ROLE_COUNT]);
 
 static void usage(const char *prog) {
     fprintf(stderr,
@@ -397,12 +398,17 @@ static void peers_reconcile(worker_t *w) {
     for (int i = 0; i < SHM_MAX_PROCS; i++) {
         struct shm_proc s;
         shm_proc_read(&w->shm->procs[i], &s);
-        /* A degraded peer still serves what does not need its lost dependency. */
-        if (i == w->slot_index || (s.state != SHM_READY && s.state != SHM_DEGRADED) ||
-            s.pid <= 0 || (s.flags & SHM_F_EXEC))
+        if (i == w->slot_index || s.pid <= 0 || (s.flags & SHM_F_EXEC))
             continue;
         enum sb_role role = sb_role_by_name(s.role);
         if (role == SB_ROLE_NONE || !p->peer_role[role])
+            continue;
+        /* A degraded peer still serves what does not need its lost dependency. A peer we
+         * only send through (dialogd's sipd) is reached while it starts too: it may be
+         * waiting for us to reach it (deps_up). */
+        bool usable = s.state == SHM_READY || s.state == SHM_DEGRADED ||
+                      (s.state == SHM_STARTING && !p->need_role[role]);
+        if (!usable)
             continue;
         struct worker_peer *found = NULL;
         for (struct worker_peer *pe = p->peers; pe; pe = pe->next)
@@ -462,11 +468,19 @@ static bool role_configured(const worker_t *w, enum sb_role role) {
     return false;
 }
 
-static bool role_reached(const worker_t *w, enum sb_role role) {
+static bool role_reached(const worker_t *w, enum sb_role role, bool outbound) {
     for (struct worker_peer *pe = w->priv->peers; pe; pe = pe->next)
-        if (pe->outbound && pe->hello_done && pe->role == role)
+        if (pe->outbound == outbound && pe->hello_done && pe->role == role)
             return true;
     return false;
+}
+
+/* Whether role keeps connections to ours (roles.h peers): then it must have reached us
+ * too, since it sends through its own channel (dialogd's requests to sipd). */
+static bool role_calls_us(enum sb_role role, enum sb_role ours) {
+    bool set[SB_ROLE_COUNT] = {false};
+    role_list(sb_role_info(role)->peers, set);
+    return set[ours];
 }
 
 /* Whether everything the worker needs to serve is up; why names the first that is not. */
@@ -475,12 +489,16 @@ static bool deps_up(worker_t *w, char *why, size_t cap) {
         snprintf(why, cap, "redis");
         return false;
     }
-    for (int r = 0; r < SB_ROLE_COUNT; r++)
-        if (w->priv->need_role[r] && !role_reached(w, (enum sb_role)r) &&
-            role_configured(w, (enum sb_role)r)) {
-            snprintf(why, cap, "%s", sb_role_info((enum sb_role)r)->name);
+    for (int r = 0; r < SB_ROLE_COUNT; r++) {
+        enum sb_role role = (enum sb_role)r;
+        if (!w->priv->need_role[r] || !role_configured(w, role))
+            continue;
+        if (!role_reached(w, role, true) ||
+            (role_calls_us(role, w->ops->role) && !role_reached(w, role, false))) {
+            snprintf(why, cap, "%s", sb_role_info(role)->name);
             return false;
         }
+    }
     return !w->ops->ready || w->ops->ready(w, why, cap);
 }
 

@@ -328,8 +328,10 @@ static void status_on_envelope(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
             check_all_ready(in->sup);
             return;
         case SB__WORKER_STATE__WORKER_STATE_STARTING:
-            if (!in->retiring && !in->ready_seen)
+            if (!in->retiring && !in->ready_seen) {
                 slot_set_state_reason(in, SHM_STARTING, env->status->detail);
+                announce_ready(in); /* it may wait for a peer to reach it (sipd: dialogd) */
+            }
             return;
         case SB__WORKER_STATE__WORKER_STATE_DEGRADED:
             if (!in->retiring) {

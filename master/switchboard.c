@@ -91,7 +91,7 @@ static const char *why_text(const struct shm_proc *p, char *out, size_t cap) {
     if (strcmp(p->reason, "redis") == 0)
         snprintf(out, cap, "redis (its Redis link is down)");
     else if (sb_role_by_name(p->reason) != SB_ROLE_NONE)
-        snprintf(out, cap, "%s (no ready instance reached)", p->reason);
+        snprintf(out, cap, "%s (no link with a ready instance yet)", p->reason);
     else
         snprintf(out, cap, "%s", p->reason);
     return out;
