@@ -765,6 +765,12 @@ const char *cfg_source(const cfg_t *cfg, size_t *len) {
     return cfg->source;
 }
 
+int cfg_line(const cfg_t *cfg, enum cfg_param p) {
+    const char *name = cfg_param_info(p)->name;
+    long i = find_entry(cfg, name, strlen(name));
+    return i < 0 ? 0 : cfg->ent[i].line;
+}
+
 const char *cfg_file(const cfg_t *cfg) {
     return cfg->file;
 }
