@@ -7,12 +7,15 @@
 # the anchors' uac.xml/uas.xml), the ceiling = the highest rate with < 0.1% failed calls,
 # INVITE->200 latency p50/p99 at half that rate (SIPp rtd trace, whole ms), and the memory
 # of HELD concurrent calls (RSS of all processes, minus idle) per call.
+# BENCH_NAT=1: the anchor's Kamailio runs nathelper (bench/kamailio-nat.cfg).
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/.." && pwd)
 ANCHORS=${BENCH_ANCHORS:-$(cd "$top/.." && pwd)/shared/bench-anchors}
 RATES=${1:-"100 200 400 600 800 1000 1200 1600"}
 SECS=${2:-4}
+KCFG=$ANCHORS/kamailio.cfg
+[ "${BENCH_NAT:-0}" = 1 ] && KCFG=$here/kamailio-nat.cfg
 HELD=${3:-1000}
 WORK=$(mktemp -d /tmp/sb-bench-calls.XXXXXX)
 SB="$top/build/bin/switchboard"
@@ -156,7 +159,7 @@ if command -v kamailio >/dev/null && command -v rtpengine >/dev/null; then
   R_PID=$(cat "$KDIR/rtp.pid" 2>/dev/null)
   sed -e "s/^listen=udp:127.0.0.1:5070/listen=udp:127.0.0.1:$kport/" \
       -e "s|udp:127.0.0.1:2223|udp:127.0.0.1:$ngport|" \
-      -e "s|unix:/tmp/kamailio-anchor-ctl|unix:$KDIR/ctl|" "$ANCHORS/kamailio.cfg" >"$KDIR/kamailio.cfg"
+      -e "s|unix:/tmp/kamailio-anchor-ctl|unix:$KDIR/ctl|" "$KCFG" >"$KDIR/kamailio.cfg"
   kamailio -f "$KDIR/kamailio.cfg" -P "$KDIR/pid" -m 1024 -M 32 -n 4 -E -A WITH_RTPENGINE \
     >"$KDIR/log" 2>&1
   for _ in $(seq 1 100); do [ -s "$KDIR/pid" ] && break; sleep 0.05; done

@@ -12,6 +12,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/.." && pwd)
 ANCHORS=${BENCH_ANCHORS:-$(cd "$top/.." && pwd)/shared/bench-anchors}
 RATES=${1:-"4000 8000 12000 16000 20000 24000 28000"}
+# BENCH_NAT=1: phones behind NAT (a private Contact that is not the source), and the
+# anchor is Kamailio with nathelper (bench/kamailio-nat.cfg) instead of the plain one.
+NAT=${BENCH_NAT:-0}
+SCEN=register_rtt
+KCFG=$ANCHORS/kamailio.cfg
+if [ "$NAT" = 1 ]; then SCEN=register_nat_rtt; KCFG=$here/kamailio-nat.cfg; fi
 SECS=${2:-4}
 WORK=$(mktemp -d /tmp/sb-bench-reg.XXXXXX)
 SB="$top/build/bin/switchboard"
@@ -45,11 +51,11 @@ ladder() {
     n=$((r * SECS))
     rm -f "$WORK"/*.csv
     t0=$(date +%s.%N)
-    (cd "$WORK" && timeout $((SECS * 4 + 30)) sipp "$target" -sf "$here/sipp/register_rtt.xml" \
+    (cd "$WORK" && timeout $((SECS * 4 + 30)) sipp "$target" -sf "$here/sipp/$SCEN.xml" \
       -m "$n" -r "$r" -l $((r * 2)) -p "$(free_port)" -i 127.0.0.1 -buff_size 4194304 \
       -timeout $((SECS * 3 + 20)) -nostdin -trace_stat -fd 1 >/dev/null 2>&1)
     t1=$(date +%s.%N)
-    csv=$(ls "$WORK"/register_rtt_*_.csv 2>/dev/null | head -n 1)
+    csv=$(ls "$WORK"/${SCEN}_*_.csv 2>/dev/null | head -n 1)
     ok=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="SuccessfulCall(C)") c=i; next} {v=$c} END{print v+0}' "$csv")
     bad=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="FailedCall(C)") c=i; next} {v=$c} END{print v+0}' "$csv")
     ach=$(echo "$ok / ($t1 - $t0)" | bc -l | xargs printf '%.0f')
@@ -70,10 +76,10 @@ latency() {
   declare -A b
   for p in "$@"; do b[$p]=$(cpu_ns ${p#*:}); done
   rm -f "$WORK"/*.csv
-  (cd "$WORK" && timeout $((SECS * 4 + 30)) sipp "$target" -sf "$here/sipp/register_rtt.xml" \
+  (cd "$WORK" && timeout $((SECS * 4 + 30)) sipp "$target" -sf "$here/sipp/$SCEN.xml" \
     -m "$n" -r "$r" -l $((r * 2)) -p "$(free_port)" -i 127.0.0.1 -buff_size 4194304 \
     -timeout $((SECS * 3 + 20)) -nostdin -trace_rtt -rtt_freq 1 >/dev/null 2>&1)
-  local rtt; rtt=$(ls "$WORK"/register_rtt_*_rtt.csv 2>/dev/null | head -n 1)
+  local rtt; rtt=$(ls "$WORK"/${SCEN}_*_rtt.csv 2>/dev/null | head -n 1)
   # SIPp 3.6 rtt csv: Date_ms;response_time_ms;rtd_no (whole milliseconds)
   awk -F';' 'NR > 1 && $2 != "" { print $2 }' "$rtt" | sort -g >"$WORK/rtt.sorted"
   local cnt; cnt=$(wc -l <"$WORK/rtt.sorted")
@@ -111,10 +117,10 @@ SB_ACH=$CEIL_ACH
 "$SB" -c "$WORK/sb" stop >/dev/null
 
 # --- Kamailio: the anchor's config (usrloc in memory), -m 1024 -n 4 as its README says
-if command -v kamailio >/dev/null && [ -r "$ANCHORS/kamailio.cfg" ]; then
+if command -v kamailio >/dev/null && [ -r "$KCFG" ]; then
   KDIR=$WORK/kamailio; mkdir -p "$KDIR"; kport=$(free_port)
   sed -e "s/^listen=udp:127.0.0.1:5070/listen=udp:127.0.0.1:$kport/" \
-      -e "s|unix:/tmp/kamailio-anchor-ctl|unix:$KDIR/ctl|" "$ANCHORS/kamailio.cfg" >"$KDIR/kamailio.cfg"
+      -e "s|unix:/tmp/kamailio-anchor-ctl|unix:$KDIR/ctl|" "$KCFG" >"$KDIR/kamailio.cfg"
   kamailio -f "$KDIR/kamailio.cfg" -P "$KDIR/pid" -m 1024 -M 32 -n 4 -E >"$KDIR/log" 2>&1
   for _ in $(seq 1 100); do [ -s "$KDIR/pid" ] && break; sleep 0.05; done
   K_PID=$(cat "$KDIR/pid" 2>/dev/null)

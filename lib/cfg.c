@@ -404,7 +404,12 @@ static int check_bool(const char *v, struct cfg_val *out, char *why, size_t n) {
     return -1;
 }
 
-static int check_time(const char *v, struct cfg_val *out, char *why, size_t n) {
+/* The times for which 0 means "never" (every other one must be greater than 0). */
+static bool time_may_be_zero(enum cfg_param p) {
+    return p == CFG_nat_keepalive_interval;
+}
+
+static int check_time(const char *v, struct cfg_val *out, char *why, size_t n, bool zero_ok) {
     static const struct {
         const char *unit;
         long ms;
@@ -422,7 +427,7 @@ static int check_time(const char *v, struct cfg_val *out, char *why, size_t n) {
             snprintf(why, n, "longer than %ldms (24 days)", CFG_TIME_MAX_MS);
             return -1;
         }
-        if (num == 0) {
+        if (num == 0 && !zero_ok) {
             snprintf(why, n, "must be greater than 0");
             return -1;
         }
@@ -576,7 +581,7 @@ static int check_value(cfg_t *cfg, enum cfg_param p, char *err, size_t errlen) {
         rc = check_bool(e->value, out, why, sizeof why);
         break;
     case CFG_T_TIME:
-        rc = check_time(e->value, out, why, sizeof why);
+        rc = check_time(e->value, out, why, sizeof why, time_may_be_zero(p));
         break;
     case CFG_T_LEVEL:
         rc = check_level(e->value, out, why, sizeof why);
@@ -763,6 +768,12 @@ const char *cfg_source(const cfg_t *cfg, size_t *len) {
     if (len)
         *len = cfg->source_len;
     return cfg->source;
+}
+
+int cfg_line(const cfg_t *cfg, enum cfg_param p) {
+    const char *name = cfg_param_info(p)->name;
+    long i = find_entry(cfg, name, strlen(name));
+    return i < 0 ? 0 : cfg->ent[i].line;
 }
 
 const char *cfg_file(const cfg_t *cfg) {

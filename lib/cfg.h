@@ -78,6 +78,8 @@ void cfg_free(cfg_t *cfg);
 /* The text cfg was parsed from, and the file name it was given. */
 const char *cfg_source(const cfg_t *cfg, size_t *len);
 const char *cfg_file(const cfg_t *cfg);
+/* The line of main.cf that sets p; 0 when p has its default. */
+int cfg_line(const cfg_t *cfg, enum cfg_param p);
 
 /* Warnings found while parsing ("FILE:LINE: unknown parameter 'x'"), in file order. */
 size_t cfg_warning_count(const cfg_t *cfg);

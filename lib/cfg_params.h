@@ -39,6 +39,8 @@
     X(dialplan_path, CFG_T_STR, "$config_directory/dialplan.json", "The dialplan file")    \
     X(dialplan_gateways, CFG_T_STR, "",                                                    \
       "Trunks for dial targets gateway/NAME: NAME=sip:host[:port] ..., space separated")  \
+    X(start_timeout, CFG_T_TIME, "15s",                                                    \
+      "How long switchboard start waits for every process to be ready to serve")          \
     X(drain_timeout, CFG_T_TIME, "5s",                                                     \
       "How long a stopping or retired worker may drain before it is killed")               \
     X(heartbeat_interval, CFG_T_TIME, "1s",                                                \

@@ -192,6 +192,32 @@ static void rds_connect(rds_t *r) {
     uv_timer_start(&r->retry, rds_retry_cb, RDS_CONNECT_TIMEOUT_MS, 0);
 }
 
+int rds_parse_address(const char *address, char *host, size_t hostcap, int *port, char *err,
+                      size_t errlen) {
+    if (strncmp(address, "unix:", 5) == 0) {
+        if (!address[5] || snprintf(host, hostcap, "%s", address + 5) >= (int)hostcap) {
+            snprintf(err, errlen, "redis address '%s': %s", address,
+                     address[5] ? "path too long" : "empty path");
+            return -EINVAL;
+        }
+        *port = 0;
+        return 0;
+    }
+    const char *colon = strrchr(address, ':');
+    char *end = NULL;
+    long p = colon ? strtol(colon + 1, &end, 10) : 0;
+    size_t hlen = colon ? (size_t)(colon - address) : 0;
+    if (!colon || !end || end == colon + 1 || *end || p < 1 || p > 65535 || hlen == 0 ||
+        hlen >= hostcap) {
+        snprintf(err, errlen, "redis address '%s': want unix:/path or host:port", address);
+        return -EINVAL;
+    }
+    memcpy(host, address, hlen);
+    host[hlen] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
 rds_t *rds_open(uv_loop_t *loop, const char *address, struct shm_proc *slot, rds_state_cb cb,
                 void *arg, char *err, size_t errlen) {
     rds_t *r = calloc(1, sizeof *r);
@@ -204,26 +230,9 @@ rds_t *rds_open(uv_loop_t *loop, const char *address, struct shm_proc *slot, rds
         free(r);
         return NULL;
     }
-    if (strncmp(address, "unix:", 5) == 0) {
-        snprintf(r->host, sizeof r->host, "%s", address + 5);
-        if (!r->host[0]) {
-            snprintf(err, errlen, "redis address '%s': empty path", address);
-            free(r);
-            return NULL;
-        }
-    } else {
-        const char *colon = strrchr(address, ':');
-        char *end = NULL;
-        long port = colon ? strtol(colon + 1, &end, 10) : 0;
-        size_t hlen = colon ? (size_t)(colon - address) : 0;
-        if (!colon || !end || *end || port < 1 || port > 65535 || hlen == 0 ||
-            hlen >= sizeof r->host) {
-            snprintf(err, errlen, "redis address '%s': want unix:/path or host:port", address);
-            free(r);
-            return NULL;
-        }
-        memcpy(r->host, address, hlen);
-        r->port = (int)port;
+    if (rds_parse_address(address, r->host, sizeof r->host, &r->port, err, errlen) < 0) {
+        free(r);
+        return NULL;
     }
     r->loop = loop;
     r->slot = slot;

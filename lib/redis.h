@@ -37,6 +37,10 @@ rds_t *rds_open(uv_loop_t *loop, const char *address, struct shm_proc *slot, rds
                 void *arg, char *err, size_t errlen);
 void rds_close(rds_t *r);
 bool rds_is_up(const rds_t *r);
+/* The address forms rds_open takes: unix:/path (host = the path, port 0) or host:port.
+ * 0, or -EINVAL with the reason in err. */
+int rds_parse_address(const char *address, char *host, size_t hostcap, int *port, char *err,
+                      size_t errlen);
 /* The live context for issuing commands, or NULL while down. */
 struct redisAsyncContext *rds_context(rds_t *r);
 const char *rds_address(const rds_t *r);

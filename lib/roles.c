@@ -3,7 +3,7 @@
 #include <string.h>
 
 static const struct sb_role_info role_table[SB_ROLE_COUNT] = {
-#define SB_ROLE_ROW(n, l, r, p) {#n, l, r, p},
+#define SB_ROLE_ROW(n, l, r, p, d) {#n, l, r, p, d},
     SB_ROLES(SB_ROLE_ROW)
 #undef SB_ROLE_ROW
 };

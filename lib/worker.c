@@ -44,6 +44,11 @@ struct worker_private {
     } fds[WORKER_MAX_FDS];
     int nfds;
     bool peer_role[SB_ROLE_COUNT];
+    bool need_role[SB_ROLE_COUNT]; /* roles.h "needs": one of each before ready */
+    bool inited;                   /* ops->init has returned: readiness is reported */
+    bool ever_ready;               /* reported READY once: a lost dependency is DEGRADED */
+    Sb__WorkerState reported;      /* the last state sent to master */
+    char reported_why[64];
     const char *user;
     bool chroot;
     bool stopping;
@@ -55,6 +60,8 @@ struct worker_private {
 static void worker_stop(worker_t *w, int status);
 static void worker_begin_drain(worker_t *w, uint32_t drain_ms);
 static void peers_reconcile(worker_t *w);
+static void ready_update(worker_t *w);
+static void role_list(const char *list, bool set[SB_ROLE_COUNT]);
 
 static void usage(const char *prog) {
     fprintf(stderr,
@@ -173,6 +180,7 @@ static void peer_identify(struct worker_peer *pe, const Sb__Hello *h) {
     snprintf(pe->service, sizeof pe->service, "%s", h->service ? h->service : "");
     snprintf(pe->name, sizeof pe->name, "%.31s.%u", pe->service, h->instance);
     peers_gauge(pe->w);
+    ready_update(pe->w);
 }
 
 ipc_chan_t *worker_peer_pick(worker_t *w, enum sb_role role, uint64_t key) {
@@ -326,6 +334,7 @@ static void peer_unlink(struct worker_peer *pe) {
         }
     free(pe);
     peers_gauge(w);
+    ready_update(w);
 }
 
 static void peer_on_close(ipc_chan_t *ch, int err, void *arg) {
@@ -399,10 +408,17 @@ static void peers_reconcile(worker_t *w) {
     for (int i = 0; i < SHM_MAX_PROCS; i++) {
         struct shm_proc s;
         shm_proc_read(&w->shm->procs[i], &s);
-        if (i == w->slot_index || s.state != SHM_READY || s.pid <= 0 || (s.flags & SHM_F_EXEC))
+        if (i == w->slot_index || s.pid <= 0 || (s.flags & SHM_F_EXEC))
             continue;
         enum sb_role role = sb_role_by_name(s.role);
         if (role == SB_ROLE_NONE || !p->peer_role[role])
+            continue;
+        /* A degraded peer still serves what does not need its lost dependency. A peer we
+         * only send through (dialogd's sipd) is reached while it starts too: it may be
+         * waiting for us to reach it (deps_up). */
+        bool usable = s.state == SHM_READY || s.state == SHM_DEGRADED ||
+                      (s.state == SHM_STARTING && !p->need_role[role]);
+        if (!usable)
             continue;
         struct worker_peer *found = NULL;
         for (struct worker_peer *pe = p->peers; pe; pe = pe->next)
@@ -438,6 +454,7 @@ static void heartbeat_cb(uv_timer_t *t) {
     shm_count(w->slot, SHM_C_heartbeats, 1);
     if (!w->draining)
         peers_reconcile(w);
+    ready_update(w); /* a reload may have added or removed a role it needs */
 }
 
 static void send_status(worker_t *w, Sb__WorkerState state, const char *detail) {
@@ -447,6 +464,81 @@ static void send_status(worker_t *w, Sb__WorkerState state, const char *detail) 
     st.state = state;
     st.detail = (char *)detail;
     ipc_send_status(w->master, &st);
+}
+
+/* Whether the configuration runs role at all (a slot of that role in the table). */
+static bool role_configured(const worker_t *w, enum sb_role role) {
+    const char *name = sb_role_info(role)->name;
+    for (int i = 0; i < SHM_MAX_PROCS; i++) {
+        struct shm_proc s;
+        shm_proc_read(&w->shm->procs[i], &s);
+        if (s.state != SHM_EMPTY && !(s.flags & SHM_F_EXEC) && strcmp(s.role, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool role_reached(const worker_t *w, enum sb_role role, bool outbound) {
+    for (struct worker_peer *pe = w->priv->peers; pe; pe = pe->next)
+        if (pe->outbound == outbound && pe->hello_done && pe->role == role)
+            return true;
+    return false;
+}
+
+/* Whether role keeps connections to ours (roles.h peers): then it must have reached us
+ * too, since it sends through its own channel (dialogd's requests to sipd). */
+static bool role_calls_us(enum sb_role role, enum sb_role ours) {
+    bool set[SB_ROLE_COUNT] = {false};
+    role_list(sb_role_info(role)->peers, set);
+    return set[ours];
+}
+
+/* Whether everything the worker needs to serve is up; why names the first that is not. */
+static bool deps_up(worker_t *w, char *why, size_t cap) {
+    if (w->redis && !rds_is_up(w->redis)) {
+        snprintf(why, cap, "redis");
+        return false;
+    }
+    for (int r = 0; r < SB_ROLE_COUNT; r++) {
+        enum sb_role role = (enum sb_role)r;
+        if (!w->priv->need_role[r] || !role_configured(w, role))
+            continue;
+        if (!role_reached(w, role, true) ||
+            (role_calls_us(role, w->ops->role) && !role_reached(w, role, false))) {
+            snprintf(why, cap, "%s", sb_role_info(role)->name);
+            return false;
+        }
+    }
+    return !w->ops->ready || w->ops->ready(w, why, cap);
+}
+
+/* Tells master when readiness changes: STARTING (with what it waits for) until every
+ * dependency is up the first time, then READY, or DEGRADED while one is down. */
+static void ready_update(worker_t *w) {
+    struct worker_private *p = w->priv;
+    if (!p || !p->inited || w->draining || p->stopping)
+        return; /* (no priv: a role's module driven by a unit test) */
+    char why[64] = "";
+    bool up = deps_up(w, why, sizeof why);
+    Sb__WorkerState st = up             ? SB__WORKER_STATE__WORKER_STATE_READY
+                         : p->ever_ready ? SB__WORKER_STATE__WORKER_STATE_DEGRADED
+                                         : SB__WORKER_STATE__WORKER_STATE_STARTING;
+    if (st == p->reported && strcmp(why, p->reported_why) == 0)
+        return;
+    p->reported = st;
+    snprintf(p->reported_why, sizeof p->reported_why, "%s", why);
+    if (up)
+        log_info(p->ever_ready ? "ready again" : "ready");
+    else if (p->ever_ready)
+        log_warn("degraded: %s is not available", why);
+    else
+        log_info("starting: waiting for %s", why);
+    p->ever_ready |= up;
+    send_status(w, st, why);
+}
+
+void worker_ready_changed(worker_t *w) {
+    ready_update(w);
 }
 
 static void drain_timeout_cb(uv_timer_t *t) {
@@ -528,6 +620,7 @@ static void redis_state_cb(rds_t *r, bool up, const char *why, void *arg) {
     w->priv->redis_was_up |= up;
     if (w->ops->redis_state)
         w->ops->redis_state(w, up);
+    ready_update(w);
 }
 
 /* A unix: address under run_directory becomes relative: the worker runs in run_directory
@@ -540,6 +633,23 @@ static void redis_address_local(const worker_t *w, char *out, size_t outlen) {
         snprintf(out, outlen, "unix:%s", addr + 5 + rl + 1);
     else
         snprintf(out, outlen, "%s", addr);
+}
+
+/* Marks in set the roles named in list (space separated). */
+static void role_list(const char *list, bool set[SB_ROLE_COUNT]) {
+    for (const char *s = list; *s;) {
+        char name[16];
+        size_t n = strcspn(s, " ");
+        if (n && n < sizeof name) {
+            memcpy(name, s, n);
+            name[n] = '\0';
+            enum sb_role r = sb_role_by_name(name);
+            if (r != SB_ROLE_NONE)
+                set[r] = true;
+        }
+        s += n;
+        s += strspn(s, " ");
+    }
 }
 
 int worker_main(int argc, char **argv, const struct worker_ops *ops) {
@@ -614,19 +724,8 @@ int worker_main(int argc, char **argv, const struct worker_ops *ops) {
     log_debug("SIP domain %s, %zu addresses", domains_name(w->domains),
               domains_addr_count(w->domains));
     priv.max_msg = (size_t)cfg_int(w->cfg, CFG_ipc_max_message);
-    for (const char *s = sb_role_info(ops->role)->peers; *s;) {
-        char name[16];
-        size_t n = strcspn(s, " ");
-        if (n && n < sizeof name) {
-            memcpy(name, s, n);
-            name[n] = '\0';
-            enum sb_role r = sb_role_by_name(name);
-            if (r != SB_ROLE_NONE)
-                priv.peer_role[r] = true;
-        }
-        s += n;
-        s += strspn(s, " ");
-    }
+    role_list(sb_role_info(ops->role)->peers, priv.peer_role);
+    role_list(sb_role_info(ops->role)->needs, priv.need_role);
 
     if (ops->init_privileged && ops->init_privileged(w) < 0)
         log_fatal("privileged initialisation failed");
@@ -678,8 +777,9 @@ int worker_main(int argc, char **argv, const struct worker_ops *ops) {
     heartbeat_cb(&priv.heartbeat);
     uint64_t hb_ms = (uint64_t)cfg_time_ms(w->cfg, CFG_heartbeat_interval);
     uv_timer_start(&priv.heartbeat, heartbeat_cb, hb_ms, hb_ms);
-    send_status(w, SB__WORKER_STATE__WORKER_STATE_READY, NULL);
-    log_info("ready");
+    priv.inited = true;
+    priv.reported = SB__WORKER_STATE__WORKER_STATE_UNKNOWN;
+    ready_update(w);
 
     uv_run(w->loop, UV_RUN_DEFAULT);
     uv_loop_close(w->loop);

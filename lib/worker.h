@@ -6,8 +6,10 @@
  *   options (-c CONFDIR -s SERVICE -i INSTANCE -S SLOT -F name=fd,... [-u USER] [-r DIR]),
  *   logging, the shm map (refused unless its layout version matches), main.cf, the
  *   role's privileged init, chdir to run_directory, privilege drop (chroot, user),
- *   the libuv loop, the status channel to master (Hello, then Status READY once the
- *   role's init is done), a heartbeat in shm every heartbeat_interval, connections to the
+ *   the libuv loop, the status channel to master (Hello, then Status STARTING naming what
+ *   it waits for, READY once everything it needs to serve is up: its Redis link, one
+ *   instance of each role it needs (roles.h) and the role's own conditions (ops->ready);
+ *   DEGRADED while one of them is down after that, READY again when it is back), a heartbeat in shm every heartbeat_interval, connections to the
  *   ready instances of its peer roles (roles.h; re-checked at every heartbeat, so peers
  *   that restart or are added by a reload are picked up), a Redis link for roles that use
  *   Redis, and the answers every worker gives (Ping -> Pong, Hello -> Hello, an Error for
@@ -44,8 +46,12 @@ struct worker_ops {
     enum sb_role role;
     /* Before the privilege drop, no loop yet: open what needs root. Optional. */
     int (*init_privileged)(worker_t *w);
-    /* On the loop, after the drop; READY is reported when it returns 0. Optional. */
+    /* On the loop, after the drop; readiness is evaluated once it returns 0. Optional. */
     int (*init)(worker_t *w);
+    /* The role's own conditions of readiness (a dialplan loaded, a subscription
+     * confirmed): false with what is missing in why. Asked whenever readiness is
+     * evaluated; the role calls worker_ready_changed when its answer changes. Optional. */
+    bool (*ready)(worker_t *w, char *why, size_t cap);
     /* An envelope from a peer or master that the skeleton does not handle itself.
      * Return true when handled; false makes the skeleton answer an Error. Optional. */
     bool (*on_envelope)(worker_t *w, ipc_chan_t *ch, Sb__Envelope *env);
@@ -88,6 +94,8 @@ struct worker {
 int worker_main(int argc, char **argv, const struct worker_ops *ops);
 /* The descriptor master passed under name (-F name=fd), or -1. The role owns it after. */
 int worker_take_fd(worker_t *w, const char *name);
+/* Something ops->ready depends on changed: readiness is evaluated and reported. */
+void worker_ready_changed(worker_t *w);
 /* The role has nothing in flight any more: the worker exits. */
 void worker_drained(worker_t *w);
 /* Number of peer channels up (outgoing and incoming). */

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "preflight.h"
 #include "privs.h"
 #include "runtime.h"
 #include "shm.h"
@@ -72,6 +73,11 @@ static void on_stopped(void *arg) {
     uv_close((uv_handle_t *)&m->sig_term, NULL);
     uv_close((uv_handle_t *)&m->sig_int, NULL);
     uv_close((uv_handle_t *)&m->sig_chld, NULL);
+}
+
+static void log_problem(void *arg, const char *problem) {
+    (void)arg;
+    log_error("%s", problem);
 }
 
 /* The directory of this program: the default daemon_directory. */
@@ -177,6 +183,8 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < cfg_warning_count(cfg); i++)
         log_warn("%s", cfg_warning(cfg, i));
     log_set_level(cfg_level(cfg, CFG_log_level));
+    if (preflight_check(cfg, log_problem, NULL) > 0)
+        log_fatal("refusing to start: the workers could not load their configuration");
 
     bool root = geteuid() == 0;
     uid_t uid = 0;

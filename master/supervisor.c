@@ -96,11 +96,16 @@ static struct shm_proc *slot_of(const struct sup_inst *in) {
     return &in->sup->p.shm->procs[in->slot];
 }
 
-static void slot_set_state(struct sup_inst *in, enum shm_state st) {
+static void slot_set_state_reason(struct sup_inst *in, enum shm_state st, const char *reason) {
     struct shm_proc *p = slot_of(in);
     shm_proc_write_begin(p);
     p->state = st;
+    snprintf(p->reason, sizeof p->reason, "%s", reason ? reason : "");
     shm_proc_write_end(p);
+}
+
+static void slot_set_state(struct sup_inst *in, enum shm_state st) {
+    slot_set_state_reason(in, st, NULL);
 }
 
 static int slot_alloc(sup_t *s) {
@@ -291,13 +296,14 @@ static void check_all_ready(sup_t *s) {
              (long long)(clock_mono_us() - s->start_mono_us) / 1000);
 }
 
-/* A worker became ready: the others connect to it now rather than at their next
- * heartbeat, so a (re)started cluster is fully meshed as soon as it is ready. */
+/* A worker became ready: the others (those still starting too: they may be waiting for
+ * it) connect to it now rather than at their next heartbeat, so a (re)started cluster is
+ * meshed, and ready, as soon as it can be. */
 static void announce_ready(struct sup_inst *ready) {
     for (struct sup_svc *svc = ready->sup->svcs; svc; svc = svc->next)
         for (int i = 0; i < svc->count; i++) {
             struct sup_inst *in = svc->inst[i];
-            if (in && in != ready && in->ready_seen && in->chan)
+            if (in && in != ready && in->chan)
                 send_control(in, SB__CONTROL_OP__CONTROL_OP_PEERS, 0);
         }
 }
@@ -320,6 +326,19 @@ static void status_on_envelope(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
                 announce_ready(in);
             }
             check_all_ready(in->sup);
+            return;
+        case SB__WORKER_STATE__WORKER_STATE_STARTING:
+            if (!in->retiring && !in->ready_seen) {
+                slot_set_state_reason(in, SHM_STARTING, env->status->detail);
+                announce_ready(in); /* it may wait for a peer to reach it (sipd: dialogd) */
+            }
+            return;
+        case SB__WORKER_STATE__WORKER_STATE_DEGRADED:
+            if (!in->retiring) {
+                log_warn("%s degraded: %s is not available", in->name,
+                         env->status->detail ? env->status->detail : "?");
+                slot_set_state_reason(in, SHM_DEGRADED, env->status->detail);
+            }
             return;
         case SB__WORKER_STATE__WORKER_STATE_DRAINING:
             slot_set_state(in, SHM_DRAINING);
@@ -649,6 +668,7 @@ static void inst_spawn(struct sup_inst *in) {
     shm_proc_write_begin(p);
     p->pid = pid;
     p->state = in->exec ? SHM_READY : SHM_STARTING;
+    p->reason[0] = '\0';
     p->started_us = clock_wall_us();
     p->restarts = in->restarts;
     p->fail_streak = in->streak;

@@ -2,13 +2,18 @@
  * switchboard - the operator's command, like postfix(1).
  *   switchboard [-c CONFDIR] start|stop|reload|status|check
  * CONFDIR defaults to $SWITCHBOARD_CONFIG_DIR, then /etc/switchboard.
- *   check   validates main.cf and master.cf; prints FILE:LINE: problem, exits 1 if bad
+ *   check   validates main.cf and master.cf, and what the workers will load from them
+ *           (preflight.h: the dialplan, audio files, addresses, readable by
+ *           service_user); prints FILE:LINE: problem, exits 1 if bad
  *   start   refuses when a master runs for CONFDIR; starts one in the background and
- *           waits until every process is ready (exit 0) or says what is not
+ *           waits until every process is ready to serve (its dependencies up: Redis,
+ *           the peers it needs, a dialplan) (exit 0), or after start_timeout names each
+ *           process that is not and what it waits for (exit 1)
  *   stop    graceful stop; waits until master is gone
  *   reload  validates, then SIGHUP; waits until master applied it
- *   status  one line per process: service, instance, pid, state, uptime, restarts
- *           (exit 3 when not running)
+ *   status  one line per process: service, instance, pid, state (starting, ready,
+ *           degraded, draining, stopping, throttled), uptime, restarts, and what a
+ *           starting or degraded process waits for (exit 3 when not running)
  */
 #include <errno.h>
 #include <libgen.h>
@@ -22,7 +27,9 @@
 
 #include "clock.h"
 #include "config.h"
+#include "preflight.h"
 #include "privs.h"
+#include "roles.h"
 #include "runtime.h"
 #include "shm.h"
 
@@ -60,6 +67,11 @@ static int load(const char *confdir, cfg_t **cfg, mcf_t **mcf) {
     return 0;
 }
 
+static void print_problem(void *arg, const char *problem) {
+    (void)arg;
+    fprintf(stderr, "switchboard: %s\n", problem);
+}
+
 /* Counts processes in use and ready (exec services count as ready while running). */
 static void count_ready(const struct shm_seg *seg, int *used, int *ready) {
     *used = *ready = 0;
@@ -71,6 +83,31 @@ static void count_ready(const struct shm_seg *seg, int *used, int *ready) {
         (*used)++;
         if (p.state == SHM_READY && p.pid > 0)
             (*ready)++;
+    }
+}
+
+/* What a starting or degraded process waits for, as status and start print it. */
+static const char *why_text(const struct shm_proc *p, char *out, size_t cap) {
+    if (strcmp(p->reason, "redis") == 0)
+        snprintf(out, cap, "redis (its Redis link is down)");
+    else if (sb_role_by_name(p->reason) != SB_ROLE_NONE)
+        snprintf(out, cap, "%s (no link with a ready instance yet)", p->reason);
+    else
+        snprintf(out, cap, "%s", p->reason);
+    return out;
+}
+
+/* Prints, for start's timeout, every process that is not ready and why. */
+static void print_not_ready(const struct shm_seg *seg) {
+    for (int i = 0; i < SHM_MAX_PROCS; i++) {
+        struct shm_proc p;
+        char why[128];
+        shm_proc_read(&seg->procs[i], &p);
+        if (p.state == SHM_EMPTY || (p.state == SHM_READY && p.pid > 0))
+            continue;
+        fprintf(stderr, "switchboard:   %s[%u] %s%s%s\n", p.service, p.instance,
+                shm_state_name((enum shm_state)p.state), p.reason[0] ? ": waiting for " : "",
+                p.reason[0] ? why_text(&p, why, sizeof why) : "");
     }
 }
 
@@ -94,9 +131,10 @@ static int cmd_status(const cfg_t *cfg) {
         return 1;
     }
     int64_t now = clock_wall_us();
-    printf("%-12s %-8s %-8s %-10s %-8s %s\n", "SERVICE", "INSTANCE", "PID", "STATE", "UPTIME",
-           "RESTARTS");
-    printf("%-12s %-8s %-8ld %-10s %-8lld %d\n", "master", "-", (long)seg->hdr.master_pid,
+    char why[128];
+    printf("%-12s %-8s %-8s %-10s %-8s %-8s %s\n", "SERVICE", "INSTANCE", "PID", "STATE", "UPTIME",
+           "RESTARTS", "WAITING FOR");
+    printf("%-12s %-8s %-8ld %-10s %-8lld %-8d\n", "master", "-", (long)seg->hdr.master_pid,
            "ready", (long long)((now - seg->hdr.master_started_us) / 1000000), 0);
     for (int i = 0; i < SHM_MAX_PROCS; i++) {
         struct shm_proc p;
@@ -108,8 +146,9 @@ static int cmd_status(const cfg_t *cfg) {
             snprintf(pidtxt, sizeof pidtxt, "%d", p.pid);
             snprintf(up, sizeof up, "%lld", (long long)((now - p.started_us) / 1000000));
         }
-        printf("%-12s %-8u %-8s %-10s %-8s %u\n", p.service, p.instance, pidtxt,
-               shm_state_name((enum shm_state)p.state), up, p.restarts);
+        printf("%-12s %-8u %-8s %-10s %-8s %-8u %s\n", p.service, p.instance, pidtxt,
+               shm_state_name((enum shm_state)p.state), up, p.restarts,
+               p.reason[0] ? why_text(&p, why, sizeof why) : "");
     }
     shm_detach(seg);
     return 0;
@@ -148,7 +187,9 @@ static int cmd_start(const char *confdir, const cfg_t *cfg, const mcf_t *mcf) {
         return 1; /* master said why on stderr */
     int want = config_process_count(mcf), used = 0, ready = 0;
     struct shm_seg *seg = NULL;
-    for (int64_t deadline = t0 + 15000000; clock_mono_us() < deadline; sleep_us(POLL_US)) {
+    long timeout_ms = cfg_time_ms(cfg, CFG_start_timeout);
+    for (int64_t deadline = t0 + timeout_ms * 1000LL; clock_mono_us() < deadline;
+         sleep_us(POLL_US)) {
         if (!seg && open_shm(cfg, &seg) < 0)
             continue;
         count_ready(seg, &used, &ready);
@@ -159,10 +200,14 @@ static int cmd_start(const char *confdir, const cfg_t *cfg, const mcf_t *mcf) {
             return 0;
         }
     }
-    fprintf(stderr, "switchboard: started, but only %d of %d processes are ready; see %s\n",
-            ready, want, cfg_str(cfg, CFG_log_file));
-    if (seg)
+    fprintf(stderr,
+            "switchboard: started, but only %d of %d processes are ready after %ld ms "
+            "(start_timeout); see %s\n",
+            ready, want, timeout_ms, cfg_str(cfg, CFG_log_file));
+    if (seg) {
+        print_not_ready(seg);
         shm_detach(seg);
+    }
     return 1;
 }
 
@@ -254,7 +299,12 @@ int main(int argc, char **argv) {
     }
     if (load(real, &cfg, &mcf) < 0)
         return 1;
-    if (strcmp(cmd, "start") == 0)
+    /* check and start: what the workers will load, loaded now (reload keeps routerd's
+     * running dialplan when the new one is refused, so it does not need it) */
+    if ((strcmp(cmd, "check") == 0 || strcmp(cmd, "start") == 0) &&
+        preflight_check(cfg, print_problem, NULL) > 0)
+        rc = 1;
+    else if (strcmp(cmd, "start") == 0)
         rc = cmd_start(real, cfg, mcf);
     else if (strcmp(cmd, "reload") == 0)
         rc = cmd_reload(real, cfg);

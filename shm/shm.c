@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 static const char *const state_names[SHM_STATE_COUNT] = {
-    "empty", "starting", "ready", "draining", "stopping", "throttled",
+    "empty", "starting", "ready", "draining", "stopping", "throttled", "degraded",
 };
 
 static const char *const counter_names[SHM_COUNTER_COUNT] = {
@@ -138,6 +138,7 @@ void shm_proc_read(const struct shm_proc *p, struct shm_proc *copy) {
     }
     copy->service[sizeof copy->service - 1] = '\0';
     copy->role[sizeof copy->role - 1] = '\0';
+    copy->reason[sizeof copy->reason - 1] = '\0';
     copy->heartbeat_mono_us = __atomic_load_n(&p->heartbeat_mono_us, __ATOMIC_RELAXED);
     for (int i = 0; i < SHM_MAX_COUNTERS; i++)
         copy->counters[i] = __atomic_load_n(&p->counters[i], __ATOMIC_RELAXED);

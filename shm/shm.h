@@ -40,7 +40,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC 0x5342534dU /* "SBSM" */
-#define SHM_VERSION 8U
+#define SHM_VERSION 9U
 #define SHM_MAX_PROCS 256
 #define SHM_MAX_COUNTERS 64
 
@@ -144,6 +144,7 @@ enum shm_state {
     SHM_DRAINING,
     SHM_STOPPING,
     SHM_THROTTLED,     /* died at start too often; master waits before the next fork */
+    SHM_DEGRADED,      /* was ready; a dependency it needs to serve is down (reason says) */
     SHM_STATE_COUNT
 };
 
@@ -163,6 +164,7 @@ struct shm_proc {
     uint32_t restarts;       /* processes started in this slot after the first */
     uint32_t fail_streak;    /* consecutive deaths before ready */
     int64_t next_start_us;   /* wall clock of the next fork when throttled */
+    char reason[64];         /* starting, degraded: the dependency it waits for */
     /* the worker of the slot writes these, atomically */
     int64_t heartbeat_mono_us;
     uint64_t counters[SHM_MAX_COUNTERS];

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_views.h"
+
 struct api_buf {
     char *p;
     size_t len, cap;
@@ -177,6 +179,22 @@ char *api_metrics(const struct api_env *env) {
         api_printf(&b, "switchboard_process_up{%s} %d\n", labels,
                    procs[i].pid > 0 && procs[i].state == SHM_READY);
     }
+    api_printf(&b, "# HELP switchboard_process_state 1 for the slot's state: starting (not yet "
+                   "ready), ready, degraded (a dependency is down), draining, stopping, "
+                   "throttled.\n# TYPE switchboard_process_state gauge\n");
+    for (int i = 0; i < n; i++) {
+        api_labels(labels, sizeof labels, &procs[i]);
+        api_printf(&b, "switchboard_process_state{%s,state=\"%s\"} 1\n", labels,
+                   shm_state_name((enum shm_state)procs[i].state));
+    }
+    json_t *health = NULL;
+    int hs = api_view_health(env, &health);
+    json_decref(health);
+    api_printf(&b,
+               "# HELP switchboard_node_ready 1 while the node can take calls "
+               "(GET /api/v1/health answers 200).\n"
+               "# TYPE switchboard_node_ready gauge\nswitchboard_node_ready %d\n",
+               hs == 200);
     api_printf(&b, "# HELP switchboard_process_restarts_total Processes started in the slot "
                    "after the first.\n# TYPE switchboard_process_restarts_total counter\n");
     for (int i = 0; i < n; i++) {

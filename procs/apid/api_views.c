@@ -2,6 +2,7 @@
 #include "api_views.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ static json_t *api_proc(const struct api_env *env, const struct shm_proc *p) {
     rc |= api_set(o, "instance", json_integer(p->instance));
     rc |= api_set(o, "pid", json_integer(p->pid));
     rc |= api_set(o, "state", json_string(shm_state_name((enum shm_state)p->state)));
+    rc |= api_set(o, "waiting_for", p->reason[0] ? api_text(p->reason) : json_null());
     rc |= api_set(o, "started_at", api_time(p->started_us));
     rc |= api_set(o, "uptime_seconds", uptime);
     rc |= api_set(o, "restarts", json_integer(p->restarts));
@@ -51,28 +53,105 @@ static json_t *api_proc(const struct api_env *env, const struct shm_proc *p) {
     return o;
 }
 
+/* The roles a call needs, in the order health names them; "needed": the node takes no
+ * call without one ready instance (apid is reported, not needed: it answers this). */
+static const struct {
+    const char *role;
+    bool needed;
+} api_health_roles[] = {
+    {"sipd", true}, {"routerd", true}, {"dialogd", true}, {"mediad", true}, {"apid", false},
+};
+#define API_HEALTH_ROLES (sizeof api_health_roles / sizeof api_health_roles[0])
+
+/* Appends a reason (printf-style) to list; -1 when out of memory. */
+static int api_reason(json_t *list, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int api_reason(json_t *list, const char *fmt, ...) {
+    char text[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    return json_array_append_new(list, json_string(text));
+}
+
 int api_view_health(const struct api_env *env, json_t **doc) {
     json_int_t total = 0, ready = 0;
-    bool healthy = env->redis_up;
+    struct {
+        json_int_t ready, starting, degraded, down, in_service;
+    } count[API_HEALTH_ROLES] = {{0}};
+    json_t *reasons = json_array();
+    int rc = reasons ? 0 : -1;
     for (int i = 0; i < SHM_MAX_PROCS; i++) {
         struct shm_proc p;
         shm_proc_read(&env->shm->procs[i], &p);
         if (p.state == SHM_EMPTY)
             continue;
         total++;
-        if (p.state == SHM_READY)
-            ready++;
-        else if (!(p.flags & SHM_F_EXEC))
+        bool up = p.state == SHM_READY && p.pid > 0;
+        ready += up;
+        if (p.flags & SHM_F_EXEC)
+            continue; /* redis-server: Redis counts through apid's link */
+        size_t r = 0;
+        while (r < API_HEALTH_ROLES && strcmp(api_health_roles[r].role, p.role) != 0)
+            r++;
+        if (r == API_HEALTH_ROLES)
+            continue;
+        bool drained = env->shm->stats[i].media_drained != 0;
+        if (up) {
+            count[r].ready++;
+            count[r].in_service += !drained;
+            if (drained)
+                rc |= api_reason(reasons, "%s[%u] is drained (takes no new calls)", p.service,
+                                 p.instance);
+            continue;
+        }
+        if (p.state == SHM_STARTING)
+            count[r].starting++;
+        else if (p.state == SHM_DEGRADED)
+            count[r].degraded++;
+        else
+            count[r].down++;
+        if (p.reason[0])
+            rc |= api_reason(reasons, "%s[%u] %s: waiting for %s", p.service, p.instance,
+                             shm_state_name((enum shm_state)p.state), p.reason);
+        else
+            rc |= api_reason(reasons, "%s[%u] %s", p.service, p.instance,
+                             shm_state_name((enum shm_state)p.state));
+    }
+    bool healthy = env->redis_up;
+    if (!env->redis_up)
+        rc |= api_reason(reasons, "Redis is unreachable");
+    json_t *roles = json_object();
+    if (!roles)
+        rc = -1;
+    for (size_t r = 0; rc == 0 && r < API_HEALTH_ROLES; r++) {
+        bool mediad = strcmp(api_health_roles[r].role, "mediad") == 0;
+        json_int_t serving = mediad ? count[r].in_service : count[r].ready;
+        if (api_health_roles[r].needed && serving == 0) {
             healthy = false;
+            rc |= api_reason(reasons, "no %s is %s", api_health_roles[r].role,
+                             mediad ? "ready and in service" : "ready");
+        }
+        json_t *c = json_object();
+        rc |= c ? 0 : -1;
+        rc |= api_set(c, "ready", json_integer(count[r].ready));
+        rc |= api_set(c, "starting", json_integer(count[r].starting));
+        rc |= api_set(c, "degraded", json_integer(count[r].degraded));
+        rc |= api_set(c, "down", json_integer(count[r].down));
+        if (mediad)
+            rc |= api_set(c, "in_service", json_integer(count[r].in_service));
+        rc |= api_set(roles, api_health_roles[r].role, c);
     }
     json_t *o = json_object();
-    int rc = o ? 0 : -1;
-    rc |= api_set(o, "status", json_string(healthy ? "ok" : "degraded"));
+    rc |= o ? 0 : -1;
+    rc |= api_set(o, "status", json_string(healthy ? "ok" : "unavailable"));
     rc |= api_set(o, "timestamp", api_time(env->now_wall_us));
     rc |= api_set(o, "node_id", api_text(env->node_id ? env->node_id : ""));
     rc |= api_set(o, "processes_total", json_integer(total));
     rc |= api_set(o, "processes_ready", json_integer(ready));
     rc |= api_set(o, "redis", json_string(env->redis_up ? "up" : "down"));
+    rc |= api_set(o, "roles", roles);
+    rc |= api_set(o, "reasons", reasons);
     if (rc) {
         json_decref(o);
         return 500;

@@ -30,7 +30,18 @@ struct events {
     int64_t last_keepalive_ms;
     struct events_client *clients;
     size_t nclients;
+    bool subscribed; /* Redis confirmed the SUBSCRIBE: published events reach us */
+    void (*on_subscribed)(void *arg);
+    void *arg;
 };
+
+static void events_set_subscribed(events_t *ev, bool subscribed) {
+    if (ev->subscribed == subscribed)
+        return;
+    ev->subscribed = subscribed;
+    if (ev->on_subscribed)
+        ev->on_subscribed(ev->arg);
+}
 
 static void events_broadcast(events_t *ev, const char *text, size_t len) {
     struct events_client *next;
@@ -77,10 +88,15 @@ static void events_on_message(redisAsyncContext *ac, void *reply, void *priv) {
     if (!r) /* the connection went away (or is being freed): priv may be gone */
         return;
     events_t *ev = priv;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+        r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "subscribe") == 0) {
+        events_set_subscribed(ev, true); /* from now on a PUBLISH reaches us */
+        return;
+    }
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
         r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0 ||
         r->element[2]->type != REDIS_REPLY_STRING)
-        return;            /* the subscribe confirmation */
+        return;
     if (ev->nclients == 0) /* nobody listens: not even parsed (calls publish four a call) */
         return;
     size_t len;
@@ -99,6 +115,7 @@ static void events_on_message(redisAsyncContext *ac, void *reply, void *priv) {
 
 static void events_sub_state(rds_t *r, bool up, const char *why, void *arg) {
     if (!up) {
+        events_set_subscribed(arg, false);
         log_ratelimited(LOG_WARN, "events: Redis subscription lost: %s", why ? why : "?");
         return;
     }
@@ -109,12 +126,15 @@ static void events_sub_state(rds_t *r, bool up, const char *why, void *arg) {
 }
 
 events_t *events_open(uv_loop_t *loop, const char *redis_address, const struct shm_seg *shm,
-                      struct shm_proc *slot, char *err, size_t errlen) {
+                      struct shm_proc *slot, void (*on_subscribed)(void *arg), void *arg,
+                      char *err, size_t errlen) {
     events_t *ev = calloc(1, sizeof *ev);
     if (!ev) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    ev->on_subscribed = on_subscribed;
+    ev->arg = arg;
     ev->shm = shm;
     ev->slot = slot;
     /* No slot for the subscriber: the worker's link owns redis_up and redis_errors. */
@@ -126,9 +146,14 @@ events_t *events_open(uv_loop_t *loop, const char *redis_address, const struct s
     return ev;
 }
 
+bool events_subscribed(const events_t *ev) {
+    return ev && ev->subscribed;
+}
+
 void events_close(events_t *ev) {
     if (!ev)
         return;
+    ev->on_subscribed = NULL;
     for (struct events_client *c = ev->clients; c; c = c->next)
         c->ev = NULL;
     rds_close(ev->sub); /* pending SUBSCRIBE callbacks get NULL and touch nothing */

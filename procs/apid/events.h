@@ -28,6 +28,7 @@
 #ifndef SB_EVENTS_H
 #define SB_EVENTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -38,9 +39,13 @@
 typedef struct events events_t;
 
 /* Subscribes to the channel at redis_address (rds_open's form; NULL: no subscription).
- * shm is the process table watched; slot the worker's own, for the counters. */
+ * shm is the process table watched; slot the worker's own, for the counters.
+ * on_subscribed(arg) (may be NULL) is called when events_subscribed changes. */
 events_t *events_open(uv_loop_t *loop, const char *redis_address, const struct shm_seg *shm,
-                      struct shm_proc *slot, char *err, size_t errlen);
+                      struct shm_proc *slot, void (*on_subscribed)(void *arg), void *arg,
+                      char *err, size_t errlen);
+/* Whether Redis has confirmed the subscription (an event published now reaches us). */
+bool events_subscribed(const events_t *ev);
 void events_close(events_t *ev);
 /* Fills resp for GET /api/v1/events: a stream that receives every event from now on. */
 void events_attach(events_t *ev, http_call_t *call, struct http_response *resp);

@@ -157,6 +157,19 @@ static void apid_handle(void *arg, const struct http_request *req, struct http_r
     api_answer_fini(&ans);
 }
 
+static void apid_subscribed(void *arg) {
+    worker_ready_changed(arg);
+}
+
+/* Ready once the event subscription is confirmed: an event published then is streamed. */
+static bool apid_ready(worker_t *w, char *why, size_t cap) {
+    struct apid *a = w->role_ctx;
+    if (a && events_subscribed(a->events))
+        return true;
+    snprintf(why, cap, "events subscription (redis)");
+    return false;
+}
+
 static int apid_init(worker_t *w) {
     int fds[CFG_MAX_ADDRS];
     size_t nfds = 0;
@@ -174,7 +187,8 @@ static int apid_init(worker_t *w) {
     a->w = w;
     char err[256];
     /* The subscriber uses the worker link's address (already relative to the chroot). */
-    a->events = events_open(w->loop, rds_address(w->redis), w->shm, w->slot, err, sizeof err);
+    a->events = events_open(w->loop, rds_address(w->redis), w->shm, w->slot, apid_subscribed, w,
+                            err, sizeof err);
     if (!a->events)
         log_fatal("redis_address: %s", err);
     if (!(a->ctl = ctl_new(w, a->events)))
@@ -230,6 +244,7 @@ static void apid_stop(worker_t *w) {
 static const struct worker_ops apid_ops = {
     .role = SB_ROLE_apid,
     .init = apid_init,
+    .ready = apid_ready,
     .drain = apid_drain,
     .stop = apid_stop,
 };

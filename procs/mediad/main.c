@@ -5,22 +5,37 @@
  * the Media* requests of proto/media.proto go to media_control, everything else is the
  * skeleton's (Ping, Hello, an Error for the rest).
  */
+#include <string.h>
+
 #include "log.h"
+#include "media_session.h"
+#include "resources.h"
 #include "media_control.h"
 #include "worker.h"
 
+static int audio_dir = -1; /* audio_path, opened while privileged */
+
 static int mediad_init_privileged(worker_t *w) {
-    (void)w;
     if (media_control_init_privileged() < 0) {
         log_error("libsrtp2 failed to initialise");
         return -1;
     }
+    /* The service user may not reach audio_path by its path (a 0700 ancestor): prompts
+     * are opened relative to this descriptor. */
+    audio_dir = res_dir_open(cfg_str(w->cfg, CFG_audio_path));
+    if (audio_dir < 0)
+        log_warn("audio_path %s: %s; prompts will not play", cfg_str(w->cfg, CFG_audio_path),
+                 strerror(-audio_dir));
     return 0;
 }
 
 static int mediad_init(worker_t *w) {
-    w->role_ctx = media_control_new(w);
-    return w->role_ctx ? 0 : -1;
+    media_ctx_t *ctx = media_control_new(w);
+    w->role_ctx = ctx;
+    if (!ctx)
+        return -1;
+    ctx->audio_dirfd = audio_dir;
+    return 0;
 }
 
 static bool mediad_on_envelope(worker_t *w, ipc_chan_t *ch, Sb__Envelope *env) {

@@ -4,11 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sndfile.h>
 
 #include "clock.h"
 #include "media_codec.h"
+#include "resources.h"
 #include "shm.h"
 
 #define MEDIA_PLAY_PTIME_MS 20
@@ -122,23 +124,18 @@ static int16_t *load_audio(media_ctx_t *ctx, const char *file, size_t *n, char *
         snprintf(why, wl, "file name refused");
         return NULL;
     }
-    char path[1024];
-    int pl = snprintf(path, sizeof path, "%s/%s", cfg_str(ctx->w->cfg, CFG_audio_path), file);
-    if (pl < 0 || (size_t)pl >= sizeof path) {
-        snprintf(why, wl, "path too long");
+    /* relative to audio_path's descriptor: its ancestors may be closed to the service user */
+    int fd = res_audio_open(ctx->audio_dirfd, cfg_str(ctx->w->cfg, CFG_audio_path), file);
+    if (fd < 0) {
+        snprintf(why, wl, "cannot open %s: %s", file, strerror(-fd));
         return NULL;
     }
     SF_INFO info;
     memset(&info, 0, sizeof info);
-    SNDFILE *sf = sf_open(path, SFM_READ, &info);
-    if (!sf && strncmp(file, "audio/", 6) == 0 && file[6]) {
-        /* the prototype's dialplan names files as "audio/x.wav" from its own directory */
-        snprintf(path, sizeof path, "%s/%s", cfg_str(ctx->w->cfg, CFG_audio_path), file + 6);
-        memset(&info, 0, sizeof info);
-        sf = sf_open(path, SFM_READ, &info);
-    }
+    SNDFILE *sf = sf_open_fd(fd, SFM_READ, &info, 1);
     if (!sf) {
-        snprintf(why, wl, "cannot open %s: %s", file, sf_strerror(NULL));
+        close(fd);
+        snprintf(why, wl, "cannot read %s: %s", file, sf_strerror(NULL));
         return NULL;
     }
     if (info.channels < 1 || info.channels > 16 || info.samplerate < 1000 ||

@@ -12,37 +12,21 @@
 #include "log.h"
 #include "media_port.h"
 #include "rand.h"
-
-int media_address_parse(const char *value, struct in_addr *bind_to, char *announce,
-                        size_t cap) {
-    char local[INET_ADDRSTRLEN + 1] = "";
-    const char *bang = strchr(value, '!');
-    const char *pub = bang ? bang + 1 : value;
-    size_t ll = bang ? (size_t)(bang - value) : strlen(value);
-    if (ll >= sizeof local)
-        return -EINVAL;
-    memcpy(local, value, ll);
-    local[ll] = '\0';
-    struct in_addr a = {.s_addr = INADDR_ANY}, p;
-    if ((*local && inet_pton(AF_INET, local, &a) != 1) || (bang && inet_pton(AF_INET, pub, &p) != 1))
-        return -EINVAL;
-    *bind_to = a;
-    snprintf(announce, cap, "%s", bang ? pub : local);
-    return 0;
-}
+#include "resources.h"
 
 media_ctx_t *media_ctx_new(worker_t *w) {
     const char *addr = cfg_str(w->cfg, CFG_media_address);
     struct in_addr a;
-    char announce[INET_ADDRSTRLEN];
-    if (media_address_parse(addr, &a, announce, sizeof announce) != 0) {
-        log_error("main.cf: media_address '%s' is not empty, ADDR or LOCAL!PUBLIC (IPv4)", addr);
+    char announce[INET_ADDRSTRLEN], why[160];
+    if (res_media_address(addr, &a, announce, sizeof announce, why, sizeof why) < 0) {
+        log_error("main.cf: media_address %s", why);
         return NULL;
     }
     media_ctx_t *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return NULL;
     ctx->w = w;
+    ctx->audio_dirfd = -1;
     ctx->loop = w->loop;
     snprintf(ctx->addr, sizeof ctx->addr, "%s", announce);
     ctx->addr_n = a.s_addr;

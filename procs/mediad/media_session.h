@@ -144,6 +144,7 @@ typedef void (*media_event_fn)(struct media_session *s, Sb__MediaEventType type,
 
 struct media_ctx {
     worker_t *w;
+    int audio_dirfd;       /* audio_path, opened before the privilege drop; -1: by path */
     uv_loop_t *loop;
     char addr[INET_ADDRSTRLEN]; /* announced in SDP; "" follow each session's local_ip */
     uint32_t addr_n;            /* the ports' bind address (network order; 0 wildcard) */
@@ -191,9 +192,6 @@ static inline bool media_dir_receives(enum media_dir d) {
  * media_address: "" (bind the wildcard, announce each session's local_ip), ADDR (bind
  * and announce it) or LOCAL!PUBLIC (bind LOCAL, announce PUBLIC: 1:1 NAT). */
 media_ctx_t *media_ctx_new(worker_t *w);
-/* A media_address value: the bind address (INADDR_ANY for "") and the announced one
- * ("" when it follows the signaling); -EINVAL when malformed. */
-int media_address_parse(const char *value, struct in_addr *bind_to, char *announce, size_t cap);
 /* Sets s's announced address: media_address's, else local_ip (the address the offering
  * party's signaling arrived on), else 127.0.0.1. */
 void media_session_announce(struct media_session *s, const char *local_ip);

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "resources.h"
 
 #include "domains.h"
 
@@ -285,9 +288,17 @@ dialplan_t *dialplan_parse(const char *text, size_t len, dialplan_gateway_fn gat
 
 dialplan_t *dialplan_load(const char *path, dialplan_gateway_fn gateway, void *arg, char *err,
                           size_t errlen) {
-    FILE *f = fopen(path, "rb");
+    return dialplan_load_at(-1, path, gateway, arg, err, errlen);
+}
+
+dialplan_t *dialplan_load_at(int dirfd, const char *path, dialplan_gateway_fn gateway, void *arg,
+                             char *err, size_t errlen) {
+    int fd = res_open_at(dirfd, path);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
-        fail(err, errlen, "%s: %s", path, strerror(errno));
+        fail(err, errlen, "%s: %s", path, strerror(fd < 0 ? -fd : errno));
+        if (fd >= 0)
+            close(fd);
         return NULL;
     }
     char *buf = malloc(DP_MAX_FILE + 1);

@@ -67,6 +67,10 @@ dialplan_t *dialplan_parse(const char *text, size_t len, dialplan_gateway_fn gat
 /* Reads and parses path; errors start with the path. */
 dialplan_t *dialplan_load(const char *path, dialplan_gateway_fn gateway, void *arg, char *err,
                           size_t errlen);
+/* The same, path opened relative to dirfd, a descriptor of its directory (res_open_at;
+ * -1: by its whole path), as routerd does after its privilege drop. */
+dialplan_t *dialplan_load_at(int dirfd, const char *path, dialplan_gateway_fn gateway, void *arg,
+                             char *err, size_t errlen);
 void dialplan_free(dialplan_t *dp);
 
 const struct dp_route *dialplan_match(const dialplan_t *dp, const char *destination);

@@ -7,7 +7,10 @@
  * a reload re-reads the dialplan, everything else is the
  * skeleton's (Ping, Hello, an Error for the rest).
  */
+#include <stdio.h>
+
 #include "registrar.h"
+#include "resources.h"
 #include "router.h"
 #include "worker.h"
 
@@ -16,14 +19,34 @@ struct routerd {
     router_t *router;
 };
 
+static int dialplan_dir = -1; /* dialplan_path's directory, opened while privileged */
+
+/* Opens the dialplan's directory while root can: the service user may not be able to
+ * reach it by its path (a 0700 ancestor), only read the file in it. */
+static int routerd_init_privileged(worker_t *w) {
+    char dir[4096];
+    if (res_split(cfg_str(w->cfg, CFG_dialplan_path), dir, sizeof dir))
+        dialplan_dir = res_dir_open(dir);
+    return 0;
+}
+
 static int routerd_init(worker_t *w) {
     static struct routerd rd; /* one per process */
     rd.registrar = registrar_new(w);
-    rd.router = rd.registrar ? router_new(w, rd.registrar) : NULL;
+    rd.router = rd.registrar ? router_new(w, rd.registrar, dialplan_dir) : NULL;
+    dialplan_dir = -1; /* the router's now */
     if (!rd.router)
         return -1;
     w->role_ctx = &rd;
     return 0;
+}
+
+static bool routerd_ready(worker_t *w, char *why, size_t cap) {
+    struct routerd *rd = w->role_ctx;
+    if (rd && router_has_dialplan(rd->router))
+        return true;
+    snprintf(why, cap, "dialplan (none loaded; see the log)");
+    return false;
 }
 
 static bool routerd_on_envelope(worker_t *w, ipc_chan_t *ch, Sb__Envelope *env) {
@@ -86,7 +109,9 @@ static void routerd_peer_closed(worker_t *w, ipc_chan_t *ch) {
 
 static const struct worker_ops routerd_ops = {
     .role = SB_ROLE_routerd,
+    .init_privileged = routerd_init_privileged,
     .init = routerd_init,
+    .ready = routerd_ready,
     .on_envelope = routerd_on_envelope,
     .reload = routerd_reload,
     .drain = routerd_drain,

@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dialplan.h"
 #include "log.h"
+#include "resources.h"
 #include "proto/route.pb-c.h"
 
 #define ROUTER_MAX_ACTIONS 64 /* dialplan.c takes no more per route */
@@ -17,25 +19,31 @@ struct router {
     worker_t *w;
     registrar_t *registrar;
     dialplan_t *dp;
+    int dirfd;          /* dialplan_path's directory, opened before the privilege drop */
+    char dir[4096];     /* its path */
 };
 
+/* The descriptor of the directory of path: the one held when it is the same directory
+ * (a 0700 ancestor is not traversable by the service user), else opened now (-1 when it
+ * cannot be: the whole path is tried). */
+static int dialplan_dirfd(router_t *r, const char *path) {
+    char dir[sizeof r->dir];
+    if (!res_split(path, dir, sizeof dir))
+        return -1;
+    if (r->dirfd >= 0 && strcmp(dir, r->dir) == 0)
+        return r->dirfd;
+    int fd = res_dir_open(dir);
+    if (fd < 0)
+        return -1;
+    if (r->dirfd >= 0)
+        close(r->dirfd);
+    r->dirfd = fd;
+    snprintf(r->dir, sizeof r->dir, "%s", dir);
+    return fd;
+}
+
 bool router_gateway_uri(const char *list, const char *name, char *uri, size_t cap) {
-    size_t nlen = strlen(name);
-    for (const char *p = list; p && *p;) {
-        p += strspn(p, " \t,");
-        size_t len = strcspn(p, " \t,");
-        const char *eq = memchr(p, '=', len);
-        if (eq && (size_t)(eq - p) == nlen && strncmp(p, name, nlen) == 0) {
-            size_t ulen = len - nlen - 1;
-            if (ulen == 0 || ulen >= cap)
-                return false;
-            memcpy(uri, eq + 1, ulen);
-            uri[ulen] = '\0';
-            return true;
-        }
-        p += len;
-    }
-    return false;
+    return res_gateway_uri(list, name, uri, cap);
 }
 
 bool router_user_aor(const domains_t *d, const char *target, const char *domain, char *aor,
@@ -57,17 +65,24 @@ static bool gateway_known(void *arg, const char *name) {
 
 static bool reload(router_t *r, char *err, size_t cap) {
     const char *path = cfg_str(r->w->cfg, CFG_dialplan_path);
-    dialplan_t *dp = dialplan_load(path, gateway_known, r, err, cap);
+    dialplan_t *dp = dialplan_load_at(dialplan_dirfd(r, path), path, gateway_known, r, err, cap);
     if (!dp) {
         shm_count(r->w->slot, SHM_C_dialplan_errors, 1);
         log_error("dialplan not loaded, %s: %s", r->dp ? "keeping the running one" : "no routes",
                   err);
         return false;
     }
+    bool first = !r->dp;
     dialplan_free(r->dp);
     r->dp = dp;
     log_info("dialplan %s loaded: %zu routes", path, dp->nroutes);
+    if (first)
+        worker_ready_changed(r->w); /* routerd serves once it has routes */
     return true;
+}
+
+bool router_has_dialplan(const router_t *r) {
+    return r && r->dp;
 }
 
 bool router_reload(router_t *r) {
@@ -87,12 +102,18 @@ void router_reload_request(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env)
         log_ratelimited(LOG_WARN, "dialplan reload reply failed: %s", strerror(-rc));
 }
 
-router_t *router_new(worker_t *w, registrar_t *registrar) {
+router_t *router_new(worker_t *w, registrar_t *registrar, int dirfd) {
     router_t *r = calloc(1, sizeof *r);
-    if (!r)
+    if (!r) {
+        if (dirfd >= 0)
+            close(dirfd);
         return NULL;
+    }
     r->w = w;
     r->registrar = registrar;
+    r->dirfd = dirfd;
+    if (dirfd >= 0 && !res_split(cfg_str(w->cfg, CFG_dialplan_path), r->dir, sizeof r->dir))
+        r->dir[0] = '\0';
     router_reload(r);
     return r;
 }
@@ -101,6 +122,8 @@ void router_free(router_t *r) {
     if (!r)
         return;
     dialplan_free(r->dp);
+    if (r->dirfd >= 0)
+        close(r->dirfd);
     free(r);
 }
 

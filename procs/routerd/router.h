@@ -44,10 +44,14 @@ typedef struct router router_t;
 
 /* A router with the dialplan of w's main.cf loaded (or none, logged), looking up first
  * dials with registrar. NULL: no memory. */
-router_t *router_new(worker_t *w, registrar_t *registrar);
+/* dirfd: a descriptor of dialplan_path's directory opened before the privilege drop
+ * (taken), or -1. */
+router_t *router_new(worker_t *w, registrar_t *registrar, int dirfd);
 /* Loads the dialplan again (main.cf reloaded, or switchboard reload): true when the new
  * one is in force; false keeps the old one. */
 bool router_reload(router_t *r);
+/* Whether a dialplan is loaded (routerd is not ready to route without one). */
+bool router_has_dialplan(const router_t *r);
 /* The same on a DialplanReloadRequest (apid's POST /api/v1/dialplan/reload): answers a
  * DialplanReloadReply, 200 with the routes now running or 400 with the error (file and
  * JSON path). */

@@ -22,6 +22,15 @@ async function check(desc, fn) {
     args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking'],
   });
   const page = await browser.newPage({ viewport: { width: 1200, height: 700 } });
+  // Counts the event streams the page opens: a second one replaces the first, and an
+  // event published in between is lost.
+  await page.addInitScript(() => {
+    const Base = window.EventSource;
+    window.sbStreams = 0;
+    window.EventSource = class extends Base {
+      constructor(...args) { super(...args); window.sbStreams++; }
+    };
+  });
   let prompts = 0;
   page.on('dialog', (d) => { prompts++; d.accept(process.env.SB_TOKEN); });
   try {
@@ -35,6 +44,27 @@ async function check(desc, fn) {
       await page.waitForFunction(() => /^\d+ \/ 7$/.test(document.getElementById('ov-processes').textContent),
         null, { timeout: 5000 });
     });
+    await check('the page opened one event stream, with the token', async () => {
+      const n = await page.evaluate(() => window.sbStreams);
+      if (n !== 1) throw new Error(n + ' streams opened');
+    });
+    await check('apid has the stream registered', async () => {
+      // "live" is the open event of the page's one stream: apid registered it before it
+      // answered. The server's count says so too (streams of the pages closed before may
+      // still count until a keep-alive finds them gone), so the event below has a reader.
+      const t0 = Date.now();
+      for (;;) {
+        const r = await fetch(process.env.SB_API + '/api/v1/processes',
+          { headers: { Authorization: 'Bearer ' + process.env.SB_TOKEN } });
+        const p = await r.json();
+        const apid = p.processes.find((x) => x.role === 'apid');
+        if (apid && apid.counters.http_sse_clients >= 1) break;
+        if (Date.now() - t0 > 5000) throw new Error('apid counts ' + (apid && apid.counters.http_sse_clients) + ' streams');
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    });
+    // SB_PUBLISH fails unless Redis delivered the event to a subscriber (apid, ready only
+    // once its subscription is confirmed).
     execSync(process.env.SB_PUBLISH, { shell: '/bin/bash', stdio: 'inherit', timeout: 10000 });
     await check('events arrive on the stream opened with access_token', async () => {
       await page.waitForSelector('#events li[data-type="registration.added"]',

@@ -61,7 +61,7 @@ check "with mediad.0 stuck a call is anchored by mediad.1" \
   sipp_run fr-a7 uac_call.xml -s 1001 -d 200 -cid_str "fr-a7-%u"
 wait_pid "$CALLEE_PID"
 check "dialogd said why it went to another instance" grep -q \
-  "call fr-a7-1: mediad 0 cannot take it (no answer): another instance" "$CONF/run/switchboard.log"
+  "mediad 0 cannot take it (no answer): another instance call-id=fr-a7-1" "$CONF/run/switchboard.log"
 kill -STOP "$m1"
 sipp_run fr-a4 uac_fail.xml -s 1001 -cid_str "fr-a4-%u"
 kill -CONT "$m0" "$m1"

@@ -70,4 +70,50 @@ out=$(sb start 2>&1); rc=$?
 check_eq "start after a killed master succeeds (stale pid file, sockets, shm replaced)" 0 "$rc"
 check "health is ok again" wait_until 5 health_ok
 sb stop >/dev/null
+
+# Ready means ready to serve: a REGISTER and an INVITE sent the instant start returns are
+# routed (sipd reaches routerd and dialogd, routerd has Redis and its dialplan), never
+# answered 503. A few starts, since a race shows only sometimes.
+raw_sip() { # METHOD USER CALL-ID [CONTACT-PORT [VIA-PORT]]: a request with rport, so the
+  # answer comes to our socket; a REGISTER binds the user to 127.0.0.1:CONTACT-PORT and names
+  # the port it is sent from (VIA-PORT), as a phone not behind NAT does
+  local extra=""
+  [ "$1" = REGISTER ] && extra=$'Contact: <sip:'"$2"'@127.0.0.1:'"${4:-5999}"$'>\r\nExpires: 60\r\n'
+  local ruri="sip:$2@example.com"
+  [ "$1" = REGISTER ] && ruri=sip:example.com
+  printf '%s %s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%s;branch=z9hG4bK-%s;rport\r\nMax-Forwards: 70\r\nFrom: <sip:%s@example.com>;tag=t%s\r\nTo: <sip:%s@example.com>\r\nCall-ID: %s\r\nCSeq: 1 %s\r\n%sContent-Length: 0\r\n\r\n' \
+    "$1" "$ruri" "${5:-5999}" "$3" "$2" "$3" "$2" "$3" "$1" "$extra"
+}
+final_code() { grep '^<<< ' | awk '$3 !~ /^1/ { c = $3 } END { print c }'; }
+not_503() { [ -n "$1" ] && [ "$1" != 503 ]; }
+for round in 1 2 3; do
+  user=1$round$round
+  busy_port=$(free_port)
+  callee "busy-$round" uas_busy.xml "$busy_port"
+  out=$(sb start 2>&1) || { not_ok "start, round $round ($out)"; break; }
+  # the instant start returns: a REGISTER and an INVITE at once, then, once the binding is
+  # stored, an INVITE to it (dialogd sends its B leg through a sipd: the callee says 486)
+  reg_port=$(free_port)
+  raw_sip REGISTER "$user" "rdy-reg-$round-$RANDOM" "$busy_port" "$reg_port" |
+    "$SB_TOOLS/sip_send" -l "$reg_port" -w 1000 127.0.0.1 "$SIP_PORT" - >"$SB_OUT/ready-reg.out" 2>&1 &
+  reg_pid=$!
+  raw_sip INVITE "1$round" "rdy-inv-$round-$RANDOM" |
+    "$SB_TOOLS/sip_send" -w 1000 127.0.0.1 "$SIP_PORT" - >"$SB_OUT/ready-inv.out" 2>&1
+  wait "$reg_pid"
+  raw_sip INVITE "$user" "rdy-call-$round-$RANDOM" |
+    "$SB_TOOLS/sip_send" -w 3000 127.0.0.1 "$SIP_PORT" - >"$SB_OUT/ready-call.out" 2>&1
+  reg=$(final_code <"$SB_OUT/ready-reg.out")
+  inv=$(final_code <"$SB_OUT/ready-inv.out")
+  call=$(final_code <"$SB_OUT/ready-call.out")
+  check "round $round: a REGISTER sent as start returns is answered, not 503 (got '$reg')" \
+    not_503 "$reg"
+  check "round $round: an INVITE sent as start returns is routed, not 503 (got '$inv')" \
+    not_503 "$inv"
+  check_eq "round $round: an INVITE to the user just registered reaches its phone (busy)" \
+    486 "$call"
+  kill "$CALLEE_PID" 2>/dev/null
+  check_eq "round $round: status says every process is ready" "" \
+    "$(sb status | awk 'NR > 2 && $4 != "ready"')"
+  sb stop >/dev/null
+done
 finish

@@ -35,4 +35,35 @@ check_eq "private/ belongs to switchboard, mode 700" "switchboard 700" \
   "$(stat -c '%U %a' "$CONF/run/private")"
 check_eq "IPC sockets belong to switchboard" switchboard "$(stat -c %U "$CONF/run/private/routerd.0")"
 sb stop >/dev/null
+
+# ---- a clone in a root-only directory (Debian's /root is 0700) ----
+# The workers, as switchboard, cannot traverse it: they open the dialplan's and audio's
+# directories before their drop and read the files relative to them; the run directory
+# is their working directory.
+root_only=$(mktemp -d) # 0700, root's
+CONF=$root_only/conf
+make_confdir "$CONF" "$SB_BIN"
+LOG=$CONF/run/switchboard.log
+check_eq "the clone's parent is root's, mode 700" "root 700" "$(stat -c '%U %a' "$root_only")"
+out=$(sb check 2>&1); rc=$?
+check_eq "check accepts the clone ($out)" 0 "$rc"
+out=$(sb start 2>&1); rc=$?
+check_eq "start succeeds in it ($out)" 0 "$rc"
+check_eq "routerd runs as switchboard there" "$uid" \
+  "$(awk '/^Uid:/ { print $3 }' /proc/"$(status_field routerd 0 3)"/status)"
+rm -f "$SB_OUT/root-only-ivr.msg"
+timeout 60 sipp -sf "$top/tests/sipp/uac_call_wait_bye.xml" -i 127.0.0.1 -p "$(free_port)" -m 1 \
+  -timeout 30s -timeout_error -nostdin -trace_msg -message_file "$SB_OUT/root-only-ivr.msg" \
+  -s 500 -cid_str "root-only-%u" "127.0.0.1:$SIP_PORT" >"$SB_OUT/root-only-ivr.out" 2>&1 &
+caller=$!
+check "a call to the IVR (routerd's dialplan, mediad's prompt) is answered 200" \
+  wait_until 10 'grep -q "^SIP/2.0 200" "$SB_OUT/root-only-ivr.msg" 2>/dev/null'
+"$SB_TOOLS/rtp_peer" -t "$(media_of root-only-ivr)" -n 0 -w 2500 >"$SB_OUT/rtp-root-only.out"
+got=$(rtp_field rtp-root-only.out received)
+check "the prompt under the root-only directory is played ($got packets)" \
+  bash -c "[ '${got:-0}' -ge 45 ]"
+check "the caller gets the BYE at its end" wait_pid "$caller"
+check_eq "the caller received 100 200 BYE" "100 200 BYE" "$(msgs root-only-ivr received)"
+sb stop >/dev/null
+rm -rf "$root_only"
 finish

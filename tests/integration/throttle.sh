@@ -26,7 +26,9 @@ for svc in sipd routerd dialogd mediad apid redis; do
   check_eq "$svc is ready and never restarted" "ready 0" \
     "$(status_field "$svc" 0 4) $(status_field "$svc" 0 6)"
 done
-check_eq "health answers 503 degraded while a worker is throttled" "503 degraded" \
+check_eq "health stays 200 while a spare routerd is throttled: the node takes calls" "200 ok" \
   "$(api_code /api/v1/health) $(api /api/v1/health | jq -r .status)"
+check "health names the failing worker among its reasons" \
+  grep -q '^badworker\[0\] ' <<<"$(api /api/v1/health | jq -r '.reasons[]')"
 sb stop >/dev/null
 finish

@@ -123,69 +123,161 @@ static void assert_error(const json_t *doc, const char *code) {
     assert_int_equal(json_object_size(doc), 2);
 }
 
+/* What a call needs besides cluster(): a dialogd and a mediad, ready. */
+static void callable(struct fixture *f) {
+    cluster(f);
+    slot(f, 10, "dialogd", "dialogd", 0, SHM_READY, 110, 0);
+    slot(f, 11, "mediad", "mediad", 0, SHM_READY, 111, 0);
+}
+
+/* Whether the health document's reasons hold one containing text. */
+static bool has_reason(const json_t *doc, const char *text) {
+    const json_t *list = json_object_get(doc, "reasons");
+    size_t i;
+    const json_t *r;
+    json_array_foreach(list, i, r) {
+        if (strstr(json_string_value(r), text))
+            return true;
+    }
+    return false;
+}
+
+static long long role_count(const json_t *doc, const char *role, const char *key) {
+    return num(json_object_get(json_object_get(doc, "roles"), role), key);
+}
+
 static void test_health_ok_when_all_ready_and_redis_up(void **state) {
     struct fixture *f = *state;
-    cluster(f);
+    callable(f);
     int status;
     json_t *doc = call(f, "GET", "/api/v1/health", 0, &status, NULL);
     assert_int_equal(status, 200);
     assert_string_equal(str(doc, "status"), "ok");
     assert_string_equal(str(doc, "timestamp"), "2026-11-24T07:10:36Z");
     assert_string_equal(str(doc, "node_id"), "node-a");
-    assert_int_equal(num(doc, "processes_total"), 4);
-    assert_int_equal(num(doc, "processes_ready"), 4);
+    assert_int_equal(num(doc, "processes_total"), 6);
+    assert_int_equal(num(doc, "processes_ready"), 6);
     assert_string_equal(str(doc, "redis"), "up");
+    assert_int_equal(json_array_size(json_object_get(doc, "reasons")), 0);
+    assert_int_equal(role_count(doc, "sipd", "ready"), 1);
+    assert_int_equal(role_count(doc, "mediad", "in_service"), 1);
     json_decref(doc);
 }
 
-static void test_health_degraded_when_a_worker_is_starting(void **state) {
+static void test_health_unavailable_without_a_ready_dialogd(void **state) {
     struct fixture *f = *state;
-    cluster(f);
-    slot(f, 7, "dialogd", "dialogd", 0, SHM_STARTING, 105, 0);
+    callable(f);
+    struct shm_proc *d = &f->seg->procs[10];
+    d->state = SHM_STARTING;
+    snprintf(d->reason, sizeof d->reason, "routerd");
     int status;
     json_t *doc = call(f, "GET", "/api/v1/health", 0, &status, NULL);
     assert_int_equal(status, 503);
-    assert_string_equal(str(doc, "status"), "degraded");
-    assert_int_equal(num(doc, "processes_total"), 5);
-    assert_int_equal(num(doc, "processes_ready"), 4);
-    assert_string_equal(str(doc, "redis"), "up");
+    assert_string_equal(str(doc, "status"), "unavailable");
+    assert_int_equal(num(doc, "processes_total"), 6);
+    assert_int_equal(num(doc, "processes_ready"), 5);
+    assert_int_equal(role_count(doc, "dialogd", "starting"), 1);
+    assert_true(has_reason(doc, "dialogd[0] starting: waiting for routerd"));
+    assert_true(has_reason(doc, "no dialogd is ready"));
     json_decref(doc);
 }
 
-static void test_health_degraded_when_a_worker_is_throttled(void **state) {
+static void test_health_ok_while_one_of_two_sipd_restarts(void **state) {
     struct fixture *f = *state;
-    cluster(f);
+    callable(f);
+    slot(f, 12, "sipd", "sipd", 1, SHM_STARTING, 112, 0);
+    int status;
+    json_t *doc = call(f, "GET", "/api/v1/health", 0, &status, NULL);
+    assert_int_equal(status, 200);
+    assert_string_equal(str(doc, "status"), "ok");
+    assert_int_equal(role_count(doc, "sipd", "ready"), 1);
+    assert_int_equal(role_count(doc, "sipd", "starting"), 1);
+    assert_true(has_reason(doc, "sipd[1] starting"));
+    json_decref(doc);
+}
+
+static void test_health_unavailable_when_routerd_has_no_dialplan(void **state) {
+    struct fixture *f = *state;
+    callable(f);
+    struct shm_proc *r = &f->seg->procs[1];
+    r->state = SHM_STARTING;
+    snprintf(r->reason, sizeof r->reason, "dialplan (none loaded)");
+    int status;
+    json_t *doc = call(f, "GET", "/api/v1/health", 0, &status, NULL);
+    assert_int_equal(status, 503);
+    assert_true(has_reason(doc, "routerd[0] starting: waiting for dialplan"));
+    assert_true(has_reason(doc, "no routerd is ready"));
+    json_decref(doc);
+}
+
+static void test_health_degraded_worker_is_counted_and_named(void **state) {
+    struct fixture *f = *state;
+    callable(f);
+    struct shm_proc *r = &f->seg->procs[1];
+    r->state = SHM_DEGRADED;
+    snprintf(r->reason, sizeof r->reason, "redis");
+    int status;
+    json_t *doc = call(f, "GET", "/api/v1/health", 0, &status, NULL);
+    assert_int_equal(status, 503);
+    assert_int_equal(role_count(doc, "routerd", "degraded"), 1);
+    assert_true(has_reason(doc, "routerd[0] degraded: waiting for redis"));
+    json_decref(doc);
+}
+
+static void test_health_throttled_mediad_with_another_in_service_is_ok(void **state) {
+    struct fixture *f = *state;
+    callable(f);
     slot(f, 4, "mediad", "mediad", 1, SHM_THROTTLED, 0, 0);
     int status;
     json_t *doc = call(f, "GET", "/api/v1/health", 0, &status, NULL);
+    assert_int_equal(status, 200);
+    assert_int_equal(role_count(doc, "mediad", "down"), 1);
+    assert_true(has_reason(doc, "mediad[1] throttled"));
+    json_decref(doc);
+    f->seg->procs[11].state = SHM_THROTTLED; /* the other one too: no media */
+    doc = call(f, "GET", "/api/v1/health", 0, &status, NULL);
     assert_int_equal(status, 503);
-    assert_string_equal(str(doc, "status"), "degraded");
+    assert_true(has_reason(doc, "no mediad is ready and in service"));
+    json_decref(doc);
+}
+
+static void test_health_unavailable_when_the_only_mediad_is_drained(void **state) {
+    struct fixture *f = *state;
+    callable(f);
+    f->seg->stats[11].media_drained = 1;
+    int status;
+    json_t *doc = call(f, "GET", "/api/v1/health", 0, &status, NULL);
+    assert_int_equal(status, 503);
+    assert_int_equal(role_count(doc, "mediad", "ready"), 1);
+    assert_int_equal(role_count(doc, "mediad", "in_service"), 0);
+    assert_true(has_reason(doc, "mediad[0] is drained"));
     json_decref(doc);
 }
 
 static void test_health_ignores_exec_slot_not_ready(void **state) {
     struct fixture *f = *state;
-    cluster(f);
+    callable(f);
     f->seg->procs[3].state = SHM_STARTING; /* redis-server, an exec service */
     int status;
     json_t *doc = call(f, "GET", "/api/v1/health", 0, &status, NULL);
     assert_int_equal(status, 200);
     assert_string_equal(str(doc, "status"), "ok");
-    assert_int_equal(num(doc, "processes_total"), 4);
-    assert_int_equal(num(doc, "processes_ready"), 3);
+    assert_int_equal(num(doc, "processes_total"), 6);
+    assert_int_equal(num(doc, "processes_ready"), 5);
     json_decref(doc);
 }
 
-static void test_health_degraded_when_redis_down(void **state) {
+static void test_health_unavailable_when_redis_down(void **state) {
     struct fixture *f = *state;
-    cluster(f);
+    callable(f);
     f->env.redis_up = false;
     int status;
     json_t *doc = call(f, "GET", "/api/v1/health", 0, &status, NULL);
     assert_int_equal(status, 503);
-    assert_string_equal(str(doc, "status"), "degraded");
+    assert_string_equal(str(doc, "status"), "unavailable");
     assert_string_equal(str(doc, "redis"), "down");
-    assert_int_equal(num(doc, "processes_ready"), 4);
+    assert_int_equal(num(doc, "processes_ready"), 6);
+    assert_true(has_reason(doc, "Redis is unreachable"));
     json_decref(doc);
 }
 
@@ -193,9 +285,10 @@ static void test_health_of_empty_table(void **state) {
     struct fixture *f = *state;
     int status;
     json_t *doc = call(f, "GET", "/api/v1/health", 0, &status, NULL);
-    assert_int_equal(status, 200);
+    assert_int_equal(status, 503);
     assert_int_equal(num(doc, "processes_total"), 0);
     assert_int_equal(num(doc, "processes_ready"), 0);
+    assert_true(has_reason(doc, "no sipd is ready"));
     json_decref(doc);
 }
 
@@ -321,7 +414,7 @@ static void test_other_method_on_known_path_is_405_with_allow(void **state) {
 
 static void test_head_is_answered_like_get(void **state) {
     struct fixture *f = *state;
-    cluster(f);
+    callable(f);
     int status;
     const char *allow = "x";
     json_t *doc = call(f, "HEAD", "/api/v1/health", 0, &status, &allow);
@@ -333,7 +426,7 @@ static void test_head_is_answered_like_get(void **state) {
 
 static void test_query_string_is_ignored(void **state) {
     struct fixture *f = *state;
-    cluster(f);
+    callable(f);
     int status;
     json_t *doc = call(f, "GET", "/api/v1/health?x=1", 0, &status, NULL);
     assert_int_equal(status, 200);
@@ -341,7 +434,7 @@ static void test_query_string_is_ignored(void **state) {
     json_decref(doc);
     doc = call(f, "GET", "/api/v1/processes?", 0, &status, NULL);
     assert_int_equal(status, 200);
-    assert_int_equal(json_array_size(json_object_get(doc, "processes")), 4);
+    assert_int_equal(json_array_size(json_object_get(doc, "processes")), 6);
     json_decref(doc);
     doc = call(f, "GET", "/api/v1/nope?/api/v1/health", 0, &status, NULL);
     assert_int_equal(status, 404);
@@ -482,7 +575,7 @@ static void test_token_check_accepts_only_the_exact_token(void **state) {
 
 static void test_token_required_everywhere_but_health_and_files(void **state) {
     struct fixture *f = *state;
-    cluster(f);
+    callable(f);
     f->env.token = "tok";
     static const char *const guarded[] = {"/api/v1/processes", "/api/v1/stats",
                                           "/api/v1/config",    "/api/v1/registrations",
@@ -1520,10 +1613,14 @@ int main(void) {
         T(test_csp_lets_the_dashboard_reach_its_peers_only),
         T(test_peer_origin_takes_http_scheme_host_and_port_only),
         T(test_sse_relays_an_event_with_a_repaired_display_name),
-        T(test_health_degraded_when_a_worker_is_starting),
-        T(test_health_degraded_when_a_worker_is_throttled),
+        T(test_health_unavailable_without_a_ready_dialogd),
+        T(test_health_ok_while_one_of_two_sipd_restarts),
+        T(test_health_unavailable_when_routerd_has_no_dialplan),
+        T(test_health_degraded_worker_is_counted_and_named),
+        T(test_health_throttled_mediad_with_another_in_service_is_ok),
+        T(test_health_unavailable_when_the_only_mediad_is_drained),
         T(test_health_ignores_exec_slot_not_ready),
-        T(test_health_degraded_when_redis_down),
+        T(test_health_unavailable_when_redis_down),
         T(test_health_of_empty_table),
         T(test_processes_lists_exactly_the_used_slots),
         T(test_processes_slot_without_process_has_no_uptime),

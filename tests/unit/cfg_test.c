@@ -349,6 +349,11 @@ static void test_time_units(void **state) {
     assert_int_equal(cfg_time_ms(cfg, CFG_worker_hang_timeout), 120000);
     assert_int_equal(cfg_time_ms(cfg, CFG_service_throttle_time), 3600000);
     cfg_free(cfg);
+    /* 0 is "never" for keepalives, and nothing else */
+    cfg = parse("nat_keepalive_interval = 0\n");
+    assert_non_null(cfg);
+    assert_int_equal(cfg_time_ms(cfg, CFG_nat_keepalive_interval), 0);
+    cfg_free(cfg);
 }
 
 static void test_bad_time_names_line(void **state) {

@@ -320,7 +320,7 @@ static int routing_setup(void **state) {
     t->w.loop = &t->loop;
     t->registrar = registrar_new(&t->w);
     assert_non_null(t->registrar);
-    t->router = router_new(&t->w, t->registrar);
+    t->router = router_new(&t->w, t->registrar, -1);
     assert_non_null(t->router);
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);

@@ -18,7 +18,6 @@
 #include <cmocka.h>
 
 #include "procs/mediad/media_control.h"
-#include "procs/mediad/media_session.h"
 #include "rand.h"
 
 #define PORT_LO 47100
@@ -274,28 +273,6 @@ static void test_play_without_random_bytes_reports_play_error(void **state) {
     assert_false(f->ctx->all->side[0].playing);
 }
 
-static void test_media_address_forms(void **state) {
-    (void)state;
-    struct in_addr a;
-    char ann[INET_ADDRSTRLEN];
-    assert_int_equal(media_address_parse("", &a, ann, sizeof ann), 0);
-    assert_int_equal(a.s_addr, htonl(INADDR_ANY));
-    assert_string_equal(ann, ""); /* each call's signaling address */
-    assert_int_equal(media_address_parse("10.0.0.5", &a, ann, sizeof ann), 0);
-    assert_int_equal(a.s_addr, inet_addr("10.0.0.5"));
-    assert_string_equal(ann, "10.0.0.5");
-    assert_int_equal(media_address_parse("10.0.0.5!203.0.113.5", &a, ann, sizeof ann), 0);
-    assert_int_equal(a.s_addr, inet_addr("10.0.0.5"));
-    assert_string_equal(ann, "203.0.113.5");
-    assert_int_equal(media_address_parse("!203.0.113.5", &a, ann, sizeof ann), 0);
-    assert_int_equal(a.s_addr, htonl(INADDR_ANY));
-    assert_string_equal(ann, "203.0.113.5");
-    const char *bad[] = {"pbx.example.com", "10.0.0.5!", "10.0.0.5!x", "::1", "1.2.3.4 ",
-                         "1.2.3.4!5.6.7.8!9.9.9.9", "999.1.1.1"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(media_address_parse(bad[i], &a, ann, sizeof ann), -EINVAL);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
@@ -304,7 +281,6 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_create_needing_a_key_with_random_bytes_sends_our_key,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_create_needs_no_random_bytes, setup, teardown),
-        cmocka_unit_test(test_media_address_forms),
         cmocka_unit_test_setup_teardown(
             test_update_needing_a_key_without_random_bytes_is_refused_and_changes_nothing, setup,
             teardown),

@@ -20,6 +20,7 @@ const state = {
   processes: [],
   stats: null,
   source: null,
+  sourceToken: null, // the token the open stream was opened with
   eventSeq: 0, // counts events; a read started before an event cannot undo it
   calls: new Map(), // key (the A-leg's Call-ID) -> call
   ended: new Map(), // Call-ID -> ms: calls whose call.ended came (kept 60 s)
@@ -936,13 +937,26 @@ function onDrainEvent(ev) {
 const CALL_EVENTS = ['call.started', 'call.ringing', 'call.answered', 'call.ended'];
 const DRAIN_EVENTS = ['drain.started', 'drain.progress', 'drain.completed', 'drain.cancelled', 'drain.failed'];
 
+// Opens the event stream, once per token: the first read that meets a 401 opens it with
+// the new token, and the first refresh's end asks again; a second stream would replace
+// the first, and an event published between the two would be lost. "live" is the badge
+// of the stream in use only: the server has it registered when it opens.
 function startEvents() {
+  if (state.source && state.sourceToken === state.token && state.source.readyState !== EventSource.CLOSED) return;
   if (state.source) state.source.close();
   const url = '/api/v1/events' + (state.token ? '?access_token=' + encodeURIComponent(state.token) : '');
   const src = new EventSource(url);
   state.source = src;
-  src.onopen = () => { $('live').textContent = 'live'; $('live').className = 'badge on'; refreshAll(); };
-  src.onerror = () => { $('live').textContent = 'offline'; $('live').className = 'badge off'; };
+  state.sourceToken = state.token;
+  $('live').textContent = 'connecting'; $('live').className = 'badge off';
+  src.onopen = () => {
+    if (state.source !== src) return;
+    $('live').textContent = 'live'; $('live').className = 'badge on'; refreshAll();
+  };
+  src.onerror = () => {
+    if (state.source !== src) return;
+    $('live').textContent = 'offline'; $('live').className = 'badge off';
+  };
   for (const t of ['registration.added', 'registration.refreshed', 'registration.removed'])
     src.addEventListener(t, onRegistrationEvent);
   for (const t of ['process.died', 'process.respawned'])

@@ -1,0 +1,162 @@
+/* resources - see resources.h */
+#include "resources.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int res_dir_open(const char *path) {
+    int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+const char *res_split(const char *path, char *dir, size_t cap) {
+    const char *slash = strrchr(path, '/');
+    size_t len = slash ? (size_t)(slash - path) : 0;
+    if (slash && len == 0)
+        len = 1; /* "/file": the root */
+    if (!slash)
+        return snprintf(dir, cap, ".") >= (int)cap ? NULL : path;
+    if (len >= cap)
+        return NULL;
+    memcpy(dir, path, len);
+    dir[len] = '\0';
+    return slash + 1;
+}
+
+int res_open_at(int dirfd, const char *path) {
+    char dir[4096];
+    const char *base = res_split(path, dir, sizeof dir);
+    int fd = dirfd >= 0 && base && *base ? openat(dirfd, base, O_RDONLY | O_CLOEXEC)
+                                         : open(path, O_RDONLY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+static int audio_try(int dirfd, const char *audio_dir, const char *file) {
+    int fd;
+    if (dirfd >= 0) {
+        fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC);
+    } else {
+        char path[4096];
+        if (snprintf(path, sizeof path, "%s/%s", audio_dir, file) >= (int)sizeof path)
+            return -ENAMETOOLONG;
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    return fd < 0 ? -errno : fd;
+}
+
+int res_audio_open(int dirfd, const char *audio_dir, const char *file) {
+    if (!file || !*file || file[0] == '/' || strstr(file, ".."))
+        return -EINVAL;
+    int fd = audio_try(dirfd, audio_dir, file);
+    if (fd == -ENOENT && strncmp(file, "audio/", 6) == 0 && file[6])
+        fd = audio_try(dirfd, audio_dir, file + 6); /* the prototype's own directory name */
+    return fd;
+}
+
+int res_media_address(const char *text, struct in_addr *bind_to, char *announce, size_t cap,
+                      char *err, size_t errlen) {
+    char local[INET_ADDRSTRLEN + 1] = "";
+    const char *bang = text ? strchr(text, '!') : NULL;
+    const char *pub = bang ? bang + 1 : text;
+    size_t ll = !text ? 0 : bang ? (size_t)(bang - text) : strlen(text);
+    struct in_addr a = {.s_addr = htonl(INADDR_ANY)}, p;
+    bool ok = text && ll < sizeof local;
+    if (ok) {
+        memcpy(local, text, ll);
+        local[ll] = '\0';
+        ok = (!*local || inet_pton(AF_INET, local, &a) == 1) &&
+             (!bang || inet_pton(AF_INET, pub, &p) == 1);
+    }
+    if (!ok) {
+        snprintf(err, errlen, "'%s' is not empty, an IPv4 address or LOCAL!PUBLIC (IPv4)",
+                 text ? text : "");
+        return -EINVAL;
+    }
+    if (bind_to)
+        *bind_to = a;
+    if (announce)
+        snprintf(announce, cap, "%s", bang ? pub : local);
+    return 0;
+}
+
+/* host[:port] of a gateway URI, after "sip:". */
+static bool gateway_host_ok(const char *s, size_t len) {
+    size_t hlen = len;
+    if (len && s[0] == '[') {
+        const char *close = memchr(s, ']', len);
+        if (!close || close == s + 1)
+            return false;
+        hlen = (size_t)(close - s) + 1;
+    } else {
+        const char *colon = memchr(s, ':', len);
+        if (colon)
+            hlen = (size_t)(colon - s);
+        for (size_t i = 0; i < hlen; i++)
+            if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '-' && s[i] != '_')
+                return false;
+    }
+    if (hlen == 0)
+        return false;
+    if (hlen == len)
+        return true;
+    if (s[hlen] != ':' || hlen + 1 == len || len - hlen - 1 > 5)
+        return false;
+    long port = 0;
+    for (size_t i = hlen + 1; i < len; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+        port = port * 10 + (s[i] - '0');
+    }
+    return port >= 1 && port <= 65535;
+}
+
+int res_gateways_check(const char *list, char *err, size_t errlen) {
+    for (const char *p = list; p && *p;) {
+        p += strspn(p, " \t,");
+        size_t len = strcspn(p, " \t,");
+        if (len == 0)
+            break;
+        const char *eq = memchr(p, '=', len);
+        const char *uri = eq ? eq + 1 : NULL;
+        size_t ulen = eq ? len - (size_t)(uri - p) : 0;
+        bool name_ok = eq && eq > p;
+        for (const char *c = p; name_ok && c < eq; c++)
+            name_ok = isalnum((unsigned char)*c) || *c == '_' || *c == '-' || *c == '.';
+        if (name_ok && ulen > 4 && strncmp(uri, "sip:", 4) == 0) {
+            uri += 4;
+            ulen -= 4;
+        }
+        if (!name_ok || !gateway_host_ok(uri, ulen)) {
+            snprintf(err, errlen, "'%.*s': want NAME=sip:host[:port]", (int)(len > 200 ? 200 : len),
+                     p);
+            return -EINVAL;
+        }
+        p += len;
+    }
+    return 0;
+}
+
+bool res_gateway_uri(const char *list, const char *name, char *uri, size_t cap) {
+    size_t nlen = strlen(name);
+    for (const char *p = list; p && *p;) {
+        p += strspn(p, " \t,");
+        size_t len = strcspn(p, " \t,");
+        const char *eq = memchr(p, '=', len);
+        if (eq && (size_t)(eq - p) == nlen && strncmp(p, name, nlen) == 0) {
+            size_t ulen = len - nlen - 1;
+            if (ulen == 0 || ulen >= cap)
+                return false;
+            memcpy(uri, eq + 1, ulen);
+            uri[ulen] = '\0';
+            return true;
+        }
+        p += len;
+    }
+    return false;
+}

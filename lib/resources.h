@@ -1,0 +1,51 @@
+/*
+ * NAME
+ *   resources - the values and files of main.cf a worker loads, read one way by the
+ *   worker and by `switchboard check`.
+ * DESCRIPTION
+ *   A worker opens the directories it needs (res_dir_open) before it drops privileges,
+ *   then opens files relative to those descriptors (res_open_at, res_audio_open): the
+ *   service user then needs no search permission on the directories above them (a clone
+ *   under a 0700 /root works), only read permission on the files themselves.
+ *   switchboard check opens them the same way, and as the service user, so what it
+ *   accepts a worker can load. Also the parsers of values a worker would otherwise be
+ *   first to refuse: media_address (empty, ADDR or LOCAL!PUBLIC), dialplan_gateways
+ *   (NAME=sip:host[:port] ...). Never logs.
+ * OWNERSHIP
+ *   Descriptors returned belong to the caller.
+ * ERRORS
+ *   Negative errno, or -EINVAL with the reason in err.
+ */
+#ifndef SB_RESOURCES_H
+#define SB_RESOURCES_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The directory path opened for openat (O_PATH, close-on-exec); negative errno. */
+int res_dir_open(const char *path);
+/* The directory part of path into dir ("." when none); its last component, or NULL when
+ * dir is too small. */
+const char *res_split(const char *path, char *dir, size_t cap);
+/* Opens the file path for reading: relative to dirfd (the descriptor of path's directory)
+ * when dirfd >= 0, else by its whole path. Negative errno. */
+int res_open_at(int dirfd, const char *path);
+/* Opens a play_audio file of the dialplan (a name relative to audio_path, no '/' start,
+ * no ".."; the prototype's "audio/NAME" is also looked up as NAME) relative to the
+ * audio_path descriptor dirfd (or the path audio_dir when dirfd < 0). Negative errno;
+ * -EINVAL for a refused name. */
+int res_audio_open(int dirfd, const char *audio_dir, const char *file);
+/* media_address: "" (bind every address; announce what each call's signaling names),
+ * ADDR, or LOCAL!PUBLIC (bind LOCAL, which may be empty for every address; announce
+ * PUBLIC), IPv4. 0 with the bind address (INADDR_ANY for none) and the announced one
+ * ("" when it follows the signaling) when asked for, or -EINVAL with the reason in err. */
+int res_media_address(const char *text, struct in_addr *bind_to, char *announce, size_t cap,
+                      char *err, size_t errlen);
+/* dialplan_gateways: NAME=sip:host[:port] entries, space or comma separated. 0, or
+ * -EINVAL with the offending entry in err. */
+int res_gateways_check(const char *list, char *err, size_t errlen);
+/* The URI of gateway name in list (NAME=URI ...); false when absent or too long. */
+bool res_gateway_uri(const char *list, const char *name, char *uri, size_t cap);
+
+#endif
