@@ -42,9 +42,9 @@ ns_count_from pb 172.31.1.1
 
 node_confdir multihome node
 set_param media_address 172.31.1.1
-# no OPTIONS keepalive within the test: a SIPp phone answers only the messages of its
-# scenario (the router keeps the phones' mappings 180 s, longer than the test)
-set_param nat_keepalive_interval 1h
+# no OPTIONS keepalives: a SIPp phone answers only the messages of its scenario (the
+# router keeps the phones' mappings 180 s, longer than the test)
+set_param nat_keepalive_interval 0
 set_param log_level debug
 sb start >/dev/null || { not_ok "the cluster starts in the node's namespace"; finish; }
 wait_sip_ready
