@@ -421,6 +421,12 @@ int media_sdp_rewrite(const char *text, size_t len, const struct media_sdp_local
     }
     if (sdp->c_connection)
         set_conn_addr(sdp->c_connection, local->addr);
+    if (sdp->o_addr) { /* the origin names the host of the session: ours now */
+        osip_free(sdp->o_addr);
+        sdp->o_addr = dup_str(local->addr);
+        osip_free(sdp->o_addrtype);
+        sdp->o_addrtype = dup_str("IP4");
+    }
     for (int m = 0; m < parsed.n_lines; m++) {
         sdp_media_t *med = osip_list_get(&sdp->m_medias, m);
         if (!med || parsed.line[m].port == 0)

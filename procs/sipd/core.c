@@ -385,8 +385,8 @@ struct core *core_new(uv_loop_t *loop, const struct core_config *cfg, struct shm
         core_release(c);
         return NULL;
     }
-    c->natping = natping_new(c, cfg->nat_keepalive_ms, cfg->nat_keepalive_misses,
-                             core_register_unbind);
+    c->natping =
+        natping_new(c, cfg->nat_keepalive_ms, cfg->nat_keepalive_misses, core_register_unbind);
     if (!c->natping) {
         txn_table_close(c->txns);
         core_release(c);
@@ -456,11 +456,11 @@ static void on_forward(struct core *c, const Sb__SipForward *f) {
     const Sb__SipPeer *p = f->source;
     struct sipdest src = {.transport = SIPDEST_UDP};
     if (!p || !p->addr || p->port == 0 || p->port > 65535 || !f->data.data ||
-        sipdest_addr_parse(p->addr, (int)p->port, &src.addr, &src.addr_len) < 0)
+        sipaddr_parse(p->addr, (int)p->port, &src.addr, &src.addr_len) < 0)
         return;
     /* the address the datagram was sent to: what answers it leaves from */
     if (p->local_addr && *p->local_addr && p->local_port <= 65535 &&
-        sipdest_addr_parse(p->local_addr, (int)p->local_port, &src.local, NULL) < 0)
+        sipaddr_parse(p->local_addr, (int)p->local_port, &src.local, NULL) < 0)
         memset(&src.local, 0, sizeof src.local);
     int i = core_local_udp_pick(c, src.addr.sa.sa_family, &src.local);
     if (i < 0)

@@ -177,7 +177,7 @@ static struct tcp_conn *send_conn(struct core *c, const struct sipconv_hop *hop,
     if (hop->given && hop->conn_id) {
         /* ids start again with a new sipd: the peer must be the flow's too */
         conn = tcp_find_id(c->tcp, hop->conn_id);
-        if (conn && !sipdest_addr_equal(tcp_conn_peer(conn), &hop->addr))
+        if (conn && !sipaddr_equal(tcp_conn_peer(conn), &hop->addr))
             conn = NULL;
     }
     if (!conn && hop->given && hop->nated) {
@@ -227,10 +227,10 @@ static bool send_dest(struct core *c, const struct sipconv_hop *hop, struct sipd
     dest->udp = c->udp[i];
     if (hop->local.sa.sa_family && udp_is_wildcard(dest->udp)) {
         /* dialogd's local address, at this socket's port */
-        const union sipdest_addr *b = udp_bound(dest->udp);
+        const union sipaddr *b = udp_bound(dest->udp);
         dest->local = hop->local;
-        sipdest_addr_set_port(
-            &dest->local, ntohs(b->sa.sa_family == AF_INET ? b->sin.sin_port : b->sin6.sin6_port));
+        sipaddr_set_port(&dest->local,
+                         ntohs(b->sa.sa_family == AF_INET ? b->sin.sin_port : b->sin6.sin6_port));
     }
     core_local_source(c, dest);
     return true;
@@ -332,7 +332,7 @@ struct txn *core_dialog_invite_of_flow(struct core *c, const sipmsg_t *m,
     int ml = txn_merge_key(m, SIPMSG_M_INVITE, c->key2, c->key_cap);
     struct txn *t = ml > 0 ? txn_find_merged(c->txns, c->key2, (size_t)ml) : NULL;
     if (!t || t->client || !t->invite || !txn_has_branch(t, m->via.branch) ||
-        t->dest.transport != src->transport || !sipdest_addr_equal(&t->source, &src->addr))
+        t->dest.transport != src->transport || !sipaddr_equal(&t->source, &src->addr))
         return NULL;
     return t;
 }

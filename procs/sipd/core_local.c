@@ -13,9 +13,9 @@
 void core_local_peer(const struct core *c, const struct sipdest *src, const sipmsg_t *m,
                      Sb__SipPeer *peer, struct core_peer_text *txt) {
     int port = 0, lport = 0;
-    if (sipdest_addr_text(&src->addr, txt->ip, sizeof txt->ip, &port) < 0)
+    if (sipaddr_text(&src->addr, txt->ip, sizeof txt->ip, &port) < 0)
         txt->ip[0] = '\0';
-    if (sipdest_addr_text(&src->local, txt->local, sizeof txt->local, &lport) < 0)
+    if (sipaddr_text(&src->local, txt->local, sizeof txt->local, &lport) < 0)
         txt->local[0] = '\0';
     sb__sip_peer__init(peer);
     peer->transport = (char *)sipdest_transport_name(src->transport);
@@ -61,25 +61,25 @@ void core_local_forward(struct core *c, int owner, const struct sipdest *src, co
         shm_count(c->slot, SHM_C_sip_rx_dropped, 1);
 }
 
-static int addr_port(const union sipdest_addr *a) {
+static int addr_port(const union sipaddr *a) {
     return a->sa.sa_family == AF_INET    ? ntohs(a->sin.sin_port)
            : a->sa.sa_family == AF_INET6 ? ntohs(a->sin6.sin6_port)
                                          : 0;
 }
 
-int core_local_udp_pick(const struct core *c, int family, const union sipdest_addr *local) {
+int core_local_udp_pick(const struct core *c, int family, const union sipaddr *local) {
     int best = -1, best_score = -1;
-    union sipdest_addr want;
+    union sipaddr want;
     if (local)
-        sipdest_addr_unmap(local, &want);
+        sipaddr_unmap(local, &want);
     for (int i = 0; i < c->nudp; i++) {
         if (c->udp_family[i] != family)
             continue;
-        const union sipdest_addr *b = udp_bound(c->udp[i]);
+        const union sipaddr *b = udp_bound(c->udp[i]);
         int score = 0;
         if (local && want.sa.sa_family) {
             bool port_ok = addr_port(&want) == 0 || addr_port(&want) == addr_port(b);
-            if (sipdest_addr_same_host(b, &want))
+            if (sipaddr_same_host(b, &want))
                 score = port_ok ? 4 : 3;
             else if (udp_is_wildcard(c->udp[i]))
                 score = port_ok ? 2 : 1;
@@ -93,7 +93,7 @@ int core_local_udp_pick(const struct core *c, int family, const union sipdest_ad
 }
 
 /* The local address the routing table picks to reach to (a connected UDP socket's). */
-static void route_source(const union sipdest_addr *to, union sipdest_addr *me) {
+static void route_source(const union sipaddr *to, union sipaddr *me) {
     socklen_t to_len = to->sa.sa_family == AF_INET6 ? sizeof to->sin6 : sizeof to->sin;
     socklen_t len = sizeof *me;
     int fd = socket(to->sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -114,16 +114,16 @@ void core_local_source(const struct core *c, struct sipdest *d) {
     }
     if (d->transport != SIPDEST_UDP || !d->udp)
         return;
-    const union sipdest_addr *b = udp_bound(d->udp);
+    const union sipaddr *b = udp_bound(d->udp);
     if (!udp_is_wildcard(d->udp)) {
         d->local = *b;
         return;
     }
-    union sipdest_addr me;
+    union sipaddr me;
     route_source(&d->addr, &me);
     if (!me.sa.sa_family)
         return;
-    sipdest_addr_set_port(&me, addr_port(b));
+    sipaddr_set_port(&me, addr_port(b));
     d->local = me;
 }
 
@@ -131,11 +131,11 @@ void core_local_name(const struct core *c, const struct sipdest *d,
                      enum sipdest_transport transport, struct sipconv_local *l) {
     memset(l, 0, sizeof *l);
     l->transport = transport;
-    union sipdest_addr local;
-    sipdest_addr_unmap(&d->local, &local);
+    union sipaddr local;
+    sipaddr_unmap(&d->local, &local);
     if (!local.sa.sa_family && d->transport == SIPDEST_UDP && d->udp)
         local = *udp_bound(d->udp);
-    if (sipdest_addr_text(&local, l->host, sizeof l->host, &l->port) < 0) {
+    if (sipaddr_text(&local, l->host, sizeof l->host, &l->port) < 0) {
         snprintf(l->host, sizeof l->host, "127.0.0.1");
         l->port = 5060;
     }

@@ -36,7 +36,7 @@ void core_local_forward(struct core *c, int owner, const struct sipdest *src, co
                         size_t len);
 /* The UDP socket to send from local (family 0: any) to a peer of family: one bound to
  * local, else a wildcard one of local's port, else any of the family; -1 when none. */
-int core_local_udp_pick(const struct core *c, int family, const union sipdest_addr *local);
+int core_local_udp_pick(const struct core *c, int family, const union sipaddr *local);
 /* Sets d->local when it is unknown: the socket's bound address, the routing table's
  * choice on a wildcard socket, the connection's own for TCP. */
 void core_local_source(const struct core *c, struct sipdest *d);

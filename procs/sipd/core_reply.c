@@ -23,14 +23,14 @@ static void make_to_tag(const struct core *c, const sipmsg_t *m, char *out, size
 static void reply_dest(const sipmsg_t *m, const struct sipdest *src, struct sipdest *dst) {
     *dst = *src;
     if (src->transport == SIPDEST_UDP && !m->via.rport)
-        sipdest_addr_set_port(&dst->addr, m->via.port ? m->via.port : 5060);
+        sipaddr_set_port(&dst->addr, m->via.port ? m->via.port : 5060);
 }
 
 static int echo_for(struct core *c, const sipmsg_t *m, const struct sipdest *src,
                     size_t *to_tag_at) {
     char ip[64];
     int port = 0;
-    if (sipdest_addr_text(&src->addr, ip, sizeof ip, &port) < 0)
+    if (sipaddr_text(&src->addr, ip, sizeof ip, &port) < 0)
         ip[0] = '\0';
     return sipmsg_echo_build(m, ip[0] ? ip : NULL, port, c->echo, c->echo_cap, to_tag_at);
 }

@@ -105,12 +105,12 @@ static int sipd_init(worker_t *w) {
             tcp_fds[ntcp++] = fd;
     }
     if (ntcp) {
-        union sipdest_addr local;
+        union sipaddr local;
         socklen_t len = sizeof local;
         int port = 0;
         char ip[64];
         if (getsockname(tcp_fds[0], &local.sa, &len) == 0)
-            sipdest_addr_text(&local, ip, sizeof ip, &port);
+            sipaddr_text(&local, ip, sizeof ip, &port);
         sipd.tcp = tcp_open(w->loop, tcp_fds, ntcp, &tl, core_on_message, sipd.core, w->slot);
         if (!sipd.tcp)
             return -1;

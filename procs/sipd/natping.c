@@ -17,16 +17,16 @@ struct natping_entry {
     struct natping_entry *next; /* in its bucket */
     char *aor, *uri, *call_id;
     uint32_t cseq;
-    uint64_t id;                /* in the branch of its pings */
+    uint64_t id; /* in the branch of its pings */
     enum sipdest_transport transport;
-    union sipdest_addr addr;    /* where its REGISTER came from */
+    union sipaddr addr; /* where its REGISTER came from */
     socklen_t addr_len;
-    union sipdest_addr local;   /* the address it registered to */
-    uint64_t conn_id;           /* tcp: its flow */
-    int64_t expires_at_ms;      /* wall clock, as routerd says */
-    unsigned missed;            /* pings in a row without an answer */
-    uint32_t pings;             /* sent: each has its own Call-ID and CSeq */
-    bool outstanding;           /* the last ping has no answer yet */
+    union sipaddr local;   /* the address it registered to */
+    uint64_t conn_id;      /* tcp: its flow */
+    int64_t expires_at_ms; /* wall clock, as routerd says */
+    unsigned missed;       /* pings in a row without an answer */
+    uint32_t pings;        /* sent: each has its own Call-ID and CSeq */
+    bool outstanding;      /* the last ping has no answer yet */
 };
 
 struct natping {
@@ -89,8 +89,8 @@ static bool send_ping(natping_t *np, struct natping_entry *e) {
     uint32_t seq = ++e->pings;
     int n = snprintf(c->out, c->out_cap,
                      "OPTIONS %s SIP/2.0\r\n"
-                     "Via: SIP/2.0/UDP %s%s%s:%d;branch=" CORE_BRANCH_PREFIX
-                     "%d" NATPING_TAG "%x.%llx.%u;rport\r\n"
+                     "Via: SIP/2.0/UDP %s%s%s:%d;branch=" CORE_BRANCH_PREFIX "%d" NATPING_TAG
+                     "%x.%llx.%u;rport\r\n"
                      "Max-Forwards: 70\r\n"
                      "From: <sip:keepalive@%s%s%s>;tag=ka%llx\r\n"
                      "To: <%s>\r\n"
@@ -98,9 +98,9 @@ static bool send_ping(natping_t *np, struct natping_entry *e) {
                      "CSeq: %u OPTIONS\r\n"
                      "Content-Length: 0\r\n\r\n",
                      e->uri, lb, me.host, rb, me.port, c->cfg.instance,
-                     (unsigned)(sb_hash32_str(e->aor) % NATPING_BUCKETS), (unsigned long long)e->id, seq, lb, me.host, rb,
-                     (unsigned long long)(c->tag_salt ^ e->id), e->uri, c->cfg.instance,
-                     (unsigned long long)e->id, seq, lb, me.host, rb, seq);
+                     (unsigned)(sb_hash32_str(e->aor) % NATPING_BUCKETS), (unsigned long long)e->id,
+                     seq, lb, me.host, rb, (unsigned long long)(c->tag_salt ^ e->id), e->uri,
+                     c->cfg.instance, (unsigned long long)e->id, seq, lb, me.host, rb, seq);
     if (n < 0 || (size_t)n >= c->out_cap)
         return false;
     shm_count(c->slot, SHM_C_sip_tx_requests, 1);
@@ -148,7 +148,8 @@ static void on_tick(uv_timer_t *t) {
 
 /* ---------------------------------------------------------------- the API */
 
-natping_t *natping_new(struct core *c, uint64_t interval_ms, unsigned misses, natping_gone_fn gone) {
+natping_t *natping_new(struct core *c, uint64_t interval_ms, unsigned misses,
+                       natping_gone_fn gone) {
     natping_t *np = calloc(1, sizeof *np);
     if (!np)
         return NULL;
@@ -192,11 +193,11 @@ static bool entry_fill(struct natping_entry *e, const Sb__Binding *b) {
     const Sb__SipPeer *s = b->source;
     e->transport = strcmp(s->transport, "tcp") == 0 ? SIPDEST_TCP : SIPDEST_UDP;
     memset(&e->local, 0, sizeof e->local);
-    if (sipdest_addr_parse(s->addr, (int)s->port, &e->addr, &e->addr_len) < 0)
+    if (sipaddr_parse(s->addr, (int)s->port, &e->addr, &e->addr_len) < 0)
         return false;
     socklen_t ll;
     if (s->local_addr && *s->local_addr &&
-        sipdest_addr_parse(s->local_addr, (int)s->local_port, &e->local, &ll) < 0)
+        sipaddr_parse(s->local_addr, (int)s->local_port, &e->local, &ll) < 0)
         memset(&e->local, 0, sizeof e->local);
     e->conn_id = s->conn_id;
     e->cseq = b->cseq;

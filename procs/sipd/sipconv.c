@@ -406,13 +406,12 @@ static int given_hop(const Sb__SipPeer *nh, struct sipconv_hop *hop, const char 
         return -EPROTONOSUPPORT;
     }
     if (nh->port > 65535 || nh->local_port > 65535 ||
-        sipdest_addr_parse(nh->addr, nh->port ? (int)nh->port : 5060, &hop->addr, &hop->addr_len) <
-            0) {
+        sipaddr_parse(nh->addr, nh->port ? (int)nh->port : 5060, &hop->addr, &hop->addr_len) < 0) {
         *why = "next hop is not a numeric address and port";
         return -EINVAL;
     }
     if (nh->local_addr && *nh->local_addr &&
-        sipdest_addr_parse(nh->local_addr, (int)nh->local_port, &hop->local, NULL) < 0) {
+        sipaddr_parse(nh->local_addr, (int)nh->local_port, &hop->local, NULL) < 0) {
         *why = "next hop local address is not numeric";
         return -EINVAL;
     }
@@ -424,7 +423,7 @@ int sipconv_next_hop(const Sb__SipMessage *msg, struct sipconv_hop *hop, const c
     hop->instance = -1;
     if (msg->next_hop && msg->next_hop->addr && *msg->next_hop->addr)
         return given_hop(msg->next_hop, hop, why);
-    union sipdest_addr *addr = &hop->addr;
+    union sipaddr *addr = &hop->addr;
     const char *target = msg->n_route ? msg->route[0] : msg->request_uri;
     if (!target || !*target) {
         *why = "no Request-URI";

@@ -73,14 +73,14 @@ int sipconv_derive(const sipmsg_t *req, enum sipmsg_method method, const sipmsg_
 
 /* Where a request goes and how (sipconv_next_hop). */
 struct sipconv_hop {
-    union sipdest_addr addr; /* the peer */
+    union sipaddr addr; /* the peer */
     socklen_t addr_len;
     enum sipdest_transport transport;
-    bool given;               /* from msg->next_hop, not from Route / Request-URI */
-    uint64_t conn_id;         /* given, tcp: the connection to use, 0 none */
-    int instance;             /* given: the sipd instance owning conn_id */
-    bool nated;               /* given: never a new connection to it */
-    union sipdest_addr local; /* given local_addr (port local_port), family 0: none */
+    bool given;          /* from msg->next_hop, not from Route / Request-URI */
+    uint64_t conn_id;    /* given, tcp: the connection to use, 0 none */
+    int instance;        /* given: the sipd instance owning conn_id */
+    bool nated;          /* given: never a new connection to it */
+    union sipaddr local; /* given local_addr (port local_port), family 0: none */
 };
 
 /* Where msg goes: next_hop when its addr is set (port 0: 5060, transport "" udp), else

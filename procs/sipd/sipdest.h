@@ -21,31 +21,25 @@
 #ifndef SB_SIPD_SIPDEST_H
 #define SB_SIPD_SIPDEST_H
 
-#include <netinet/in.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
+
+#include "sipaddr.h"
 
 struct udp_sock;
 struct tcp_conn;
 
 enum sipdest_transport { SIPDEST_NONE = 0, SIPDEST_UDP, SIPDEST_TCP };
 
-union sipdest_addr {
-    struct sockaddr sa;
-    struct sockaddr_in sin;
-    struct sockaddr_in6 sin6;
-};
-
 struct sipdest {
     enum sipdest_transport transport;
-    struct udp_sock *udp;    /* SIPDEST_UDP: the socket the request came in on */
-    struct tcp_conn *tcp;    /* SIPDEST_TCP: the connection */
-    union sipdest_addr addr; /* the peer: source of a request, or where to answer */
+    struct udp_sock *udp; /* SIPDEST_UDP: the socket the request came in on */
+    struct tcp_conn *tcp; /* SIPDEST_TCP: the connection */
+    union sipaddr addr;   /* the peer: source of a request, or where to answer */
     socklen_t addr_len;
     /* our end: the address the peer sent to, or the one to send from (family 0: let the
      * kernel choose). An IPv6 link-local one carries its interface in sin6_scope_id. */
-    union sipdest_addr local;
+    union sipaddr local;
 };
 
 /* Takes a reference on the connection of a TCP dest (nothing for UDP). */
@@ -56,20 +50,4 @@ void sipdest_release(struct sipdest *d);
 int sipdest_send(const struct sipdest *d, const char *buf, size_t len);
 /* "udp" / "tcp" */
 const char *sipdest_transport_name(enum sipdest_transport t);
-/* Numeric text of an address and its port; 0, or -EAFNOSUPPORT. */
-int sipdest_addr_text(const union sipdest_addr *a, char *ip, size_t iplen, int *port);
-/* Sets the port of an address. */
-void sipdest_addr_set_port(union sipdest_addr *a, int port);
-/* Parses a numeric IPv4 or IPv6 address (brackets allowed) with port into a; 0, or
- * -EINVAL. */
-int sipdest_addr_parse(const char *ip, int port, union sipdest_addr *a, socklen_t *len);
-/* Same address and port (IPv4-mapped IPv6 equals its IPv4 form). */
-bool sipdest_addr_equal(const union sipdest_addr *a, const union sipdest_addr *b);
-/* Same address, ports ignored (IPv4-mapped IPv6 equals its IPv4 form). */
-bool sipdest_addr_same_host(const union sipdest_addr *a, const union sipdest_addr *b);
-/* The IPv4 address of an IPv4-mapped IPv6 one, else a copy. */
-void sipdest_addr_unmap(const union sipdest_addr *in, union sipdest_addr *out);
-/* The wildcard address (0.0.0.0, ::). */
-bool sipdest_addr_is_any(const union sipdest_addr *a);
-
 #endif

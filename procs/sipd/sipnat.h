@@ -24,8 +24,8 @@
 #include "sipmsg.h"
 
 /* Whether m, received from src, comes from behind NAT (the tests above). */
-bool sipnat_detect(const sipmsg_t *m, const union sipdest_addr *src);
+bool sipnat_detect(const sipmsg_t *m, const union sipaddr *src);
 /* A private address: 10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7. */
-bool sipnat_private(const union sipdest_addr *a);
+bool sipnat_private(const union sipaddr *a);
 
 #endif

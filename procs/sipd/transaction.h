@@ -66,12 +66,12 @@ struct txn {
     enum txn_state state;
     bool invite;
     bool client;
-    bool reliable;             /* TCP: no retransmissions, Timers J and I are 0 */
-    int status;                /* last response sent, 0 before the first */
-    struct sipdest dest;       /* where its responses go */
-    union sipdest_addr source; /* free for the table's user: where a request came from */
-    char to_tag[24];           /* the tag of our To, "" when the request had one */
-    char *echo;                /* header fields responses echo (sipmsg_echo_build), until final */
+    bool reliable;        /* TCP: no retransmissions, Timers J and I are 0 */
+    int status;           /* last response sent, 0 before the first */
+    struct sipdest dest;  /* where its responses go */
+    union sipaddr source; /* free for the table's user: where a request came from */
+    char to_tag[24];      /* the tag of our To, "" when the request had one */
+    char *echo;           /* header fields responses echo (sipmsg_echo_build), until final */
     size_t echo_len, to_tag_at;
     bool acked;          /* Accepted: the ACK of our 2xx came (server) */
     bool cancel_pending; /* client INVITE: CANCEL once a provisional response comes */
@@ -80,7 +80,7 @@ struct txn {
     void *tu;            /* free for the table's user: the TU (dialogd channel) it reports to */
     uint64_t tu_id;      /* the TU's id of a client transaction */
     uint64_t index_hash; /* free for the table's user: its shm index entry, 0 none */
-    char *request;  /* client: the request (then, once Completed, its ACK) */
+    char *request;       /* client: the request (then, once Completed, its ACK) */
     char call_id[LOG_CALL_ID_MAX + 1]; /* its request's Call-ID for the log (txn_set_call_id) */
     size_t request_len;
     /* private to the table */

@@ -35,11 +35,11 @@ struct tcp_conn {
     int refs; /* 1 while open, plus sipdest holders */
     int handles_open;
     bool closing;
-    union sipdest_addr peer;
+    union sipaddr peer;
     socklen_t peer_len;
-    union sipdest_addr local; /* getsockname */
-    uint64_t id;              /* unique in this sipd instance, never 0 */
-    bool connecting;    /* ours, outbound: not up yet; what is sent waits in pending */
+    union sipaddr local; /* getsockname */
+    uint64_t id;         /* unique in this sipd instance, never 0 */
+    bool connecting;     /* ours, outbound: not up yet; what is sent waits in pending */
     char *pending;
     size_t pending_len;
     char *buf;
@@ -301,7 +301,7 @@ static void on_connection(uv_stream_t *listener, int status) {
     uv_read_start((uv_stream_t *)&c->handle, on_alloc, on_read);
 }
 
-static bool same_peer(const union sipdest_addr *a, const union sipdest_addr *b) {
+static bool same_peer(const union sipaddr *a, const union sipaddr *b) {
     if (a->sa.sa_family != b->sa.sa_family)
         return false;
     if (a->sa.sa_family == AF_INET)
@@ -311,7 +311,7 @@ static bool same_peer(const union sipdest_addr *a, const union sipdest_addr *b) 
            memcmp(&a->sin6.sin6_addr, &b->sin6.sin6_addr, sizeof a->sin6.sin6_addr) == 0;
 }
 
-struct tcp_conn *tcp_find(struct tcp_server *s, const union sipdest_addr *peer) {
+struct tcp_conn *tcp_find(struct tcp_server *s, const union sipaddr *peer) {
     for (struct tcp_conn *c = s ? s->conns : NULL; c; c = c->next)
         if (!c->closing && same_peer(&c->peer, peer))
             return c;
@@ -349,16 +349,16 @@ uint64_t tcp_conn_id(const struct tcp_conn *c) {
     return c ? c->id : 0;
 }
 
-const union sipdest_addr *tcp_conn_local(const struct tcp_conn *c) {
+const union sipaddr *tcp_conn_local(const struct tcp_conn *c) {
     return &c->local;
 }
 
-const union sipdest_addr *tcp_conn_peer(const struct tcp_conn *c) {
+const union sipaddr *tcp_conn_peer(const struct tcp_conn *c) {
     return &c->peer;
 }
 
-struct tcp_conn *tcp_connect(struct tcp_server *s, const union sipdest_addr *peer,
-                             socklen_t peer_len, const union sipdest_addr *from) {
+struct tcp_conn *tcp_connect(struct tcp_server *s, const union sipaddr *peer, socklen_t peer_len,
+                             const union sipaddr *from) {
     if (!s || s->closing || s->nconns >= s->limits.max_connections)
         return NULL;
     uv_connect_t *req = malloc(sizeof *req);
@@ -374,9 +374,9 @@ struct tcp_conn *tcp_connect(struct tcp_server *s, const union sipdest_addr *pee
     req->data = c;
     tcp_conn_ref(c);
     int rc = 0;
-    if (from && from->sa.sa_family == peer->sa.sa_family && !sipdest_addr_is_any(from)) {
-        union sipdest_addr me = *from; /* an ephemeral port of that address */
-        sipdest_addr_set_port(&me, 0);
+    if (from && from->sa.sa_family == peer->sa.sa_family && !sipaddr_is_any(from)) {
+        union sipaddr me = *from; /* an ephemeral port of that address */
+        sipaddr_set_port(&me, 0);
         rc = uv_tcp_bind(&c->handle, &me.sa, 0);
     }
     if (rc == 0)

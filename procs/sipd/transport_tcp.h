@@ -59,20 +59,20 @@ size_t tcp_connection_count(const struct tcp_server *s);
 
 int tcp_send(struct tcp_conn *c, const char *buf, size_t len);
 /* The open connection whose peer is peer (to send a request on it), or NULL. Borrowed. */
-struct tcp_conn *tcp_find(struct tcp_server *s, const union sipdest_addr *peer);
+struct tcp_conn *tcp_find(struct tcp_server *s, const union sipaddr *peer);
 /* The open connection of id, or NULL. Borrowed. */
 struct tcp_conn *tcp_find_id(struct tcp_server *s, uint64_t id);
 /* A connection's id (0 for NULL) and its local address (family 0 when unknown). */
 uint64_t tcp_conn_id(const struct tcp_conn *c);
-const union sipdest_addr *tcp_conn_local(const struct tcp_conn *c);
-const union sipdest_addr *tcp_conn_peer(const struct tcp_conn *c);
+const union sipaddr *tcp_conn_local(const struct tcp_conn *c);
+const union sipaddr *tcp_conn_peer(const struct tcp_conn *c);
 /* A new connection of ours to peer (RFC 3261 18.1.1), from an ephemeral port of from's
  * address when from is given (NULL, family 0 or a wildcard: the kernel chooses); what is
  * sent before it is up waits for it; a failed connect closes it (its transactions time
  * out). NULL when out of memory, at max_connections or when from cannot be bound.
  * Borrowed like an accepted one: hold a reference to keep it. */
-struct tcp_conn *tcp_connect(struct tcp_server *s, const union sipdest_addr *peer,
-                             socklen_t peer_len, const union sipdest_addr *from);
+struct tcp_conn *tcp_connect(struct tcp_server *s, const union sipaddr *peer, socklen_t peer_len,
+                             const union sipaddr *from);
 void tcp_conn_ref(struct tcp_conn *c);
 void tcp_conn_unref(struct tcp_conn *c);
 

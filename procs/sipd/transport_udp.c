@@ -27,17 +27,17 @@ struct udp_sock {
     udp_message_cb on_message;
     void *arg;
     struct shm_proc *slot;
-    union sipdest_addr bound; /* getsockname: the address and port the socket is bound to */
-    bool wildcard;            /* bound to 0.0.0.0 or [::]: each datagram names its local end */
+    union sipaddr bound; /* getsockname: the address and port the socket is bound to */
+    bool wildcard;       /* bound to 0.0.0.0 or [::]: each datagram names its local end */
     size_t max_message, slot_size;
     char *rx; /* UDP_BATCH buffers of slot_size */
     struct mmsghdr rx_msgs[UDP_BATCH];
     struct iovec rx_iov[UDP_BATCH];
-    union sipdest_addr rx_addr[UDP_BATCH];
+    union sipaddr rx_addr[UDP_BATCH];
     char rx_ctl[UDP_BATCH][UDP_CTL_SPACE] __attribute__((aligned(8)));
     struct mmsghdr tx_msgs[UDP_OUT_MAX];
     struct iovec tx_iov[UDP_OUT_MAX];
-    union sipdest_addr tx_addr[UDP_OUT_MAX];
+    union sipaddr tx_addr[UDP_OUT_MAX];
     char tx_ctl[UDP_OUT_MAX][UDP_CTL_SPACE] __attribute__((aligned(8)));
     unsigned tx_count;
     size_t tx_used;
@@ -66,7 +66,7 @@ static bool rx_alloc(struct udp_sock *u, size_t max_message) {
 
 /* The local end of a received datagram: the address it was sent to (IP_PKTINFO's
  * ipi_spec_dst, IPV6_PKTINFO's ipi6_addr) at our port; the bound address without one. */
-static void rx_local(const struct udp_sock *u, struct msghdr *h, union sipdest_addr *local) {
+static void rx_local(const struct udp_sock *u, struct msghdr *h, union sipaddr *local) {
     *local = u->bound;
     if (!u->wildcard)
         return;
@@ -90,7 +90,7 @@ static void rx_local(const struct udp_sock *u, struct msghdr *h, union sipdest_a
             local->sin6.sin6_port = u->bound.sin6.sin6_port;
             if (IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr))
                 local->sin6.sin6_scope_id = (uint32_t)pi.ipi6_ifindex;
-            sipdest_addr_unmap(local, local);
+            sipaddr_unmap(local, local);
             return;
         }
     }
@@ -179,12 +179,12 @@ static void on_check(uv_check_t *h) {
 
 /* The control message that makes a datagram leave from local (wildcard sockets only);
  * its length, 0 for none. */
-static size_t tx_control(const struct udp_sock *u, const union sipdest_addr *local, char *ctl) {
+static size_t tx_control(const struct udp_sock *u, const union sipaddr *local, char *ctl) {
     if (!u->wildcard || !local)
         return 0;
-    union sipdest_addr l;
-    sipdest_addr_unmap(local, &l);
-    if (sipdest_addr_is_any(&l))
+    union sipaddr l;
+    sipaddr_unmap(local, &l);
+    if (sipaddr_is_any(&l))
         return 0;
     struct msghdr h = {.msg_control = ctl, .msg_controllen = UDP_CTL_SPACE};
     struct cmsghdr *cm = CMSG_FIRSTHDR(&h);
@@ -212,7 +212,7 @@ static size_t tx_control(const struct udp_sock *u, const union sipdest_addr *loc
 }
 
 int udp_send(struct udp_sock *u, const struct sockaddr *addr, socklen_t addr_len,
-             const union sipdest_addr *local, const char *buf, size_t len) {
+             const union sipaddr *local, const char *buf, size_t len) {
     if (len > UDP_DATAGRAM_MAX || addr_len > sizeof u->tx_addr[0])
         return -EMSGSIZE;
     if (u->closing)
@@ -248,7 +248,7 @@ struct udp_sock *udp_open(uv_loop_t *loop, int fd, size_t max_message, udp_messa
     }
     u->fd = fd;
     socklen_t blen = sizeof u->bound;
-    if (getsockname(fd, &u->bound.sa, &blen) == 0 && sipdest_addr_is_any(&u->bound)) {
+    if (getsockname(fd, &u->bound.sa, &blen) == 0 && sipaddr_is_any(&u->bound)) {
         /* RFC 3261 18.2.2 asks for the answer from the address the request went to */
         int on = 1;
         u->wildcard = true;
@@ -270,7 +270,7 @@ struct udp_sock *udp_open(uv_loop_t *loop, int fd, size_t max_message, udp_messa
     return u;
 }
 
-const union sipdest_addr *udp_bound(const struct udp_sock *u) {
+const union sipaddr *udp_bound(const struct udp_sock *u) {
     return &u->bound;
 }
 

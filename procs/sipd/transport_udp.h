@@ -44,9 +44,9 @@ void udp_close(struct udp_sock *u);
 /* Queues a datagram to addr, to leave from local (NULL or family 0: the kernel chooses;
  * ignored on a socket bound to one address). */
 int udp_send(struct udp_sock *u, const struct sockaddr *addr, socklen_t addr_len,
-             const union sipdest_addr *local, const char *buf, size_t len);
+             const union sipaddr *local, const char *buf, size_t len);
 /* The address and port the socket is bound to, and whether that is a wildcard. */
-const union sipdest_addr *udp_bound(const struct udp_sock *u);
+const union sipaddr *udp_bound(const struct udp_sock *u);
 bool udp_is_wildcard(const struct udp_sock *u);
 /* Sends what is queued now. */
 void udp_flush(struct udp_sock *u);

@@ -33,8 +33,7 @@ CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -st
 SOURCES=(lib/cfg.c lib/mastercf.c lib/roles.c lib/log.c lib/ipc.c shm/shm.c procs/apid/api.c
          procs/apid/api_base.c procs/apid/api_views.c procs/apid/api_records.c
          procs/apid/api_metrics.c procs/apid/api_sse.c
-         procs/sipd/sipmsg.c procs/sipd/sipuri.c procs/sipd/sipconv.c procs/sipd/sipdest.c
-         procs/sipd/transport_udp.c procs/sipd/transport_tcp.c)
+         procs/sipd/sipmsg.c procs/sipd/sipuri.c procs/sipd/sipconv.c procs/sipd/sipaddr.c)
 failed=0
 
 notok() { # $1: name, $2: reason

@@ -92,8 +92,9 @@ static void test_rewrite_puts_our_address_and_ports_keeps_the_rest(void **state)
     assert_non_null(strstr(out, "a=fmtp:97 useinbandfec=1\r\n"));
     assert_non_null(strstr(out, "a=fmtp:101 0-15\r\n"));
     assert_non_null(strstr(out, "a=sendonly\r\n"));
-    /* the origin line is the party's own and stays */
-    assert_non_null(strstr(out, "o=alice 2890844526 2890844526 IN IP4 10.0.0.1\r\n"));
+    /* the origin keeps the party's user, session id and version, with our address */
+    assert_non_null(strstr(out, "o=alice 2890844526 2890844526 IN IP4 192.0.2.7\r\n"));
+    assert_null(strstr(out, "10.0.0.1"));
     /* the result parses again, with our ports */
     struct media_sdp again;
     assert_int_equal(media_sdp_parse(out, len, &again, why, sizeof why), 0);

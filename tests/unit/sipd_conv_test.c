@@ -154,7 +154,7 @@ static char hop_ip[64];
 static int hop_port;
 
 static void hop_text(const struct sipconv_hop *hop) {
-    assert_int_equal(sipdest_addr_text(&hop->addr, hop_ip, sizeof hop_ip, &hop_port), 0);
+    assert_int_equal(sipaddr_text(&hop->addr, hop_ip, sizeof hop_ip, &hop_port), 0);
 }
 
 static void test_next_hop_is_route_then_request_uri_without_next_hop(void **state) {
@@ -213,7 +213,7 @@ static void test_next_hop_wins_over_route_and_request_uri(void **state) {
     assert_int_equal(hop.instance, 2);
     char local[64];
     int local_port;
-    assert_int_equal(sipdest_addr_text(&hop.local, local, sizeof local, &local_port), 0);
+    assert_int_equal(sipaddr_text(&hop.local, local, sizeof local, &local_port), 0);
     assert_string_equal(local, "203.0.113.4");
     assert_int_equal(local_port, 5060);
     /* no port: 5060; no transport: UDP; an IPv6 address in brackets */

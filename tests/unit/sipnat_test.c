@@ -37,8 +37,8 @@ static bool nated(const char *via, const char *contact, const char *src_ip, int 
              "CSeq: 1 REGISTER\r\nContact: <sip:a@%s>\r\nContent-Length: 0\r\n\r\n",
              via, contact);
     assert_int_equal(sipmsg_parse(m, text, strlen(text), false), SIPMSG_OK);
-    union sipdest_addr src;
-    assert_int_equal(sipdest_addr_parse(src_ip, src_port, &src, NULL), 0);
+    union sipaddr src;
+    assert_int_equal(sipaddr_parse(src_ip, src_port, &src, NULL), 0);
     return sipnat_detect(m, &src);
 }
 
@@ -79,8 +79,8 @@ static void test_private_contact_not_the_source_is_nated(void **state) {
 
 static void test_response_only_the_contact_counts(void **state) {
     (void)state;
-    union sipdest_addr src;
-    sipdest_addr_parse("198.51.100.7", 5070, &src, NULL);
+    union sipaddr src;
+    sipaddr_parse("198.51.100.7", 5070, &src, NULL);
     static const char ok[] =
         "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKsb0x1\r\n"
         "From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: r\r\n"
