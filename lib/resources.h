@@ -36,7 +36,7 @@ int res_open_at(int dirfd, const char *path);
  * audio_path descriptor dirfd (or the path audio_dir when dirfd < 0). Negative errno;
  * -EINVAL for a refused name. */
 int res_audio_open(int dirfd, const char *audio_dir, const char *file);
-/* media_address: "" (bind every address; announce what each call's signaling names),
+/* media_address: "" (bind and announce the address of each call's signaling),
  * ADDR, or LOCAL!PUBLIC (bind LOCAL, which may be empty for every address; announce
  * PUBLIC), IPv4. 0 with the bind address (INADDR_ANY for none) and the announced one
  * ("" when it follows the signaling) when asked for, or -EINVAL with the reason in err. */

@@ -112,7 +112,7 @@ static void handle_create(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *
         return;
     }
     int from = rq->offer_side == SB__MEDIA_SIDE__MEDIA_SIDE_B ? 1 : 0;
-    struct media_session *s = media_session_new(ctx, &offer, &rc);
+    struct media_session *s = media_session_new(ctx, &offer, rq->local_ip, &rc);
     if (s && (rc = media_relay_offer(s, &offer, rq->srtp_b, from)) != 0) {
         media_session_close(s);
         s = NULL;
@@ -139,7 +139,6 @@ static void handle_create(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *
     }
     shm_count(ctx->w->slot, SHM_C_media_sessions_created, 1);
     set_nat_ip(&s->side[from], rq->nat_ip);
-    media_session_announce(s, rq->local_ip);
     media_relay_start(s);
     snprintf(s->call_id, sizeof s->call_id, "%s", rq->call_id ? rq->call_id : "");
     snprintf(s->owner_tag, sizeof s->owner_tag, "%s", rq->owner_tag ? rq->owner_tag : "");

@@ -35,7 +35,9 @@ media_ctx_t *media_ctx_new(worker_t *w) {
     return ctx;
 }
 
-void media_session_announce(struct media_session *s, const char *local_ip) {
+/* Sets s's announced address: media_address's, else local_ip (the address the offering
+ * party's signaling arrived on), else 127.0.0.1. */
+static void media_session_announce(struct media_session *s, const char *local_ip) {
     struct in_addr a;
     const char *ip = s->ctx->addr[0]                                       ? s->ctx->addr
                      : local_ip && inet_pton(AF_INET, local_ip, &a) == 1 ? local_ip
@@ -119,7 +121,7 @@ static int sock_init(media_ctx_t *ctx, struct media_session *s, struct media_soc
 static int leg_open(media_ctx_t *ctx, struct media_session *s, struct media_leg *l) {
     int fds[2];
     int port = media_port_pair_open(&ctx->w->shm->media_pool, ctx->port_lo, ctx->port_hi,
-                                    ctx->addr_n, fds);
+                                    s->bind_n, fds);
     if (port < 0)
         return port;
     if (sock_init(ctx, s, &l->rtp, l, fds[0], port, false) != 0) {
@@ -182,7 +184,8 @@ void media_session_close(struct media_session *s) {
     }
 }
 
-struct media_session *media_session_new(media_ctx_t *ctx, const struct media_sdp *offer, int *err) {
+struct media_session *media_session_new(media_ctx_t *ctx, const struct media_sdp *offer,
+                                        const char *local_ip, int *err) {
     /* the legs of the m-lines there are, not of the most there may be: a one-line call
      * costs two legs, not sixteen (most of a session's memory) */
     int n = offer->n_lines > 0 ? offer->n_lines : 1;
@@ -196,6 +199,10 @@ struct media_session *media_session_new(media_ctx_t *ctx, const struct media_sdp
     }
     s->ctx = ctx;
     s->n_lines = offer->n_lines;
+    media_session_announce(s, local_ip);
+    /* media_address's LOCAL; else, following the signaling, the address announced, so
+     * that what a phone's NAT let out comes back from the address it was sent to */
+    s->bind_n = ctx->addr_n ? ctx->addr_n : ctx->addr[0] ? htonl(INADDR_ANY) : s->announce_n;
     s->side[0].leg = legs;
     s->side[1].leg = legs + n;
     s->created_ms = clock_wall_us() / 1000;

@@ -119,6 +119,7 @@ struct media_session {
     ipc_chan_t *owner;
     char announce[INET_ADDRSTRLEN]; /* our address in its SDP (media_address or local_ip) */
     uint32_t announce_n;
+    uint32_t bind_n; /* its ports' address (network order; 0 every address) */
     int n_lines;
     char codec[16];
     struct media_side side[2];
@@ -192,9 +193,6 @@ static inline bool media_dir_receives(enum media_dir d) {
  * media_address: "" (bind the wildcard, announce each session's local_ip), ADDR (bind
  * and announce it) or LOCAL!PUBLIC (bind LOCAL, announce PUBLIC: 1:1 NAT). */
 media_ctx_t *media_ctx_new(worker_t *w);
-/* Sets s's announced address: media_address's, else local_ip (the address the offering
- * party's signaling arrived on), else 127.0.0.1. */
-void media_session_announce(struct media_session *s, const char *local_ip);
 /* Reads the configuration again: it applies to sessions created from now on. */
 void media_ctx_config(media_ctx_t *ctx);
 /* Registers hooks (a constant the caller keeps); -ENOSPC beyond MEDIA_HOOKS_MAX. */
@@ -203,8 +201,12 @@ int media_ctx_add_hooks(media_ctx_t *ctx, const struct media_hooks *hooks);
 void media_ctx_release(media_ctx_t *ctx);
 
 /* A session for offer (its m-lines; port 0 ones get no ports), both sides' live legs bound,
- * side A and B bridged to each other, indexed. NULL with *err on failure (nothing left). */
-struct media_session *media_session_new(media_ctx_t *ctx, const struct media_sdp *offer, int *err);
+ * side A and B bridged to each other, indexed. It announces media_address's PUBLIC (or
+ * ADDR), else local_ip (the node's address the offering party's signaling arrived on),
+ * else 127.0.0.1, and binds media_address's LOCAL, else what it announces when it follows
+ * the signaling. NULL with *err on failure (nothing left). */
+struct media_session *media_session_new(media_ctx_t *ctx, const struct media_sdp *offer,
+                                        const char *local_ip, int *err);
 /* The open session with id, or NULL. */
 struct media_session *media_session_find(media_ctx_t *ctx, uint64_t id);
 /* Runs the closing hooks, unbridges whoever relays to s, unindexes it and closes its

@@ -579,7 +579,7 @@ static void sc_announce(void) {
     inet_pton(AF_INET, "127.0.0.9", &to.sin_addr);
     sendto(a.rtp, pkt, n, 0, (struct sockaddr *)&to, sizeof to);
     TAP(recv_one(b.rtp, got, sizeof got, 1000, NULL) == (int)n,
-        "A's packet to 127.0.0.9 reaches B (the ports listen on every address)");
+        "A's packet to 127.0.0.9 reaches B (the ports are bound there: RTP leaves from it)");
     simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
     phone_close(&a);
     phone_close(&b);
