@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# exclusive: sip_send answers from the fixed ports of the messages (5060, 5050, 5070);
-# as root the script runs in a network namespace of its own, where nothing else holds them
+# exclusive unless root: sip_send answers from the fixed ports of the messages (5060, 5050,
+# 5070); as root the script runs in a network namespace of its own, where nothing else holds them
 # RFC 4475: every torture message gets an outcome its README allows (torture.expect), no
 # 2xx for an invalid request, and sipd survives them all (the runner also runs this with
 # the ASan build and fails on any sanitizer report).
