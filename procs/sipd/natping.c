@@ -11,6 +11,7 @@
 #include "transport_tcp.h"
 
 #define NATPING_BUCKETS 1024
+#define NATPING_MAX 200000 /* bindings one sipd pings: beyond, new ones are not pinged */
 #define NATPING_TAG "xka" /* after z9hG4bKsb<instance>: a ping of ours */
 
 struct natping_entry {
@@ -231,6 +232,12 @@ void natping_sync(natping_t *np, const char *aor, Sb__Binding *const *bindings, 
                 continue;
             free(e->call_id);
             e->call_id = cid;
+        }
+        if (!e && np->count >= NATPING_MAX) {
+            log_call_ratelimited(LOG_WARN, b->call_id,
+                                 "keepalives: %d bindings pinged already, %s is not", NATPING_MAX,
+                                 aor);
+            continue;
         }
         if (!e) {
             e = calloc(1, sizeof *e);

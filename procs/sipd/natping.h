@@ -17,7 +17,8 @@
  * LOOP
  *   sipd's loop: its timer and the core's callbacks.
  * ERRORS
- *   Out of memory: a binding is not pinged (logged, rate-limited). A ping that cannot be
+ *   Out of memory, or 200,000 bindings pinged already: a binding is not pinged (logged,
+ *   rate-limited). A ping that cannot be
  *   sent counts as a miss.
  */
 #ifndef SB_SIPD_NATPING_H
