@@ -10,7 +10,7 @@
 #include "log.h"
 #include "transport_tcp.h"
 
-#define NATPING_BUCKETS 1024
+#define NATPING_BUCKETS 65536 /* a REGISTER scans its AOR's bucket: a few entries each */
 #define NATPING_MAX 200000 /* bindings one sipd pings: beyond, new ones are not pinged */
 #define NATPING_TAG "xka" /* after z9hG4bKsb<instance>: a ping of ours */
 

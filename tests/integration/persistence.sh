@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The embedded Redis keeps its data in run_directory/private (append-only file): a phone
+# The embedded Redis keeps its data in run_directory/private (a snapshot): a phone
 # registered before `switchboard stop` and `start` is still bound after them, and a call
 # to it reaches it without a new REGISTER.
 . "$(dirname "$0")/lib.sh"
@@ -16,8 +16,7 @@ check_eq "its binding is in Redis" "sip:1001@127.0.0.1:$PB" \
 
 out=$(sb stop 2>&1); rc=$?
 check_eq "stop succeeds ($out)" 0 "$rc"
-check "the append-only file stays in run_directory/private" \
-  test -n "$(find "$CONF/run/private/appendonlydir" -name '*.aof' 2>/dev/null)"
+check "the snapshot stays in run_directory/private" test -s "$CONF/run/private/redis.rdb"
 
 out=$(sb start 2>&1); rc=$?
 check_eq "start succeeds again ($out)" 0 "$rc"
@@ -38,7 +37,7 @@ check_eq "the caller received 100, 180, 200, then 200 for its BYE" "100 180 200 
 
 sb stop >/dev/null
 # the reset of docs/operations.md: stop, delete the file, start: nothing is bound
-rm -rf "$CONF/run/private/appendonlydir"
+rm -f "$CONF/run/private/redis.rdb"
 sb start >/dev/null || not_ok "start after the reset"
 check "Redis answers after the reset" \
   wait_until 5 '[ "$(rcli ping 2>/dev/null)" = PONG ]'
