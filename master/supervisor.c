@@ -712,10 +712,13 @@ static struct sup_svc *svc_new(sup_t *s, const struct mcf_service *def) {
     return svc;
 }
 
-static void svc_resize(sup_t *s, struct sup_svc *svc, int n) {
+/* Grows or shrinks svc to n instances; new ones are spawned at once unless spawn is false
+ * (the first start makes every slot first, so that no worker starts before the slots of
+ * the roles it needs exist: it would find none configured and call itself ready). */
+static void svc_resize(sup_t *s, struct sup_svc *svc, int n, bool spawn) {
     for (int i = svc->count; i < n; i++) {
         svc->inst[i] = inst_new(s, svc, i);
-        if (svc->inst[i])
+        if (svc->inst[i] && spawn)
             inst_spawn(svc->inst[i]);
     }
     for (int i = n; i < svc->count; i++) {
@@ -796,7 +799,11 @@ sup_t *sup_start(const struct sup_params *params, cfg_t *cfg, mcf_t *mcf, char *
     s->tick.data = s;
     uv_timer_start(&s->tick, tick_cb, SUP_TICK_MS, SUP_TICK_MS);
     for (size_t i = 0; i < mcf->count; i++)
-        svc_resize(s, svc_new(s, &mcf->services[i]), mcf->services[i].maxproc);
+        svc_resize(s, svc_new(s, &mcf->services[i]), mcf->services[i].maxproc, false);
+    for (struct sup_svc *svc = s->svcs; svc; svc = svc->next)
+        for (int i = 0; i < svc->count; i++)
+            if (svc->inst[i])
+                inst_spawn(svc->inst[i]);
     s->started = true;
     check_all_ready(s);
     return s;
@@ -857,18 +864,18 @@ void sup_reload(sup_t *s, cfg_t *cfg, mcf_t *mcf) {
             svc = svc->next;
         if (!svc) {
             log_info("service %s added (%d processes)", nd->name, nd->maxproc);
-            svc_resize(s, svc_new(s, nd), nd->maxproc);
+            svc_resize(s, svc_new(s, nd), nd->maxproc, true);
         } else if (mcf_changed(svc->def, nd)) {
             log_info("service %s changed at %s/master.cf:%d: restarting it", nd->name,
                      s->p.confdir, nd->line);
             svc_clear(svc);
             svc->def = nd;
-            svc_resize(s, svc, nd->maxproc);
+            svc_resize(s, svc, nd->maxproc, true);
         } else {
             if (svc->count != nd->maxproc)
                 log_info("service %s: maxproc %d -> %d", nd->name, svc->count, nd->maxproc);
             svc->def = nd;
-            svc_resize(s, svc, nd->maxproc);
+            svc_resize(s, svc, nd->maxproc, true);
         }
     }
     /* Order services as in the new master.cf (stop order, status order). */
