@@ -418,10 +418,10 @@ static int sdp_rtcp(const char *sdp) {
     return a ? atoi(a + 7) : -1;
 }
 
-static struct created session_ab(struct phone *a, struct phone *b, const char *a_extra) {
-    char sa[1024], sb[1024];
-    make_sdp(sa, sizeof sa, a->port, "RTP/AVP", a_extra);
-    struct created c = create(sa, 0);
+/* A session from A's offer a_sdp, answered by B on its port: A's view in sdp_local. */
+static struct created session_offer(const char *a_sdp, struct phone *b) {
+    char sb[1024];
+    struct created c = create(a_sdp, 0);
     if (c.status != 0)
         die("create: status %d (%s)", c.status, c.reason);
     make_sdp(sb, sizeof sb, b->port, "RTP/AVP", NULL);
@@ -430,6 +430,12 @@ static struct created session_ab(struct phone *a, struct phone *b, const char *a
         die("update answer: status %d (%s)", u.status, u.reason);
     snprintf(c.sdp_local, sizeof c.sdp_local, "%s", u.sdp); /* what A is told */
     return c;
+}
+
+static struct created session_ab(struct phone *a, struct phone *b, const char *a_extra) {
+    char sa[1024];
+    make_sdp(sa, sizeof sa, a->port, "RTP/AVP", a_extra);
+    return session_offer(sa, b);
 }
 
 /* ---- scenarios ---- */
@@ -512,23 +518,14 @@ static void sc_relay(void) {
 
 /* A session whose A side announced a private address it cannot be reached at. */
 static struct created session_private_a(struct phone *b) {
-    char sa[1024], sb[1024];
+    char sa[1024], priv[1024];
     make_sdp(sa, sizeof sa, 40000, "RTP/AVP", NULL);
     char *c = strstr(sa, "c=IN IP4 127.0.0.1");
     if (!c)
         die("make_sdp: no c= line");
-    char priv[1024];
     snprintf(priv, sizeof priv, "%.*sc=IN IP4 192.168.77.10%s", (int)(c - sa), sa,
              c + strlen("c=IN IP4 127.0.0.1"));
-    struct created cr = create(priv, 0);
-    if (cr.status != 0)
-        die("create: status %d (%s)", cr.status, cr.reason);
-    make_sdp(sb, sizeof sb, b->port, "RTP/AVP", NULL);
-    struct created u = update(cr.id, 1, 1, sb, true);
-    if (u.status != 0)
-        die("update answer: status %d (%s)", u.status, u.reason);
-    snprintf(cr.sdp_local, sizeof cr.sdp_local, "%s", u.sdp);
-    return cr;
+    return session_offer(priv, b);
 }
 
 static void sc_natlatch(void) {
