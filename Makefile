@@ -136,12 +136,12 @@ deps:
 	fi
 
 run: deps
-	$(MAKE) all
+	$(MAKE) -j$$(nproc) all
 	$(BUILD)/bin/master -c conf -f
 
 check: deps browser-deps
-	$(MAKE) all
-	$(MAKE) asan
+	$(MAKE) -j$$(nproc) all
+	$(MAKE) -j$$(nproc) asan
 	tests/run.sh
 
 # playwright-core for the dashboard test (tests/browser), pinned by package-lock.json. It
@@ -156,7 +156,7 @@ unit: all
 	tests/run.sh --unit-only
 
 bench: deps
-	$(MAKE) all
+	$(MAKE) -j$$(nproc) all
 	bench/run.sh
 
 clean:
