@@ -35,6 +35,10 @@
       "RTP/RTCP port range shared by all mediad instances (even RTP, odd RTCP)")           \
     X(redis_address, CFG_T_STR, "unix:$run_directory/private/redis.sock",                  \
       "Redis server: unix:/path or host:port")                                             \
+    X(redis_acl, CFG_T_BOOL, "yes",                                                        \
+      "Each role authenticates to Redis as its own ACL user (sb-ROLE), limited to its keys") \
+    X(secret_directory, CFG_T_STR, "$config_directory/secrets",                            \
+      "Root-only directory of generated secrets: the Redis passwords (redis-ROLE)")        \
     X(audio_path, CFG_T_STR, "$config_directory/audio", "Directory of audio files for play_audio") \
     X(dialplan_path, CFG_T_STR, "$config_directory/dialplan.json", "The dialplan file")    \
     X(dialplan_gateways, CFG_T_STR, "",                                                    \

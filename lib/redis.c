@@ -28,6 +28,8 @@ struct rds {
     char address[256];
     char host[256];
     int port;          /* 0: host is a unix socket path */
+    struct rds_auth auth;
+    char auth_error[128]; /* why the last AUTH was refused, "" when it was not */
     bool up;
     bool closing;
     unsigned backoff_ms;
@@ -142,7 +144,19 @@ static void rds_on_disconnect(const redisAsyncContext *ac, int status) {
     if (!r)
         return;
     (void)status;
-    rds_lost(r, ac->errstr[0] ? ac->errstr : "disconnected");
+    rds_lost(r, r->auth_error[0] ? r->auth_error : ac->errstr[0] ? ac->errstr : "disconnected");
+}
+
+static void rds_on_auth(redisAsyncContext *ac, void *reply, void *priv) {
+    rds_t *r = priv;
+    redisReply *rep = reply;
+    if (!ac->data || !rep)
+        return;
+    if (rep->type == REDIS_REPLY_ERROR)
+        snprintf(r->auth_error, sizeof r->auth_error, "AUTH as %s refused: %s", r->auth.user,
+                 rep->str);
+    else
+        r->auth_error[0] = '\0';
 }
 
 static void rds_on_pong(redisAsyncContext *ac, void *reply, void *priv) {
@@ -188,6 +202,8 @@ static void rds_connect(rds_t *r) {
     redisAsyncSetConnectCallback(ac, rds_on_connect);
     redisAsyncSetDisconnectCallback(ac, rds_on_disconnect);
     r->ac = ac;
+    if (r->auth.user[0])
+        redisAsyncCommand(ac, rds_on_auth, r, "AUTH %s %s", r->auth.user, r->auth.password);
     redisAsyncCommand(ac, rds_on_pong, r, "PING");
     uv_timer_start(&r->retry, rds_retry_cb, RDS_CONNECT_TIMEOUT_MS, 0);
 }
@@ -218,8 +234,8 @@ int rds_parse_address(const char *address, char *host, size_t hostcap, int *port
     return 0;
 }
 
-rds_t *rds_open(uv_loop_t *loop, const char *address, struct shm_proc *slot, rds_state_cb cb,
-                void *arg, char *err, size_t errlen) {
+rds_t *rds_open(uv_loop_t *loop, const char *address, const struct rds_auth *auth,
+                struct shm_proc *slot, rds_state_cb cb, void *arg, char *err, size_t errlen) {
     rds_t *r = calloc(1, sizeof *r);
     if (!r) {
         snprintf(err, errlen, "out of memory");
@@ -234,6 +250,8 @@ rds_t *rds_open(uv_loop_t *loop, const char *address, struct shm_proc *slot, rds
         free(r);
         return NULL;
     }
+    if (auth)
+        r->auth = *auth;
     r->loop = loop;
     r->slot = slot;
     r->cb = cb;
@@ -252,8 +270,10 @@ rds_t *rds_open(uv_loop_t *loop, const char *address, struct shm_proc *slot, rds
 
 static void rds_handle_closed(uv_handle_t *h) {
     rds_t *r = h->data;
-    if (--r->handles_open == 0)
+    if (--r->handles_open == 0) {
+        explicit_bzero(&r->auth, sizeof r->auth);
         free(r);
+    }
 }
 
 void rds_close(rds_t *r) {
@@ -282,4 +302,8 @@ struct redisAsyncContext *rds_context(rds_t *r) {
 
 const char *rds_address(const rds_t *r) {
     return r->address;
+}
+
+const struct rds_auth *rds_auth_of(const rds_t *r) {
+    return &r->auth;
 }

@@ -14,6 +14,9 @@
  *   rds_t owns its hiredis context; rds_close frees it (pending replies get NULL).
  * LOOP
  *   The loop given to rds_open.
+ * AUTH
+ *   With a user in auth, every connection sends AUTH user password before its PING (Redis
+ *   6 ACLs, redisacl.h); a refused AUTH keeps the link down and says why.
  * ERRORS
  *   rds_open: NULL with the reason in err for an address it cannot parse. Runtime faults
  *   are counted in the slot (redis_errors, redis_up) and reported by on_state.
@@ -30,11 +33,18 @@
 typedef struct rds rds_t;
 struct redisAsyncContext;
 
+/* Redis ACL credentials; an empty user: no AUTH. */
+struct rds_auth {
+    char user[64];
+    char password[128];
+};
+
 /* up: link state changed; why: the error text when it went down (NULL when up). */
 typedef void (*rds_state_cb)(rds_t *r, bool up, const char *why, void *arg);
 
-rds_t *rds_open(uv_loop_t *loop, const char *address, struct shm_proc *slot, rds_state_cb cb,
-                void *arg, char *err, size_t errlen);
+/* auth may be NULL (no AUTH); it is copied. */
+rds_t *rds_open(uv_loop_t *loop, const char *address, const struct rds_auth *auth,
+                struct shm_proc *slot, rds_state_cb cb, void *arg, char *err, size_t errlen);
 void rds_close(rds_t *r);
 bool rds_is_up(const rds_t *r);
 /* The address forms rds_open takes: unix:/path (host = the path, port 0) or host:port.
@@ -44,5 +54,7 @@ int rds_parse_address(const char *address, char *host, size_t hostcap, int *port
 /* The live context for issuing commands, or NULL while down. */
 struct redisAsyncContext *rds_context(rds_t *r);
 const char *rds_address(const rds_t *r);
+/* The credentials the link authenticates with (for a second link to the same server). */
+const struct rds_auth *rds_auth_of(const rds_t *r);
 
 #endif

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "mastercf.h"
 #include "privs.h"
+#include "redisacl.h"
 
 #define WORKER_MAX_FDS 24
 #define WORKER_HELLO_TIMEOUT_MS 2000
@@ -729,6 +730,11 @@ int worker_main(int argc, char **argv, const struct worker_ops *ops) {
 
     if (ops->init_privileged && ops->init_privileged(w) < 0)
         log_fatal("privileged initialisation failed");
+    /* the role's Redis password is root's: read it before the drop */
+    struct rds_auth redis_auth;
+    if (sb_role_info(ops->role)->uses_redis &&
+        redisacl_credentials(w->cfg, ops->role, &redis_auth, err, sizeof err) < 0)
+        log_fatal("redis_acl: %s", err);
     const char *run = cfg_str(w->cfg, CFG_run_directory);
     if (chdir(run) < 0)
         log_fatal("chdir %s: %s", run, strerror(errno));
@@ -764,7 +770,9 @@ int worker_main(int argc, char **argv, const struct worker_ops *ops) {
     if (sb_role_info(ops->role)->uses_redis) {
         char addr[300];
         redis_address_local(w, addr, sizeof addr);
-        w->redis = rds_open(w->loop, addr, w->slot, redis_state_cb, w, err, sizeof err);
+        w->redis = rds_open(w->loop, addr, &redis_auth, w->slot, redis_state_cb, w, err,
+                            sizeof err);
+        explicit_bzero(&redis_auth, sizeof redis_auth);
         if (!w->redis)
             log_fatal("%s", err);
     }

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "preflight.h"
 #include "privs.h"
+#include "redisacl.h"
 #include "runtime.h"
 #include "shm.h"
 #include "supervisor.h"
@@ -202,6 +203,8 @@ int main(int argc, char **argv) {
     if (lock_fd < 0)
         log_fatal("cannot lock %s/master.pid: %s", cfg_str(cfg, CFG_run_directory),
                   strerror(-lock_fd));
+    if (redisacl_prepare(cfg, root, uid, gid, err, sizeof err) < 0)
+        log_fatal("%s", err);
     if (!foreground)
         daemonize(cfg_str(cfg, CFG_log_file), &report_fd);
     raise_nofile();

@@ -30,13 +30,14 @@
 #include "preflight.h"
 #include "privs.h"
 #include "roles.h"
+#include "redisacl.h"
 #include "runtime.h"
 #include "shm.h"
 
 #define POLL_US 5000
 
 static void usage(void) {
-    fprintf(stderr, "usage: switchboard [-c CONFDIR] start|stop|reload|status|check\n");
+    fprintf(stderr, "usage: switchboard [-c CONFDIR] start|stop|reload|status|check|redis-acl\n");
     exit(2);
 }
 
@@ -261,6 +262,26 @@ static int cmd_reload(const char *confdir, const cfg_t *cfg) {
     return 1;
 }
 
+/* The ACL users of the roles, to load into an external Redis (docs/security.md). */
+static int cmd_redis_acl(const char *confdir) {
+    char err[1024];
+    cfg_t *cfg = cfg_load(confdir, err, sizeof err);
+    if (!cfg) {
+        fprintf(stderr, "switchboard: %s\n", err);
+        return 1;
+    }
+    int rc = 0;
+    if (!cfg_bool(cfg, CFG_redis_acl))
+        fprintf(stderr, "switchboard: redis_acl = no: the workers do not authenticate\n");
+    else if (redisacl_prepare_secrets(cfg, err, sizeof err) < 0 ||
+             redisacl_write(cfg, stdout, false, err, sizeof err) < 0) {
+        fprintf(stderr, "switchboard: %s\n", err);
+        rc = 1;
+    }
+    cfg_free(cfg);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     const char *confdir = getenv("SWITCHBOARD_CONFIG_DIR");
     char real[PATH_MAX];
@@ -283,9 +304,11 @@ int main(int argc, char **argv) {
     cfg_t *cfg;
     mcf_t *mcf;
     if (strcmp(cmd, "start") && strcmp(cmd, "stop") && strcmp(cmd, "reload") &&
-        strcmp(cmd, "status") && strcmp(cmd, "check"))
+        strcmp(cmd, "status") && strcmp(cmd, "check") && strcmp(cmd, "redis-acl"))
         usage();
     int rc = 0;
+    if (strcmp(cmd, "redis-acl") == 0)
+        return cmd_redis_acl(real);
     if (strcmp(cmd, "status") == 0 || strcmp(cmd, "stop") == 0) {
         /* Only run_directory is needed: a broken master.cf must not stop these. */
         char err[1024];

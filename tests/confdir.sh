@@ -15,7 +15,7 @@ free_port() {
 
 # make_confdir DIR BIN_DIR: conf/ copied into DIR (traversable by the service user) with
 # SIP and REST on free loopback ports, drain_timeout 2s, and the daemons of BIN_DIR.
-# Sets SIP_PORT and API_PORT.
+# Sets SIP_PORT and API_PORT, and exports REDISCLI_AUTH (the embedded Redis's admin).
 make_confdir() {
   local dir=$1 bin=$2 src
   src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/conf
@@ -33,4 +33,10 @@ make_confdir() {
       -e "s/^drain_timeout = .*/drain_timeout = 2s/" \
       "$src/main.cf" >"$dir/main.cf"
   echo "daemon_directory = $bin" >>"$dir/main.cf"
+  # the Redis admin password master would generate, made here so that redis-cli can use
+  # it (REDISCLI_AUTH); one per shell, so every CONFDIR of a test shares it
+  : "${SB_REDIS_ADMIN:=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}"
+  mkdir -p -m 700 "$dir/secrets"
+  (umask 077 && echo "$SB_REDIS_ADMIN" >"$dir/secrets/redis-admin")
+  export REDISCLI_AUTH=$SB_REDIS_ADMIN
 }

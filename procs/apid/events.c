@@ -125,8 +125,8 @@ static void events_sub_state(rds_t *r, bool up, const char *why, void *arg) {
         log_ratelimited(LOG_WARN, "events: cannot subscribe to %s", SB_EVENTS_CHANNEL);
 }
 
-events_t *events_open(uv_loop_t *loop, const char *redis_address, const struct shm_seg *shm,
-                      struct shm_proc *slot, void (*on_subscribed)(void *arg), void *arg,
+events_t *events_open(uv_loop_t *loop, const char *redis_address,
+                      const struct rds_auth *auth, const struct shm_seg *shm, struct shm_proc *slot, void (*on_subscribed)(void *arg), void *arg,
                       char *err, size_t errlen) {
     events_t *ev = calloc(1, sizeof *ev);
     if (!ev) {
@@ -139,7 +139,7 @@ events_t *events_open(uv_loop_t *loop, const char *redis_address, const struct s
     ev->slot = slot;
     /* No slot for the subscriber: the worker's link owns redis_up and redis_errors. */
     if (redis_address &&
-        !(ev->sub = rds_open(loop, redis_address, NULL, events_sub_state, ev, err, errlen))) {
+        !(ev->sub = rds_open(loop, redis_address, auth, NULL, events_sub_state, ev, err, errlen))) {
         free(ev);
         return NULL;
     }

@@ -34,15 +34,17 @@
 #include <uv.h>
 
 #include "http.h"
+#include "redis.h"
 #include "shm.h"
 
 typedef struct events events_t;
 
-/* Subscribes to the channel at redis_address (rds_open's form; NULL: no subscription).
+/* Subscribes to the channel at redis_address (rds_open's form; NULL: no subscription),
+ * authenticating with auth (NULL: none).
  * shm is the process table watched; slot the worker's own, for the counters.
  * on_subscribed(arg) (may be NULL) is called when events_subscribed changes. */
-events_t *events_open(uv_loop_t *loop, const char *redis_address, const struct shm_seg *shm,
-                      struct shm_proc *slot, void (*on_subscribed)(void *arg), void *arg,
+events_t *events_open(uv_loop_t *loop, const char *redis_address,
+                      const struct rds_auth *auth, const struct shm_seg *shm, struct shm_proc *slot, void (*on_subscribed)(void *arg), void *arg,
                       char *err, size_t errlen);
 /* Whether Redis has confirmed the subscription (an event published now reaches us). */
 bool events_subscribed(const events_t *ev);

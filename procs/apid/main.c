@@ -187,8 +187,8 @@ static int apid_init(worker_t *w) {
     a->w = w;
     char err[256];
     /* The subscriber uses the worker link's address (already relative to the chroot). */
-    a->events = events_open(w->loop, rds_address(w->redis), w->shm, w->slot, apid_subscribed, w,
-                            err, sizeof err);
+    a->events = events_open(w->loop, rds_address(w->redis), rds_auth_of(w->redis), w->shm,
+                            w->slot, apid_subscribed, w, err, sizeof err);
     if (!a->events)
         log_fatal("redis_address: %s", err);
     if (!(a->ctl = ctl_new(w, a->events)))
