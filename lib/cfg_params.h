@@ -39,6 +39,8 @@
       "Each role authenticates to Redis as its own ACL user (sb-ROLE), limited to its keys") \
     X(secret_directory, CFG_T_STR, "$config_directory/secrets",                            \
       "Root-only directory of generated secrets: the Redis passwords (redis-ROLE)")        \
+    X(worker_seccomp, CFG_T_BOOL, "yes",                                                   \
+      "sipd and apid run under a seccomp allow-list of system calls after start-up")       \
     X(audio_path, CFG_T_STR, "$config_directory/audio", "Directory of audio files for play_audio") \
     X(dialplan_path, CFG_T_STR, "$config_directory/dialplan.json", "The dialplan file")    \
     X(dialplan_gateways, CFG_T_STR, "",                                                    \

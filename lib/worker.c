@@ -14,6 +14,7 @@
 #include "mastercf.h"
 #include "privs.h"
 #include "redisacl.h"
+#include "sandbox.h"
 
 #define WORKER_MAX_FDS 24
 #define WORKER_HELLO_TIMEOUT_MS 2000
@@ -778,6 +779,11 @@ int worker_main(int argc, char **argv, const struct worker_ops *ops) {
     }
     if (ops->init && ops->init(w) < 0)
         log_fatal("initialisation failed");
+    if (cfg_bool(w->cfg, CFG_worker_seccomp) && sandbox_wanted(ops->role)) {
+        if (sandbox_apply(err, sizeof err) < 0)
+            log_fatal("worker_seccomp: %s", err);
+        log_debug("system calls limited (seccomp)");
+    }
     for (int i = 0; i < priv.nfds; i++)
         if (priv.fds[i].fd >= 0)
             log_warn("descriptor %s=%d passed but not used", priv.fds[i].name, priv.fds[i].fd);
