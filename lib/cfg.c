@@ -50,6 +50,8 @@ static const struct {
     {CFG_sip_max_transactions, 0, 100000000},
     {CFG_sip_tcp_max_per_source, 0, 1000000},
     {CFG_register_max_contacts, 0, 100000},
+    {CFG_calls_max_per_source, 0, 10000000},
+    {CFG_calls_max_per_user, 0, 10000000},
 };
 
 enum { EXP_TODO, EXP_BUSY, EXP_DONE };

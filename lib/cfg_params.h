@@ -104,6 +104,10 @@
       "Most server transactions per sipd instance; past it new requests get 503; 0: no limit") \
     X(sip_tcp_max_per_source, CFG_T_INT, "256",                                            \
       "Most TCP connections one source address may hold to one sipd instance; 0: no limit") \
+    X(calls_max_per_source, CFG_T_INT, "0",                                                \
+      "Most calls in progress whose INVITE came from one source address, per dialogd; 0: no cap") \
+    X(calls_max_per_user, CFG_T_INT, "0",                                                  \
+      "Most calls in progress from one caller (From URI), per dialogd; 0: no cap")        \
     X(register_max_contacts, CFG_T_INT, "10",                                              \
       "Most bindings per AOR; a REGISTER that would add past it gets 503; 0: no limit")   \
     X(redis_maxmemory, CFG_T_STR, "256mb",                                                 \

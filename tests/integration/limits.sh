@@ -14,6 +14,7 @@ set_param sip_pike_window 1s
 set_param sip_pike_block_time 30s
 set_param sip_tcp_max_per_source 2
 set_param register_max_contacts 2
+set_param calls_max_per_source 1
 sb start >/dev/null || { not_ok "start"; finish; }
 wait_sip_ready
 rcli() { redis-cli -s "$CONF/run/private/redis.sock" "$@"; }
@@ -85,7 +86,7 @@ check "the flood was cut off: at most 600 of its requests answered ($answered)" 
   [ "$answered" -gt 0 -a "$answered" -le 600 ]
 check "the rest were dropped and counted (sip_pike_dropped $dropped >= 5000)" [ "${dropped:-0}" -ge 5000 ]
 check_eq "one source blocked, once (sip_pike_blocks)" 1 "$(counter sipd sip_pike_blocks)"
-sipp_run blocked options.xml -timeout 2s
+sipp_run blocked options.xml -timeout 1s
 check "the flooding source gets no answer any more" [ -z "$(sipp_responses)" ]
 
 callee_out=$SB_OUT/flood-callee
@@ -101,6 +102,31 @@ timeout 30 sipp -sf "$top/tests/sipp/uac_call.xml" -i 127.0.0.2 -p "$(free_port)
 check "a call from 127.0.0.2 completes while 127.0.0.1 is blocked" [ $? = 0 ]
 check_eq "... 100, 180, 200, then 200 for its BYE" "100 180 200 200" "$(msgs other-call received)"
 check "the callee saw the whole call" wait_pid "$EXTRA_PIDS"
+
+# ---- calls in progress per source ----
+PH=$(free_port)
+timeout 20 sipp -sf "$top/tests/sipp/register.xml" -i 127.0.0.3 -p "$(free_port)" -m 1 \
+  -timeout 10s -timeout_error -nostdin -cid_str "reg-cap-callee-%u" -key user 1002 \
+  -key seq 1 -key contacts "<sip:1002@127.0.0.3:$PH>" -key expires_header "Expires: 600" \
+  "127.0.0.1:$SIP_PORT" >"$SB_OUT/reg-cap-callee.out" 2>&1
+timeout 30 sipp -sf "$top/tests/sipp/uas_answer.xml" -i 127.0.0.3 -p "$PH" -m 1 -timeout 20s \
+  -timeout_error -nostdin "127.0.0.1:$SIP_PORT" >"$SB_OUT/cap-callee.out" 2>&1 &
+EXTRA_PIDS=$!
+sleep 0.2
+rm -f "$SB_OUT/held.msg"
+timeout 30 sipp -sf "$top/tests/sipp/uac_call.xml" -i 127.0.0.5 -p "$(free_port)" -m 1 -s 1002 \
+  -d 1500 -timeout 15s -timeout_error -nostdin -trace_msg -message_file "$SB_OUT/held.msg" \
+  "127.0.0.1:$SIP_PORT" >"$SB_OUT/held.out" 2>&1 &
+held_pid=$!
+wait_until 5 '[ "$(msgs held received)" = "100 180 200" ]' || diag "the first call was not answered"
+rm -f "$SB_OUT/second.msg"
+timeout 20 sipp -sf "$top/tests/sipp/uac_fail.xml" -i 127.0.0.5 -p "$(free_port)" -m 1 -s 1002 \
+  -timeout 10s -nostdin -trace_msg -message_file "$SB_OUT/second.msg" \
+  "127.0.0.1:$SIP_PORT" >"$SB_OUT/second.out" 2>&1
+check_eq "a second call from the same source while one is up gets 403 (calls_max_per_source 1)" \
+  "403" "$(msgs second received | awk '{ print $NF }')"
+check "the first call goes on to its end" wait_pid "$held_pid"
+check_eq "... and completed (100, 180, 200, 200 for its BYE)" "100 180 200 200" "$(msgs held received)"
 
 # ---- transactions per sipd ----
 set_param sip_max_transactions 1
