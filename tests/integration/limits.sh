@@ -86,6 +86,8 @@ check "the flood was cut off: at most 600 of its requests answered ($answered)" 
   [ "$answered" -gt 0 -a "$answered" -le 600 ]
 check "the rest were dropped and counted (sip_pike_dropped $dropped >= 5000)" [ "${dropped:-0}" -ge 5000 ]
 check_eq "one source blocked, once (sip_pike_blocks)" 1 "$(counter sipd sip_pike_blocks)"
+metrics_drops() { api /metrics | grep -q '^switchboard_sip_pike_dropped_total{.*} [1-9]'; }
+check "/metrics shows the drops" metrics_drops
 sipp_run blocked options.xml -timeout 1s
 check "the flooding source gets no answer any more" [ -z "$(sipp_responses)" ]
 
