@@ -2,9 +2,11 @@
 # A flood from one source while another source calls (docs/security.md, "Limits"):
 #   bench/flood.sh [FLOOD_RATE] [FLOOD_SECONDS] [CALL_RATE]   default 20000 5 100
 # One SIPp sends INVITEs from 127.0.0.1 at FLOOD_RATE/s for FLOOD_SECONDS (once each, no
-# retransmissions, to a user that is not registered), while another SIPp on 127.0.0.2
-# makes calls at CALL_RATE/s (INVITE with SDP, 180, 200, ACK, 100 ms, BYE; media
-# anchored) to a SIPp callee on 127.0.0.3, from 1 s before the flood to 1 s after it.
+# retransmissions, never acknowledged, to a number nobody registered: the default
+# dialplan's catch-all prompt needs an SDP offer, so the answer is 488), while another
+# SIPp on 127.0.0.2 makes calls at CALL_RATE/s (INVITE with SDP, 180, 200, ACK, 100 ms,
+# BYE; media anchored) to a SIPp callee on 127.0.0.3, from 1 s before the flood to 1 s
+# after it.
 # Reported: the other source's calls and failed-call ratio, how much of the flood was
 # answered and dropped (sip_pike_dropped, sip_pike_blocks), once with the default
 # limits and once with them off (sip_pike_requests = sip_pike_calls = 0).
