@@ -93,9 +93,9 @@
     X(sip_pike_window, CFG_T_TIME, "1s",                                                   \
       "Sampling window of the per-source request rates (100ms..60s)")                      \
     X(sip_pike_requests, CFG_T_INT, "2000",                                                \
-      "New requests per sip_pike_window from one source address before it is blocked; 0: no limit") \
+      "New requests per sip_pike_window from one source before it is blocked; 0: no limit") \
     X(sip_pike_calls, CFG_T_INT, "500",                                                    \
-      "New INVITEs per sip_pike_window from one source address before it is blocked; 0: no limit") \
+      "New INVITEs per sip_pike_window from one source before it is blocked; 0: no limit") \
     X(sip_pike_block_time, CFG_T_TIME, "60s",                                              \
       "How long a source over a rate stays blocked after its rate falls back (1s..1h)")    \
     X(sip_pike_exempt, CFG_T_STR, "",                                                      \

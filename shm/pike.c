@@ -28,8 +28,8 @@ uint64_t shm_pike_key(const struct sockaddr *sa) {
     const uint8_t *b = in6->sin6_addr.s6_addr;
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     if (memcmp(b, mapped, sizeof mapped) == 0)
-        return (1ULL << 62) | (uint64_t)b[12] << 24 | (uint64_t)b[13] << 16 |
-               (uint64_t)b[14] << 8 | b[15];
+        return (1ULL << 62) | (uint64_t)b[12] << 24 | (uint64_t)b[13] << 16 | (uint64_t)b[14] << 8 |
+               b[15];
     uint64_t prefix = 0;
     for (int i = 0; i < 8; i++)
         prefix = prefix << 8 | b[i];
@@ -67,8 +67,7 @@ static uint32_t bump(uint64_t *word, uint64_t now_ms, const struct shm_pike_limi
             nv = (uint64_t)w << 40 | cur << 20 | 1;
         else
             nv = (uint64_t)w << 40 | 1;
-    } while (!__atomic_compare_exchange_n(word, &v, nv, true, __ATOMIC_RELAXED,
-                                          __ATOMIC_RELAXED));
+    } while (!__atomic_compare_exchange_n(word, &v, nv, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
     return estimate(nv, now_ms, lim);
 }
 
@@ -85,8 +84,8 @@ static bool stale(const struct shm_pike_entry *e, uint64_t now_ms,
 }
 
 /* The entry of key, taken (a free or stale one) when create; NULL when none. */
-static struct shm_pike_entry *lookup(struct shm_pike *p, uint64_t key, bool create,
-                                     uint64_t now_ms, const struct shm_pike_limits *lim) {
+static struct shm_pike_entry *lookup(struct shm_pike *p, uint64_t key, bool create, uint64_t now_ms,
+                                     const struct shm_pike_limits *lim) {
     if (!key)
         return NULL;
     uint64_t h = sb_mix64(key);

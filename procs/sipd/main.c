@@ -32,7 +32,8 @@ struct sipd {
 /* The per-source rates (sip_pike_*, window 100 ms..60 s, block 1 s..1 h) and the
  * transaction cap. */
 static void limits_from(const cfg_t *cfg, struct core_config *cc) {
-    long window = cfg_time_ms(cfg, CFG_sip_pike_window), block = cfg_time_ms(cfg, CFG_sip_pike_block_time);
+    long window = cfg_time_ms(cfg, CFG_sip_pike_window);
+    long block = cfg_time_ms(cfg, CFG_sip_pike_block_time);
     cc->limits.pike.window_ms = (uint32_t)(window < 100 ? 100 : window > 60000 ? 60000 : window);
     block = (block + 999) / 1000;
     cc->limits.pike.block_s = (uint32_t)(block < 1 ? 1 : block > 3600 ? 3600 : block);

@@ -37,8 +37,7 @@ static int parse_one(const char *word, struct srclimit_cidr *c) {
     return 0;
 }
 
-int srclimit_parse_exempt(const char *text, struct srclimit_config *cfg, char *err,
-                          size_t errlen) {
+int srclimit_parse_exempt(const char *text, struct srclimit_config *cfg, char *err, size_t errlen) {
     cfg->nexempt = 0;
     const char *p = text ? text : "";
     while (*p) {
@@ -52,7 +51,7 @@ int srclimit_parse_exempt(const char *text, struct srclimit_config *cfg, char *e
             (memcpy(word, p, n), word[n] = '\0', parse_one(word, &cfg->exempt[cfg->nexempt]) < 0)) {
             snprintf(err, errlen, "%.*s: %s", (int)(n > 64 ? 64 : n), p,
                      cfg->nexempt == SRCLIMIT_MAX_EXEMPT ? "more than 32 ranges"
-                                                          : "not an address or ADDR/BITS");
+                                                         : "not an address or ADDR/BITS");
             return -EINVAL;
         }
         cfg->nexempt++;

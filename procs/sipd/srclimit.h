@@ -48,8 +48,7 @@ struct srclimit {
 };
 
 /* Parses sip_pike_exempt (addresses and ADDR/BITS, space or comma separated) into cfg. */
-int srclimit_parse_exempt(const char *text, struct srclimit_config *cfg, char *err,
-                          size_t errlen);
+int srclimit_parse_exempt(const char *text, struct srclimit_config *cfg, char *err, size_t errlen);
 /* Whether addr is in one of cfg's exempt ranges. */
 bool srclimit_is_exempt(const struct srclimit_config *cfg, const union sipaddr *addr);
 /* A request from src arrived (not yet parsed): true when src is blocked (drop it). */

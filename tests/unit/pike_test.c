@@ -13,8 +13,8 @@
 #include "pike.h"
 
 static struct shm_pike *table;
-static const struct shm_pike_limits lim = {.window_ms = 1000, .requests = 10, .calls = 3,
-                                           .block_s = 5};
+static const struct shm_pike_limits lim = {
+    .window_ms = 1000, .requests = 10, .calls = 3, .block_s = 5};
 
 static int setup(void **state) {
     (void)state;

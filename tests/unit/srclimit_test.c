@@ -23,9 +23,8 @@ static void test_exempt_ranges_match_ipv4_ipv6_and_mapped(void **state) {
     struct srclimit_config cfg;
     char err[128];
     memset(&cfg, 0, sizeof cfg);
-    assert_int_equal(srclimit_parse_exempt("10.1.0.0/16, 192.0.2.7 2001:db8::/32", &cfg, err,
-                                           sizeof err),
-                     0);
+    assert_int_equal(
+        srclimit_parse_exempt("10.1.0.0/16, 192.0.2.7 2001:db8::/32", &cfg, err, sizeof err), 0);
     assert_int_equal(cfg.nexempt, 3);
     union sipaddr a = addr("10.1.200.3"), b = addr("10.2.0.1"), c = addr("192.0.2.7"),
                   d = addr("192.0.2.8"), e = addr("2001:db8:5::1"), f = addr("2001:db9::1"),
@@ -58,7 +57,7 @@ static void test_bad_entries_are_refused_naming_them(void **state) {
     struct srclimit_config cfg;
     char err[128];
     static const char *const bad[] = {"10.0.0.0/33", "::/129", "example.com", "10.0.0.1/",
-                                      "10.0.0.1/8x", "/8", "1.2.3.4/-1"};
+                                      "10.0.0.1/8x", "/8",     "1.2.3.4/-1"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         memset(&cfg, 0, sizeof cfg);
         err[0] = '\0';
