@@ -180,6 +180,8 @@ sb_run() {
   sed -i -e 's/^log_level = .*/log_level = warn/' \
     -e "s/^rtp_port_range = .*/rtp_port_range = $PORT_LO-$PORT_HI/" "$WORK/sb/main.cf"
   grep -q '^rtp_port_range' "$WORK/sb/main.cf" || echo "rtp_port_range = $PORT_LO-$PORT_HI" >>"$WORK/sb/main.cf"
+  # one SIPp source sends the whole load: the per-source rate limits (sip_pike_*) are off
+  printf 'sip_pike_requests = 0\nsip_pike_calls = 0\n' >>"$WORK/sb/main.cf"
   "$SB" -c "$WORK/sb" start || { echo "switchboard did not start"; return 1; }
   SB_UP=1
   sleep 1

@@ -44,6 +44,14 @@ static const struct {
     {CFG_register_default_expires, 1, 31536000},
     {CFG_register_min_expires, 1, 31536000},
     {CFG_register_max_expires, 1, 31536000},
+    /* Limits */
+    {CFG_sip_pike_requests, 0, 1000000},
+    {CFG_sip_pike_calls, 0, 1000000},
+    {CFG_sip_max_transactions, 0, 100000000},
+    {CFG_sip_tcp_max_per_source, 0, 1000000},
+    {CFG_register_max_contacts, 0, 100000},
+    {CFG_calls_max_per_source, 0, 10000000},
+    {CFG_calls_max_per_user, 0, 10000000},
 };
 
 enum { EXP_TODO, EXP_BUSY, EXP_DONE };

@@ -94,6 +94,29 @@
     X(api_events_keepalive, CFG_T_TIME, "15s",                                             \
       "How often an idle event stream (GET /api/v1/events) gets a keep-alive comment")   \
     X(api_peers, CFG_T_STR, "",                                                            \
-      "Base URLs of the other nodes' apid (http://host:port), space separated: GET /api/v1/nodes")
+      "Base URLs of the other nodes' apid (http://host:port), space separated: GET /api/v1/nodes") \
+    /* Limits: flood and resource caps (docs/security.md, "Limits") */                      \
+    X(sip_pike_window, CFG_T_TIME, "1s",                                                   \
+      "Sampling window of the per-source request rates (100ms..60s)")                      \
+    X(sip_pike_requests, CFG_T_INT, "2000",                                                \
+      "New requests per sip_pike_window from one source before it is blocked; 0: no limit") \
+    X(sip_pike_calls, CFG_T_INT, "500",                                                    \
+      "New INVITEs per sip_pike_window from one source before it is blocked; 0: no limit") \
+    X(sip_pike_block_time, CFG_T_TIME, "60s",                                              \
+      "How long a source over a rate stays blocked after its rate falls back (1s..1h)")    \
+    X(sip_pike_exempt, CFG_T_STR, "",                                                      \
+      "Sources never rate limited: addresses and ADDR/BITS ranges, space separated")       \
+    X(sip_max_transactions, CFG_T_INT, "500000",                                           \
+      "Most server transactions per sipd instance; past it new requests get 503; 0: no limit") \
+    X(sip_tcp_max_per_source, CFG_T_INT, "256",                                            \
+      "Most TCP connections one source address may hold to one sipd instance; 0: no limit") \
+    X(calls_max_per_source, CFG_T_INT, "0",                                                \
+      "Most calls in progress whose INVITE came from one source address, per dialogd; 0: no cap") \
+    X(calls_max_per_user, CFG_T_INT, "0",                                                  \
+      "Most calls in progress from one caller (From URI), per dialogd; 0: no cap")        \
+    X(register_max_contacts, CFG_T_INT, "10",                                              \
+      "Most bindings per AOR; a REGISTER that would add past it gets 503; 0: no limit")   \
+    X(redis_maxmemory, CFG_T_STR, "256mb",                                                 \
+      "maxmemory of the embedded Redis (master.cf passes it; policy noeviction)")
 
 #endif

@@ -25,6 +25,7 @@
  *   responses by code, each received and sent (sipd: wire bytes, retransmissions too),
  *   the call setup time histogram (dialogd: A's INVITE to the 2xx we send A), and a
  *   mediad's operator drain flag (shm_media_pick skips a drained instance).
+ *   Last, the request rates per source of every sipd (pike.h).
  * OWNERSHIP
  *   The mapping belongs to the caller of shm_create/shm_attach until shm_detach.
  * LOOP
@@ -39,8 +40,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pike.h"
+
 #define SHM_MAGIC 0x5342534dU /* "SBSM" */
-#define SHM_VERSION 9U
+#define SHM_VERSION 10U
 #define SHM_MAX_PROCS 256
 #define SHM_MAX_COUNTERS 64
 
@@ -95,7 +98,11 @@
     X(http_sse_clients, "gauge: event stream clients connected (apid)") \
     X(http_sse_dropped, "event stream clients dropped for reading too slowly (apid)") \
     X(api_auth_failures, "requests refused for a missing or wrong token (apid)") \
-    X(api_events, "events sent to the event stream (apid)")
+    X(api_events, "events sent to the event stream (apid)") \
+    X(sip_pike_dropped, "requests dropped from a source over its rate limit (sipd)") \
+    X(sip_pike_blocks, "sources blocked for their request or call rate (sipd)") \
+    X(sip_txn_refused, "requests answered 503: sip_max_transactions reached (sipd)") \
+    X(sip_tcp_refused, "TCP connections closed at accept: sip_tcp_max_per_source (sipd)")
 
 enum shm_counter {
 #define SHM_COUNTER_ENUM(name, doc) SHM_C_##name,
@@ -200,6 +207,7 @@ struct shm_seg {
     struct shm_stats stats[SHM_MAX_PROCS];
     struct shm_media_pool media_pool;
     uint64_t txn_index[SHM_TXN_SLOTS];
+    struct shm_pike pike; /* request rates per source (pike.h) */
 };
 
 /* The sipd instance that owns the transaction of hash (a 64-bit hash of its key), or

@@ -13,6 +13,7 @@
 #include "anchor.h"
 #include "call.h"
 #include "call_events.h"
+#include "callcap.h"
 #include "control.h"
 #include "dial.h"
 #include "end.h"
@@ -412,6 +413,7 @@ b2b_t *b2bua_start(uv_loop_t *loop, const struct b2b_io *io, struct shm_proc *sl
     call_events_init(b);
     call_teardown_add(b, record_forget);
     anchor_init(b);
+    callcap_init(b);
     return b;
 }
 
@@ -452,6 +454,7 @@ void b2bua_stop(b2b_t *b) {
     call_each(b, leave_quietly, NULL);
     control_fini(b);
     setimer_fini(b);
+    callcap_fini(b);
     b->closing = true;
     b2b_release(b);
 }

@@ -165,6 +165,7 @@ struct call {
     unsigned end_status;     /* ... and the final status A got when it never answered */
     int pending_byes;
     bool timer_counted; /* counted in the session timers' sweep (setimer.h) */
+    uint64_t cap_keys[2]; /* its counts in callcap.h (source, caller), 0: not counted */
 };
 
 /* How dialogd reaches the others; each channel is borrowed (NULL: none connected). */
@@ -202,7 +203,7 @@ struct b2b {
     void *feature[4]; /* features' own state (control's migration, timer's sweep) */
 };
 
-enum { FEATURE_TIMER, FEATURE_CONTROL };
+enum { FEATURE_TIMER, FEATURE_CONTROL, FEATURE_CALLCAP };
 
 /* The b2b context on loop with io; NULL when out of memory. */
 b2b_t *b2b_new(uv_loop_t *loop, const struct b2b_io *io, struct shm_proc *slot,

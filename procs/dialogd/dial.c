@@ -8,6 +8,7 @@
 
 #include "anchor.h"
 #include "call_events.h"
+#include "callcap.h"
 #include "end.h"
 #include "log.h"
 #include "proto/route.pb-c.h"
@@ -459,6 +460,12 @@ void dial_on_invite(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     }
     if (!*c->destination) { /* nothing to dial */
         end_fail(b, c, 404, "No route");
+        return;
+    }
+    const char *cap = NULL;
+    if (!callcap_admit(b, c, in->source ? in->source->addr : NULL, m->from_uri, &cap)) {
+        log_call_ratelimited(LOG_INFO, a->call_id, "call refused: %s reached", cap);
+        end_fail(b, c, 403, "Too many calls");
         return;
     }
     Sb__RouteRequest rq = SB__ROUTE_REQUEST__INIT;

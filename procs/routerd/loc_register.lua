@@ -5,8 +5,11 @@
 --   KEYS[1] sb:reg:{AOR} (hash URI -> record).
 --   ARGV[1] now_ms, ARGV[2] deadline_ms, ARGV[3] Call-ID, ARGV[4] CSeq, ARGV[5] "1" for
 --   Contact: *, ARGV[6] n, ARGV[7] the AOR and ARGV[8] node_id as JSON strings (for the
---   events), then n times: URI, expires_at_ms ("0": remove), record.
---   Returns {"ok", URI, record, ...} with every binding left, {"stale", URI} or {"late"}.
+--   events), ARGV[9] the most bindings the AOR may hold ("0": no cap), then n times: URI,
+--   expires_at_ms ("0": remove), record.
+--   Returns {"ok", URI, record, ...} with every binding left, {"stale", URI}, {"late"} or
+--   {"toomany", max} when the request would add bindings past the cap (nothing changed;
+--   refreshes and removals always pass, as with Kamailio's max_contacts).
 --   A binding's expiry is read from its record: the "expires_at_ms" that ends every record
 --   routerd writes (cjson.decode for any other); a record without one counts as lapsed.
 --   Publishes one event per binding it adds, refreshes or removes on sb:events (keys.h,
@@ -68,16 +71,17 @@ end
 local at = {}
 for i = 1, #all, 2 do at[all[i]] = i end
 for i = 0, n - 1 do
-  local old = at[ARGV[9 + 3 * i]]
-  if old and stale(all[old + 1]) then return {'stale', ARGV[9 + 3 * i]} end
+  local old = at[ARGV[10 + 3 * i]]
+  if old and stale(all[old + 1]) then return {'stale', ARGV[10 + 3 * i]} end
 end
 -- Each URI once, as its last mention in the request says (later wins, as in order).
 local order, pend = {}, {}
 for i = 0, n - 1 do
-  local uri = ARGV[9 + 3 * i]
+  local uri = ARGV[10 + 3 * i]
   if pend[uri] == nil then order[#order + 1] = uri end
-  pend[uri] = ARGV[10 + 3 * i] ~= '0' and i
+  pend[uri] = ARGV[11 + 3 * i] ~= '0' and i
 end
+local before = #all / 2
 local sets, dels, evs = {}, {}, {}
 for _, uri in ipairs(order) do
   local i, old = pend[uri], at[uri]
@@ -88,7 +92,7 @@ for _, uri in ipairs(order) do
       evs[#evs + 1] = {'removed', uri, 0}
     end
   else
-    local exp, rec = ARGV[10 + 3 * i], ARGV[11 + 3 * i]
+    local exp, rec = ARGV[11 + 3 * i], ARGV[12 + 3 * i]
     sets[#sets + 1] = uri
     sets[#sets + 1] = rec
     if old then all[old + 1] = rec else
@@ -98,6 +102,14 @@ for _, uri in ipairs(order) do
     exps[uri] = tonumber(exp)
     evs[#evs + 1] = {old and 'refreshed' or 'added', uri, (exps[uri] - now) / 1000}
   end
+end
+-- The cap: a request that would leave more bindings than allowed, and more than before,
+-- changes nothing.
+local cap = tonumber(ARGV[9])
+if cap > 0 then
+  local after = 0
+  for i = 2, #all, 2 do if all[i] then after = after + 1 end end
+  if after > cap and after > before then return {'toomany', ARGV[9]} end
 end
 if #dels > 0 then redis.call('HDEL', KEYS[1], unpack(dels)) end
 if #sets > 0 then redis.call('HSET', KEYS[1], unpack(sets)) end

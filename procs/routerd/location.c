@@ -15,7 +15,7 @@
 #include "log.h"
 
 /* EVAL(SHA) body|sha numkeys key now deadline call_id cseq wildcard n aor node_id */
-#define LOC_FIXED_ARGS 12
+#define LOC_FIXED_ARGS 13
 /* Room for a number written as text (an int64 and its NUL). */
 #define LOC_NUM_ROOM 24
 
@@ -198,6 +198,9 @@ static void register_cb(redisAsyncContext *ac, void *r, void *priv) {
         } else if (is_str(tag, "late")) {
             res.status = LOC_LATE;
             res.detail = NULL;
+        } else if (is_str(tag, "toomany")) {
+            res.status = LOC_TOO_MANY;
+            res.detail = NULL;
         } else {
             res.detail = "unexpected script reply";
         }
@@ -284,7 +287,7 @@ int loc_register(loc_t *l, const struct loc_register_args *a, const struct bindi
     };
     int argc = LOC_FIXED_ARGS + 3 * (int)plan->n;
     size_t room = (size_t)argc * (sizeof(char *) + sizeof(size_t)) + 2 + key_room(a->aor) +
-                  5 * LOC_NUM_ROOM + len0(a->call_id) + binding_json_string_max(a->aor) +
+                  6 * LOC_NUM_ROOM + len0(a->call_id) + binding_json_string_max(a->aor) +
                   binding_json_string_max(a->node_id);
     for (size_t i = 0; i < plan->n; i++) {
         b.uri = (char *)plan->changes[i].uri;
@@ -319,6 +322,7 @@ int loc_register(loc_t *l, const struct loc_register_args *a, const struct bindi
     arg_num(&w, 9, (int64_t)plan->n);
     arg_json(&w, 10, a->aor);
     arg_json(&w, 11, a->node_id);
+    arg_num(&w, 12, a->max_bindings);
     for (size_t i = 0; i < plan->n; i++) {
         const struct binding_change *ch = &plan->changes[i];
         int at = LOC_FIXED_ARGS + 3 * (int)i;

@@ -47,6 +47,7 @@ enum loc_status {
     LOC_STALE,  /* a binding with this Call-ID has a CSeq >= the request's: nothing done */
     LOC_LATE,   /* Redis ran the script after its deadline: nothing done */
     LOC_FAILED, /* no answer (link lost) or a Redis error */
+    LOC_TOO_MANY, /* the request would add bindings past max_bindings: nothing done */
 };
 
 struct loc_result {
@@ -70,6 +71,7 @@ struct loc_register_args {
     int64_t now_ms;            /* wall clock: registered_at_ms and expiries count from it */
     int64_t deadline_ms;       /* our wall clock after which the script must change nothing
                                 * (sent in Redis's clock, measured with TIME at link up) */
+    uint32_t max_bindings;     /* register_max_contacts: the AOR's cap, 0 none */
 };
 
 loc_t *loc_new(rds_t *redis);

@@ -383,6 +383,10 @@ static void register_done(const struct loc_result *res, void *arg) {
     case LOC_LATE:
         call_finish(c, 503, NULL, NULL, "redis ran it after its deadline");
         break;
+    case LOC_TOO_MANY:
+        /* Kamailio's registrar answers max_contacts the same way */
+        call_finish(c, 503, "Too Many Registered Contacts", NULL, "register_max_contacts");
+        break;
     case LOC_FAILED:
         log_call_ratelimited(LOG_WARN, c->call_id, "registrar: redis failed a REGISTER: %s",
                              res->detail);
@@ -471,6 +475,7 @@ void registrar_register(registrar_t *reg, ipc_chan_t *ch, const Sb__Envelope *en
             /* Past 3/4 of the timeout Redis changes nothing: its answer could come after
              * our 503, and a 503 must mean "nothing happened". */
             .deadline_ms = now_ms + timeout_ms - timeout_ms / 4,
+            .max_bindings = (uint32_t)cfg_int(reg->w->cfg, CFG_register_max_contacts),
         };
         int rc = loc_register(reg->loc, &a, &plan, register_done, c);
         if (rc == 0) {

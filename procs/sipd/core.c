@@ -20,6 +20,7 @@
 #include "core_register.h"
 #include "core_reply.h"
 #include "natping.h"
+#include "srclimit.h"
 #include "proto/dialog.pb-c.h"
 #include "sipconv.h"
 #include "sipmsg.h"
@@ -87,7 +88,7 @@ static void on_request_in(struct core *c, struct core_msg *cm) {
             t = invite; /* its sent-by rewritten like its CANCEL's */
         if (t)
             txn_ack(c->txns, t);
-        else
+        else if (!core_reply_acks_stateless(c, m))
             core_dialog_ack_in(c, m, src);
         return;
     }
@@ -97,6 +98,20 @@ static void on_request_in(struct core *c, struct core_msg *cm) {
     }
     if (c->draining) {
         shm_count(c->slot, SHM_C_sip_rx_dropped, 1);
+        return;
+    }
+    /* a new request (retransmissions were absorbed above): the source's rate, then our
+     * room for one more transaction */
+    if (!cm->forwarded && !srclimit_admit(&c->srclimit, &src->addr,
+                                          m->method_id == SIPMSG_M_INVITE))
+        return;
+    if (c->cfg.max_transactions && txn_count(c->txns) >= c->cfg.max_transactions &&
+        m->method_id != SIPMSG_M_CANCEL) {
+        shm_count(c->slot, SHM_C_sip_txn_refused, 1);
+        log_ratelimited(LOG_WARN, "sip_max_transactions (%zu) reached: answering 503",
+                        c->cfg.max_transactions);
+        core_reply_stateless_retry(c, m, src, 503, "Too many transactions",
+                                   CORE_RETRY_AFTER_OVERLOAD);
         return;
     }
     if (m->method_id == SIPMSG_M_CANCEL) {
@@ -170,8 +185,12 @@ static void dispatch(struct core *c, const struct sipdest *src, const char *buf,
                      bool forwarded) {
     sipmsg_t *m = c->msg;
     struct core_msg cm = {.m = m, .src = src, .forwarded = forwarded, .index_hash = 0};
-    if (!forwarded) /* the instance that received it counted it */
+    if (!forwarded) { /* the instance that received it counted and checked it */
         shm_sip_count(c->stats, SHM_RX, buf, len);
+        /* a blocked source's requests are dropped before they cost a parse */
+        if ((len < 4 || memcmp(buf, "SIP/", 4) != 0) && srclimit_blocked(&c->srclimit, &src->addr))
+            return;
+    }
     switch (sipmsg_parse(m, buf, len, src->transport == SIPDEST_TCP)) {
     case SIPMSG_RESPONSE:
         shm_count(c->slot, SHM_C_sip_rx_responses, 1);
@@ -332,6 +351,7 @@ static bool buffers_alloc(struct core *c, size_t max_message) {
 
 static void apply_config(struct core *c, const struct core_config *cfg) {
     c->cfg = *cfg;
+    c->srclimit.cfg = cfg->limits;
     /* warn-agent = hostport / pseudonym (a token) */
     size_t n = 0;
     for (const char *p = cfg->server; *p && n + 1 < sizeof c->warn_agent; p++)
@@ -441,6 +461,8 @@ void core_set_tcp(struct core *c, struct tcp_server *s, int port) {
 void core_set_index(struct core *c, struct shm_seg *seg) {
     c->seg = seg;
     c->stats = shm_stats_of(seg, c->slot);
+    c->srclimit.table = seg ? &seg->pike : NULL;
+    c->srclimit.slot = c->slot;
 }
 
 void core_add_udp(struct core *c, struct udp_sock *u) {

@@ -52,6 +52,7 @@
 #include "shm.h"
 #include "proto/envelope.pb-c.h"
 #include "sipdest.h"
+#include "srclimit.h"
 #include "transport_tcp.h"
 
 struct core_config {
@@ -64,6 +65,8 @@ struct core_config {
     int instance;     /* sipd instance, sent to routerd with each REGISTER */
     struct advertise advertise; /* sip_advertise: our names in Via and Contact */
     const domains_t *domains;   /* the served domain (worker's, borrowed): AOR hosts */
+    struct srclimit_config limits; /* sip_pike_*: request rates per source (srclimit.h) */
+    size_t max_transactions;       /* sip_max_transactions: 0 no cap */
 };
 
 /* How the core reaches other processes; each returns a borrowed channel or NULL when

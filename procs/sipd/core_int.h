@@ -31,6 +31,8 @@
 
 #define CORE_RETRY_AFTER_NO_ROUTER 5
 #define CORE_RETRY_AFTER_NO_CALLS "60"
+/* Retry-After of the 503 sent past sip_max_transactions */
+#define CORE_RETRY_AFTER_OVERLOAD 5
 #define CORE_MAX_UDP 16
 /* How long dialogd may take to answer a request before sipd does (RFC 3261 16.6 Timer C
  * for an INVITE; a non-INVITE's client gives up at 64*T1, so 32*T1 for those). */
@@ -74,6 +76,7 @@ struct core {
     char *key, *key2, *echo, *out, *extra;
     size_t key_cap, echo_cap, out_cap, extra_cap;
     struct natping *natping; /* keepalives of NATed bindings (natping.h) */
+    struct srclimit srclimit; /* request rates per source, shared through shm */
     bool draining;
     void (*drained)(void *arg);
     void *drained_arg;

@@ -8,14 +8,29 @@
 #include "log.h"
 
 /* RFC 3261 19.3: a To tag of our own, the same for every copy of one request. */
-static void make_to_tag(const struct core *c, const sipmsg_t *m, char *out, size_t outlen) {
+static void make_to_tag_as(const struct core *c, const sipmsg_t *m, struct sipmsg_str method,
+                           char *out, size_t outlen) {
     uint64_t h = SB_FNV64_BASIS ^ c->tag_salt;
     h = sb_hash64_from(h, m->call_id.ptr, m->call_id.len);
     h = sb_hash64_from(h, m->from_tag.ptr, m->from_tag.len);
     h = sb_hash64_from(h, m->via.branch.ptr, m->via.branch.len);
-    h = sb_hash64_from(h, m->method.ptr, m->method.len);
+    h = sb_hash64_from(h, method.ptr, method.len);
     h ^= m->cseq;
     snprintf(out, outlen, "%016llx", (unsigned long long)sb_mix64(h));
+}
+
+static void make_to_tag(const struct core *c, const sipmsg_t *m, char *out, size_t outlen) {
+    make_to_tag_as(c, m, m->method, out, outlen);
+}
+
+bool core_reply_acks_stateless(const struct core *c, const sipmsg_t *m) {
+    /* RFC 3261 17.1.1.3: the ACK of a non-2xx carries the INVITE's branch and our To tag */
+    static const char invite[] = "INVITE";
+    char tag[24];
+    if (!m->has_to_tag)
+        return false;
+    make_to_tag_as(c, m, (struct sipmsg_str){invite, sizeof invite - 1}, tag, sizeof tag);
+    return m->to_tag.len == strlen(tag) && memcmp(m->to_tag.ptr, tag, m->to_tag.len) == 0;
 }
 
 /* RFC 3261 18.2.2 / RFC 3581 4: UDP answers go to the source address, at the source port
@@ -48,12 +63,24 @@ static void count_response(struct core *c) {
 /* An answer outside any transaction: to a request too malformed to have one. */
 void core_reply_stateless(struct core *c, const sipmsg_t *m, const struct sipdest *src, int status,
                           const char *reason) {
+    core_reply_stateless_retry(c, m, src, status, reason, 0);
+}
+
+void core_reply_stateless_retry(struct core *c, const sipmsg_t *m, const struct sipdest *src,
+                                int status, const char *reason, unsigned retry_after_s) {
     size_t to_tag_at;
     int echo_len = echo_for(c, m, src, &to_tag_at);
     if (echo_len < 0)
         return;
-    char tag[24], warning[160];
+    char tag[24], warning[200];
     make_to_tag(c, m, tag, sizeof tag);
+    size_t warning_len = warning_line(c, reason, warning, sizeof warning);
+    if (retry_after_s && warning_len) {
+        int k = snprintf(warning + warning_len, sizeof warning - warning_len,
+                         "Retry-After: %u\r\n", retry_after_s);
+        if (k > 0 && (size_t)k < sizeof warning - warning_len)
+            warning_len += (size_t)k;
+    }
     struct sipmsg_response r = {
         .status = status,
         .reason = reason,
@@ -63,7 +90,7 @@ void core_reply_stateless(struct core *c, const sipmsg_t *m, const struct sipdes
         .to_tag = tag,
         .server = c->cfg.server,
         .headers = warning,
-        .headers_len = warning_line(c, reason, warning, sizeof warning),
+        .headers_len = warning_len,
     };
     int n = sipmsg_response_build(&r, c->out, c->out_cap);
     if (n < 0)

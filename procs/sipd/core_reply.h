@@ -23,6 +23,13 @@
 /* A stateless answer to m from src (status, reason; a Warning names reason). */
 void core_reply_stateless(struct core *c, const sipmsg_t *m, const struct sipdest *src, int status,
                           const char *reason);
+/* The same with a Retry-After of retry_after_s seconds (0: none), for a refusal that no
+ * transaction remembers (overload: sip_max_transactions). */
+void core_reply_stateless_retry(struct core *c, const sipmsg_t *m, const struct sipdest *src,
+                                int status, const char *reason, unsigned retry_after_s);
+/* Whether the ACK m acknowledges a stateless answer of ours to its INVITE (its To tag is
+ * the one core_reply_stateless gave): nothing more to do with it. */
+bool core_reply_acks_stateless(const struct core *c, const sipmsg_t *m);
 /* The server transaction of cm's request (key, and merge key or NULL); NULL when out of
  * memory. It takes over cm->index_hash. */
 struct txn *core_txn_start(struct core *c, struct core_msg *cm, const char *key, size_t key_len,

@@ -26,7 +26,21 @@ struct sipd {
     int nudp;
     struct tcp_server *tcp;
     struct advertise advertise; /* the sip_advertise in use */
+    struct srclimit_config limits; /* the sip_pike_* in use */
 };
+
+/* The per-source rates (sip_pike_*, window 100 ms..60 s, block 1 s..1 h) and the
+ * transaction cap. */
+static void limits_from(const cfg_t *cfg, struct core_config *cc) {
+    long window = cfg_time_ms(cfg, CFG_sip_pike_window);
+    long block = cfg_time_ms(cfg, CFG_sip_pike_block_time);
+    cc->limits.pike.window_ms = (uint32_t)(window < 100 ? 100 : window > 60000 ? 60000 : window);
+    block = (block + 999) / 1000;
+    cc->limits.pike.block_s = (uint32_t)(block < 1 ? 1 : block > 3600 ? 3600 : block);
+    cc->limits.pike.requests = (uint32_t)cfg_int(cfg, CFG_sip_pike_requests);
+    cc->limits.pike.calls = (uint32_t)cfg_int(cfg, CFG_sip_pike_calls);
+    cc->max_transactions = (size_t)cfg_int(cfg, CFG_sip_max_transactions);
+}
 
 /* The parameters sipd runs with; false when sip_advertise is bad (err says why). */
 static bool config_from(const worker_t *w, struct core_config *cc, struct tcp_limits *tl, char *err,
@@ -45,9 +59,16 @@ static bool config_from(const worker_t *w, struct core_config *cc, struct tcp_li
     tl->max_message = cc->max_message;
     tl->idle_ms = (uint64_t)cfg_time_ms(w->cfg, CFG_sip_tcp_idle_timeout);
     tl->max_connections = (size_t)cfg_int(w->cfg, CFG_sip_tcp_max_connections);
+    tl->max_per_source = (size_t)cfg_int(w->cfg, CFG_sip_tcp_max_per_source);
+    limits_from(w->cfg, cc);
     char why[300];
     if (advertise_parse(cfg_str(w->cfg, CFG_sip_advertise), &cc->advertise, why, sizeof why) < 0) {
         snprintf(err, errlen, "%s: sip_advertise: %s", cfg_file(w->cfg), why);
+        return false;
+    }
+    if (srclimit_parse_exempt(cfg_str(w->cfg, CFG_sip_pike_exempt), &cc->limits, why,
+                              sizeof why) < 0) {
+        snprintf(err, errlen, "%s: sip_pike_exempt: %s", cfg_file(w->cfg), why);
         return false;
     }
     return true;
@@ -87,6 +108,7 @@ static int sipd_init(worker_t *w) {
                   "tags and branches");
     core_set_index(sipd.core, w->shm);
     sipd.advertise = cc.advertise;
+    sipd.limits = cc.limits;
     w->role_ctx = &sipd;
     for (int i = 0; i < CFG_MAX_ADDRS; i++) {
         snprintf(name, sizeof name, "sip_udp%d", i);
@@ -126,10 +148,12 @@ static void sipd_reload(worker_t *w, const cfg_t *old) {
     struct tcp_limits tl;
     char err[400];
     if (!config_from(w, &cc, &tl, err, sizeof err)) {
-        log_error("%s; keeping the old addresses", err);
+        log_error("%s; keeping the old addresses and exempt sources", err);
         cc.advertise = sipd->advertise;
+        cc.limits = sipd->limits;
     }
     sipd->advertise = cc.advertise;
+    sipd->limits = cc.limits;
     bool ok = core_set_config(sipd->core, &cc);
     for (int i = 0; i < sipd->nudp; i++)
         ok &= udp_set_max_message(sipd->udp[i], cc.max_message);

@@ -269,6 +269,14 @@ static struct tcp_conn *conn_new(struct tcp_server *s) {
     return c;
 }
 
+/* Open accepted connections whose peer has c's address (c included). */
+static size_t from_source(const struct tcp_server *s, const struct tcp_conn *c) {
+    size_t n = 0;
+    for (const struct tcp_conn *o = s->conns; o; o = o->next)
+        n += !o->closing && sipaddr_same_host(&o->peer, &c->peer);
+    return n;
+}
+
 static void on_connection(uv_stream_t *listener, int status) {
     struct tcp_server *s = listener->data;
     if (status < 0) {
@@ -288,6 +296,16 @@ static void on_connection(uv_stream_t *listener, int status) {
         if (rc == 0)
             log_ratelimited(LOG_WARN, "tcp connection refused: sip_tcp_max_connections (%zu)",
                             s->limits.max_connections);
+        conn_close(c);
+        return;
+    }
+    if (s->limits.max_per_source && from_source(s, c) > s->limits.max_per_source) {
+        char ip[64] = "?";
+        int port = 0;
+        sipaddr_text(&c->peer, ip, sizeof ip, &port);
+        log_ratelimited(LOG_WARN, "tcp connection from %s refused: sip_tcp_max_per_source (%zu)",
+                        ip, s->limits.max_per_source);
+        shm_count(s->slot, SHM_C_sip_tcp_refused, 1);
         conn_close(c);
         return;
     }

@@ -3,8 +3,9 @@
  *   transport_tcp - SIP over TCP: listeners, connections, stream framing (sipd).
  * DESCRIPTION
  *   Accepts on the listening sockets master passed (shared by every sipd instance: the
- *   one that accepts a connection serves it), up to max_connections per instance (more
- *   are accepted and closed at once). A connection's bytes are framed into messages by
+ *   one that accepts a connection serves it), up to max_connections per instance and
+ *   max_per_source from one source address per instance (more are accepted and closed
+ *   at once, counted sip_tcp_refused). A connection's bytes are framed into messages by
  *   Content-Length (RFC 3261 18.3, sipmsg_frame); CRLF keep-alives between messages are
  *   skipped and a double CRLF is answered with one (RFC 5626 4.4.1). A message without a
  *   valid Content-Length is handed over as its header section only (so the core can
@@ -42,6 +43,7 @@ struct tcp_limits {
     size_t max_message;
     uint64_t idle_ms;
     size_t max_connections;
+    size_t max_per_source; /* accepted connections from one address; 0: no cap */
 };
 
 /* A message arrived: src (borrowed) names the connection and the peer. */

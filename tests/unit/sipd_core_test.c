@@ -499,7 +499,7 @@ static void tcp_listen(size_t max_connections) {
     assert_int_equal(listen(fd, 16), 0);
     getsockname(fd, (struct sockaddr *)&a, &len);
     tcp_port = ntohs(a.sin_port);
-    struct tcp_limits limits = {4096, 60000, max_connections};
+    struct tcp_limits limits = {4096, 60000, max_connections, 0};
     tcp = tcp_open(&loop, &fd, 1, &limits, core_on_message, core, &slot);
     assert_non_null(tcp);
 }
