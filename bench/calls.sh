@@ -132,6 +132,7 @@ pids_of_sb() { "$SB" -c "$WORK/sb" status | awk 'NR > 2 && $3 != "-" { print $3 
 # --- Switchboard: default master.cf (2 sipd), port range wide enough for HELD calls
 chmod 755 "$WORK"
 make_confdir "$WORK/sb" "$top/build/bin"
+echo "api_insecure = yes" >>"$WORK/sb/main.cf" # loopback: the bench reads the API without a token
 sed -i -e 's/^log_level = .*/log_level = warn/' "$WORK/sb/main.cf"
 sed -i "s/^rtp_port_range = .*/rtp_port_range = 20000-60000/" "$WORK/sb/main.cf"
 ulimit -n 65536 2>/dev/null
