@@ -373,8 +373,10 @@ static int apid_init_privileged(worker_t *w) {
 static void apid_reload(worker_t *w, const cfg_t *old) {
     (void)old;
     struct apid *a = w->role_ctx;
-    if (a)
-        apid_gate_update(a); /* api_token, api_insecure, api_allowed_hosts, api_peers */
+    if (!a)
+        return;
+    apid_gate_update(a); /* api_token, api_insecure, api_allowed_hosts, api_peers */
+    worker_ready_changed(w); /* a token set (or gone) makes apid ready (or not) */
 }
 
 static void apid_drained(void *arg) {

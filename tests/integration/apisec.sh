@@ -197,6 +197,10 @@ check_eq "no token file: the token-less requests still get nothing" "503 UNAVAIL
 check "no token file: status says apid waits for a token" \
   bash -c "'$SB_BIN/switchboard' -c '$CONF' status | grep '^apid' | grep -q 'API token'"
 check "no token file: the log says why" grep -q "no API token" "$LOG"
+set_param api_token reload-set-token-0123456789
+sb reload >/dev/null
+check "api_token set by a reload: apid serves again and turns ready" wait_until 10 \
+  '[ "$(code "$(nreq GET /api/v1/stats -H "Authorization: Bearer reload-set-token-0123456789")")" = 200 ] && [ "$(status_field apid 0 4)" = ready ]'
 check "the token is never logged" bash -c "! grep -q '$TOK' '$LOG'"
 mv "$CONF/api.token.kept" "$CONF/api.token"
 sb stop >/dev/null
