@@ -99,6 +99,8 @@
     X(api_tls_cert, CFG_T_STR, "",                                                         \
       "PEM certificate chain apid serves HTTPS with (read as root at start); empty: HTTP")  \
     X(api_tls_key, CFG_T_STR, "", "PEM private key of api_tls_cert (read as root at start)")  \
+    X(api_connections_per_client, CFG_T_INT, "64",                                         \
+      "Most connections to apid one client address may hold at once (0: no limit)")       \
     X(api_events_per_client, CFG_T_INT, "32",                                              \
       "Most event streams (GET /api/v1/events) open at once from one client address; past it 429")
 

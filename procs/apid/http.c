@@ -484,7 +484,8 @@ static void http_on_close(uv_handle_t *h) {
 }
 
 http_server_t *http_start(uv_loop_t *loop, const int *fds, size_t nfds, http_handler_fn handler,
-                          void *arg, const struct http_tls *tls, char *err, size_t errlen) {
+                          void *arg, const struct http_config *conf, char *err, size_t errlen) {
+    bool tls = conf->tls_key && conf->tls_cert;
     http_server_t *s = NULL;
     if (nfds > 0)
         s = calloc(1, sizeof *s + nfds * sizeof s->daemons[0]);
@@ -520,8 +521,8 @@ http_server_t *http_start(uv_loop_t *loop, const int *fds, size_t nfds, http_han
          * comes first so that MHD logs nothing to stderr itself. */
         /* TLS (GnuTLS inside MHD): the key and certificate in PEM, or nothing. */
         struct MHD_OptionItem tls_opts[] = {
-            {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, tls ? (void *)tls->key : NULL},
-            {MHD_OPTION_HTTPS_MEM_CERT, 0, tls ? (void *)tls->cert : NULL},
+            {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)conf->tls_key},
+            {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)conf->tls_cert},
             {MHD_OPTION_END, 0, NULL},
         };
         d->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
@@ -530,6 +531,7 @@ http_server_t *http_start(uv_loop_t *loop, const int *fds, size_t nfds, http_han
                                   s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)d->listen_fd,
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_MAX_CONNECTIONS,
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_IDLE_TIMEOUT_S,
+                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, conf->max_per_client,
                                   MHD_OPTION_NOTIFY_COMPLETED, http_completed, d,
                                   MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
         if (!d->mhd) {

@@ -316,9 +316,12 @@ static int apid_init(worker_t *w) {
         log_fatal("redis_address: %s", err);
     if (!(a->ctl = ctl_new(w, a->events)))
         log_fatal("out of memory");
-    struct http_tls tls = {a->tls_key, a->tls_cert};
-    a->http = http_start(w->loop, fds, nfds, apid_handle, a, a->tls_cert ? &tls : NULL, err,
-                         sizeof err);
+    struct http_config conf = {
+        .tls_key = a->tls_key,
+        .tls_cert = a->tls_cert,
+        .max_per_client = (unsigned)cfg_int(w->cfg, CFG_api_connections_per_client),
+    };
+    a->http = http_start(w->loop, fds, nfds, apid_handle, a, &conf, err, sizeof err);
     if (!a->http)
         log_fatal("api_listen: %s", err);
     uv_timer_init(w->loop, &a->tick);

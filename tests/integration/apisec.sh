@@ -3,7 +3,8 @@
 # as it was seen. master writes a random token (mode 0600) at first start and `switchboard
 # api-token` prints it; a request without it or with a wrong one is 401; a foreign page's
 # preflight gets no CORS header and its DELETE is refused even with the token; a rebound
-# name in Host (DNS rebinding) is 421, on the dashboard too; 257 event streams from one
+# name in Host (DNS rebinding) is 421, on the dashboard too; one address holding 64 idle
+# connections cannot hold more (api_connections_per_client); 257 event streams from one
 # address: past api_events_per_client the answer is 429 while another address still
 # gets its stream; api_insecure (no token) is accepted only on loopback; HTTPS with
 # api_tls_cert and api_tls_key; an apid without a token serves nothing.
@@ -85,6 +86,39 @@ set_param api_allowed_hosts pbx.example.net
 sb reload >/dev/null
 check "api_allowed_hosts: a name added by reload is accepted" wait_until 5 \
   '[ "$(code "$(nreq GET /api/v1/stats -H "Host: pbx.example.net" -H "Authorization: Bearer $TOK")")" = 200 ]'
+
+# ---- 256 idle connections from one address locked everyone out ----
+python3 - "$API_PORT" >"$SB_OUT/conns.txt" 2>&1 <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+def ask(src):
+    s = socket.socket()
+    s.settimeout(3)
+    s.bind((src, 0))
+    try:
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        data = s.recv(64)
+        return data.split(b" ")[1].decode() if data.startswith(b"HTTP/1.1 ") else "closed"
+    except OSError:
+        return "closed"
+    finally:
+        s.close()
+idle = []
+for i in range(64):
+    c = socket.socket()
+    c.bind(("127.0.0.1", 0))
+    c.connect(("127.0.0.1", port))
+    idle.append(c)
+print("65th", ask("127.0.0.1"))
+print("other", ask("127.0.0.2"))
+for c in idle:
+    c.close()
+PY
+check_eq "64 idle connections from 127.0.0.1: its 65th is closed unanswered (api_connections_per_client)" \
+  "65th closed" "$(grep '^65th' "$SB_OUT/conns.txt")"
+check_eq "meanwhile another address (127.0.0.2) is answered" "other 200" "$(grep '^other' "$SB_OUT/conns.txt")"
+check "once they close, 127.0.0.1 is answered again" wait_until 5 '[ "$(code "$(nreq GET /api/v1/health)")" = 200 ]'
 
 # ---- 257 event streams from one address ----
 python3 - "$API_PORT" "$TOK" >"$SB_OUT/streams.txt" 2>&1 <<'PY'
