@@ -134,6 +134,7 @@ chmod 755 "$WORK"
 make_confdir "$WORK/sb" "$top/build/bin"
 # one SIPp source sends the whole load: the per-source rate limits (sip_pike_*) are off
 printf 'sip_pike_requests = 0\nsip_pike_calls = 0\n' >>"$WORK/sb/main.cf"
+echo "api_insecure = yes" >>"$WORK/sb/main.cf" # loopback: the bench reads the API without a token
 sed -i -e 's/^log_level = .*/log_level = warn/' "$WORK/sb/main.cf"
 sed -i "s/^rtp_port_range = .*/rtp_port_range = 20000-60000/" "$WORK/sb/main.cf"
 ulimit -n 65536 2>/dev/null

@@ -90,7 +90,7 @@
     X(session_min_se, CFG_T_INT, "90",                                                     \
       "Shortest session timer interval (RFC 4028 Min-SE) a caller may ask, seconds; below: 422") \
     X(api_token, CFG_T_STR, "",                                                            \
-      "Bearer token the REST API, events and metrics require (not health); empty: none") \
+      "Bearer token the API, events and metrics require (not health); empty: api_token_file's") \
     X(api_events_keepalive, CFG_T_TIME, "15s",                                             \
       "How often an idle event stream (GET /api/v1/events) gets a keep-alive comment")   \
     X(api_peers, CFG_T_STR, "",                                                            \
@@ -117,6 +117,20 @@
     X(register_max_contacts, CFG_T_INT, "10",                                              \
       "Most bindings per AOR; a REGISTER that would add past it gets 503; 0: no limit")   \
     X(redis_maxmemory, CFG_T_STR, "256mb",                                                 \
-      "maxmemory of the embedded Redis (master.cf passes it; policy noeviction)")
+      "maxmemory of the embedded Redis (master.cf passes it; policy noeviction)")          \
+    /* admin API security: token file, insecure loopback mode, Host allowlist, streams */  \
+    X(api_token_file, CFG_T_STR, "$config_directory/api.token",                            \
+      "File of the API token (mode 0600), made by master at first start; api_token overrides") \
+    X(api_insecure, CFG_T_BOOL, "no",                                                      \
+      "Serve the API without a token; allowed only when every api_listen address is loopback") \
+    X(api_allowed_hosts, CFG_T_HOST_LIST, "",                                              \
+      "More names the API answers to in the Host header (besides the node's own addresses)") \
+    X(api_tls_cert, CFG_T_STR, "",                                                         \
+      "PEM certificate chain apid serves HTTPS with (read as root at start); empty: HTTP")  \
+    X(api_tls_key, CFG_T_STR, "", "PEM private key of api_tls_cert (read as root at start)")  \
+    X(api_connections_per_client, CFG_T_INT, "64",                                         \
+      "Most connections to apid one client address may hold at once (0: no limit)")       \
+    X(api_events_per_client, CFG_T_INT, "32",                                              \
+      "Most event streams (GET /api/v1/events) open at once from one client address; past it 429")
 
 #endif

@@ -1,6 +1,8 @@
 /* config - see config.h */
 #include "config.h"
 
+#include "apitoken.h"
+
 #include <stdio.h>
 
 #include "shm.h"
@@ -18,6 +20,11 @@ int config_load(const char *confdir, cfg_t **cfgp, mcf_t **mcfp, char *err, size
         return -1;
     mcf_t *mcf = mcf_load(cfg, err, errlen);
     if (!mcf) {
+        cfg_free(cfg);
+        return -1;
+    }
+    if (apitok_check(cfg, err, errlen) < 0) {
+        mcf_free(mcf);
         cfg_free(cfg);
         return -1;
     }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "apitoken.h"
 #include "clock.h"
 #include "config.h"
 #include "log.h"
@@ -237,6 +238,16 @@ int main(int argc, char **argv) {
         sigs[i]->data = &m;
         uv_signal_start(sigs[i], on_signal, signums[i]);
     }
+
+    /* The admin API's token: made once, kept across restarts (apitoken.h). */
+    const char *token_file = cfg_str(cfg, CFG_api_token_file);
+    rc = apitok_ensure(token_file);
+    if (rc == 1)
+        log_info("made a new API token in %s (switchboard api-token prints it)", token_file);
+    else if (rc < 0)
+        log_error("api_token_file %s: %s: apid serves only with main.cf api_token, or with "
+                  "api_insecure = yes on loopback",
+                  token_file, strerror(-rc));
 
     struct sup_params params = {&m.loop,    m.shm,      m.shm_fd, m.confdir,
                                 daemon_dir, getpid(), on_stopped, &m};

@@ -588,6 +588,7 @@ static void inst_spawn(struct sup_inst *in) {
     char *wargv[48];
     char **argv;
     int sv[2] = {-1, -1};
+    int token_fd = -1;
     size_t off = 0;
 
     if (!in->exec) {
@@ -605,6 +606,11 @@ static void inst_spawn(struct sup_inst *in) {
         ADD_FD("shm", s->p.shm_fd);
         ADD_FD("master", sv[1]);
         ADD_FD("listen", lfd);
+        /* apid's bearer token: the file is root's; the descriptor lets apid read it. */
+        if (d->role == SB_ROLE_apid &&
+            (token_fd = open(cfg_str(s->cfg, CFG_api_token_file),
+                             O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+            ADD_FD("api_token", token_fd);
         if (d->type == MCF_INET)
             for (int i = 0; i < s->nlsn && nfds < SUP_MAX_FDS && off < sizeof fdspec - 40; i++) {
                 int fd = s->lsn[i].role == d->role ? lsn_fd_for(&s->lsn[i], in->index) : -1;
@@ -650,6 +656,8 @@ static void inst_spawn(struct sup_inst *in) {
     if (pid == 0)
         child_exec(s, in, fds, nfds, argv);
     sigprocmask(SIG_SETMASK, &old, NULL);
+    if (token_fd >= 0)
+        close(token_fd);
     if (pid < 0) {
         log_error("%s: fork: %s", in->name, strerror(errno));
         goto failed;

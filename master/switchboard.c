@@ -14,6 +14,9 @@
  *   status  one line per process: service, instance, pid, state (starting, ready,
  *           degraded, draining, stopping, throttled), uptime, restarts, and what a
  *           starting or degraded process waits for (exit 3 when not running)
+ *   api-token  prints the admin API's bearer token: main.cf api_token when set, else the
+ *           one of api_token_file (made now when missing; only its owner, root, can read it)
+ *   redis-acl  prints the Redis ACL users of the roles (redisacl.h), for an external Redis
  */
 #include <errno.h>
 #include <libgen.h>
@@ -25,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "apitoken.h"
 #include "clock.h"
 #include "config.h"
 #include "preflight.h"
@@ -37,7 +41,8 @@
 #define POLL_US 5000
 
 static void usage(void) {
-    fprintf(stderr, "usage: switchboard [-c CONFDIR] start|stop|reload|status|check|redis-acl\n");
+    fprintf(stderr, "usage: switchboard [-c CONFDIR] start|stop|reload|status|check|api-token|"
+                    "redis-acl\n");
     exit(2);
 }
 
@@ -110,6 +115,29 @@ static void print_not_ready(const struct shm_seg *seg) {
                 shm_state_name((enum shm_state)p.state), p.reason[0] ? ": waiting for " : "",
                 p.reason[0] ? why_text(&p, why, sizeof why) : "");
     }
+}
+
+/* api-token: the token apid requires. */
+static int cmd_api_token(const cfg_t *cfg) {
+    const char *set = cfg_str(cfg, CFG_api_token);
+    if (*set) {
+        printf("%s\n", set);
+        return 0;
+    }
+    const char *path = cfg_str(cfg, CFG_api_token_file);
+    char token[APITOK_MAX + 1];
+    int rc = apitok_ensure(path);
+    if (rc >= 0)
+        rc = apitok_read(path, token, sizeof token);
+    if (rc < 0) {
+        fprintf(stderr, "switchboard: api_token_file %s: %s\n", path,
+                rc == -EINVAL ? "not a token (16 to 256 characters of [A-Za-z0-9-._~+/])"
+                              : strerror(-rc));
+        return 1;
+    }
+    printf("%s\n", token);
+    explicit_bzero(token, sizeof token);
+    return 0;
 }
 
 static int open_shm(const cfg_t *cfg, struct shm_seg **seg) {
@@ -304,11 +332,22 @@ int main(int argc, char **argv) {
     cfg_t *cfg;
     mcf_t *mcf;
     if (strcmp(cmd, "start") && strcmp(cmd, "stop") && strcmp(cmd, "reload") &&
-        strcmp(cmd, "status") && strcmp(cmd, "check") && strcmp(cmd, "redis-acl"))
+        strcmp(cmd, "status") && strcmp(cmd, "check") && strcmp(cmd, "api-token") &&
+        strcmp(cmd, "redis-acl"))
         usage();
     int rc = 0;
     if (strcmp(cmd, "redis-acl") == 0)
         return cmd_redis_acl(real);
+    if (strcmp(cmd, "api-token") == 0) {
+        char err[1024];
+        if (!(cfg = cfg_load(real, err, sizeof err))) {
+            fprintf(stderr, "switchboard: %s\n", err);
+            return 1;
+        }
+        rc = cmd_api_token(cfg);
+        cfg_free(cfg);
+        return rc;
+    }
     if (strcmp(cmd, "status") == 0 || strcmp(cmd, "stop") == 0) {
         /* Only run_directory is needed: a broken master.cf must not stop these. */
         char err[1024];

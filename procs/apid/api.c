@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api_gate.h"
 #include "api_metrics.h"
 #include "api_views.h"
 
@@ -16,27 +17,12 @@
 #define API_ALLOW_POST "POST"
 #define API_ALLOW_DIALOG "GET, HEAD, DELETE"
 #define API_ALLOW_DRAIN "GET, HEAD, POST, DELETE"
-#define API_BEARER "Bearer realm=\"switchboard\""
 #define API_REG_PREFIX "/api/v1/registrations/"
 #define API_DLG_PREFIX "/api/v1/dialogs/"
 #define API_RTP_PREFIX "/api/v1/rtpmanagers/"
 #define API_DRAIN_SUFFIX "/drain"
 
 typedef int (*api_get_fn)(const struct api_env *env, json_t **doc);
-
-/* Every answer under /api/ may be read by a page of another origin: the dashboard of one
- * node of an HA pair reads the other nodes (with the token, when one is set). */
-static const char *const api_cors_headers[] = {"Access-Control-Allow-Origin", "*", NULL};
-/* The answer to a preflight (OPTIONS): what a cross-origin request may carry. */
-static const char *const api_preflight_headers[] = {"Access-Control-Allow-Origin",
-                                                    "*",
-                                                    "Access-Control-Allow-Methods",
-                                                    "GET, POST, DELETE",
-                                                    "Access-Control-Allow-Headers",
-                                                    "Authorization, Content-Type",
-                                                    "Access-Control-Max-Age",
-                                                    "600",
-                                                    NULL};
 
 /* The routes with a fixed path: adding one is one line. get NULL: op names the work. */
 static const struct api_endpoint {
@@ -60,26 +46,6 @@ static const struct api_endpoint {
     {"/api/v1/dialplan/reload", false, NULL, API_OP_DIALPLAN_RELOAD, true, false},
     {"/metrics", false, NULL, API_OP_NONE, false, false},
 };
-
-bool api_token_ok(const char *token, const char *authorization, const char *access_token) {
-    if (!token || !*token)
-        return true;
-    const char *given = access_token;
-    if (authorization && strncasecmp(authorization, "Bearer ", 7) == 0) {
-        given = authorization + 7;
-        while (*given == ' ')
-            given++;
-    }
-    if (!given)
-        return false;
-    /* Constant time in the candidate: every byte of the token is compared, whatever
-     * the candidate's length or where it first differs. */
-    size_t n = strlen(token), m = strlen(given);
-    volatile unsigned char diff = (unsigned char)(n != m);
-    for (size_t i = 0; i < n; i++)
-        diff |= (unsigned char)token[i] ^ (unsigned char)(i < m ? given[i] : 0);
-    return diff == 0;
-}
 
 static int api_answer_error(struct api_answer *ans, int status, const char *text) {
     ans->status = status;
@@ -227,6 +193,17 @@ int api_handle(const struct api_env *env, const struct api_request *req, struct 
     size_t path_len = strcspn(url, "?");
     bool api = path_len >= 5 && memcmp(url, "/api/", 5) == 0;
     bool metrics = path_len == 8 && memcmp(url, "/metrics", 8) == 0;
+    bool public_path = !api && !metrics; /* the dashboard: public code, no data */
+    for (size_t i = 0; i < sizeof api_endpoints / sizeof api_endpoints[0]; i++)
+        if (api_endpoints[i].public && strlen(api_endpoints[i].path) == path_len &&
+            memcmp(api_endpoints[i].path, url, path_len) == 0)
+            public_path = true;
+    /* Host, Origin and the token, before any route: a route added below cannot skip them. */
+    struct api_gate plain = {.token = env->token};
+    int gate = api_gate_check(env->gate ? env->gate : &plain, req, api || metrics, public_path,
+                              ans);
+    if (gate != 0)
+        return gate;
     if (!api && !metrics) {
         if (!api_is_get(req->method)) {
             ans->allow = API_ALLOW_GET;
@@ -234,12 +211,10 @@ int api_handle(const struct api_env *env, const struct api_request *req, struct 
         }
         if (req->body_len > 0)
             return api_answer_error(ans, 413, NULL);
-        ans->op = API_OP_FILE; /* the dashboard: public code, no data */
+        ans->op = API_OP_FILE;
         ans->status = 200;
         return 200;
     }
-    if (api)
-        ans->headers = api_cors_headers;
     const struct api_endpoint *ep = NULL;
     for (size_t i = 0; i < sizeof api_endpoints / sizeof api_endpoints[0]; i++)
         if (strlen(api_endpoints[i].path) == path_len &&
@@ -251,16 +226,6 @@ int api_handle(const struct api_env *env, const struct api_request *req, struct 
     bool drain_item = !ep && api_has_prefix(url, path_len, API_RTP_PREFIX);
     if (!ep && !reg_item && !dlg_item && !drain_item)
         return api_answer_error(ans, 404, NULL);
-    /* A CORS preflight carries no credentials: it learns only what the API accepts. */
-    if (api && strcmp(req->method, "OPTIONS") == 0) {
-        ans->headers = api_preflight_headers;
-        ans->status = 204;
-        return 204;
-    }
-    if (!(ep && ep->public) && !api_token_ok(env->token, req->authorization, req->access_token)) {
-        ans->www_authenticate = API_BEARER;
-        return api_answer_error(ans, 401, NULL);
-    }
     if (reg_item)
         return api_reg_delete(env, req, url + rp, path_len - rp, ans);
     if (dlg_item) {
@@ -314,7 +279,8 @@ void api_answer_fini(struct api_answer *ans) {
     free(ans->aor);
     free(ans->contact);
     free(ans->call_id);
-    ans->body = ans->aor = ans->contact = ans->call_id = NULL;
+    free(ans->cors_origin);
+    ans->body = ans->aor = ans->contact = ans->call_id = ans->cors_origin = NULL;
 }
 
 int api_route(const struct api_env *env, const char *method, const char *url, uint64_t body_len,

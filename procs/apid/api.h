@@ -3,10 +3,12 @@
  *   api - apid's REST routes: a request in, an HTTP status and a body out, or the
  *   operation (enum api_op) the caller must run (Redis, IPC, a stream, a dashboard file).
  * DESCRIPTION
- *   api_handle checks the body cap, the path (routes of docs/api.md), the bearer token (not
- *   for health, the dashboard or a preflight), the method and the body, then answers the
- *   node views and /metrics itself. No I/O, no state. Layers, each calling only those below:
- *   api.c; api_views.c, api_records.c, api_metrics.c, api_sse.c; api_base.c. regstore.c,
+ *   api_handle checks the body cap, then runs the gate (api_gate.h: Host, Origin, preflight,
+ *   the bearer token, for every path before any route), then the path (routes of
+ *   docs/api.md), the method and the body, then answers the node views and /metrics itself.
+ *   No I/O, no state. Layers, each calling only those below: api.c; api_gate.c,
+ *   api_views.c, api_records.c, api_metrics.c, api_sse.c (api_gate.c reads api_views.c's
+ *   api_peer_origin); api_base.c. regstore.c,
  *   ctl.c and events.c call the middle layer, main.c this one.
  * OWNERSHIP
  *   Requests borrowed; an answer's strings malloc'd (api_answer_fini), its headers static.
@@ -32,6 +34,8 @@ struct api_request {
     const char *authorization; /* Authorization header, or NULL */
     const char *access_token;  /* access_token query argument, or NULL */
     const char *mode;          /* mode query argument (drain), or NULL */
+    const char *host;          /* Host header, or NULL */
+    const char *origin;        /* Origin header, or NULL */
 };
 
 enum api_op {
@@ -61,7 +65,9 @@ struct api_answer {
     char *call_id; /* API_OP_DLG_GET, API_OP_DLG_HANGUP: malloc'd */
     int instance;  /* API_OP_DRAIN_*: the mediad instance */
     bool aggressive; /* API_OP_DRAIN_START: mode=aggressive */
-    const char *const *headers; /* static name, value pairs ending with NULL: CORS */
+    const char *const *headers; /* name, value pairs ending with NULL (CORS): static, or cors */
+    char *cors_origin;          /* malloc'd: the origin echoed in Access-Control-Allow-Origin */
+    const char *cors[12];       /* the CORS pairs api_gate made (into cors_origin) */
 };
 
 /* Answers one request into ans (zeroed here); see DESCRIPTION. Returns ans->status. */

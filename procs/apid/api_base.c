@@ -14,10 +14,13 @@ static const struct api_error {
 } api_errors[] = {
     {400, "bad request", "BAD_REQUEST"},
     {401, "missing or wrong bearer token", "UNAUTHORIZED"},
+    {403, "origin not allowed", "FORBIDDEN"},
     {404, "no such endpoint", "NOT_FOUND"},
     {405, "method not allowed", "METHOD_NOT_ALLOWED"},
     {409, "conflict", "CONFLICT"},
     {413, "request body not accepted", "PAYLOAD_TOO_LARGE"},
+    {421, "this server does not answer to that Host", "MISDIRECTED"},
+    {429, "too many event streams from this address", "TOO_MANY_REQUESTS"},
     {503, "service unavailable", "UNAVAILABLE"},
     {500, "internal error", "INTERNAL"}, /* last: the default */
 };

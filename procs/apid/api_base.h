@@ -68,11 +68,16 @@ struct api_drain {
     int64_t started_us, ended_us; /* wall clock; 0 when not yet */
 };
 
+struct api_gate;
+
 struct api_env {
     const struct shm_seg *shm;      /* the process table (master's header and slots) */
     const char *node_id;            /* main.cf node_id */
     const cfg_t *cfg;               /* main.cf, for /api/v1/config; NULL: 503 there */
-    const char *token;              /* main.cf api_token; NULL or "": no token needed */
+    const char *token;              /* the bearer token; NULL or "": none needed (when gate
+                                     * is NULL: unit tests) */
+    const struct api_gate *gate;    /* Host, Origin and token rules (api_gate.h); NULL: only
+                                     * token above */
     bool redis_up;                  /* apid's own Redis link */
     int64_t registrations;          /* active bindings counted in Redis, -1 when not known */
     int64_t now_wall_us;            /* clock_wall_us() of the request: timestamps, uptimes */
@@ -100,8 +105,8 @@ json_t *api_uint(uint64_t v);
  * memory is short: unsorted is still right). */
 void api_json_sort(json_t *list, int (*cmp)(const void *, const void *));
 
-/* The standard error body for status (400, 401, 404, 405, 409, 413, 503; others are
- * "INTERNAL"); text replaces the standard message when not NULL. malloc'd; NULL when out
+/* The standard error body for status (400, 401, 403, 404, 405, 409, 413, 421, 429, 503;
+ * others are "INTERNAL"); text replaces the standard message when not NULL. malloc'd; NULL when out
  * of memory. */
 char *api_error_body(int status);
 char *api_error_text(int status, const char *text);

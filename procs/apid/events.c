@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@
 struct events_client {
     events_t *ev; /* NULL once events_close ran */
     http_call_t *call;
+    char peer[48]; /* the client's address: streams are counted per address */
     struct events_client *prev, *next;
 };
 
@@ -160,7 +162,19 @@ void events_close(events_t *ev) {
     free(ev);
 }
 
-void events_attach(events_t *ev, http_call_t *call, struct http_response *resp) {
+void events_attach(events_t *ev, http_call_t *call, const char *peer, size_t max_per_peer,
+                   struct http_response *resp) {
+    size_t same = 0;
+    for (struct events_client *o = ev->clients; o; o = o->next)
+        same += strcmp(o->peer, peer) == 0;
+    if (same >= max_per_peer) { /* one address cannot take every connection of apid */
+        resp->status = 429;
+        resp->body = api_error_body(429);
+        log_ratelimited(LOG_WARN, "events: %s has %zu streams open (api_events_per_client): "
+                        "refused another",
+                        peer, same);
+        return;
+    }
     struct events_client *c = calloc(1, sizeof *c);
     if (!c) {
         resp->status = 500;
@@ -169,6 +183,7 @@ void events_attach(events_t *ev, http_call_t *call, struct http_response *resp) 
     }
     c->ev = ev;
     c->call = call;
+    snprintf(c->peer, sizeof c->peer, "%s", peer);
     c->next = ev->clients;
     if (ev->clients)
         ev->clients->prev = c;

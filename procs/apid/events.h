@@ -49,8 +49,10 @@ events_t *events_open(uv_loop_t *loop, const char *redis_address,
 /* Whether Redis has confirmed the subscription (an event published now reaches us). */
 bool events_subscribed(const events_t *ev);
 void events_close(events_t *ev);
-/* Fills resp for GET /api/v1/events: a stream that receives every event from now on. */
-void events_attach(events_t *ev, http_call_t *call, struct http_response *resp);
+/* Fills resp for GET /api/v1/events: a stream that receives every event from now on; or
+ * a 429 when the client's address (peer, borrowed) has max_per_peer streams open already. */
+void events_attach(events_t *ev, http_call_t *call, const char *peer, size_t max_per_peer,
+                   struct http_response *resp);
 /* Sends an event of apid's own (drain.*) to every client: type and its JSON data text
  * (one line), both borrowed. */
 void events_publish(events_t *ev, const char *type, const char *data);

@@ -1,6 +1,7 @@
 /* http - see http.h */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
@@ -44,7 +45,7 @@ struct http_call {
     size_t discarded;            /* bytes of a too-long chunked body thrown away */
     struct MHD_Response *answer; /* a deferred call's answer, queued at resume */
     unsigned answer_status;
-    const char *const *headers; /* the handler's extra headers, kept for a later answer */
+    char **headers; /* a copy of the handler's extra headers, kept for a later answer */
     /* stream */
     char *queue; /* bytes not yet given to MHD: queue[qoff .. qlen) */
     size_t qlen, qoff;
@@ -108,7 +109,31 @@ static uint64_t http_body_len(struct MHD_Connection *conn) {
     return n;
 }
 
-static bool http_add_headers(struct MHD_Response *r, const char *const *headers) {
+/* One malloc'd block holding a copy of name, value pairs ending with NULL; NULL for none
+ * (or out of memory: the answer then goes without them, never with a stale pointer). */
+static char **http_headers_dup(const char *const *headers) {
+    size_t n = 0, bytes = 0;
+    while (headers && headers[n] && headers[n + 1]) {
+        bytes += strlen(headers[n]) + strlen(headers[n + 1]) + 2;
+        n += 2;
+    }
+    if (n == 0)
+        return NULL;
+    char **out = malloc((n + 1) * sizeof *out + bytes);
+    if (!out)
+        return NULL;
+    char *p = (char *)(out + n + 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(headers[i]) + 1;
+        memcpy(p, headers[i], len);
+        out[i] = p;
+        p += len;
+    }
+    out[n] = NULL;
+    return out;
+}
+
+static bool http_add_headers(struct MHD_Response *r, char *const *headers) {
     bool ok = true;
     for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
         ok &= MHD_add_response_header(r, headers[i], headers[i + 1]) == MHD_YES;
@@ -118,7 +143,7 @@ static bool http_add_headers(struct MHD_Response *r, const char *const *headers)
 /* An MHD response from the handler's answer (body taken); NULL when out of memory.
  * headers: the call's extra headers. */
 static struct MHD_Response *http_make_response(http_server_t *s, struct http_response *resp,
-                                               const char *const *headers) {
+                                               char *const *headers) {
     if (!resp->body)
         resp->body_len = 0;
     struct MHD_Response *r =
@@ -198,8 +223,22 @@ static void http_resume(http_call_t *c) {
     http_kick(c->daemon);
 }
 
+/* The client's address as text, without the port; "" when MHD does not know it. */
+static const char *http_peer(struct MHD_Connection *conn, char *out, size_t cap) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    out[0] = '\0';
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap);
+    return out;
+}
+
 static enum MHD_Result http_dispatch(http_call_t *c, const char *method, const char *url) {
     http_server_t *s = c->server;
+    char peer[INET6_ADDRSTRLEN];
     struct MHD_Connection *conn = c->conn;
     uint64_t body_len = c->declared_len;
     if (c->discarded > 0)
@@ -215,13 +254,17 @@ static enum MHD_Result http_dispatch(http_call_t *c, const char *method, const c
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
         .access_token = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "access_token"),
         .mode = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "mode"),
+        .host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+        .origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
+        .peer = http_peer(conn, peer, sizeof peer),
         .call = c,
     };
     struct http_response resp = {0};
     s->handler(s->arg, &req, &resp);
     free(c->body); /* the handler copied what it keeps */
     c->body = NULL;
-    c->headers = resp.headers;
+    free(c->headers);
+    c->headers = http_headers_dup(resp.headers);
     if (resp.defer && !resp.stream) {
         free(resp.body);
         c->state = HTTP_C_DEFERRED;
@@ -346,6 +389,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
         MHD_destroy_response(c->answer);
     free(c->body);
     free(c->queue);
+    free(c->headers);
     free(c);
 }
 
@@ -440,7 +484,8 @@ static void http_on_close(uv_handle_t *h) {
 }
 
 http_server_t *http_start(uv_loop_t *loop, const int *fds, size_t nfds, http_handler_fn handler,
-                          void *arg, char *err, size_t errlen) {
+                          void *arg, const struct http_config *conf, char *err, size_t errlen) {
+    bool tls = conf->tls_key && conf->tls_cert;
     http_server_t *s = NULL;
     if (nfds > 0)
         s = calloc(1, sizeof *s + nfds * sizeof s->daemons[0]);
@@ -474,12 +519,21 @@ http_server_t *http_start(uv_loop_t *loop, const int *fds, size_t nfds, http_han
         }
         /* External epoll mode: no thread of MHD's own, our loop drives it. The logger
          * comes first so that MHD logs nothing to stderr itself. */
-        d->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0,
-                                  NULL, NULL, http_access, d, MHD_OPTION_EXTERNAL_LOGGER, http_log,
+        /* TLS (GnuTLS inside MHD): the key and certificate in PEM, or nothing. */
+        struct MHD_OptionItem tls_opts[] = {
+            {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)conf->tls_key},
+            {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)conf->tls_cert},
+            {MHD_OPTION_END, 0, NULL},
+        };
+        d->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+                                      (tls ? MHD_USE_TLS : 0),
+                                  0, NULL, NULL, http_access, d, MHD_OPTION_EXTERNAL_LOGGER, http_log,
                                   s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)d->listen_fd,
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_MAX_CONNECTIONS,
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_IDLE_TIMEOUT_S,
-                                  MHD_OPTION_NOTIFY_COMPLETED, http_completed, d, MHD_OPTION_END);
+                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, conf->max_per_client,
+                                  MHD_OPTION_NOTIFY_COMPLETED, http_completed, d,
+                                  MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
         if (!d->mhd) {
             /* The duplicate may be closed already or not; the process exits after this. */
             snprintf(err, errlen, "cannot start the HTTP server on descriptor %d", fds[i]);

@@ -13,7 +13,9 @@
  *   http_call_answer), or opens a stream (text/event-stream, chunked: bytes pushed with
  *   http_stream_push are queued per client, at most HTTP_STREAM_QUEUE bytes; a client
  *   that lets its queue fill is dropped, so a slow reader never blocks the loop).
- *   Connections are limited (HTTP_MAX_CONNECTIONS per socket) and time out when idle
+ *   With TLS (http_config), MHD runs GnuTLS on every socket; the rest is the same.
+ *   Connections are limited (HTTP_MAX_CONNECTIONS per socket, max_per_client per client
+ *   address) and time out when idle
  *   (a stream or a deferred call does not: it ends with the client or the server).
  * OWNERSHIP
  *   http_start takes the listening descriptors (closed by http_quiesce or http_stop,
@@ -62,6 +64,10 @@ struct http_request {
     const char *authorization; /* the Authorization header, or NULL */
     const char *access_token;  /* the access_token query argument (RFC 6750 2.3), or NULL */
     const char *mode;          /* the mode query argument, or NULL */
+    const char *host;          /* the Host header, or NULL */
+    const char *origin;        /* the Origin header, or NULL */
+    const char *peer;          /* the client's address, numeric ("127.0.0.1", "::1"); "" if
+                                * unknown */
     http_call_t *call;         /* for deferring or streaming */
 };
 
@@ -72,8 +78,10 @@ struct http_response {
     const char *content_type;     /* static; NULL for none */
     const char *allow;            /* static; the Allow header of a 405, or NULL */
     const char *www_authenticate; /* static; the WWW-Authenticate header of a 401, or NULL */
-    /* static name, value pairs ending with NULL, or NULL: added to this answer and, for a
-     * deferred call or a stream, to the one that follows (CORS) */
+    /* name, value pairs ending with NULL, or NULL (borrowed: they must stay valid after
+     * the handler returns, until the server's next call of the handler; the server copies
+     * them at once): added to this answer and, for a deferred call or a stream, to the one
+     * that follows (CORS) */
     const char *const *headers;
     /* an HTML page's Content-Security-Policy (borrowed until the answer is queued); NULL:
      * "default-src 'self'; frame-ancestors 'none'" */
@@ -89,10 +97,22 @@ struct http_response {
 typedef void (*http_handler_fn)(void *arg, const struct http_request *req,
                                 struct http_response *resp);
 
-/* Starts one daemon per descriptor of fds (1..nfds listening TCP sockets, taken over).
- * NULL and the reason in err on failure; every descriptor is closed then. */
+/* How the server is started (fixed until http_stop). */
+struct http_config {
+    /* TLS on every socket (libmicrohttpd's GnuTLS support): the PEM text of the private
+     * key and of the certificate chain (NUL-terminated, borrowed until http_stop); both
+     * NULL: plain HTTP */
+    const char *tls_key;
+    const char *tls_cert;
+    /* most connections one client address may hold on a socket (0: no limit); past it a
+     * new connection is closed at once */
+    unsigned max_per_client;
+};
+
+/* Starts one daemon per descriptor of fds (1..nfds listening TCP sockets, taken over) as
+ * conf says. NULL and the reason in err on failure; every descriptor is closed then. */
 http_server_t *http_start(uv_loop_t *loop, const int *fds, size_t nfds, http_handler_fn handler,
-                          void *arg, char *err, size_t errlen);
+                          void *arg, const struct http_config *conf, char *err, size_t errlen);
 /* Stops accepting (closes the listening descriptors), ends every stream and answers what
  * is in flight with "Connection: close"; calls done(arg) once, from the loop, when no
  * request is in flight. Idle keep-alive connections stay open until http_stop. */

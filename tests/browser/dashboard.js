@@ -7,6 +7,7 @@
 const { chromium } = require('playwright-core');
 const { execSync } = require('child_process');
 const path = require('path');
+const { gotoAndLogin } = require('./login');
 
 const api = process.env.SB_API;
 const shots = process.env.SB_SHOTS;
@@ -30,7 +31,7 @@ const alice = '#registrations tbody tr[data-aor="sip:alice@example.com"]';
   page.on('pageerror', (e) => errors.push(e.message));
   try {
     await check('the dashboard loads and its event stream goes live', async () => {
-      await page.goto(api + '/#registrations');
+      await gotoAndLogin(page, api + '/#registrations', process.env.SB_TOKEN);
       await page.waitForFunction(() => document.getElementById('live').textContent === 'live',
         null, { timeout: 10000 });
     });

@@ -13,6 +13,7 @@ const { chromium } = require('playwright-core');
 const { spawn } = require('child_process');
 const fs = require('fs');
 const path = require('path');
+const { gotoAndLogin } = require('./login');
 
 const api = process.env.SB_API;
 const out = process.env.SB_SHOTS;
@@ -97,7 +98,7 @@ async function waitLegs(page, cid, st, ms) {
   page.on('pageerror', (e) => errors.push(e.message));
   try {
     await check('the calls view loads, live and empty', async () => {
-      await page.goto(api + '/#calls');
+      await gotoAndLogin(page, api + '/#calls', process.env.SB_TOKEN);
       await page.waitForFunction(() => document.getElementById('live').textContent === 'live' &&
         document.getElementById('calls-count').textContent === '(0)', null, { timeout: 10000 });
     });

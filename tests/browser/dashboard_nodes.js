@@ -9,6 +9,7 @@
 'use strict';
 const { chromium } = require('playwright-core');
 const path = require('path');
+const { gotoAndLogin } = require('./login');
 
 let failed = 0;
 async function check(desc, fn) {
@@ -31,7 +32,7 @@ async function check(desc, fn) {
   const node = (url) => '#nodes tbody tr[data-url="' + url + '"]';
   const text = async (sel) => (await page.$(sel).then((r) => r && r.textContent())) || 'none';
   try {
-    await page.goto(process.env.SB_API + '/#nodes');
+    await gotoAndLogin(page, process.env.SB_API + '/#nodes', process.env.SB_TOKEN);
     await check('the nodes view lists this node and both peers of api_peers', async () => {
       await page.waitForFunction(() => document.querySelectorAll('#nodes tbody tr').length === 3,
         null, { timeout: 5000 });

@@ -1,5 +1,6 @@
-// The dashboard with main.cf api_token set: the page asks for the token once (a prompt),
-// then reads the API with it and follows the event stream (?access_token=). Prints TAP
+// The dashboard with main.cf api_token set: the page asks for the token once (its login
+// form; a wrong token is refused and asked again), then reads the API with it and follows
+// the event stream (?access_token=). Prints TAP
 // lines; tests/integration/dashboard.sh runs it after setting the token.
 // Env: SB_API, SB_TOKEN, SB_SHOTS, SB_PUBLISH (a shell command publishing an event).
 'use strict';
@@ -30,23 +31,38 @@ async function check(desc, fn) {
     window.EventSource = class extends Base {
       constructor(...args) { super(...args); window.sbStreams++; }
     };
+    // counts the times the login form is shown
+    window.sbLogins = 0;
+    new MutationObserver((records) => {
+      for (const r of records) if (r.target.id === 'login' && !r.target.hidden) window.sbLogins++;
+    }).observe(document, { subtree: true, attributes: true, attributeFilter: ['hidden'] });
   });
-  let prompts = 0;
-  page.on('dialog', (d) => { prompts++; d.accept(process.env.SB_TOKEN); });
   try {
-    await check('the page asks for the token and then goes live', async () => {
+    await check('a wrong token is refused and the form asks again', async () => {
       await page.goto(process.env.SB_API + '/#overview');
+      await page.waitForSelector('#login', { state: 'visible', timeout: 10000 });
+      await page.fill('#login-token', 'wrong-' + process.env.SB_TOKEN);
+      await page.click('#login-submit');
+      await page.waitForFunction(() => !document.getElementById('login').hidden &&
+        /refused/.test(document.getElementById('login-error').textContent), null, { timeout: 5000 });
+    });
+    await check('the page takes the token in its login form and then goes live', async () => {
+      await page.fill('#login-token', process.env.SB_TOKEN);
+      await page.click('#login-submit');
       await page.waitForFunction(() => document.getElementById('live').textContent === 'live',
         null, { timeout: 10000 });
-      if (prompts < 1) throw new Error('no prompt');
+    });
+    await check('the token is kept in sessionStorage, not in a cookie', async () => {
+      const kept = await page.evaluate(() => [sessionStorage.getItem('sb_token'), document.cookie]);
+      if (kept[0] !== process.env.SB_TOKEN || kept[1] !== '') throw new Error(JSON.stringify(kept));
     });
     await check('the overview shows the processes read with the token', async () => {
       await page.waitForFunction(() => /^\d+ \/ 7$/.test(document.getElementById('ov-processes').textContent),
         null, { timeout: 5000 });
     });
-    await check('the page opened one event stream, with the token', async () => {
+    await check('the page opened one event stream with the token (none before it)', async () => {
       const n = await page.evaluate(() => window.sbStreams);
-      if (n !== 1) throw new Error(n + ' streams opened');
+      if (n !== 2) throw new Error(n + ' streams opened'); // the one with the wrong token got 401
     });
     await check('apid has the stream registered', async () => {
       // "live" is the open event of the page's one stream: apid registered it before it
@@ -70,8 +86,15 @@ async function check(desc, fn) {
       await page.waitForSelector('#events li[data-type="registration.added"]',
         { state: 'attached', timeout: 5000 });
     });
-    await check('the token was asked for only once', async () => {
-      if (prompts !== 1) throw new Error(prompts + ' prompts');
+    await check('the token was asked for twice only (the wrong one, then the right one)', async () => {
+      const n = await page.evaluate(() => window.sbLogins);
+      if (n !== 2) throw new Error(n + ' logins');
+    });
+    await check('a reload keeps the token: no login form', async () => {
+      await page.reload();
+      await page.waitForFunction(() => document.getElementById('live').textContent === 'live',
+        null, { timeout: 10000 });
+      if (await page.isVisible('#login')) throw new Error('the form is shown');
     });
     await page.screenshot({ path: path.join(process.env.SB_SHOTS, 'dashboard-token.png'), fullPage: true });
   } finally {

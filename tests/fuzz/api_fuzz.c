@@ -2,12 +2,16 @@
  * NAME
  *   api_fuzz - libFuzzer target for apid's pure request and message handling (api*.h).
  * DESCRIPTION
- *   The first byte picks what the rest is: 0 an HTTP request ("METHOD\nURL\nAUTH\nBODY"),
- *   routed by api_handle with the token "tok" on a small process table; 1 a message
+ *   The first byte picks what the rest is: 0 an HTTP request ("METHOD\nURL\nAUTH\nBODY",
+ *   AUTH being "AUTHORIZATION[\tHOST[\tORIGIN]]"), routed by api_handle through the gate
+ *   (token "tok", Host 127.0.0.1 or pbx.example.com or local, peer http://10.0.0.2:8080)
+ *   on a small process table; 1 a message
  *   published on sb:events (api_sse_from_message); 2 a Redis registration record
  *   (api_registration_append); 3 an Authorization header (api_token_ok); 4 bytes written
  *   as a string by lib/jsonw (valid JSON; valid UTF-8 reads back unchanged). Promises
- *   checked: a status among 200/400/401/404/405/413/500/503; an error or answered body
+ *   checked: a status among 200/204/400/401/403/404/405/413/421/500/503; 421 exactly when
+ *   the Host is not ours; Access-Control-Allow-Origin only ever names the request's
+ *   origin (never "*"); an error or answered body
  *   that is JSON with "error" and "code" (or a metrics page); a 401 whenever the token
  *   was wrong on a guarded route; an unregister names a non-empty AOR without spaces or
  *   control characters; an event is exactly "id: N\nevent: TYPE\ndata: ONE LINE\n\n"; a
@@ -15,7 +19,8 @@
  * OWNERSHIP
  *   Everything allocated for one input is freed before the next (LeakSanitizer checks).
  * LOOP
- *   None: pure code, called by libFuzzer. No file-level state.
+ *   None: pure code, called by libFuzzer. The only file-level state is the gate's host
+ *   set, made once.
  * SEE ALSO
  *   tests/fuzz/run.sh, procs/apid/api.h, api_records.h, api_sse.h
  */
@@ -28,6 +33,7 @@
 
 #include "jsonw.h"
 #include "procs/apid/api.h"
+#include "procs/apid/api_gate.h"
 #include "procs/apid/api_records.h"
 #include "procs/apid/api_sse.h"
 
@@ -69,8 +75,25 @@ static void fuzz_request(const uint8_t *data, size_t size) {
                           .registrations = 3,
                           .now_wall_us = 1795504236000000LL,
                           .now_mono_us = 1000000};
+    /* the third line: AUTHORIZATION[\tHOST[\tORIGIN]] (the gate's Host and Origin rules) */
+    char *host = strchr(auth, '\t'), *origin = NULL;
+    if (host) {
+        *host++ = '\0';
+        if ((origin = strchr(host, '\t')))
+            *origin++ = '\0';
+    }
+    static domains_t *hosts;
+    if (!hosts) {
+        char why[128];
+        if (!(hosts = domains_new("127.0.0.1 pbx.example.com", true, why, sizeof why)))
+            abort();
+    }
+    struct api_gate gate = {.token = "tok", .hosts = hosts, .peers = "http://10.0.0.2:8080"};
+    env.gate = &gate;
     struct api_request req = {.method = method,
                               .url = url,
+                              .host = host,
+                              .origin = origin,
                               .authorization = *auth ? auth : NULL,
                               .body = body_len ? body : NULL,
                               .body_len = body_len};
@@ -80,8 +103,11 @@ static void fuzz_request(const uint8_t *data, size_t size) {
         broken("returned status differs from the answer's");
     switch (status) {
     case 200:
+    case 204:
     case 400:
     case 401:
+    case 403:
+    case 421:
     case 404:
     case 405:
     case 413:
@@ -91,6 +117,14 @@ static void fuzz_request(const uint8_t *data, size_t size) {
     default:
         broken("unexpected status");
     }
+    if (status == 421 && (!host || api_gate_host_ok(hosts, host)))
+        broken("421 for a Host that is ours");
+    if (status != 421 && status != 413 && host && !api_gate_host_ok(hosts, host))
+        broken("a Host not ours got past the gate");
+    for (size_t i = 0; ans.headers && ans.headers[i] && ans.headers[i + 1]; i += 2)
+        if (strcmp(ans.headers[i], "Access-Control-Allow-Origin") == 0 &&
+            (!origin || strcmp(ans.headers[i + 1], origin) != 0))
+            broken("Access-Control-Allow-Origin is not the request's origin");
     size_t path_len = strcspn(url, "?");
     bool guarded =
         strncmp(url, "/api/", 5) == 0 || (path_len == 8 && strncmp(url, "/metrics", 8) == 0);

@@ -32,7 +32,7 @@ CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -st
 # shm/ module whose header these include, so a module split out of another still links.
 SOURCES=(lib/cfg.c lib/mastercf.c lib/roles.c lib/log.c lib/ipc.c shm/shm.c procs/apid/api.c
          procs/apid/api_base.c procs/apid/api_views.c procs/apid/api_records.c
-         procs/apid/api_metrics.c procs/apid/api_sse.c
+         procs/apid/api_metrics.c procs/apid/api_sse.c procs/apid/api_gate.c
          procs/sipd/sipmsg.c procs/sipd/sipuri.c procs/sipd/sipconv.c procs/sipd/sipaddr.c)
 failed=0
 

@@ -14,11 +14,11 @@ sb start >/dev/null || { not_ok "start"; finish; }
 wait_sip_ready
 A=http://127.0.0.1:$API_PORT
 rcli() { redis-cli -s "$CONF/run/private/redis.sock" "$@"; }
-req() { local m=$1 p=$2; shift 2; curl -s --max-time 5 -X "$m" -w '\n%{http_code}' "$@" "$A$p"; }
+req() { local m=$1 p=$2; shift 2; acurl -s --max-time 5 -X "$m" -w '\n%{http_code}' "$@" "$A$p"; }
 body() { sed '$d' <<<"$1"; }
 code() { tail -n 1 <<<"$1"; }
-acode() { local p=$1; shift; curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" "$A$p"; }
-metric() { curl -s --max-time 5 "$A/metrics" | awk -v s="$1" '$1 == s { print $2 }'; }
+acode() { local p=$1; shift; acurl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" "$A$p"; }
+metric() { acurl -s --max-time 5 "$A/metrics" | awk -v s="$1" '$1 == s { print $2 }'; }
 apid_peers() { api /api/v1/processes | jq '[.processes[] | select(.role=="apid") | .counters.ipc_peers] | max'; }
 # apid talks to dialogd, routerd and both mediad
 check "apid is connected to dialogd, routerd and both mediad" wait_until 10 '[ "$(apid_peers)" -ge 4 ]'
@@ -42,7 +42,7 @@ bg_caller() { # NAME SCENARIO CALL-ID: a SIPp caller of 1001 in the background
 tag_of() { sed -n 's/.*;tag=\([^;>]*\).*/\1/p' <<<"$1"; }
 got_bye() { grep -q '^BYE ' <(tr -d '\r' <"$SB_OUT/$1.msg"); }
 
-curl -sN --max-time 55 "$A/api/v1/events" >"$SB_OUT/events.txt" 2>/dev/null &
+curl -H "Authorization: Bearer $(api_token)" -sN --max-time 55 "$A/api/v1/events" >"$SB_OUT/events.txt" 2>/dev/null &
 SSE_PID=$!
 EXTRA_PIDS="${EXTRA_PIDS:-} $SSE_PID"
 wait_until 5 'grep -q "switchboard events" "$SB_OUT/events.txt"'
@@ -71,10 +71,11 @@ check_eq "nodes: this node first, then the two api_peers (no trailing slash)" \
   "$(body "$r" | jq -r '[.nodes[] | "\(.node_id) \(.url) \(.self)"] | join("|")')"
 h=$(curl -s -D - -o /dev/null -X OPTIONS -H 'Origin: http://127.0.0.2:8080' \
   -H 'Access-Control-Request-Method: DELETE' "$A/api/v1/dialogs/x" | tr -d '\r')
-check "preflight: 204 with the allowed methods and headers" bash -c \
+check "preflight of a peer's origin: 204 with the allowed methods and headers" bash -c \
   "grep -q '^HTTP/1.1 204' <<<'$h' && grep -qi '^Access-Control-Allow-Methods: GET, POST, DELETE' <<<'$h' && grep -qi '^Access-Control-Allow-Headers: Authorization, Content-Type' <<<'$h'"
-check "answers under /api/v1 carry Access-Control-Allow-Origin: *" bash -c \
-  "curl -s -D - -o /dev/null '$A/api/v1/stats' | tr -d '\r' | grep -qix 'Access-Control-Allow-Origin: \*'"
+check_eq "answers to a peer's origin name it in Access-Control-Allow-Origin (never *)" \
+  "http://127.0.0.2:8080" "$(acurl -s -D - -o /dev/null -H 'Origin: http://127.0.0.2:8080' "$A/api/v1/stats" |
+    tr -d '\r' | sed -n 's/^Access-Control-Allow-Origin: //ip')"
 
 # ---- rtpmanagers ----
 r=$(req GET /api/v1/rtpmanagers)
@@ -213,7 +214,7 @@ check_eq "the rtp manager is active again" active \
   "$(api /api/v1/rtpmanagers | jq -r ".members[] | select(.node_id == \"mediad-$m_old\") | .drain_state")"
 check_eq "DELETE dialogs/{B Call-ID} hangs up the moved call" 200 \
   "$(acode "/api/v1/dialogs/$(hdr bob-2 1 Call-ID)" -X DELETE)"
-curl -s -o /dev/null -X DELETE "$A/api/v1/dialogs/$CID2"
+acurl -s -o /dev/null -X DELETE "$A/api/v1/dialogs/$CID2"
 check "the moved call ends at the caller" wait_pid "$A2"
 check "the moved call ends at the callee" wait_pid "$B2"
 
@@ -232,11 +233,14 @@ check_eq "events: drain.started, drain.progress, drain.completed, drain.cancelle
 # ---- the token ----
 set_param api_token s3cr3t
 sb reload >/dev/null
-check "token on: dialogs without it is 401" wait_until 5 '[ "$(acode /api/v1/dialogs)" = 401 ]'
+ncode() { local p=$1; shift; curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" "$A$p"; }
+check "token on: dialogs without it is 401" wait_until 5 '[ "$(ncode /api/v1/dialogs)" = 401 ]'
 check_eq "token on: sessions, rtpmanagers, nodes, reload refused without it" "401 401 401 401" \
-  "$(acode /api/v1/sessions) $(acode /api/v1/rtpmanagers) $(acode /api/v1/nodes) $(acode /api/v1/dialplan/reload -X POST)"
-check_eq "token on: dialogs with it is 200" 200 "$(acode /api/v1/dialogs -H 'Authorization: Bearer s3cr3t')"
-check_eq "token on: a preflight needs none" 204 "$(acode /api/v1/dialogs -X OPTIONS)"
+  "$(ncode /api/v1/sessions) $(ncode /api/v1/rtpmanagers) $(ncode /api/v1/nodes) $(ncode /api/v1/dialplan/reload -X POST)"
+check_eq "token on: dialogs with it is 200" 200 "$(ncode /api/v1/dialogs -H 'Authorization: Bearer s3cr3t')"
+check_eq "token on: the token file's no longer opens the API" 401 \
+  "$(ncode /api/v1/dialogs -H "Authorization: Bearer $(cat "$CONF/api.token")")"
+check_eq "token on: a preflight needs none" 204 "$(ncode /api/v1/dialogs -X OPTIONS)"
 
 kill "$SSE_PID" 2>/dev/null
 finish

@@ -83,11 +83,11 @@ check_eq "1003 registers at a foreign domain, To: <sip:1003@Example.ORG:5060>" 2
 check_eq "redis: a foreign domain keeps its own AOR" 1 "$(R exists 'sb:reg:{sip:1003@example.org}')"
 check "a call to sip:1003@example.org rings 1003" rings foreign 1003 example.org "$P3"
 check_eq "a call to sip:1003@127.0.0.1 is not 1003 at example.org: 404" 404 "$(fails foreign-ours 1003 127.0.0.1)"
-r=$(curl -s --max-time 5 -X DELETE "$A/api/v1/registrations/sip:1002@127.0.0.2:5060")
+r=$(acurl -s --max-time 5 -X DELETE "$A/api/v1/registrations/sip:1002@127.0.0.2:5060")
 check_eq "apid: DELETE of sip:1002@127.0.0.2:5060 removes sip:1002@localhost" \
   "sip:1002@localhost 1" "$(jq -r '"\(.aor) \(.removed)"' <<<"$r")"
 check_eq "redis: its key is gone" 0 "$(R exists 'sb:reg:{sip:1002@localhost}')"
-r=$(curl -s --max-time 5 -w ' %{http_code}' -X DELETE "$A/api/v1/registrations/1002")
+r=$(acurl -s --max-time 5 -w ' %{http_code}' -X DELETE "$A/api/v1/registrations/1002")
 check_eq "apid: an AOR that is not sip:user@host is 400" "BAD_REQUEST 400" "$(jq -r .code <<<"${r% *}") ${r##* }"
 
 # ---- sip_domains = pbx.example.com, by reload ----

@@ -69,8 +69,16 @@ wait_until() {
 all_ready() { [ "$(sb status 2>/dev/null | awk 'NR > 2 && $4 != "ready"' | wc -l)" = 0 ] &&
   [ "$(sb status 2>/dev/null | awk 'NR > 2' | wc -l)" -gt 0 ]; }
 
-api() { curl -s --max-time 5 "http://127.0.0.1:$API_PORT$1"; }
-api_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$API_PORT$1"; }
+# api_token: the bearer token apid requires: main.cf api_token when set, else the one master
+# wrote at its first start into api_token_file (mode 0600: the tests run as root).
+api_token() {
+  local t; t=$(sed -n 's/^api_token = //p' "$CONF/main.cf" | tail -n 1)
+  if [ -n "$t" ]; then echo "$t"; else cat "$CONF/api.token" 2>/dev/null; fi
+}
+# acurl CURL-ARGS...: curl sending the bearer token.
+acurl() { curl -H "Authorization: Bearer $(api_token)" "$@"; }
+api() { acurl -s --max-time 5 "http://127.0.0.1:$API_PORT$1"; }
+api_code() { acurl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$API_PORT$1"; }
 
 # Every process of the cluster started from CONF (master and its children).
 cluster_pids() {

@@ -54,7 +54,7 @@ check "the call is answered" wait_until 8 'grep -q "^SIP/2.0 200" "$SB_OUT/alice
 cid2=$(hdr alice-api 1 Call-ID)
 check "dialogd holds it" wait_until 5 '[ "$(api "/api/v1/dialogs/$cid2" | jq -r .call_id)" = "$cid2" ]'
 check_eq "DELETE dialogs/{id}: hangup sent" "hangup sent" \
-  "$(curl -s --max-time 5 -X DELETE "http://127.0.0.1:$API_PORT/api/v1/dialogs/$cid2" | jq -r .message)"
+  "$(acurl -s --max-time 5 -X DELETE "http://127.0.0.1:$API_PORT/api/v1/dialogs/$cid2" | jq -r .message)"
 check "the caller got the BYE" wait_pid "$A2"
 check "apid's line about the hang-up carries the call's Call-ID" \
   wait_until 3 'logged apid "hang-up over the API: asked dialogd" "$cid2"'

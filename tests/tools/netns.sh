@@ -129,8 +129,8 @@ node_confdir() {
 }
 # lib.sh's helpers, run where the cluster is.
 sb() { in_ns "$NODE_NS" "$SB_BIN/switchboard" -c "$CONF" "$@"; }
-api() { in_ns "$NODE_NS" curl -s --max-time 5 "http://127.0.0.1:$API_PORT$1"; }
-api_code() { in_ns "$NODE_NS" curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$API_PORT$1"; }
+api() { in_ns "$NODE_NS" curl -s -H "Authorization: Bearer $(api_token)" --max-time 5 "http://127.0.0.1:$API_PORT$1"; }
+api_code() { in_ns "$NODE_NS" curl -s -H "Authorization: Bearer $(api_token)" -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$API_PORT$1"; }
 redis() { in_ns "$NODE_NS" redis-cli -s "$CONF/run/private/redis.sock" "$@"; }
 
 # ---- SIPp phones in a namespace ----

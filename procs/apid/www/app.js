@@ -1,8 +1,9 @@
 // Switchboard dashboard: plain JS, no dependencies. Reads the REST API, then follows
 // /api/v1/events (Server-Sent Events) to update the views without reloading; a slow
 // resync besides the stream keeps counters fresh and shows what no event announces.
-// With an api_token configured, the token is asked once and kept in sessionStorage; fetch
-// sends it as a bearer token, EventSource (which cannot send headers) as ?access_token=.
+// The API token is asked once, in a login form shown at the first 401, and kept in the
+// tab's sessionStorage (never a cookie); fetch sends it as a bearer token, EventSource
+// (which cannot send headers) as ?access_token=.
 // The other nodes of an HA pair (GET /api/v1/nodes) are read directly from the browser
 // with the same token; a node that does not answer is shown as down.
 // Every field of every answer may be missing: apids of other versions, other nodes.
@@ -53,6 +54,41 @@ function num(v) { return typeof v === 'number' && isFinite(v) ? v : null; }
 
 function show_(x) { return x === undefined || x === null || x === '' ? '-' : x; }
 
+// The login form: one pending login, however many reads met a 401 together; resolves once
+// a token was entered (wrong: the last token sent was refused).
+let loginWait = null;
+function askToken(wrong) {
+  if (loginWait) return loginWait;
+  loginWait = new Promise((resolve) => {
+    const form = $('login');
+    setText($('login-error'), wrong ? 'That token was refused; try again.' : '');
+    for (const v of document.querySelectorAll('main')) v.hidden = true;
+    form.hidden = false;
+    $('login-token').value = '';
+    $('login-token').focus();
+    form.onsubmit = (ev) => {
+      ev.preventDefault();
+      const t = $('login-token').value.trim();
+      if (!t) return;
+      state.token = t;
+      sessionStorage.setItem('sb_token', t);
+      form.hidden = true;
+      for (const v of document.querySelectorAll('main')) v.hidden = false;
+      $('logout').hidden = false;
+      loginWait = null;
+      startEvents();
+      resolve();
+    };
+  });
+  return loginWait;
+}
+
+$('logout').hidden = !state.token;
+$('logout').addEventListener('click', () => {
+  sessionStorage.removeItem('sb_token');
+  location.reload();
+});
+
 // A read of this node's API. A 401 asks for the token (once, however many reads fail
 // together); errors carry the status so a 404 (endpoint not served) can be told apart.
 async function api(path, options = {}) {
@@ -67,13 +103,8 @@ async function api(path, options = {}) {
   } finally { clearTimeout(timer); }
   if (res.status === 401) {
     if (state.token !== sent) return api(path, options);
-    const t = window.prompt('API token (main.cf api_token):');
-    if (t) {
-      state.token = t;
-      sessionStorage.setItem('sb_token', t);
-      startEvents();
-      return api(path, options);
-    }
+    await askToken(Boolean(sent));
+    return api(path, options);
   }
   const body = await res.json().catch(() => null);
   if (!res.ok) {
