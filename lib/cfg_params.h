@@ -81,6 +81,9 @@
       "No RTP from either side of a confirmed call for this long: a timeout event")       \
     X(media_latch_any, CFG_T_BOOL, "no",                                                   \
       "Latch RTP from any source address, not only the IP that signaling announced") \
+    /* closed media relay: media targets mediad refuses unless listed */                \
+    X(media_allow_targets, CFG_T_STR, "",                                                  \
+      "CIDRs mediad may send media to though loopback, link-local, multicast or its own") \
     X(session_min_se, CFG_T_INT, "90",                                                     \
       "Shortest session timer interval (RFC 4028 Min-SE) a caller may ask, seconds; below: 422") \
     X(api_token, CFG_T_STR, "",                                                            \

@@ -160,3 +160,62 @@ bool res_gateway_uri(const char *list, const char *name, char *uri, size_t cap) 
     }
     return false;
 }
+
+int res_cidr_list(const char *text, struct res_cidr *out, size_t cap, size_t *n, char *err,
+                  size_t errlen) {
+    *n = 0;
+    for (const char *p = text; p && *p;) {
+        p += strspn(p, " \t,");
+        size_t len = strcspn(p, " \t,");
+        if (len == 0)
+            break;
+        char buf[INET6_ADDRSTRLEN + 8];
+        struct res_cidr c = {0};
+        bool ok = len < sizeof buf && *n < cap;
+        if (ok) {
+            memcpy(buf, p, len);
+            buf[len] = '\0';
+            char *slash = strchr(buf, '/');
+            if (slash)
+                *slash = '\0';
+            c.family = strchr(buf, ':') ? AF_INET6 : AF_INET;
+            int max = c.family == AF_INET6 ? 128 : 32;
+            c.bits = max;
+            ok = inet_pton(c.family, buf, c.addr) == 1;
+            if (ok && slash) {
+                char *end;
+                long b = strtol(slash + 1, &end, 10);
+                ok = slash[1] && !*end && b >= 0 && b <= max;
+                c.bits = (int)b;
+            }
+        }
+        if (!ok) {
+            if (*n >= cap)
+                snprintf(err, errlen, "more than %zu entries", cap);
+            else
+                snprintf(err, errlen, "'%.*s': want ADDR or ADDR/BITS (IPv4 or IPv6)",
+                         (int)(len > 64 ? 64 : len), p);
+            return -EINVAL;
+        }
+        out[(*n)++] = c;
+        p += len;
+    }
+    return 0;
+}
+
+bool res_cidr_match(const struct res_cidr *list, size_t n, int family, const void *addr) {
+    const uint8_t *a = addr;
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].family != family)
+            continue;
+        int bits = list[i].bits, k = 0;
+        for (; bits >= 8 && a[k] == list[i].addr[k]; k++, bits -= 8)
+            ;
+        if (bits >= 8)
+            continue;
+        uint8_t mask = (uint8_t)(0xff << (8 - bits));
+        if (bits == 0 || (a[k] & mask) == (list[i].addr[k] & mask))
+            return true;
+    }
+    return false;
+}

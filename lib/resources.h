@@ -10,7 +10,7 @@
  *   switchboard check opens them the same way, and as the service user, so what it
  *   accepts a worker can load. Also the parsers of values a worker would otherwise be
  *   first to refuse: media_address (empty, ADDR or LOCAL!PUBLIC), dialplan_gateways
- *   (NAME=sip:host[:port] ...). Never logs.
+ *   (NAME=sip:host[:port] ...), CIDR lists (media_allow_targets). Never logs.
  * OWNERSHIP
  *   Descriptors returned belong to the caller.
  * ERRORS
@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The directory path opened for openat (O_PATH, close-on-exec); negative errno. */
 int res_dir_open(const char *path);
@@ -45,6 +46,20 @@ int res_media_address(const char *text, struct in_addr *bind_to, char *announce,
 /* dialplan_gateways: NAME=sip:host[:port] entries, space or comma separated. 0, or
  * -EINVAL with the offending entry in err. */
 int res_gateways_check(const char *list, char *err, size_t errlen);
+/* One entry of media_allow_targets: ADDR or ADDR/BITS, IPv4 or IPv6. */
+struct res_cidr {
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t addr[16];
+    int bits;
+};
+#define RES_CIDR_MAX 32
+/* A list of CIDRs separated by spaces or commas into out (cap entries, *n of them used);
+ * the host bits are ignored. 0, or -EINVAL with the offending entry (or "more than cap")
+ * in err. */
+int res_cidr_list(const char *text, struct res_cidr *out, size_t cap, size_t *n, char *err,
+                  size_t errlen);
+/* Whether addr (4 or 16 bytes of family) is inside one of the n entries of list. */
+bool res_cidr_match(const struct res_cidr *list, size_t n, int family, const void *addr);
 /* The URI of gateway name in list (NAME=URI ...); false when absent or too long. */
 bool res_gateway_uri(const char *list, const char *name, char *uri, size_t cap);
 

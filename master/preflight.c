@@ -150,6 +150,11 @@ int preflight_check(const cfg_t *cfg, preflight_report_fn report, void *arg) {
         problem(&pf, "%s: %s", where(&pf, CFG_redis_address, at, sizeof at), err);
     if (res_media_address(cfg_str(cfg, CFG_media_address), &a, NULL, 0, err, sizeof err) < 0)
         problem(&pf, "%s: %s", where(&pf, CFG_media_address, at, sizeof at), err);
+    struct res_cidr targets[RES_CIDR_MAX];
+    size_t n_targets;
+    if (res_cidr_list(cfg_str(cfg, CFG_media_allow_targets), targets, RES_CIDR_MAX, &n_targets,
+                      err, sizeof err) < 0)
+        problem(&pf, "%s: %s", where(&pf, CFG_media_allow_targets, at, sizeof at), err);
     const char *gateways = cfg_str(cfg, CFG_dialplan_gateways);
     if (res_gateways_check(gateways, err, sizeof err) < 0)
         problem(&pf, "%s: %s", where(&pf, CFG_dialplan_gateways, at, sizeof at), err);

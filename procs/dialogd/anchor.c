@@ -94,6 +94,13 @@ static char *nat_ip(const struct dlg *d) {
     return d->hop.base.descriptor && d->hop.nated && d->hop.addr ? d->hop.addr : "";
 }
 
+/* The leg's signaling source: its NAT's address, else its Contact's host (sipd saw no
+ * NAT: the Contact is where it talks from); "" unknown. */
+static char *signal_ip(const struct dlg *d) {
+    const char *n = nat_ip(d);
+    return *n ? (char *)n : d->remote_host ? d->remote_host : "";
+}
+
 /* The node's address the leg's signaling arrived on ("" unknown). */
 static char *local_ip(const struct dlg *d) {
     return d->hop.base.descriptor && d->hop.local_addr ? d->hop.local_addr : "";
@@ -109,6 +116,7 @@ void anchor_create_fill(const struct call *c, int offer_leg, Sb__MediaCreateRequ
     rq->owner_tag = tag;
     rq->nat_ip = nat_ip(&c->leg[offer_leg]);
     rq->local_ip = local_ip(&c->leg[offer_leg]);
+    rq->signal_ip = signal_ip(&c->leg[offer_leg]);
     if (offer_leg == LEG_B)
         rq->offer_side = SB__MEDIA_SIDE__MEDIA_SIDE_B;
 }
@@ -129,6 +137,11 @@ bool anchor_create(b2b_t *b, struct call *c, int offer_leg, anchor_done_fn done)
     return create_request(b, c, offer_leg, done);
 }
 
+void anchor_update_peer(const struct call *c, int from, Sb__MediaUpdateRequest *rq) {
+    rq->nat_ip = nat_ip(&c->leg[from]);
+    rq->signal_ip = signal_ip(&c->leg[from]);
+}
+
 bool anchor_update(b2b_t *b, struct call *c, int from, Sb__MediaSdpType type,
                    ProtobufCBinaryData sdp, bool confirmed, anchor_done_fn done, unsigned status) {
     dlg_blob_keep(&c->leg[from].sdp, sdp.data, sdp.len);
@@ -139,7 +152,7 @@ bool anchor_update(b2b_t *b, struct call *c, int from, Sb__MediaSdpType type,
     rq.type = type;
     rq.sdp = sdp;
     rq.confirmed = confirmed;
-    rq.nat_ip = nat_ip(&c->leg[from]);
+    anchor_update_peer(c, from, &rq);
     Sb__Envelope env = ipc_envelope_media_update(&rq);
     return request(b, c, mediad_of(b, c), &env, done, status, -1);
 }

@@ -92,6 +92,12 @@ static void set_nat_ip(struct media_side *side, const char *ip) {
     side->nat_ip = ip && *ip && inet_pton(AF_INET, ip, &a) == 1 ? a.s_addr : 0;
 }
 
+/* A side's signaling source (media_leg_sendable); one that does not parse is unknown. */
+static void set_signal_ip(struct media_side *side, const char *ip) {
+    struct in_addr a;
+    side->signal_ip = ip && *ip && inet_pton(AF_INET, ip, &a) == 1 ? a.s_addr : 0;
+}
+
 static void handle_create(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *env) {
     const Sb__MediaCreateRequest *rq = env->media_create;
     char why[256] = "";
@@ -113,6 +119,10 @@ static void handle_create(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *
     }
     int from = rq->offer_side == SB__MEDIA_SIDE__MEDIA_SIDE_B ? 1 : 0;
     struct media_session *s = media_session_new(ctx, &offer, rq->local_ip, &rc);
+    if (s) {
+        set_nat_ip(&s->side[from], rq->nat_ip);
+        set_signal_ip(&s->side[from], rq->signal_ip);
+    }
     if (s && (rc = media_relay_offer(s, &offer, rq->srtp_b, from)) != 0) {
         media_session_close(s);
         s = NULL;
@@ -138,7 +148,6 @@ static void handle_create(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *
         return;
     }
     shm_count(ctx->w->slot, SHM_C_media_sessions_created, 1);
-    set_nat_ip(&s->side[from], rq->nat_ip);
     media_relay_start(s);
     snprintf(s->call_id, sizeof s->call_id, "%s", rq->call_id ? rq->call_id : "");
     snprintf(s->owner_tag, sizeof s->owner_tag, "%s", rq->owner_tag ? rq->owner_tag : "");
@@ -202,6 +211,7 @@ static void handle_update(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *
         return;
     }
     set_nat_ip(&s->side[from], rq->nat_ip);
+    set_signal_ip(&s->side[from], rq->signal_ip);
     rc = media_relay_apply(s, from, &sdp);
     if (rc == -ENODATA) {
         log_call_ratelimited(LOG_ERROR, s->call_id,
@@ -482,11 +492,12 @@ static void sweep_tick(uv_timer_t *t) {
     shm_count(slot, SHM_C_media_tx_packets, ctx->c_tx);
     shm_count(slot, SHM_C_media_srtp_failed, ctx->c_srtp_failed);
     shm_count(slot, SHM_C_media_rx_dropped, ctx->c_dropped);
+    shm_count(slot, SHM_C_media_rx_not_rtp, ctx->c_not_rtp);
     shm_count(slot, SHM_C_media_rx_bytes, ctx->c_rx_bytes);
     shm_count(slot, SHM_C_media_tx_bytes, ctx->c_tx_bytes);
     shm_count(slot, SHM_C_media_lost, ctx->c_lost);
     ctx->c_rx = ctx->c_tx = ctx->c_srtp_failed = ctx->c_dropped = 0;
-    ctx->c_rx_bytes = ctx->c_tx_bytes = ctx->c_lost = 0;
+    ctx->c_rx_bytes = ctx->c_tx_bytes = ctx->c_lost = ctx->c_not_rtp = 0;
     if (++ctx->sweeps % (4000 / MEDIA_SWEEP_MS) == 0) {
         int n = shm_media_reclaim(&ctx->w->shm->media_pool, ctx->port_lo, ctx->port_hi);
         if (n > 0) {

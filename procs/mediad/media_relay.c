@@ -91,23 +91,33 @@ static inline void drop(media_ctx_t *ctx, struct media_leg *l) {
     ctx->c_dropped++;
 }
 
-/* Accepts a source for leg l (RFC 3264 latching, restricted to the signaled IP, or to
- * the side's signaling source when it is behind NAT). */
-static bool latch(media_ctx_t *ctx, struct media_leg *l, bool rtcp,
-                  const struct sockaddr_in *from) {
+/* Whether leg l may be heard from this source IP: the IP its SDP announced (when it is
+ * an allowed target), its NAT's, its signaling source's, or any with media_latch_any. */
+static bool source_expected(const media_ctx_t *ctx, const struct media_leg *l,
+                            const struct sockaddr_in *from) {
+    uint32_t ip = from->sin_addr.s_addr;
     if (!l->has_remote)
         return false;
-    if (!ctx->latch_any && from->sin_addr.s_addr != l->signaled_ip &&
-        (!l->side->nat_ip || from->sin_addr.s_addr != l->side->nat_ip))
-        return false;
+    return ctx->latch_any || (ip == l->signaled_ip && l->target_ok) ||
+           (l->side->nat_ip && ip == l->side->nat_ip) ||
+           (l->side->signal_ip && ip == l->side->signal_ip);
+}
+
+/* RFC 3264 latching of an accepted packet's source (after SRTP authenticated it): the
+ * first one is learnt; another port later is refused on a plain leg (anyone on the IP
+ * could send it), and learnt on an SRTP leg (only the key's holder could: the phone's
+ * NAT gave it a new port). */
+static bool latch(struct media_leg *l, bool rtcp, const struct sockaddr_in *from) {
     struct sockaddr_in *remote = rtcp ? &l->remote_rtcp : &l->remote_rtp;
     bool *latched = rtcp ? &l->latched_rtcp : &l->latched_rtp;
-    if (!*latched) {
-        *remote = *from;
-        *latched = true;
+    if (*latched && remote->sin_addr.s_addr == from->sin_addr.s_addr &&
+        remote->sin_port == from->sin_port)
         return true;
-    }
-    return remote->sin_addr.s_addr == from->sin_addr.s_addr && remote->sin_port == from->sin_port;
+    if (*latched && !l->srtp)
+        return false;
+    *remote = *from;
+    *latched = true;
+    return true;
 }
 
 /* Handles one received packet in buf (len bytes); returns the length to relay to out,
@@ -117,11 +127,17 @@ static int packet_in(media_ctx_t *ctx, struct media_sock *sock, uint8_t *buf, in
     struct media_leg *l = sock->leg;
     struct media_session *s = l->side->s;
     ctx->c_rx++;
-    if (!latch(ctx, l, sock->rtcp, from)) {
+    if (!source_expected(ctx, l, from)) {
         drop(ctx, l);
         return 0;
     }
-    bool rtcp = sock->rtcp || media_is_rtcp(buf, (size_t)len);
+    enum media_pkt_kind kind = media_packet_kind(buf, (size_t)len, sock->rtcp);
+    if (kind == MEDIA_PKT_OTHER) { /* not RTP nor RTCP: never relayed, never latched */
+        l->dropped++;
+        ctx->c_not_rtp++;
+        return 0;
+    }
+    bool rtcp = kind == MEDIA_PKT_RTCP;
     if (l->srtp) {
         if (!l->srtp_in) {
             drop(ctx, l);
@@ -134,6 +150,10 @@ static int packet_in(media_ctx_t *ctx, struct media_sock *sock, uint8_t *buf, in
             ctx->c_srtp_failed++;
             return 0;
         }
+    }
+    if (!latch(l, sock->rtcp, from)) {
+        drop(ctx, l);
+        return 0;
     }
     l->in.packets++;
     l->in.bytes += (uint64_t)len;
@@ -166,7 +186,8 @@ static int packet_in(media_ctx_t *ctx, struct media_sock *sock, uint8_t *buf, in
         return 0;
     }
     struct media_leg *pl = &peer->leg[l->line];
-    if (!pl->has_remote || !media_dir_sends(l->dir) || !media_dir_receives(pl->dir) ||
+    if (!media_leg_sendable(pl, sock->rtcp) || !media_dir_sends(l->dir) ||
+        !media_dir_receives(pl->dir) ||
         (peer->playing && !rtcp)) {
         drop(ctx, l); /* RFC 3264 6.1: hold, or the party hears a prompt */
         return 0;
@@ -303,6 +324,8 @@ int media_relay_apply(struct media_session *s, int idx, const struct media_sdp *
         }
         l->has_remote = ln->addr != 0;
         l->signaled_ip = ln->addr;
+        l->target_ok = media_target_ok(&s->ctx->targets, ln->addr, side->signal_ip,
+                                       s->bind_n ? s->bind_n : s->announce_n);
         l->signaled_port = ln->port;
         l->signaled_rtcp = ln->rtcp_port;
         l->dir = ln->dir;

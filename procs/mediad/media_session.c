@@ -22,6 +22,11 @@ media_ctx_t *media_ctx_new(worker_t *w) {
         log_error("main.cf: media_address %s", why);
         return NULL;
     }
+    struct media_targets t;
+    if (media_targets_config(&t, cfg_str(w->cfg, CFG_media_allow_targets), why, sizeof why) < 0) {
+        log_error("main.cf: media_allow_targets %s", why);
+        return NULL;
+    }
     media_ctx_t *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return NULL;
@@ -51,6 +56,10 @@ void media_ctx_config(media_ctx_t *ctx) {
     cfg_port_range(cfg, CFG_rtp_port_range, &ctx->port_lo, &ctx->port_hi);
     ctx->timeout_ms = cfg_time_ms(cfg, CFG_media_timeout);
     ctx->latch_any = cfg_bool(cfg, CFG_media_latch_any);
+    char why[160];
+    if (media_targets_config(&ctx->targets, cfg_str(cfg, CFG_media_allow_targets), why,
+                             sizeof why) < 0)
+        log_error("main.cf: media_allow_targets %s: the previous value is kept", why);
 }
 
 int media_ctx_add_hooks(media_ctx_t *ctx, const struct media_hooks *hooks) {

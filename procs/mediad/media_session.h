@@ -31,6 +31,7 @@
 
 #include "media_rtp.h"
 #include "media_sdp.h"
+#include "media_target.h"
 #include "worker.h"
 
 #define MEDIA_BUCKETS 4096
@@ -68,6 +69,7 @@ struct media_leg {
     int signaled_port, signaled_rtcp;
     struct sockaddr_in remote_rtp, remote_rtcp;
     bool latched_rtp, latched_rtcp;
+    bool target_ok; /* the signaled address may be sent to (media_target.h) */
     enum media_dir dir; /* from this side's latest SDP */
     int dtmf_pt;
     int clock_rate;
@@ -108,6 +110,9 @@ struct media_side {
     bool playing;              /* relay towards this side is suspended */
     uint32_t nat_ip;           /* behind NAT: its signaling source IP, latched like the
                                 * SDP's (network order; 0 none) */
+    uint32_t signal_ip;        /* its signaling source, NATed or not (network order; 0
+                                * unknown): its SDP's address is sent to before it has
+                                * been heard from only when it is this one */
 };
 
 struct media_session {
@@ -152,6 +157,7 @@ struct media_ctx {
     int port_lo, port_hi;
     long timeout_ms;
     bool latch_any;
+    struct media_targets targets; /* media_allow_targets and our own addresses */
     uint64_t next_id;
     unsigned n_sessions;
     struct media_session *buckets[MEDIA_BUCKETS];
@@ -177,7 +183,7 @@ struct media_ctx {
     uint8_t bufs[MEDIA_BATCH][MEDIA_PKT_ROOM];
     uint8_t play_buf[MEDIA_PKT_ROOM];
     /* counters the relay and playback add to, flushed to shm at each sweep */
-    uint64_t c_rx, c_tx, c_dropped, c_srtp_failed, c_rx_bytes, c_tx_bytes, c_lost;
+    uint64_t c_rx, c_tx, c_dropped, c_srtp_failed, c_rx_bytes, c_tx_bytes, c_lost, c_not_rtp;
 };
 
 /* RFC 3264 6.1: whether a side with direction d sends, or accepts, media. */
@@ -188,12 +194,25 @@ static inline bool media_dir_receives(enum media_dir d) {
     return d == MEDIA_DIR_SENDRECV || d == MEDIA_DIR_RECVONLY;
 }
 
+/* Whether media may go to leg l's remote RTP (or RTCP) address: a side is sent nothing
+ * (no relay, no prompt) before a packet from it was accepted there (latched), unless its
+ * SDP names its own signaling source, an allowed target (media_target.h). */
+static inline bool media_leg_sendable(const struct media_leg *l, bool rtcp) {
+    if (!l->has_remote)
+        return false;
+    if (rtcp ? l->latched_rtcp : l->latched_rtp)
+        return true;
+    return l->target_ok && l->side->signal_ip && l->signaled_ip == l->side->signal_ip;
+}
+
 /* A context on w's loop with media_address, the port range, media_timeout and
- * media_latch_any read from w->cfg; NULL (logged) on a bad media_address or no memory.
+ * media_latch_any and media_allow_targets read from w->cfg; NULL (logged) on a bad
+ * media_address or media_allow_targets, or no memory.
  * media_address: "" (bind the wildcard, announce each session's local_ip), ADDR (bind
  * and announce it) or LOCAL!PUBLIC (bind LOCAL, announce PUBLIC: 1:1 NAT). */
 media_ctx_t *media_ctx_new(worker_t *w);
-/* Reads the configuration again: it applies to sessions created from now on. */
+/* Reads the configuration again: it applies to sessions created from now on (a bad
+ * media_allow_targets is logged and the one before kept). */
 void media_ctx_config(media_ctx_t *ctx);
 /* Registers hooks (a constant the caller keeps); -ENOSPC beyond MEDIA_HOOKS_MAX. */
 int media_ctx_add_hooks(media_ctx_t *ctx, const struct media_hooks *hooks);
