@@ -76,7 +76,7 @@
     X(register_timeout, CFG_T_TIME, "2s",                                                  \
       "How long sipd waits for routerd (and routerd for Redis) before answering 503") \
     X(media_address, CFG_T_STR, "",                                                        \
-      "RTP address: ADDR, or LOCAL!PUBLIC; empty: each call's signaling address")          \
+      "Media interfaces [NAME/]LOCAL[!PUBLIC] (IPv4/IPv6); empty: each call's signaling address")          \
     X(media_timeout, CFG_T_TIME, "60s",                                                    \
       "No RTP from either side of a confirmed call for this long: a timeout event")       \
     X(media_latch_any, CFG_T_BOOL, "no",                                                   \

@@ -94,24 +94,21 @@ static inline void drop(media_ctx_t *ctx, struct media_leg *l) {
 /* Whether leg l may be heard from this source IP: the IP its SDP announced (when it is
  * an allowed target), its NAT's, its signaling source's, or any with media_latch_any. */
 static bool source_expected(const media_ctx_t *ctx, const struct media_leg *l,
-                            const struct sockaddr_in *from) {
-    uint32_t ip = from->sin_addr.s_addr;
+                            const media_sa_t *from) {
     if (!l->has_remote)
         return false;
-    return ctx->latch_any || (ip == l->signaled_ip && l->target_ok) ||
-           (l->side->nat_ip && ip == l->side->nat_ip) ||
-           (l->side->signal_ip && ip == l->side->signal_ip);
+    return ctx->latch_any || (l->target_ok && media_sa_ip_eq(from, &l->signaled)) ||
+           media_sa_ip_eq(from, &l->side->nat_ip) || media_sa_ip_eq(from, &l->side->signal_ip);
 }
 
 /* RFC 3264 latching of an accepted packet's source (after SRTP authenticated it): the
  * first one is learnt; another port later is refused on a plain leg (anyone on the IP
  * could send it), and learnt on an SRTP leg (only the key's holder could: the phone's
  * NAT gave it a new port). */
-static bool latch(struct media_leg *l, bool rtcp, const struct sockaddr_in *from) {
-    struct sockaddr_in *remote = rtcp ? &l->remote_rtcp : &l->remote_rtp;
+static bool latch(struct media_leg *l, bool rtcp, const media_sa_t *from) {
+    media_sa_t *remote = rtcp ? &l->remote_rtcp : &l->remote_rtp;
     bool *latched = rtcp ? &l->latched_rtcp : &l->latched_rtp;
-    if (*latched && remote->sin_addr.s_addr == from->sin_addr.s_addr &&
-        remote->sin_port == from->sin_port)
+    if (*latched && media_sa_eq(remote, from))
         return true;
     if (*latched && !l->srtp)
         return false;
@@ -123,7 +120,7 @@ static bool latch(struct media_leg *l, bool rtcp, const struct sockaddr_in *from
 /* Handles one received packet in buf (len bytes); returns the length to relay to out,
  * 0 to drop. */
 static int packet_in(media_ctx_t *ctx, struct media_sock *sock, uint8_t *buf, int len,
-                     const struct sockaddr_in *from, struct media_leg **out_leg, int64_t now_us) {
+                     const media_sa_t *from, struct media_leg **out_leg, int64_t now_us) {
     struct media_leg *l = sock->leg;
     struct media_session *s = l->side->s;
     ctx->c_rx++;
@@ -228,8 +225,7 @@ static void sock_readable(uv_poll_t *h, int status, int events) {
         struct media_leg *dest = NULL;
         for (int i = 0; i < n; i++) {
             int len = (int)ctx->in_msgs[i].msg_len;
-            if ((ctx->in_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ||
-                ctx->in_from[i].sin_family != AF_INET) {
+            if ((ctx->in_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || !media_sa_set(&ctx->in_from[i])) {
                 drop(ctx, l);
                 ctx->c_rx++;
                 continue;
@@ -241,14 +237,14 @@ static void sock_readable(uv_poll_t *h, int status, int events) {
             if (l->side->s->closing)
                 break; /* an event handler cannot destroy it (events are sent, not run) */
             dest = pl;
-            struct sockaddr_in *to = sock->rtcp ? &pl->remote_rtcp : &pl->remote_rtp;
+            media_sa_t *to = sock->rtcp ? &pl->remote_rtcp : &pl->remote_rtp;
             ctx->out_iov[out].iov_base = ctx->bufs[i];
             ctx->out_iov[out].iov_len = (size_t)len;
             memset(&ctx->out_msgs[out].msg_hdr, 0, sizeof ctx->out_msgs[out].msg_hdr);
             ctx->out_msgs[out].msg_hdr.msg_iov = &ctx->out_iov[out];
             ctx->out_msgs[out].msg_hdr.msg_iovlen = 1;
             ctx->out_msgs[out].msg_hdr.msg_name = to;
-            ctx->out_msgs[out].msg_hdr.msg_namelen = sizeof *to;
+            ctx->out_msgs[out].msg_hdr.msg_namelen = media_sa_len(to);
             pl->out.packets++;
             pl->out.bytes += (uint64_t)len;
             ctx->c_tx_bytes += (uint64_t)len;
@@ -309,11 +305,11 @@ int media_relay_apply(struct media_session *s, int idx, const struct media_sdp *
             l->has_remote = false; /* rejected: nothing flows to or from it */
             continue;
         }
-        struct sockaddr_in rtp = {.sin_family = AF_INET, .sin_port = htons((uint16_t)ln->port)};
-        rtp.sin_addr.s_addr = ln->addr;
-        struct sockaddr_in rtcp = rtp;
-        rtcp.sin_port = htons((uint16_t)ln->rtcp_port);
-        if (!l->has_remote || l->signaled_ip != ln->addr || l->signaled_port != ln->port ||
+        media_sa_t rtp = ln->addr, rtcp = ln->addr;
+        media_sa_set_port(&rtp, ln->port);
+        media_sa_set_port(&rtcp, ln->rtcp_port);
+        if (!l->has_remote || !media_sa_ip_eq(&l->signaled, &ln->addr) ||
+            l->signaled_port != ln->port ||
             l->signaled_rtcp != ln->rtcp_port) {
             /* a new remote (first SDP, or a re-INVITE that moved): latch afresh; the same
              * SDP again (hold, codec change) keeps what was learnt behind a NAT */
@@ -322,10 +318,13 @@ int media_relay_apply(struct media_session *s, int idx, const struct media_sdp *
             l->remote_rtcp = rtcp;
             l->latched_rtcp = false;
         }
-        l->has_remote = ln->addr != 0;
-        l->signaled_ip = ln->addr;
-        l->target_ok = media_target_ok(&s->ctx->targets, ln->addr, side->signal_ip,
-                                       s->bind_n ? s->bind_n : s->announce_n);
+        l->has_remote = !media_sa_unspecified(&ln->addr);
+        l->signaled = ln->addr;
+        /* a target of another family than the side's sockets cannot be sent to */
+        l->target_ok = ln->addr.sa.sa_family == side->bind.sa.sa_family &&
+                       media_target_ok(&s->ctx->targets, &ln->addr, &side->signal_ip,
+                                       media_sa_unspecified(&side->bind) ? &side->announce_sa
+                                                                         : &side->bind);
         l->signaled_port = ln->port;
         l->signaled_rtcp = ln->rtcp_port;
         l->dir = ln->dir;

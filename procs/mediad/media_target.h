@@ -3,8 +3,9 @@
  *   media_target - which addresses named in SDP mediad may send media to (the closed
  *   relay's target rule).
  * DESCRIPTION
- *   A target is refused when it is unspecified, loopback (127/8), link-local
- *   (169.254/16), multicast (224/4), broadcast, or one of the node's own addresses (its
+ *   A target is refused when it is unspecified, loopback (127/8, ::1), link-local
+ *   (169.254/16, fe80::/10), multicast (224/4, ff00::/8), broadcast, or one of the
+ *   node's own addresses (its
  *   interfaces' and its media addresses): sending there would make mediad reflect media
  *   into the host, its link or itself. Two exceptions: the target is inside one of
  *   media_allow_targets' CIDRs, or the side's signaling source is itself of the same kind
@@ -25,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "media_addr.h"
 #include "resources.h"
 
 #define MEDIA_OWN_MAX 64
@@ -40,18 +42,19 @@ enum media_target_kind {
 struct media_targets {
     struct res_cidr allow[RES_CIDR_MAX];
     size_t n_allow;
-    uint32_t own[MEDIA_OWN_MAX]; /* IPv4, network order */
+    media_sa_t own[MEDIA_OWN_MAX]; /* port 0 */
     size_t n_own;
 };
 
 /* t from media_allow_targets and the node's interface addresses (getifaddrs). */
 int media_targets_config(struct media_targets *t, const char *allow, char *why, size_t whylen);
-/* The kind of ip (IPv4, network order); extra: one more address of ours (0 none). */
-enum media_target_kind media_target_kind(const struct media_targets *t, uint32_t ip,
-                                         uint32_t extra);
-/* Whether mediad may send to ip for a side whose signaling source is signal_ip (0
+/* The kind of ip (port ignored; IPv4-mapped IPv6 as its IPv4); extra: one more address of
+ * ours (NULL or none: not any). */
+enum media_target_kind media_target_kind(const struct media_targets *t, const media_sa_t *ip,
+                                         const media_sa_t *extra);
+/* Whether mediad may send to ip for a side whose signaling source is signal_ip (none:
  * unknown); extra as above. */
-bool media_target_ok(const struct media_targets *t, uint32_t ip, uint32_t signal_ip,
-                     uint32_t extra);
+bool media_target_ok(const struct media_targets *t, const media_sa_t *ip,
+                     const media_sa_t *signal_ip, const media_sa_t *extra);
 
 #endif

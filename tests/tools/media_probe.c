@@ -192,6 +192,7 @@ static const char *g_local_ip = ""; /* ... and local_ip */
 /* signal_ip of the next creates and updates: the phones signal from loopback, so mediad
  * may send to the loopback address their SDP names before it heard from them */
 static const char *g_signal_ip = "127.0.0.1";
+static const char *g_other_local_ip = ""; /* other_local_ip of the next creates */
 
 static struct created create(const char *sdp, int srtp_b) {
     Sb__Envelope env = SB__ENVELOPE__INIT;
@@ -204,6 +205,7 @@ static struct created create(const char *sdp, int srtp_b) {
     rq.nat_ip = (char *)g_nat_ip;
     rq.local_ip = (char *)g_local_ip;
     rq.signal_ip = (char *)g_signal_ip;
+    rq.other_local_ip = (char *)g_other_local_ip;
     env.body_case = SB__ENVELOPE__BODY_MEDIA_CREATE;
     env.media_create = &rq;
     Sb__Envelope *r = request(&env);
@@ -1454,6 +1456,136 @@ static void sc_srtplatch(void) {
     phone_close(&b);
 }
 
+/* ---- IPv6 media and media interfaces ---- */
+
+/* A phone on ::1: RTP on an even port, RTCP on the next. */
+static struct phone phone6_open(void) {
+    for (int tries = 0; tries < 100; tries++) {
+        int fds[2];
+        struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+        fds[0] = socket(AF_INET6, SOCK_DGRAM, 0);
+        socklen_t l = sizeof a;
+        if (fds[0] < 0 || bind(fds[0], (struct sockaddr *)&a, sizeof a) < 0)
+            die("bind [::1]: %s", strerror(errno));
+        getsockname(fds[0], (struct sockaddr *)&a, &l);
+        int p = ntohs(a.sin6_port);
+        a.sin6_port = htons((uint16_t)(p + 1));
+        fds[1] = socket(AF_INET6, SOCK_DGRAM, 0);
+        if (!(p & 1) && bind(fds[1], (struct sockaddr *)&a, sizeof a) == 0)
+            return (struct phone){fds[0], fds[1], p};
+        close(fds[0]);
+        close(fds[1]);
+    }
+    die("no even/odd port pair free on ::1");
+    return (struct phone){-1, -1, 0};
+}
+
+/* Sends to ip:port (IPv4 or IPv6, numeric). */
+static void send_ip(int fd, const void *pkt, size_t len, const char *ip, int port) {
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+    struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET6, ip, &a6.sin6_addr) == 1)
+        sendto(fd, pkt, len, 0, (struct sockaddr *)&a6, sizeof a6);
+    else if (inet_pton(AF_INET, ip, &a4.sin_addr) == 1)
+        sendto(fd, pkt, len, 0, (struct sockaddr *)&a4, sizeof a4);
+}
+
+/* An SDP on port whose o= and c= name ip (IN IP6 when it has a ':'). */
+static void make_sdp_at(char *out, size_t cap, const char *ip, int port) {
+    const char *t = strchr(ip, ':') ? "IP6" : "IP4";
+    snprintf(out, cap,
+             "v=0\r\no=- 1 1 IN %s %s\r\ns=probe\r\nc=IN %s %s\r\nt=0 0\r\n"
+             "m=audio %d RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+             "a=rtpmap:101 telephone-event/8000\r\n",
+             t, ip, t, ip, port);
+}
+
+/* A session: A at a_ip (its signaling came to local_ip), B at b_ip (to other); both
+ * signal from their SDP's address. Returns B's view in c.sdp, A's in c.sdp_local. */
+static struct created session_at(struct phone *a, const char *a_ip, const char *local_ip,
+                                 struct phone *b, const char *b_ip, const char *other) {
+    char sa[1024], sb[1024];
+    make_sdp_at(sa, sizeof sa, a_ip, a->port);
+    g_local_ip = local_ip, g_other_local_ip = other, g_signal_ip = a_ip;
+    struct created c = create(sa, 0);
+    g_local_ip = g_other_local_ip = "";
+    if (c.status != 0)
+        die("create: status %d (%s)", c.status, c.reason);
+    make_sdp_at(sb, sizeof sb, b_ip, b->port);
+    g_signal_ip = b_ip;
+    struct created u = update(c.id, 1, 1, sb, true);
+    g_signal_ip = "127.0.0.1";
+    if (u.status != 0)
+        die("update: status %d (%s)", u.status, u.reason);
+    snprintf(c.sdp_local, sizeof c.sdp_local, "%s", u.sdp);
+    return c;
+}
+
+/* RTP both ways: A sends to our a_to, B to our b_to; true when both arrive. */
+static bool both_ways(struct phone *a, const char *a_to, int a_port, struct phone *b,
+                      const char *b_to, int b_port) {
+    uint8_t pkt[256], got[2048];
+    size_t n = rtp_packet(pkt, 0, 1, 0, 0x1111, 160, 3);
+    send_ip(a->rtp, pkt, n, a_to, a_port);
+    bool ab = recv_one(b->rtp, got, sizeof got, 1000, NULL) == (int)n;
+    n = rtp_packet(pkt, 0, 1, 0, 0x2222, 160, 4);
+    send_ip(b->rtp, pkt, n, b_to, b_port);
+    bool ba = recv_one(a->rtp, got, sizeof got, 1000, NULL) == (int)n;
+    return ab && ba;
+}
+
+static void sc_ipv6(void) {
+    struct phone a = phone6_open(), b = phone6_open(), b4 = phone_open();
+    struct created c = session_at(&a, "::1", "::1", &b, "::1", "");
+    TAP(strstr(c.sdp, "c=IN IP6 ::1\r\n") && strstr(c.sdp, "o=- 1 1 IN IP6 ::1\r\n") &&
+            strstr(c.sdp_local, "c=IN IP6 ::1\r\n"),
+        "an IPv6 call: both rewritten SDPs say IN IP6 ::1");
+    TAP(both_ways(&a, "::1", sdp_port(c.sdp_local), &b, "::1", sdp_port(c.sdp)),
+        "RTP flows both ways over ::1");
+    struct side_stats sa, sb;
+    char want[64];
+    snprintf(want, sizeof want, "[::1]:%d", a.port);
+    TAP(stats(c.id, &sa, &sb) == 0 && strcmp(sa.remote, want) == 0,
+        "stats name A's latched address %s (got %s)", want, sa.remote);
+    simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
+    /* an IPv6 phone calls an IPv4 one: B's signaling uses our IPv4 address */
+    c = session_at(&a, "::1", "::1", &b4, "127.0.0.1", "127.0.0.1");
+    TAP(strstr(c.sdp, "c=IN IP4 127.0.0.1\r\n") && !strstr(c.sdp, "IP6"),
+        "IPv6 A, IPv4 B: the offer to B says IN IP4 127.0.0.1");
+    TAP(strstr(c.sdp_local, "c=IN IP6 ::1\r\n") && !strstr(c.sdp_local, "IP4"),
+        "and the answer to A says IN IP6 ::1");
+    TAP(both_ways(&a, "::1", sdp_port(c.sdp_local), &b4, "127.0.0.1", sdp_port(c.sdp)),
+        "RTP flows both ways between the IPv6 and the IPv4 phone");
+    simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
+    phone_close(&a);
+    phone_close(&b);
+    phone_close(&b4);
+}
+
+/* With media_address = "v4/127.0.0.1 v6/::1 pub/127.0.0.5!192.0.2.55". */
+static void sc_ifaces(void) {
+    struct phone a = phone_open(), b = phone_open(), a6 = phone6_open();
+    struct created c = session_at(&a, "127.0.0.1", "127.0.0.5", &b, "127.0.0.1", "");
+    TAP(strstr(c.sdp, "c=IN IP4 192.0.2.55\r\n") && strstr(c.sdp_local, "c=IN IP4 192.0.2.55\r\n"),
+        "signaling on 127.0.0.5: interface pub, its PUBLIC 192.0.2.55 announced");
+    TAP(both_ways(&a, "127.0.0.5", sdp_port(c.sdp_local), &b, "127.0.0.5", sdp_port(c.sdp)),
+        "and its ports are bound on its LOCAL 127.0.0.5");
+    simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
+    c = session_at(&a, "127.0.0.1", "", &b, "127.0.0.1", "");
+    TAP(strstr(c.sdp, "c=IN IP4 127.0.0.1\r\n") != NULL,
+        "no local address, an IPv4 offer: the first interface (v4, 127.0.0.1)");
+    simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
+    c = session_at(&a6, "::1", "", &b, "127.0.0.1", "127.0.0.9");
+    TAP(strstr(c.sdp_local, "c=IN IP6 ::1\r\n") && strstr(c.sdp, "c=IN IP4 127.0.0.1\r\n"),
+        "an IPv6 offer: the first IPv6 interface for A; B's 127.0.0.9 (none): the first IPv4");
+    TAP(both_ways(&a6, "::1", sdp_port(c.sdp_local), &b, "127.0.0.1", sdp_port(c.sdp)),
+        "RTP flows both ways");
+    simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
+    phone_close(&a);
+    phone_close(&b);
+    phone_close(&a6);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc >= 7 && strcmp(argv[1], "mkwav") == 0)
@@ -1502,6 +1634,10 @@ int main(int argc, char **argv) {
         sc_srtp();
     } else if (strcmp(sc, "create") == 0)
         sc_create();
+    else if (strcmp(sc, "ipv6") == 0)
+        sc_ipv6();
+    else if (strcmp(sc, "ifaces") == 0)
+        sc_ifaces();
     else if (strcmp(sc, "notrtp") == 0)
         sc_notrtp();
     else if (strcmp(sc, "unheard") == 0 && argc >= 4)

@@ -221,49 +221,63 @@ static void test_packet_kind_relays_only_rtp_and_rtcp(void **state) {
     assert_int_equal(media_packet_kind(r, 32, false), MEDIA_PKT_RTP);
 }
 
-static uint32_t ip4(const char *s) {
-    struct in_addr a;
-    assert_int_equal(inet_pton(AF_INET, s, &a), 1);
-    return a.s_addr;
+static media_sa_t sa_of(const char *s) {
+    media_sa_t a;
+    assert_true(media_sa_parse(s, &a));
+    return a;
 }
+#define IP(s) (&(media_sa_t[1]){sa_of(s)}[0])
 
 static void test_targets_refuse_loopback_linklocal_multicast_ours(void **state) {
     (void)state;
     struct media_targets t;
     memset(&t, 0, sizeof t);
-    t.own[t.n_own++] = ip4("198.51.100.7");
-    uint32_t ext = ip4("203.0.113.9");
-    assert_int_equal(media_target_kind(&t, ip4("127.0.0.1"), 0), MEDIA_TARGET_LOOPBACK);
-    assert_int_equal(media_target_kind(&t, ip4("198.51.100.7"), 0), MEDIA_TARGET_LOOPBACK);
-    assert_int_equal(media_target_kind(&t, ip4("10.1.1.1"), ip4("10.1.1.1")),
+    t.own[t.n_own++] = sa_of("198.51.100.7");
+    t.own[t.n_own++] = sa_of("2001:db8::7");
+    const media_sa_t *ext = IP("203.0.113.9");
+    assert_int_equal(media_target_kind(&t, IP("127.0.0.1"), NULL), MEDIA_TARGET_LOOPBACK);
+    assert_int_equal(media_target_kind(&t, IP("198.51.100.7"), NULL), MEDIA_TARGET_LOOPBACK);
+    assert_int_equal(media_target_kind(&t, IP("10.1.1.1"), IP("10.1.1.1")),
                      MEDIA_TARGET_LOOPBACK);
-    assert_int_equal(media_target_kind(&t, ip4("169.254.3.4"), 0), MEDIA_TARGET_LINKLOCAL);
-    assert_int_equal(media_target_kind(&t, ip4("239.1.2.3"), 0), MEDIA_TARGET_MULTICAST);
-    assert_int_equal(media_target_kind(&t, ip4("255.255.255.255"), 0), MEDIA_TARGET_MULTICAST);
-    assert_int_equal(media_target_kind(&t, 0, 0), MEDIA_TARGET_UNSPEC);
-    assert_int_equal(media_target_kind(&t, ip4("192.168.1.20"), 0), MEDIA_TARGET_PUBLIC);
+    assert_int_equal(media_target_kind(&t, IP("169.254.3.4"), NULL), MEDIA_TARGET_LINKLOCAL);
+    assert_int_equal(media_target_kind(&t, IP("239.1.2.3"), NULL), MEDIA_TARGET_MULTICAST);
+    assert_int_equal(media_target_kind(&t, IP("255.255.255.255"), NULL), MEDIA_TARGET_MULTICAST);
+    assert_int_equal(media_target_kind(&t, IP("0.0.0.0"), NULL), MEDIA_TARGET_UNSPEC);
+    assert_int_equal(media_target_kind(&t, IP("192.168.1.20"), NULL), MEDIA_TARGET_PUBLIC);
     /* a phone signaling from elsewhere may not name them */
-    assert_true(media_target_ok(&t, ip4("192.168.1.20"), ext, 0));
-    assert_false(media_target_ok(&t, ip4("127.0.0.1"), ext, 0));
-    assert_false(media_target_ok(&t, ip4("198.51.100.7"), ext, 0));
-    assert_false(media_target_ok(&t, ip4("10.1.1.1"), ext, ip4("10.1.1.1")));
-    assert_false(media_target_ok(&t, ip4("169.254.3.4"), ext, 0));
-    assert_false(media_target_ok(&t, ip4("239.1.2.3"), ext, 0));
-    assert_false(media_target_ok(&t, ip4("127.0.0.1"), 0, 0)); /* source unknown */
+    assert_true(media_target_ok(&t, IP("192.168.1.20"), ext, NULL));
+    assert_false(media_target_ok(&t, IP("127.0.0.1"), ext, NULL));
+    assert_false(media_target_ok(&t, IP("198.51.100.7"), ext, NULL));
+    assert_false(media_target_ok(&t, IP("10.1.1.1"), ext, IP("10.1.1.1")));
+    assert_false(media_target_ok(&t, IP("169.254.3.4"), ext, NULL));
+    assert_false(media_target_ok(&t, IP("239.1.2.3"), ext, NULL));
+    assert_false(media_target_ok(&t, IP("127.0.0.1"), NULL, NULL)); /* source unknown */
     /* one on this host may name loopback and ours; one on the link a link-local one */
-    assert_true(media_target_ok(&t, ip4("127.0.0.1"), ip4("127.0.0.1"), 0));
-    assert_true(media_target_ok(&t, ip4("198.51.100.7"), ip4("127.0.0.1"), 0));
-    assert_true(media_target_ok(&t, ip4("169.254.3.4"), ip4("169.254.9.9"), 0));
-    assert_false(media_target_ok(&t, ip4("127.0.0.1"), ip4("169.254.9.9"), 0));
-    assert_false(media_target_ok(&t, ip4("239.1.2.3"), ip4("127.0.0.1"), 0)); /* never */
+    assert_true(media_target_ok(&t, IP("127.0.0.1"), IP("127.0.0.1"), NULL));
+    assert_true(media_target_ok(&t, IP("198.51.100.7"), IP("127.0.0.1"), NULL));
+    assert_true(media_target_ok(&t, IP("169.254.3.4"), IP("169.254.9.9"), NULL));
+    assert_false(media_target_ok(&t, IP("127.0.0.1"), IP("169.254.9.9"), NULL));
+    assert_false(media_target_ok(&t, IP("239.1.2.3"), IP("127.0.0.1"), NULL)); /* never */
+    /* IPv6 alike, and an IPv4-mapped address as its IPv4 one */
+    assert_int_equal(media_target_kind(&t, IP("::1"), NULL), MEDIA_TARGET_LOOPBACK);
+    assert_int_equal(media_target_kind(&t, IP("fe80::1"), NULL), MEDIA_TARGET_LINKLOCAL);
+    assert_int_equal(media_target_kind(&t, IP("ff02::1"), NULL), MEDIA_TARGET_MULTICAST);
+    assert_int_equal(media_target_kind(&t, IP("::"), NULL), MEDIA_TARGET_UNSPEC);
+    assert_int_equal(media_target_kind(&t, IP("2001:db8::7"), NULL), MEDIA_TARGET_LOOPBACK);
+    assert_int_equal(media_target_kind(&t, IP("::ffff:127.0.0.1"), NULL), MEDIA_TARGET_LOOPBACK);
+    assert_int_equal(media_target_kind(&t, IP("2001:db8::8"), NULL), MEDIA_TARGET_PUBLIC);
+    assert_false(media_target_ok(&t, IP("::1"), IP("2001:db8::99"), NULL));
+    assert_true(media_target_ok(&t, IP("::1"), IP("::1"), NULL));
+    assert_true(media_target_ok(&t, IP("::1"), IP("127.0.0.1"), NULL)); /* this host either way */
     /* media_allow_targets */
     char why[128];
     assert_int_equal(res_cidr_list("127.0.0.0/8, 239.1.2.0/24", t.allow, RES_CIDR_MAX,
                                    &t.n_allow, why, sizeof why),
                      0);
-    assert_true(media_target_ok(&t, ip4("127.0.0.1"), ext, 0));
-    assert_true(media_target_ok(&t, ip4("239.1.2.3"), ext, 0));
-    assert_false(media_target_ok(&t, ip4("239.1.3.3"), ext, 0));
+    assert_true(media_target_ok(&t, IP("127.0.0.1"), ext, NULL));
+    assert_true(media_target_ok(&t, IP("239.1.2.3"), ext, NULL));
+    assert_false(media_target_ok(&t, IP("239.1.3.3"), ext, NULL));
+    assert_false(media_target_ok(&t, IP("::1"), ext, NULL));
 }
 
 int main(void) {
