@@ -106,6 +106,21 @@ static char *local_ip(const struct dlg *d) {
     return d->hop.base.descriptor && d->hop.local_addr ? d->hop.local_addr : "";
 }
 
+/* The node's address the other leg's signaling uses, so that mediad gives that side an
+ * interface of its family (an IPv4 caller, an IPv6 callee): the leg's own when it exists,
+ * else, for the caller's offer, the address the route's first dialed contact registered
+ * to ("" unknown). */
+static char *other_local_ip(const struct call *c, int offer_leg) {
+    const char *own = local_ip(&c->leg[1 - offer_leg]);
+    if (*own || offer_leg != LEG_A || c->nactions == 0)
+        return (char *)own;
+    const struct call_action *a = &c->actions[0];
+    return a->type == ACT_DIAL && a->ncontacts > 0 && a->hops[0].base.descriptor &&
+                   a->hops[0].local_addr
+               ? a->hops[0].local_addr
+               : "";
+}
+
 void anchor_create_fill(const struct call *c, int offer_leg, Sb__MediaCreateRequest *rq,
                         char tag[static ANCHOR_TAG_LEN]) {
     snprintf(tag, ANCHOR_TAG_LEN, "%llu", (unsigned long long)c->id);
@@ -117,6 +132,7 @@ void anchor_create_fill(const struct call *c, int offer_leg, Sb__MediaCreateRequ
     rq->nat_ip = nat_ip(&c->leg[offer_leg]);
     rq->local_ip = local_ip(&c->leg[offer_leg]);
     rq->signal_ip = signal_ip(&c->leg[offer_leg]);
+    rq->other_local_ip = other_local_ip(c, offer_leg);
     if (offer_leg == LEG_B)
         rq->offer_side = SB__MEDIA_SIDE__MEDIA_SIDE_B;
 }
