@@ -82,11 +82,14 @@
     X(register_timeout, CFG_T_TIME, "2s",                                                  \
       "How long sipd waits for routerd (and routerd for Redis) before answering 503") \
     X(media_address, CFG_T_STR, "",                                                        \
-      "RTP address: ADDR, or LOCAL!PUBLIC; empty: each call's signaling address")          \
+      "Media interfaces [NAME/]LOCAL[!PUBLIC] (IPv4/IPv6); empty: each call's signaling address")          \
     X(media_timeout, CFG_T_TIME, "60s",                                                    \
       "No RTP from either side of a confirmed call for this long: a timeout event")       \
     X(media_latch_any, CFG_T_BOOL, "no",                                                   \
       "Latch RTP from any source address, not only the IP that signaling announced") \
+    /* closed media relay: media targets mediad refuses unless listed */                \
+    X(media_allow_targets, CFG_T_STR, "",                                                  \
+      "CIDRs mediad may send media to though loopback, link-local, multicast or its own") \
     X(session_min_se, CFG_T_INT, "90",                                                     \
       "Shortest session timer interval (RFC 4028 Min-SE) a caller may ask, seconds; below: 422") \
     X(api_token, CFG_T_STR, "",                                                            \

@@ -59,29 +59,76 @@ int res_audio_open(int dirfd, const char *audio_dir, const char *file) {
     return fd;
 }
 
-int res_media_address(const char *text, struct in_addr *bind_to, char *announce, size_t cap,
-                      char *err, size_t errlen) {
-    char local[INET_ADDRSTRLEN + 1] = "";
-    const char *bang = text ? strchr(text, '!') : NULL;
-    const char *pub = bang ? bang + 1 : text;
-    size_t ll = !text ? 0 : bang ? (size_t)(bang - text) : strlen(text);
-    struct in_addr a = {.s_addr = htonl(INADDR_ANY)}, p;
-    bool ok = text && ll < sizeof local;
-    if (ok) {
-        memcpy(local, text, ll);
-        local[ll] = '\0';
-        ok = (!*local || inet_pton(AF_INET, local, &a) == 1) &&
-             (!bang || inet_pton(AF_INET, pub, &p) == 1);
+/* An address of media_address into out (cap bytes): "" allowed when empty_ok; brackets
+ * around an IPv6 one removed. Its family, 0 for "", -1 when it is no address. */
+static int media_if_addr(const char *p, size_t len, bool empty_ok, char *out, size_t cap) {
+    if (len >= 2 && p[0] == '[' && p[len - 1] == ']') {
+        p++;
+        len -= 2;
     }
-    if (!ok) {
-        snprintf(err, errlen, "'%s' is not empty, an IPv4 address or LOCAL!PUBLIC (IPv4)",
-                 text ? text : "");
-        return -EINVAL;
+    if (len == 0) {
+        out[0] = '\0';
+        return empty_ok ? 0 : -1;
     }
-    if (bind_to)
-        *bind_to = a;
-    if (announce)
-        snprintf(announce, cap, "%s", bang ? pub : local);
+    if (len >= cap)
+        return -1;
+    memcpy(out, p, len);
+    out[len] = '\0';
+    struct in6_addr a;
+    if (inet_pton(AF_INET, out, &a) == 1)
+        return AF_INET;
+    if (inet_pton(AF_INET6, out, &a) == 1)
+        return AF_INET6;
+    return -1;
+}
+
+int res_media_interfaces(const char *text, struct res_media_if *out, size_t cap, size_t *n,
+                         char *err, size_t errlen) {
+    *n = 0;
+    for (const char *p = text; p && *p;) {
+        p += strspn(p, " \t,");
+        size_t len = strcspn(p, " \t,");
+        if (len == 0)
+            break;
+        struct res_media_if f;
+        memset(&f, 0, sizeof f);
+        const char *slash = memchr(p, '/', len), *e = p + len;
+        const char *a = slash ? slash + 1 : p;
+        const char *bang = memchr(a, '!', (size_t)(e - a));
+        bool ok = *n < cap;
+        if (ok && slash) {
+            size_t nl = (size_t)(slash - p);
+            ok = nl > 0 && nl < sizeof f.name;
+            for (size_t i = 0; ok && i < nl; i++)
+                ok = isalnum((unsigned char)p[i]) || p[i] == '-' || p[i] == '_' || p[i] == '.';
+            if (ok)
+                memcpy(f.name, p, nl);
+        }
+        int lf = -1, pf = 0;
+        if (ok) {
+            lf = media_if_addr(a, (size_t)((bang ? bang : e) - a), bang != NULL, f.local,
+                               sizeof f.local);
+            if (bang)
+                pf = media_if_addr(bang + 1, (size_t)(e - bang - 1), false, f.announce,
+                                   sizeof f.announce);
+            ok = lf >= 0 && pf >= 0 && (!lf || !pf || lf == pf);
+        }
+        if (!ok) {
+            if (*n >= cap)
+                snprintf(err, errlen, "more than %zu interfaces", cap);
+            else
+                snprintf(err, errlen,
+                         "'%.*s' is not [NAME/]LOCAL[!PUBLIC] (IPv4 or IPv6 addresses of one "
+                         "family)",
+                         (int)(len > 100 ? 100 : len), p);
+            return -EINVAL;
+        }
+        f.family = pf ? pf : lf;
+        if (!bang)
+            snprintf(f.announce, sizeof f.announce, "%s", f.local);
+        out[(*n)++] = f;
+        p += len;
+    }
     return 0;
 }
 
@@ -157,6 +204,65 @@ bool res_gateway_uri(const char *list, const char *name, char *uri, size_t cap) 
             return true;
         }
         p += len;
+    }
+    return false;
+}
+
+int res_cidr_list(const char *text, struct res_cidr *out, size_t cap, size_t *n, char *err,
+                  size_t errlen) {
+    *n = 0;
+    for (const char *p = text; p && *p;) {
+        p += strspn(p, " \t,");
+        size_t len = strcspn(p, " \t,");
+        if (len == 0)
+            break;
+        char buf[INET6_ADDRSTRLEN + 8];
+        struct res_cidr c = {0};
+        bool ok = len < sizeof buf && *n < cap;
+        if (ok) {
+            memcpy(buf, p, len);
+            buf[len] = '\0';
+            char *slash = strchr(buf, '/');
+            if (slash)
+                *slash = '\0';
+            c.family = strchr(buf, ':') ? AF_INET6 : AF_INET;
+            int max = c.family == AF_INET6 ? 128 : 32;
+            c.bits = max;
+            ok = inet_pton(c.family, buf, c.addr) == 1;
+            if (ok && slash) {
+                char *end;
+                long b = strtol(slash + 1, &end, 10);
+                ok = slash[1] && !*end && b >= 0 && b <= max;
+                c.bits = (int)b;
+            }
+        }
+        if (!ok) {
+            if (*n >= cap)
+                snprintf(err, errlen, "more than %zu entries", cap);
+            else
+                snprintf(err, errlen, "'%.*s': want ADDR or ADDR/BITS (IPv4 or IPv6)",
+                         (int)(len > 64 ? 64 : len), p);
+            return -EINVAL;
+        }
+        out[(*n)++] = c;
+        p += len;
+    }
+    return 0;
+}
+
+bool res_cidr_match(const struct res_cidr *list, size_t n, int family, const void *addr) {
+    const uint8_t *a = addr;
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].family != family)
+            continue;
+        int bits = list[i].bits, k = 0;
+        for (; bits >= 8 && a[k] == list[i].addr[k]; k++, bits -= 8)
+            ;
+        if (bits >= 8)
+            continue;
+        uint8_t mask = (uint8_t)(0xff << (8 - bits));
+        if (bits == 0 || (a[k] & mask) == (list[i].addr[k] & mask))
+            return true;
     }
     return false;
 }

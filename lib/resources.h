@@ -9,8 +9,8 @@
  *   under a 0700 /root works), only read permission on the files themselves.
  *   switchboard check opens them the same way, and as the service user, so what it
  *   accepts a worker can load. Also the parsers of values a worker would otherwise be
- *   first to refuse: media_address (empty, ADDR or LOCAL!PUBLIC), dialplan_gateways
- *   (NAME=sip:host[:port] ...). Never logs.
+ *   first to refuse: media_address ([NAME/]LOCAL[!PUBLIC] interfaces), dialplan_gateways
+ *   (NAME=sip:host[:port] ...), CIDR lists (media_allow_targets). Never logs.
  * OWNERSHIP
  *   Descriptors returned belong to the caller.
  * ERRORS
@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The directory path opened for openat (O_PATH, close-on-exec); negative errno. */
 int res_dir_open(const char *path);
@@ -36,15 +37,38 @@ int res_open_at(int dirfd, const char *path);
  * audio_path descriptor dirfd (or the path audio_dir when dirfd < 0). Negative errno;
  * -EINVAL for a refused name. */
 int res_audio_open(int dirfd, const char *audio_dir, const char *file);
-/* media_address: "" (bind and announce the address of each call's signaling),
- * ADDR, or LOCAL!PUBLIC (bind LOCAL, which may be empty for every address; announce
- * PUBLIC), IPv4. 0 with the bind address (INADDR_ANY for none) and the announced one
- * ("" when it follows the signaling) when asked for, or -EINVAL with the reason in err. */
-int res_media_address(const char *text, struct in_addr *bind_to, char *announce, size_t cap,
-                      char *err, size_t errlen);
+/* One interface of media_address: [NAME/]LOCAL[!PUBLIC]. */
+struct res_media_if {
+    char name[32];                   /* "" when not named */
+    char local[INET6_ADDRSTRLEN];    /* the address bound; "" every address of family */
+    char announce[INET6_ADDRSTRLEN]; /* the address announced in SDP: PUBLIC, else LOCAL */
+    int family;                      /* AF_INET or AF_INET6 */
+};
+#define RES_MEDIA_IF_MAX 8
+/* media_address: entries [NAME/]LOCAL[!PUBLIC] separated by spaces or commas (IPv4 or
+ * IPv6, an IPv6 address optionally in brackets; LOCAL may be empty before !PUBLIC: every
+ * address of its family is bound; LOCAL and PUBLIC of one family). "" is no interface
+ * (follow each call's signaling). 0 with *n entries in out, or -EINVAL with the reason in
+ * err. */
+int res_media_interfaces(const char *text, struct res_media_if *out, size_t cap, size_t *n,
+                         char *err, size_t errlen);
 /* dialplan_gateways: NAME=sip:host[:port] entries, space or comma separated. 0, or
  * -EINVAL with the offending entry in err. */
 int res_gateways_check(const char *list, char *err, size_t errlen);
+/* One entry of media_allow_targets: ADDR or ADDR/BITS, IPv4 or IPv6. */
+struct res_cidr {
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t addr[16];
+    int bits;
+};
+#define RES_CIDR_MAX 32
+/* A list of CIDRs separated by spaces or commas into out (cap entries, *n of them used);
+ * the host bits are ignored. 0, or -EINVAL with the offending entry (or "more than cap")
+ * in err. */
+int res_cidr_list(const char *text, struct res_cidr *out, size_t cap, size_t *n, char *err,
+                  size_t errlen);
+/* Whether addr (4 or 16 bytes of family) is inside one of the n entries of list. */
+bool res_cidr_match(const struct res_cidr *list, size_t n, int family, const void *addr);
 /* The URI of gateway name in list (NAME=URI ...); false when absent or too long. */
 bool res_gateway_uri(const char *list, const char *name, char *uri, size_t cap);
 

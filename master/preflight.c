@@ -143,13 +143,20 @@ int preflight_check(const cfg_t *cfg, preflight_report_fn report, void *arg) {
     struct pf pf = {cfg, report, arg, 0};
     char at[512], err[768], host[256];
     int port;
-    struct in_addr a;
 
     if (rds_parse_address(cfg_str(cfg, CFG_redis_address), host, sizeof host, &port, err,
                           sizeof err) < 0)
         problem(&pf, "%s: %s", where(&pf, CFG_redis_address, at, sizeof at), err);
-    if (res_media_address(cfg_str(cfg, CFG_media_address), &a, NULL, 0, err, sizeof err) < 0)
+    struct res_media_if ifs[RES_MEDIA_IF_MAX];
+    size_t n_ifs;
+    if (res_media_interfaces(cfg_str(cfg, CFG_media_address), ifs, RES_MEDIA_IF_MAX, &n_ifs, err,
+                             sizeof err) < 0)
         problem(&pf, "%s: %s", where(&pf, CFG_media_address, at, sizeof at), err);
+    struct res_cidr targets[RES_CIDR_MAX];
+    size_t n_targets;
+    if (res_cidr_list(cfg_str(cfg, CFG_media_allow_targets), targets, RES_CIDR_MAX, &n_targets,
+                      err, sizeof err) < 0)
+        problem(&pf, "%s: %s", where(&pf, CFG_media_allow_targets, at, sizeof at), err);
     const char *gateways = cfg_str(cfg, CFG_dialplan_gateways);
     if (res_gateways_check(gateways, err, sizeof err) < 0)
         problem(&pf, "%s: %s", where(&pf, CFG_dialplan_gateways, at, sizeof at), err);

@@ -43,7 +43,7 @@
 #include "pike.h"
 
 #define SHM_MAGIC 0x5342534dU /* "SBSM" */
-#define SHM_VERSION 10U
+#define SHM_VERSION 11U
 #define SHM_MAX_PROCS 256
 #define SHM_MAX_COUNTERS 64
 
@@ -90,6 +90,7 @@
     X(media_tx_bytes, "RTP and RTCP bytes sent, relayed or played (mediad)") \
     X(media_lost, "RTP packets lost before they reached us, RFC 3550 A.3 (mediad)") \
     X(media_rx_dropped, "packets dropped: wrong source, direction, no peer (mediad)") \
+    X(media_rx_not_rtp, "packets dropped as neither RTP nor RTCP (mediad)") \
     X(media_srtp_failed, "SRTP packets dropped: replay, forgery, bad length (mediad)") \
     X(media_dtmf_events, "RFC 4733 DTMF events seen (mediad)") \
     X(media_timeouts, "media_timeout events sent (mediad)") \

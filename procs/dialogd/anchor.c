@@ -94,9 +94,31 @@ static char *nat_ip(const struct dlg *d) {
     return d->hop.base.descriptor && d->hop.nated && d->hop.addr ? d->hop.addr : "";
 }
 
+/* The leg's signaling source: its NAT's address, else its Contact's host (sipd saw no
+ * NAT: the Contact is where it talks from); "" unknown. */
+static char *signal_ip(const struct dlg *d) {
+    const char *n = nat_ip(d);
+    return *n ? (char *)n : d->remote_host ? d->remote_host : "";
+}
+
 /* The node's address the leg's signaling arrived on ("" unknown). */
 static char *local_ip(const struct dlg *d) {
     return d->hop.base.descriptor && d->hop.local_addr ? d->hop.local_addr : "";
+}
+
+/* The node's address the other leg's signaling uses, so that mediad gives that side an
+ * interface of its family (an IPv4 caller, an IPv6 callee): the leg's own when it exists,
+ * else, for the caller's offer, the address the route's first dialed contact registered
+ * to ("" unknown). */
+static char *other_local_ip(const struct call *c, int offer_leg) {
+    const char *own = local_ip(&c->leg[1 - offer_leg]);
+    if (*own || offer_leg != LEG_A || c->nactions == 0)
+        return (char *)own;
+    const struct call_action *a = &c->actions[0];
+    return a->type == ACT_DIAL && a->ncontacts > 0 && a->hops[0].base.descriptor &&
+                   a->hops[0].local_addr
+               ? a->hops[0].local_addr
+               : "";
 }
 
 void anchor_create_fill(const struct call *c, int offer_leg, Sb__MediaCreateRequest *rq,
@@ -109,6 +131,8 @@ void anchor_create_fill(const struct call *c, int offer_leg, Sb__MediaCreateRequ
     rq->owner_tag = tag;
     rq->nat_ip = nat_ip(&c->leg[offer_leg]);
     rq->local_ip = local_ip(&c->leg[offer_leg]);
+    rq->signal_ip = signal_ip(&c->leg[offer_leg]);
+    rq->other_local_ip = other_local_ip(c, offer_leg);
     if (offer_leg == LEG_B)
         rq->offer_side = SB__MEDIA_SIDE__MEDIA_SIDE_B;
 }
@@ -129,6 +153,11 @@ bool anchor_create(b2b_t *b, struct call *c, int offer_leg, anchor_done_fn done)
     return create_request(b, c, offer_leg, done);
 }
 
+void anchor_update_peer(const struct call *c, int from, Sb__MediaUpdateRequest *rq) {
+    rq->nat_ip = nat_ip(&c->leg[from]);
+    rq->signal_ip = signal_ip(&c->leg[from]);
+}
+
 bool anchor_update(b2b_t *b, struct call *c, int from, Sb__MediaSdpType type,
                    ProtobufCBinaryData sdp, bool confirmed, anchor_done_fn done, unsigned status) {
     dlg_blob_keep(&c->leg[from].sdp, sdp.data, sdp.len);
@@ -139,7 +168,7 @@ bool anchor_update(b2b_t *b, struct call *c, int from, Sb__MediaSdpType type,
     rq.type = type;
     rq.sdp = sdp;
     rq.confirmed = confirmed;
-    rq.nat_ip = nat_ip(&c->leg[from]);
+    anchor_update_peer(c, from, &rq);
     Sb__Envelope env = ipc_envelope_media_update(&rq);
     return request(b, c, mediad_of(b, c), &env, done, status, -1);
 }

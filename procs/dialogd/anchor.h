@@ -43,6 +43,8 @@ bool anchor_ok(const Sb__MediaReply *rep);
  * tag (written into tag, which rq points to). */
 void anchor_create_fill(const struct call *c, int offer_leg, Sb__MediaCreateRequest *rq,
                         char tag[static ANCHOR_TAG_LEN]);
+/* rq's nat_ip and signal_ip: where leg from's media comes from (strings of c). */
+void anchor_update_peer(const struct call *c, int from, Sb__MediaUpdateRequest *rq);
 /* A session from leg offer_leg's offer (its leg's sdp). */
 bool anchor_create(b2b_t *b, struct call *c, int offer_leg, anchor_done_fn done);
 /* An SDP of leg from (kept as its latest) to mediad; done gets it rewritten for the

@@ -183,6 +183,7 @@ static bool move_update(b2b_t *b, struct call *c, int from, ProtobufCBinaryData 
     rq.type = SB__MEDIA_SDP_TYPE__MEDIA_SDP_ANSWER;
     rq.sdp = sdp;
     rq.confirmed = true;
+    anchor_update_peer(c, from, &rq);
     Sb__Envelope env = ipc_envelope_media_update(&rq);
     return move_media_request(b, c, &env);
 }

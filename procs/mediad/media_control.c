@@ -36,19 +36,13 @@ static void send_event(struct media_session *s, Sb__MediaEventType type, int sid
 
 /* ---- requests ---- */
 
-static void addr_text(const struct sockaddr_in *a, char *out, size_t len) {
-    char ip[INET_ADDRSTRLEN] = "0.0.0.0";
-    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
-    snprintf(out, len, "%s:%u", ip, ntohs(a->sin_port));
-}
-
 /* The SDP text of a party rewritten for side idx (our ports, its profile and our key). */
 static int rewrite_for(struct media_session *s, int idx, const struct media_sdp *parsed,
                        const char *text, size_t len, char **out, size_t *outlen, char *why,
                        size_t whylen) {
     struct media_sdp_local loc;
     memset(&loc, 0, sizeof loc);
-    loc.addr = s->announce;
+    loc.addr = s->side[idx].announce;
     for (int m = 0; m < parsed->n_lines && m < s->n_lines; m++) {
         struct media_leg *l = &s->side[idx].leg[m];
         loc.rtp_port[m] = l->rtp.port;
@@ -88,8 +82,12 @@ static Sb__MediaStatus sdp_status(media_ctx_t *ctx, int rc) {
 /* A side behind NAT: its media comes from its signaling source (nat_ip), not from its
  * SDP's address; an address that does not parse is no NAT. */
 static void set_nat_ip(struct media_side *side, const char *ip) {
-    struct in_addr a;
-    side->nat_ip = ip && *ip && inet_pton(AF_INET, ip, &a) == 1 ? a.s_addr : 0;
+    media_sa_parse(ip, &side->nat_ip);
+}
+
+/* A side's signaling source (media_leg_sendable); one that does not parse is unknown. */
+static void set_signal_ip(struct media_side *side, const char *ip) {
+    media_sa_parse(ip, &side->signal_ip);
 }
 
 static void handle_create(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *env) {
@@ -112,7 +110,11 @@ static void handle_create(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *
         return;
     }
     int from = rq->offer_side == SB__MEDIA_SIDE__MEDIA_SIDE_B ? 1 : 0;
-    struct media_session *s = media_session_new(ctx, &offer, rq->local_ip, &rc);
+    struct media_session *s = media_session_new(ctx, &offer, from, rq->local_ip, rq->other_local_ip, &rc);
+    if (s) {
+        set_nat_ip(&s->side[from], rq->nat_ip);
+        set_signal_ip(&s->side[from], rq->signal_ip);
+    }
     if (s && (rc = media_relay_offer(s, &offer, rq->srtp_b, from)) != 0) {
         media_session_close(s);
         s = NULL;
@@ -138,7 +140,6 @@ static void handle_create(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *
         return;
     }
     shm_count(ctx->w->slot, SHM_C_media_sessions_created, 1);
-    set_nat_ip(&s->side[from], rq->nat_ip);
     media_relay_start(s);
     snprintf(s->call_id, sizeof s->call_id, "%s", rq->call_id ? rq->call_id : "");
     snprintf(s->owner_tag, sizeof s->owner_tag, "%s", rq->owner_tag ? rq->owner_tag : "");
@@ -202,6 +203,7 @@ static void handle_update(media_ctx_t *ctx, ipc_chan_t *ch, const Sb__Envelope *
         return;
     }
     set_nat_ip(&s->side[from], rq->nat_ip);
+    set_signal_ip(&s->side[from], rq->signal_ip);
     rc = media_relay_apply(s, from, &sdp);
     if (rc == -ENODATA) {
         log_call_ratelimited(LOG_ERROR, s->call_id,
@@ -259,12 +261,12 @@ static void fill_side_stats(const struct media_side *side, int n_lines, Sb__Medi
     st->rx_jitter = jitter;
     const struct media_leg *l0 = &side->leg[0];
     if (l0->has_remote)
-        addr_text(&l0->remote_rtp, remote, len);
+        media_sa_text(&l0->remote_rtp, remote, len);
     else
         snprintf(remote, len, "-");
-    struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = htons((uint16_t)l0->rtp.port)};
-    me.sin_addr.s_addr = side->s->announce_n;
-    addr_text(&me, local, len);
+    media_sa_t me = side->announce_sa;
+    media_sa_set_port(&me, l0->rtp.port);
+    media_sa_text(&me, local, len);
     st->remote = remote;
     st->local = local;
 }
@@ -482,11 +484,12 @@ static void sweep_tick(uv_timer_t *t) {
     shm_count(slot, SHM_C_media_tx_packets, ctx->c_tx);
     shm_count(slot, SHM_C_media_srtp_failed, ctx->c_srtp_failed);
     shm_count(slot, SHM_C_media_rx_dropped, ctx->c_dropped);
+    shm_count(slot, SHM_C_media_rx_not_rtp, ctx->c_not_rtp);
     shm_count(slot, SHM_C_media_rx_bytes, ctx->c_rx_bytes);
     shm_count(slot, SHM_C_media_tx_bytes, ctx->c_tx_bytes);
     shm_count(slot, SHM_C_media_lost, ctx->c_lost);
     ctx->c_rx = ctx->c_tx = ctx->c_srtp_failed = ctx->c_dropped = 0;
-    ctx->c_rx_bytes = ctx->c_tx_bytes = ctx->c_lost = 0;
+    ctx->c_rx_bytes = ctx->c_tx_bytes = ctx->c_lost = ctx->c_not_rtp = 0;
     if (++ctx->sweeps % (4000 / MEDIA_SWEEP_MS) == 0) {
         int n = shm_media_reclaim(&ctx->w->shm->media_pool, ctx->port_lo, ctx->port_hi);
         if (n > 0) {
@@ -519,7 +522,8 @@ media_ctx_t *media_control_new(worker_t *w) {
     ctx->sweep.data = ctx;
     uv_timer_start(&ctx->sweep, sweep_tick, MEDIA_SWEEP_MS, MEDIA_SWEEP_MS);
     log_info("media relay on %s, ports %d-%d, media_timeout %ld ms%s",
-             ctx->addr[0] ? ctx->addr : "the address of each call's signaling", ctx->port_lo,
+             ctx->n_ifs ? cfg_str(w->cfg, CFG_media_address) : "the address of each call's signaling",
+             ctx->port_lo,
              ctx->port_hi, ctx->timeout_ms, ctx->latch_any ? ", latching from any source" : "");
     return ctx;
 }

@@ -60,9 +60,9 @@ static bool play_packet(struct media_side *side) {
     struct media_leg *l = &side->leg[0];
     if (l->srtp && (!l->srtp_out || srtp_protect(l->srtp_out, pkt, &len) != srtp_err_status_ok))
         return true; /* nothing to encrypt with yet: this packet is lost, time goes on */
-    if (l->has_remote && l->rtp.fd >= 0 && media_dir_receives(l->dir)) {
-        if (sendto(l->rtp.fd, pkt, (size_t)len, MSG_DONTWAIT, (struct sockaddr *)&l->remote_rtp,
-                   sizeof l->remote_rtp) == len) {
+    if (media_leg_sendable(l, false) && l->rtp.fd >= 0 && media_dir_receives(l->dir)) {
+        if (sendto(l->rtp.fd, pkt, (size_t)len, MSG_DONTWAIT, &l->remote_rtp.sa,
+                   media_sa_len(&l->remote_rtp)) == len) {
             l->out.packets++;
             l->out.bytes += (uint64_t)len;
             ctx->c_tx++;

@@ -8,19 +8,27 @@
 
 #define MEDIA_SOCK_RCVBUF (1 << 20)
 
-static int udp_bind(uint32_t addr, int port) {
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+static int udp_bind(const media_sa_t *addr, int port) {
+    int family = addr->sa.sa_family == AF_INET6 ? AF_INET6 : AF_INET;
+    int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     int tos = 0xb8; /* EF, RFC 3246 */
-    setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
+    if (family == AF_INET6) {
+        int on = 1;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+        setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &tos, sizeof tos);
+    } else {
+        setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
+    }
     /* room for bursts while the loop is busy elsewhere (the default holds ~280 packets);
      * only what is queued costs memory */
     int rcvbuf = MEDIA_SOCK_RCVBUF;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = addr;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+    media_sa_t a = *addr;
+    a.sa.sa_family = (sa_family_t)family;
+    media_sa_set_port(&a, port);
+    if (bind(fd, &a.sa, media_sa_len(&a)) < 0) {
         int e = -errno;
         close(fd);
         return e;
@@ -28,7 +36,8 @@ static int udp_bind(uint32_t addr, int port) {
     return fd;
 }
 
-int media_port_pair_open(struct shm_media_pool *pool, int lo, int hi, uint32_t addr, int fds[2]) {
+int media_port_pair_open(struct shm_media_pool *pool, int lo, int hi, const media_sa_t *addr,
+                         int fds[2]) {
     int busy[MEDIA_PORT_TRIES], nbusy = 0, rc = -ENOSPC;
     int32_t pid = (int32_t)getpid();
     for (int t = 0; t < MEDIA_PORT_TRIES; t++) {

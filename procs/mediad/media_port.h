@@ -22,13 +22,16 @@
 
 #include <stdint.h>
 
+#include "media_addr.h"
 #include "shm.h"
 
 #define MEDIA_PORT_TRIES 16
 
 /* The even port of the pair claimed and bound, fds[0] RTP and fds[1] RTCP; or negative errno.
- * addr: the IPv4 address to bind, network order. */
-int media_port_pair_open(struct shm_media_pool *pool, int lo, int hi, uint32_t addr, int fds[2]);
+ * addr: the IPv4 or IPv6 address to bind (its port ignored; unspecified: every address of
+ * its family; an IPv6 socket takes IPv6 only). */
+int media_port_pair_open(struct shm_media_pool *pool, int lo, int hi, const media_sa_t *addr,
+                         int fds[2]);
 /* Gives the claim of the pair at port back to the pool. */
 void media_port_pair_release(struct shm_media_pool *pool, int port);
 

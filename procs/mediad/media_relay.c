@@ -91,37 +91,50 @@ static inline void drop(media_ctx_t *ctx, struct media_leg *l) {
     ctx->c_dropped++;
 }
 
-/* Accepts a source for leg l (RFC 3264 latching, restricted to the signaled IP, or to
- * the side's signaling source when it is behind NAT). */
-static bool latch(media_ctx_t *ctx, struct media_leg *l, bool rtcp,
-                  const struct sockaddr_in *from) {
+/* Whether leg l may be heard from this source IP: the IP its SDP announced (when it is
+ * an allowed target), its NAT's, its signaling source's, or any with media_latch_any. */
+static bool source_expected(const media_ctx_t *ctx, const struct media_leg *l,
+                            const media_sa_t *from) {
     if (!l->has_remote)
         return false;
-    if (!ctx->latch_any && from->sin_addr.s_addr != l->signaled_ip &&
-        (!l->side->nat_ip || from->sin_addr.s_addr != l->side->nat_ip))
-        return false;
-    struct sockaddr_in *remote = rtcp ? &l->remote_rtcp : &l->remote_rtp;
+    return ctx->latch_any || (l->target_ok && media_sa_ip_eq(from, &l->signaled)) ||
+           media_sa_ip_eq(from, &l->side->nat_ip) || media_sa_ip_eq(from, &l->side->signal_ip);
+}
+
+/* RFC 3264 latching of an accepted packet's source (after SRTP authenticated it): the
+ * first one is learnt; another port later is refused on a plain leg (anyone on the IP
+ * could send it), and learnt on an SRTP leg (only the key's holder could: the phone's
+ * NAT gave it a new port). */
+static bool latch(struct media_leg *l, bool rtcp, const media_sa_t *from) {
+    media_sa_t *remote = rtcp ? &l->remote_rtcp : &l->remote_rtp;
     bool *latched = rtcp ? &l->latched_rtcp : &l->latched_rtp;
-    if (!*latched) {
-        *remote = *from;
-        *latched = true;
+    if (*latched && media_sa_eq(remote, from))
         return true;
-    }
-    return remote->sin_addr.s_addr == from->sin_addr.s_addr && remote->sin_port == from->sin_port;
+    if (*latched && !l->srtp)
+        return false;
+    *remote = *from;
+    *latched = true;
+    return true;
 }
 
 /* Handles one received packet in buf (len bytes); returns the length to relay to out,
  * 0 to drop. */
 static int packet_in(media_ctx_t *ctx, struct media_sock *sock, uint8_t *buf, int len,
-                     const struct sockaddr_in *from, struct media_leg **out_leg, int64_t now_us) {
+                     const media_sa_t *from, struct media_leg **out_leg, int64_t now_us) {
     struct media_leg *l = sock->leg;
     struct media_session *s = l->side->s;
     ctx->c_rx++;
-    if (!latch(ctx, l, sock->rtcp, from)) {
+    if (!source_expected(ctx, l, from)) {
         drop(ctx, l);
         return 0;
     }
-    bool rtcp = sock->rtcp || media_is_rtcp(buf, (size_t)len);
+    enum media_pkt_kind kind = media_packet_kind(buf, (size_t)len, sock->rtcp);
+    if (kind == MEDIA_PKT_OTHER) { /* not RTP nor RTCP: never relayed, never latched */
+        l->dropped++;
+        ctx->c_not_rtp++;
+        return 0;
+    }
+    bool rtcp = kind == MEDIA_PKT_RTCP;
     if (l->srtp) {
         if (!l->srtp_in) {
             drop(ctx, l);
@@ -134,6 +147,10 @@ static int packet_in(media_ctx_t *ctx, struct media_sock *sock, uint8_t *buf, in
             ctx->c_srtp_failed++;
             return 0;
         }
+    }
+    if (!latch(l, sock->rtcp, from)) {
+        drop(ctx, l);
+        return 0;
     }
     l->in.packets++;
     l->in.bytes += (uint64_t)len;
@@ -166,7 +183,8 @@ static int packet_in(media_ctx_t *ctx, struct media_sock *sock, uint8_t *buf, in
         return 0;
     }
     struct media_leg *pl = &peer->leg[l->line];
-    if (!pl->has_remote || !media_dir_sends(l->dir) || !media_dir_receives(pl->dir) ||
+    if (!media_leg_sendable(pl, sock->rtcp) || !media_dir_sends(l->dir) ||
+        !media_dir_receives(pl->dir) ||
         (peer->playing && !rtcp)) {
         drop(ctx, l); /* RFC 3264 6.1: hold, or the party hears a prompt */
         return 0;
@@ -207,8 +225,7 @@ static void sock_readable(uv_poll_t *h, int status, int events) {
         struct media_leg *dest = NULL;
         for (int i = 0; i < n; i++) {
             int len = (int)ctx->in_msgs[i].msg_len;
-            if ((ctx->in_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ||
-                ctx->in_from[i].sin_family != AF_INET) {
+            if ((ctx->in_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || !media_sa_set(&ctx->in_from[i])) {
                 drop(ctx, l);
                 ctx->c_rx++;
                 continue;
@@ -220,14 +237,14 @@ static void sock_readable(uv_poll_t *h, int status, int events) {
             if (l->side->s->closing)
                 break; /* an event handler cannot destroy it (events are sent, not run) */
             dest = pl;
-            struct sockaddr_in *to = sock->rtcp ? &pl->remote_rtcp : &pl->remote_rtp;
+            media_sa_t *to = sock->rtcp ? &pl->remote_rtcp : &pl->remote_rtp;
             ctx->out_iov[out].iov_base = ctx->bufs[i];
             ctx->out_iov[out].iov_len = (size_t)len;
             memset(&ctx->out_msgs[out].msg_hdr, 0, sizeof ctx->out_msgs[out].msg_hdr);
             ctx->out_msgs[out].msg_hdr.msg_iov = &ctx->out_iov[out];
             ctx->out_msgs[out].msg_hdr.msg_iovlen = 1;
             ctx->out_msgs[out].msg_hdr.msg_name = to;
-            ctx->out_msgs[out].msg_hdr.msg_namelen = sizeof *to;
+            ctx->out_msgs[out].msg_hdr.msg_namelen = media_sa_len(to);
             pl->out.packets++;
             pl->out.bytes += (uint64_t)len;
             ctx->c_tx_bytes += (uint64_t)len;
@@ -288,11 +305,11 @@ int media_relay_apply(struct media_session *s, int idx, const struct media_sdp *
             l->has_remote = false; /* rejected: nothing flows to or from it */
             continue;
         }
-        struct sockaddr_in rtp = {.sin_family = AF_INET, .sin_port = htons((uint16_t)ln->port)};
-        rtp.sin_addr.s_addr = ln->addr;
-        struct sockaddr_in rtcp = rtp;
-        rtcp.sin_port = htons((uint16_t)ln->rtcp_port);
-        if (!l->has_remote || l->signaled_ip != ln->addr || l->signaled_port != ln->port ||
+        media_sa_t rtp = ln->addr, rtcp = ln->addr;
+        media_sa_set_port(&rtp, ln->port);
+        media_sa_set_port(&rtcp, ln->rtcp_port);
+        if (!l->has_remote || !media_sa_ip_eq(&l->signaled, &ln->addr) ||
+            l->signaled_port != ln->port ||
             l->signaled_rtcp != ln->rtcp_port) {
             /* a new remote (first SDP, or a re-INVITE that moved): latch afresh; the same
              * SDP again (hold, codec change) keeps what was learnt behind a NAT */
@@ -301,8 +318,13 @@ int media_relay_apply(struct media_session *s, int idx, const struct media_sdp *
             l->remote_rtcp = rtcp;
             l->latched_rtcp = false;
         }
-        l->has_remote = ln->addr != 0;
-        l->signaled_ip = ln->addr;
+        l->has_remote = !media_sa_unspecified(&ln->addr);
+        l->signaled = ln->addr;
+        /* a target of another family than the side's sockets cannot be sent to */
+        l->target_ok = ln->addr.sa.sa_family == side->bind.sa.sa_family &&
+                       media_target_ok(&s->ctx->targets, &ln->addr, &side->signal_ip,
+                                       media_sa_unspecified(&side->bind) ? &side->announce_sa
+                                                                         : &side->bind);
         l->signaled_port = ln->port;
         l->signaled_rtcp = ln->rtcp_port;
         l->dir = ln->dir;

@@ -5,11 +5,16 @@
  * DESCRIPTION
  *   A packet received on a leg is relayed, untouched unless SRTP must be removed or added,
  *   out of the same m-line's socket of the side its side is bridged to, to that side's
- *   latched address: the source of its first packet, accepted only from the IP its SDP
- *   announced unless media_latch_any. The path reads batches with recvmmsg into the ctx's
- *   buffers, writes them with sendmmsg, and allocates nothing. SDP applied to a side sets
- *   where it is sent to, what it accepts and its SRTP keys; our keys (and nothing else
- *   secret) come from ctx->random and fail closed. Counts losses for media_lost.
+ *   latched address. Only RTP and RTCP are relayed (media_packet_kind); a source is
+ *   accepted from the IP its SDP announced (an allowed target, media_target.h), its
+ *   signaling source or its NAT's (any with media_latch_any), and latched once the packet
+ *   passed SRTP authentication (an SRTP side follows an authenticated packet to a new
+ *   port; a plain one does not). Nothing goes to a side before it was latched unless its
+ *   SDP names its signaling source (media_leg_sendable). The path reads batches with
+ *   recvmmsg into the ctx's buffers, writes them with sendmmsg, and allocates nothing,
+ *   IPv4 and IPv6 alike. SDP applied to a side sets where it is sent to, what it accepts
+ *   and its SRTP keys; our keys (and nothing else secret) come from ctx->random and fail
+ *   closed. Counts losses for media_lost.
  * OWNERSHIP
  *   Per-leg state lives in the session structs (media_session.h); the SRTP contexts are
  *   freed by the freeing hook media_relay_init registers. Parsed SDP is borrowed.

@@ -36,6 +36,15 @@ bool media_is_rtcp(const uint8_t *pkt, size_t len) {
     return len >= 8 && (pkt[0] >> 6) == 2 && pkt[1] >= 192 && pkt[1] <= 223;
 }
 
+enum media_pkt_kind media_packet_kind(const uint8_t *pkt, size_t len, bool rtcp_port) {
+    if (media_is_rtcp(pkt, len))
+        return 4u * ((size_t)rd16(pkt + 2) + 1) <= len ? MEDIA_PKT_RTCP : MEDIA_PKT_OTHER;
+    struct media_rtp_hdr h;
+    if (rtcp_port || media_rtp_header(pkt, len, &h) != 0)
+        return MEDIA_PKT_OTHER;
+    return MEDIA_PKT_RTP;
+}
+
 void media_rtp_write_header(uint8_t *pkt, bool marker, int pt, uint16_t seq, uint32_t ts,
                             uint32_t ssrc) {
     pkt[0] = 0x80;

@@ -4,7 +4,8 @@
  *   tracking, A.3 lost packets, A.8 interarrival jitter) and RFC 4733 telephone-events.
  * DESCRIPTION
  *   media_rtp_header checks a packet is RTP version 2 and long enough for its CSRCs and
- *   extension, and returns the header's fields. struct media_rtp_stats is updated once
+ *   extension, and returns the header's fields; media_packet_kind tells RTP, RTCP and
+ *   anything else apart (what the relay forwards). struct media_rtp_stats is updated once
  *   per received packet with its arrival time in timestamp units; it never allocates.
  *   media_dtmf_* report one event per RFC 4733 event (its end packet is sent three times).
  * OWNERSHIP
@@ -35,6 +36,13 @@ struct media_rtp_hdr {
 int media_rtp_header(const uint8_t *pkt, size_t len, struct media_rtp_hdr *h);
 /* RTCP (RFC 5761 4: payload types 64-95 with the marker are RTCP packet types 192-223). */
 bool media_is_rtcp(const uint8_t *pkt, size_t len);
+/* What a received packet is: MEDIA_PKT_RTP (version 2, its CSRCs and extension inside
+ * it, not an RTCP packet type), MEDIA_PKT_RTCP (version 2, RFC 5761 4 packet type
+ * 192-223, its first packet's length inside it), or MEDIA_PKT_OTHER. On an RTCP port
+ * (rtcp_port) only RTCP is accepted. The header is what SRTP leaves in clear: this holds
+ * for SRTP and SRTCP alike. */
+enum media_pkt_kind { MEDIA_PKT_OTHER = 0, MEDIA_PKT_RTP, MEDIA_PKT_RTCP };
+enum media_pkt_kind media_packet_kind(const uint8_t *pkt, size_t len, bool rtcp_port);
 /* Writes a 12-byte header. */
 void media_rtp_write_header(uint8_t *pkt, bool marker, int pt, uint16_t seq, uint32_t ts,
                             uint32_t ssrc);

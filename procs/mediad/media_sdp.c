@@ -94,20 +94,25 @@ static bool parse_port(const char *s, int *port) {
     return true;
 }
 
-/* "IN IP4 a.b.c.d": the address (network order); false for anything else. */
-static int parse_conn(const sdp_connection_t *c, uint32_t *addr) {
+/* "IN IP4 a.b.c.d" or "IN IP6 x:y::z": the address (port 0); an error for anything
+ * else (multicast cannot be relayed). */
+static int parse_conn(const sdp_connection_t *c, media_sa_t *addr) {
     if (!c || !c->c_nettype || !c->c_addrtype || !c->c_addr)
         return -EBADMSG;
     if (strcmp(c->c_nettype, "IN") != 0)
         return -EPROTONOSUPPORT;
-    if (strcmp(c->c_addrtype, "IP4") != 0)
+    int family = strcmp(c->c_addrtype, "IP4") == 0   ? AF_INET
+                 : strcmp(c->c_addrtype, "IP6") == 0 ? AF_INET6
+                                                     : 0;
+    if (!family)
         return -EPROTONOSUPPORT;
-    struct in_addr a;
-    if (inet_pton(AF_INET, c->c_addr, &a) != 1)
+    media_sa_t a;
+    if (!media_sa_parse(c->c_addr, &a) || a.sa.sa_family != family)
         return -EBADMSG;
-    if ((ntohl(a.s_addr) >> 28) == 14) /* 224/4: multicast */
+    if ((family == AF_INET && (ntohl(a.v4.sin_addr.s_addr) >> 28) == 14) || /* 224/4 */
+        (family == AF_INET6 && IN6_IS_ADDR_MULTICAST(&a.v6.sin6_addr)))
         return -EPROTONOSUPPORT;
-    *addr = a.s_addr;
+    *addr = a;
     return 0;
 }
 
@@ -238,7 +243,8 @@ int media_sdp_parse(const char *text, size_t len, struct media_sdp *out, char *w
         rc = -EBADMSG;
         goto done;
     }
-    uint32_t session_addr = 0;
+    media_sa_t session_addr;
+    memset(&session_addr, 0, sizeof session_addr);
     int session_conn = sdp->c_connection ? parse_conn(sdp->c_connection, &session_addr) : 1;
     enum media_dir session_dir = MEDIA_DIR_SENDRECV;
     for (int i = 0; i < osip_list_size(&sdp->a_attributes); i++) {
@@ -283,13 +289,14 @@ int media_sdp_parse(const char *text, size_t len, struct media_sdp *out, char *w
         }
         if (crc != 0) {
             set_why(why, whylen, "m-line %d: %s connection address", m,
-                    crc == -EPROTONOSUPPORT ? "unrelayable (not unicast IPv4)" : "no or bad");
+                    crc == -EPROTONOSUPPORT ? "unrelayable (not unicast IPv4 or IPv6)" : "no or bad");
             rc = crc == -EPROTONOSUPPORT ? -EPROTONOSUPPORT : -EBADMSG;
             goto done;
         }
-        if (l->addr == 0 && l->dir == MEDIA_DIR_SENDRECV)
+        bool held = media_sa_unspecified(&l->addr);
+        if (held && l->dir == MEDIA_DIR_SENDRECV)
             l->dir = MEDIA_DIR_SENDONLY; /* RFC 3264 8.4: c=0.0.0.0 is (old-style) hold */
-        else if (l->addr == 0 && l->dir == MEDIA_DIR_RECVONLY)
+        else if (held && l->dir == MEDIA_DIR_RECVONLY)
             l->dir = MEDIA_DIR_INACTIVE;
         l->rtcp_port = l->port + 1 <= 65535 ? l->port + 1 : 0;
         const char *pt0 = osip_list_get(&med->m_payloads, 0);
@@ -315,7 +322,7 @@ int media_sdp_parse(const char *text, size_t len, struct media_sdp *out, char *w
             if (!a || !a->a_att_field)
                 continue;
             if (dir_of(a->a_att_field, &l->dir)) {
-                if (l->addr == 0 && l->dir == MEDIA_DIR_SENDRECV)
+                if (held && l->dir == MEDIA_DIR_SENDRECV)
                     l->dir = MEDIA_DIR_SENDONLY;
                 continue;
             }
@@ -365,11 +372,15 @@ static char *dup_str(const char *s) {
     return osip_strdup(s);
 }
 
+static const char *addr_type(const char *addr) {
+    return strchr(addr, ':') ? "IP6" : "IP4";
+}
+
 static void set_conn_addr(sdp_connection_t *c, const char *addr) {
     osip_free(c->c_addr);
     c->c_addr = dup_str(addr);
     osip_free(c->c_addrtype);
-    c->c_addrtype = dup_str("IP4");
+    c->c_addrtype = dup_str(addr_type(addr));
     osip_free(c->c_addr_multicast_ttl);
     c->c_addr_multicast_ttl = NULL;
     osip_free(c->c_addr_multicast_int);
@@ -425,7 +436,7 @@ int media_sdp_rewrite(const char *text, size_t len, const struct media_sdp_local
         osip_free(sdp->o_addr);
         sdp->o_addr = dup_str(local->addr);
         osip_free(sdp->o_addrtype);
-        sdp->o_addrtype = dup_str("IP4");
+        sdp->o_addrtype = dup_str(addr_type(local->addr));
     }
     for (int m = 0; m < parsed.n_lines; m++) {
         sdp_media_t *med = osip_list_get(&sdp->m_medias, m);
@@ -451,7 +462,7 @@ int media_sdp_rewrite(const char *text, size_t len, const struct media_sdp_local
                 goto done;
             }
             nc->c_nettype = dup_str("IN");
-            nc->c_addrtype = dup_str("IP4");
+            nc->c_addrtype = dup_str(addr_type(local->addr));
             nc->c_addr = dup_str(local->addr);
             osip_list_add(&med->c_connections, nc, -1);
         }

@@ -3,12 +3,12 @@
  *   media_sdp - SDP offer/answer (RFC 4566, RFC 3264) as mediad reads and rewrites it.
  * DESCRIPTION
  *   media_sdp_parse reads what mediad needs from a party's SDP (libosip2's sdp_message):
- *   per m-line the media, port (0: rejected), transport, remote IPv4 address (media c=
+ *   per m-line the media, port (0: rejected), transport, remote IPv4 or IPv6 address (c=
  *   or session c=), RTCP port (RFC 3605 a=rtcp, else port + 1), direction (RFC 3264 6.1,
- *   c=0.0.0.0 counts as sendonly: RFC 3264 8.4), the first payload type and its codec,
+ *   c=0.0.0.0 (or ::) counts as sendonly: RFC 3264 8.4), the first payload type and its codec,
  *   PCMU/PCMA/telephone-event payload types, and an SDES key (RFC 4568 a=crypto,
  *   AES_CM_128_HMAC_SHA1_80 or _32). media_sdp_rewrite writes the same SDP for the other
- *   party: our address in every c=, our ports in every m= that is not rejected, a=rtcp
+ *   party: our address (IN IP4 or IN IP6 by its form) in every c= and o=, our ports in every m= that is not rejected, a=rtcp
  *   with our RTCP port, the RTP/AVP or RTP/SAVP profile asked for with our own a=crypto
  *   line (theirs removed); codecs, fmtp, direction and everything else pass through.
  *   It never keeps a pointer into its input and never logs (keys never leave it).
@@ -18,9 +18,9 @@
  * LOOP
  *   Pure code: any loop, any process (the fuzzer and unit tests call it directly).
  * ERRORS
- *   -EBADMSG: not SDP, no m= line, a line without an IPv4 connection address, too many
- *   lines; -EPROTONOSUPPORT: a live m= line we cannot relay (not RTP/AVP, AVPF, SAVP,
- *   SAVPF, or an IPv6/multicast address); -ENOMEM. why gets one line of explanation.
+ *   -EBADMSG: not SDP, no m= line, a line without an IPv4 or IPv6 connection address, too
+ *   many lines; -EPROTONOSUPPORT: a live m= line we cannot relay (not RTP/AVP, AVPF, SAVP,
+ *   SAVPF, or a multicast address); -ENOMEM. why gets one line of explanation.
  * SEE ALSO
  *   media_session.h, docs/media.md
  */
@@ -30,6 +30,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "media_addr.h"
 
 #define MEDIA_SDP_MAX_LINES 8
 #define MEDIA_SDP_MAX_TEXT 16384
@@ -59,7 +61,7 @@ struct media_sdp_line {
     int port;       /* 0: rejected (RFC 3264 6) */
     char proto[16]; /* RTP/AVP, RTP/SAVP, ... */
     bool srtp;      /* a SAVP profile */
-    uint32_t addr;  /* remote IPv4, network order */
+    media_sa_t addr; /* remote IPv4 or IPv6 address, port 0 (unspecified: on hold) */
     int rtcp_port;
     enum media_dir dir;
     int first_pt;                   /* -1 when none */
@@ -80,7 +82,7 @@ int media_sdp_parse(const char *text, size_t len, struct media_sdp *out, char *w
 
 /* What to write into the SDP for the party that receives it. */
 struct media_sdp_local {
-    const char *addr;                  /* our IPv4, dotted */
+    const char *addr;                  /* our IPv4 or IPv6 address, numeric (IN IP4 / IP6) */
     int rtp_port[MEDIA_SDP_MAX_LINES]; /* per m-line; ignored for rejected lines */
     int rtcp_port[MEDIA_SDP_MAX_LINES];
     bool srtp[MEDIA_SDP_MAX_LINES]; /* present RTP/SAVP(F) with crypto[] */

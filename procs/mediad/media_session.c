@@ -15,11 +15,17 @@
 #include "resources.h"
 
 media_ctx_t *media_ctx_new(worker_t *w) {
-    const char *addr = cfg_str(w->cfg, CFG_media_address);
-    struct in_addr a;
-    char announce[INET_ADDRSTRLEN], why[160];
-    if (res_media_address(addr, &a, announce, sizeof announce, why, sizeof why) < 0) {
+    struct res_media_if ifs[RES_MEDIA_IF_MAX];
+    size_t n_ifs;
+    char why[160];
+    if (res_media_interfaces(cfg_str(w->cfg, CFG_media_address), ifs, RES_MEDIA_IF_MAX, &n_ifs,
+                             why, sizeof why) < 0) {
         log_error("main.cf: media_address %s", why);
+        return NULL;
+    }
+    struct media_targets t;
+    if (media_targets_config(&t, cfg_str(w->cfg, CFG_media_allow_targets), why, sizeof why) < 0) {
+        log_error("main.cf: media_allow_targets %s", why);
         return NULL;
     }
     media_ctx_t *ctx = calloc(1, sizeof *ctx);
@@ -28,22 +34,44 @@ media_ctx_t *media_ctx_new(worker_t *w) {
     ctx->w = w;
     ctx->audio_dirfd = -1;
     ctx->loop = w->loop;
-    snprintf(ctx->addr, sizeof ctx->addr, "%s", announce);
-    ctx->addr_n = a.s_addr;
+    memcpy(ctx->ifs, ifs, sizeof ifs);
+    ctx->n_ifs = n_ifs;
     ctx->random = sb_random;
     media_ctx_config(ctx);
     return ctx;
 }
 
-/* Sets s's announced address: media_address's, else local_ip (the address the offering
- * party's signaling arrived on), else 127.0.0.1. */
-static void media_session_announce(struct media_session *s, const char *local_ip) {
-    struct in_addr a;
-    const char *ip = s->ctx->addr[0]                                       ? s->ctx->addr
-                     : local_ip && inet_pton(AF_INET, local_ip, &a) == 1 ? local_ip
-                                                                         : "127.0.0.1";
-    snprintf(s->announce, sizeof s->announce, "%s", ip);
-    s->announce_n = inet_pton(AF_INET, ip, &a) == 1 ? a.s_addr : 0;
+/* Side's interface, for signaling that arrived on local_ip ("" unknown) and an SDP of
+ * family (0 unknown): see media_session_new. */
+static void side_iface(media_ctx_t *ctx, struct media_side *side, const char *local_ip,
+                       int family) {
+    media_sa_t lip;
+    bool have = media_sa_parse(local_ip, &lip);
+    if (ctx->n_ifs == 0) {
+        if (!have)
+            media_sa_parse(family == AF_INET6 ? "::1" : "127.0.0.1", &lip);
+        side->bind = side->announce_sa = lip;
+        media_sa_ip_text(&lip, side->announce, sizeof side->announce);
+        return;
+    }
+    const struct res_media_if *f = NULL;
+    for (size_t i = 0; have && !f && i < ctx->n_ifs; i++) {
+        media_sa_t l;
+        if (media_sa_parse(ctx->ifs[i].local, &l) && media_sa_ip_eq(&l, &lip))
+            f = &ctx->ifs[i];
+    }
+    int want = have ? lip.sa.sa_family : family;
+    for (size_t i = 0; want && !f && i < ctx->n_ifs; i++)
+        if (ctx->ifs[i].family == want)
+            f = &ctx->ifs[i];
+    if (!f)
+        f = &ctx->ifs[0];
+    if (!media_sa_parse(f->local, &side->bind)) { /* every address of its family */
+        memset(&side->bind, 0, sizeof side->bind);
+        side->bind.sa.sa_family = (sa_family_t)f->family;
+    }
+    snprintf(side->announce, sizeof side->announce, "%s", f->announce);
+    media_sa_parse(f->announce, &side->announce_sa);
 }
 
 void media_ctx_config(media_ctx_t *ctx) {
@@ -51,6 +79,10 @@ void media_ctx_config(media_ctx_t *ctx) {
     cfg_port_range(cfg, CFG_rtp_port_range, &ctx->port_lo, &ctx->port_hi);
     ctx->timeout_ms = cfg_time_ms(cfg, CFG_media_timeout);
     ctx->latch_any = cfg_bool(cfg, CFG_media_latch_any);
+    char why[160];
+    if (media_targets_config(&ctx->targets, cfg_str(cfg, CFG_media_allow_targets), why,
+                             sizeof why) < 0)
+        log_error("main.cf: media_allow_targets %s: the previous value is kept", why);
 }
 
 int media_ctx_add_hooks(media_ctx_t *ctx, const struct media_hooks *hooks) {
@@ -121,7 +153,7 @@ static int sock_init(media_ctx_t *ctx, struct media_session *s, struct media_soc
 static int leg_open(media_ctx_t *ctx, struct media_session *s, struct media_leg *l) {
     int fds[2];
     int port = media_port_pair_open(&ctx->w->shm->media_pool, ctx->port_lo, ctx->port_hi,
-                                    s->bind_n, fds);
+                                    &l->side->bind, fds);
     if (port < 0)
         return port;
     if (sock_init(ctx, s, &l->rtp, l, fds[0], port, false) != 0) {
@@ -185,7 +217,8 @@ void media_session_close(struct media_session *s) {
 }
 
 struct media_session *media_session_new(media_ctx_t *ctx, const struct media_sdp *offer,
-                                        const char *local_ip, int *err) {
+                                        int from, const char *local_ip,
+                                        const char *other_local_ip, int *err) {
     /* the legs of the m-lines there are, not of the most there may be: a one-line call
      * costs two legs, not sixteen (most of a session's memory) */
     int n = offer->n_lines > 0 ? offer->n_lines : 1;
@@ -199,10 +232,17 @@ struct media_session *media_session_new(media_ctx_t *ctx, const struct media_sdp
     }
     s->ctx = ctx;
     s->n_lines = offer->n_lines;
-    media_session_announce(s, local_ip);
-    /* media_address's LOCAL; else, following the signaling, the address announced, so
-     * that what a phone's NAT let out comes back from the address it was sent to */
-    s->bind_n = ctx->addr_n ? ctx->addr_n : ctx->addr[0] ? htonl(INADDR_ANY) : s->announce_n;
+    /* following the signaling, ports are bound to the address announced, so that what a
+     * phone's NAT let out comes back from the address it was sent to */
+    int family = 0;
+    for (int m = 0; !family && m < offer->n_lines; m++)
+        if (offer->line[m].port != 0)
+            family = offer->line[m].addr.sa.sa_family;
+    side_iface(ctx, &s->side[from], local_ip, family);
+    if (other_local_ip && *other_local_ip)
+        side_iface(ctx, &s->side[1 - from], other_local_ip, 0);
+    else
+        side_iface(ctx, &s->side[1 - from], local_ip, family);
     s->side[0].leg = legs;
     s->side[1].leg = legs + n;
     s->created_ms = clock_wall_us() / 1000;

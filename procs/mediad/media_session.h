@@ -31,6 +31,7 @@
 
 #include "media_rtp.h"
 #include "media_sdp.h"
+#include "media_target.h"
 #include "worker.h"
 
 #define MEDIA_BUCKETS 4096
@@ -64,10 +65,11 @@ struct media_leg {
     struct media_sock rtp, rtcp;
     /* the relay's: where to send, what the side accepts, what it received */
     bool has_remote;
-    uint32_t signaled_ip; /* network order */
+    media_sa_t signaled; /* the IP its SDP names (port 0) */
     int signaled_port, signaled_rtcp;
-    struct sockaddr_in remote_rtp, remote_rtcp;
+    media_sa_t remote_rtp, remote_rtcp;
     bool latched_rtp, latched_rtcp;
+    bool target_ok; /* the signaled address may be sent to (media_target.h) */
     enum media_dir dir; /* from this side's latest SDP */
     int dtmf_pt;
     int clock_rate;
@@ -106,8 +108,15 @@ struct media_side {
     struct media_side *bridge; /* where its packets go; NULL: nowhere */
     struct media_play play;    /* playback towards this side */
     bool playing;              /* relay towards this side is suspended */
-    uint32_t nat_ip;           /* behind NAT: its signaling source IP, latched like the
-                                * SDP's (network order; 0 none) */
+    media_sa_t nat_ip;         /* behind NAT: its signaling source IP, latched like the
+                                * SDP's (port 0; none: not NATed) */
+    media_sa_t signal_ip;      /* its signaling source, NATed or not (port 0; none
+                                * unknown): its SDP's address is sent to before it has
+                                * been heard from only when it is this one */
+    /* its media interface (media_address's, or its signaling's address) */
+    media_sa_t bind;                 /* its ports' address (port 0; unspecified: every) */
+    char announce[INET6_ADDRSTRLEN]; /* our address in the SDP it gets */
+    media_sa_t announce_sa;
 };
 
 struct media_session {
@@ -117,9 +126,6 @@ struct media_session {
     uint64_t lost_counted; /* RFC 3550 losses already added to media_lost */
     char owner_tag[128];
     ipc_chan_t *owner;
-    char announce[INET_ADDRSTRLEN]; /* our address in its SDP (media_address or local_ip) */
-    uint32_t announce_n;
-    uint32_t bind_n; /* its ports' address (network order; 0 every address) */
     int n_lines;
     char codec[16];
     struct media_side side[2];
@@ -147,11 +153,12 @@ struct media_ctx {
     worker_t *w;
     int audio_dirfd;       /* audio_path, opened before the privilege drop; -1: by path */
     uv_loop_t *loop;
-    char addr[INET_ADDRSTRLEN]; /* announced in SDP; "" follow each session's local_ip */
-    uint32_t addr_n;            /* the ports' bind address (network order; 0 wildcard) */
+    struct res_media_if ifs[RES_MEDIA_IF_MAX]; /* media_address; none: follow the signaling */
+    size_t n_ifs;
     int port_lo, port_hi;
     long timeout_ms;
     bool latch_any;
+    struct media_targets targets; /* media_allow_targets and our own addresses */
     uint64_t next_id;
     unsigned n_sessions;
     struct media_session *buckets[MEDIA_BUCKETS];
@@ -171,13 +178,13 @@ struct media_ctx {
     /* the relay's per-packet buffers: one batch at a time on this single-threaded loop */
     struct mmsghdr in_msgs[MEDIA_BATCH];
     struct iovec in_iov[MEDIA_BATCH];
-    struct sockaddr_in in_from[MEDIA_BATCH];
+    media_sa_t in_from[MEDIA_BATCH];
     struct mmsghdr out_msgs[MEDIA_BATCH];
     struct iovec out_iov[MEDIA_BATCH];
     uint8_t bufs[MEDIA_BATCH][MEDIA_PKT_ROOM];
     uint8_t play_buf[MEDIA_PKT_ROOM];
     /* counters the relay and playback add to, flushed to shm at each sweep */
-    uint64_t c_rx, c_tx, c_dropped, c_srtp_failed, c_rx_bytes, c_tx_bytes, c_lost;
+    uint64_t c_rx, c_tx, c_dropped, c_srtp_failed, c_rx_bytes, c_tx_bytes, c_lost, c_not_rtp;
 };
 
 /* RFC 3264 6.1: whether a side with direction d sends, or accepts, media. */
@@ -188,12 +195,26 @@ static inline bool media_dir_receives(enum media_dir d) {
     return d == MEDIA_DIR_SENDRECV || d == MEDIA_DIR_RECVONLY;
 }
 
+/* Whether media may go to leg l's remote RTP (or RTCP) address: a side is sent nothing
+ * (no relay, no prompt) before a packet from it was accepted there (latched), unless its
+ * SDP names its own signaling source, an allowed target (media_target.h). */
+static inline bool media_leg_sendable(const struct media_leg *l, bool rtcp) {
+    if (!l->has_remote)
+        return false;
+    if (rtcp ? l->latched_rtcp : l->latched_rtp)
+        return true;
+    return l->target_ok && media_sa_ip_eq(&l->signaled, &l->side->signal_ip);
+}
+
 /* A context on w's loop with media_address, the port range, media_timeout and
- * media_latch_any read from w->cfg; NULL (logged) on a bad media_address or no memory.
- * media_address: "" (bind the wildcard, announce each session's local_ip), ADDR (bind
- * and announce it) or LOCAL!PUBLIC (bind LOCAL, announce PUBLIC: 1:1 NAT). */
+ * media_latch_any and media_allow_targets read from w->cfg; NULL (logged) on a bad
+ * media_address or media_allow_targets, or no memory.
+ * media_address: "" (bind and announce each session's local_ip) or a list of interfaces
+ * [NAME/]LOCAL[!PUBLIC] (bind LOCAL, announce PUBLIC, e.g. behind 1:1 NAT; IPv4 or IPv6).
+ * media_address is read once: a reload does not change it. */
 media_ctx_t *media_ctx_new(worker_t *w);
-/* Reads the configuration again: it applies to sessions created from now on. */
+/* Reads the configuration again: it applies to sessions created from now on (a bad
+ * media_allow_targets is logged and the one before kept). */
 void media_ctx_config(media_ctx_t *ctx);
 /* Registers hooks (a constant the caller keeps); -ENOSPC beyond MEDIA_HOOKS_MAX. */
 int media_ctx_add_hooks(media_ctx_t *ctx, const struct media_hooks *hooks);
@@ -201,12 +222,15 @@ int media_ctx_add_hooks(media_ctx_t *ctx, const struct media_hooks *hooks);
 void media_ctx_release(media_ctx_t *ctx);
 
 /* A session for offer (its m-lines; port 0 ones get no ports), both sides' live legs bound,
- * side A and B bridged to each other, indexed. It announces media_address's PUBLIC (or
- * ADDR), else local_ip (the node's address the offering party's signaling arrived on),
- * else 127.0.0.1, and binds media_address's LOCAL, else what it announces when it follows
- * the signaling. NULL with *err on failure (nothing left). */
+ * side A and B bridged to each other, indexed. Each side gets an interface: with
+ * media_address empty, bound to and announcing its signaling's local address (the
+ * offering side from: local_ip, else 127.0.0.1, or ::1 for an IPv6 offer; the other:
+ * other_local_ip, else the offering side's); else the interface whose LOCAL is that
+ * address, else the first of the family of that address (the offering side with none: of
+ * its offer's), else the first. NULL with *err on failure (nothing left). */
 struct media_session *media_session_new(media_ctx_t *ctx, const struct media_sdp *offer,
-                                        const char *local_ip, int *err);
+                                        int from, const char *local_ip,
+                                        const char *other_local_ip, int *err);
 /* The open session with id, or NULL. */
 struct media_session *media_session_find(media_ctx_t *ctx, uint64_t id);
 /* Runs the closing hooks, unbridges whoever relays to s, unindexes it and closes its

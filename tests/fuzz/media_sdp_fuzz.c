@@ -72,13 +72,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (rc == 0) {
         if (again.n_lines != sdp.n_lines)
             fail("the rewrite changed the number of m-lines");
-        struct in_addr ours;
-        inet_pton(AF_INET, "192.0.2.1", &ours);
+        media_sa_t ours;
+        media_sa_parse("192.0.2.1", &ours);
         for (int m = 0; m < sdp.n_lines; m++) {
             if (sdp.line[m].port == 0 && again.line[m].port != 0)
                 fail("a rejected line was revived");
             if (sdp.line[m].port != 0 &&
-                (again.line[m].port != loc.rtp_port[m] || again.line[m].addr != ours.s_addr ||
+                (again.line[m].port != loc.rtp_port[m] || !media_sa_ip_eq(&again.line[m].addr, &ours) ||
                  again.line[m].rtcp_port != loc.rtcp_port[m]))
                 fail("a live line does not carry our address and ports");
         }

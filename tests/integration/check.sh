@@ -45,8 +45,8 @@ check_line main.cf "redis_address = localhost" 1 "@: redis_address = localhost: 
   "a redis_address without a port is rejected"
 check_line main.cf "redis_address = unix:" 1 "@: redis_address = unix:: .*empty path" \
   "an empty redis socket path is rejected"
-check_line main.cf "media_address = 300.1.2.3" 1 "@: media_address = 300.1.2.3: .*not empty, an IPv4 address or LOCAL!PUBLIC" \
-  "a media_address that is not an IPv4 address is rejected"
+check_line main.cf "media_address = 300.1.2.3" 1 "@: media_address = 300.1.2.3: .*not \[NAME/\]LOCAL\[!PUBLIC\]" \
+  "a media_address that is not an IP address is rejected"
 check_line main.cf "dialplan_gateways = carrier=sip:gw.example.com:5060 broken" 1 \
   "@: dialplan_gateways = .*'broken': want NAME=sip:host\[:port\]" "a gateway without a URI is rejected"
 check_line main.cf "dialplan_gateways = carrier=sip:gw.example.com:99999" 1 \

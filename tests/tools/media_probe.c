@@ -189,6 +189,10 @@ static void copy_bytes(char *dst, size_t cap, ProtobufCBinaryData b) {
 
 static const char *g_nat_ip = "";   /* MediaCreateRequest.nat_ip of the next creates */
 static const char *g_local_ip = ""; /* ... and local_ip */
+/* signal_ip of the next creates and updates: the phones signal from loopback, so mediad
+ * may send to the loopback address their SDP names before it heard from them */
+static const char *g_signal_ip = "127.0.0.1";
+static const char *g_other_local_ip = ""; /* other_local_ip of the next creates */
 
 static struct created create(const char *sdp, int srtp_b) {
     Sb__Envelope env = SB__ENVELOPE__INIT;
@@ -200,6 +204,8 @@ static struct created create(const char *sdp, int srtp_b) {
     rq.srtp_b = srtp_b;
     rq.nat_ip = (char *)g_nat_ip;
     rq.local_ip = (char *)g_local_ip;
+    rq.signal_ip = (char *)g_signal_ip;
+    rq.other_local_ip = (char *)g_other_local_ip;
     env.body_case = SB__ENVELOPE__BODY_MEDIA_CREATE;
     env.media_create = &rq;
     Sb__Envelope *r = request(&env);
@@ -228,6 +234,7 @@ static struct created update(uint64_t id, int from_side, int type, const char *s
     rq.sdp.data = (uint8_t *)sdp;
     rq.sdp.len = strlen(sdp);
     rq.confirmed = confirmed;
+    rq.signal_ip = (char *)g_signal_ip;
     env.body_case = SB__ENVELOPE__BODY_MEDIA_UPDATE;
     env.media_update = &rq;
     Sb__Envelope *r = request(&env);
@@ -1261,6 +1268,324 @@ static int mkwav(const char *file, int rate, int ch, int ms, int hz) {
     return 0;
 }
 
+/* ---- the closed relay: what an attacker sends is not relayed ---- */
+
+/* A session whose side A signals from sig_a ("" unknown) with its SDP on a's port at
+ * c_a; side B answers from loopback. */
+static struct created session_sig(struct phone *a, struct phone *b, const char *sig_a) {
+    char sa[1024];
+    make_sdp(sa, sizeof sa, a->port, "RTP/AVP", NULL);
+    g_signal_ip = sig_a;
+    struct created c = create(sa, 0);
+    g_signal_ip = "127.0.0.1";
+    if (c.status != 0)
+        die("create: status %d (%s)", c.status, c.reason);
+    char sb[1024];
+    make_sdp(sb, sizeof sb, b->port, "RTP/AVP", NULL);
+    struct created u = update(c.id, 1, 1, sb, true);
+    if (u.status != 0)
+        die("update: status %d (%s)", u.status, u.reason);
+    snprintf(c.sdp_local, sizeof c.sdp_local, "%s", u.sdp);
+    return c;
+}
+
+static int play_to_a(uint64_t id, const char *file) {
+    Sb__Envelope env = SB__ENVELOPE__INIT;
+    Sb__MediaPlayRequest rq = SB__MEDIA_PLAY_REQUEST__INIT;
+    rq.session_id = id;
+    rq.to_side = SB__MEDIA_SIDE__MEDIA_SIDE_A;
+    rq.file = (char *)file;
+    env.body_case = SB__ENVELOPE__BODY_MEDIA_PLAY;
+    env.media_play = &rq;
+    Sb__Envelope *r = request(&env);
+    int st = r && r->body_case == SB__ENVELOPE__BODY_MEDIA_REPLY ? (int)r->media_reply->status : -1;
+    if (r)
+        sb__envelope__free_unpacked(r, NULL);
+    return st;
+}
+
+/* Sends pkt from fd to port and says whether rx got it within ms. */
+static bool passes(int fd, const void *pkt, size_t len, int port, int rx, int ms) {
+    uint8_t got[2048];
+    send_to(fd, pkt, len, port);
+    return recv_one(rx, got, sizeof got, ms, NULL) == (int)len;
+}
+
+static void sc_notrtp(void) {
+    struct phone a = phone_open(), b = phone_open();
+    struct created c = session_ab(&a, &b, NULL);
+    int to_a = sdp_port(c.sdp_local);
+    uint8_t pkt[256];
+    size_t n = rtp_packet(pkt, 0, 1, 0, 0x1111, 160, 3);
+    TAP(passes(a.rtp, pkt, n, to_a, b.rtp, 1000), "A's RTP reaches B (A is latched)");
+    static const char http[] = "GET / HTTP/1.0\r\nHost: victim\r\n\r\n";
+    TAP(!passes(a.rtp, http, sizeof http - 1, to_a, b.rtp, 200),
+        "from A's latched address, an HTTP request (not RTP) is not relayed");
+    uint8_t bad[64];
+    memset(bad, 0x55, sizeof bad);
+    bad[0] = 0x40; /* version 1 */
+    TAP(!passes(a.rtp, bad, 40, to_a, b.rtp, 200), "nor a packet of RTP version 1");
+    rtp_packet(bad, 0, 2, 160, 0x1111, 8, 1);
+    bad[0] = 0x8f; /* 15 CSRCs: 72 bytes of header in a 20-byte packet */
+    TAP(!passes(a.rtp, bad, 20, to_a, b.rtp, 200), "nor RTP whose CSRC count overruns it");
+    rtp_packet(bad, 0, 3, 320, 0x1111, 20, 1);
+    bad[0] = 0x90; /* an extension of 0x4000 words */
+    bad[12] = 0xbe, bad[13] = 0xde, bad[14] = 0x40, bad[15] = 0x00;
+    TAP(!passes(a.rtp, bad, 32, to_a, b.rtp, 200), "nor RTP whose extension overruns it");
+    uint8_t rr[32] = {0x81, 201, 0, 7};
+    TAP(passes(a.rtcp, rr, sizeof rr, to_a + 1, b.rtcp, 1000), "A's RTCP receiver report passes");
+    rr[3] = 60; /* a length of 244 bytes in 32 */
+    TAP(!passes(a.rtcp, rr, sizeof rr, to_a + 1, b.rtcp, 200),
+        "an RTCP packet whose length overruns it does not");
+    n = rtp_packet(pkt, 0, 4, 480, 0x1111, 20, 3);
+    TAP(!passes(a.rtcp, pkt, n, to_a + 1, b.rtcp, 200), "nor RTP on the RTCP port");
+    struct side_stats sa, sb;
+    stats(c.id, &sa, &sb);
+    TAP(sa.rx_dropped >= 6, "side A counts the 6 dropped (%llu)", (unsigned long long)sa.rx_dropped);
+    simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
+    phone_close(&a);
+    phone_close(&b);
+}
+
+static void sc_unheard(const char *prompt) {
+    struct phone a = phone_open(), b = phone_open();
+    /* A signals from 127.0.0.2: the address its SDP names (127.0.0.1) is a mere claim */
+    struct created c = session_sig(&a, &b, "127.0.0.2");
+    int to_b = sdp_port(c.sdp), to_a = sdp_port(c.sdp_local);
+    uint8_t pkt[256];
+    size_t n = rtp_packet(pkt, 0, 1, 0, 0x2222, 160, 4);
+    TAP(!passes(b.rtp, pkt, n, to_b, a.rtp, 300),
+        "B's RTP is not sent to the address A's SDP names before A was heard from");
+    TAP(play_to_a(c.id, prompt) == 0, "play to A: OK");
+    TAP(drain(a.rtp, 300) == 0, "and no prompt packet goes to A, unheard");
+    simple(SB__ENVELOPE__BODY_MEDIA_STOP_PLAY, c.id);
+    n = rtp_packet(pkt, 0, 1, 0, 0x1111, 160, 3);
+    TAP(passes(a.rtp, pkt, n, to_a, b.rtp, 1000), "A speaks: its RTP reaches B (B's SDP names B's "
+                                                  "signaling source)");
+    n = rtp_packet(pkt, 0, 2, 160, 0x2222, 160, 4);
+    TAP(passes(b.rtp, pkt, n, to_b, a.rtp, 1000), "then B's RTP reaches A");
+    TAP(play_to_a(c.id, prompt) == 0 && drain(a.rtp, 300) >= 5, "and a prompt to A is heard");
+    simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
+    phone_close(&a);
+    phone_close(&b);
+}
+
+/* allowed: media_allow_targets holds 127.0.0.0/8 */
+static void sc_targets(bool allowed) {
+    struct phone a = phone_open(), b = phone_open();
+    /* A signals from elsewhere (192.0.2.1) and names a loopback address in its SDP */
+    struct created c = session_sig(&a, &b, "192.0.2.1");
+    int to_b = sdp_port(c.sdp), to_a = sdp_port(c.sdp_local);
+    uint8_t pkt[256];
+    size_t n = rtp_packet(pkt, 0, 1, 0, 0x2222, 160, 4);
+    TAP(!passes(b.rtp, pkt, n, to_b, a.rtp, 300),
+        "a remote party's SDP naming 127.0.0.1: B's RTP is not sent there (first)");
+    n = rtp_packet(pkt, 0, 1, 0, 0x1111, 160, 3);
+    if (allowed) {
+        TAP(passes(a.rtp, pkt, n, to_a, b.rtp, 1000),
+            "media_allow_targets 127.0.0.0/8: a packet from 127.0.0.1 is latched as A's");
+        n = rtp_packet(pkt, 0, 2, 160, 0x2222, 160, 4);
+        TAP(passes(b.rtp, pkt, n, to_b, a.rtp, 1000), "and B's next RTP reaches it");
+    } else {
+        TAP(!passes(a.rtp, pkt, n, to_a, b.rtp, 300),
+            "nor is a packet from 127.0.0.1 latched as A's and relayed to B");
+        n = rtp_packet(pkt, 0, 2, 160, 0x2222, 160, 4);
+        TAP(!passes(b.rtp, pkt, n, to_b, a.rtp, 300), "and B's next RTP still goes nowhere");
+    }
+    simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
+    phone_close(&a);
+    phone_close(&b);
+}
+
+static void sc_srtplatch(void) {
+    srtp_init();
+    struct phone a = phone_open(), b = phone_open();
+    uint8_t key_a[30];
+    for (int i = 0; i < 30; i++)
+        key_a[i] = (uint8_t)(i * 5 + 1);
+    char kb64[64], extra[160], sa[1024], sb[1024];
+    b64(key_a, 30, kb64);
+    snprintf(extra, sizeof extra, "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:%s\r\n", kb64);
+    make_sdp(sa, sizeof sa, a.port, "RTP/SAVP", extra);
+    struct created c = create(sa, 1);
+    make_sdp(sb, sizeof sb, b.port, "RTP/AVP", NULL);
+    struct created u = update(c.id, 1, 1, sb, true);
+    TAP(c.status == 0 && u.status == 0, "an SRTP A, a plain B: OK");
+    int to_b = sdp_port(c.sdp), to_a = sdp_port(u.sdp);
+    srtp_t a_out = srtp_ctx(key_a, false);
+    /* a forger on A's IP, another port, sends first: a well-formed header, a bad tag */
+    int forger_port = 0;
+    int forger = udp_open("127.0.0.1", &forger_port);
+    uint8_t pkt[256], got[2048];
+    size_t n = rtp_packet(pkt, 0, 9, 0, 0x6666, 170, 7);
+    TAP(!passes(forger, pkt, n, to_a, b.rtp, 300), "a forged SRTP packet from port %d is dropped",
+        forger_port);
+    n = rtp_packet(pkt, 0, 10, 160, 0x6666, 160, 1);
+    int len = (int)n;
+    srtp_protect(a_out, pkt, &len);
+    send_to(a.rtp, pkt, (size_t)len, to_a);
+    TAP(recv_one(b.rtp, got, sizeof got, 1000, NULL) == (int)n,
+        "A's genuine packet after it reaches B (the forger was not latched)");
+    n = rtp_packet(pkt, 0, 20, 160, 0x7777, 160, 2);
+    send_to(b.rtp, pkt, n, to_b);
+    TAP(recv_one(a.rtp, got, sizeof got, 1000, NULL) > 0, "B's RTP reaches A's port, as SRTP");
+    TAP(recv_one(forger, got, sizeof got, 100, NULL) < 0, "and nothing goes to the forger");
+    /* A's NAT gives it a new port: an authenticated packet from there moves the latch */
+    struct phone a2 = phone_open();
+    n = rtp_packet(pkt, 0, 11, 320, 0x6666, 160, 1);
+    len = (int)n;
+    srtp_protect(a_out, pkt, &len);
+    send_to(a2.rtp, pkt, (size_t)len, to_a);
+    TAP(recv_one(b.rtp, got, sizeof got, 1000, NULL) == (int)n,
+        "A's authenticated packet from a new port reaches B");
+    n = rtp_packet(pkt, 0, 21, 320, 0x7777, 160, 2);
+    send_to(b.rtp, pkt, n, to_b);
+    TAP(recv_one(a2.rtp, got, sizeof got, 1000, NULL) > 0, "and B's RTP follows A to it");
+    n = rtp_packet(pkt, 0, 12, 480, 0x6666, 170, 7);
+    TAP(!passes(forger, pkt, n, to_a, b.rtp, 200), "a forged packet again changes nothing");
+    n = rtp_packet(pkt, 0, 22, 480, 0x7777, 160, 2);
+    send_to(b.rtp, pkt, n, to_b);
+    TAP(recv_one(a2.rtp, got, sizeof got, 1000, NULL) > 0 &&
+            recv_one(forger, got, sizeof got, 100, NULL) < 0,
+        "B's RTP still goes to A, not to the forger");
+    srtp_dealloc(a_out);
+    simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
+    close(forger);
+    phone_close(&a2);
+    phone_close(&a);
+    phone_close(&b);
+}
+
+/* ---- IPv6 media and media interfaces ---- */
+
+/* A phone on ::1: RTP on an even port, RTCP on the next. */
+static struct phone phone6_open(void) {
+    for (int tries = 0; tries < 100; tries++) {
+        int fds[2];
+        struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+        fds[0] = socket(AF_INET6, SOCK_DGRAM, 0);
+        socklen_t l = sizeof a;
+        if (fds[0] < 0 || bind(fds[0], (struct sockaddr *)&a, sizeof a) < 0)
+            die("bind [::1]: %s", strerror(errno));
+        getsockname(fds[0], (struct sockaddr *)&a, &l);
+        int p = ntohs(a.sin6_port);
+        a.sin6_port = htons((uint16_t)(p + 1));
+        fds[1] = socket(AF_INET6, SOCK_DGRAM, 0);
+        if (!(p & 1) && bind(fds[1], (struct sockaddr *)&a, sizeof a) == 0)
+            return (struct phone){fds[0], fds[1], p};
+        close(fds[0]);
+        close(fds[1]);
+    }
+    die("no even/odd port pair free on ::1");
+    return (struct phone){-1, -1, 0};
+}
+
+/* Sends to ip:port (IPv4 or IPv6, numeric). */
+static void send_ip(int fd, const void *pkt, size_t len, const char *ip, int port) {
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+    struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET6, ip, &a6.sin6_addr) == 1)
+        sendto(fd, pkt, len, 0, (struct sockaddr *)&a6, sizeof a6);
+    else if (inet_pton(AF_INET, ip, &a4.sin_addr) == 1)
+        sendto(fd, pkt, len, 0, (struct sockaddr *)&a4, sizeof a4);
+}
+
+/* An SDP on port whose o= and c= name ip (IN IP6 when it has a ':'). */
+static void make_sdp_at(char *out, size_t cap, const char *ip, int port) {
+    const char *t = strchr(ip, ':') ? "IP6" : "IP4";
+    snprintf(out, cap,
+             "v=0\r\no=- 1 1 IN %s %s\r\ns=probe\r\nc=IN %s %s\r\nt=0 0\r\n"
+             "m=audio %d RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+             "a=rtpmap:101 telephone-event/8000\r\n",
+             t, ip, t, ip, port);
+}
+
+/* A session: A at a_ip (its signaling came to local_ip), B at b_ip (to other); both
+ * signal from their SDP's address. Returns B's view in c.sdp, A's in c.sdp_local. */
+static struct created session_at(struct phone *a, const char *a_ip, const char *local_ip,
+                                 struct phone *b, const char *b_ip, const char *other) {
+    char sa[1024], sb[1024];
+    make_sdp_at(sa, sizeof sa, a_ip, a->port);
+    g_local_ip = local_ip, g_other_local_ip = other, g_signal_ip = a_ip;
+    struct created c = create(sa, 0);
+    g_local_ip = g_other_local_ip = "";
+    if (c.status != 0)
+        die("create: status %d (%s)", c.status, c.reason);
+    make_sdp_at(sb, sizeof sb, b_ip, b->port);
+    g_signal_ip = b_ip;
+    struct created u = update(c.id, 1, 1, sb, true);
+    g_signal_ip = "127.0.0.1";
+    if (u.status != 0)
+        die("update: status %d (%s)", u.status, u.reason);
+    snprintf(c.sdp_local, sizeof c.sdp_local, "%s", u.sdp);
+    return c;
+}
+
+/* RTP both ways: A sends to our a_to, B to our b_to; true when both arrive. */
+static bool both_ways(struct phone *a, const char *a_to, int a_port, struct phone *b,
+                      const char *b_to, int b_port) {
+    uint8_t pkt[256], got[2048];
+    size_t n = rtp_packet(pkt, 0, 1, 0, 0x1111, 160, 3);
+    send_ip(a->rtp, pkt, n, a_to, a_port);
+    bool ab = recv_one(b->rtp, got, sizeof got, 1000, NULL) == (int)n;
+    n = rtp_packet(pkt, 0, 1, 0, 0x2222, 160, 4);
+    send_ip(b->rtp, pkt, n, b_to, b_port);
+    bool ba = recv_one(a->rtp, got, sizeof got, 1000, NULL) == (int)n;
+    return ab && ba;
+}
+
+static void sc_ipv6(void) {
+    struct phone a = phone6_open(), b = phone6_open(), b4 = phone_open();
+    struct created c = session_at(&a, "::1", "::1", &b, "::1", "");
+    TAP(strstr(c.sdp, "c=IN IP6 ::1\r\n") && strstr(c.sdp, "o=- 1 1 IN IP6 ::1\r\n") &&
+            strstr(c.sdp_local, "c=IN IP6 ::1\r\n"),
+        "an IPv6 call: both rewritten SDPs say IN IP6 ::1");
+    TAP(both_ways(&a, "::1", sdp_port(c.sdp_local), &b, "::1", sdp_port(c.sdp)),
+        "RTP flows both ways over ::1");
+    struct side_stats sa, sb;
+    char want[64];
+    snprintf(want, sizeof want, "[::1]:%d", a.port);
+    TAP(stats(c.id, &sa, &sb) == 0 && strcmp(sa.remote, want) == 0,
+        "stats name A's latched address %s (got %s)", want, sa.remote);
+    simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
+    /* an IPv6 phone calls an IPv4 one: B's signaling uses our IPv4 address */
+    c = session_at(&a, "::1", "::1", &b4, "127.0.0.1", "127.0.0.1");
+    TAP(strstr(c.sdp, "c=IN IP4 127.0.0.1\r\n") && !strstr(c.sdp, "IP6"),
+        "IPv6 A, IPv4 B: the offer to B says IN IP4 127.0.0.1");
+    TAP(strstr(c.sdp_local, "c=IN IP6 ::1\r\n") && !strstr(c.sdp_local, "IP4"),
+        "and the answer to A says IN IP6 ::1");
+    TAP(both_ways(&a, "::1", sdp_port(c.sdp_local), &b4, "127.0.0.1", sdp_port(c.sdp)),
+        "RTP flows both ways between the IPv6 and the IPv4 phone");
+    simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
+    phone_close(&a);
+    phone_close(&b);
+    phone_close(&b4);
+}
+
+/* With media_address = "v4/127.0.0.1 v6/::1 pub/127.0.0.5!192.0.2.55". */
+static void sc_ifaces(void) {
+    struct phone a = phone_open(), b = phone_open(), a6 = phone6_open();
+    struct created c = session_at(&a, "127.0.0.1", "127.0.0.5", &b, "127.0.0.1", "");
+    TAP(strstr(c.sdp, "c=IN IP4 192.0.2.55\r\n") && strstr(c.sdp_local, "c=IN IP4 192.0.2.55\r\n"),
+        "signaling on 127.0.0.5: interface pub, its PUBLIC 192.0.2.55 announced");
+    TAP(both_ways(&a, "127.0.0.5", sdp_port(c.sdp_local), &b, "127.0.0.5", sdp_port(c.sdp)),
+        "and its ports are bound on its LOCAL 127.0.0.5");
+    simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
+    c = session_at(&a, "127.0.0.1", "", &b, "127.0.0.1", "");
+    TAP(strstr(c.sdp, "c=IN IP4 127.0.0.1\r\n") != NULL,
+        "no local address, an IPv4 offer: the first interface (v4, 127.0.0.1)");
+    simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
+    c = session_at(&a6, "::1", "", &b, "127.0.0.1", "127.0.0.9");
+    TAP(strstr(c.sdp_local, "c=IN IP6 ::1\r\n") && strstr(c.sdp, "c=IN IP4 127.0.0.1\r\n"),
+        "an IPv6 offer: the first IPv6 interface for A; B's 127.0.0.9 (none): the first IPv4");
+    TAP(both_ways(&a6, "::1", sdp_port(c.sdp_local), &b, "127.0.0.1", sdp_port(c.sdp)),
+        "RTP flows both ways");
+    simple(SB__ENVELOPE__BODY_MEDIA_DESTROY, c.id);
+    phone_close(&a);
+    phone_close(&b);
+    phone_close(&a6);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc >= 7 && strcmp(argv[1], "mkwav") == 0)
@@ -1309,6 +1634,18 @@ int main(int argc, char **argv) {
         sc_srtp();
     } else if (strcmp(sc, "create") == 0)
         sc_create();
+    else if (strcmp(sc, "ipv6") == 0)
+        sc_ipv6();
+    else if (strcmp(sc, "ifaces") == 0)
+        sc_ifaces();
+    else if (strcmp(sc, "notrtp") == 0)
+        sc_notrtp();
+    else if (strcmp(sc, "unheard") == 0 && argc >= 4)
+        sc_unheard(argv[3]);
+    else if (strcmp(sc, "targets") == 0)
+        sc_targets(argc >= 4 && strcmp(argv[3], "allowed") == 0);
+    else if (strcmp(sc, "srtplatch") == 0)
+        sc_srtplatch();
     else if (strcmp(sc, "hold-open") == 0 && argc >= 4)
         sc_hold_open(atoi(argv[3]));
     else {

@@ -1,8 +1,9 @@
 /* rtp_peer - one end of a call's media in the tests: sends RTP to a target and counts
  * what comes back.
  *   rtp_peer -t IP:PORT [-n COUNT] [-w MS] [-b IP]
- * Binds an ephemeral UDP port on 127.0.0.1 (or on IP: a phone's address in a network
- * namespace of the NAT tests), sends one packet (for the relay to latch
+ * IP:PORT may be IPv6 ([::1]:PORT or ::1:PORT). Binds an ephemeral UDP port on 127.0.0.1
+ * (::1 for an IPv6 target; or on IP: a phone's address in a network namespace of the NAT
+ * tests), sends one packet (for the relay to latch
  * onto this address), waits 300 ms, then COUNT PCMU packets of 160 bytes every 20 ms (seq
  * from 1000, payload byte k of packet seq = (seq + k) & 0xff, marker on the first), while
  * receiving for MS milliseconds in all. Prints, one per line:
@@ -45,7 +46,7 @@ static void packet(uint8_t *p, uint16_t seq, bool marker) {
 }
 
 int main(int argc, char **argv) {
-    const char *target = NULL, *bind_ip = "127.0.0.1";
+    const char *target = NULL, *bind_ip = NULL;
     int count = 50, wait_ms = 2500, opt;
     while ((opt = getopt(argc, argv, "t:n:w:b:")) != -1) {
         if (opt == 't')
@@ -61,25 +62,45 @@ int main(int argc, char **argv) {
     }
     char host[64];
     const char *colon = target ? strrchr(target, ':') : NULL;
-    struct sockaddr_in to = {.sin_family = AF_INET};
-    if (!colon || (size_t)(colon - target) >= sizeof host || count < 0 || count > 10000) {
+    size_t hl = colon ? (size_t)(colon - target) : 0;
+    if (hl >= 2 && target[0] == '[' && target[hl - 1] == ']') {
+        target++;
+        hl -= 2;
+    }
+    if (!colon || hl >= sizeof host || count < 0 || count > 10000) {
         fprintf(stderr, "usage: rtp_peer -t IP:PORT [-n COUNT] [-w MS] [-b IP]\n");
         return 2;
     }
-    memcpy(host, target, (size_t)(colon - target));
-    host[colon - target] = '\0';
-    to.sin_port = htons((uint16_t)atoi(colon + 1));
-    if (inet_pton(AF_INET, host, &to.sin_addr) != 1) {
-        fprintf(stderr, "rtp_peer: numeric IPv4 target only\n");
+    memcpy(host, target, hl);
+    host[hl] = '\0';
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in v4;
+        struct sockaddr_in6 v6;
+    } to, me;
+    memset(&to, 0, sizeof to);
+    memset(&me, 0, sizeof me);
+    uint16_t port = htons((uint16_t)atoi(colon + 1));
+    if (inet_pton(AF_INET, host, &to.v4.sin_addr) == 1) {
+        to.v4.sin_family = AF_INET, to.v4.sin_port = port;
+    } else if (inet_pton(AF_INET6, host, &to.v6.sin6_addr) == 1) {
+        to.v6.sin6_family = AF_INET6, to.v6.sin6_port = port;
+    } else {
+        fprintf(stderr, "rtp_peer: numeric IPv4 or IPv6 target only\n");
         return 2;
     }
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in me = {.sin_family = AF_INET};
-    if (inet_pton(AF_INET, bind_ip, &me.sin_addr) != 1) {
-        fprintf(stderr, "rtp_peer: numeric IPv4 bind address only\n");
+    int family = to.sa.sa_family;
+    socklen_t len = family == AF_INET6 ? sizeof to.v6 : sizeof to.v4;
+    if (!bind_ip)
+        bind_ip = family == AF_INET6 ? "::1" : "127.0.0.1";
+    me.sa.sa_family = (sa_family_t)family;
+    if (inet_pton(family, bind_ip, family == AF_INET6 ? (void *)&me.v6.sin6_addr
+                                                      : (void *)&me.v4.sin_addr) != 1) {
+        fprintf(stderr, "rtp_peer: a numeric bind address of the target's family only\n");
         return 2;
     }
-    if (fd < 0 || bind(fd, (struct sockaddr *)&me, sizeof me) < 0) {
+    int fd = socket(family, SOCK_DGRAM, 0);
+    if (fd < 0 || bind(fd, &me.sa, len) < 0) {
         perror("rtp_peer: socket");
         return 1;
     }
@@ -89,12 +110,12 @@ int main(int argc, char **argv) {
     int64_t start = now_ms(), next = start + 300;
     uint16_t seq = 1000;
     packet(out, 999, false); /* the latch packet: not counted */
-    sendto(fd, out, sizeof out, 0, (struct sockaddr *)&to, sizeof to);
+    sendto(fd, out, sizeof out, 0, &to.sa, len);
     while (now_ms() < start + wait_ms) {
         int64_t t = now_ms();
         if (sent < count && t >= next) {
             packet(out, seq++, sent == 0);
-            if (sendto(fd, out, sizeof out, 0, (struct sockaddr *)&to, sizeof to) == sizeof out)
+            if (sendto(fd, out, sizeof out, 0, &to.sa, len) == sizeof out)
                 sent++;
             next += 20;
             continue;
@@ -103,7 +124,7 @@ int main(int argc, char **argv) {
         struct pollfd pfd = {fd, POLLIN, 0};
         if (poll(&pfd, 1, (int)(until > t ? until - t : 0)) <= 0)
             continue;
-        struct sockaddr_in src;
+        struct sockaddr_storage src;
         socklen_t slen = sizeof src;
         ssize_t n = recvfrom(fd, in, sizeof in, 0, (struct sockaddr *)&src, &slen);
         if (n < 12 || (in[0] >> 6) != 2)
@@ -117,7 +138,16 @@ int main(int argc, char **argv) {
         for (int k = 0; ok && k < RTP_PAYLOAD; k++)
             ok = in[12 + k] == (uint8_t)(rseq + k);
         intact += ok;
-        snprintf(from, sizeof from, "%s:%d", inet_ntoa(src.sin_addr), ntohs(src.sin_port));
+        char ip[INET6_ADDRSTRLEN] = "?";
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)&src;
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&src;
+        if (src.ss_family == AF_INET6) {
+            inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+            snprintf(from, sizeof from, "[%s]:%d", ip, ntohs(s6->sin6_port));
+        } else {
+            inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
+            snprintf(from, sizeof from, "%s:%d", ip, ntohs(s4->sin_port));
+        }
     }
     printf("sent %d\nreceived %d\nintact %d\npt %d\nfrom %s\n", sent, received, intact, last_pt,
            from);

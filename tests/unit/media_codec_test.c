@@ -12,6 +12,9 @@
 
 #include "procs/mediad/media_codec.h"
 #include "procs/mediad/media_rtp.h"
+#include "procs/mediad/media_target.h"
+
+#include <arpa/inet.h>
 
 static void test_ulaw_known_values(void **state) {
     (void)state;
@@ -186,6 +189,97 @@ static void test_dtmf_reported_once_per_event(void **state) {
     assert_string_equal(media_dtmf_digit(16), "?");
 }
 
+/* What the relay forwards: RTP and RTCP with a header that fits, nothing else. */
+static void test_packet_kind_relays_only_rtp_and_rtcp(void **state) {
+    (void)state;
+    uint8_t p[64];
+    memset(p, 0, sizeof p);
+    media_rtp_write_header(p, false, 0, 1, 2, 3);
+    assert_int_equal(media_packet_kind(p, 32, false), MEDIA_PKT_RTP);
+    assert_int_equal(media_packet_kind(p, 32, true), MEDIA_PKT_OTHER); /* RTP on RTCP port */
+    assert_int_equal(media_packet_kind(p, 11, false), MEDIA_PKT_OTHER);
+    p[0] = 0x40; /* version 1 */
+    assert_int_equal(media_packet_kind(p, 32, false), MEDIA_PKT_OTHER);
+    p[0] = 0x83; /* 3 CSRCs: 24 bytes of header */
+    assert_int_equal(media_packet_kind(p, 24, false), MEDIA_PKT_RTP);
+    assert_int_equal(media_packet_kind(p, 23, false), MEDIA_PKT_OTHER);
+    p[0] = 0x90; /* an extension of 2 words: 12 + 4 + 8 */
+    p[14] = 0, p[15] = 2;
+    assert_int_equal(media_packet_kind(p, 24, false), MEDIA_PKT_RTP);
+    assert_int_equal(media_packet_kind(p, 23, false), MEDIA_PKT_OTHER);
+    static const char http[] = "GET / HTTP/1.0\r\n\r\n";
+    assert_int_equal(media_packet_kind((const uint8_t *)http, sizeof http - 1, false),
+                     MEDIA_PKT_OTHER);
+    /* RTCP: RFC 5761 4 types 192..223, on either port; its length must fit */
+    uint8_t r[32] = {0x81, 201, 0, 7};
+    assert_int_equal(media_packet_kind(r, 32, true), MEDIA_PKT_RTCP);
+    assert_int_equal(media_packet_kind(r, 32, false), MEDIA_PKT_RTCP);
+    assert_int_equal(media_packet_kind(r, 31, true), MEDIA_PKT_OTHER);
+    r[1] = 191; /* an RTP payload type 63 with the marker: RTP, not on the RTCP port */
+    assert_int_equal(media_packet_kind(r, 32, true), MEDIA_PKT_OTHER);
+    r[1] = 224;
+    assert_int_equal(media_packet_kind(r, 32, false), MEDIA_PKT_RTP);
+}
+
+static media_sa_t sa_of(const char *s) {
+    media_sa_t a;
+    assert_true(media_sa_parse(s, &a));
+    return a;
+}
+#define IP(s) (&(media_sa_t[1]){sa_of(s)}[0])
+
+static void test_targets_refuse_loopback_linklocal_multicast_ours(void **state) {
+    (void)state;
+    struct media_targets t;
+    memset(&t, 0, sizeof t);
+    t.own[t.n_own++] = sa_of("198.51.100.7");
+    t.own[t.n_own++] = sa_of("2001:db8::7");
+    const media_sa_t *ext = IP("203.0.113.9");
+    assert_int_equal(media_target_kind(&t, IP("127.0.0.1"), NULL), MEDIA_TARGET_LOOPBACK);
+    assert_int_equal(media_target_kind(&t, IP("198.51.100.7"), NULL), MEDIA_TARGET_LOOPBACK);
+    assert_int_equal(media_target_kind(&t, IP("10.1.1.1"), IP("10.1.1.1")),
+                     MEDIA_TARGET_LOOPBACK);
+    assert_int_equal(media_target_kind(&t, IP("169.254.3.4"), NULL), MEDIA_TARGET_LINKLOCAL);
+    assert_int_equal(media_target_kind(&t, IP("239.1.2.3"), NULL), MEDIA_TARGET_MULTICAST);
+    assert_int_equal(media_target_kind(&t, IP("255.255.255.255"), NULL), MEDIA_TARGET_MULTICAST);
+    assert_int_equal(media_target_kind(&t, IP("0.0.0.0"), NULL), MEDIA_TARGET_UNSPEC);
+    assert_int_equal(media_target_kind(&t, IP("192.168.1.20"), NULL), MEDIA_TARGET_PUBLIC);
+    /* a phone signaling from elsewhere may not name them */
+    assert_true(media_target_ok(&t, IP("192.168.1.20"), ext, NULL));
+    assert_false(media_target_ok(&t, IP("127.0.0.1"), ext, NULL));
+    assert_false(media_target_ok(&t, IP("198.51.100.7"), ext, NULL));
+    assert_false(media_target_ok(&t, IP("10.1.1.1"), ext, IP("10.1.1.1")));
+    assert_false(media_target_ok(&t, IP("169.254.3.4"), ext, NULL));
+    assert_false(media_target_ok(&t, IP("239.1.2.3"), ext, NULL));
+    assert_false(media_target_ok(&t, IP("127.0.0.1"), NULL, NULL)); /* source unknown */
+    /* one on this host may name loopback and ours; one on the link a link-local one */
+    assert_true(media_target_ok(&t, IP("127.0.0.1"), IP("127.0.0.1"), NULL));
+    assert_true(media_target_ok(&t, IP("198.51.100.7"), IP("127.0.0.1"), NULL));
+    assert_true(media_target_ok(&t, IP("169.254.3.4"), IP("169.254.9.9"), NULL));
+    assert_false(media_target_ok(&t, IP("127.0.0.1"), IP("169.254.9.9"), NULL));
+    assert_false(media_target_ok(&t, IP("239.1.2.3"), IP("127.0.0.1"), NULL)); /* never */
+    /* IPv6 alike, and an IPv4-mapped address as its IPv4 one */
+    assert_int_equal(media_target_kind(&t, IP("::1"), NULL), MEDIA_TARGET_LOOPBACK);
+    assert_int_equal(media_target_kind(&t, IP("fe80::1"), NULL), MEDIA_TARGET_LINKLOCAL);
+    assert_int_equal(media_target_kind(&t, IP("ff02::1"), NULL), MEDIA_TARGET_MULTICAST);
+    assert_int_equal(media_target_kind(&t, IP("::"), NULL), MEDIA_TARGET_UNSPEC);
+    assert_int_equal(media_target_kind(&t, IP("2001:db8::7"), NULL), MEDIA_TARGET_LOOPBACK);
+    assert_int_equal(media_target_kind(&t, IP("::ffff:127.0.0.1"), NULL), MEDIA_TARGET_LOOPBACK);
+    assert_int_equal(media_target_kind(&t, IP("2001:db8::8"), NULL), MEDIA_TARGET_PUBLIC);
+    assert_false(media_target_ok(&t, IP("::1"), IP("2001:db8::99"), NULL));
+    assert_true(media_target_ok(&t, IP("::1"), IP("::1"), NULL));
+    assert_true(media_target_ok(&t, IP("::1"), IP("127.0.0.1"), NULL)); /* this host either way */
+    /* media_allow_targets */
+    char why[128];
+    assert_int_equal(res_cidr_list("127.0.0.0/8, 239.1.2.0/24", t.allow, RES_CIDR_MAX,
+                                   &t.n_allow, why, sizeof why),
+                     0);
+    assert_true(media_target_ok(&t, IP("127.0.0.1"), ext, NULL));
+    assert_true(media_target_ok(&t, IP("239.1.2.3"), ext, NULL));
+    assert_false(media_target_ok(&t, IP("239.1.3.3"), ext, NULL));
+    assert_false(media_target_ok(&t, IP("::1"), ext, NULL));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ulaw_known_values),
@@ -193,6 +287,8 @@ int main(void) {
         cmocka_unit_test(test_g711_error_is_within_a_step),
         cmocka_unit_test(test_resample_length_and_level),
         cmocka_unit_test(test_rtp_header_checks),
+        cmocka_unit_test(test_packet_kind_relays_only_rtp_and_rtcp),
+        cmocka_unit_test(test_targets_refuse_loopback_linklocal_multicast_ours),
         cmocka_unit_test(test_loss_counts_gaps_and_wraps),
         cmocka_unit_test(test_jitter_follows_rfc3550_a8),
         cmocka_unit_test(test_dtmf_reported_once_per_event),

@@ -35,10 +35,10 @@ static const char offer[] = "v=0\r\n"
                             "a=rtpmap:31 H261/90000\r\n"
                             "m=audio 0 RTP/AVP 9\r\n";
 
-static uint32_t ip(const char *s) {
-    struct in_addr a;
-    inet_pton(AF_INET, s, &a);
-    return a.s_addr;
+/* Whether a (an SDP's address) is the IP s. */
+static bool ip_is(const media_sa_t *a, const char *s) {
+    media_sa_t b;
+    return media_sa_parse(s, &b) && media_sa_ip_eq(a, &b) && media_sa_port(a) == 0;
 }
 
 static void test_parse_reads_every_line(void **state) {
@@ -50,7 +50,7 @@ static void test_parse_reads_every_line(void **state) {
     assert_string_equal(a->media, "audio");
     assert_int_equal(a->port, 49170);
     assert_int_equal(a->rtcp_port, 49999); /* RFC 3605 */
-    assert_int_equal(a->addr, ip("10.0.0.1"));
+    assert_true(ip_is(&a->addr, "10.0.0.1"));
     assert_int_equal(a->dir, MEDIA_DIR_SENDONLY);
     assert_int_equal(a->first_pt, 0);
     assert_string_equal(a->codec, "PCMU");
@@ -60,7 +60,7 @@ static void test_parse_reads_every_line(void **state) {
     assert_false(a->srtp);
     assert_int_equal(v->port, 51372);
     assert_int_equal(v->rtcp_port, 51373);
-    assert_int_equal(v->addr, ip("10.0.0.2")); /* the media c= wins over the session one */
+    assert_true(ip_is(&v->addr, "10.0.0.2")); /* the media c= wins over the session one */
     assert_string_equal(v->codec, "H261");
     assert_int_equal(v->clock_rate, 90000);
     assert_int_equal(v->dir, MEDIA_DIR_SENDRECV);
@@ -100,8 +100,44 @@ static void test_rewrite_puts_our_address_and_ports_keeps_the_rest(void **state)
     assert_int_equal(media_sdp_parse(out, len, &again, why, sizeof why), 0);
     assert_int_equal(again.line[0].port, 30000);
     assert_int_equal(again.line[0].rtcp_port, 30001);
-    assert_int_equal(again.line[1].addr, ip("192.0.2.7"));
+    assert_true(ip_is(&again.line[1].addr, "192.0.2.7"));
     assert_int_equal(again.line[2].port, 0);
+    free(out);
+}
+
+/* IPv6: c=IN IP6 is read, and an IPv6 address of ours is written as IN IP6 (and IPv4
+ * as IN IP4 whatever the party spoke). */
+static void test_ipv6_read_and_written(void **state) {
+    (void)state;
+    static const char v6[] = "v=0\r\no=bob 1 1 IN IP6 2001:db8::2\r\ns=-\r\n"
+                             "c=IN IP6 2001:db8::2\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"
+                             "m=audio 40002 RTP/AVP 8\r\nc=IN IP6 ::\r\n";
+    struct media_sdp sdp;
+    assert_int_equal(media_sdp_parse(v6, strlen(v6), &sdp, why, sizeof why), 0);
+    assert_int_equal(sdp.line[0].addr.sa.sa_family, AF_INET6);
+    assert_true(ip_is(&sdp.line[0].addr, "2001:db8::2"));
+    assert_int_equal(sdp.line[0].dir, MEDIA_DIR_SENDRECV);
+    assert_int_equal(sdp.line[1].dir, MEDIA_DIR_SENDONLY); /* c=IN IP6 :: is hold */
+    struct media_sdp_local loc = {.addr = "2001:db8::53"};
+    loc.rtp_port[0] = 30000, loc.rtcp_port[0] = 30001;
+    loc.rtp_port[1] = 30002, loc.rtcp_port[1] = 30003;
+    char *out;
+    size_t len;
+    assert_int_equal(media_sdp_rewrite(v6, strlen(v6), &loc, &out, &len, why, sizeof why), 0);
+    assert_non_null(strstr(out, "o=bob 1 1 IN IP6 2001:db8::53\r\n"));
+    assert_non_null(strstr(out, "c=IN IP6 2001:db8::53\r\n"));
+    assert_null(strstr(out, "2001:db8::2"));
+    free(out);
+    loc.addr = "192.0.2.7"; /* an IPv6 party, an IPv4 phone on the other side */
+    assert_int_equal(media_sdp_rewrite(v6, strlen(v6), &loc, &out, &len, why, sizeof why), 0);
+    assert_non_null(strstr(out, "o=bob 1 1 IN IP4 192.0.2.7\r\n"));
+    assert_non_null(strstr(out, "c=IN IP4 192.0.2.7\r\n"));
+    assert_null(strstr(out, "IP6"));
+    free(out);
+    loc.addr = "2001:db8::53"; /* and the other way */
+    assert_int_equal(media_sdp_rewrite(offer, strlen(offer), &loc, &out, &len, why, sizeof why), 0);
+    assert_non_null(strstr(out, "c=IN IP6 2001:db8::53\r\n"));
+    assert_null(strstr(out, "IP4"));
     free(out);
 }
 
@@ -173,9 +209,15 @@ static void test_bad_and_unrelayable_sdp_are_refused(void **state) {
         {"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 999.2.3.4\r\nt=0 0\r\n"
          "m=audio 4000 RTP/AVP 0\r\n",
          -EBADMSG},
-        {"v=0\r\no=- 1 1 IN IP6 ::1\r\ns=-\r\nc=IN IP6 ::1\r\nt=0 0\r\n"
+        {"v=0\r\no=- 1 1 IN IP6 ::1\r\ns=-\r\nc=IN IP6 ff02::1\r\nt=0 0\r\n"
          "m=audio 4000 RTP/AVP 0\r\n",
          -EPROTONOSUPPORT},
+        {"v=0\r\no=- 1 1 IN IP6 ::1\r\ns=-\r\nc=IN IP6 10.0.0.1\r\nt=0 0\r\n"
+         "m=audio 4000 RTP/AVP 0\r\n",
+         -EBADMSG},
+        {"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 ::1\r\nt=0 0\r\n"
+         "m=audio 4000 RTP/AVP 0\r\n",
+         -EBADMSG},
         {"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 224.2.1.1/127\r\nt=0 0\r\n"
          "m=audio 4000 RTP/AVP 0\r\n",
          -EPROTONOSUPPORT},
@@ -240,6 +282,7 @@ int main(void) {
         cmocka_unit_test(test_crypto_is_read_and_replaced_by_ours),
         cmocka_unit_test(test_hold_by_zero_address_is_sendonly),
         cmocka_unit_test(test_bad_and_unrelayable_sdp_are_refused),
+        cmocka_unit_test(test_ipv6_read_and_written),
         cmocka_unit_test(test_too_many_lines_refused),
         cmocka_unit_test(test_base64_round_trip),
     };

@@ -55,27 +55,54 @@ static void test_gateway_uri_finds_the_named_entry(void **state) {
 
 static void test_media_address_forms(void **state) {
     (void)state;
-    char err[128], ann[INET_ADDRSTRLEN];
-    struct in_addr a;
-    assert_int_equal(res_media_address("", &a, ann, sizeof ann, err, sizeof err), 0);
-    assert_int_equal(a.s_addr, htonl(INADDR_ANY));
-    assert_string_equal(ann, ""); /* each call's signaling address */
-    assert_int_equal(res_media_address("192.0.2.7", &a, ann, sizeof ann, err, sizeof err), 0);
-    assert_int_equal(a.s_addr, inet_addr("192.0.2.7"));
-    assert_string_equal(ann, "192.0.2.7");
-    assert_int_equal(
-        res_media_address("10.0.0.5!203.0.113.5", &a, ann, sizeof ann, err, sizeof err), 0);
-    assert_int_equal(a.s_addr, inet_addr("10.0.0.5"));
-    assert_string_equal(ann, "203.0.113.5");
-    assert_int_equal(res_media_address("!203.0.113.5", &a, ann, sizeof ann, err, sizeof err), 0);
-    assert_int_equal(a.s_addr, htonl(INADDR_ANY));
-    assert_string_equal(ann, "203.0.113.5");
-    const char *bad[] = {"300.1.2.3", "::1", "pbx.example.com", "10.0.0.5!", "10.0.0.5!x",
-                         "1.2.3.4 ", "1.2.3.4!5.6.7.8!9.9.9.9"};
+    char err[160];
+    struct res_media_if f[RES_MEDIA_IF_MAX];
+    size_t n = 9;
+    assert_int_equal(res_media_interfaces("", f, RES_MEDIA_IF_MAX, &n, err, sizeof err), 0);
+    assert_int_equal(n, 0); /* each call's signaling address */
+    assert_int_equal(res_media_interfaces("192.0.2.7", f, RES_MEDIA_IF_MAX, &n, err, sizeof err),
+                     0);
+    assert_int_equal(n, 1);
+    assert_string_equal(f[0].local, "192.0.2.7");
+    assert_string_equal(f[0].announce, "192.0.2.7");
+    assert_string_equal(f[0].name, "");
+    assert_int_equal(f[0].family, AF_INET);
+    assert_int_equal(res_media_interfaces("10.0.0.5!203.0.113.5", f, RES_MEDIA_IF_MAX, &n, err,
+                                          sizeof err),
+                     0);
+    assert_string_equal(f[0].local, "10.0.0.5");
+    assert_string_equal(f[0].announce, "203.0.113.5");
+    assert_int_equal(res_media_interfaces("!203.0.113.5", f, RES_MEDIA_IF_MAX, &n, err, sizeof err),
+                     0);
+    assert_string_equal(f[0].local, "");
+    assert_string_equal(f[0].announce, "203.0.113.5");
+    /* several interfaces, named, IPv6 */
+    assert_int_equal(res_media_interfaces("priv/10.0.0.5, pub/192.0.2.1!203.0.113.5 v6/[2001:db8::5] "
+                                          "::1 !2001:db8::9",
+                                          f, RES_MEDIA_IF_MAX, &n, err, sizeof err),
+                     0);
+    assert_int_equal(n, 5);
+    assert_string_equal(f[0].name, "priv");
+    assert_string_equal(f[1].name, "pub");
+    assert_string_equal(f[1].local, "192.0.2.1");
+    assert_string_equal(f[1].announce, "203.0.113.5");
+    assert_string_equal(f[2].name, "v6");
+    assert_string_equal(f[2].local, "2001:db8::5");
+    assert_int_equal(f[2].family, AF_INET6);
+    assert_string_equal(f[3].local, "::1");
+    assert_int_equal(f[3].family, AF_INET6);
+    assert_string_equal(f[4].local, "");
+    assert_string_equal(f[4].announce, "2001:db8::9");
+    assert_int_equal(f[4].family, AF_INET6);
+    const char *bad[] = {"300.1.2.3", "pbx.example.com", "10.0.0.5!", "10.0.0.5!x",
+                         "1.2.3.4!5.6.7.8!9.9.9.9", "10.0.0.5!2001:db8::1", "/10.0.0.5",
+                         "a b/10.0.0.5", "x!y/10.0.0.5", "[10.0.0.5"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_int_equal(res_media_address(bad[i], &a, ann, sizeof ann, err, sizeof err), -EINVAL);
-        assert_non_null(strstr(err, "LOCAL!PUBLIC"));
+        assert_int_equal(res_media_interfaces(bad[i], f, RES_MEDIA_IF_MAX, &n, err, sizeof err),
+                         -EINVAL);
+        assert_non_null(strstr(err, "LOCAL[!PUBLIC]"));
     }
+    assert_int_equal(res_media_interfaces("10.0.0.1 10.0.0.2", f, 1, &n, err, sizeof err), -EINVAL);
 }
 
 static void test_redis_address_forms(void **state) {
@@ -141,9 +168,44 @@ static void test_audio_open_by_descriptor_with_the_prototypes_prefix(void **stat
     rmdir(tmpl);
 }
 
+static void test_cidr_list_parses_and_matches(void **state) {
+    (void)state;
+    struct res_cidr l[RES_CIDR_MAX];
+    size_t n = 9;
+    char err[128];
+    assert_int_equal(res_cidr_list("", l, RES_CIDR_MAX, &n, err, sizeof err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(res_cidr_list(" 10.0.0.0/8,192.0.2.7  fd00::/8 ::1", l, RES_CIDR_MAX, &n,
+                                   err, sizeof err),
+                     0);
+    assert_int_equal(n, 4);
+    uint8_t a4[4] = {10, 200, 1, 1}, b4[4] = {11, 0, 0, 1}, c4[4] = {192, 0, 2, 7},
+            d4[4] = {192, 0, 2, 8};
+    assert_true(res_cidr_match(l, n, AF_INET, a4));
+    assert_false(res_cidr_match(l, n, AF_INET, b4));
+    assert_true(res_cidr_match(l, n, AF_INET, c4));
+    assert_false(res_cidr_match(l, n, AF_INET, d4));
+    uint8_t a6[16] = {0xfd, 1}, b6[16] = {0xfe, 0x80}, lo6[16] = {[15] = 1};
+    assert_true(res_cidr_match(l, n, AF_INET6, a6));
+    assert_false(res_cidr_match(l, n, AF_INET6, b6));
+    assert_true(res_cidr_match(l, n, AF_INET6, lo6));
+    struct res_cidr any;
+    assert_int_equal(res_cidr_list("0.0.0.0/0", &any, 1, &n, err, sizeof err), 0);
+    assert_true(res_cidr_match(&any, 1, AF_INET, b4));
+    assert_false(res_cidr_match(&any, 1, AF_INET6, a6));
+    const char *bad[] = {"10.0.0.0/33", "10.0.0.0/", "10.0.0/8", "fd00::/129", "host.example",
+                         "10.0.0.1/8x"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(res_cidr_list(bad[i], l, RES_CIDR_MAX, &n, err, sizeof err), -EINVAL);
+        assert_non_null(strstr(err, bad[i]));
+    }
+    assert_int_equal(res_cidr_list("10.0.0.1 10.0.0.2", l, 1, &n, err, sizeof err), -EINVAL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gateways_accept_names_with_sip_uris_and_ports),
+        cmocka_unit_test(test_cidr_list_parses_and_matches),
         cmocka_unit_test(test_gateways_refuse_an_entry_without_name_uri_or_good_port),
         cmocka_unit_test(test_gateway_uri_finds_the_named_entry),
         cmocka_unit_test(test_media_address_forms),
