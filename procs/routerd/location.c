@@ -280,6 +280,7 @@ int loc_register(loc_t *l, const struct loc_register_args *a, const struct bindi
         .local_port = a->source ? a->source->local_port : 0,
         .conn_id = a->source ? a->source->conn_id : 0,
         .nated = a->source ? a->source->nated : false,
+        .path = (char *)(a->path ? a->path : ""),
         .registered_at_ms = a->now_ms,
     };
     int argc = LOC_FIXED_ARGS + 3 * (int)plan->n;
@@ -288,8 +289,9 @@ int loc_register(loc_t *l, const struct loc_register_args *a, const struct bindi
                   binding_json_string_max(a->node_id);
     for (size_t i = 0; i < plan->n; i++) {
         b.uri = (char *)plan->changes[i].uri;
-        room +=
-            len0(b.uri) + LOC_NUM_ROOM + (plan->changes[i].expires ? binding_encoded_max(&b) : 1);
+        b.instance = (char *)plan->changes[i].instance;
+        room += 2 * binding_field_max(&plan->changes[i]) + len0(b.uri) + LOC_NUM_ROOM +
+                (plan->changes[i].expires ? binding_encoded_max(&b) : 1);
     }
     struct loc_call *c = calloc(1, sizeof *c);
     char *text = malloc(room);
@@ -324,9 +326,14 @@ int loc_register(loc_t *l, const struct loc_register_args *a, const struct bindi
         int at = LOC_FIXED_ARGS + 3 * (int)i;
         b.uri = (char *)ch->uri;
         b.q = ch->q;
+        b.instance = (char *)(ch->instance ? ch->instance : "");
+        b.reg_id = ch->reg_id;
         b.expires_at_ms = ch->expires ? a->now_ms + (int64_t)ch->expires * 1000 : 0;
-        /* The field is the URI as the record stores it, so the two always agree. */
-        arg_text(&w, at, ch->uri);
+        /* The field is the URI as the record stores it, so the two always agree; an
+         * outbound binding's is its key (binding_field_into), cleaned the same way. */
+        char *field = w.p + binding_field_max(ch) + 1; /* scratch past the argument */
+        binding_field_into(ch, field);
+        arg_text(&w, at, field);
         arg_num(&w, at + 1, b.expires_at_ms);
         if (ch->expires) {
             arg_set(&w, at + 2, binding_encode_into(&b, w.p));
