@@ -595,6 +595,7 @@ static void test_record_keeps_instance_reg_id_and_path(void **state) {
     assert_string_equal(v[0], "<sip:edge1.example.com;lr>");
     assert_string_equal(v[1], "<sip:edge2.example.com;lr>");
     assert_int_equal(d->expires_at_ms, 5000);
+    assert_int_equal(d->registered_at_ms, 1000);
     /* the script reads the expiry at the record's end */
     assert_non_null(strstr(text, ",\"expires_at_ms\":5000}"));
     free(d);
