@@ -291,7 +291,8 @@ int loc_register(loc_t *l, const struct loc_register_args *a, const struct bindi
         b.uri = (char *)plan->changes[i].uri;
         b.instance = (char *)plan->changes[i].instance;
         room += 2 * binding_field_max(&plan->changes[i]) + len0(b.uri) + LOC_NUM_ROOM +
-                (plan->changes[i].expires ? binding_encoded_max(&b) : 1);
+                (plan->changes[i].expires ? binding_encoded_max(&b)
+                                          : binding_json_string_max(b.addr) + 3 * LOC_NUM_ROOM + 32);
     }
     struct loc_call *c = calloc(1, sizeof *c);
     char *text = malloc(room);
@@ -337,6 +338,13 @@ int loc_register(loc_t *l, const struct loc_register_args *a, const struct bindi
         arg_num(&w, at + 1, b.expires_at_ms);
         if (ch->expires) {
             arg_set(&w, at + 2, binding_encode_into(&b, w.p));
+        } else if (a->flow_gone) {
+            /* a removal's record argument: what the stored record must hold to go (its
+             * source, as binding_encode writes it) */
+            char *p = w.p + sprintf(w.p, "\"addr\":");
+            p += binding_json_string_into(b.addr, p);
+            p += sprintf(p, ",\"port\":%u,\"sipd_instance\":%u,", b.port, b.sipd_instance);
+            arg_set(&w, at + 2, (size_t)(p - w.p));
         } else {
             w.p[0] = '\0';
             arg_set(&w, at + 2, 0);

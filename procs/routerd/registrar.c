@@ -482,6 +482,7 @@ void registrar_register(registrar_t *reg, ipc_chan_t *ch, const Sb__Envelope *en
             .user_agent = rq->user_agent,
             .source = rq->source,
             .path = path,
+            .flow_gone = rq->flow_gone,
             .now_ms = now_ms,
             /* Past 3/4 of the timeout Redis changes nothing: its answer could come after
              * our 503, and a 503 must mean "nothing happened". */

@@ -239,9 +239,12 @@ void core_register_unbind(struct core *c, const struct natping_gone *g) {
     spec.uri = (char *)g->uri;
     spec.expires = 0;
     spec.q = -1;
+    spec.instance = (char *)(g->instance ? g->instance : ""); /* an outbound binding's key */
+    spec.reg_id = g->reg_id;
     Sb__SipPeer peer = SB__SIP_PEER__INIT;
     peer.transport = "udp";
-    peer.addr = "";
+    peer.addr = (char *)(g->addr ? g->addr : "");
+    peer.port = g->port;
     peer.sipd_instance = (uint32_t)c->cfg.instance;
     Sb__RegisterRequest rq = SB__REGISTER_REQUEST__INIT;
     rq.aor = (char *)g->aor;
@@ -252,5 +255,6 @@ void core_register_unbind(struct core *c, const struct natping_gone *g) {
     rq.expires = -1;
     rq.user_agent = "";
     rq.source = &peer;
+    rq.flow_gone = g->addr && *g->addr; /* only while it is still on this flow */
     ipc_request_register_request(ch, &rq, unbind_answered, NULL, c->cfg.register_timeout_ms);
 }

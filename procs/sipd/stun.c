@@ -18,7 +18,9 @@ static void put16(unsigned char *p, unsigned v) {
 }
 
 bool stun_is_stun(const unsigned char *buf, size_t len) {
-    return len > 0 && (buf[0] & 0xc0) == 0; /* RFC 5389 6; RFC 7983 5: 0..3 is STUN */
+    /* RFC 7983 7: a first byte of 0..3 is STUN (a SIP message starts with a token
+     * character or CRLF, never a byte below 0x0a) */
+    return len > 0 && buf[0] <= 3;
 }
 
 size_t stun_binding_answer(const unsigned char *buf, size_t len, const union sipaddr *src,

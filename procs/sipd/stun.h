@@ -3,8 +3,8 @@
  *   stun - the STUN Binding responder of RFC 5626 4.4.2 keepalives on the SIP UDP port.
  * DESCRIPTION
  *   A phone that keeps its flow with STUN sends Binding requests (RFC 5389 6) to the port
- *   it sends SIP to. stun_is_stun tells such a datagram from SIP by its first byte (the
- *   two top bits of a STUN message are 0; a SIP message starts with a letter), so sipd
+ *   it sends SIP to. stun_is_stun tells such a datagram from SIP by its first byte (0..3
+ *   is STUN, RFC 7983 7; a SIP message starts with a token character or CRLF), so sipd
  *   never hands it to the SIP parser. stun_binding_answer checks the request (a Binding
  *   request, the magic cookie, a length that is a multiple of 4 and matches the
  *   datagram, attributes that fit it) and writes the Binding success response: the
@@ -34,7 +34,7 @@
 #define STUN_MAGIC_COOKIE 0x2112A442u
 #define STUN_ANSWER_MAX (STUN_HEADER + 4 + 20) /* header + XOR-MAPPED-ADDRESS (IPv6) */
 
-/* Whether a datagram is STUN rather than SIP (its first byte has the top two bits 0). */
+/* Whether a datagram is STUN rather than SIP (its first byte is 0..3, RFC 7983). */
 bool stun_is_stun(const unsigned char *buf, size_t len);
 
 /* The Binding success response to the request buf from src into out; 0: drop it. */

@@ -140,5 +140,26 @@ check "the call to the Path binding reaches the edge proxy" \
   grep -q "^INVITE sip:1202@10.1.2.3:5060 SIP/2.0" "$SB_OUT/ob-edge.msg"
 check "with the Path as its Route" grep -q "^Route: <sip:127.0.0.1:$PX;lr>" "$SB_OUT/ob-edge.msg"
 
+# A flow that went away (sipd's keepalives) removes its binding only while the binding
+# is still on that flow: one that re-registered over another flow stays
+RP=$SB_TOOLS/reg_probe
+P0=$CONF/run/private/routerd.0
+C="sip:1203@127.0.0.1:7001;transport=tcp;reg-id=1;instance=$INST"
+"$RP" "$P0" register sip:1203@example.com fg-1 1 --source tcp:127.0.0.1:7001#0 "$C" >/dev/null
+"$RP" "$P0" register sip:1203@example.com fg-1 2 --source tcp:127.0.0.1:7002#0 "$C" >/dev/null
+"$RP" "$P0" register sip:1203@example.com fg-1 3 --source tcp:127.0.0.1:7001#0 --flow-gone \
+  "$C;expires=0" >/dev/null
+check_eq "the old flow's end leaves the binding of the new flow" 7002 \
+  "$(R hget 'sb:reg:{sip:1203@example.com}' "$INST;reg-id=1" | jq .port)"
+"$RP" "$P0" register sip:1203@example.com fg-1 4 --source tcp:127.0.0.1:7002#0 --flow-gone \
+  "$C;expires=0" >/dev/null
+check_eq "the new flow's end removes it" 0 "$(R hlen 'sb:reg:{sip:1203@example.com}')"
+
+# Outbound flows over TCP are watched like NATed ones: the closed connections' bindings go
+set_param nat_keepalive_interval 1s
+sb reload >/dev/null
+check "the bindings of closed flows are removed at the next keepalive tick" \
+  wait_until 10 '[ "$(R hlen "sb:reg:{sip:1201@example.com}")" = 0 ]'
+
 sb stop >/dev/null
 finish

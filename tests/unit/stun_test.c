@@ -74,6 +74,8 @@ static void test_anything_but_a_good_binding_request_is_dropped(void **state) {
     bad[3] = 3; /* not a multiple of 4 */
     assert_int_equal(stun_binding_answer(bad, 23, &src, out), 0);
     assert_false(stun_is_stun((const unsigned char *)"OPTIONS", 7));
+    /* a method token may start with '!' (RFC 4475 3.1.1.4 "intmeth"): SIP, not STUN */
+    assert_false(stun_is_stun((const unsigned char *)"!interesting-Method", 19));
 }
 
 int main(void) {
