@@ -397,9 +397,10 @@ enum rec_field {
 };
 
 static const char *const rec_names[REC_NFIELDS] = {
-    "uri",  "q",    "call_id",       "cseq",         "user_agent",   "transport",
-    "addr", "port", "sipd_instance", "registered_at_ms", "expires_at_ms",
-    "local_addr", "local_port", "conn_id", "nated", "instance", "reg_id", "path"};
+    "uri",           "q",          "call_id",    "cseq",          "user_agent",
+    "transport",     "addr",       "port",       "sipd_instance", "registered_at_ms",
+    "expires_at_ms", "local_addr", "local_port", "conn_id",       "nated",
+    "instance",      "reg_id",     "path"};
 
 /* One field's value as read: a string slice, an integer, or something else. */
 struct rec_value {
@@ -413,9 +414,9 @@ struct rec_value {
 static struct binding *rec_build(const struct rec_value *v) {
     static const struct rec_value absent = {.type = REC_ABSENT};
     enum { NSTR = 8 };
-    const struct rec_value *str[NSTR] = {&v[REC_URI],        &v[REC_CALL_ID], &v[REC_USER_AGENT],
-                                         &v[REC_TRANSPORT],  &v[REC_ADDR],    &v[REC_LOCAL_ADDR],
-                                         &v[REC_INSTANCE],   &v[REC_PATH]};
+    const struct rec_value *str[NSTR] = {&v[REC_URI],       &v[REC_CALL_ID], &v[REC_USER_AGENT],
+                                         &v[REC_TRANSPORT], &v[REC_ADDR],    &v[REC_LOCAL_ADDR],
+                                         &v[REC_INSTANCE],  &v[REC_PATH]};
     for (int i = 0; i < NSTR; i++)
         if (str[i]->type != REC_STRING)
             str[i] = &absent; /* read as "" */

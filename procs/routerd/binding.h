@@ -75,11 +75,11 @@ struct binding {
     uint32_t sipd_instance;
     char *local_addr; /* ... the node's address it was sent to, "" unknown */
     uint32_t local_port;
-    uint64_t conn_id; /* ... its TCP connection in sipd_instance, 0 none */
-    bool nated;       /* ... the phone is behind NAT */
-    char *instance;   /* RFC 5626 +sip.instance, "" for a plain binding */
-    uint32_t reg_id;  /* RFC 5626 reg-id, 0 for a plain binding */
-    char *path;       /* RFC 3327 Path values joined by '\n', "" none */
+    uint64_t conn_id;         /* ... its TCP connection in sipd_instance, 0 none */
+    bool nated;               /* ... the phone is behind NAT */
+    char *instance;           /* RFC 5626 +sip.instance, "" for a plain binding */
+    uint32_t reg_id;          /* RFC 5626 reg-id, 0 for a plain binding */
+    char *path;               /* RFC 3327 Path values joined by '\n', "" none */
     int64_t registered_at_ms; /* wall clock of the REGISTER that last set it */
     int64_t expires_at_ms;
 };

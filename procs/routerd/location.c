@@ -290,9 +290,10 @@ int loc_register(loc_t *l, const struct loc_register_args *a, const struct bindi
     for (size_t i = 0; i < plan->n; i++) {
         b.uri = (char *)plan->changes[i].uri;
         b.instance = (char *)plan->changes[i].instance;
-        room += 2 * binding_field_max(&plan->changes[i]) + len0(b.uri) + LOC_NUM_ROOM +
-                (plan->changes[i].expires ? binding_encoded_max(&b)
-                                          : binding_json_string_max(b.addr) + 3 * LOC_NUM_ROOM + 32);
+        room +=
+            2 * binding_field_max(&plan->changes[i]) + len0(b.uri) + LOC_NUM_ROOM +
+            (plan->changes[i].expires ? binding_encoded_max(&b)
+                                      : binding_json_string_max(b.addr) + 3 * LOC_NUM_ROOM + 32);
     }
     struct loc_call *c = calloc(1, sizeof *c);
     char *text = malloc(room);

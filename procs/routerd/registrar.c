@@ -93,7 +93,7 @@ static int pb_bindings_fill(struct pb_bindings *pb, const struct loc_result *res
         peer->nated = b->nated && !path;
         peer->outbound = b->reg_id != 0 && !path; /* RFC 5626 5.3: its flow only */
         peer->instance = b->instance;
-        peer->n_path = binding_path_split(b->path, peer->path = pb->paths[pb->n], BINDING_MAX_PATH); /* RFC 5626 5.3: its flow only */
+        peer->n_path = binding_path_split(b->path, peer->path = pb->paths[pb->n], BINDING_MAX_PATH);
         o->instance = b->instance;
         o->reg_id = b->reg_id;
         o->uri = b->uri;

@@ -143,9 +143,8 @@ static void on_tick(uv_timer_t *t) {
                 int port = 0;
                 if (sipaddr_text(&e->addr, ip, sizeof ip, &port) < 0)
                     ip[0] = '\0'; /* then the removal is unconditional */
-                struct natping_gone g = {e->aor,      e->uri,    e->call_id, e->cseq,
-                                         e->instance, e->reg_id, ip,         (uint32_t)port,
-                                         gone};
+                struct natping_gone g = {e->aor,    e->uri, e->call_id,     e->cseq, e->instance,
+                                         e->reg_id, ip,     (uint32_t)port, gone};
                 np->gone(np->c, &g);
             }
             if (gone || e->expires_at_ms <= now)

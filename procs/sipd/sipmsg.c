@@ -1297,8 +1297,8 @@ static bool uri_has_param(struct sipmsg_str elem, const char *name) {
  * hop that did not mark its Path with ;ob is a 439. */
 static bool register_read_outbound(const sipmsg_t *m, struct sipmsg_register *r,
                                    struct sipmsg_verdict *v) {
-    bool asked = list_has(m, SIPMSG_H_SUPPORTED, "outbound") ||
-                 list_has(m, SIPMSG_H_REQUIRE, "outbound");
+    bool asked =
+        list_has(m, SIPMSG_H_SUPPORTED, "outbound") || list_has(m, SIPMSG_H_REQUIRE, "outbound");
     size_t with_reg_id = 0;
     for (size_t i = 0; i < r->ncontacts; i++) {
         struct sipmsg_contact *c = &r->contacts[i];

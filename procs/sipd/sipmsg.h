@@ -176,9 +176,9 @@ struct sipmsg_verdict {
 };
 
 struct sipmsg_contact {
-    struct sipmsg_str uri; /* addr-spec as sent, without <> */
-    long long expires;     /* expires parameter, -1 absent */
-    int q;                 /* q x 1000, -1 absent */
+    struct sipmsg_str uri;      /* addr-spec as sent, without <> */
+    long long expires;          /* expires parameter, -1 absent */
+    int q;                      /* q x 1000, -1 absent */
     struct sipmsg_str instance; /* RFC 5626 +sip.instance, quotes removed; empty absent */
     uint32_t reg_id;            /* RFC 5626 reg-id (1..2^31-1); 0 absent or ignored */
 };

@@ -186,8 +186,8 @@ static bool step_stun(void) {
         return true;
     }
     /* a Binding success response with our transaction ID, then XOR-MAPPED-ADDRESS */
-    if (n < 32 || r[0] != 0x01 || r[1] != 0x01 || memcmp(r + 4, rq + 4, 16) != 0 ||
-        r[20] != 0x00 || r[21] != 0x20 || r[25] != 0x01) {
+    if (n < 32 || r[0] != 0x01 || r[1] != 0x01 || memcmp(r + 4, rq + 4, 16) != 0 || r[20] != 0x00 ||
+        r[21] != 0x20 || r[25] != 0x01) {
         printf("stun bad\n");
         return true;
     }

@@ -1554,7 +1554,6 @@ static void test_stop_then_close_with_a_route_pending_touches_no_freed_memory(vo
                       &slot, NULL, 0);
 }
 
-
 /* ---------------------------------------------------------------- RFC 5626, RFC 3327 */
 
 static void test_outbound_flows_of_one_instance_ring_one_at_a_time(void **state) {

@@ -529,7 +529,6 @@ static void test_script_refuses_late_and_checks_cseq(void **state) {
     assert_string_equal(SB_EVENTS_CHANNEL, "sb:events");
 }
 
-
 /* ---- RFC 5626 outbound and RFC 3327 Path ---- */
 
 static void test_outbound_binding_is_keyed_by_instance_and_reg_id(void **state) {

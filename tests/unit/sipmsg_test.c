@@ -511,7 +511,6 @@ static void test_every_cut_of_a_message_is_handled(void **state) {
     }
 }
 
-
 /* A REGISTER with the given extra header lines and Contact (RFC 5626 cases). */
 static bool ob_register(const char *via2, const char *extra, const char *contact,
                         struct sipmsg_register *r, struct sipmsg_verdict *v) {
@@ -552,8 +551,8 @@ static void test_register_reg_id_ignored_without_outbound_or_instance(void **sta
     struct sipmsg_register r;
     struct sipmsg_verdict v;
     /* RFC 5626 6: no outbound option tag: reg-id is ignored */
-    assert_true(ob_register("", "", "<sip:b@10.0.0.1>;reg-id=1;+sip.instance=\"<urn:uuid:1>\"",
-                            &r, &v));
+    assert_true(
+        ob_register("", "", "<sip:b@10.0.0.1>;reg-id=1;+sip.instance=\"<urn:uuid:1>\"", &r, &v));
     assert_false(r.outbound);
     assert_int_equal(r.contacts[0].reg_id, 0);
     assert_int_equal(r.contacts[0].instance.len, 0);
