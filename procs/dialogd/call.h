@@ -95,8 +95,8 @@ struct call_action {
 struct call_fork {
     char *call_id, *from_tag, *target;
     Sb__SipPeer hop; /* the next hop of its requests (dlg.h), unset when unknown */
-    uint64_t txn;    /* sipd's client transaction of its INVITE, once it answered anything */
-    bool done;       /* a final response came, or it was abandoned */
+    uint64_t txn; /* sipd's client transaction of its INVITE, once it answered anything */
+    bool done;    /* a final response came, or it was abandoned */
     bool cancel_sent;
     /* RFC 5626 5.3: another flow of an earlier fork's instance, held back (done) until
      * that fork's flow fails (430) */
