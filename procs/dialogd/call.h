@@ -98,6 +98,9 @@ struct call_fork {
     uint64_t txn; /* sipd's client transaction of its INVITE, once it answered anything */
     bool done;    /* a final response came, or it was abandoned */
     bool cancel_sent;
+    /* RFC 5626 5.3: another flow of an earlier fork's instance, held back (done) until
+     * that fork's flow fails (430) */
+    bool standby;
 };
 
 typedef struct b2b b2b_t;

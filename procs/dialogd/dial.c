@@ -68,7 +68,7 @@ static bool all_forks_done(const struct call *c) {
 static struct dlg fork_dlg(const struct call *c, unsigned k) {
     const struct call_fork *f = &c->forks[k];
     const struct dlg *bl = &c->leg[LEG_B];
-    return (struct dlg){
+    struct dlg d = {
         .role = DLG_UAC,
         .call_id = f->call_id,
         .local_tag = f->from_tag,
@@ -78,6 +78,10 @@ static struct dlg fork_dlg(const struct call *c, unsigned k) {
         .remote_target = f->target,
         .hop = f->hop,
     };
+    /* RFC 3327 6: a binding registered through a Path is reached through it (borrowed) */
+    for (size_t i = 0; i < f->hop.n_path && i < DLG_MAX_ROUTES; i++)
+        d.route_set[d.nroutes++] = f->hop.path[i];
+    return d;
 }
 
 static bool send_fork_invite(b2b_t *b, struct call *c, unsigned k) {
@@ -151,6 +155,43 @@ static void forks_clear(struct call *c) {
     c->fork_failure = 0;
 }
 
+/* RFC 5626 5.3: the first fork before k (from k + 1: after k) whose binding is a flow of
+ * the same instance as k's; -1 none (or k is no outbound binding). */
+static int instance_fork(const struct call *c, unsigned k, unsigned from, unsigned to) {
+    const char *inst = c->forks[k].hop.instance;
+    if (!inst || !*inst)
+        return -1;
+    for (unsigned j = from; j < to; j++)
+        if (j != k && c->forks[j].hop.instance && strcmp(c->forks[j].hop.instance, inst) == 0)
+            return (int)j;
+    return -1;
+}
+
+static int same_instance(const struct call *c, unsigned k) {
+    return instance_fork(c, k, 0, k);
+}
+
+/* Fork k's flow failed (430): ring the next flow of its instance; false when none is
+ * left or it cannot be sent. */
+static bool fork_next_flow(b2b_t *b, struct call *c, unsigned k) {
+    for (int j; (j = instance_fork(c, k, k + 1, c->nforks)) >= 0;) {
+        struct call_fork *f = &c->forks[j];
+        if (!f->standby) {
+            k = (unsigned)j; /* already rung: look past it */
+            continue;
+        }
+        f->standby = false;
+        f->done = false;
+        log_call(LOG_INFO, c->leg[LEG_A].call_id, "flow failed; trying the next flow of %s",
+                 f->hop.instance);
+        if (send_fork_invite(b, c, (unsigned)j))
+            return true;
+        f->done = true;
+        k = (unsigned)j;
+    }
+    return false;
+}
+
 void dial_start(b2b_t *b, struct call *c, const char *const *uris,
                 const Sb__SipPeer *const *hops, unsigned n, unsigned timeout,
                 const struct dial_ops *ops) {
@@ -186,6 +227,10 @@ void dial_start(b2b_t *b, struct call *c, const char *const *uris,
         f->from_tag = strdup(tag);
         f->target = strdup(uris[i]);
         bool hop = !hops || !hops[i] || dlg_peer_copy(&f->hop, hops[i]);
+        if (hop && f->call_id && f->from_tag && f->target && same_instance(c, c->nforks - 1) >= 0) {
+            f->standby = f->done = true; /* its instance rings on one flow at a time */
+            continue;
+        }
         if (!f->call_id || !f->from_tag || !f->target || !hop ||
             !send_fork_invite(b, c, c->nforks - 1)) {
             f->done = true;
@@ -549,6 +594,13 @@ void dial_b_failed(b2b_t *b, struct call *c, const Sb__SipResponseIn *in, unsign
     f->done = true;
     if (c->winner >= 0 || !c->dial)
         return; /* a loser's 487, or a fork of a dial that is over */
+    if (status == 430) {
+        /* RFC 5626 5.3: the flow is gone; another flow of the instance may work. A 430
+         * means nothing to the caller: without one it hears 480. */
+        if (!fork_unwanted(c, k) && fork_next_flow(b, c, k))
+            return;
+        status = 480;
+    }
     /* RFC 3261 16.7-like: a 6xx beats a busy, a busy beats the rest */
     if (!c->fork_failure || status >= 600 || (status == 486 && c->fork_failure < 600))
         c->fork_failure = status;

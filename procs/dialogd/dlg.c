@@ -52,6 +52,10 @@ void dlg_peer_free(Sb__SipPeer *p) {
         free(p->transport);
         free(p->addr);
         free(p->local_addr);
+        free(p->instance);
+        for (size_t i = 0; i < p->n_path; i++)
+            free(p->path[i]);
+        free(p->path);
     }
     memset(p, 0, sizeof *p);
 }
@@ -61,11 +65,20 @@ bool dlg_peer_copy(Sb__SipPeer *dst, const Sb__SipPeer *src) {
     if (!src)
         return true;
     sb__sip_peer__init(dst);
-    dst->transport = dst->addr = dst->local_addr = NULL;
-    bool ok = dlg_set(&dst->transport, src->transport) &&
-              dlg_set(&dst->addr, src->nated ? src->addr : "") &&
+    dst->transport = dst->addr = dst->local_addr = dst->instance = NULL;
+    bool ok = dlg_set(&dst->instance, src->instance) && dlg_set(&dst->transport, src->transport) &&
+              dlg_set(&dst->addr, src->nated || src->outbound ? src->addr : "") &&
               dlg_set(&dst->local_addr, src->local_addr);
-    dst->port = src->nated ? src->port : 0;
+    dst->port = src->nated || src->outbound ? src->port : 0;
+    dst->outbound = src->outbound;
+    if (ok && src->n_path) { /* RFC 3327 Path: the Route our requests to it carry */
+        size_t n = src->n_path < DLG_MAX_ROUTES ? src->n_path : DLG_MAX_ROUTES;
+        ok = (dst->path = calloc(n, sizeof *dst->path)) != NULL;
+        for (size_t i = 0; ok && i < n; i++) {
+            ok = dlg_set(&dst->path[i], src->path[i]);
+            dst->n_path = i + 1;
+        }
+    }
     dst->local_port = src->local_port;
     dst->conn_id = src->conn_id;
     dst->sipd_instance = src->sipd_instance;
@@ -75,7 +88,8 @@ bool dlg_peer_copy(Sb__SipPeer *dst, const Sb__SipPeer *src) {
     return ok;
 }
 
-/* "transport addr port local_addr local_port conn_id instance nated", "-" for "" */
+/* "transport addr port local_addr local_port conn_id instance flags", "-" for ""; flags:
+ * 1 nated, 2 outbound */
 const char *dlg_hop_text(const Sb__SipPeer *hop, char out[DLG_HOP_TEXT_MAX]) {
     out[0] = '\0';
     if (!hop->base.descriptor)
@@ -83,7 +97,8 @@ const char *dlg_hop_text(const Sb__SipPeer *hop, char out[DLG_HOP_TEXT_MAX]) {
 #define DLG_DASH(s) ((s) && *(s) ? (s) : "-")
     int n = snprintf(out, DLG_HOP_TEXT_MAX, "%s %s %u %s %u %llu %u %d", DLG_DASH(hop->transport),
                      DLG_DASH(hop->addr), hop->port, DLG_DASH(hop->local_addr), hop->local_port,
-                     (unsigned long long)hop->conn_id, hop->sipd_instance, hop->nated ? 1 : 0);
+                     (unsigned long long)hop->conn_id, hop->sipd_instance,
+                     (hop->nated ? 1 : 0) | (hop->outbound ? 2 : 0));
 #undef DLG_DASH
     if (n < 0 || n >= DLG_HOP_TEXT_MAX)
         out[0] = '\0';
@@ -110,7 +125,8 @@ bool dlg_hop_parse(Sb__SipPeer *hop, const char *text) {
     p.local_port = local_port;
     p.conn_id = conn;
     p.sipd_instance = instance;
-    p.nated = nated != 0;
+    p.nated = (nated & 1) != 0;
+    p.outbound = (nated & 2) != 0;
     return dlg_peer_copy(hop, &p);
 }
 

@@ -88,7 +88,8 @@ bool dlg_set_routes(struct dlg *d, char *const *record_route, size_t n);
 void dlg_blob_keep(struct dlg_blob *dst, const uint8_t *data, size_t len);
 void dlg_blob_free(struct dlg_blob *b);
 /* *dst = what requests to a peer seen as src need (local address, flow, NAT source):
- * strings copied, addr and port only when src->nated; src NULL clears it. False when
+ * strings copied, addr and port only when src->nated or src->outbound (an RFC 5626
+ * flow); src NULL clears it. False when
  * out of memory (dst is then cleared). */
 bool dlg_peer_copy(Sb__SipPeer *dst, const Sb__SipPeer *src);
 void dlg_peer_free(Sb__SipPeer *p);

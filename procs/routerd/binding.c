@@ -90,6 +90,10 @@ int binding_plan_make(const Sb__RegisterRequest *req, const struct binding_limit
         plan->changes[i].uri = c->uri;
         plan->changes[i].expires = expires;
         plan->changes[i].q = c->q;
+        /* RFC 5626 6: sipd keeps a reg-id only with an instance and outbound asked for */
+        bool ob = c->reg_id && c->instance && c->instance[0];
+        plan->changes[i].instance = ob ? c->instance : "";
+        plan->changes[i].reg_id = ob ? c->reg_id : 0;
     }
     plan->n = req->n_contacts;
     return 0;
@@ -98,6 +102,53 @@ int binding_plan_make(const Sb__RegisterRequest *req, const struct binding_limit
 void binding_plan_clear(struct binding_plan *plan) {
     free(plan->changes);
     memset(plan, 0, sizeof *plan);
+}
+
+size_t binding_field_max(const struct binding_change *ch) {
+    return (ch->reg_id ? strlen(ch->instance) + 20 : strlen(ch->uri)) + 1;
+}
+
+size_t binding_field_into(const struct binding_change *ch, char *dst) {
+    if (!ch->reg_id) {
+        size_t n = strlen(ch->uri);
+        memcpy(dst, ch->uri, n + 1);
+        return n;
+    }
+    return (size_t)sprintf(dst, "%s;reg-id=%u", ch->instance, ch->reg_id);
+}
+
+char *binding_path_join(char *const *path, size_t n) {
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(path[i] ? path[i] : "") + 1;
+    char *out = malloc(len), *p = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n && i < BINDING_MAX_PATH; i++) {
+        const char *v = path[i] ? path[i] : "";
+        size_t l = strcspn(v, "\n");
+        if (l == 0)
+            continue;
+        if (p > out)
+            *p++ = '\n';
+        memcpy(p, v, l);
+        p += l;
+    }
+    *p = '\0';
+    return out;
+}
+
+size_t binding_path_split(char *path, char **out, size_t max) {
+    size_t n = 0;
+    while (path && *path && n < max) {
+        out[n++] = path;
+        char *nl = strchr(path, '\n');
+        if (!nl)
+            break;
+        *nl = '\0';
+        path = nl + 1;
+    }
+    return n;
 }
 
 static int q_rank(int32_t q) {
@@ -283,8 +334,9 @@ size_t binding_json_string_into(const char *s, char *dst) {
 }
 
 size_t binding_encoded_max(const struct binding *b) {
-    return 240 + str_room(b->uri) + str_room(b->call_id) + str_room(b->user_agent) +
-           str_room(b->transport) + str_room(b->addr) + str_room(b->local_addr) + 8 * 24;
+    return 280 + str_room(b->uri) + str_room(b->call_id) + str_room(b->user_agent) +
+           str_room(b->transport) + str_room(b->addr) + str_room(b->local_addr) +
+           str_room(b->instance) + str_room(b->path) + 9 * 24;
 }
 
 size_t binding_encode_into(const struct binding *b, char *text) {
@@ -302,6 +354,11 @@ size_t binding_encode_into(const struct binding *b, char *text) {
     p = put_int(put_raw(p, ",\"local_port\":"), b->local_port);
     p = put_int(put_raw(p, ",\"conn_id\":"), (int64_t)(b->conn_id & INT64_MAX));
     p = put_int(put_raw(p, ",\"nated\":"), b->nated ? 1 : 0);
+    if (b->reg_id || (b->path && b->path[0])) { /* plain bindings keep their old record */
+        p = put_str(put_raw(p, ",\"instance\":"), b->instance);
+        p = put_int(put_raw(p, ",\"reg_id\":"), b->reg_id);
+        p = put_str(put_raw(p, ",\"path\":"), b->path);
+    }
     /* expires_at_ms ends the record: loc_register.lua reads it there */
     p = put_int(put_raw(p, ",\"registered_at_ms\":"), b->registered_at_ms);
     p = put_int(put_raw(p, ",\"expires_at_ms\":"), b->expires_at_ms);
@@ -333,13 +390,17 @@ enum rec_field {
     REC_LOCAL_PORT,
     REC_CONN_ID,
     REC_NATED,
+    REC_INSTANCE, /* RFC 5626 / RFC 3327 bindings only */
+    REC_REG_ID,
+    REC_PATH,
     REC_NFIELDS
 };
 
 static const char *const rec_names[REC_NFIELDS] = {
-    "uri",  "q",    "call_id",       "cseq",         "user_agent",   "transport",
-    "addr", "port", "sipd_instance", "registered_at_ms", "expires_at_ms",
-    "local_addr", "local_port", "conn_id", "nated"};
+    "uri",           "q",          "call_id",    "cseq",          "user_agent",
+    "transport",     "addr",       "port",       "sipd_instance", "registered_at_ms",
+    "expires_at_ms", "local_addr", "local_port", "conn_id",       "nated",
+    "instance",      "reg_id",     "path"};
 
 /* One field's value as read: a string slice, an integer, or something else. */
 struct rec_value {
@@ -352,9 +413,10 @@ struct rec_value {
 /* The binding of the values read (the same checks for both paths). */
 static struct binding *rec_build(const struct rec_value *v) {
     static const struct rec_value absent = {.type = REC_ABSENT};
-    enum { NSTR = 6 };
+    enum { NSTR = 8 };
     const struct rec_value *str[NSTR] = {&v[REC_URI],       &v[REC_CALL_ID], &v[REC_USER_AGENT],
-                                         &v[REC_TRANSPORT], &v[REC_ADDR],    &v[REC_LOCAL_ADDR]};
+                                         &v[REC_TRANSPORT], &v[REC_ADDR],    &v[REC_LOCAL_ADDR],
+                                         &v[REC_INSTANCE],  &v[REC_PATH]};
     for (int i = 0; i < NSTR; i++)
         if (str[i]->type != REC_STRING)
             str[i] = &absent; /* read as "" */
@@ -368,6 +430,7 @@ static struct binding *rec_build(const struct rec_value *v) {
     hi[REC_LOCAL_PORT] = 65535;
     hi[REC_CONN_ID] = INT64_MAX;
     hi[REC_NATED] = 1;
+    hi[REC_REG_ID] = 0x7fffffff;
     int64_t num[REC_NFIELDS] = {0};
     bool ok[REC_NFIELDS] = {false};
     for (int f = 0; f < REC_NFIELDS; f++) {
@@ -386,8 +449,8 @@ static struct binding *rec_build(const struct rec_value *v) {
     if (!b)
         return NULL;
     char *p = (char *)(b + 1);
-    char **dst[NSTR] = {&b->uri,       &b->call_id, &b->user_agent,
-                        &b->transport, &b->addr,    &b->local_addr};
+    char **dst[NSTR] = {&b->uri,  &b->call_id,    &b->user_agent, &b->transport,
+                        &b->addr, &b->local_addr, &b->instance,   &b->path};
     for (int i = 0; i < NSTR; i++) {
         if (str[i]->len)
             memcpy(p, str[i]->s, str[i]->len);
@@ -402,6 +465,7 @@ static struct binding *rec_build(const struct rec_value *v) {
     b->local_port = (uint32_t)num[REC_LOCAL_PORT];
     b->conn_id = (uint64_t)num[REC_CONN_ID];
     b->nated = num[REC_NATED] == 1;
+    b->reg_id = b->instance[0] ? (uint32_t)num[REC_REG_ID] : 0;
     b->registered_at_ms = num[REC_REGISTERED_AT_MS];
     b->expires_at_ms = num[REC_EXPIRES_AT_MS];
     return b;

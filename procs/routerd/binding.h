@@ -48,7 +48,9 @@ struct binding_limits {
 struct binding_change {
     const char *uri; /* borrowed from the request */
     uint32_t expires;
-    int32_t q; /* x 1000, -1 when absent */
+    int32_t q;            /* x 1000, -1 when absent */
+    const char *instance; /* RFC 5626 +sip.instance, "" none (borrowed) */
+    uint32_t reg_id;      /* RFC 5626 reg-id, 0 none: then the binding is keyed by URI */
 };
 
 struct binding_plan {
@@ -73,8 +75,11 @@ struct binding {
     uint32_t sipd_instance;
     char *local_addr; /* ... the node's address it was sent to, "" unknown */
     uint32_t local_port;
-    uint64_t conn_id; /* ... its TCP connection in sipd_instance, 0 none */
-    bool nated;       /* ... the phone is behind NAT */
+    uint64_t conn_id;         /* ... its TCP connection in sipd_instance, 0 none */
+    bool nated;               /* ... the phone is behind NAT */
+    char *instance;           /* RFC 5626 +sip.instance, "" for a plain binding */
+    uint32_t reg_id;          /* RFC 5626 reg-id, 0 for a plain binding */
+    char *path;               /* RFC 3327 Path values joined by '\n', "" none */
     int64_t registered_at_ms; /* wall clock of the REGISTER that last set it */
     int64_t expires_at_ms;
 };
@@ -90,6 +95,21 @@ int binding_contact_expires(int32_t contact_expires, int32_t header_expires,
 int binding_plan_make(const Sb__RegisterRequest *req, const struct binding_limits *lim,
                       struct binding_plan *plan);
 void binding_plan_clear(struct binding_plan *plan);
+
+/* The field a change is stored under in its AOR's hash: the contact URI, or for an
+ * outbound binding (RFC 5626 6) its key "INSTANCE;reg-id=N", so a REGISTER of the same
+ * instance and reg-id replaces the binding whatever its URI. dst has room for
+ * binding_field_max(ch) bytes; returns the length (a NUL follows). */
+size_t binding_field_max(const struct binding_change *ch);
+size_t binding_field_into(const struct binding_change *ch, char *dst);
+
+/* RFC 3327: most Path values a binding keeps (sipd accepts no more). */
+#define BINDING_MAX_PATH 8
+/* The n Path values of a REGISTER as the record stores them (joined by '\n'; a value
+ * holding '\n' is cut there): malloc'd, "" for none; NULL when out of memory. */
+char *binding_path_join(char *const *path, size_t n);
+/* Splits a record's path in place into at most max values in out; returns how many. */
+size_t binding_path_split(char *path, char **out, size_t max);
 
 /* Location order: negative when a comes before b (higher q, then newer, then URI). */
 int binding_compare(const struct binding *a, const struct binding *b);

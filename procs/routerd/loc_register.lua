@@ -5,8 +5,9 @@
 --   KEYS[1] sb:reg:{AOR} (hash URI -> record).
 --   ARGV[1] now_ms, ARGV[2] deadline_ms, ARGV[3] Call-ID, ARGV[4] CSeq, ARGV[5] "1" for
 --   Contact: *, ARGV[6] n, ARGV[7] the AOR and ARGV[8] node_id as JSON strings (for the
---   events), ARGV[9] the most bindings the AOR may hold ("0": no cap), then n times: URI,
---   expires_at_ms ("0": remove), record.
+--   events), ARGV[9] the most bindings the AOR may hold ("0": no cap), then n times: URI
+--   (the hash field), expires_at_ms ("0": remove), record (for a removal: "" or a text the
+--   stored record must contain to be removed, its flow).
 --   Returns {"ok", URI, record, ...} with every binding left, {"stale", URI}, {"late"} or
 --   {"toomany", max} when the request would add bindings past the cap (nothing changed;
 --   refreshes and removals always pass, as with Kamailio's max_contacts).
@@ -75,18 +76,19 @@ for i = 0, n - 1 do
   if old and stale(all[old + 1]) then return {'stale', ARGV[10 + 3 * i]} end
 end
 -- Each URI once, as its last mention in the request says (later wins, as in order).
-local order, pend = {}, {}
+local order, pend, cond = {}, {}, {}
 for i = 0, n - 1 do
   local uri = ARGV[10 + 3 * i]
   if pend[uri] == nil then order[#order + 1] = uri end
   pend[uri] = ARGV[11 + 3 * i] ~= '0' and i
+  cond[uri] = ARGV[12 + 3 * i]
 end
 local before = #all / 2
 local sets, dels, evs = {}, {}, {}
 for _, uri in ipairs(order) do
   local i, old = pend[uri], at[uri]
   if not i then
-    if old then
+    if old and (cond[uri] == '' or string.find(all[old + 1], cond[uri], 1, true)) then
       dels[#dels + 1] = uri
       all[old + 1] = false
       evs[#evs + 1] = {'removed', uri, 0}

@@ -283,6 +283,7 @@ int loc_register(loc_t *l, const struct loc_register_args *a, const struct bindi
         .local_port = a->source ? a->source->local_port : 0,
         .conn_id = a->source ? a->source->conn_id : 0,
         .nated = a->source ? a->source->nated : false,
+        .path = (char *)(a->path ? a->path : ""),
         .registered_at_ms = a->now_ms,
     };
     int argc = LOC_FIXED_ARGS + 3 * (int)plan->n;
@@ -291,8 +292,11 @@ int loc_register(loc_t *l, const struct loc_register_args *a, const struct bindi
                   binding_json_string_max(a->node_id);
     for (size_t i = 0; i < plan->n; i++) {
         b.uri = (char *)plan->changes[i].uri;
+        b.instance = (char *)plan->changes[i].instance;
         room +=
-            len0(b.uri) + LOC_NUM_ROOM + (plan->changes[i].expires ? binding_encoded_max(&b) : 1);
+            2 * binding_field_max(&plan->changes[i]) + len0(b.uri) + LOC_NUM_ROOM +
+            (plan->changes[i].expires ? binding_encoded_max(&b)
+                                      : binding_json_string_max(b.addr) + 3 * LOC_NUM_ROOM + 32);
     }
     struct loc_call *c = calloc(1, sizeof *c);
     char *text = malloc(room);
@@ -328,12 +332,24 @@ int loc_register(loc_t *l, const struct loc_register_args *a, const struct bindi
         int at = LOC_FIXED_ARGS + 3 * (int)i;
         b.uri = (char *)ch->uri;
         b.q = ch->q;
+        b.instance = (char *)(ch->instance ? ch->instance : "");
+        b.reg_id = ch->reg_id;
         b.expires_at_ms = ch->expires ? a->now_ms + (int64_t)ch->expires * 1000 : 0;
-        /* The field is the URI as the record stores it, so the two always agree. */
-        arg_text(&w, at, ch->uri);
+        /* The field is the URI as the record stores it, so the two always agree; an
+         * outbound binding's is its key (binding_field_into), cleaned the same way. */
+        char *field = w.p + binding_field_max(ch) + 1; /* scratch past the argument */
+        binding_field_into(ch, field);
+        arg_text(&w, at, field);
         arg_num(&w, at + 1, b.expires_at_ms);
         if (ch->expires) {
             arg_set(&w, at + 2, binding_encode_into(&b, w.p));
+        } else if (a->flow_gone) {
+            /* a removal's record argument: what the stored record must hold to go (its
+             * source, as binding_encode writes it) */
+            char *p = w.p + sprintf(w.p, "\"addr\":");
+            p += binding_json_string_into(b.addr, p);
+            p += sprintf(p, ",\"port\":%u,\"sipd_instance\":%u,", b.port, b.sipd_instance);
+            arg_set(&w, at + 2, (size_t)(p - w.p));
         } else {
             w.p[0] = '\0';
             arg_set(&w, at + 2, 0);

@@ -68,6 +68,8 @@ struct loc_register_args {
     uint32_t cseq;
     const char *user_agent;
     const Sb__SipPeer *source; /* may be NULL */
+    const char *path;          /* RFC 3327 Path values joined by '\n'; NULL or "" none */
+    bool flow_gone;            /* removals only of bindings still on source's flow */
     int64_t now_ms;            /* wall clock: registered_at_ms and expiries count from it */
     int64_t deadline_ms;       /* our wall clock after which the script must change nothing
                                 * (sent in Redis's clock, measured with TIME at link up) */

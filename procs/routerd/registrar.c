@@ -58,6 +58,7 @@ struct pb_bindings {
     Sb__Binding *items;
     Sb__Binding **ptrs;
     Sb__SipPeer *peers;
+    char *(*paths)[BINDING_MAX_PATH]; /* each binding's Path values (into its record) */
     size_t n;
 };
 
@@ -68,7 +69,8 @@ static int pb_bindings_fill(struct pb_bindings *pb, const struct loc_result *res
     pb->items = calloc(res->n, sizeof *pb->items);
     pb->ptrs = calloc(res->n, sizeof *pb->ptrs);
     pb->peers = calloc(res->n, sizeof *pb->peers);
-    if (!pb->items || !pb->ptrs || !pb->peers)
+    pb->paths = calloc(res->n, sizeof *pb->paths);
+    if (!pb->items || !pb->ptrs || !pb->peers || !pb->paths)
         return -ENOMEM;
     for (size_t i = 0; i < res->n; i++) {
         const struct binding *b = res->bindings[i];
@@ -86,7 +88,14 @@ static int pb_bindings_fill(struct pb_bindings *pb, const struct loc_result *res
         peer->local_addr = b->local_addr;
         peer->local_port = b->local_port;
         peer->conn_id = b->conn_id;
-        peer->nated = b->nated;
+        bool path = b->path && b->path[0];
+        /* RFC 3327: behind a Path the next hop is its first URI, not the REGISTER's source */
+        peer->nated = b->nated && !path;
+        peer->outbound = b->reg_id != 0 && !path; /* RFC 5626 5.3: its flow only */
+        peer->instance = b->instance;
+        peer->n_path = binding_path_split(b->path, peer->path = pb->paths[pb->n], BINDING_MAX_PATH);
+        o->instance = b->instance;
+        o->reg_id = b->reg_id;
         o->uri = b->uri;
         o->expires = left;
         o->q = b->q;
@@ -105,6 +114,7 @@ static void pb_bindings_clear(struct pb_bindings *pb) {
     free(pb->items);
     free(pb->ptrs);
     free(pb->peers);
+    free(pb->paths);
 }
 
 /* The ipc_reply_NAME helper of a reply body (lib/ipc.h), under one type. */
@@ -459,8 +469,12 @@ void registrar_register(registrar_t *reg, ipc_chan_t *ch, const Sb__Envelope *en
         return;
     }
     const char *why = NULL;
+    char *path = binding_path_join(rq->path, rq->n_path);
     struct reg_call *c =
-        call_new(reg, ch, env->request_id, true, rq->aor, rq->call_id, rq->cseq, 0, &why);
+        path ? call_new(reg, ch, env->request_id, true, rq->aor, rq->call_id, rq->cseq, 0, &why)
+             : NULL;
+    if (!path)
+        why = "out of memory";
     if (c) {
         int64_t now_ms = clock_wall_us() / 1000;
         int64_t timeout_ms = cfg_time_ms(reg->w->cfg, CFG_register_timeout);
@@ -471,6 +485,8 @@ void registrar_register(registrar_t *reg, ipc_chan_t *ch, const Sb__Envelope *en
             .cseq = rq->cseq,
             .user_agent = rq->user_agent,
             .source = rq->source,
+            .path = path,
+            .flow_gone = rq->flow_gone,
             .now_ms = now_ms,
             /* Past 3/4 of the timeout Redis changes nothing: its answer could come after
              * our 503, and a 503 must mean "nothing happened". */
@@ -491,6 +507,7 @@ void registrar_register(registrar_t *reg, ipc_chan_t *ch, const Sb__Envelope *en
         answer(ch, env->request_id, true, 503, NULL, 0, NULL, NULL, NULL);
         note_answer(reg, true, rq->aor, rq->call_id, rq->cseq, 503, why, true);
     }
+    free(path);
     binding_plan_clear(&plan);
 }
 

@@ -180,9 +180,10 @@ static struct tcp_conn *send_conn(struct core *c, const struct sipconv_hop *hop,
         if (conn && !sipaddr_equal(tcp_conn_peer(conn), &hop->addr))
             conn = NULL;
     }
-    if (!conn && hop->given && hop->nated) {
-        /* a phone behind NAT is reached only on the connection it opened */
-        *why = "connection to a NATed peer is gone";
+    if (!conn && hop->given && (hop->nated || hop->outbound)) {
+        /* a phone behind NAT is reached only on the connection it opened; an RFC 5626
+         * flow only over itself (5.3) */
+        *why = hop->outbound ? "Flow Failed" : "connection to a NATed peer is gone";
         return NULL;
     }
     if (!conn)
@@ -248,7 +249,10 @@ void core_dialog_send(struct core *c, ipc_chan_t *ch, const Sb__SipSendRequest *
     struct sipdest dest;
     if (sipconv_next_hop(msg, &hop, &why) < 0 || !send_dest(c, &hop, &dest, &why)) {
         log_call_ratelimited(LOG_INFO, msg->call_id, "cannot send a %s: %s", msg->method, why);
-        core_dialog_local_response(c, ch, sr->client_id, 0, 503, why, msg->method,
+        /* RFC 5626 5.3: the flow of an outbound binding is gone: 430, the caller may try
+         * another flow of the same instance */
+        int status = hop.given && hop.outbound ? 430 : 503;
+        core_dialog_local_response(c, ch, sr->client_id, 0, status, why, msg->method,
                                    msg->call_id ? msg->call_id : "", msg->cseq);
         return;
     }

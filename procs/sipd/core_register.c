@@ -38,11 +38,21 @@ static void put_date(struct sipmsg_out *o) {
     sipmsg_out_puts(o, date);
 }
 
-/* A REGISTER waiting for routerd: its transaction and AOR. */
+/* A REGISTER waiting for routerd: its transaction, what its 200 says beyond the
+ * bindings (RFC 5626 6 Require: outbound, RFC 3327 5.3 the Path echoed) and its AOR. */
 struct register_wait {
     struct txn *t;
+    bool outbound;
+    char *path; /* "Path: ...\r\n" lines to echo, NULL none (in this block) */
     char aor[];
 };
+
+/* ;reg-id and ;+sip.instance of an outbound binding (RFC 5626 6: the 200 lists them). */
+static void put_outbound_params(struct sipmsg_out *o, const Sb__Binding *b) {
+    if (!b->reg_id || !b->instance || !b->instance[0])
+        return;
+    sipmsg_out_printf(o, ";reg-id=%u;+sip.instance=\"%s\"", b->reg_id, b->instance);
+}
 
 static void register_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
     struct register_wait *rw = arg;
@@ -85,8 +95,17 @@ static void register_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
             sipmsg_out_putu(&o, b->expires);
             if (b->q >= 0)
                 put_qvalue(&o, b->q);
+            put_outbound_params(&o, b);
             sipmsg_out_put(&o, "\r\n", 2);
         }
+        if (rw->outbound) {
+            sipmsg_out_puts(&o, "Require: outbound\r\n");
+            if (c->cfg.nat_keepalive_ms >= 1000) /* RFC 5626 4.4.1: our keepalive interval */
+                sipmsg_out_printf(&o, "Flow-Timer: %llu\r\n",
+                                  (unsigned long long)(c->cfg.nat_keepalive_ms / 1000));
+        }
+        if (rw->path)
+            sipmsg_out_puts(&o, rw->path);
         put_date(&o);
     } else if (status == 423) {
         sipmsg_out_printf(&o, "Min-Expires: %u\r\n", rr->min_expires);
@@ -141,7 +160,16 @@ void core_register_relay(struct core *c, const sipmsg_t *m, const struct sipdest
                            : reg.contacts[i].expires > INT32_MAX ? INT32_MAX
                                                                  : (int32_t)reg.contacts[i].expires;
         specs[i].q = reg.contacts[i].q;
+        specs[i].reg_id = reg.contacts[i].reg_id;
+        if (reg.contacts[i].instance.len)
+            specs[i].instance = scratch_str(&scratch, reg.contacts[i].instance);
         spec_ptrs[i] = &specs[i];
+    }
+    char *paths[SIPMSG_MAX_PATH];
+    size_t path_echo = 0; /* bytes of "Path: V\r\n" lines */
+    for (size_t i = 0; i < reg.npath; i++) {
+        paths[i] = scratch_str(&scratch, reg.path[i]);
+        path_echo += reg.path[i].len + 8;
     }
     Sb__SipPeer peer;
     struct core_peer_text txt;
@@ -156,18 +184,30 @@ void core_register_relay(struct core *c, const sipmsg_t *m, const struct sipdest
     rq.expires = m->expires < 0 ? -1 : m->expires > INT32_MAX ? INT32_MAX : (int32_t)m->expires;
     rq.user_agent = scratch_str(&scratch, sipmsg_header_value(m, SIPMSG_H_USER_AGENT));
     rq.source = &peer;
+    rq.n_path = reg.npath;
+    rq.path = paths;
     if (scratch.full) {
         core_reply_warning(c, t, 400, "REGISTER too large", NULL, 0);
         return;
     }
     size_t al = strlen(aor);
-    struct register_wait *rw = malloc(sizeof *rw + al + 1);
+    bool echo = reg.path_supported && reg.npath;
+    struct register_wait *rw = malloc(sizeof *rw + al + 1 + (echo ? path_echo + 1 : 0));
     if (!rw) {
         core_reply(c, t, 500, NULL, NULL, 0);
         return;
     }
     rw->t = t;
+    rw->outbound = reg.outbound;
     memcpy(rw->aor, aor, al + 1);
+    rw->path = NULL;
+    if (echo) { /* RFC 3327 5.3: the 200 carries the Path as stored */
+        struct sipmsg_out po = {rw->aor + al + 1, path_echo + 1, 0, false};
+        for (size_t i = 0; i < reg.npath; i++)
+            sipmsg_out_printf(&po, "Path: %s\r\n", paths[i]);
+        po.p[po.full ? 0 : po.len] = '\0';
+        rw->path = po.p;
+    }
     txn_ref(t);
     int rc =
         ipc_request_register_request(ch, &rq, register_answered, rw, c->cfg.register_timeout_ms);
@@ -199,9 +239,12 @@ void core_register_unbind(struct core *c, const struct natping_gone *g) {
     spec.uri = (char *)g->uri;
     spec.expires = 0;
     spec.q = -1;
+    spec.instance = (char *)(g->instance ? g->instance : ""); /* an outbound binding's key */
+    spec.reg_id = g->reg_id;
     Sb__SipPeer peer = SB__SIP_PEER__INIT;
     peer.transport = "udp";
-    peer.addr = "";
+    peer.addr = (char *)(g->addr ? g->addr : "");
+    peer.port = g->port;
     peer.sipd_instance = (uint32_t)c->cfg.instance;
     Sb__RegisterRequest rq = SB__REGISTER_REQUEST__INIT;
     rq.aor = (char *)g->aor;
@@ -212,5 +255,6 @@ void core_register_unbind(struct core *c, const struct natping_gone *g) {
     rq.expires = -1;
     rq.user_agent = "";
     rq.source = &peer;
+    rq.flow_gone = g->addr && *g->addr; /* only while it is still on this flow */
     ipc_request_register_request(ch, &rq, unbind_answered, NULL, c->cfg.register_timeout_ms);
 }

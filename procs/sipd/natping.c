@@ -11,12 +11,14 @@
 #include "transport_tcp.h"
 
 #define NATPING_BUCKETS 65536 /* a REGISTER scans its AOR's bucket: a few entries each */
-#define NATPING_MAX 200000 /* bindings one sipd pings: beyond, new ones are not pinged */
-#define NATPING_TAG "xka" /* after z9hG4bKsb<instance>: a ping of ours */
+#define NATPING_MAX 200000    /* bindings one sipd pings: beyond, new ones are not pinged */
+#define NATPING_TAG "xka"     /* after z9hG4bKsb<instance>: a ping of ours */
 
 struct natping_entry {
     struct natping_entry *next; /* in its bucket */
     char *aor, *uri, *call_id;
+    char *instance;  /* RFC 5626 outbound: +sip.instance ("" none) */
+    uint32_t reg_id; /* ... and reg-id: with the URI, which binding this is */
     uint32_t cseq;
     uint64_t id; /* in the branch of its pings */
     enum sipdest_transport transport;
@@ -55,6 +57,7 @@ static void entry_free(struct natping_entry *e) {
     free(e->aor);
     free(e->uri);
     free(e->call_id);
+    free(e->instance);
     free(e);
 }
 
@@ -136,7 +139,12 @@ static void on_tick(uv_timer_t *t) {
             if (gone) {
                 log_call(LOG_INFO, e->call_id, "binding %s of %s removed: %s", e->uri, e->aor,
                          gone);
-                struct natping_gone g = {e->aor, e->uri, e->call_id, e->cseq, gone};
+                char ip[64] = "";
+                int port = 0;
+                if (sipaddr_text(&e->addr, ip, sizeof ip, &port) < 0)
+                    ip[0] = '\0'; /* then the removal is unconditional */
+                struct natping_gone g = {e->aor,    e->uri, e->call_id,     e->cseq, e->instance,
+                                         e->reg_id, ip,     (uint32_t)port, gone};
                 np->gone(np->c, &g);
             }
             if (gone || e->expires_at_ms <= now)
@@ -175,18 +183,22 @@ void natping_configure(natping_t *np, uint64_t interval_ms, unsigned misses) {
 }
 
 /* The binding's entry for e's (aor, uri), or NULL; *at_out its link. */
-static struct natping_entry **find(natping_t *np, const char *aor, const char *uri) {
+static struct natping_entry **find(natping_t *np, const char *aor, const char *uri,
+                                   uint32_t reg_id) {
     struct natping_entry **at = bucket_of(np, aor);
     for (; *at; at = &(*at)->next)
-        if (strcmp((*at)->aor, aor) == 0 && strcmp((*at)->uri, uri) == 0)
+        if (strcmp((*at)->aor, aor) == 0 && strcmp((*at)->uri, uri) == 0 && (*at)->reg_id == reg_id)
             return at;
     return NULL;
 }
 
 static bool kept(const natping_t *np, const Sb__Binding *b) {
     const Sb__SipPeer *s = b ? b->source : NULL;
-    return s && s->nated && b->uri && s->sipd_instance == (uint32_t)np->c->cfg.instance &&
-           s->addr && s->transport && b->call_id;
+    /* behind NAT, or an RFC 5626 flow over TCP (gone with its connection) */
+    bool watched =
+        s && (s->nated || (s->outbound && s->transport && strcmp(s->transport, "tcp") == 0));
+    return watched && b->uri && s->sipd_instance == (uint32_t)np->c->cfg.instance && s->addr &&
+           s->transport && b->call_id;
 }
 
 /* Fills e from b (its flow and expiry); false when its addresses do not parse. */
@@ -215,7 +227,8 @@ void natping_sync(natping_t *np, const char *aor, Sb__Binding *const *bindings, 
         struct natping_entry *e = *at;
         bool listed = false;
         for (size_t i = 0; i < n && !listed && strcmp(e->aor, aor) == 0; i++)
-            listed = kept(np, bindings[i]) && strcmp(bindings[i]->uri, e->uri) == 0;
+            listed = kept(np, bindings[i]) && strcmp(bindings[i]->uri, e->uri) == 0 &&
+                     bindings[i]->reg_id == e->reg_id;
         if (strcmp(e->aor, aor) == 0 && !listed)
             entry_drop(np, at);
         else
@@ -225,7 +238,7 @@ void natping_sync(natping_t *np, const char *aor, Sb__Binding *const *bindings, 
         const Sb__Binding *b = bindings[i];
         if (!kept(np, b))
             continue;
-        struct natping_entry **found = find(np, aor, b->uri), *e = found ? *found : NULL;
+        struct natping_entry **found = find(np, aor, b->uri, b->reg_id), *e = found ? *found : NULL;
         if (e && strcmp(e->call_id, b->call_id) != 0) {
             char *cid = strdup(b->call_id);
             if (!cid)
@@ -242,13 +255,15 @@ void natping_sync(natping_t *np, const char *aor, Sb__Binding *const *bindings, 
         if (!e) {
             e = calloc(1, sizeof *e);
             if (!e || !(e->aor = strdup(aor)) || !(e->uri = strdup(b->uri)) ||
-                !(e->call_id = strdup(b->call_id))) {
+                !(e->call_id = strdup(b->call_id)) ||
+                !(e->instance = strdup(b->instance ? b->instance : ""))) {
                 if (e)
                     entry_free(e);
                 log_ratelimited(LOG_WARN, "keepalives: out of memory, %s not pinged", aor);
                 continue;
             }
             e->id = ++np->next_id;
+            e->reg_id = b->reg_id;
             struct natping_entry **head = bucket_of(np, aor);
             e->next = *head;
             *head = e;

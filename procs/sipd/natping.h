@@ -4,7 +4,8 @@
  *   notices the ones that left (nathelper-style keepalives).
  * DESCRIPTION
  *   After each 200 to a REGISTER, natping_sync learns the AOR's bindings from routerd's
- *   reply and keeps those that came through this instance from behind NAT (SipPeer.nated).
+ *   reply and keeps those that came through this instance from behind NAT (SipPeer.nated)
+ *   and the RFC 5626 outbound flows over TCP (SipPeer.outbound).
  *   Every interval, a UDP binding gets an OPTIONS from the address it registered to
  *   (branch z9hG4bKsb<instance>xka..., so an answer that reaches another instance is
  *   handed back); any response counts as alive (natping_response). A binding that
@@ -36,6 +37,10 @@ typedef struct natping natping_t;
 struct natping_gone {
     const char *aor, *uri, *call_id;
     uint32_t cseq;
+    const char *instance; /* RFC 5626: the binding's +sip.instance and reg-id ("", 0 none) */
+    uint32_t reg_id;
+    const char *addr; /* its flow: the source its REGISTER came from (numeric) */
+    uint32_t port;
     const char *why; /* "no answer to N pings" or "connection closed" */
 };
 typedef void (*natping_gone_fn)(struct core *c, const struct natping_gone *g);

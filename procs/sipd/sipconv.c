@@ -394,6 +394,7 @@ int sipconv_derive(const sipmsg_t *req, enum sipmsg_method method, const sipmsg_
 static int given_hop(const Sb__SipPeer *nh, struct sipconv_hop *hop, const char **why) {
     hop->given = true;
     hop->nated = nh->nated;
+    hop->outbound = nh->outbound;
     hop->conn_id = nh->conn_id;
     hop->instance = (int)nh->sipd_instance;
     const char *t = nh->transport ? nh->transport : "";

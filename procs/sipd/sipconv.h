@@ -80,6 +80,7 @@ struct sipconv_hop {
     uint64_t conn_id;    /* given, tcp: the connection to use, 0 none */
     int instance;        /* given: the sipd instance owning conn_id */
     bool nated;          /* given: never a new connection to it */
+    bool outbound;       /* given: an RFC 5626 flow: that one only, else 430 */
     union sipaddr local; /* given local_addr (port local_port), family 0: none */
 };
 

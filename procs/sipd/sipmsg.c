@@ -224,6 +224,8 @@ static const struct {
     {416, "Unsupported URI Scheme"},
     {420, "Bad Extension"},
     {423, "Interval Too Brief"},
+    {430, "Flow Failed"},
+    {439, "First Hop Lacks Outbound Support"},
     {480, "Temporarily Unavailable"},
     {481, "Call/Transaction Does Not Exist"},
     {482, "Loop Detected"},
@@ -1252,12 +1254,95 @@ static bool reject400(struct sipmsg_verdict *v, const char *reason) {
     return false;
 }
 
+/* RFC 3327 5.3: a REGISTER's Path values, in order; false with v filled (400) when there
+ * are too many or one is not a name-addr. */
+static bool register_read_path(const sipmsg_t *m, struct sipmsg_register *r,
+                               struct sipmsg_verdict *v) {
+    struct list_iter it = {m, SIPMSG_H_PATH, 0, 0};
+    struct sipmsg_str elem, uri;
+    size_t params_at;
+    r->path_supported = list_has(m, SIPMSG_H_SUPPORTED, "path");
+    while (list_next(&it, &elem)) {
+        if (elem.len == 0)
+            continue;
+        if (r->npath == SIPMSG_MAX_PATH)
+            return reject400(v, "Too many Path values");
+        if (!addr_spec(elem, &uri, &params_at) || elem.ptr[0] != '<')
+            return reject400(v, "Malformed Path");
+        r->path[r->npath++] = elem;
+    }
+    return true;
+}
+
+/* Whether the URI of name-addr elem has the URI parameter name (";ob", RFC 5626 5.1). */
+static bool uri_has_param(struct sipmsg_str elem, const char *name) {
+    struct sipmsg_str uri;
+    size_t params_at;
+    if (!addr_spec(elem, &uri, &params_at))
+        return false;
+    size_t n = strlen(name);
+    for (size_t i = 0; i + 1 + n <= uri.len; i++) {
+        if (uri.ptr[i] != ';' || strncasecmp(uri.ptr + i + 1, name, n) != 0)
+            continue;
+        char after = i + 1 + n < uri.len ? uri.ptr[i + 1 + n] : ';';
+        if (after == ';' || after == '=' || after == '>')
+            return true;
+    }
+    return false;
+}
+
+/* RFC 5626 6: whether the registrar applies outbound to this REGISTER. Contacts keep
+ * their reg-id only when it does (a reg-id without +sip.instance is ignored); more than
+ * one Contact with a reg-id is a 400; a REGISTER that asks for outbound through a first
+ * hop that did not mark its Path with ;ob is a 439. */
+static bool register_read_outbound(const sipmsg_t *m, struct sipmsg_register *r,
+                                   struct sipmsg_verdict *v) {
+    bool asked =
+        list_has(m, SIPMSG_H_SUPPORTED, "outbound") || list_has(m, SIPMSG_H_REQUIRE, "outbound");
+    size_t with_reg_id = 0;
+    for (size_t i = 0; i < r->ncontacts; i++) {
+        struct sipmsg_contact *c = &r->contacts[i];
+        if (c->instance.len >= 2 && c->instance.ptr[0] == '"' &&
+            c->instance.ptr[c->instance.len - 1] == '"')
+            c->instance = str_make(c->instance.ptr + 1, c->instance.len - 2);
+        if (c->reg_id && !c->instance.len)
+            c->reg_id = 0; /* RFC 5626 6: "it simply ignores the reg-id parameter" */
+        if (c->reg_id)
+            with_reg_id++;
+    }
+    r->outbound = false;
+    if (with_reg_id > 1 && asked)
+        return reject400(v, "More than one Contact with reg-id");
+    if (with_reg_id && asked) {
+        size_t vias = 0;
+        struct list_iter it = {m, SIPMSG_H_VIA, 0, 0};
+        struct sipmsg_str elem;
+        while (list_next(&it, &elem))
+            vias++;
+        bool first_hop = vias <= 1 || (r->npath && uri_has_param(r->path[0], "ob"));
+        if (!first_hop) {
+            verdict(v, 439, "First Hop Lacks Outbound Support");
+            return false;
+        }
+        r->outbound = true;
+    }
+    if (!r->outbound)
+        for (size_t i = 0; i < r->ncontacts; i++) {
+            r->contacts[i].reg_id = 0;
+            r->contacts[i].instance.len = 0;
+        }
+    return true;
+}
+
 bool sipmsg_register_read(const sipmsg_t *m, const domains_t *domains, struct sipmsg_register *r,
                           char *aor, size_t aorcap, struct sipmsg_verdict *v) {
     struct sipmsg_str uri;
     size_t params_at;
     r->wildcard = false;
     r->ncontacts = 0;
+    r->outbound = false;
+    r->path_supported = false;
+    r->npath = 0;
     if (!addr_spec(sipmsg_header_value(m, SIPMSG_H_TO), &uri, &params_at) ||
         !canonical_aor(domains, uri, aor, aorcap))
         return reject400(v, "To URI is not a SIP address-of-record");
@@ -1281,6 +1366,8 @@ bool sipmsg_register_read(const sipmsg_t *m, const domains_t *domains, struct si
             return reject400(v, "Contact URI is not a SIP URI");
         c->expires = -1;
         c->q = -1;
+        c->instance = str_make(elem.ptr, 0);
+        c->reg_id = 0;
         size_t pos = params_at, start;
         struct sipmsg_str name, value;
         while (next_param(elem, &pos, &name, &value, &start)) {
@@ -1292,6 +1379,13 @@ bool sipmsg_register_read(const sipmsg_t *m, const domains_t *domains, struct si
             } else if (sipmsg_str_ieq(name, "q")) {
                 if (!parse_qvalue(value, &c->q))
                     return reject400(v, "Bad Contact q");
+            } else if (sipmsg_str_ieq(name, "reg-id")) {
+                /* RFC 5626 13: reg-id = 1*DIGIT, 1 to 2^31-1 */
+                if (!parse_uint(value, 0x7fffffffULL, &n) || n == 0)
+                    return reject400(v, "Bad Contact reg-id");
+                c->reg_id = (uint32_t)n;
+            } else if (sipmsg_str_ieq(name, "+sip.instance")) {
+                c->instance = value;
             }
         }
         r->ncontacts++;
@@ -1299,7 +1393,7 @@ bool sipmsg_register_read(const sipmsg_t *m, const domains_t *domains, struct si
     /* RFC 3261 10.3 step 6: "*" stands alone, with Expires: 0 */
     if (r->wildcard && (elements > 1 || m->expires != 0))
         return reject400(v, "Contact * needs Expires: 0 and no other contact");
-    return true;
+    return register_read_path(m, r, v) && register_read_outbound(m, r, v);
 }
 
 /* ---------------------------------------------------------------- building */

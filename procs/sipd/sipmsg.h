@@ -43,9 +43,12 @@
 
 #define SIPMSG_MAX_HEADERS 160 /* header lines per message; more is a 400 */
 #define SIPMSG_MAX_CONTACTS 32 /* contacts of one REGISTER; more is a 400 */
+#define SIPMSG_MAX_PATH 8      /* Path values of one REGISTER (RFC 3327); more is a 400 */
 #define SIPMSG_ALLOW "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, REFER"
 #define SIPMSG_ACCEPT "application/sdp"
-#define SIPMSG_SUPPORTED "timer" /* option tags we support (Require of anything else: 420) */
+/* option tags we support (Require of anything else: 420); outbound: RFC 5626, path:
+ * RFC 3327 */
+#define SIPMSG_SUPPORTED "timer, outbound, path"
 
 /* A slice of text: the message buffer or the arena. Not NUL-terminated in general. */
 struct sipmsg_str {
@@ -92,7 +95,8 @@ enum sipmsg_method {
     X(RECORD_ROUTE, "Record-Route", 0, SIPMSG_F_SYNTAX)                                       \
     X(SESSION_EXPIRES, "Session-Expires", 'x', 0)                                           \
     X(MIN_SE, "Min-SE", 0, 0)                                                               \
-    X(REFER_TO, "Refer-To", 'r', 0)
+    X(REFER_TO, "Refer-To", 'r', 0)                                                         \
+    X(PATH, "Path", 0, 0)
 
 enum sipmsg_hdr {
 #define SIPMSG_HDR_ENUM(id, name, compact, flags) SIPMSG_H_##id,
@@ -172,15 +176,24 @@ struct sipmsg_verdict {
 };
 
 struct sipmsg_contact {
-    struct sipmsg_str uri; /* addr-spec as sent, without <> */
-    long long expires;     /* expires parameter, -1 absent */
-    int q;                 /* q x 1000, -1 absent */
+    struct sipmsg_str uri;      /* addr-spec as sent, without <> */
+    long long expires;          /* expires parameter, -1 absent */
+    int q;                      /* q x 1000, -1 absent */
+    struct sipmsg_str instance; /* RFC 5626 +sip.instance, quotes removed; empty absent */
+    uint32_t reg_id;            /* RFC 5626 reg-id (1..2^31-1); 0 absent or ignored */
 };
 
 struct sipmsg_register {
     bool wildcard; /* Contact: * */
     size_t ncontacts;
     struct sipmsg_contact contacts[SIPMSG_MAX_CONTACTS];
+    /* RFC 5626 6: the registrar applies outbound (some contact has an instance and a
+     * reg-id, Supported or Require names outbound, we are the first hop or the first
+     * Path URI has ;ob); then the 200 carries Require: outbound */
+    bool outbound;
+    bool path_supported; /* Supported names path: the 200 echoes Path (RFC 3327 5.3) */
+    size_t npath;        /* RFC 3327: the Path values, in order (one URI each) */
+    struct sipmsg_str path[SIPMSG_MAX_PATH];
 };
 
 /* Text built into a fixed buffer; full is set (and nothing more is written) on overflow. */

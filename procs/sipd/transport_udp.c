@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "stun.h"
 
 #define UDP_OUT_MAX 64            /* datagrams queued before a flush */
 #define UDP_OUT_BYTES (4 * 65536) /* bytes queued before a flush */
@@ -129,6 +130,16 @@ static void on_readable(uv_poll_t *p, int status, int events) {
             src.addr = u->rx_addr[i];
             src.addr_len = u->rx_msgs[i].msg_hdr.msg_namelen;
             rx_local(u, &u->rx_msgs[i].msg_hdr, &src.local);
+            const unsigned char *data = u->rx_iov[i].iov_base;
+            if (stun_is_stun(data, len)) { /* RFC 5626 4.4.2 keepalive, never SIP */
+                unsigned char answer[STUN_ANSWER_MAX];
+                size_t n = stun_binding_answer(data, len, &src.addr, answer);
+                if (n)
+                    udp_send(u, &src.addr.sa, src.addr_len, &src.local, (const char *)answer, n);
+                else
+                    shm_count(u->slot, SHM_C_sip_rx_dropped, 1);
+                continue;
+            }
             u->on_message(u->arg, &src, u->rx_iov[i].iov_base, len);
         }
         if (n < UDP_BATCH)

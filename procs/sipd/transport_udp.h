@@ -10,7 +10,9 @@
  *   A socket bound to a wildcard address (0.0.0.0, [::]) reads each datagram's local
  *   address (IP_PKTINFO, IPV6_RECVPKTINFO) into the sipdest it passes, and a datagram
  *   sent with a local address leaves from it (IP_PKTINFO / IPV6_PKTINFO on sendmsg; the
- *   kernel chooses when that address is gone). Never parses SIP.
+ *   kernel chooses when that address is gone). Never parses SIP. A STUN datagram (an
+ *   RFC 5626 4.4.2 keepalive) never reaches on_message: a Binding request is answered
+ *   here (stun.h), anything else STUN is dropped and counted (sip_rx_dropped).
  * OWNERSHIP
  *   The socket owns its fd from udp_open on (closes it). The datagram passed to
  *   on_message is valid during the call only. udp_send copies what it queues.

@@ -3,10 +3,11 @@
  * (as dialogd would) to a routerd IPC socket and prints the answer in a greppable form,
  * for the integration tests.
  *   reg_probe PATH register AOR CALL-ID CSEQ [OPTIONS] [CONTACT ...]
- *       CONTACT is URI[;expires=N][;q=Q] (those two parameters, at the end, become the
- *       ContactSpec's fields; any other parameter stays in the URI)
+ *       CONTACT is URI[;expires=N][;q=Q][;reg-id=N][;instance=I] (those parameters, at
+ *       the end, become the ContactSpec's fields; any other parameter stays in the URI)
  *       --expires N      the Expires header      --wildcard   Contact: *
  *       --ua TEXT        User-Agent              --source TRANSPORT:ADDR:PORT[#INSTANCE]
+ *       --flow-gone      the source's flow is gone (removals only while still on it)
  *   reg_probe PATH lookup AOR [OPTIONS]
  *   reg_probe PATH route DESTINATION [DOMAIN] [OPTIONS]
  *   OPTIONS (all): --timeout-ms N (default 5000); --close-after-ms N: send, read nothing,
@@ -41,7 +42,8 @@ static void usage(void) {
     fprintf(stderr,
             "usage: reg_probe PATH register AOR CALL-ID CSEQ [--expires N] [--wildcard]\n"
             "         [--ua TEXT] [--source T:ADDR:PORT[#I]] [--timeout-ms N] [--no-wait]\n"
-            "         [--close-after-ms N] [CONTACT[;expires=N][;q=Q] ...]\n"
+            "         [--close-after-ms N] [--flow-gone]\n"
+            "         [CONTACT[;expires=N][;q=Q][;reg-id=N][;instance=I] ...]\n"
             "       reg_probe PATH lookup AOR [--timeout-ms N] [--no-wait]\n"
             "         [--close-after-ms N]\n"
             "       reg_probe PATH route DESTINATION [DOMAIN] [--timeout-ms N] [--no-wait]\n"
@@ -71,6 +73,10 @@ static void parse_contact(char *uri, Sb__ContactSpec *c) {
             break;
         if (strncmp(semi, ";expires=", 9) == 0) {
             c->expires = (int32_t)parse_long(semi + 9, 0, INT32_MAX);
+        } else if (strncmp(semi, ";reg-id=", 8) == 0) {
+            c->reg_id = (uint32_t)parse_long(semi + 8, 0, INT32_MAX);
+        } else if (strncmp(semi, ";instance=", 10) == 0) {
+            c->instance = semi + 10;
         } else if (strncmp(semi, ";q=", 3) == 0) {
             char *end;
             double q = strtod(semi + 3, &end);
@@ -217,6 +223,8 @@ int main(int argc, char **argv) {
             close_after_ms = (int)parse_long(argv[++i], 0, 600000);
         } else if (is_register && strcmp(a, "--expires") == 0 && i + 1 < argc) {
             rr.expires = (int32_t)parse_long(argv[++i], -1, INT32_MAX);
+        } else if (is_register && strcmp(a, "--flow-gone") == 0) {
+            rr.flow_gone = true;
         } else if (is_register && strcmp(a, "--wildcard") == 0) {
             rr.wildcard = true;
         } else if (is_register && strcmp(a, "--ua") == 0 && i + 1 < argc) {

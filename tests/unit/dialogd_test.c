@@ -43,6 +43,9 @@ static enum route_mode route_mode;
 static enum media_mode media_mode;
 static unsigned n_bindings;
 static bool nat_mode; /* the caller and bob's first binding are behind NAT */
+/* bob's bindings are two RFC 5626 flows (TCP) of one instance; path_mode: the first was
+ * registered through a Path */
+static bool outbound_mode, path_mode;
 static uint64_t held_request; /* a RouteRequest's id left unanswered (ROUTE_HOLD) */
 static uint64_t next_txn;
 
@@ -109,6 +112,29 @@ static void routerd_on_envelope(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
             b1.source = &src;
         }
         b2.uri = "sip:bob@10.0.0.3";
+        Sb__SipPeer f1 = SB__SIP_PEER__INIT, f2 = SB__SIP_PEER__INIT;
+        char *path[1] = {"<sip:edge.example.com;lr>"};
+        if (outbound_mode) {
+            Sb__SipPeer *f[2] = {&f1, &f2};
+            for (int i = 0; i < 2; i++) {
+                f[i]->transport = "tcp";
+                f[i]->addr = "198.51.100.7";
+                f[i]->port = 41001 + (uint32_t)i;
+                f[i]->conn_id = 11 + (uint64_t)i;
+                f[i]->outbound = true;
+                f[i]->instance = "<urn:uuid:1>";
+            }
+            b1.source = &f1;
+            b2.source = &f2;
+        }
+        if (path_mode) {
+            f1.transport = "udp";
+            f1.addr = "192.0.2.50";
+            f1.port = 5060;
+            f1.n_path = 1;
+            f1.path = path;
+            b1.source = &f1;
+        }
         lr.status = 200;
         lr.n_bindings = n_bindings;
         lr.bindings = bs;
@@ -236,6 +262,7 @@ static int setup(void **state) {
     media_mode = MEDIA_OK;
     n_bindings = 1;
     nat_mode = false;
+    outbound_mode = path_mode = false;
     held_request = 0;
     next_txn = 100;
     assert_int_equal(uv_loop_init(&loop), 0);
@@ -1527,6 +1554,53 @@ static void test_stop_then_close_with_a_route_pending_touches_no_freed_memory(vo
                       &slot, NULL, 0);
 }
 
+/* ---------------------------------------------------------------- RFC 5626, RFC 3327 */
+
+static void test_outbound_flows_of_one_instance_ring_one_at_a_time(void **state) {
+    (void)state;
+    route_mode = ROUTE_AOR;
+    outbound_mode = true;
+    n_bindings = 2;
+    uint64_t txn = INVITE("ob1", "offer-a");
+    assert_int_equal(count_requests(0, "INVITE"), 1); /* one flow per instance */
+    Sb__Envelope *f0 = last_request(0, "INVITE");
+    assert_non_null(f0);
+    const Sb__SipPeer *hop = f0->sip_send_request->msg->next_hop;
+    assert_non_null(hop);
+    assert_true(hop->outbound);
+    assert_int_equal(hop->conn_id, 11);
+    assert_string_equal(hop->addr, "198.51.100.7"); /* its flow, whatever the Contact says */
+    /* RFC 5626 5.3: its flow is gone: the next flow of the instance */
+    size_t mark = sipd.nseen;
+    response_in(f0->sip_send_request, 430, NULL, NULL);
+    assert_int_equal(last_status(0, txn), 0); /* the caller hears nothing yet */
+    Sb__Envelope *f1 = last_request(mark, "INVITE");
+    assert_non_null(f1);
+    assert_string_equal(f1->sip_send_request->msg->request_uri, "sip:bob@10.0.0.3");
+    assert_int_equal(f1->sip_send_request->msg->next_hop->conn_id, 12);
+    /* that one is gone too: no flow left, the caller hears 480 (a 430 is not its own) */
+    response_in(f1->sip_send_request, 430, NULL, NULL);
+    assert_int_equal(last_status(0, txn), 480);
+    env_free(f0);
+    env_free(f1);
+}
+
+static void test_path_binding_is_called_through_its_path(void **state) {
+    (void)state;
+    route_mode = ROUTE_AOR;
+    path_mode = true;
+    n_bindings = 1;
+    INVITE("ob2", "offer-a");
+    Sb__Envelope *f0 = last_request(0, "INVITE");
+    assert_non_null(f0);
+    const Sb__SipMessage *m = f0->sip_send_request->msg;
+    assert_int_equal(m->n_route, 1);
+    assert_string_equal(m->route[0], "<sip:edge.example.com;lr>");
+    /* not behind NAT, not a flow: sipd goes to the first Route */
+    assert_true(!m->next_hop || !m->next_hop->addr || !*m->next_hop->addr);
+    env_free(f0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1545,6 +1619,8 @@ int main(void) {
         T(test_486_with_no_action_left_gives_a_486),
         T(test_hangup_route_gives_its_status),
         T(test_second_fork_2xx_after_the_first_gets_ack_and_bye),
+        T(test_outbound_flows_of_one_instance_ring_one_at_a_time),
+        T(test_path_binding_is_called_through_its_path),
         T(test_late_offer_ack_answer_goes_to_mediad_and_to_b),
         T(test_late_offer_ack_without_sdp_ends_the_call),
         T(test_ack_timeout_in_answered_hangs_up_both),

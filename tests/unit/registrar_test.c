@@ -529,6 +529,91 @@ static void test_script_refuses_late_and_checks_cseq(void **state) {
     assert_string_equal(SB_EVENTS_CHANNEL, "sb:events");
 }
 
+/* ---- RFC 5626 outbound and RFC 3327 Path ---- */
+
+static void test_outbound_binding_is_keyed_by_instance_and_reg_id(void **state) {
+    (void)state;
+    Sb__ContactSpec c1 = SB__CONTACT_SPEC__INIT, c2 = SB__CONTACT_SPEC__INIT,
+                    c3 = SB__CONTACT_SPEC__INIT, *cs[] = {&c1, &c2, &c3};
+    c1.uri = "sip:b@10.0.0.1:5001;transport=tcp";
+    c1.expires = c2.expires = c3.expires = -1;
+    c1.q = c2.q = c3.q = -1;
+    c1.instance = "<urn:uuid:1>";
+    c1.reg_id = 1;
+    c2.uri = "sip:b@10.0.0.1:5002;transport=tcp";
+    c2.instance = "<urn:uuid:1>";
+    c2.reg_id = 2;
+    c3.uri = "sip:b@10.0.0.1:5003";
+    c3.instance = "";
+    c3.reg_id = 7; /* no instance: a plain binding */
+    Sb__RegisterRequest rq = SB__REGISTER_REQUEST__INIT;
+    rq.aor = "sip:b@example.com";
+    rq.call_id = "x";
+    rq.expires = -1;
+    rq.contacts = cs;
+    rq.n_contacts = 3;
+    struct binding_plan p;
+    assert_int_equal(binding_plan_make(&rq, &limits, &p), 0);
+    assert_int_equal(p.status, 0);
+    char f[128];
+    assert_true(binding_field_max(&p.changes[0]) <= sizeof f);
+    binding_field_into(&p.changes[0], f);
+    assert_string_equal(f, "<urn:uuid:1>;reg-id=1");
+    binding_field_into(&p.changes[1], f);
+    assert_string_equal(f, "<urn:uuid:1>;reg-id=2");
+    /* a new flow of reg-id 1 (another URI) is stored under the same field: it replaces */
+    struct binding_change again = p.changes[0];
+    again.uri = "sip:b@10.0.0.1:6001;transport=tcp";
+    char g[128];
+    binding_field_into(&again, g);
+    assert_string_equal(g, "<urn:uuid:1>;reg-id=1");
+    assert_int_equal(p.changes[2].reg_id, 0);
+    binding_field_into(&p.changes[2], f);
+    assert_string_equal(f, "sip:b@10.0.0.1:5003");
+    binding_plan_clear(&p);
+}
+
+static void test_record_keeps_instance_reg_id_and_path(void **state) {
+    (void)state;
+    char *path_in[] = {"<sip:edge1.example.com;lr>", "<sip:edge2.example.com;lr>"};
+    char *path = binding_path_join(path_in, 2);
+    assert_string_equal(path, "<sip:edge1.example.com;lr>\n<sip:edge2.example.com;lr>");
+    struct binding b = mk("sip:b@10.0.0.1", -1, 1000);
+    b.expires_at_ms = 5000;
+    b.instance = "<urn:uuid:1>";
+    b.reg_id = 3;
+    b.path = path;
+    char *text = binding_encode(&b);
+    assert_non_null(text);
+    struct binding *d = binding_decode(text, strlen(text));
+    assert_non_null(d);
+    assert_string_equal(d->instance, "<urn:uuid:1>");
+    assert_int_equal(d->reg_id, 3);
+    char *v[BINDING_MAX_PATH];
+    assert_int_equal(binding_path_split(d->path, v, BINDING_MAX_PATH), 2);
+    assert_string_equal(v[0], "<sip:edge1.example.com;lr>");
+    assert_string_equal(v[1], "<sip:edge2.example.com;lr>");
+    assert_int_equal(d->expires_at_ms, 5000);
+    assert_int_equal(d->registered_at_ms, 1000);
+    /* the script reads the expiry at the record's end */
+    assert_non_null(strstr(text, ",\"expires_at_ms\":5000}"));
+    free(d);
+    free(text);
+    /* a plain binding's record has none of the three fields */
+    b.instance = "";
+    b.reg_id = 0;
+    b.path = "";
+    text = binding_encode(&b);
+    assert_null(strstr(text, "reg_id"));
+    d = binding_decode(text, strlen(text));
+    assert_string_equal(d->instance, "");
+    assert_int_equal(d->reg_id, 0);
+    assert_string_equal(d->path, "");
+    free(d);
+    free(text);
+    free(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expiry_contact_param_wins_over_header),
@@ -560,6 +645,8 @@ int main(void) {
         cmocka_unit_test(test_overload_idle_redis_is_not_stuck),
         cmocka_unit_test(test_overload_queue_is_bounded),
         cmocka_unit_test(test_script_refuses_late_and_checks_cseq),
+        cmocka_unit_test(test_outbound_binding_is_keyed_by_instance_and_reg_id),
+        cmocka_unit_test(test_record_keeps_instance_reg_id_and_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

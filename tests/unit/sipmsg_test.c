@@ -511,6 +511,97 @@ static void test_every_cut_of_a_message_is_handled(void **state) {
     }
 }
 
+/* A REGISTER with the given extra header lines and Contact (RFC 5626 cases). */
+static bool ob_register(const char *via2, const char *extra, const char *contact,
+                        struct sipmsg_register *r, struct sipmsg_verdict *v) {
+    static char reg[2048];
+    snprintf(reg, sizeof reg,
+             "REGISTER sip:example.com SIP/2.0\r\n"
+             "Via: SIP/2.0/TCP 10.0.0.1:5060;branch=z9hG4bK-ob1\r\n%s"
+             "From: <sip:bob@example.com>;tag=9\r\nTo: <sip:bob@example.com>\r\n"
+             "Call-ID: ob-1\r\nCSeq: 1 REGISTER\r\n%sContact: %s\r\n"
+             "Content-Length: 0\r\n\r\n",
+             via2, extra, contact);
+    char aor[128];
+    assert_int_equal(sipmsg_parse(m, reg, strlen(reg), false), SIPMSG_OK);
+    return sipmsg_register_read(m, NULL, r, aor, sizeof aor, v);
+}
+
+static void test_register_outbound_keeps_instance_and_reg_id(void **state) {
+    (void)state;
+    struct sipmsg_register r;
+    struct sipmsg_verdict v;
+    assert_true(ob_register("", "Supported: path, outbound\r\n",
+                            "<sip:line1@10.0.0.1;transport=tcp>;reg-id=2;"
+                            "+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000A95A0E128>\"",
+                            &r, &v));
+    assert_true(r.outbound);
+    assert_true(r.path_supported);
+    assert_int_equal(r.contacts[0].reg_id, 2);
+    assert_true(str_is(r.contacts[0].instance, "<urn:uuid:00000000-0000-1000-8000-000A95A0E128>"));
+    /* Require: outbound asks for it too */
+    assert_true(ob_register("", "Require: outbound\r\n",
+                            "<sip:b@10.0.0.1>;+sip.instance=\"<urn:uuid:1>\";reg-id=1", &r, &v));
+    assert_true(r.outbound);
+    assert_int_equal(r.contacts[0].reg_id, 1);
+}
+
+static void test_register_reg_id_ignored_without_outbound_or_instance(void **state) {
+    (void)state;
+    struct sipmsg_register r;
+    struct sipmsg_verdict v;
+    /* RFC 5626 6: no outbound option tag: reg-id is ignored */
+    assert_true(
+        ob_register("", "", "<sip:b@10.0.0.1>;reg-id=1;+sip.instance=\"<urn:uuid:1>\"", &r, &v));
+    assert_false(r.outbound);
+    assert_int_equal(r.contacts[0].reg_id, 0);
+    assert_int_equal(r.contacts[0].instance.len, 0);
+    /* a reg-id without +sip.instance: "it simply ignores the reg-id parameter" */
+    assert_true(ob_register("", "Supported: outbound\r\n", "<sip:b@10.0.0.1>;reg-id=1", &r, &v));
+    assert_false(r.outbound);
+    assert_int_equal(r.contacts[0].reg_id, 0);
+}
+
+static void test_register_outbound_refusals(void **state) {
+    (void)state;
+    struct sipmsg_register r;
+    struct sipmsg_verdict v;
+    assert_false(ob_register("", "Supported: outbound\r\n",
+                             "<sip:b@10.0.0.1>;reg-id=1;+sip.instance=\"<urn:uuid:1>\", "
+                             "<sip:b@10.0.0.2>;reg-id=2;+sip.instance=\"<urn:uuid:1>\"",
+                             &r, &v));
+    assert_int_equal(v.status, 400);
+    assert_false(ob_register("", "Supported: outbound\r\n",
+                             "<sip:b@10.0.0.1>;reg-id=0;+sip.instance=\"<urn:uuid:1>\"", &r, &v));
+    assert_int_equal(v.status, 400);
+    /* through a proxy that did not mark its Path with ;ob: 439 */
+    assert_false(ob_register("Via: SIP/2.0/UDP 10.9.9.9;branch=z9hG4bK-e\r\n",
+                             "Supported: outbound\r\nPath: <sip:edge.example.com;lr>\r\n",
+                             "<sip:b@10.0.0.1>;reg-id=1;+sip.instance=\"<urn:uuid:1>\"", &r, &v));
+    assert_int_equal(v.status, 439);
+    /* ... and accepted when it did */
+    assert_true(ob_register("Via: SIP/2.0/UDP 10.9.9.9;branch=z9hG4bK-e\r\n",
+                            "Supported: outbound\r\nPath: <sip:edge.example.com;lr;ob>\r\n",
+                            "<sip:b@10.0.0.1>;reg-id=1;+sip.instance=\"<urn:uuid:1>\"", &r, &v));
+    assert_true(r.outbound);
+}
+
+static void test_register_reads_path_in_order(void **state) {
+    (void)state;
+    struct sipmsg_register r;
+    struct sipmsg_verdict v;
+    assert_true(ob_register("Via: SIP/2.0/UDP 10.9.9.9;branch=z9hG4bK-e\r\n",
+                            "Path: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>\r\n"
+                            "Path: <sip:p3.example.com;lr>\r\n",
+                            "<sip:b@10.0.0.1>", &r, &v));
+    assert_int_equal(r.npath, 3);
+    assert_true(str_is(r.path[0], "<sip:p1.example.com;lr>"));
+    assert_true(str_is(r.path[2], "<sip:p3.example.com;lr>"));
+    assert_false(r.path_supported);
+    assert_false(ob_register("", "Path: sip:bare.example.com\r\n", "<sip:b@10.0.0.1>", &r, &v));
+    assert_int_equal(v.status, 400);
+}
+
 int main(void) {
     sipmsg_library_init();
     const struct CMUnitTest tests[] = {
@@ -533,6 +624,10 @@ int main(void) {
         cmocka_unit_test(test_stream_framing_by_content_length),
         cmocka_unit_test(test_stream_message_without_content_length_is_400),
         cmocka_unit_test(test_every_cut_of_a_message_is_handled),
+        cmocka_unit_test(test_register_outbound_keeps_instance_and_reg_id),
+        cmocka_unit_test(test_register_reg_id_ignored_without_outbound_or_instance),
+        cmocka_unit_test(test_register_outbound_refusals),
+        cmocka_unit_test(test_register_reads_path_in_order),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
