@@ -10,6 +10,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "rand.h"
+
 int digest_alg_parse(const char *name, enum digest_alg *alg) {
     if (!name || !*name || strcasecmp(name, "MD5") == 0) {
         *alg = DIGEST_MD5;
@@ -20,6 +22,31 @@ int digest_alg_parse(const char *name, enum digest_alg *alg) {
         return 0;
     }
     return -EINVAL;
+}
+
+int digest_algs_parse(const char *list, enum digest_alg algs[DIGEST_MAX_ALGS]) {
+    int n = 0;
+    const char *p = list ? list : "";
+    for (;;) {
+        p += strspn(p, " \t,");
+        size_t len = strcspn(p, " \t,");
+        if (!len)
+            break;
+        char name[16];
+        enum digest_alg alg;
+        if (len >= sizeof name)
+            return -EINVAL;
+        memcpy(name, p, len);
+        name[len] = '\0';
+        if (digest_alg_parse(name, &alg) < 0 || n == DIGEST_MAX_ALGS)
+            return -EINVAL;
+        for (int i = 0; i < n; i++)
+            if (algs[i] == alg)
+                return -EINVAL;
+        algs[n++] = alg;
+        p += len;
+    }
+    return n ? n : -EINVAL;
 }
 
 const char *digest_alg_name(enum digest_alg alg) {
@@ -81,11 +108,13 @@ int digest_response(enum digest_alg alg, const char *ha1, const char *nonce, con
     return hash_joined(alg, parts, 6, out, cap);
 }
 
-/* The 32 hex digits of MAC of "TTTTTTTT:source" into mac (33 bytes). */
+#define NONCE_STAMP 24 /* time and salt, hex */
+
+/* The 32 hex digits of MAC of "TTTTTTTTSSSSSSSSSSSSSSSS:source" into mac (33 bytes). */
 static int nonce_mac(const uint8_t *secret, size_t secret_len, const char *stamp,
                      const char *source, char mac[33]) {
-    char msg[8 + 1 + 64];
-    int n = snprintf(msg, sizeof msg, "%.8s:%s", stamp, source);
+    char msg[NONCE_STAMP + 1 + 64];
+    int n = snprintf(msg, sizeof msg, "%.24s:%s", stamp, source);
     if (n < 0 || (size_t)n >= sizeof msg)
         return -EINVAL;
     unsigned char h[EVP_MAX_MD_SIZE];
@@ -102,13 +131,16 @@ int digest_nonce_make(const uint8_t *secret, size_t secret_len, uint32_t now_s,
                       const char *source, char *out, size_t cap) {
     if (cap <= DIGEST_NONCE_LEN)
         return -ENOSPC;
-    char stamp[9], mac[33];
+    char stamp[NONCE_STAMP + 1], mac[33];
     snprintf(stamp, sizeof stamp, "%08x", (unsigned)now_s);
-    int rc = nonce_mac(secret, secret_len, stamp, source, mac);
+    int rc = sb_random_hex(stamp + 8, sizeof stamp - 8, 8);
     if (rc < 0)
         return rc;
-    memcpy(out, stamp, 8);
-    memcpy(out + 8, mac, 33);
+    rc = nonce_mac(secret, secret_len, stamp, source, mac);
+    if (rc < 0)
+        return rc;
+    memcpy(out, stamp, NONCE_STAMP);
+    memcpy(out + NONCE_STAMP, mac, 33);
     return 0;
 }
 
@@ -118,16 +150,17 @@ enum digest_nonce_state digest_nonce_check(const uint8_t *secret, size_t secret_
     if (!nonce || strlen(nonce) != DIGEST_NONCE_LEN)
         return DIGEST_NONCE_BAD;
     uint32_t made = 0;
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < NONCE_STAMP; i++) {
         char ch = nonce[i];
         int v = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
         if (v < 0)
             return DIGEST_NONCE_BAD;
-        made = made << 4 | (uint32_t)v;
+        if (i < 8)
+            made = made << 4 | (uint32_t)v;
     }
     char mac[33];
     if (nonce_mac(secret, secret_len, nonce, source, mac) < 0 ||
-        CRYPTO_memcmp(mac, nonce + 8, 32) != 0)
+        CRYPTO_memcmp(mac, nonce + NONCE_STAMP, 32) != 0)
         return DIGEST_NONCE_BAD;
     if (made_s)
         *made_s = made;

@@ -4,9 +4,11 @@
  *   HA1, the qop=auth response, and stateless nonces.
  * DESCRIPTION
  *   digest_ha1 and digest_response compute lower-case hex hashes with MD5 or SHA-256.
- *   A nonce is "TTTTTTTT" (the time it was made, seconds, 8 hex digits) followed by the
- *   first 16 bytes of HMAC-SHA256(secret, "TTTTTTTT:" source address) in hex (40 chars):
- *   any process holding the secret can check it without state; digest_nonce_check says
+ *   A nonce is "TTTTTTTT" (the time it was made, seconds, 8 hex digits), 16 hex digits of
+ *   random salt (two clients behind one address never share a nonce, so their nonce-counts
+ *   do not collide), then the first 16 bytes of HMAC-SHA256(secret, "TTTTTTTTSSSS...:"
+ *   source address) in hex (56 chars): any process holding the secret can check it
+ *   without state; digest_nonce_check says
  *   whether one is ours and for this source (DIGEST_NONCE_OK), ours but older than ttl
  *   (DIGEST_NONCE_STALE, RFC 7616 3.3 stale=true) or anything else (DIGEST_NONCE_BAD).
  *   Comparisons of secrets and hashes take constant time.
@@ -30,13 +32,17 @@
 enum digest_alg { DIGEST_MD5, DIGEST_SHA256 };
 
 #define DIGEST_HEX_MAX 65   /* 64 hex digits of SHA-256 and a NUL */
-#define DIGEST_NONCE_LEN 40 /* 8 hex digits of time, 32 of MAC */
+#define DIGEST_NONCE_LEN 56 /* 8 hex digits of time, 16 of salt, 32 of MAC */
+#define DIGEST_MAX_ALGS 2
 
 enum digest_nonce_state { DIGEST_NONCE_OK, DIGEST_NONCE_STALE, DIGEST_NONCE_BAD };
 
 /* The algorithm named by an algorithm parameter ("MD5", "SHA-256", any case; absent or ""
  * is MD5, RFC 7616 3.3): 0, or -EINVAL (the -sess variants and others). */
 int digest_alg_parse(const char *name, enum digest_alg *alg);
+/* The algorithms of a sip_auth_algorithms value (names separated by spaces or commas, each
+ * at most once) into algs: their count (1..DIGEST_MAX_ALGS), or -EINVAL. */
+int digest_algs_parse(const char *list, enum digest_alg algs[DIGEST_MAX_ALGS]);
 /* "MD5" or "SHA-256". */
 const char *digest_alg_name(enum digest_alg alg);
 

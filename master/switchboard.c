@@ -1,6 +1,7 @@
 /*
  * switchboard - the operator's command, like postfix(1).
  *   switchboard [-c CONFDIR] start|stop|reload|status|check
+ *   switchboard [-c CONFDIR] user add USER [PASSWORD|-] [--domain D] | user del USER | user list
  * CONFDIR defaults to $SWITCHBOARD_CONFIG_DIR, then /etc/switchboard.
  *   check   validates main.cf and master.cf, and what the workers will load from them
  *           (preflight.h: the dialplan, audio files, addresses, readable by
@@ -14,6 +15,7 @@
  *   status  one line per process: service, instance, pid, state (starting, ready,
  *           degraded, draining, stopping, throttled), uptime, restarts, and what a
  *           starting or degraded process waits for (exit 3 when not running)
+ *   user    the SIP subscribers of digest authentication, in Redis (users.h)
  */
 #include <errno.h>
 #include <libgen.h>
@@ -32,11 +34,13 @@
 #include "roles.h"
 #include "runtime.h"
 #include "shm.h"
+#include "users.h"
 
 #define POLL_US 5000
 
 static void usage(void) {
-    fprintf(stderr, "usage: switchboard [-c CONFDIR] start|stop|reload|status|check\n");
+    fprintf(stderr, "usage: switchboard [-c CONFDIR] start|stop|reload|status|check\n"
+                    "       switchboard [-c CONFDIR] user add|del|list ...\n");
     exit(2);
 }
 
@@ -267,13 +271,13 @@ int main(int argc, char **argv) {
     int opt;
     if (!confdir)
         confdir = "/etc/switchboard";
-    while ((opt = getopt(argc, argv, "c:")) != -1) {
+    while ((opt = getopt(argc, argv, "+c:")) != -1) {
         if (opt == 'c')
             confdir = optarg;
         else
             usage();
     }
-    if (optind + 1 != argc)
+    if (optind >= argc || (optind + 1 != argc && strcmp(argv[optind], "user") != 0))
         usage();
     const char *cmd = argv[optind];
     if (!realpath(confdir, real)) {
@@ -283,9 +287,19 @@ int main(int argc, char **argv) {
     cfg_t *cfg;
     mcf_t *mcf;
     if (strcmp(cmd, "start") && strcmp(cmd, "stop") && strcmp(cmd, "reload") &&
-        strcmp(cmd, "status") && strcmp(cmd, "check"))
+        strcmp(cmd, "status") && strcmp(cmd, "check") && strcmp(cmd, "user"))
         usage();
     int rc = 0;
+    if (strcmp(cmd, "user") == 0) { /* only main.cf: redis_address, sip_domains */
+        char err[1024];
+        if (!(cfg = cfg_load(real, err, sizeof err))) {
+            fprintf(stderr, "switchboard: %s\n", err);
+            return 1;
+        }
+        rc = users_main(cfg, argc - optind - 1, argv + optind + 1);
+        cfg_free(cfg);
+        return rc;
+    }
     if (strcmp(cmd, "status") == 0 || strcmp(cmd, "stop") == 0) {
         /* Only run_directory is needed: a broken master.cf must not stop these. */
         char err[1024];

@@ -17,6 +17,7 @@
 #include "core_dialog.h"
 #include "core_int.h"
 #include "core_local.h"
+#include "core_auth.h"
 #include "core_register.h"
 #include "core_reply.h"
 #include "natping.h"
@@ -136,12 +137,19 @@ static void on_request_in(struct core *c, struct core_msg *cm) {
         return;
     }
     case SIPMSG_M_REGISTER:
-        core_register_relay(c, m, src, t);
+        if (core_auth_needed(c, m, src))
+            core_auth_start(c, m, src, t); /* the registrar once authenticated */
+        else
+            core_register_relay(c, m, src, t);
         return;
     case SIPMSG_M_INVITE: {
         /* RFC 3261 17.2.1: 100 Trying at once, then dialogd decides */
         static const char retry[] = "Retry-After: " CORE_RETRY_AFTER_NO_CALLS "\r\n";
         core_reply(c, t, 100, NULL, NULL, 0);
+        if (core_auth_needed(c, m, src)) {
+            core_auth_start(c, m, src, t); /* dialogd once authenticated */
+            return;
+        }
         if (!core_dialog_request_in(c, m, src, t))
             core_reply(c, t, 503, "Call handling not available", retry, sizeof retry - 1);
         return;

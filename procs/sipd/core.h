@@ -49,6 +49,7 @@
 #include "advertise.h"
 #include "domains.h"
 #include "ipc.h"
+#include "netacl.h"
 #include "shm.h"
 #include "proto/envelope.pb-c.h"
 #include "sipdest.h"
@@ -64,6 +65,8 @@ struct core_config {
     int instance;     /* sipd instance, sent to routerd with each REGISTER */
     struct advertise advertise; /* sip_advertise: our names in Via and Contact */
     const domains_t *domains;   /* the served domain (worker's, borrowed): AOR hosts */
+    bool auth;                  /* sip_auth: digest authentication (core_auth.h) */
+    struct netacl trusted;      /* sip_trusted_peers: never challenged */
 };
 
 /* How the core reaches other processes; each returns a borrowed channel or NULL when

@@ -90,9 +90,31 @@ static void test_nonce_checks_secret_source_and_age(void **state) {
                      DIGEST_NONCE_BAD);
     assert_int_equal(digest_nonce_check(secret, 32, "", "192.0.2.1", 1100, 300, NULL),
                      DIGEST_NONCE_BAD);
-    assert_int_equal(digest_nonce_check(secret, 32, "zzzzzzzz0123456789abcdef0123456789abcdef",
-                                        "192.0.2.1", 1100, 300, NULL),
+    memcpy(forged, n, sizeof forged);
+    forged[0] = 'z';
+    assert_int_equal(digest_nonce_check(secret, 32, forged, "192.0.2.1", 1100, 300, NULL),
                      DIGEST_NONCE_BAD);
+    memcpy(forged, n, sizeof forged);
+    forged[12] = forged[12] == '0' ? '1' : '0'; /* another salt */
+    assert_int_equal(digest_nonce_check(secret, 32, forged, "192.0.2.1", 1100, 300, NULL),
+                     DIGEST_NONCE_BAD);
+    /* two nonces of one second for one source differ */
+    char n2[DIGEST_NONCE_LEN + 1];
+    assert_int_equal(digest_nonce_make(secret, 32, 1000, "192.0.2.1", n2, sizeof n2), 0);
+    assert_string_not_equal(n, n2);
+}
+
+static void test_algorithm_lists(void **state) {
+    (void)state;
+    enum digest_alg a[DIGEST_MAX_ALGS];
+    assert_int_equal(digest_algs_parse("SHA-256 MD5", a), 2);
+    assert_int_equal(a[0], DIGEST_SHA256);
+    assert_int_equal(a[1], DIGEST_MD5);
+    assert_int_equal(digest_algs_parse(" md5, ", a), 1);
+    assert_int_equal(a[0], DIGEST_MD5);
+    assert_int_equal(digest_algs_parse("", a), -EINVAL);
+    assert_int_equal(digest_algs_parse("MD5 MD5", a), -EINVAL);
+    assert_int_equal(digest_algs_parse("SHA-256 SHA1", a), -EINVAL);
 }
 
 static void test_equal_compares_whole_strings(void **state) {
@@ -109,6 +131,7 @@ int main(void) {
         cmocka_unit_test(test_short_buffer_is_enospc),
         cmocka_unit_test(test_algorithm_names),
         cmocka_unit_test(test_nonce_checks_secret_source_and_age),
+        cmocka_unit_test(test_algorithm_lists),
         cmocka_unit_test(test_equal_compares_whole_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Digest authentication (RFC 3261 22, RFC 7616/8760; docs/security.md): subscribers made
+# with `switchboard user add` (HA1 only in Redis), REGISTER 401 and INVITE 407 with
+# SHA-256 and MD5 challenges, answered by tests/tools/sip_digest.py (SHA-256 and MD5) and
+# by SIPp's [authentication] (MD5: a registration and a whole call); finding 1 of the
+# security review replayed (an unauthenticated Contact: * or foreign contact for someone
+# else's AOR, an unauthenticated INVITE) and refused without touching Redis; a wrong
+# password, an unknown user (the same answer, byte for byte), a stale nonce, a replayed
+# nonce-count, another user's AOR or From (403), a domain we do not serve (403), a
+# trusted peer served without a challenge, and a ban after sip_auth_ban_failures.
+. "$(dirname "$0")/lib.sh"
+
+new_confdir auth
+set_param sip_auth yes
+set_param sip_auth_ban_failures 3
+set_param sip_trusted_peers "127.0.0.9 192.0.2.0/24"
+sb start >/dev/null || { not_ok "start"; finish; }
+wait_sip_ready
+R() { redis-cli -s "$CONF/run/private/redis.sock" "$@"; }
+# every REGISTER binds this contact unless told otherwise: alice keeps one binding
+D() { python3 "$top/tests/tools/sip_digest.py" "$SIP_PORT" --contact sip:phone@127.0.0.1:5999 "$@"; }
+nth() { sed -n "${1}p" <<<"$2"; }   # nth N OUTPUT: line N of sip_digest's output
+regs() { R hlen "sb:reg:{sip:$1@localhost}"; }
+
+# ---- subscribers ----
+check "switchboard user add alice (password on the command line)" sb user add alice 'secret one'
+check "switchboard user add 1001 (password on standard input)" \
+  bash -c "echo pw1001 | '$SB_BIN/switchboard' -c '$CONF' user add 1001 -"
+check_eq "switchboard user list" "1001@localhost alice@localhost" "$(sb user list | sort | tr '\n' ' ' | sed 's/ $//')"
+md5=$(printf '%s' 'alice:localhost:secret one' | md5sum | cut -d' ' -f1)
+sha=$(printf '%s' 'alice:localhost:secret one' | sha256sum | cut -d' ' -f1)
+check_eq "Redis holds alice's MD5 HA1" "$md5" "$(R hget 'sb:sub:{alice@localhost}' ha1_md5)"
+check_eq "Redis holds alice's SHA-256 HA1" "$sha" "$(R hget 'sb:sub:{alice@localhost}' ha1_sha256)"
+check "Redis never holds the password" bash -c "! redis-cli -s '$CONF/run/private/redis.sock' --no-raw hgetall 'sb:sub:{alice@localhost}' | grep -q secret"
+check "user add refuses a user with '@'" bash -c "! '$SB_BIN/switchboard' -c '$CONF' user add 'a@b' x 2>/dev/null"
+
+# ---- REGISTER with SHA-256, then MD5 ----
+out=$(D register --password 'secret one')
+check_eq "an unauthenticated REGISTER gets 401 offering SHA-256 then MD5 for our realm" \
+  "401 algs=SHA-256,MD5 stale=false realm=localhost" "$(nth 1 "$out")"
+check_eq "the REGISTER answered with SHA-256 credentials gets 200" 200 "$(nth 2 "$out")"
+check_eq "alice is bound" 1 "$(regs alice)"
+check_eq "MD5 credentials are accepted too" "200" "$(nth 2 "$(D register --alg MD5 --password 'secret one')")"
+
+# ---- finding 1 replayed: someone else's bindings from another source ----
+out=$(D register --bind 127.0.0.2 --aor alice --wildcard --no-auth)
+check_eq "Contact: * for alice without credentials gets 401" 401 "$(nth 1 "$out" | cut -d' ' -f1)"
+check_eq "alice's binding stays" 1 "$(regs alice)"
+out=$(D register --bind 127.0.0.2 --aor alice --contact sip:alice@192.0.2.66:5060 --no-auth)
+check_eq "a foreign contact for alice without credentials gets 401" 401 "$(nth 1 "$out" | cut -d' ' -f1)"
+check "the foreign contact is not bound" bash -c "! redis-cli -s '$CONF/run/private/redis.sock' hkeys 'sb:reg:{sip:alice@localhost}' | grep -q 192.0.2.66"
+out=$(D invite --bind 127.0.0.2 --aor alice --to alice --no-auth)
+check_eq "an unauthenticated INVITE gets 407 with Proxy-Authenticate" \
+  "407 algs=SHA-256,MD5 stale=false realm=localhost" "$(nth 1 "$out")"
+check_eq "... and costs no dialog record" "" "$(R --scan --pattern 'sb:dlg*')"
+check_eq "... and no media session" 0 "$(counter mediad media_sessions_created)"
+
+# ---- failures ----
+out=$(D register --bind 127.0.0.3 --password wrong)
+check_eq "a wrong password gets a new 401" 401 "$(nth 2 "$out" | cut -d' ' -f1)"
+check_eq "... and binds nothing" 1 "$(regs alice)"
+D register --bind 127.0.0.5 --password wrong --dump >"$SB_OUT/auth-known.txt"
+D register --bind 127.0.0.5 --user mallory --aor mallory --password wrong --dump \
+  | sed 's/mallory/alice/g' >"$SB_OUT/auth-unknown.txt"
+check "an unknown user's answer is a wrong password's, byte for byte (nonce, tags aside)" \
+  cmp -s "$SB_OUT/auth-known.txt" "$SB_OUT/auth-unknown.txt"
+out=$(D register --password 'secret one' --stale-secret "$(R get 'sb:auth:{secret}')")
+check_eq "a right answer with an expired nonce gets 401 with stale=true" \
+  "401 algs=SHA-256,MD5 stale=true realm=localhost" "$(nth 2 "$out")"
+out=$(D register --password 'secret one' --replay)
+check_eq "the same nonce-count again is refused (401) after its 200" "200 401" \
+  "$(nth 2 "$out") $(nth 3 "$out" | cut -d' ' -f1)"
+out=$(D register --password 'secret one' --aor 1001)
+check_eq "alice registering 1001's AOR gets 403" 403 "$(nth 2 "$out")"
+check_eq "... and 1001 has no binding" 0 "$(regs 1001)"
+check_eq "a REGISTER for a domain we do not serve gets 403" 403 \
+  "$(D register --domain example.com --no-auth | head -1)"
+
+# ---- INVITE ----
+out=$(D invite --password 'secret one' --to 1001)
+check_eq "an INVITE with SHA-256 credentials gets past 407 (404: 1001 is not registered)" \
+  "407 404" "$(nth 1 "$out" | cut -d' ' -f1) $(nth 2 "$out")"
+out=$(D invite --password 'secret one' --aor 1001 --to alice)
+check_eq "alice's credentials on an INVITE From 1001 get 403" 403 "$(nth 2 "$out")"
+
+# ---- trusted peers ----
+out=$(D register --bind 127.0.0.9 --aor 1002 --no-auth)
+check_eq "a trusted peer's REGISTER is served without a challenge" 200 "$out"
+
+# ---- bans ----
+for i in 1 2 3; do D register --bind 127.0.0.4 --password wrong >/dev/null; done
+check_eq "three failures from 127.0.0.4 ban it in Redis" 1 "$(R exists 'sb:ban:{127.0.0.4}')"
+check_eq "the banned source's right password gets 403" 403 \
+  "$(D register --bind 127.0.0.4 --password 'secret one' --no-auth)"
+check_eq "another source is not banned" 200 "$(nth 2 "$(D register --password 'secret one')")"
+R del 'sb:ban:{127.0.0.4}' >/dev/null
+check_eq "a lifted ban serves the source again" 200 \
+  "$(nth 2 "$(D register --bind 127.0.0.4 --password 'secret one')")"
+
+# ---- SIPp (MD5 only: it answers the first challenge header, so MD5 alone is offered) ----
+set_param sip_auth_algorithms MD5
+sb reload >/dev/null
+PB=$(free_port)
+check "SIPp registers 1001 with MD5 ([authentication])" sipp_run auth-reg register_auth.xml \
+  -p "$PB" -s 1001 -au 1001 -ap pw1001 -auth_uri localhost
+check_eq "SIPp got 401 then 200" "401 200" "$(sipp_responses | awk '{ print $2 }' | tr '\n' ' ' | sed 's/ $//')"
+callee auth-callee uas_answer.xml "$PB"
+check "SIPp's authenticated call to 1001 completes" sipp_run auth-call uac_call_auth.xml \
+  -s 1001 -d 200 -au alice -ap 'secret one' -auth_uri 1001@localhost
+check_eq "the caller got 407, then the call" "100 407 100 180 200 200" "$(msgs auth-call received)"
+check "the callee saw the whole call" wait_pid "$CALLEE_PID"
+check "the callee never sees the caller's credentials" bash -c "! grep -qi authorization '$SB_OUT/auth-callee.msg'"
+
+finish
