@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "authstore.h"
 #include "api_views.h"
 #include "cfg.h"
 #include "clock.h"
@@ -31,6 +32,7 @@ struct apid {
     http_server_t *http;
     events_t *events;
     regstore_t *regs;
+    authstore_t *auth; /* subscribers and bans */
     ctl_t *ctl;
     char csp[2048]; /* the dashboard's policy, made per page from api_peers */
     uv_timer_t tick;
@@ -148,6 +150,9 @@ static void apid_handle(void *arg, const struct http_request *req, struct http_r
     case API_OP_DIALPLAN_RELOAD:
         ctl_dialplan_reload(a->ctl, req->call, resp);
         break;
+    case API_OP_AUTH:
+        authstore_run(a->auth, ans.auth_op, req->call, resp);
+        break;
     }
     if (ans.op != API_OP_FILE) {
         if (!resp->content_type && resp->status != 204)
@@ -182,7 +187,8 @@ static int apid_init(worker_t *w) {
     if (nfds == 0)
         log_fatal("no listening socket from master (descriptor http0): check api_listen");
     struct apid *a = calloc(1, sizeof *a);
-    if (!a || !w->redis || !(a->regs = regstore_new(w->redis)))
+    if (!a || !w->redis || !(a->regs = regstore_new(w->redis)) ||
+        !(a->auth = authstore_new(w->redis)))
         log_fatal("out of memory");
     a->w = w;
     char err[256];
@@ -230,6 +236,7 @@ static void apid_stop(worker_t *w) {
     /* Detach first, then stop the server: its on_close callbacks then touch only the
      * records of their own calls. w->redis is closed after this (pending replies: NULL). */
     regstore_free(a->regs);
+    authstore_free(a->auth);
     ctl_free(a->ctl);
     events_close(a->events);
     if (a->http)

@@ -34,6 +34,20 @@ check_eq "Redis holds alice's SHA-256 HA1" "$sha" "$(R hget 'sb:sub:{alice@local
 check "Redis never holds the password" bash -c "! redis-cli -s '$CONF/run/private/redis.sock' --no-raw hgetall 'sb:sub:{alice@localhost}' | grep -q secret"
 check "user add refuses a user with '@'" bash -c "! '$SB_BIN/switchboard' -c '$CONF' user add 'a@b' x 2>/dev/null"
 
+# ---- subscribers over REST ----
+put=$(curl -s -X PUT -d '{"password": "pw 1003"}' "http://127.0.0.1:$API_PORT/api/v1/subscribers/1003")
+check_eq "PUT /api/v1/subscribers/1003 makes a subscriber" '{"user":"1003","realm":"localhost"}' "$put"
+check_eq "GET /api/v1/subscribers lists every one" "1001 1003 alice" \
+  "$(api /api/v1/subscribers | jq -r '[.subscribers[].user] | sort | join(" ")')"
+check_eq "GET /api/v1/subscribers/1003 shows no hash" '["algorithms","realm","user"]' \
+  "$(api /api/v1/subscribers/1003 | jq -c 'keys')"
+check_eq "1003 made over REST registers" 200 \
+  "$(nth 2 "$(D register --user 1003 --password 'pw 1003')")"
+check_eq "DELETE /api/v1/subscribers/1003 removes it" true \
+  "$(curl -s -X DELETE "http://127.0.0.1:$API_PORT/api/v1/subscribers/1003" | jq .deleted)"
+check_eq "... and 1003 is a stranger again (a new 401)" 401 \
+  "$(nth 2 "$(D register --user 1003 --password 'pw 1003')" | cut -d' ' -f1)"
+
 # ---- REGISTER with SHA-256, then MD5 ----
 out=$(D register --password 'secret one')
 check_eq "an unauthenticated REGISTER gets 401 offering SHA-256 then MD5 for our realm" \
@@ -93,7 +107,10 @@ check_eq "three failures from 127.0.0.4 ban it in Redis" 1 "$(R exists 'sb:ban:{
 check_eq "the banned source's right password gets 403" 403 \
   "$(D register --bind 127.0.0.4 --password 'secret one' --no-auth)"
 check_eq "another source is not banned" 200 "$(nth 2 "$(D register --password 'secret one')")"
-R del 'sb:ban:{127.0.0.4}' >/dev/null
+check_eq "GET /api/v1/bans lists the ban" '["127.0.0.4"]' "$(api /api/v1/bans | jq -c '[.bans[].address]')"
+check_eq "DELETE /api/v1/bans/127.0.0.4 lifts it" true \
+  "$(curl -s -X DELETE "http://127.0.0.1:$API_PORT/api/v1/bans/127.0.0.4" | jq .deleted)"
+check_eq "... and it is gone from Redis" 0 "$(R exists 'sb:ban:{127.0.0.4}')"
 check_eq "a lifted ban serves the source again" 200 \
   "$(nth 2 "$(D register --bind 127.0.0.4 --password 'secret one')")"
 
