@@ -150,7 +150,7 @@ static void on_request_in(struct core *c, struct core_msg *cm) {
             core_auth_start(c, m, src, t); /* dialogd once authenticated */
             return;
         }
-        if (!core_dialog_request_in(c, m, src, t))
+        if (!core_dialog_request_in(c, m, src, t, NULL))
             core_reply(c, t, 503, "Call handling not available", retry, sizeof retry - 1);
         return;
     }
@@ -158,7 +158,7 @@ static void on_request_in(struct core *c, struct core_msg *cm) {
     case SIPMSG_M_UPDATE: /* RFC 3311: a new offer within a dialog */
     case SIPMSG_M_REFER:  /* RFC 3515: a transfer */
     case SIPMSG_M_INFO:   /* RFC 6086: relayed to the other leg */
-        if (!core_dialog_request_in(c, m, src, t))
+        if (!core_dialog_request_in(c, m, src, t, NULL))
             core_reply(c, t, 481, NULL, NULL, 0);
         return;
     default:

@@ -107,7 +107,7 @@ static void auth_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
             core_reply(c, t, 500, NULL, NULL, 0);
         } else if (m->method_id == SIPMSG_M_REGISTER) {
             core_register_relay(c, m, &aw->src, t);
-        } else if (!core_dialog_request_in(c, m, &aw->src, t)) {
+        } else if (!core_dialog_request_in(c, m, &aw->src, t, ar->user)) {
             static const char retry[] = "Retry-After: " CORE_RETRY_AFTER_NO_CALLS "\r\n";
             core_reply(c, t, 503, "Call handling not available", retry, sizeof retry - 1);
         }

@@ -14,6 +14,13 @@ new_confdir auth
 set_param sip_auth yes
 set_param sip_auth_ban_failures 3
 set_param sip_trusted_peers "127.0.0.9 192.0.2.0/24"
+# 77*: busy for callers from trusted peers, rejected for subscribers ("from", dialplan.md)
+jq '.routes += [
+  {"id": "trunk_in", "pattern": "77*", "priority": 5, "from": "trusted",
+   "actions": [{"type": "hangup", "params": {"reason": "busy"}}]},
+  {"id": "subscriber_out", "pattern": "77*", "priority": 6, "from": "authenticated",
+   "actions": [{"type": "hangup", "params": {"reason": "rejected"}}]}]' \
+  "$CONF/dialplan.json" >"$CONF/dialplan.new" && mv "$CONF/dialplan.new" "$CONF/dialplan.json"
 sb start >/dev/null || { not_ok "start"; finish; }
 wait_sip_ready
 R() { redis-cli -s "$CONF/run/private/redis.sock" "$@"; }
@@ -97,9 +104,14 @@ check_eq "an INVITE with SHA-256 credentials gets past 407 (404: 1001 is not reg
 out=$(D invite --password 'secret one' --aor 1001 --to alice)
 check_eq "alice's credentials on an INVITE From 1001 get 403" 403 "$(nth 2 "$out")"
 
-# ---- trusted peers ----
+# ---- trusted peers, and the dialplan's "from" ----
 out=$(D register --bind 127.0.0.9 --aor 1002 --no-auth)
 check_eq "a trusted peer's REGISTER is served without a challenge" 200 "$out"
+check_eq "a trusted peer's INVITE to 771 takes the \"from\": \"trusted\" route (486)" 486 \
+  "$(D invite --bind 127.0.0.9 --aor trunk --to 771 --no-auth)"
+out=$(D invite --password 'secret one' --to 771)
+check_eq "alice's INVITE to 771 takes the \"from\": \"authenticated\" route (603)" "407 603" \
+  "$(nth 1 "$out" | cut -d' ' -f1) $(nth 2 "$out")"
 
 # ---- bans ----
 for i in 1 2 3; do D register --bind 127.0.0.4 --password wrong >/dev/null; done
