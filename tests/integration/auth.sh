@@ -85,6 +85,11 @@ out=$(D invite --bind 127.0.0.2 --aor alice --to alice --no-auth)
 check_eq "an unauthenticated INVITE gets 407 with Proxy-Authenticate" \
   "407 algs=SHA-256,MD5 stale=false realm=localhost" "$(nth 1 "$out")"
 check_eq "... and costs no dialog record" "" "$(R --scan --pattern 'sb:dlg*')"
+# svwar: INVITEs to a registered and to an unknown user, without credentials
+D invite --bind 127.0.0.6 --to alice --no-auth --dump | norm >"$SB_OUT/auth-inv-known.txt"
+D invite --bind 127.0.0.6 --to ghost --no-auth --dump | norm >"$SB_OUT/auth-inv-unknown.txt"
+check "an INVITE to a registered user and to an unknown one get the same 407 (no svwar)" \
+  cmp -s "$SB_OUT/auth-inv-known.txt" "$SB_OUT/auth-inv-unknown.txt"
 check_eq "... and no media session" 0 "$(counter mediad media_sessions_created)"
 
 # ---- failures ----
