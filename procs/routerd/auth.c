@@ -295,9 +295,15 @@ static void ban_cb(redisAsyncContext *ac, void *rep, void *priv) {
     redisReply *reply_ = rep;
     if (!callback_start(r, reply_))
         return;
-    if (reply_->type == REDIS_REPLY_INTEGER && reply_->integer > 0) {
+    /* PTTL: -2 no ban, -1 a ban without end (set by hand), else ms left */
+    if (reply_->type == REDIS_REPLY_INTEGER && reply_->integer != -2) {
         log_call_ratelimited(LOG_INFO, r->call_id, "refused a request from banned %s", r->source);
-        answer(r, 403, NULL);
+        Sb__AuthReply ar = SB__AUTH_REPLY__INIT;
+        ar.status = 403;
+        ar.banned_ms = reply_->integer < 0 || reply_->integer > UINT32_MAX
+                           ? UINT32_MAX
+                           : (uint32_t)reply_->integer;
+        reply(r, &ar);
         return;
     }
     verify(r);
@@ -435,7 +441,7 @@ void auth_check(auth_t *a, ipc_chan_t *ch, const Sb__Envelope *env) {
             answer(r, 400, NULL);
             return;
         }
-        const char *argv[] = {"EXISTS", key};
+        const char *argv[] = {"PTTL", key};
         send_argv(r, ban_cb, 2, argv);
         return;
     }

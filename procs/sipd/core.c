@@ -180,6 +180,10 @@ static void dispatch(struct core *c, const struct sipdest *src, const char *buf,
     struct core_msg cm = {.m = m, .src = src, .forwarded = forwarded, .index_hash = 0};
     if (!forwarded) /* the instance that received it counted it */
         shm_sip_count(c->stats, SHM_RX, buf, len);
+    if (core_auth_banned(c, src)) { /* before any other work, parsing included */
+        shm_count(c->slot, SHM_C_sip_rx_dropped, 1);
+        return;
+    }
     switch (sipmsg_parse(m, buf, len, src->transport == SIPDEST_TCP)) {
     case SIPMSG_RESPONSE:
         shm_count(c->slot, SHM_C_sip_rx_responses, 1);
@@ -358,6 +362,7 @@ static void apply_config(struct core *c, const struct core_config *cfg) {
 /* Frees the core's memory (its handles are closed or were never opened). */
 static void core_release(struct core *c) {
     buffers_free(c);
+    core_auth_free(c);
     free(c);
 }
 

@@ -18,6 +18,76 @@
 #include "proto/envelope_send.h"
 
 #define AUTH_MAX_CREDENTIALS 4
+#define AUTH_BAN_PROBES 8 /* slots looked at from an address's hash */
+
+struct core_ban {
+    uint8_t ip[16]; /* IPv4 as ::ffff:a.b.c.d */
+    uint64_t until_ms; /* loop time; 0: free */
+};
+
+struct core_bans {
+    struct core_ban e[CORE_AUTH_BANS];
+};
+
+static void ban_key(const union sipaddr *a, uint8_t ip[16]) {
+    memset(ip, 0, 16);
+    if (a->sa.sa_family == AF_INET) {
+        ip[10] = ip[11] = 0xff;
+        memcpy(ip + 12, &a->sin.sin_addr, 4);
+    } else if (a->sa.sa_family == AF_INET6) {
+        memcpy(ip, &a->sin6.sin6_addr, 16);
+    }
+}
+
+static size_t ban_slot(const uint8_t ip[16]) {
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (int i = 0; i < 16; i++)
+        h = (h ^ ip[i]) * 16777619u;
+    return h % CORE_AUTH_BANS;
+}
+
+bool core_auth_banned(struct core *c, const struct sipdest *src) {
+    if (!c->bans)
+        return false;
+    uint8_t ip[16];
+    ban_key(&src->addr, ip);
+    uint64_t now = uv_now(c->loop);
+    size_t s = ban_slot(ip);
+    for (int i = 0; i < AUTH_BAN_PROBES; i++) {
+        const struct core_ban *b = &c->bans->e[(s + (size_t)i) % CORE_AUTH_BANS];
+        if (b->until_ms > now && memcmp(b->ip, ip, 16) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Remembers src as banned for ms (at most CORE_AUTH_BAN_CACHE_MS): a free or expired slot
+ * near its hash, else the one that ends first. */
+static void ban_remember(struct core *c, const struct sipdest *src, uint32_t ms) {
+    if (!c->bans && !(c->bans = calloc(1, sizeof *c->bans)))
+        return;
+    uint8_t ip[16];
+    ban_key(&src->addr, ip);
+    uint64_t now = uv_now(c->loop);
+    size_t s = ban_slot(ip);
+    struct core_ban *pick = NULL;
+    for (int i = 0; i < AUTH_BAN_PROBES; i++) {
+        struct core_ban *b = &c->bans->e[(s + (size_t)i) % CORE_AUTH_BANS];
+        if (memcmp(b->ip, ip, 16) == 0 || b->until_ms <= now) {
+            pick = b;
+            break;
+        }
+        if (!pick || b->until_ms < pick->until_ms)
+            pick = b;
+    }
+    memcpy(pick->ip, ip, 16);
+    pick->until_ms = now + (ms < CORE_AUTH_BAN_CACHE_MS ? ms : CORE_AUTH_BAN_CACHE_MS);
+}
+
+void core_auth_free(struct core *c) {
+    free(c->bans);
+    c->bans = NULL;
+}
 
 /* A request held until routerd answers. */
 struct auth_wait {
@@ -122,6 +192,9 @@ static void auth_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
         else
             core_reply(c, t, proxy ? 407 : 401,
                        proxy ? "Proxy Authentication Required" : "Unauthorized", o.p, o.len);
+    } else if (ar->status == 403 && ar->banned_ms > 0) {
+        ban_remember(c, &aw->src, ar->banned_ms);
+        core_reply(c, t, 403, NULL, NULL, 0);
     } else if (ar->status == 503) {
         static const char retry[] = "Retry-After: 5\r\n";
         core_reply(c, t, 503, "Authentication not available", retry, sizeof retry - 1);

@@ -13,7 +13,10 @@
  *   parsed again from a copy of its bytes, to the registrar (core_register) or dialogd
  *   (core_dialog): an unauthenticated one never costs a Redis write, a media port or a
  *   message to anyone but its sender. A REGISTER for a domain that is not ours gets 403
- *   before any of this.
+ *   before any of this. When routerd answers that a source is banned, sipd remembers it
+ *   for at most CORE_AUTH_BAN_CACHE_MS (and not past the ban's end) and drops every
+ *   message from it unread meanwhile: a banned flood costs one routerd question per
+ *   period, not one per packet.
  *   Above core_register and core_dialog; below core.c.
  * OWNERSHIP
  *   A held request's bytes and source are copied (the TCP connection referenced) until
@@ -28,9 +31,17 @@
 
 #include "core_int.h"
 
+#define CORE_AUTH_BANS 256              /* banned sources remembered (a hash table) */
+#define CORE_AUTH_BAN_CACHE_MS 2000     /* how long, at most: a lifted ban reaches sipd then */
+
 /* Whether m (a REGISTER, or an INVITE without To tag) from src must be authenticated
  * first: sip_auth is on and src is not a trusted peer. */
 bool core_auth_needed(const struct core *c, const sipmsg_t *m, const struct sipdest *src);
+/* Whether routerd said src is banned less than CORE_AUTH_BAN_CACHE_MS ago (and the ban
+ * lasts): its messages are then dropped unread. */
+bool core_auth_banned(struct core *c, const struct sipdest *src);
+/* Frees what core_auth keeps in c (the banned sources). */
+void core_auth_free(struct core *c);
 /* Holds m in t and asks routerd; it goes on (core_register_relay, core_dialog_request_in)
  * once routerd accepts it, or t is answered. */
 void core_auth_start(struct core *c, const sipmsg_t *m, const struct sipdest *src,

@@ -3,6 +3,7 @@
  * qop=auth, MD5 or SHA-256: SIPp 3.6 knows only MD5), for tests/integration/auth.sh.
  *   sip_digest SERVER_PORT register|invite [options]
  *     --bind ADDR        local address (default 127.0.0.1): a source of its own
+ *     --lport PORT       local port (default: any; the same one reaches the same sipd)
  *     --user U           the credentials' username (alice)      --password P
  *     --alg A            SHA-256 (default) or MD5: the challenge answered
  *     --aor U            To user (REGISTER) / From user (INVITE); default --user
@@ -14,9 +15,10 @@
  *     --replay           after the authenticated request, send it again with the same nc
  *     --stale-secret S   answer with a nonce made 1000 s ago with the nonce secret S
  *     --dump             print the last response whole after the status lines
+ *     --timeout-ms MS    how long to wait for each response (3000)
  * Prints one line per final response: "STATUS" or, for a challenge, "STATUS algs=A,B
  * stale=true|false realm=R". An INVITE's non-2xx final is ACKed (RFC 3261 17.1.1.3).
- * Exit status 0, or 1 when a response did not come within 3 s (prints "timeout").
+ * Exit status 0, or 1 when a response did not come in time (prints "timeout").
  */
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -42,9 +44,9 @@ struct challenge {
 static struct {
     const char *bind, *user, *password, *alg, *aor, *domain, *to, *contact, *stale_secret;
     bool wildcard, no_auth, replay, dump, invite;
-    int port;
+    int port, timeout_ms, lport;
 } o = {"127.0.0.1", "alice", "", "SHA-256", NULL, "localhost", "nobody", NULL, NULL,
-       false, false, false, false, false, 0};
+       false, false, false, false, false, 0, 3000, 0};
 
 static int fd, lport, cseq;
 static char call_id[64], from_tag[32], ruri[512], last[65536];
@@ -191,7 +193,8 @@ int main(int argc, char **argv) {
         {"alg", 1, 0, 'a'},       {"aor", 1, 0, 'A'},      {"domain", 1, 0, 'd'},
         {"to", 1, 0, 't'},        {"contact", 1, 0, 'c'},  {"stale-secret", 1, 0, 's'},
         {"wildcard", 0, 0, 'w'},  {"no-auth", 0, 0, 'n'},  {"replay", 0, 0, 'r'},
-        {"dump", 0, 0, 'D'},      {0, 0, 0, 0}};
+        {"dump", 0, 0, 'D'},      {"timeout-ms", 1, 0, 'T'}, {"lport", 1, 0, 'L'},
+        {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -208,6 +211,8 @@ int main(int argc, char **argv) {
         case 'n': o.no_auth = true; break;
         case 'r': o.replay = true; break;
         case 'D': o.dump = true; break;
+        case 'T': o.timeout_ms = atoi(optarg); break;
+        case 'L': o.lport = atoi(optarg); break;
         default: return 2;
         }
     }
@@ -218,10 +223,12 @@ int main(int argc, char **argv) {
     o.port = atoi(argv[optind]);
     o.invite = strcmp(argv[optind + 1], "invite") == 0;
     fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in local = {.sin_family = AF_INET};
+    struct sockaddr_in local = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o.lport)};
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     inet_pton(AF_INET, o.bind, &local.sin_addr);
     socklen_t ll = sizeof local;
-    struct timeval tv = {3, 0};
+    struct timeval tv = {o.timeout_ms / 1000, (o.timeout_ms % 1000) * 1000};
     if (fd < 0 || bind(fd, (struct sockaddr *)&local, sizeof local) < 0 ||
         getsockname(fd, (struct sockaddr *)&local, &ll) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) {
