@@ -26,6 +26,16 @@ jq '.routes += [
   {"id": "subscriber_out", "pattern": "77*", "priority": 6, "from": "authenticated",
    "actions": [{"type": "hangup", "params": {"reason": "rejected"}}]}]' \
   "$CONF/dialplan.json" >"$CONF/dialplan.new" && mv "$CONF/dialplan.new" "$CONF/dialplan.json"
+# bad values are refused by switchboard check, naming main.cf's line
+cp "$CONF/main.cf" "$CONF/main.cf.good"
+set_param sip_trusted_peers "192.0.2.1 gateway.example.com"
+set_param sip_auth_algorithms "SHA-256 SHA-512"
+out=$(sb check 2>&1)
+check "switchboard check refuses a trusted peer that is no address, naming main.cf:LINE" \
+  grep -q "main.cf:[0-9]*: sip_trusted_peers = .*'gateway.example.com': not an address" <<<"$out"
+check "switchboard check refuses an unknown digest algorithm" \
+  grep -q "main.cf:[0-9]*: sip_auth_algorithms = .*expected SHA-256 and/or MD5" <<<"$out"
+mv "$CONF/main.cf.good" "$CONF/main.cf"
 sb start >/dev/null || { not_ok "start"; finish; }
 wait_sip_ready
 R() { redis-cli -s "$CONF/run/private/redis.sock" "$@"; }
