@@ -163,6 +163,9 @@ PB=$(free_port)
 check "SIPp registers 1001 with MD5 ([authentication])" sipp_run auth-reg register_auth.xml \
   -p "$PB" -s 1001 -au 1001 -ap pw1001 -auth_uri localhost
 check_eq "SIPp got 401 then 200" "401 200" "$(sipp_responses | awk '{ print $2 }' | tr '\n' ' ' | sed 's/ $//')"
+check "SIPp registers alice over TCP too" sipp_run auth-reg-tcp register_auth.xml -t t1 \
+  -s alice -au alice -ap 'secret one' -auth_uri localhost
+check_eq "SIPp over TCP got 401 then 200" "401 200" "$(sipp_responses | awk '{ print $2 }' | tr '\n' ' ' | sed 's/ $//')"
 callee auth-callee uas_answer.xml "$PB"
 check "SIPp's authenticated call to 1001 completes" sipp_run auth-call uac_call_auth.xml \
   -s 1001 -d 200 -au alice -ap 'secret one' -auth_uri 1001@localhost
