@@ -127,8 +127,8 @@ static int nonce_mac(const uint8_t *secret, size_t secret_len, const char *stamp
     return 0;
 }
 
-int digest_nonce_make(const uint8_t *secret, size_t secret_len, uint32_t now_s,
-                      const char *source, char *out, size_t cap) {
+int digest_nonce_make(const uint8_t *secret, size_t secret_len, uint32_t now_s, const char *source,
+                      char *out, size_t cap) {
     if (cap <= DIGEST_NONCE_LEN)
         return -ENOSPC;
     char stamp[NONCE_STAMP + 1], mac[33];
@@ -145,8 +145,8 @@ int digest_nonce_make(const uint8_t *secret, size_t secret_len, uint32_t now_s,
 }
 
 enum digest_nonce_state digest_nonce_check(const uint8_t *secret, size_t secret_len,
-                                           const char *nonce, const char *source,
-                                           uint32_t now_s, uint32_t ttl_s, uint32_t *made_s) {
+                                           const char *nonce, const char *source, uint32_t now_s,
+                                           uint32_t ttl_s, uint32_t *made_s) {
     if (!nonce || strlen(nonce) != DIGEST_NONCE_LEN)
         return DIGEST_NONCE_BAD;
     uint32_t made = 0;

@@ -56,13 +56,13 @@ int digest_response(enum digest_alg alg, const char *ha1, const char *nonce, con
 
 /* A nonce made at now_s for source (the client's numeric address) into out (cap >
  * DIGEST_NONCE_LEN, NUL-terminated). */
-int digest_nonce_make(const uint8_t *secret, size_t secret_len, uint32_t now_s,
-                      const char *source, char *out, size_t cap);
+int digest_nonce_make(const uint8_t *secret, size_t secret_len, uint32_t now_s, const char *source,
+                      char *out, size_t cap);
 /* Whether nonce was made with secret for source, and within ttl_s of now_s; *made_s
  * (may be NULL) gets its time when it is ours. */
 enum digest_nonce_state digest_nonce_check(const uint8_t *secret, size_t secret_len,
-                                           const char *nonce, const char *source,
-                                           uint32_t now_s, uint32_t ttl_s, uint32_t *made_s);
+                                           const char *nonce, const char *source, uint32_t now_s,
+                                           uint32_t ttl_s, uint32_t *made_s);
 
 /* Constant-time equality of two NUL-terminated strings (the length may leak). */
 bool digest_equal(const char *a, const char *b);

@@ -68,7 +68,7 @@ int netacl_parse(const char *list, struct netacl *acl, char *why, size_t whylen)
             uint8_t masked[16];
             memcpy(masked, e->addr, sizeof masked);
             for (unsigned bit = e->prefix; bit < max; bit++)
-                masked[bit / 8] &= (uint8_t)~(0x80 >> (bit % 8));
+                masked[bit / 8] &= (uint8_t) ~(0x80 >> (bit % 8));
             if (memcmp(masked, e->addr, max / 8) != 0) {
                 *slash = '/';
                 snprintf(why, whylen, "'%s': host bits set under the prefix", text);

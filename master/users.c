@@ -28,8 +28,8 @@ static redisContext *connect_redis(const cfg_t *cfg) {
         return NULL;
     }
     struct timeval tv = {2, 0};
-    redisContext *rc = port ? redisConnectWithTimeout(host, port, tv)
-                            : redisConnectUnixWithTimeout(host, tv);
+    redisContext *rc =
+        port ? redisConnectWithTimeout(host, port, tv) : redisConnectUnixWithTimeout(host, tv);
     if (!rc || rc->err) {
         fprintf(stderr, "switchboard: cannot reach Redis at %s: %s\n", address,
                 rc ? rc->errstr : "out of memory");
@@ -193,8 +193,10 @@ int users_main(const cfg_t *cfg, int argc, char **argv) {
         return user_list(cfg);
     if ((strcmp(pos[0], "add") == 0 && npos >= 2) || (strcmp(pos[0], "del") == 0 && npos == 2)) {
         if (!user_ok(pos[1])) {
-            fprintf(stderr, "switchboard: '%s': a user is 1-128 printable characters without "
-                            "spaces, '@', '{' or '}'\n", pos[1]);
+            fprintf(stderr,
+                    "switchboard: '%s': a user is 1-128 printable characters without "
+                    "spaces, '@', '{' or '}'\n",
+                    pos[1]);
             return 2;
         }
         return pos[0][0] == 'a' ? user_add(cfg, pos[1], npos == 3 ? pos[2] : NULL, domain)

@@ -54,8 +54,9 @@ static int sub_item(const struct api_env *env, const struct api_request *req, co
     size_t ul = at ? (size_t)(at - id) : id_len;
     if (!name_ok(id, ul, sizeof op->user - 1) ||
         (at && !name_ok(at + 1, id_len - ul - 1, sizeof op->realm - 1)))
-        return auth_error(ans, 400, "a subscriber is USER or USER@REALM: printable, no space, "
-                                    "'@', '{', '}' or '/'");
+        return auth_error(ans, 400,
+                          "a subscriber is USER or USER@REALM: printable, no space, "
+                          "'@', '{', '}' or '/'");
     memcpy(op->user, id, ul);
     if (at)
         memcpy(op->realm, at + 1, id_len - ul - 1);
@@ -77,8 +78,8 @@ static int sub_item(const struct api_env *env, const struct api_request *req, co
               strlen(json_string_value(pw)) == json_string_length(pw);
     if (ok && (digest_ha1(DIGEST_MD5, op->user, op->realm, json_string_value(pw), op->ha1_md5,
                           sizeof op->ha1_md5) < 0 ||
-               digest_ha1(DIGEST_SHA256, op->user, op->realm, json_string_value(pw),
-                          op->ha1_sha256, sizeof op->ha1_sha256) < 0)) {
+               digest_ha1(DIGEST_SHA256, op->user, op->realm, json_string_value(pw), op->ha1_sha256,
+                          sizeof op->ha1_sha256) < 0)) {
         json_decref(doc);
         return auth_error(ans, 500, NULL);
     }

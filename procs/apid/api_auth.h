@@ -41,8 +41,8 @@ enum api_auth_kind {
 
 struct api_auth_op {
     enum api_auth_kind kind;
-    char user[130], realm[256]; /* subscribers */
-    char address[64];           /* bans: a numeric address */
+    char user[130], realm[256];                               /* subscribers */
+    char address[64];                                         /* bans: a numeric address */
     char ha1_md5[DIGEST_HEX_MAX], ha1_sha256[DIGEST_HEX_MAX]; /* PUT */
 };
 

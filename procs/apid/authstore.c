@@ -41,7 +41,7 @@ struct authstore {
 };
 
 struct authstore_req {
-    authstore_t *as; /* NULL once the store is freed */
+    authstore_t *as;   /* NULL once the store is freed */
     http_call_t *call; /* NULL once the client went away */
     struct api_auth_op op;
     struct authstore_req *prev, *next;
@@ -106,16 +106,20 @@ static void list_done(struct authstore_req *r, const redisReply *rep) {
         json_t *o = json_object();
         if (bans) {
             long long since = e->element[1]->type == REDIS_REPLY_STRING
-                                  ? strtoll(e->element[1]->str, NULL, 10) : 0;
-            long long pttl = e->element[2]->type == REDIS_REPLY_INTEGER ? e->element[2]->integer : -1;
+                                  ? strtoll(e->element[1]->str, NULL, 10)
+                                  : 0;
+            long long pttl =
+                e->element[2]->type == REDIS_REPLY_INTEGER ? e->element[2]->integer : -1;
             api_set(o, "address", key_id(e->element[0], strlen(SB_KEY_BAN)));
             api_set(o, "since", api_time_ms(since));
             api_set(o, "until", pttl >= 0 ? api_time_ms(now + pttl) : json_null());
         } else {
-            api_set(o, "user", json_stringn(e->element[1]->str ? e->element[1]->str : "",
-                                            e->element[1]->str ? e->element[1]->len : 0));
-            api_set(o, "realm", json_stringn(e->element[2]->str ? e->element[2]->str : "",
-                                             e->element[2]->str ? e->element[2]->len : 0));
+            api_set(o, "user",
+                    json_stringn(e->element[1]->str ? e->element[1]->str : "",
+                                 e->element[1]->str ? e->element[1]->len : 0));
+            api_set(o, "realm",
+                    json_stringn(e->element[2]->str ? e->element[2]->str : "",
+                                 e->element[2]->str ? e->element[2]->len : 0));
         }
         json_array_append_new(items, o);
     }
@@ -172,8 +176,8 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *priv) {
             api_set(doc, "deleted", json_true());
             answer_json(r, 200, doc);
         } else {
-            answer_error(r, 404, r->op.kind == API_AUTH_BAN_DELETE ? "no such ban"
-                                                                   : "no such subscriber");
+            answer_error(r, 404,
+                         r->op.kind == API_AUTH_BAN_DELETE ? "no such ban" : "no such subscriber");
         }
         break;
     }

@@ -96,8 +96,8 @@ static void challenge(struct auth_req *r, bool stale) {
     enum digest_alg algs[DIGEST_MAX_ALGS];
     int n = digest_algs_parse(cfg_str(a->w->cfg, CFG_sip_auth_algorithms), algs);
     char nonce[DIGEST_NONCE_LEN + 1];
-    if (n < 0 || digest_nonce_make(a->secret, a->secret_len, (uint32_t)time(NULL), r->source,
-                                   nonce, sizeof nonce) < 0) {
+    if (n < 0 || digest_nonce_make(a->secret, a->secret_len, (uint32_t)time(NULL), r->source, nonce,
+                                   sizeof nonce) < 0) {
         log_ratelimited(LOG_WARN, "cannot make a nonce (no random bytes?): 500");
         answer(r, 500, NULL);
         return;
@@ -208,8 +208,8 @@ static void nc_cb(redisAsyncContext *ac, void *rep, void *priv) {
     }
     if (strcmp(r->cred_user, r->user) != 0) {
         /* RFC 3261 22.3: authenticated, but for another identity */
-        log_call(LOG_INFO, r->call_id, "%s authenticated as %s but speaks for %s: 403",
-                 r->source, r->cred_user, r->user);
+        log_call(LOG_INFO, r->call_id, "%s authenticated as %s but speaks for %s: 403", r->source,
+                 r->cred_user, r->user);
         answer(r, 403, NULL);
         return;
     }
@@ -249,7 +249,8 @@ static void sub_cb(redisAsyncContext *ac, void *rep, void *priv) {
     char key[DIGEST_NONCE_LEN + 16], nc[16], ttl[24];
     sb_key(key, sizeof key, SB_KEY_NC, r->nonce);
     snprintf(nc, sizeof nc, "%lu", strtoul(r->nc, NULL, 16));
-    snprintf(ttl, sizeof ttl, "%ld", 2 * (cfg_time_ms(r->a->w->cfg, CFG_sip_auth_nonce_ttl) / 1000) + 1);
+    snprintf(ttl, sizeof ttl, "%ld",
+             2 * (cfg_time_ms(r->a->w->cfg, CFG_sip_auth_nonce_ttl) / 1000) + 1);
     const char *argv[] = {"EVAL", auth_nc_lua, "1", key, nc, ttl};
     send_argv(r, nc_cb, 6, argv);
 }
@@ -272,8 +273,8 @@ static void verify(struct auth_req *r) {
         return;
     }
     uint32_t ttl = (uint32_t)(cfg_time_ms(a->w->cfg, CFG_sip_auth_nonce_ttl) / 1000);
-    enum digest_nonce_state ns = digest_nonce_check(a->secret, a->secret_len, r->nonce,
-                                                    r->source, (uint32_t)time(NULL), ttl, NULL);
+    enum digest_nonce_state ns = digest_nonce_check(a->secret, a->secret_len, r->nonce, r->source,
+                                                    (uint32_t)time(NULL), ttl, NULL);
     if (ns == DIGEST_NONCE_BAD) { /* not ours, or for another source: a fresh one */
         challenge(r, false);
         return;
@@ -389,8 +390,8 @@ static void secret_load(auth_t *a) {
 auth_t *auth_new(worker_t *w) {
     enum digest_alg algs[DIGEST_MAX_ALGS];
     if (digest_algs_parse(cfg_str(w->cfg, CFG_sip_auth_algorithms), algs) < 0) {
-        log_error("%s/main.cf: sip_auth_algorithms: '%s': expected SHA-256 and/or MD5",
-                  w->confdir, cfg_str(w->cfg, CFG_sip_auth_algorithms));
+        log_error("%s/main.cf: sip_auth_algorithms: '%s': expected SHA-256 and/or MD5", w->confdir,
+                  cfg_str(w->cfg, CFG_sip_auth_algorithms));
         return NULL;
     }
     auth_t *a = calloc(1, sizeof *a);

@@ -18,9 +18,9 @@
  *   (`routes[2].actions[0].params.timeout: ...`) or the line and column of a syntax
  *   error. Unknown keys are ignored (the prototype's tooling may add its own).
  *   dialplan_match gives the first enabled route of lowest priority (file order among
- *   equals) whose pattern matches and whose `from` serves the caller. dialplan_expand substitutes `${destination}`,
- *   `${caller_id}`, `${caller_name}` and `${call_id}`. Never does I/O but
- *   dialplan_load's read of the file; never logs.
+ *   equals) whose pattern matches and whose `from` serves the caller. dialplan_expand
+ *   substitutes `${destination}`, `${caller_id}`, `${caller_name}` and `${call_id}`.
+ *   Never does I/O but dialplan_load's read of the file; never logs.
  * OWNERSHIP
  *   A dialplan_t owns all its strings; routes and actions returned point into it and
  *   live until dialplan_free.

@@ -282,7 +282,7 @@ void router_route(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env) {
         rep.status = 503;
     } else if (!rq || !rq->destination ||
                !(route = dialplan_match(r->dp, rq->destination,
-                                        rq->source_trusted            ? DP_FROM_TRUSTED
+                                        rq->source_trusted                ? DP_FROM_TRUSTED
                                         : rq->auth_user && *rq->auth_user ? DP_FROM_AUTHENTICATED
                                                                           : DP_FROM_ANY))) {
         rep.status = 404;

@@ -21,7 +21,7 @@
 #define AUTH_BAN_PROBES 8 /* slots looked at from an address's hash */
 
 struct core_ban {
-    uint8_t ip[16]; /* IPv4 as ::ffff:a.b.c.d */
+    uint8_t ip[16];    /* IPv4 as ::ffff:a.b.c.d */
     uint64_t until_ms; /* loop time; 0: free */
 };
 
@@ -102,15 +102,14 @@ struct auth_wait {
 bool core_auth_needed(const struct core *c, const sipmsg_t *m, const struct sipdest *src) {
     if (!c->cfg.auth)
         return false;
-    if (m->method_id != SIPMSG_M_REGISTER &&
-        !(m->method_id == SIPMSG_M_INVITE && !m->has_to_tag))
+    if (m->method_id != SIPMSG_M_REGISTER && !(m->method_id == SIPMSG_M_INVITE && !m->has_to_tag))
         return false;
     return !netacl_match(&c->cfg.trusted, &src->addr.sa);
 }
 
 /* The user and host of the URI in header id (From, To): false when unreadable. */
-static bool header_user(const sipmsg_t *m, enum sipmsg_hdr id, char *user, size_t ucap,
-                        char *host, size_t hcap) {
+static bool header_user(const sipmsg_t *m, enum sipmsg_hdr id, char *user, size_t ucap, char *host,
+                        size_t hcap) {
     struct sipmsg_str display, uri;
     struct sipuri u;
     if (!sipmsg_name_addr(sipmsg_header_value(m, id), &display, &uri) ||
@@ -143,12 +142,11 @@ static void auth_wait_end(struct auth_wait *aw) {
 /* The challenge headers of a 401/407: one per algorithm, routerd's order. */
 static void put_challenges(struct sipmsg_out *o, const Sb__AuthReply *ar, bool proxy) {
     for (size_t i = 0; i < ar->n_algorithms; i++) {
-        sipmsg_out_printf(o,
-                          "%s: Digest realm=\"%s\", nonce=\"%s\", algorithm=%s, qop=\"auth\"%s\r\n",
-                          proxy ? "Proxy-Authenticate" : "WWW-Authenticate",
-                          ar->realm ? ar->realm : "", ar->nonce ? ar->nonce : "",
-                          ar->algorithms[i] ? ar->algorithms[i] : "MD5",
-                          ar->stale ? ", stale=true" : "");
+        sipmsg_out_printf(
+            o, "%s: Digest realm=\"%s\", nonce=\"%s\", algorithm=%s, qop=\"auth\"%s\r\n",
+            proxy ? "Proxy-Authenticate" : "WWW-Authenticate", ar->realm ? ar->realm : "",
+            ar->nonce ? ar->nonce : "", ar->algorithms[i] ? ar->algorithms[i] : "MD5",
+            ar->stale ? ", stale=true" : "");
     }
 }
 
@@ -205,8 +203,7 @@ static void auth_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
     auth_wait_end(aw);
 }
 
-void core_auth_start(struct core *c, const sipmsg_t *m, const struct sipdest *src,
-                     struct txn *t) {
+void core_auth_start(struct core *c, const sipmsg_t *m, const struct sipdest *src, struct txn *t) {
     bool proxy = m->method_id == SIPMSG_M_INVITE;
     char user[256], host[SIPURI_MAX_HOST];
     if (!header_user(m, proxy ? SIPMSG_H_FROM : SIPMSG_H_TO, user, sizeof user, host,
@@ -255,8 +252,8 @@ void core_auth_start(struct core *c, const sipmsg_t *m, const struct sipdest *sr
         d->cnonce = unquote(a->cnonce);
         d->qop = unquote(a->message_qop);
         d->nc = unquote(a->nonce_count);
-        char **fields[] = {&d->username, &d->realm, &d->nonce, &d->uri, &d->response,
-                           &d->algorithm, &d->cnonce, &d->qop, &d->nc};
+        char **fields[] = {&d->username,  &d->realm,  &d->nonce, &d->uri, &d->response,
+                           &d->algorithm, &d->cnonce, &d->qop,   &d->nc};
         for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++)
             if (!*fields[k])
                 *fields[k] = "";

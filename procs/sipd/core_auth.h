@@ -31,8 +31,8 @@
 
 #include "core_int.h"
 
-#define CORE_AUTH_BANS 256              /* banned sources remembered (a hash table) */
-#define CORE_AUTH_BAN_CACHE_MS 2000     /* how long, at most: a lifted ban reaches sipd then */
+#define CORE_AUTH_BANS 256          /* banned sources remembered (a hash table) */
+#define CORE_AUTH_BAN_CACHE_MS 2000 /* how long, at most: a lifted ban reaches sipd then */
 
 /* Whether m (a REGISTER, or an INVITE without To tag) from src must be authenticated
  * first: sip_auth is on and src is not a trusted peer. */
@@ -44,7 +44,6 @@ bool core_auth_banned(struct core *c, const struct sipdest *src);
 void core_auth_free(struct core *c);
 /* Holds m in t and asks routerd; it goes on (core_register_relay, core_dialog_request_in)
  * once routerd accepts it, or t is answered. */
-void core_auth_start(struct core *c, const sipmsg_t *m, const struct sipdest *src,
-                     struct txn *t);
+void core_auth_start(struct core *c, const sipmsg_t *m, const struct sipdest *src, struct txn *t);
 
 #endif

@@ -45,8 +45,8 @@ static struct {
     const char *bind, *user, *password, *alg, *aor, *domain, *to, *contact, *stale_secret;
     bool wildcard, no_auth, replay, dump, invite;
     int port, timeout_ms, lport;
-} o = {"127.0.0.1", "alice", "", "SHA-256", NULL, "localhost", "nobody", NULL, NULL,
-       false, false, false, false, false, 0, 3000, 0};
+} o = {"127.0.0.1", "alice", "",    "SHA-256", NULL,  "localhost", "nobody", NULL, NULL,
+       false,       false,   false, false,     false, 0,           3000,     0};
 
 static int fd, lport, cseq;
 static char call_id[64], from_tag[32], ruri[512], last[65536];
@@ -188,32 +188,64 @@ static void answer(const struct challenge *ch, unsigned nc, char *out, size_t ca
 }
 
 int main(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"bind", 1, 0, 'b'},      {"user", 1, 0, 'u'},     {"password", 1, 0, 'p'},
-        {"alg", 1, 0, 'a'},       {"aor", 1, 0, 'A'},      {"domain", 1, 0, 'd'},
-        {"to", 1, 0, 't'},        {"contact", 1, 0, 'c'},  {"stale-secret", 1, 0, 's'},
-        {"wildcard", 0, 0, 'w'},  {"no-auth", 0, 0, 'n'},  {"replay", 0, 0, 'r'},
-        {"dump", 0, 0, 'D'},      {"timeout-ms", 1, 0, 'T'}, {"lport", 1, 0, 'L'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"bind", 1, 0, 'b'},         {"user", 1, 0, 'u'},
+                                         {"password", 1, 0, 'p'},     {"alg", 1, 0, 'a'},
+                                         {"aor", 1, 0, 'A'},          {"domain", 1, 0, 'd'},
+                                         {"to", 1, 0, 't'},           {"contact", 1, 0, 'c'},
+                                         {"stale-secret", 1, 0, 's'}, {"wildcard", 0, 0, 'w'},
+                                         {"no-auth", 0, 0, 'n'},      {"replay", 0, 0, 'r'},
+                                         {"dump", 0, 0, 'D'},         {"timeout-ms", 1, 0, 'T'},
+                                         {"lport", 1, 0, 'L'},        {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'b': o.bind = optarg; break;
-        case 'u': o.user = optarg; break;
-        case 'p': o.password = optarg; break;
-        case 'a': o.alg = optarg; break;
-        case 'A': o.aor = optarg; break;
-        case 'd': o.domain = optarg; break;
-        case 't': o.to = optarg; break;
-        case 'c': o.contact = optarg; break;
-        case 's': o.stale_secret = optarg; break;
-        case 'w': o.wildcard = true; break;
-        case 'n': o.no_auth = true; break;
-        case 'r': o.replay = true; break;
-        case 'D': o.dump = true; break;
-        case 'T': o.timeout_ms = atoi(optarg); break;
-        case 'L': o.lport = atoi(optarg); break;
-        default: return 2;
+        case 'b':
+            o.bind = optarg;
+            break;
+        case 'u':
+            o.user = optarg;
+            break;
+        case 'p':
+            o.password = optarg;
+            break;
+        case 'a':
+            o.alg = optarg;
+            break;
+        case 'A':
+            o.aor = optarg;
+            break;
+        case 'd':
+            o.domain = optarg;
+            break;
+        case 't':
+            o.to = optarg;
+            break;
+        case 'c':
+            o.contact = optarg;
+            break;
+        case 's':
+            o.stale_secret = optarg;
+            break;
+        case 'w':
+            o.wildcard = true;
+            break;
+        case 'n':
+            o.no_auth = true;
+            break;
+        case 'r':
+            o.replay = true;
+            break;
+        case 'D':
+            o.dump = true;
+            break;
+        case 'T':
+            o.timeout_ms = atoi(optarg);
+            break;
+        case 'L':
+            o.lport = atoi(optarg);
+            break;
+        default:
+            return 2;
         }
     }
     if (argc - optind != 2) {

@@ -17,17 +17,17 @@
 static int call(const char *method, const char *url, const char *body, const char *token,
                 struct api_answer *ans) {
     struct api_env env = {.token = token, .redis_up = true};
-    struct api_request req = {.method = method, .url = url, .body = body,
-                              .body_len = body ? strlen(body) : 0};
+    struct api_request req = {
+        .method = method, .url = url, .body = body, .body_len = body ? strlen(body) : 0};
     return api_handle(&env, &req, ans);
 }
 
 static void test_put_hashes_the_password_for_the_served_realm(void **state) {
     (void)state;
     struct api_answer ans;
-    assert_int_equal(call("PUT", "/api/v1/subscribers/alice", "{\"password\": \"secret one\"}",
-                          NULL, &ans),
-                     200);
+    assert_int_equal(
+        call("PUT", "/api/v1/subscribers/alice", "{\"password\": \"secret one\"}", NULL, &ans),
+        200);
     assert_int_equal(ans.op, API_OP_AUTH);
     assert_int_equal(ans.auth_op->kind, API_AUTH_SUB_PUT);
     assert_string_equal(ans.auth_op->user, "alice");
@@ -38,9 +38,9 @@ static void test_put_hashes_the_password_for_the_served_realm(void **state) {
     assert_string_equal(ans.auth_op->ha1_md5, want);
     assert_int_equal(strlen(ans.auth_op->ha1_sha256), 64);
     api_answer_fini(&ans);
-    assert_int_equal(call("PUT", "/api/v1/subscribers/bob@pbx.example.com",
-                          "{\"password\": \"x\"}", NULL, &ans),
-                     200);
+    assert_int_equal(
+        call("PUT", "/api/v1/subscribers/bob@pbx.example.com", "{\"password\": \"x\"}", NULL, &ans),
+        200);
     assert_string_equal(ans.auth_op->realm, "pbx.example.com");
     api_answer_fini(&ans);
 }
@@ -48,8 +48,13 @@ static void test_put_hashes_the_password_for_the_served_realm(void **state) {
 static void test_bad_bodies_and_names_are_400(void **state) {
     (void)state;
     struct api_answer ans;
-    const char *bodies[] = {"", "{}", "[]", "{\"password\": \"\"}", "{\"password\": 5}",
-                            "{\"password\": \"a\", \"x\": 1}", "{\"password\": \"a\\u0000b\"}",
+    const char *bodies[] = {"",
+                            "{}",
+                            "[]",
+                            "{\"password\": \"\"}",
+                            "{\"password\": 5}",
+                            "{\"password\": \"a\", \"x\": 1}",
+                            "{\"password\": \"a\\u0000b\"}",
                             "not json"};
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
         assert_int_equal(call("PUT", "/api/v1/subscribers/alice", bodies[i], NULL, &ans), 400);
@@ -57,7 +62,8 @@ static void test_bad_bodies_and_names_are_400(void **state) {
         api_answer_fini(&ans);
     }
     const char *names[] = {"/api/v1/subscribers/a{b}", "/api/v1/subscribers/a b",
-                           "/api/v1/subscribers/@x", "/api/v1/subscribers/a@", "/api/v1/subscribers/a@b@c"};
+                           "/api/v1/subscribers/@x", "/api/v1/subscribers/a@",
+                           "/api/v1/subscribers/a@b@c"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         assert_int_equal(call("GET", names[i], NULL, NULL, &ans), 400);
         api_answer_fini(&ans);

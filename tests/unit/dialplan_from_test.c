@@ -42,8 +42,9 @@ static void test_from_selects_the_route_by_caller(void **state) {
 
 static void test_bad_from_names_its_path(void **state) {
     (void)state;
-    static const char bad[] = "{\"routes\": [{\"id\": \"r\", \"pattern\": \"*\", \"from\": \"carrier\","
-                              " \"actions\": [{\"type\": \"hangup\"}]}]}";
+    static const char bad[] =
+        "{\"routes\": [{\"id\": \"r\", \"pattern\": \"*\", \"from\": \"carrier\","
+        " \"actions\": [{\"type\": \"hangup\"}]}]}";
     assert_null(dialplan_parse(bad, strlen(bad), no_gateway, NULL, err, sizeof err));
     assert_non_null(strstr(err, "routes[0].from"));
     static const char num[] = "{\"routes\": [{\"id\": \"r\", \"pattern\": \"*\", \"from\": 1,"

@@ -18,9 +18,9 @@ static const uint8_t secret[] = "0123456789abcdef0123456789abcdef";
 static void test_rfc7616_md5_vector(void **state) {
     (void)state;
     char ha1[DIGEST_HEX_MAX], resp[DIGEST_HEX_MAX];
-    assert_int_equal(
-        digest_ha1(DIGEST_MD5, "Mufasa", "http-auth@example.org", "Circle of Life", ha1, sizeof ha1),
-        0);
+    assert_int_equal(digest_ha1(DIGEST_MD5, "Mufasa", "http-auth@example.org", "Circle of Life",
+                                ha1, sizeof ha1),
+                     0);
     assert_string_equal(ha1, "3d78807defe7de2157e2b0b6573a855f");
     assert_int_equal(digest_response(DIGEST_MD5, ha1, RFC7616_NONCE, "00000001", RFC7616_CNONCE,
                                      "auth", "GET", "/dir/index.html", resp, sizeof resp),
@@ -31,13 +31,12 @@ static void test_rfc7616_md5_vector(void **state) {
 static void test_rfc7616_sha256_vector(void **state) {
     (void)state;
     char ha1[DIGEST_HEX_MAX], resp[DIGEST_HEX_MAX];
-    assert_int_equal(digest_ha1(DIGEST_SHA256, "Mufasa", "http-auth@example.org",
-                                "Circle of Life", ha1, sizeof ha1),
+    assert_int_equal(digest_ha1(DIGEST_SHA256, "Mufasa", "http-auth@example.org", "Circle of Life",
+                                ha1, sizeof ha1),
                      0);
     assert_string_equal(ha1, "7987c64c30e25f1b74be53f966b49b90f2808aa92faf9a00262392d7b4794232");
-    assert_int_equal(digest_response(DIGEST_SHA256, ha1, RFC7616_NONCE, "00000001",
-                                     RFC7616_CNONCE, "auth", "GET", "/dir/index.html", resp,
-                                     sizeof resp),
+    assert_int_equal(digest_response(DIGEST_SHA256, ha1, RFC7616_NONCE, "00000001", RFC7616_CNONCE,
+                                     "auth", "GET", "/dir/index.html", resp, sizeof resp),
                      0);
     assert_string_equal(resp, "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1");
 }

@@ -30,9 +30,8 @@ static void test_addresses_and_ranges_match(void **state) {
     (void)state;
     struct netacl acl;
     char why[128];
-    assert_int_equal(netacl_parse("192.0.2.10, 198.51.100.0/24 2001:db8::/32", &acl, why,
-                                  sizeof why),
-                     0);
+    assert_int_equal(
+        netacl_parse("192.0.2.10, 198.51.100.0/24 2001:db8::/32", &acl, why, sizeof why), 0);
     assert_int_equal(acl.n, 3);
     assert_true(in(&acl, "192.0.2.10"));
     assert_false(in(&acl, "192.0.2.11"));
@@ -58,8 +57,7 @@ static void test_bad_entries_are_named(void **state) {
     (void)state;
     struct netacl acl;
     char why[128];
-    assert_int_equal(netacl_parse("192.0.2.1 gateway.example.com", &acl, why, sizeof why),
-                     -EINVAL);
+    assert_int_equal(netacl_parse("192.0.2.1 gateway.example.com", &acl, why, sizeof why), -EINVAL);
     assert_non_null(strstr(why, "gateway.example.com"));
     assert_int_equal(netacl_parse("192.0.2.0/33", &acl, why, sizeof why), -EINVAL);
     assert_non_null(strstr(why, "192.0.2.0/33"));
