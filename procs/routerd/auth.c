@@ -353,9 +353,12 @@ static void secret_cb(redisAsyncContext *ac, void *rep, void *priv) {
     a->loading = false;
     if (!a->stopping && reply_ && reply_->type == REDIS_REPLY_STRING && reply_->len >= 32 &&
         reply_->len <= AUTH_SECRET_MAX) {
+        if (a->secret_len && (a->secret_len != reply_->len ||
+                              memcmp(a->secret, reply_->str, reply_->len) != 0))
+            log_warn("the nonce secret in Redis changed: nonces made before get a new challenge");
         memcpy(a->secret, reply_->str, reply_->len);
         a->secret_len = reply_->len;
-        log_info("digest nonce secret read from Redis");
+        log_debug("digest nonce secret read from Redis");
     } else if (!a->stopping) {
         log_ratelimited(LOG_WARN, "cannot read the nonce secret from Redis: %s",
                         reply_ && reply_->type == REDIS_REPLY_ERROR ? reply_->str : "no answer");
@@ -371,14 +374,25 @@ static void set_cb(redisAsyncContext *ac, void *rep, void *priv) {
     maybe_free(a);
 }
 
-/* SET NX a random secret, then read the one that won (ours or another routerd's). */
+/* SET NX our secret (a random one before we have any), then read the one that won: ours
+ * or another routerd's. Done at every connection to Redis, so a Redis that lost its data
+ * gets back the secret the running instances share rather than a new one from the next
+ * routerd that starts. */
 static void secret_load(auth_t *a) {
     redisAsyncContext *ac = rds_context(a->w->redis);
     char fresh[65];
-    if (a->secret_len || a->loading || a->stopping || !ac ||
-        sb_random_hex(fresh, sizeof fresh, 32) < 0)
+    if (a->loading || a->stopping || !ac)
         return;
-    if (redisAsyncCommand(ac, set_cb, a, "SET %s %s NX", SB_KEY_AUTH_SECRET, fresh) != REDIS_OK)
+    const char *offer = fresh;
+    size_t offer_len = 64;
+    if (a->secret_len) {
+        offer = (const char *)a->secret;
+        offer_len = a->secret_len;
+    } else if (sb_random_hex(fresh, sizeof fresh, 32) < 0) {
+        return;
+    }
+    if (redisAsyncCommand(ac, set_cb, a, "SET %s %b NX", SB_KEY_AUTH_SECRET, offer, offer_len) !=
+        REDIS_OK)
         return;
     a->pending++;
     if (redisAsyncCommand(ac, secret_cb, a, "GET %s", SB_KEY_AUTH_SECRET) != REDIS_OK)

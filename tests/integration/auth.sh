@@ -173,4 +173,13 @@ check_eq "the caller got 407, then the call" "100 407 100 180 200 200" "$(msgs a
 check "the callee saw the whole call" wait_pid "$CALLEE_PID"
 check "the callee never sees the caller's credentials" bash -c "! grep -qi authorization '$SB_OUT/auth-callee.msg'"
 
+# ---- a Redis that lost the nonce secret gets the shared one back ----
+secret=$(R get 'sb:auth:{secret}')
+R del 'sb:auth:{secret}' >/dev/null
+R client kill type normal >/dev/null # every routerd reconnects and offers its secret again
+secret_back() { [ "$(R get 'sb:auth:{secret}')" = "$secret" ]; }
+check "after Redis lost it, routerd puts the same nonce secret back" wait_until 5 secret_back
+wait_sip_ready
+check_eq "and a REGISTER authenticates as before" 200 "$(nth 2 "$(D register --alg MD5 --password 'secret one')")"
+
 finish
