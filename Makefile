@@ -26,7 +26,7 @@ GEN_H   := $(GEN_C:.c=.h) $(BUILD)/gen/proto/envelope_send.h
 LIB_SRC := $(wildcard lib/*.c shm/*.c proto/*.c)
 LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(GEN_C:.c=.o)
 ROLES   := sipd routerd dialogd mediad apid
-MASTER_SRC := $(filter-out master/switchboard.c,$(wildcard master/*.c))
+MASTER_SRC := $(filter-out master/switchboard.c master/users.c,$(wildcard master/*.c))
 # Non-main modules of master and the workers, for the unit tests to link.
 MOD_SRC := $(filter-out %/main.c master/switchboard.c,$(wildcard master/*.c procs/*/*.c))
 MOD_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(MOD_SRC))
@@ -71,7 +71,7 @@ $(BUILD)/bin/master: $(patsubst %.c,$(BUILD)/obj/%.o,$(MASTER_SRC)) $(BUILD)/obj
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bin/switchboard: $(BUILD)/obj/master/switchboard.o $(BUILD)/obj/master/runtime.o $(BUILD)/obj/master/preflight.o $(BUILD)/obj/procs/routerd/dialplan.o $(BUILD)/lib/libsb.a
+$(BUILD)/bin/switchboard: $(BUILD)/obj/master/switchboard.o $(BUILD)/obj/master/users.o $(BUILD)/obj/master/runtime.o $(BUILD)/obj/master/preflight.o $(BUILD)/obj/procs/routerd/dialplan.o $(BUILD)/lib/libsb.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -81,6 +81,19 @@
     X(register_max_expires, CFG_T_INT, "7200", "Longest expiry granted; longer is cut")    \
     X(register_timeout, CFG_T_TIME, "2s",                                                  \
       "How long sipd waits for routerd (and routerd for Redis) before answering 503") \
+    /* SIP digest authentication, trusted peers and bans (docs/security.md) */              \
+    X(sip_auth, CFG_T_BOOL, "yes",                                                         \
+      "Challenge REGISTER (401) and out-of-dialog INVITE (407) with digest authentication") \
+    X(sip_auth_algorithms, CFG_T_STR, "SHA-256 MD5",                                       \
+      "Digest algorithms offered in each challenge, in order: SHA-256, MD5")              \
+    X(sip_auth_nonce_ttl, CFG_T_TIME, "300s",                                              \
+      "How long a nonce is good; a correct answer with an older one gets stale=true")     \
+    X(sip_trusted_peers, CFG_T_STR, "",                                                    \
+      "Addresses and CIDR ranges whose requests skip authentication (gateways, trunks)")  \
+    X(sip_auth_ban_failures, CFG_T_INT, "10",                                              \
+      "Failed authentications from one address within sip_auth_ban_window that ban it; 0: never") \
+    X(sip_auth_ban_window, CFG_T_TIME, "60s", "Window in which failed authentications are counted") \
+    X(sip_auth_ban_time, CFG_T_TIME, "600s", "How long a banned address stays banned")      \
     X(media_address, CFG_T_STR, "",                                                        \
       "Media interfaces [NAME/]LOCAL[!PUBLIC] (IPv4/IPv6); empty: each call's signaling address")          \
     X(media_timeout, CFG_T_TIME, "60s",                                                    \

@@ -11,6 +11,11 @@
  *     sb:dlg:{Call-ID}   hash: a call's record, by its A-leg Call-ID (dialogd)
  *     sb:dlgb:{Call-ID}  string: a B-leg Call-ID -> its call's A-leg Call-ID (dialogd)
  *     sb:events          the Pub/Sub channel of registration and call events
+ *     sb:sub:{USER@REALM} hash: a subscriber's ha1_md5, ha1_sha256 (docs/security.md)
+ *     sb:auth:{secret}   string: the nonce secret every routerd of every node shares
+ *     sb:nc:{NONCE}      string: the highest nonce-count seen with a nonce (routerd)
+ *     sb:authfail:{ADDR} string: failed authentications from ADDR in the ban window
+ *     sb:ban:{ADDR}      string: ADDR is banned (value: when, ms) until the key expires
  * OWNERSHIP
  *   sb_key writes into the caller's buffer.
  * ERRORS
@@ -28,11 +33,18 @@
 #define SB_KEY_DLG "sb:dlg:"
 #define SB_KEY_DLGB "sb:dlgb:"
 #define SB_EVENTS_CHANNEL "sb:events"
+#define SB_KEY_SUB "sb:sub:"
+#define SB_KEY_AUTH_SECRET "sb:auth:{secret}"
+#define SB_KEY_NC "sb:nc:"
+#define SB_KEY_AUTHFAIL "sb:authfail:"
+#define SB_KEY_BAN "sb:ban:"
 
 /* SCAN patterns over every key of a kind. */
 #define SB_KEY_REG_ALL SB_KEY_REG "*"
 #define SB_KEY_REGEXP_ALL SB_KEY_REGEXP "*"
 #define SB_KEY_DLG_ALL SB_KEY_DLG "*"
+#define SB_KEY_SUB_ALL SB_KEY_SUB "*"
+#define SB_KEY_BAN_ALL SB_KEY_BAN "*"
 
 /* prefix{id} into out: 0, or -ENAMETOOLONG. */
 static inline int sb_key(char *out, size_t cap, const char *prefix, const char *id) {

@@ -20,11 +20,13 @@ static const struct {
     enum sb_role role;
     const char *rules;
 } role_rules[] = {
-    {SB_ROLE_routerd, "~" SB_KEY_REG "* ~" SB_KEY_REGEXP "* &" SB_EVENTS_CHANNEL
+    {SB_ROLE_routerd, "~" SB_KEY_REG "* ~" SB_KEY_REGEXP "* %R~" SB_KEY_SUB "* ~" SB_KEY_AUTH_SECRET
+                      " ~" SB_KEY_NC "* ~" SB_KEY_AUTHFAIL "* ~" SB_KEY_BAN "* &" SB_EVENTS_CHANNEL
                       " +@read +@write +@scripting +@pubsub +@connection +time -@dangerous"},
     {SB_ROLE_dialogd, "~" SB_KEY_DLG "* ~" SB_KEY_DLGB "* &" SB_EVENTS_CHANNEL
                       " +@read +@write +@transaction +@pubsub +@connection +time -@dangerous"},
-    {SB_ROLE_apid, "%R~sb:* ~" SB_KEY_REG "* ~" SB_KEY_REGEXP "* &" SB_EVENTS_CHANNEL
+    {SB_ROLE_apid, "%R~sb:* ~" SB_KEY_REG "* ~" SB_KEY_REGEXP "* ~" SB_KEY_SUB "* ~" SB_KEY_BAN
+                   "* &" SB_EVENTS_CHANNEL
                    " +@read +@write +@scripting +@pubsub +@connection +time -@dangerous"},
 };
 
@@ -120,6 +122,10 @@ int redisacl_credentials(const cfg_t *cfg, enum sb_role role, struct rds_auth *a
     const char *name = sb_role_info(role)->name;
     snprintf(auth->user, sizeof auth->user, "sb-%s", name);
     return secret_read(cfg, name, auth->password, sizeof auth->password, err, errlen);
+}
+
+int redisacl_admin_password(const cfg_t *cfg, char *pw, size_t cap, char *err, size_t errlen) {
+    return secret_read(cfg, "admin", pw, cap, err, errlen);
 }
 
 /* "#" and the SHA-256 of pw in hex: how an ACL file names a password without holding it */

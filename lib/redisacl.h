@@ -36,6 +36,8 @@
 /* Fills auth with role's user and password (empty user when redis_acl = no). */
 int redisacl_credentials(const cfg_t *cfg, enum sb_role role, struct rds_auth *auth,
                          char *err, size_t errlen);
+/* The default (admin) user's password (redis_acl = yes): for the operator's commands. */
+int redisacl_admin_password(const cfg_t *cfg, char *pw, size_t cap, char *err, size_t errlen);
 /* Creates secret_directory (0700) and any missing password (0600), when redis_acl = yes. */
 int redisacl_prepare_secrets(const cfg_t *cfg, char *err, size_t errlen);
 /* master: redisacl_prepare_secrets, then writes the ACL file of the

@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "digest.h"
+#include "netacl.h"
 #include "privs.h"
 #include "procs/routerd/dialplan.h"
 #include "redis.h"
@@ -160,6 +162,16 @@ int preflight_check(const cfg_t *cfg, preflight_report_fn report, void *arg) {
     const char *gateways = cfg_str(cfg, CFG_dialplan_gateways);
     if (res_gateways_check(gateways, err, sizeof err) < 0)
         problem(&pf, "%s: %s", where(&pf, CFG_dialplan_gateways, at, sizeof at), err);
+    /* digest authentication (docs/security.md) */
+    enum digest_alg algs[DIGEST_MAX_ALGS];
+    if (digest_algs_parse(cfg_str(cfg, CFG_sip_auth_algorithms), algs) < 0)
+        problem(&pf, "%s: '%s': expected SHA-256 and/or MD5, each once",
+                where(&pf, CFG_sip_auth_algorithms, at, sizeof at),
+                cfg_str(cfg, CFG_sip_auth_algorithms));
+    struct netacl *trusted = malloc(sizeof *trusted);
+    if (trusted && netacl_parse(cfg_str(cfg, CFG_sip_trusted_peers), trusted, err, sizeof err) < 0)
+        problem(&pf, "%s: %s", where(&pf, CFG_sip_trusted_peers, at, sizeof at), err);
+    free(trusted);
 
     const char *audio = cfg_str(cfg, CFG_audio_path);
     int audio_fd = res_dir_open(audio);

@@ -1,6 +1,7 @@
 /*
  * switchboard - the operator's command, like postfix(1).
  *   switchboard [-c CONFDIR] start|stop|reload|status|check
+ *   switchboard [-c CONFDIR] user add USER [PASSWORD|-] [--domain D] | user del USER | user list
  * CONFDIR defaults to $SWITCHBOARD_CONFIG_DIR, then /etc/switchboard.
  *   check   validates main.cf and master.cf, and what the workers will load from them
  *           (preflight.h: the dialplan, audio files, addresses, readable by
@@ -17,6 +18,7 @@
  *   api-token  prints the admin API's bearer token: main.cf api_token when set, else the
  *           one of api_token_file (made now when missing; only its owner, root, can read it)
  *   redis-acl  prints the Redis ACL users of the roles (redisacl.h), for an external Redis
+ *   user    the SIP subscribers of digest authentication, in Redis (users.h)
  */
 #include <errno.h>
 #include <libgen.h>
@@ -37,12 +39,14 @@
 #include "redisacl.h"
 #include "runtime.h"
 #include "shm.h"
+#include "users.h"
 
 #define POLL_US 5000
 
 static void usage(void) {
     fprintf(stderr, "usage: switchboard [-c CONFDIR] start|stop|reload|status|check|api-token|"
-                    "redis-acl\n");
+                    "redis-acl\n"
+                    "       switchboard [-c CONFDIR] user add|del|list ...\n");
     exit(2);
 }
 
@@ -316,13 +320,13 @@ int main(int argc, char **argv) {
     int opt;
     if (!confdir)
         confdir = "/etc/switchboard";
-    while ((opt = getopt(argc, argv, "c:")) != -1) {
+    while ((opt = getopt(argc, argv, "+c:")) != -1) {
         if (opt == 'c')
             confdir = optarg;
         else
             usage();
     }
-    if (optind + 1 != argc)
+    if (optind >= argc || (optind + 1 != argc && strcmp(argv[optind], "user") != 0))
         usage();
     const char *cmd = argv[optind];
     if (!realpath(confdir, real)) {
@@ -333,18 +337,20 @@ int main(int argc, char **argv) {
     mcf_t *mcf;
     if (strcmp(cmd, "start") && strcmp(cmd, "stop") && strcmp(cmd, "reload") &&
         strcmp(cmd, "status") && strcmp(cmd, "check") && strcmp(cmd, "api-token") &&
-        strcmp(cmd, "redis-acl"))
+        strcmp(cmd, "redis-acl") && strcmp(cmd, "user"))
         usage();
     int rc = 0;
     if (strcmp(cmd, "redis-acl") == 0)
         return cmd_redis_acl(real);
-    if (strcmp(cmd, "api-token") == 0) {
+    if (strcmp(cmd, "api-token") == 0 || strcmp(cmd, "user") == 0) {
         char err[1024];
         if (!(cfg = cfg_load(real, err, sizeof err))) {
             fprintf(stderr, "switchboard: %s\n", err);
             return 1;
         }
-        rc = cmd_api_token(cfg);
+        /* user: only main.cf (redis_address, sip_domains, secret_directory) */
+        rc = strcmp(cmd, "user") == 0 ? users_main(cfg, argc - optind - 1, argv + optind + 1)
+                                      : cmd_api_token(cfg);
         cfg_free(cfg);
         return rc;
     }

@@ -31,8 +31,11 @@ make_confdir() {
       -e "s/^sip_listen_tcp = .*/sip_listen_tcp = 127.0.0.1:$SIP_PORT/" \
       -e "s/^api_listen = .*/api_listen = 127.0.0.1:$API_PORT/" \
       -e "s/^drain_timeout = .*/drain_timeout = 2s/" \
+      -e "s/^sip_auth = .*/sip_auth = no/" \
       "$src/main.cf" >"$dir/main.cf"
   echo "daemon_directory = $bin" >>"$dir/main.cf"
+  # digest authentication off: the tests that need it (auth.sh) set sip_auth = yes
+  grep -q '^sip_auth = ' "$dir/main.cf" || echo "sip_auth = no" >>"$dir/main.cf"
   # the Redis admin password master would generate, made here so that redis-cli can use
   # it (REDISCLI_AUTH); one per shell, so every CONFDIR of a test shares it
   : "${SB_REDIS_ADMIN:=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}"

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api_auth.h"
 #include "api_gate.h"
 #include "api_metrics.h"
 #include "api_views.h"
@@ -224,8 +225,11 @@ int api_handle(const struct api_env *env, const struct api_request *req, struct 
     bool reg_item = !ep && api_has_prefix(url, path_len, API_REG_PREFIX);
     bool dlg_item = !ep && api_has_prefix(url, path_len, API_DLG_PREFIX);
     bool drain_item = !ep && api_has_prefix(url, path_len, API_RTP_PREFIX);
-    if (!ep && !reg_item && !dlg_item && !drain_item)
+    bool auth_item = !ep && api_auth_path(url, path_len);
+    if (!ep && !reg_item && !dlg_item && !drain_item && !auth_item)
         return api_answer_error(ans, 404, NULL);
+    if (auth_item)
+        return api_auth_handle(env, req, path_len, ans);
     if (reg_item)
         return api_reg_delete(env, req, url + rp, path_len - rp, ans);
     if (dlg_item) {
@@ -280,7 +284,9 @@ void api_answer_fini(struct api_answer *ans) {
     free(ans->contact);
     free(ans->call_id);
     free(ans->cors_origin);
+    free(ans->auth_op);
     ans->body = ans->aor = ans->contact = ans->call_id = ans->cors_origin = NULL;
+    ans->auth_op = NULL;
 }
 
 int api_route(const struct api_env *env, const char *method, const char *url, uint64_t body_len,

@@ -51,6 +51,7 @@ enum api_op {
     API_OP_DRAIN_START,  /* drain mediad instance, aggressive or not */
     API_OP_DRAIN_CANCEL, /* end the drain of mediad instance */
     API_OP_DIALPLAN_RELOAD, /* every routerd reads dialplan.json again */
+    API_OP_AUTH,       /* subscribers and bans in Redis (api_auth.h): auth_op */
 };
 
 struct api_answer {
@@ -62,6 +63,7 @@ struct api_answer {
     enum api_op op;
     char *aor;     /* API_OP_REG_DELETE: malloc'd */
     char *contact; /* API_OP_REG_DELETE: malloc'd, or NULL for every binding */
+    struct api_auth_op *auth_op; /* API_OP_AUTH: malloc'd */
     char *call_id; /* API_OP_DLG_GET, API_OP_DLG_HANGUP: malloc'd */
     int instance;  /* API_OP_DRAIN_*: the mediad instance */
     bool aggressive; /* API_OP_DRAIN_START: mode=aggressive */

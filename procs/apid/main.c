@@ -18,6 +18,7 @@
 #include "api.h"
 #include "api_gate.h"
 #include "apitoken.h"
+#include "authstore.h"
 #include "api_views.h"
 #include "cfg.h"
 #include "clock.h"
@@ -40,6 +41,7 @@ struct apid {
     http_server_t *http;
     events_t *events;
     regstore_t *regs;
+    authstore_t *auth; /* subscribers and bans */
     ctl_t *ctl;
     char csp[2048]; /* the dashboard's policy, made per page from api_peers */
     char file_token[APITOK_MAX + 1]; /* api_token_file's token, read at start; "" none */
@@ -265,6 +267,9 @@ static void apid_handle(void *arg, const struct http_request *req, struct http_r
     case API_OP_DIALPLAN_RELOAD:
         ctl_dialplan_reload(a->ctl, req->call, resp);
         break;
+    case API_OP_AUTH:
+        authstore_run(a->auth, ans.auth_op, req->call, resp);
+        break;
     }
     if (ans.op != API_OP_FILE) {
         if (!resp->content_type && resp->status != 204)
@@ -304,7 +309,8 @@ static int apid_init(worker_t *w) {
         log_fatal("no listening socket from master (descriptor http0): check api_listen");
     struct apid *a = w->role_ctx; /* made by apid_init_privileged */
     w->role_ctx = NULL;            /* until every field is set */
-    if (!a || !w->redis || !(a->regs = regstore_new(w->redis)))
+    if (!a || !w->redis || !(a->regs = regstore_new(w->redis)) ||
+        !(a->auth = authstore_new(w->redis)))
         log_fatal("out of memory");
     apid_read_token(a);
     apid_gate_update(a);
@@ -406,6 +412,7 @@ static void apid_stop(worker_t *w) {
     /* Detach first, then stop the server: its on_close callbacks then touch only the
      * records of their own calls. w->redis is closed after this (pending replies: NULL). */
     regstore_free(a->regs);
+    authstore_free(a->auth);
     ctl_free(a->ctl);
     events_close(a->events);
     if (a->http)

@@ -519,6 +519,8 @@ void dial_on_invite(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     rq.caller_id = c->caller_id;
     rq.caller_name = a->remote_display;
     rq.domain = m->ruri_host;
+    rq.source_trusted = in->source_trusted; /* the dialplan's "from" */
+    rq.auth_user = in->auth_user;
     Sb__Envelope env = ipc_envelope_route_request(&rq);
     if (!call_request(b, c, b->io.pick(b->io.arg, SB_ROLE_routerd, c->id), &env,
                       DIAL_ROUTE_TIMEOUT_MS, route_answered, NULL, NULL))

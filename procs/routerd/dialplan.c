@@ -198,6 +198,21 @@ static bool parse_route(json_t *r, const char *path, struct dp_route *out,
         }
         out->enabled = json_is_true(v);
     }
+    out->from = DP_FROM_ANY;
+    v = json_object_get(r, "from");
+    if (v) {
+        const char *f = json_is_string(v) ? json_string_value(v) : "";
+        if (strcmp(f, "any") == 0)
+            out->from = DP_FROM_ANY;
+        else if (strcmp(f, "trusted") == 0)
+            out->from = DP_FROM_TRUSTED;
+        else if (strcmp(f, "authenticated") == 0)
+            out->from = DP_FROM_AUTHENTICATED;
+        else {
+            fail(err, errlen, "%s.from: must be \"any\", \"trusted\" or \"authenticated\"", path);
+            return false;
+        }
+    }
     json_t *actions = json_object_get(r, "actions");
     if (!json_is_array(actions) || json_array_size(actions) == 0) {
         fail(err, errlen, "%s.actions: must be an array of at least one action", path);
@@ -319,11 +334,14 @@ dialplan_t *dialplan_load_at(int dirfd, const char *path, dialplan_gateway_fn ga
     return dp;
 }
 
-const struct dp_route *dialplan_match(const dialplan_t *dp, const char *destination) {
+const struct dp_route *dialplan_match(const dialplan_t *dp, const char *destination,
+                                      enum dp_from caller) {
     if (!dp || !destination)
         return NULL;
     for (size_t i = 0; i < dp->nroutes; i++)
-        if (dp->routes[i].enabled && fnmatch(dp->routes[i].pattern, destination, 0) == 0)
+        if (dp->routes[i].enabled &&
+            (dp->routes[i].from == DP_FROM_ANY || dp->routes[i].from == caller) &&
+            fnmatch(dp->routes[i].pattern, destination, 0) == 0)
             return &dp->routes[i];
     return NULL;
 }

@@ -5,7 +5,10 @@
  *   dialplan_parse reads the prototype's JSON unchanged: `version`, `routes[]` of `id`
  *   (required, unique), `name`, `pattern` (required: a glob on the dialed user part,
  *   fnmatch(3) rules: `500`, `1*`, `*500`, `*`), `priority` (lower first, default 100),
- *   `enabled` (default true) and `actions[]` (required, at least one) of
+ *   `enabled` (default true), `from` (who the route serves: `any`, the default,
+ *   `trusted` for sip_trusted_peers only, `authenticated` for subscribers only, so a
+ *   gateway route can be kept from callers who came in from a trunk) and `actions[]`
+ *   (required, at least one) of
  *   `{"type": "play_audio" | "dial" | "hangup", "params": {...}}`: play_audio needs
  *   `file` (relative to audio_path, no `..`), dial needs `target` (`user/NAME`,
  *   `user/NAME@DOMAIN` whose DOMAIN, unless it holds a variable, is a host name or
@@ -15,9 +18,9 @@
  *   (`routes[2].actions[0].params.timeout: ...`) or the line and column of a syntax
  *   error. Unknown keys are ignored (the prototype's tooling may add its own).
  *   dialplan_match gives the first enabled route of lowest priority (file order among
- *   equals) whose pattern matches. dialplan_expand substitutes `${destination}`,
- *   `${caller_id}`, `${caller_name}` and `${call_id}`. Never does I/O but
- *   dialplan_load's read of the file; never logs.
+ *   equals) whose pattern matches and whose `from` serves the caller. dialplan_expand
+ *   substitutes `${destination}`, `${caller_id}`, `${caller_name}` and `${call_id}`.
+ *   Never does I/O but dialplan_load's read of the file; never logs.
  * OWNERSHIP
  *   A dialplan_t owns all its strings; routes and actions returned point into it and
  *   live until dialplan_free.
@@ -45,10 +48,15 @@ struct dp_action {
     char *reason; /* hangup */
 };
 
+/* Who a route serves ("from"): anyone, trusted peers only, authenticated subscribers
+ * only; and who a call comes from (DP_FROM_ANY: neither, sip_auth off). */
+enum dp_from { DP_FROM_ANY, DP_FROM_TRUSTED, DP_FROM_AUTHENTICATED };
+
 struct dp_route {
     char *id, *name, *pattern;
     int priority;
     bool enabled;
+    enum dp_from from;
     struct dp_action *actions;
     size_t nactions;
 };
@@ -73,7 +81,11 @@ dialplan_t *dialplan_load_at(int dirfd, const char *path, dialplan_gateway_fn ga
                              char *err, size_t errlen);
 void dialplan_free(dialplan_t *dp);
 
-const struct dp_route *dialplan_match(const dialplan_t *dp, const char *destination);
+/* The first route for destination that serves a caller of kind caller (a route "from"
+ * trusted or authenticated serves only that kind; a caller that is both, trusted and
+ * authenticated, counts as trusted). */
+const struct dp_route *dialplan_match(const dialplan_t *dp, const char *destination,
+                                      enum dp_from caller);
 
 struct dp_vars {
     const char *destination, *caller_id, *caller_name, *call_id;

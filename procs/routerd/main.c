@@ -2,13 +2,15 @@
  * routerd - registrar and location service (RFC 3261 10.3), bindings in Redis
  * (registrar.h), and call routing by the dialplan (router.h).
  * The worker skeleton (lib/worker.h) runs the lifecycle; this file is the ops table:
- * RegisterRequest and LocationRequest go to the registrar, RouteRequest to the router
+ * RegisterRequest and LocationRequest go to the registrar, AuthRequest to auth (digest
+ * authentication, auth.h), RouteRequest to the router
  * (which asks the registrar for the first dial's location),
  * a reload re-reads the dialplan, everything else is the
  * skeleton's (Ping, Hello, an Error for the rest).
  */
 #include <stdio.h>
 
+#include "auth.h"
 #include "registrar.h"
 #include "resources.h"
 #include "router.h"
@@ -17,6 +19,7 @@
 struct routerd {
     registrar_t *registrar;
     router_t *router;
+    auth_t *auth;
 };
 
 static int dialplan_dir = -1; /* dialplan_path's directory, opened while privileged */
@@ -36,6 +39,9 @@ static int routerd_init(worker_t *w) {
     rd.router = rd.registrar ? router_new(w, rd.registrar, dialplan_dir) : NULL;
     dialplan_dir = -1; /* the router's now */
     if (!rd.router)
+        return -1;
+    rd.auth = auth_new(w);
+    if (!rd.auth)
         return -1;
     w->role_ctx = &rd;
     return 0;
@@ -63,6 +69,9 @@ static bool routerd_on_envelope(worker_t *w, ipc_chan_t *ch, Sb__Envelope *env) 
     case SB__ENVELOPE__BODY_ROUTE_REQUEST:
         router_route(rd->router, ch, env);
         return true;
+    case SB__ENVELOPE__BODY_AUTH_REQUEST:
+        auth_check(rd->auth, ch, env);
+        return true;
     case SB__ENVELOPE__BODY_DIALPLAN_RELOAD:
         router_reload_request(rd->router, ch, env);
         return true;
@@ -73,8 +82,10 @@ static bool routerd_on_envelope(worker_t *w, ipc_chan_t *ch, Sb__Envelope *env) 
 
 static void routerd_redis_state(worker_t *w, bool up) {
     struct routerd *rd = w->role_ctx;
-    if (rd)
+    if (rd) {
         registrar_redis_state(rd->registrar, up);
+        auth_redis_state(rd->auth, up);
+    }
 }
 
 static void routerd_reload(worker_t *w, const cfg_t *old) {
@@ -96,6 +107,7 @@ static void routerd_stop(worker_t *w) {
     struct routerd *rd = w->role_ctx;
     if (rd) {
         registrar_stop(rd->registrar); /* frees itself once Redis has called back */
+        auth_stop(rd->auth);           /* likewise */
         router_free(rd->router);
     }
     w->role_ctx = NULL;
@@ -103,8 +115,10 @@ static void routerd_stop(worker_t *w) {
 
 static void routerd_peer_closed(worker_t *w, ipc_chan_t *ch) {
     struct routerd *rd = w->role_ctx;
-    if (rd)
+    if (rd) {
         registrar_peer_closed(rd->registrar, ch);
+        auth_peer_closed(rd->auth, ch);
+    }
 }
 
 static const struct worker_ops routerd_ops = {

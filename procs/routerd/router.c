@@ -280,7 +280,11 @@ void router_route(router_t *r, ipc_chan_t *ch, const Sb__Envelope *env) {
     Sb__RouteReply rep = SB__ROUTE_REPLY__INIT;
     if (!r->dp) {
         rep.status = 503;
-    } else if (!rq || !rq->destination || !(route = dialplan_match(r->dp, rq->destination))) {
+    } else if (!rq || !rq->destination ||
+               !(route = dialplan_match(r->dp, rq->destination,
+                                        rq->source_trusted                ? DP_FROM_TRUSTED
+                                        : rq->auth_user && *rq->auth_user ? DP_FROM_AUTHENTICATED
+                                                                          : DP_FROM_ANY))) {
         rep.status = 404;
     } else {
         struct route_answer *ans = answer_new(r, route, rq, env->request_id);

@@ -17,6 +17,7 @@
 #include "core_dialog.h"
 #include "core_int.h"
 #include "core_local.h"
+#include "core_auth.h"
 #include "core_register.h"
 #include "core_reply.h"
 #include "natping.h"
@@ -151,13 +152,20 @@ static void on_request_in(struct core *c, struct core_msg *cm) {
         return;
     }
     case SIPMSG_M_REGISTER:
-        core_register_relay(c, m, src, t);
+        if (core_auth_needed(c, m, src))
+            core_auth_start(c, m, src, t); /* the registrar once authenticated */
+        else
+            core_register_relay(c, m, src, t);
         return;
     case SIPMSG_M_INVITE: {
         /* RFC 3261 17.2.1: 100 Trying at once, then dialogd decides */
         static const char retry[] = "Retry-After: " CORE_RETRY_AFTER_NO_CALLS "\r\n";
         core_reply(c, t, 100, NULL, NULL, 0);
-        if (!core_dialog_request_in(c, m, src, t))
+        if (core_auth_needed(c, m, src)) {
+            core_auth_start(c, m, src, t); /* dialogd once authenticated */
+            return;
+        }
+        if (!core_dialog_request_in(c, m, src, t, NULL))
             core_reply(c, t, 503, "Call handling not available", retry, sizeof retry - 1);
         return;
     }
@@ -165,7 +173,7 @@ static void on_request_in(struct core *c, struct core_msg *cm) {
     case SIPMSG_M_UPDATE: /* RFC 3311: a new offer within a dialog */
     case SIPMSG_M_REFER:  /* RFC 3515: a transfer */
     case SIPMSG_M_INFO:   /* RFC 6086: relayed to the other leg */
-        if (!core_dialog_request_in(c, m, src, t))
+        if (!core_dialog_request_in(c, m, src, t, NULL))
             core_reply(c, t, 481, NULL, NULL, 0);
         return;
     default:
@@ -190,6 +198,10 @@ static void dispatch(struct core *c, const struct sipdest *src, const char *buf,
         /* a blocked source's requests are dropped before they cost a parse */
         if ((len < 4 || memcmp(buf, "SIP/", 4) != 0) && srclimit_blocked(&c->srclimit, &src->addr))
             return;
+    }
+    if (core_auth_banned(c, src)) { /* before any other work, parsing included */
+        shm_count(c->slot, SHM_C_sip_rx_dropped, 1);
+        return;
     }
     switch (sipmsg_parse(m, buf, len, src->transport == SIPDEST_TCP)) {
     case SIPMSG_RESPONSE:
@@ -370,6 +382,7 @@ static void apply_config(struct core *c, const struct core_config *cfg) {
 /* Frees the core's memory (its handles are closed or were never opened). */
 static void core_release(struct core *c) {
     buffers_free(c);
+    core_auth_free(c);
     free(c);
 }
 

@@ -49,6 +49,7 @@
 #include "advertise.h"
 #include "domains.h"
 #include "ipc.h"
+#include "netacl.h"
 #include "shm.h"
 #include "proto/envelope.pb-c.h"
 #include "sipdest.h"
@@ -67,6 +68,8 @@ struct core_config {
     const domains_t *domains;   /* the served domain (worker's, borrowed): AOR hosts */
     struct srclimit_config limits; /* sip_pike_*: request rates per source (srclimit.h) */
     size_t max_transactions;       /* sip_max_transactions: 0 no cap */
+    bool auth;                  /* sip_auth: digest authentication (core_auth.h) */
+    struct netacl trusted;      /* sip_trusted_peers: never challenged */
 };
 
 /* How the core reaches other processes; each returns a borrowed channel or NULL when

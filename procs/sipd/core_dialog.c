@@ -46,7 +46,7 @@ static bool to_proto(struct core *c, const sipmsg_t *m, Sb__SipMessage *msg) {
 
 /* SipRequestIn to dialogd on ch; false when it could not be sent. */
 static bool dialog_request(struct core *c, ipc_chan_t *ch, const sipmsg_t *m,
-                           const struct sipdest *src, uint64_t txn_id) {
+                           const struct sipdest *src, uint64_t txn_id, const char *auth_user) {
     Sb__SipMessage msg;
     Sb__SipPeer peer;
     struct core_peer_text txt;
@@ -57,6 +57,8 @@ static bool dialog_request(struct core *c, ipc_chan_t *ch, const sipmsg_t *m,
     in.txn_id = txn_id;
     in.source = &peer;
     in.msg = &msg;
+    in.source_trusted = netacl_match(&c->cfg.trusted, &src->addr.sa);
+    in.auth_user = (char *)(auth_user ? auth_user : "");
     int rc = ipc_send_sip_request_in(ch, &in);
     if (rc < 0)
         log_call_ratelimited(LOG_WARN, msg.call_id, "cannot pass a request to dialogd: %s",
@@ -360,7 +362,7 @@ void core_dialog_cancel_in(struct core *c, struct core_msg *cm, const char *key,
     if (invite->state != TXN_PROCEEDING && invite->state != TXN_TRYING)
         return;
     /* dialogd cancels its B-leg, then answers 487 itself; without it, 487 now */
-    if (!invite->tu || !dialog_request(c, invite->tu, m, src, invite->id))
+    if (!invite->tu || !dialog_request(c, invite->tu, m, src, invite->id, NULL))
         core_reply(c, invite, 487, NULL, NULL, 0);
 }
 
@@ -380,14 +382,14 @@ void core_dialog_ack_in(struct core *c, const sipmsg_t *m, const struct sipdest 
     if (!ch)
         ch = core_dialog_for(c, m->call_id);
     if (ch)
-        dialog_request(c, ch, m, src, id);
+        dialog_request(c, ch, m, src, id, NULL);
 }
 
 /* A request for dialogd: in the transaction t, answered when dialogd says. */
 bool core_dialog_request_in(struct core *c, const sipmsg_t *m, const struct sipdest *src,
-                            struct txn *t) {
+                            struct txn *t, const char *auth_user) {
     ipc_chan_t *ch = core_dialog_for(c, m->call_id);
-    if (!ch || !dialog_request(c, ch, m, src, t->id))
+    if (!ch || !dialog_request(c, ch, m, src, t->id, auth_user))
         return false;
     t->tu = ch;
     txn_guard(c->txns, t, t->invite ? CORE_INVITE_GUARD_MS : 32 * c->cfg.t1_ms);

@@ -48,8 +48,10 @@ struct txn *core_dialog_invite_of_flow(struct core *c, const sipmsg_t *m,
 void core_dialog_cancel_in(struct core *c, struct core_msg *cm, const char *key, size_t key_len);
 /* The ACK of a 2xx (RFC 3261 13.2.2.4). */
 void core_dialog_ack_in(struct core *c, const sipmsg_t *m, const struct sipdest *src);
-/* A request for dialogd in transaction t; false when no dialogd took it. */
+/* A request for dialogd in transaction t; false when no dialogd took it. auth_user: the
+ * subscriber digest authentication proved (core_auth), NULL none; whether src is a
+ * trusted peer is said too (SipRequestIn source_trusted). */
 bool core_dialog_request_in(struct core *c, const sipmsg_t *m, const struct sipdest *src,
-                            struct txn *t);
+                            struct txn *t, const char *auth_user);
 
 #endif

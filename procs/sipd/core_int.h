@@ -49,6 +49,7 @@ static inline const char *core_call_id(const sipmsg_t *m, char buf[LOG_CALL_ID_M
 }
 
 struct natping;
+struct core_bans;
 
 struct core {
     uv_loop_t *loop;
@@ -77,6 +78,7 @@ struct core {
     size_t key_cap, echo_cap, out_cap, extra_cap;
     struct natping *natping; /* keepalives of NATed bindings (natping.h) */
     struct srclimit srclimit; /* request rates per source, shared through shm */
+    struct core_bans *bans;  /* sources routerd said are banned (core_auth.h), NULL none */
     bool draining;
     void (*drained)(void *arg);
     void *drained_arg;

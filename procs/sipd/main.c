@@ -62,6 +62,11 @@ static bool config_from(const worker_t *w, struct core_config *cc, struct tcp_li
     tl->max_per_source = (size_t)cfg_int(w->cfg, CFG_sip_tcp_max_per_source);
     limits_from(w->cfg, cc);
     char why[300];
+    cc->auth = cfg_bool(w->cfg, CFG_sip_auth);
+    if (netacl_parse(cfg_str(w->cfg, CFG_sip_trusted_peers), &cc->trusted, why, sizeof why) < 0) {
+        snprintf(err, errlen, "%s: sip_trusted_peers: %s", cfg_file(w->cfg), why);
+        return false;
+    }
     if (advertise_parse(cfg_str(w->cfg, CFG_sip_advertise), &cc->advertise, why, sizeof why) < 0) {
         snprintf(err, errlen, "%s: sip_advertise: %s", cfg_file(w->cfg), why);
         return false;

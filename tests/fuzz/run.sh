@@ -33,6 +33,7 @@ CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -st
 SOURCES=(lib/cfg.c lib/mastercf.c lib/roles.c lib/log.c lib/ipc.c shm/shm.c procs/apid/api.c
          procs/apid/api_base.c procs/apid/api_views.c procs/apid/api_records.c
          procs/apid/api_metrics.c procs/apid/api_sse.c procs/apid/api_gate.c
+         procs/apid/api_auth.c
          procs/sipd/sipmsg.c procs/sipd/sipuri.c procs/sipd/sipconv.c procs/sipd/sipaddr.c)
 failed=0
 
@@ -84,8 +85,8 @@ build() {
     gens+=("$c")
   done
   local pcflags pclibs
-  read -ra pcflags <<<"$(pkg-config --cflags libuv libprotobuf-c libosip2 jansson 2>>"$log")" &&
-    read -ra pclibs <<<"$(pkg-config --libs libuv libprotobuf-c libosip2 jansson 2>>"$log")" &&
+  read -ra pcflags <<<"$(pkg-config --cflags libuv libprotobuf-c libosip2 jansson libcrypto 2>>"$log")" &&
+    read -ra pclibs <<<"$(pkg-config --libs libuv libprotobuf-c libosip2 jansson libcrypto 2>>"$log")" &&
     [ ${#pclibs[@]} -gt 0 ] || return 1
   # Close SOURCES over the lib/ and shm/ headers they and the harnesses include.
   for _ in 1 2 3 4 5; do

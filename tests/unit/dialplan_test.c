@@ -49,13 +49,13 @@ static void test_the_prototype_dialplan_loads_unchanged_and_routes_its_calls(voi
         fail_msg("%s", err);
     assert_string_equal(dp->version, "1.0");
     assert_int_equal(dp->nroutes, 3);
-    assert_string_equal(dialplan_match(dp, "500")->id, "route_ivr");
-    const struct dp_route *r = dialplan_match(dp, "1001");
+    assert_string_equal(dialplan_match(dp, "500", DP_FROM_ANY)->id, "route_ivr");
+    const struct dp_route *r = dialplan_match(dp, "1001", DP_FROM_ANY);
     assert_string_equal(r->id, "route_internal");
     assert_int_equal(r->actions[0].type, DP_DIAL);
     assert_string_equal(r->actions[0].target, "user/${destination}");
     assert_int_equal(r->actions[0].timeout, 30);
-    r = dialplan_match(dp, "2000");
+    r = dialplan_match(dp, "2000", DP_FROM_ANY);
     assert_string_equal(r->id, "route_default");
     assert_int_equal(r->actions[0].type, DP_PLAY_AUDIO);
     assert_string_equal(r->actions[0].file, "audio/demo-congrats.wav");
@@ -76,15 +76,15 @@ static void test_lower_priority_first_then_file_order_and_disabled_skipped(void 
                            "]}");
     if (!dp)
         fail_msg("%s", err);
-    assert_string_equal(dialplan_match(dp, "123")->id, "a"); /* default 100, before b */
-    assert_string_equal(dialplan_match(dp, "9993")->id, "b");
-    assert_string_equal(dialplan_match(dp, "7500")->id, "sfx");
-    assert_string_equal(dialplan_match(dp, "1299")->id, "late"); /* "off" is disabled */
-    assert_int_equal(dialplan_hangup_status(dialplan_match(dp, "7500")->actions[0].reason), 486);
+    assert_string_equal(dialplan_match(dp, "123", DP_FROM_ANY)->id, "a"); /* default 100, before b */
+    assert_string_equal(dialplan_match(dp, "9993", DP_FROM_ANY)->id, "b");
+    assert_string_equal(dialplan_match(dp, "7500", DP_FROM_ANY)->id, "sfx");
+    assert_string_equal(dialplan_match(dp, "1299", DP_FROM_ANY)->id, "late"); /* "off" is disabled */
+    assert_int_equal(dialplan_hangup_status(dialplan_match(dp, "7500", DP_FROM_ANY)->actions[0].reason), 486);
     dialplan_free(dp);
     dp = parse("{\"routes\": [{\"id\": \"x\", \"pattern\": \"500\", \"actions\": [{\"type\": "
                "\"hangup\"}]}]}");
-    assert_null(dialplan_match(dp, "501")); /* no route: the caller gets 404 */
+    assert_null(dialplan_match(dp, "501", DP_FROM_ANY)); /* no route: the caller gets 404 */
     dialplan_free(dp);
 }
 
