@@ -88,6 +88,9 @@
     X(api_events_keepalive, CFG_T_TIME, "15s",                                             \
       "How often an idle event stream (GET /api/v1/events) gets a keep-alive comment")   \
     X(api_peers, CFG_T_STR, "",                                                            \
-      "Base URLs of the other nodes' apid (http://host:port), space separated: GET /api/v1/nodes")
+      "Base URLs of the other nodes' apid (http://host:port), space separated: GET /api/v1/nodes") \
+    /* guard: where registrations may point */                                             \
+    X(register_contact_allow, CFG_T_STR, "",                                               \
+      "Addresses or CIDR ranges a Contact may name though they are ours, loopback or link-local")
 
 #endif

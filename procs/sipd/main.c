@@ -26,6 +26,7 @@ struct sipd {
     int nudp;
     struct tcp_server *tcp;
     struct advertise advertise; /* the sip_advertise in use */
+    struct contact_allow contact_allow; /* the register_contact_allow in use */
 };
 
 /* The parameters sipd runs with; false when sip_advertise is bad (err says why). */
@@ -48,6 +49,11 @@ static bool config_from(const worker_t *w, struct core_config *cc, struct tcp_li
     char why[300];
     if (advertise_parse(cfg_str(w->cfg, CFG_sip_advertise), &cc->advertise, why, sizeof why) < 0) {
         snprintf(err, errlen, "%s: sip_advertise: %s", cfg_file(w->cfg), why);
+        return false;
+    }
+    if (contact_allow_parse(cfg_str(w->cfg, CFG_register_contact_allow), &cc->contact_allow, why,
+                            sizeof why) < 0) {
+        snprintf(err, errlen, "%s: register_contact_allow: %s", cfg_file(w->cfg), why);
         return false;
     }
     return true;
@@ -87,6 +93,7 @@ static int sipd_init(worker_t *w) {
                   "tags and branches");
     core_set_index(sipd.core, w->shm);
     sipd.advertise = cc.advertise;
+    sipd.contact_allow = cc.contact_allow;
     w->role_ctx = &sipd;
     for (int i = 0; i < CFG_MAX_ADDRS; i++) {
         snprintf(name, sizeof name, "sip_udp%d", i);
@@ -128,8 +135,10 @@ static void sipd_reload(worker_t *w, const cfg_t *old) {
     if (!config_from(w, &cc, &tl, err, sizeof err)) {
         log_error("%s; keeping the old addresses", err);
         cc.advertise = sipd->advertise;
+        cc.contact_allow = sipd->contact_allow;
     }
     sipd->advertise = cc.advertise;
+    sipd->contact_allow = cc.contact_allow;
     bool ok = core_set_config(sipd->core, &cc);
     for (int i = 0; i < sipd->nudp; i++)
         ok &= udp_set_max_message(sipd->udp[i], cc.max_message);
