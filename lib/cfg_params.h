@@ -89,7 +89,9 @@
       "How often an idle event stream (GET /api/v1/events) gets a keep-alive comment")   \
     X(api_peers, CFG_T_STR, "",                                                            \
       "Base URLs of the other nodes' apid (http://host:port), space separated: GET /api/v1/nodes") \
-    /* guard: where registrations may point */                                             \
+    /* guard: dialed numbers for gateways, where registrations may point */                  \
+    X(dialplan_gateway_numbers, CFG_T_STR, "^[+0-9*#]{1,32}$$",                            \
+      "POSIX extended regex a dialed number must match to go to a gateway/NAME; else 484") \
     X(register_contact_allow, CFG_T_STR, "",                                               \
       "Addresses or CIDR ranges a Contact may name though they are ours, loopback or link-local")
 

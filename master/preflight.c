@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "privs.h"
+#include "procs/routerd/dialguard.h"
 #include "procs/routerd/dialplan.h"
 #include "redis.h"
 #include "resources.h"
@@ -153,6 +154,8 @@ int preflight_check(const cfg_t *cfg, preflight_report_fn report, void *arg) {
     const char *gateways = cfg_str(cfg, CFG_dialplan_gateways);
     if (res_gateways_check(gateways, err, sizeof err) < 0)
         problem(&pf, "%s: %s", where(&pf, CFG_dialplan_gateways, at, sizeof at), err);
+    if (dialguard_pattern_check(cfg_str(cfg, CFG_dialplan_gateway_numbers), err, sizeof err) < 0)
+        problem(&pf, "%s: %s", where(&pf, CFG_dialplan_gateway_numbers, at, sizeof at), err);
 
     const char *audio = cfg_str(cfg, CFG_audio_path);
     int audio_fd = res_dir_open(audio);
