@@ -9,6 +9,9 @@
 # TCP address (reached on the registration's own flow, never by a new connection).
 . "$(dirname "$0")/lib.sh"
 PEER=$top/tests/tools/sip_peer.py
+# the interpreter itself, without site (a version manager's shim costs a fork and an exec)
+PY=$(python3 -c 'import sys; print(sys.executable)')
+sip_peer() { "$PY" -S "$PEER" "$@"; }
 
 new_confdir guard
 GW=$(free_port)    # the carrier of gateway/carrier
@@ -35,7 +38,7 @@ declare -A PEER_PID
 peer() {
   local name=$1 port=$2 secs=$3; shift 3
   rm -f "$SB_OUT/$name.log" "$SB_OUT/$name.log.stop" "$SB_OUT/$name.log.msgs"
-  python3 "$PEER" listen "$port" "$secs" "$SB_OUT/$name.log" "$@" &
+  sip_peer listen "$port" "$secs" "$SB_OUT/$name.log" "$@" &
   PEER_PID[$name]=$!
   EXTRA_PIDS="${EXTRA_PIDS:-} $!"
   wait_until 5 '[ -s "$SB_OUT/$name.log" ]'
@@ -49,7 +52,7 @@ bytes() { grep -v '^#' "$SB_OUT/$1.log" 2>/dev/null | awk '{ n += $2 } END { pri
 # send OUT FROM_PORT SECONDS EXPECT: the messages on stdin (separated by "----") from
 # 127.0.0.1:FROM_PORT to our SIP port; what came back goes to $SB_OUT/OUT.out.
 send() {
-  python3 "$PEER" send 127.0.0.1 "$SIP_PORT" "$3" --from "$2" --expect "$4" >"$SB_OUT/$1.out"
+  sip_peer send 127.0.0.1 "$SIP_PORT" "$3" --from "$2" --expect "$4" >"$SB_OUT/$1.out"
 }
 # final OUT: the status of the last final response in OUT.out
 final() { grep '^<<< SIP/2.0 [2-6]' "$SB_OUT/$1.out" | tail -1 | awk '{ print $3 }'; }
@@ -118,7 +121,7 @@ check "1001 registers" register 1001 "$PB"
 callee tags-b uas_answer.xml "$PB"
 B=$CALLEE_PID
 rm -f "$SB_OUT/tags-a.msg"
-timeout 30 sipp -sf "$top/tests/sipp/uac_call.xml" -i 127.0.0.1 -p "$(free_port)" -m 1 -d 2500 \
+timeout 30 sipp -sf "$top/tests/sipp/uac_call.xml" -i 127.0.0.1 -p "$(free_port)" -m 1 -d 2000 \
   -timeout 20s -timeout_error -nostdin -trace_msg -message_file "$SB_OUT/tags-a.msg" \
   -s 1001 -cid_str "guard-tags-%u" "127.0.0.1:$SIP_PORT" >"$SB_OUT/tags-a.out" 2>&1 &
 A=$!
@@ -151,7 +154,7 @@ reg() {
     "From: <sip:$4@${DOM:-example.com}>;tag=r-$1" "To: <sip:$4@${DOM:-example.com}>" \
     "Call-ID: guard-$1" \
     "CSeq: 1 REGISTER" "Contact: <$5>" "Expires: 600" |
-    python3 "$PEER" send 127.0.0.1 "$SIP_PORT" 3 --bind "$2" --from "$3" --expect 1 >"$SB_OUT/$1.out"
+    sip_peer send 127.0.0.1 "$SIP_PORT" 3 --bind "$2" --from "$3" --expect 1 >"$SB_OUT/$1.out"
 }
 reg reg-us 127.0.0.1 "$(free_port)" 1090 "sip:1090@127.0.0.1:$SIP_PORT"
 check_eq "a Contact at our own SIP address and port gets 403 saying so" \
@@ -198,7 +201,7 @@ SILENT=$(free_port)
 reg reg-silent 127.0.0.1 "$SILENT" 1096 "sip:1096@127.0.0.1:$SILENT"
 check_eq "1096 registers (a phone that will not answer)" 200 "$(final reg-silent)"
 peer silent "$SILENT" 30
-invite 1096 "$PA" guard-silent | python3 "$PEER" send 127.0.0.1 "$SIP_PORT" 8 --from "$PA" \
+invite 1096 "$PA" guard-silent | sip_peer send 127.0.0.1 "$SIP_PORT" 8 --from "$PA" \
   --expect 1 >"$SB_OUT/silent-a.out" &
 SA=$!
 check "our INVITE reaches the silent phone" wait_until 5 '[ "$(seen silent "^ *INVITE")" -ge 1 ]'
