@@ -5,8 +5,9 @@
 # call to a contact that points back at us (Max-Forwards carried minus one, our own INVITE
 # refused 482), a forged 200 OK whose Contact names a victim (dropped: nothing sent to it),
 # INVITE retransmissions to a silent contact (within Timer B), and registrations whose
-# Contact names us, loopback, link-local or multicast (403 saying which), or an internal
-# TCP address (reached on the registration's own flow, never by a new connection).
+# Contact names us, loopback, link-local or multicast (403 saying which), or asks for TCP
+# at an internal or another host's address (reached on the registration's own flow, never
+# by a new connection).
 . "$(dirname "$0")/lib.sh"
 PEER=$top/tests/tools/sip_peer.py
 # the interpreter itself, without site (a version manager's shim costs a fork and an exec)
@@ -177,11 +178,17 @@ check_eq "no binding was written for the refused ones" "" \
 PT=$(free_port)
 reg reg-tcp 127.0.0.1 "$PT" 1095 "sip:1095@10.254.0.1:2222;transport=tcp"
 check_eq "a Contact at an internal address with transport=tcp is bound" 200 "$(final reg-tcp)"
+reg reg-tcp2 127.0.0.1 "$PT" 1098 "sip:1098@192.0.2.55:2222;transport=tcp"
+check_eq "... and one at another host's public address" 200 "$(final reg-tcp2)"
 peer flow "$PT" 20 --busy
 invite 1095 "$PA" guard-tcp | send tcp "$PA" 4 1
-check_eq "a call to it is answered on the registration's flow (the phone's 486)" 486 "$(final tcp)"
-check_eq "the INVITE came over UDP to the REGISTER's source" 1 "$(seen flow "^ *INVITE")"
-check_eq "no TCP connection was opened to the internal address" "" "$(ss -Htn dst 10.254.0.1)"
+check_eq "a call to the internal one is answered on the registration's flow (the phone's 486)" \
+  486 "$(final tcp)"
+invite 1098 "$PA" guard-tcp2 | send tcp2 "$PA" 4 1
+check_eq "a call to the other host's one too" 486 "$(final tcp2)"
+check_eq "both INVITEs came over UDP to the REGISTER's source" 2 "$(seen flow "^ *INVITE")"
+check_eq "no TCP connection was opened to either address" "" \
+  "$(ss -Htn dst 10.254.0.1; ss -Htn dst 192.0.2.55)"
 peer_stop flow
 
 # ---- a forged 200 OK whose Contact names a victim ----
