@@ -181,6 +181,13 @@ static char *pool_dup(struct route_answer *ans, const char *s) {
     return p;
 }
 
+static size_t count_at(const char *s) {
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '@';
+    return n;
+}
+
 /* One action of the reply, its strings in the answer's pool: 0, or the status of the
  * hangup that replaces it. */
 static unsigned fill_action(router_t *r, const struct dp_action *a, const struct dp_vars *vars,
@@ -213,7 +220,9 @@ static unsigned fill_action(router_t *r, const struct dp_action *a, const struct
     char *res = target + n + 1;
     size_t left = cap - (size_t)n - 1;
     if (strncmp(target, "user/", 5) == 0) {
-        if (!router_user_aor(r->w->domains, target + 5, domain, res, left))
+        /* the '@' of user/NAME@DOMAIN is the template's: a variable may not bring one */
+        if (count_at(target) != count_at(a->target) ||
+            !router_user_aor(r->w->domains, target + 5, domain, res, left))
             return 480;
         out->aor = res;
     } else if (strncmp(target, "gateway/", 8) == 0) {

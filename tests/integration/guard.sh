@@ -21,6 +21,8 @@ cat >"$CONF/dialplan.json" <<JSON
 {"version": "1", "routes": [
   {"id": "users", "pattern": "1???", "priority": 10, "actions": [
     {"type": "dial", "params": {"target": "user/\${destination}", "timeout": 2}}]},
+  {"id": "byname", "pattern": "8*", "priority": 15, "actions": [
+    {"type": "dial", "params": {"target": "user/\${caller_name}", "timeout": 2}}]},
   {"id": "uri", "pattern": "7*", "priority": 20, "actions": [
     {"type": "dial", "params": {"target": "sip:\${destination}@127.0.0.1:$GW", "timeout": 3}}]},
   {"id": "out", "pattern": "*", "priority": 100, "actions": [
@@ -57,6 +59,7 @@ send() {
 }
 # final OUT: the status of the last final response in OUT.out
 final() { grep '^<<< SIP/2.0 [2-6]' "$SB_OUT/$1.out" | tail -1 | awk '{ print $3 }'; }
+not_grep() { ! grep -q -- "$1" "$2"; }
 # reason OUT: the reason phrase of that response
 reason() { grep '^<<< SIP/2.0 [2-6]' "$SB_OUT/$1.out" | tail -1 | cut -d' ' -f4-; }
 
@@ -66,7 +69,7 @@ invite() {
 INVITE sip:$1@${DOM:-example.com} SIP/2.0
 Via: SIP/2.0/UDP 127.0.0.1:$2;branch=z9hG4bK-$3;rport
 Max-Forwards: ${4:-70}
-From: <sip:alice@example.com>;tag=a-$3
+From: ${FROM_NAME:+$FROM_NAME }<sip:alice@example.com>;tag=a-$3
 To: <sip:$1@${DOM:-example.com}>
 Call-ID: $3
 CSeq: 1 INVITE
@@ -103,6 +106,12 @@ check_eq "... escaped in the Request-URI user: no parameter of the caller's" 1 \
 check_eq "the gateway got only those two calls" 2 "$(seen gw "^ *INVITE")"
 check_eq "the attacker's host received nothing" 0 "$(seen rogue .)"
 check "routerd said why it answered 484" grep -q "may not go to a gateway" "$LOG"
+# user/${caller_name} with a display name that names a domain: the template's '@' only
+FROM_NAME='"1001@evil.example"' invite 8000 "$PA" guard-byname | send byname "$PA" 3 1
+check_eq "a user/ target whose variable brings an '@' cannot be expanded: 480" 480 \
+  "$(final byname)"
+check "... and no location of another domain was read" \
+  not_grep "location sip:1001@evil.example" "$LOG"
 peer_stop rogue
 
 # ---- Max-Forwards is carried to the B leg ----
