@@ -442,7 +442,8 @@ void dial_on_invite(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     a->remote_port = m->contact_port;
     a->timer = timer;
     /* sipd answered 483 to an INVITE with Max-Forwards 0 */
-    c->a_max_forwards = m->max_forwards > 0 && m->max_forwards <= 255 ? (unsigned)m->max_forwards : 0;
+    c->a_max_forwards =
+        m->max_forwards > 0 && m->max_forwards <= 255 ? (unsigned)m->max_forwards : 0;
     bool ok = dlg_set(&a->call_id, m->call_id) && dlg_set(&a->remote_display, m->from_display) &&
               dlg_set(&a->remote_uri, m->from_uri) && dlg_set(&a->remote_tag, m->from_tag) &&
               dlg_set(&a->local_uri, m->to_uri) &&

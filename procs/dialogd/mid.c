@@ -37,8 +37,7 @@ static void reinvite_offer(b2b_t *b, struct call *c, const uint8_t *sdp, size_t 
     int other = call_other(c->re.from);
     c->re.cseq = call_next_cseq(c, other);
     struct sipout_hdrs hs = {.n = 0, .max_forwards = c->re.max_forwards, .max_forwards_set = true};
-    bool sent = sipout_request(b, c, other, c->re.method, c->re.cseq, KIND_REINVITE, sdp, len,
-                               &hs);
+    bool sent = sipout_request(b, c, other, c->re.method, c->re.cseq, KIND_REINVITE, sdp, len, &hs);
     record_save(b, c);
     if (!sent)
         reinvite_answer(b, c, 503, NULL, 0);

@@ -48,8 +48,8 @@ static int dialplan_dirfd(router_t *r, const char *path) {
  * bad one keeps the last good one, or none: then no number goes to a gateway). */
 static const dialguard_t *gateway_numbers(router_t *r) {
     char err[300];
-    if (dialguard_set(r->guard, cfg_str(r->w->cfg, CFG_dialplan_gateway_numbers), err,
-                      sizeof err) < 0)
+    if (dialguard_set(r->guard, cfg_str(r->w->cfg, CFG_dialplan_gateway_numbers), err, sizeof err) <
+        0)
         log_ratelimited(LOG_ERROR, "dialplan_gateway_numbers %s", err);
     return r->guard;
 }
@@ -266,8 +266,8 @@ static struct route_answer *answer_new(router_t *r, const struct dp_route *route
     ans->rep.route_name = pool_dup(ans, route->name ? route->name : "");
     struct dp_vars vars = {rq->destination, rq->caller_id, rq->caller_name, rq->call_id};
     for (size_t i = 0; i < n; i++) {
-        unsigned status = fill_action(r, &route->actions[i], &vars, rq->domain,
-                                      &ans->actions[i], ans);
+        unsigned status =
+            fill_action(r, &route->actions[i], &vars, rq->domain, &ans->actions[i], ans);
         if (status) {
             log_call_ratelimited(LOG_WARN, rq->call_id,
                                  status == 484

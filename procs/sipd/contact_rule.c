@@ -93,10 +93,9 @@ const char *contact_rule_refusal(const union sipaddr *contact, bool is_us,
     case SIPADDR_LOOPBACK:
     case SIPADDR_LINK_LOCAL:
         /* the registering phone itself, on this host or on the link */
-        return source && sipaddr_same_host(contact, source)
-                   ? NULL
-                   : sipaddr_scope(contact) == SIPADDR_LOOPBACK ? "Contact is a loopback address"
-                                                                 : "Contact is a link-local address";
+        return source && sipaddr_same_host(contact, source) ? NULL
+               : sipaddr_scope(contact) == SIPADDR_LOOPBACK ? "Contact is a loopback address"
+                                                            : "Contact is a link-local address";
     case SIPADDR_MULTICAST:
         return "Contact is a multicast or broadcast address";
     case SIPADDR_UNSPECIFIED:

@@ -30,9 +30,9 @@
 #define CONTACT_ALLOW_MAX 32
 
 struct contact_allow_entry {
-    int family;              /* AF_INET or AF_INET6 */
-    unsigned char net[16];   /* network order */
-    unsigned prefix;         /* bits that must match */
+    int family;            /* AF_INET or AF_INET6 */
+    unsigned char net[16]; /* network order */
+    unsigned prefix;       /* bits that must match */
 };
 
 struct contact_allow {

@@ -320,9 +320,9 @@ void core_dialog_response_in(struct core *c, const struct core_msg *cm, const ch
         shm_count(c->slot, SHM_C_sip_rx_dropped, 1);
         if (log_get_level() <= LOG_DEBUG) {
             char call_id[LOG_CALL_ID_MAX + 1];
-            log_call(LOG_DEBUG, core_call_id(m, call_id), "dropped a %d response: %s",
-                     m->status, t && t->client ? "not from the request's destination"
-                                               : "no transaction of ours");
+            log_call(LOG_DEBUG, core_call_id(m, call_id), "dropped a %d response: %s", m->status,
+                     t && t->client ? "not from the request's destination"
+                                    : "no transaction of ours");
         }
         return;
     }

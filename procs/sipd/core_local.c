@@ -176,12 +176,12 @@ static bool interface_address(const union sipaddr *a) {
         return false;
     bool found = false;
     for (struct ifaddrs *i = list; i && !found; i = i->ifa_next) {
-        if (!i->ifa_addr || (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
+        if (!i->ifa_addr ||
+            (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
             continue;
         union sipaddr y;
         memset(&y, 0, sizeof y);
-        memcpy(&y, i->ifa_addr,
-               i->ifa_addr->sa_family == AF_INET ? sizeof y.sin : sizeof y.sin6);
+        memcpy(&y, i->ifa_addr, i->ifa_addr->sa_family == AF_INET ? sizeof y.sin : sizeof y.sin6);
         found = sipaddr_same_host(&x, &y);
     }
     freeifaddrs(list);
@@ -213,8 +213,7 @@ bool core_local_is_us(const struct core *c, const char *host, int port) {
 
 bool core_local_via_is_ours(const struct core *c, const struct sipmsg_via *via) {
     char host[256];
-    if (core_local_branch_owner(via->branch) < 0 || !via->host.len ||
-        via->host.len >= sizeof host)
+    if (core_local_branch_owner(via->branch) < 0 || !via->host.len || via->host.len >= sizeof host)
         return false;
     memcpy(host, via->host.ptr, via->host.len);
     host[via->host.len] = '\0';

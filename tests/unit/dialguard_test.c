@@ -75,8 +75,8 @@ static void test_sip_target_variables_are_escaped(void **state) {
     assert_string_equal(out, "sip:7x%3Bmaddr%3D10.0.0.1@gw.example.com:5060");
     assert_int_equal(dialplan_expand("sip:${destination}@gw", &v, out, sizeof out),
                      (int)strlen("sip:7x;maddr=10.0.0.1@gw"));
-    assert_int_equal(
-        dialplan_expand_with("sip:${destination}@gw", &v, dialguard_uri_user, out, 20), -ENOSPC);
+    assert_int_equal(dialplan_expand_with("sip:${destination}@gw", &v, dialguard_uri_user, out, 20),
+                     -ENOSPC);
 }
 
 int main(void) {

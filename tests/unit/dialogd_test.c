@@ -491,8 +491,8 @@ static const char *ack_tag(const char *cid) {
     return c ? c->leg[LEG_A].local_tag : NULL;
 }
 #define ACK(cid, sdp)                                                                              \
-    request_in(                                                                                    \
-        &(struct req){"ACK", SB__SIP_METHOD__SIP_METHOD_ACK, cid, .body = sdp, .to_tag = ack_tag(cid)})
+    request_in(&(struct req){"ACK", SB__SIP_METHOD__SIP_METHOD_ACK, cid, .body = sdp,              \
+                             .to_tag = ack_tag(cid)})
 
 /* A's To tag of call cid (what our 2xx gave A). */
 static const char *a_tag(const char *cid) {
@@ -955,23 +955,23 @@ static void test_bye_or_refer_without_both_tags_gets_481_and_the_call_goes_on(vo
     (void)state;
     call_to_confirmed("c14t");
     size_t mark = sipd.nseen;
-    uint64_t no_to = request_in(&(struct req){"BYE", SB__SIP_METHOD__SIP_METHOD_BYE, "c14t",
-                                              .cseq = 2});
+    uint64_t no_to =
+        request_in(&(struct req){"BYE", SB__SIP_METHOD__SIP_METHOD_BYE, "c14t", .cseq = 2});
     assert_int_equal(last_status(mark, no_to), 481);
     uint64_t wrong_to = request_in(&(struct req){"BYE", SB__SIP_METHOD__SIP_METHOD_BYE, "c14t",
                                                  .to_tag = "guessed", .cseq = 3});
     assert_int_equal(last_status(mark, wrong_to), 481);
-    uint64_t wrong_from = request_in(&(struct req){"BYE", SB__SIP_METHOD__SIP_METHOD_BYE, "c14t",
-                                                   .from_tag = "other", .to_tag = a_tag("c14t"),
-                                                   .cseq = 4});
+    uint64_t wrong_from =
+        request_in(&(struct req){"BYE", SB__SIP_METHOD__SIP_METHOD_BYE, "c14t", .from_tag = "other",
+                                 .to_tag = a_tag("c14t"), .cseq = 4});
     assert_int_equal(last_status(mark, wrong_from), 481);
     uint64_t refer = request_in(&(struct req){"REFER", SB__SIP_METHOD__SIP_METHOD_REFER, "c14t",
                                               .to_tag = "guessed", .cseq = 5,
                                               .refer_to = "sip:1002@example.com"});
     assert_int_equal(last_status(mark, refer), 481);
     uint64_t up = request_in(&(struct req){"UPDATE", SB__SIP_METHOD__SIP_METHOD_UPDATE, "c14t",
-                                           .from_tag = "other", .to_tag = a_tag("c14t"),
-                                           .cseq = 6, .body = "new-a"});
+                                           .from_tag = "other", .to_tag = a_tag("c14t"), .cseq = 6,
+                                           .body = "new-a"});
     assert_int_equal(last_status(mark, up), 481);
     assert_int_equal(count_requests(mark, "BYE"), 0);
     assert_int_equal(count_requests(mark, "UPDATE"), 0);
@@ -1015,8 +1015,8 @@ static void test_reinvite_carries_max_forwards_and_0_gets_483(void **state) {
     call_to_confirmed("c15mf");
     size_t mark = sipd.nseen;
     uint64_t zero = request_in(&(struct req){"INVITE", SB__SIP_METHOD__SIP_METHOD_INVITE, "c15mf",
-                                             .to_tag = a_tag("c15mf"), .cseq = 2,
-                                             .body = "hold-a", .mf_given = true, .mf = 0});
+                                             .to_tag = a_tag("c15mf"), .cseq = 2, .body = "hold-a",
+                                             .mf_given = true, .mf = 0});
     assert_int_equal(last_status(mark, zero), 483);
     assert_int_equal(count_requests(mark, "INVITE"), 0);
     assert_string_equal(state_of("c15mf"), "CONFIRMED");

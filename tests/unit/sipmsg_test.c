@@ -217,7 +217,8 @@ static void test_every_via_parm_is_read_in_order(void **state) {
     (void)state;
     static const char msg[] =
         "INVITE sip:a@b SIP/2.0\r\n"
-        "Via: SIP/2.0/UDP 192.0.2.9:5080;branch=z9hG4bK-top , SIP/2.0/TCP [2001:db8::1];branch=z9hG4bK-2\r\n"
+        "Via: SIP/2.0/UDP 192.0.2.9:5080;branch=z9hG4bK-top , SIP/2.0/TCP "
+        "[2001:db8::1];branch=z9hG4bK-2\r\n"
         "Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: v\r\n"
         "v: SIP/2.0/UDP 127.0.0.1:5060;rport;branch=z9hG4bKsb0x1\r\n"
         "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
