@@ -48,8 +48,8 @@ static int dialplan_dirfd(router_t *r, const char *path) {
  * bad one keeps the last good one, or none: then no number goes to a gateway). */
 static const dialguard_t *gateway_numbers(router_t *r) {
     char err[300];
-    if (dialguard_set(r->guard, cfg_str(r->w->cfg, CFG_dialplan_gateway_numbers), err, sizeof err) <
-        0)
+    const char *pattern = cfg_str(r->w->cfg, CFG_dialplan_gateway_numbers);
+    if (dialguard_set(r->guard, pattern, err, sizeof err) < 0)
         log_ratelimited(LOG_ERROR, "dialplan_gateway_numbers %s", err);
     return r->guard;
 }
