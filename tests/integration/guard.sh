@@ -131,7 +131,7 @@ check "1001 registers" register 1001 "$PB"
 callee tags-b uas_answer.xml "$PB"
 B=$CALLEE_PID
 rm -f "$SB_OUT/tags-a.msg"
-timeout 30 sipp -sf "$top/tests/sipp/uac_call.xml" -i 127.0.0.1 -p "$(free_port)" -m 1 -d 2000 \
+timeout 30 sipp -sf "$top/tests/sipp/uac_call.xml" -i 127.0.0.1 -p "$(free_port)" -m 1 -d 4000 \
   -timeout 20s -timeout_error -nostdin -trace_msg -message_file "$SB_OUT/tags-a.msg" \
   -s 1001 -cid_str "guard-tags-%u" "127.0.0.1:$SIP_PORT" >"$SB_OUT/tags-a.out" 2>&1 &
 A=$!
@@ -151,6 +151,18 @@ in_dialog BYE ";tag=guessed" "$ftag" 11 | send bye-wrongtag "$PX" 3 1
 check_eq "a BYE with the caller's From tag and a wrong To tag gets 481" 481 "$(final bye-wrongtag)"
 in_dialog REFER "" "$ftag" 12 | send refer-notag "$PX" 3 1
 check_eq "a REFER without our To tag gets 481" 481 "$(final refer-notag)"
+# the same once the call is restored from Redis by a dialogd that did not hold it
+rcli() { redis-cli -s "$CONF/run/private/redis.sock" "$@"; }
+check "the call's record is in Redis" wait_until 5 \
+  '[ "$(rcli hget "$(rcli --scan --pattern "sb:dlg:{guard-tags-*" | head -1)" state)" = confirmed ]'
+dpid=$(api /api/v1/processes | jq '.processes[] | select(.role=="dialogd") | .pid')
+kill -9 "$dpid"
+check "master restarts dialogd" wait_until 10 \
+  '[ "$(api /api/v1/processes | jq ".processes[] | select(.role==\"dialogd\" and .state==\"ready\") | .pid")" != "$dpid" ]'
+wait_sip_ready
+in_dialog BYE "" "$ftag" 13 | send bye-restored "$PX" 3 1
+check_eq "after the restore from Redis, a BYE without our To tag still gets 481" 481 \
+  "$(final bye-restored)"
 check "the call goes on: the caller's own BYE ends it" wait_pid "$A"
 check "and its callee got that BYE" wait_pid "$B"
 check_eq "the callee received INVITE ACK BYE and nothing else" "INVITE ACK BYE" "$(msgs tags-b received)"
