@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The attacks of docs/security.md's guard sections, replayed as they were seen on the wire,
-# each now refused: a dialed number that steers a gateway call to another host (484, the
-# gateway's Request-URI user escaped), a BYE or REFER that knows only the Call-ID (481), a
+# each refused: a dialed number that steers a gateway call to another host (484, the
+# gateway's Request-URI user escaped), a BYE or REFER that knows only the Call-ID (481, also
+# once the call is restored from Redis), a display name that names a domain (480), a
 # call to a contact that points back at us (Max-Forwards carried minus one, our own INVITE
 # refused 482), a forged 200 OK whose Contact names a victim (dropped: nothing sent to it),
 # INVITE retransmissions to a silent contact (within Timer B), and registrations whose
