@@ -66,12 +66,15 @@ $(BUILD)/lib/libsbmod.a: $(MOD_OBJ) $(LUA_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^ $(if $(MOD_OBJ),,/dev/null)
 
-# master and switchboard check what routerd will load with routerd's own dialplan loader.
-$(BUILD)/bin/master: $(patsubst %.c,$(BUILD)/obj/%.o,$(MASTER_SRC)) $(BUILD)/obj/procs/routerd/dialplan.o $(BUILD)/lib/libsb.a
+# master and switchboard check what routerd will load with routerd's own dialplan loader
+# (and its dialed-number guard), and sipd's register_contact_allow with sipd's parser.
+CHECK_OBJ := $(BUILD)/obj/procs/routerd/dialplan.o $(BUILD)/obj/procs/routerd/dialguard.o \
+             $(BUILD)/obj/procs/sipd/contact_rule.o $(BUILD)/obj/procs/sipd/sipaddr.o
+$(BUILD)/bin/master: $(patsubst %.c,$(BUILD)/obj/%.o,$(MASTER_SRC)) $(CHECK_OBJ) $(BUILD)/lib/libsb.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bin/switchboard: $(BUILD)/obj/master/switchboard.o $(BUILD)/obj/master/users.o $(BUILD)/obj/master/runtime.o $(BUILD)/obj/master/preflight.o $(BUILD)/obj/procs/routerd/dialplan.o $(BUILD)/lib/libsb.a
+$(BUILD)/bin/switchboard: $(BUILD)/obj/master/switchboard.o $(BUILD)/obj/master/users.o $(BUILD)/obj/master/runtime.o $(BUILD)/obj/master/preflight.o $(CHECK_OBJ) $(BUILD)/lib/libsb.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

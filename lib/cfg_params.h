@@ -147,6 +147,11 @@
     X(api_connections_per_client, CFG_T_INT, "64",                                         \
       "Most connections to apid one client address may hold at once (0: no limit)")       \
     X(api_events_per_client, CFG_T_INT, "32",                                              \
-      "Most event streams (GET /api/v1/events) open at once from one client address; past it 429")
+      "Most event streams (GET /api/v1/events) open at once from one client address; past it 429") \
+    /* guard: dialed numbers for gateways, where registrations may point */                  \
+    X(dialplan_gateway_numbers, CFG_T_STR, "^[+0-9*#]{1,32}$$",                            \
+      "POSIX extended regex a dialed number must match to go to a gateway/NAME; else 484") \
+    X(register_contact_allow, CFG_T_STR, "",                                               \
+      "Addresses or CIDR ranges a Contact may name though they are ours, loopback or link-local")
 
 #endif

@@ -15,7 +15,9 @@
 #include "digest.h"
 #include "netacl.h"
 #include "privs.h"
+#include "procs/routerd/dialguard.h"
 #include "procs/routerd/dialplan.h"
+#include "procs/sipd/contact_rule.h"
 #include "redis.h"
 #include "resources.h"
 
@@ -172,6 +174,11 @@ int preflight_check(const cfg_t *cfg, preflight_report_fn report, void *arg) {
     if (trusted && netacl_parse(cfg_str(cfg, CFG_sip_trusted_peers), trusted, err, sizeof err) < 0)
         problem(&pf, "%s: %s", where(&pf, CFG_sip_trusted_peers, at, sizeof at), err);
     free(trusted);
+    if (dialguard_pattern_check(cfg_str(cfg, CFG_dialplan_gateway_numbers), err, sizeof err) < 0)
+        problem(&pf, "%s: %s", where(&pf, CFG_dialplan_gateway_numbers, at, sizeof at), err);
+    struct contact_allow allow;
+    if (contact_allow_parse(cfg_str(cfg, CFG_register_contact_allow), &allow, err, sizeof err) < 0)
+        problem(&pf, "%s: %s", where(&pf, CFG_register_contact_allow, at, sizeof at), err);
 
     const char *audio = cfg_str(cfg, CFG_audio_path);
     int audio_fd = res_dir_open(audio);

@@ -4,7 +4,9 @@
  * table picks the handler; a pair that is not in the table gets the event's default
  * (491 for a request that cannot be taken now, 481 for one on a dialog that is over,
  * nothing for a late answer). New INVITEs make calls (dial.h) and BYEs for calls this
- * process does not hold are restored from Redis (restore.h). */
+ * process does not hold are restored from Redis (restore.h). An in-dialog request (BYE,
+ * REFER, re-INVITE, UPDATE, INFO, ACK) is a leg's only when its Call-ID and both tags match
+ * it (RFC 3261 12.2.2, dlg_matches), restored or not; else 481 (an ACK: ignored). */
 #include "b2bua.h"
 
 #include <stdlib.h>
@@ -219,16 +221,18 @@ static void request_in(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in, boo
         }
         return;
     case SB__SIP_METHOD__SIP_METHOD_ACK:
-        if (c && leg == LEG_A) {
+        if (c && leg == LEG_A && dlg_matches(&c->leg[leg], m->from_tag, m->to_tag)) {
             ev.type = EV_ACK;
             dispatch(b, c, &ev);
         }
         return;
     case SB__SIP_METHOD__SIP_METHOD_BYE:
-        if (c) {
+        /* RFC 3261 12.2.2: the Call-ID alone names no dialog; both tags must match */
+        if (c && dlg_matches(&c->leg[leg], m->from_tag, m->to_tag)) {
             ev.type = EV_BYE;
             dispatch(b, c, &ev);
-        } else if ((c = call_find_held(b, m->call_id))) { /* a referrer hangs up */
+        } else if (!c && (c = call_find_held(b, m->call_id)) &&
+                   dlg_matches(&c->held, m->from_tag, m->to_tag)) { /* a referrer hangs up */
             mid_held_bye(b, c, ch, in->txn_id);
         } else {
             sipout_respond(b, ch, in->txn_id, 481, NULL, 0, NULL);
@@ -238,7 +242,7 @@ static void request_in(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in, boo
     case SB__SIP_METHOD__SIP_METHOD_INFO:
         break; /* mid-call UPDATE or INFO: relayed like a re-INVITE, without ACK */
     case SB__SIP_METHOD__SIP_METHOD_REFER:
-        if (!c || !m->to_tag || !*m->to_tag) {
+        if (!c || !dlg_matches(&c->leg[leg], m->from_tag, m->to_tag)) {
             sipout_respond(b, ch, in->txn_id, 481, NULL, 0, NULL);
             return;
         }
@@ -250,7 +254,7 @@ static void request_in(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in, boo
         return;
     }
     /* a re-INVITE, UPDATE or INFO: in a dialog of ours (RFC 3261 12.2.2) */
-    if (!c || !m->to_tag || !c->leg[leg].local_tag || strcmp(m->to_tag, c->leg[leg].local_tag)) {
+    if (!c || !dlg_matches(&c->leg[leg], m->from_tag, m->to_tag)) {
         sipout_respond(b, ch, in->txn_id, 481, NULL, 0, NULL);
         return;
     }

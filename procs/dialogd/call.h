@@ -135,6 +135,7 @@ struct call {
     char *destination;     /* the dialed user part */
     char *caller_id;       /* the From user part */
     char *content_type;    /* A's INVITE body type */
+    unsigned a_max_forwards; /* A's INVITE's Max-Forwards (1..255), 0: absent or unknown */
     /* a dial (dial.h) */
     const struct dial_ops *dial;
     unsigned attempt; /* dials started */
@@ -159,6 +160,7 @@ struct call {
         int from;       /* the leg it came from */
         uint32_t cseq;  /* our request's CSeq to the other leg (for its ACK) */
         const char *method; /* INVITE; UPDATE (RFC 3311) or INFO (RFC 6086): no ACK */
+        int max_forwards;   /* what the relayed request carries (its own minus one) */
     } re;
     struct call_move *move; /* MOVING (control.h) */
     /* the record and the event stream */

@@ -102,6 +102,10 @@ static bool send_fork_invite(b2b_t *b, struct call *c, unsigned k) {
     setimer_offer_headers(&hs); /* the callee may ask for a session timer */
     msg.headers = hs.p;
     msg.n_headers = hs.n;
+    /* RFC 3261 16.6 step 3, for a B2BUA: the B leg has one hop less than A's INVITE, so a
+     * call that comes back to us (a contact naming us) runs out of hops */
+    msg.max_forwards = c->a_max_forwards ? (int)c->a_max_forwards - 1 : 70;
+    msg.max_forwards_set = true;
     return sipout_send(b, c, NULL, k, LEG_B, KIND_INVITE, &msg);
 }
 
@@ -483,6 +487,9 @@ void dial_on_invite(b2b_t *b, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     a->txn = in->txn_id;
     a->remote_port = m->contact_port;
     a->timer = timer;
+    /* sipd answered 483 to an INVITE with Max-Forwards 0 */
+    c->a_max_forwards =
+        m->max_forwards > 0 && m->max_forwards <= 255 ? (unsigned)m->max_forwards : 0;
     bool ok = dlg_set(&a->call_id, m->call_id) && dlg_set(&a->remote_display, m->from_display) &&
               dlg_set(&a->remote_uri, m->from_uri) && dlg_set(&a->remote_tag, m->from_tag) &&
               dlg_set(&a->local_uri, m->to_uri) &&

@@ -130,6 +130,14 @@ bool dlg_hop_parse(Sb__SipPeer *hop, const char *text) {
     return dlg_peer_copy(hop, &p);
 }
 
+static bool tag_is(const char *have, const char *got) {
+    return have && *have && got && *got && strcmp(have, got) == 0;
+}
+
+bool dlg_matches(const struct dlg *d, const char *from_tag, const char *to_tag) {
+    return tag_is(d->local_tag, to_tag) && tag_is(d->remote_tag, from_tag);
+}
+
 void dlg_clear(struct dlg *d) {
     char *strs[] = {d->call_id,        d->local_tag,     d->remote_tag,
                     d->local_uri,      d->remote_uri,    d->local_display,

@@ -97,6 +97,10 @@ void dlg_peer_free(Sb__SipPeer *p);
 #define DLG_HOP_TEXT_MAX 192
 const char *dlg_hop_text(const Sb__SipPeer *hop, char out[DLG_HOP_TEXT_MAX]);
 bool dlg_hop_parse(Sb__SipPeer *hop, const char *text);
+/* Whether a request with these From and To tags belongs to d (RFC 3261 12.2.2): its To
+ * tag is our local tag and its From tag the leg's remote tag, both present. A request
+ * that names the Call-ID but not both tags is not the leg's (481, never acted on). */
+bool dlg_matches(const struct dlg *d, const char *from_tag, const char *to_tag);
 /* Frees what d holds and zeroes it. */
 void dlg_clear(struct dlg *d);
 /* Fills a request in d's dialog: method, CSeq, Request-URI (the remote target), From

@@ -36,8 +36,8 @@ static void reinvite_answer(b2b_t *b, struct call *c, unsigned status, const uin
 static void reinvite_offer(b2b_t *b, struct call *c, const uint8_t *sdp, size_t len) {
     int other = call_other(c->re.from);
     c->re.cseq = call_next_cseq(c, other);
-    bool sent = sipout_request(b, c, other, c->re.method, c->re.cseq, KIND_REINVITE, sdp, len,
-                               NULL);
+    struct sipout_hdrs hs = {.n = 0, .max_forwards = c->re.max_forwards, .max_forwards_set = true};
+    bool sent = sipout_request(b, c, other, c->re.method, c->re.cseq, KIND_REINVITE, sdp, len, &hs);
     record_save(b, c);
     if (!sent)
         reinvite_answer(b, c, 503, NULL, 0);
@@ -69,7 +69,12 @@ static void answer_rewritten(b2b_t *b, struct call *c, const Sb__MediaReply *rep
 
 void mid_reinvite(b2b_t *b, struct call *c, int n, ipc_chan_t *ch, const Sb__SipRequestIn *in) {
     const Sb__SipMessage *m = in->msg;
+    if (m->max_forwards == 0) { /* RFC 3261 16.3 step 3: relayed, it would have no hop left */
+        sipout_respond(b, ch, in->txn_id, 483, NULL, 0, NULL);
+        return;
+    }
     c->state = CS_REINVITING;
+    c->re.max_forwards = m->max_forwards > 0 ? m->max_forwards - 1 : 70;
     c->re.txn = in->txn_id;
     c->re.from = n;
     c->re.ch = ch;
@@ -78,7 +83,10 @@ void mid_reinvite(b2b_t *b, struct call *c, int n, ipc_chan_t *ch, const Sb__Sip
                                                                      : "INVITE";
     if (m->method_id == SB__SIP_METHOD__SIP_METHOD_INFO) { /* its body as it came */
         int other = call_other(n);
-        struct sipout_hdrs hs = {.n = 0, .content_type = m->content_type};
+        struct sipout_hdrs hs = {.n = 0,
+                                 .content_type = m->content_type,
+                                 .max_forwards = c->re.max_forwards,
+                                 .max_forwards_set = true};
         c->re.cseq = call_next_cseq(c, other);
         if (!sipout_request(b, c, other, "INFO", c->re.cseq, KIND_REINVITE, m->body.data,
                             m->body.len, &hs))

@@ -70,6 +70,10 @@ bool sipout_request_dlg(b2b_t *b, struct call *c, const struct dlg *d, ipc_chan_
         msg.headers = (Sb__SipHeader **)hs->p;
         msg.n_headers = hs->n;
     }
+    if (hs && hs->max_forwards_set) {
+        msg.max_forwards = hs->max_forwards;
+        msg.max_forwards_set = true;
+    }
     return sipout_send(b, c, via, c->winner > 0 ? (unsigned)c->winner : 0, leg, kind, &msg);
 }
 

@@ -29,6 +29,8 @@ struct sipout_hdrs {
     size_t n;
     char buf[160];
     const char *content_type; /* of a request's body: an SDP when NULL */
+    int max_forwards;         /* a request's Max-Forwards when max_forwards_set, else 70 */
+    bool max_forwards_set;
 };
 
 /* What a client_id says: the call, the dial attempt, the fork, the leg and the kind. */

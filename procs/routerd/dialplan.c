@@ -347,6 +347,11 @@ const struct dp_route *dialplan_match(const dialplan_t *dp, const char *destinat
 }
 
 int dialplan_expand(const char *tmpl, const struct dp_vars *v, char *out, size_t cap) {
+    return dialplan_expand_with(tmpl, v, NULL, out, cap);
+}
+
+int dialplan_expand_with(const char *tmpl, const struct dp_vars *v, dialplan_escape_fn escape,
+                         char *out, size_t cap) {
     static const char *const names[] = {"destination", "caller_id", "caller_name", "call_id"};
     const char *values[] = {v->destination, v->caller_id, v->caller_name, v->call_id};
     size_t n = 0;
@@ -365,6 +370,13 @@ int dialplan_expand(const char *tmpl, const struct dp_vars *v, char *out, size_t
         if (!val) {
             val = p;
             skip = 1;
+        } else if (escape) {
+            int e = escape(val, out + n, cap - n);
+            if (e < 0)
+                return -ENOSPC;
+            n += (size_t)e;
+            p += skip;
+            continue;
         }
         size_t len = val == p ? 1 : strlen(val);
         if (n + len >= cap)

@@ -93,6 +93,11 @@ struct dp_vars {
 /* tmpl with its ${...} variables replaced; unknown ones are kept as written. Returns the
  * length or -ENOSPC. */
 int dialplan_expand(const char *tmpl, const struct dp_vars *vars, char *out, size_t cap);
+/* Writes in escaped into out (NUL-terminated, cap bytes): its length or -ENOSPC. */
+typedef int (*dialplan_escape_fn)(const char *in, char *out, size_t cap);
+/* dialplan_expand with every variable's value written through escape (NULL: as it is). */
+int dialplan_expand_with(const char *tmpl, const struct dp_vars *vars, dialplan_escape_fn escape,
+                         char *out, size_t cap);
 
 /* The SIP code of a hangup reason before the call is answered: busy 486, rejected 603,
  * unavailable 480, normal (or none) 480. */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dialguard.h"
 #include "dialplan.h"
 #include "log.h"
 #include "resources.h"
@@ -19,6 +20,7 @@ struct router {
     worker_t *w;
     registrar_t *registrar;
     dialplan_t *dp;
+    dialguard_t *guard; /* dialplan_gateway_numbers, compiled */
     int dirfd;          /* dialplan_path's directory, opened before the privilege drop */
     char dir[4096];     /* its path */
 };
@@ -40,6 +42,16 @@ static int dialplan_dirfd(router_t *r, const char *path) {
     r->dirfd = fd;
     snprintf(r->dir, sizeof r->dir, "%s", dir);
     return fd;
+}
+
+/* The guard with main.cf's dialplan_gateway_numbers (compiled again when it changed; a
+ * bad one keeps the last good one, or none: then no number goes to a gateway). */
+static const dialguard_t *gateway_numbers(router_t *r) {
+    char err[300];
+    const char *pattern = cfg_str(r->w->cfg, CFG_dialplan_gateway_numbers);
+    if (dialguard_set(r->guard, pattern, err, sizeof err) < 0)
+        log_ratelimited(LOG_ERROR, "dialplan_gateway_numbers %s", err);
+    return r->guard;
 }
 
 bool router_gateway_uri(const char *list, const char *name, char *uri, size_t cap) {
@@ -111,6 +123,14 @@ router_t *router_new(worker_t *w, registrar_t *registrar, int dirfd) {
     }
     r->w = w;
     r->registrar = registrar;
+    r->guard = dialguard_new();
+    if (!r->guard) {
+        if (dirfd >= 0)
+            close(dirfd);
+        free(r);
+        return NULL;
+    }
+    gateway_numbers(r);
     r->dirfd = dirfd;
     if (dirfd >= 0 && !res_split(cfg_str(w->cfg, CFG_dialplan_path), r->dir, sizeof r->dir))
         r->dir[0] = '\0';
@@ -122,6 +142,7 @@ void router_free(router_t *r) {
     if (!r)
         return;
     dialplan_free(r->dp);
+    dialguard_free(r->guard);
     if (r->dirfd >= 0)
         close(r->dirfd);
     free(r);
@@ -160,20 +181,28 @@ static char *pool_dup(struct route_answer *ans, const char *s) {
     return p;
 }
 
-/* One action of the reply; its strings in the answer's pool. */
-static bool fill_action(router_t *r, const struct dp_action *a, const struct dp_vars *vars,
-                        const char *domain, Sb__RouteAction *out, struct route_answer *ans) {
+static size_t count_at(const char *s) {
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '@';
+    return n;
+}
+
+/* One action of the reply, its strings in the answer's pool: 0, or the status of the
+ * hangup that replaces it. */
+static unsigned fill_action(router_t *r, const struct dp_action *a, const struct dp_vars *vars,
+                            const char *domain, Sb__RouteAction *out, struct route_answer *ans) {
     sb__route_action__init(out);
     switch (a->type) {
     case DP_PLAY_AUDIO:
         out->type = SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_PLAY_AUDIO;
         out->file = pool_dup(ans, a->file);
-        return true;
+        return 0;
     case DP_HANGUP:
         out->type = SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_HANGUP;
         out->reason = pool_dup(ans, a->reason ? a->reason : "normal");
         out->status = (uint32_t)dialplan_hangup_status(a->reason);
-        return true;
+        return 0;
     case DP_DIAL:
         break;
     }
@@ -182,29 +211,36 @@ static bool fill_action(router_t *r, const struct dp_action *a, const struct dp_
     ans->used += cap;
     out->type = SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_DIAL;
     out->timeout = (uint32_t)a->timeout;
-    int n = dialplan_expand(a->target, vars, target, cap);
+    /* a sip: target's variables go into a URI: escaped, they cannot add to it */
+    bool uri = strncmp(a->target, "sip:", 4) == 0;
+    int n = dialplan_expand_with(a->target, vars, uri ? dialguard_uri_user : NULL, target, cap);
     if (n < 0)
-        return false;
+        return 480;
     out->target = target;
     char *res = target + n + 1;
     size_t left = cap - (size_t)n - 1;
     if (strncmp(target, "user/", 5) == 0) {
-        if (!router_user_aor(r->w->domains, target + 5, domain, res, left))
-            return false;
+        /* the '@' of user/NAME@DOMAIN is the template's: a variable may not bring one */
+        if (count_at(target) != count_at(a->target) ||
+            !router_user_aor(r->w->domains, target + 5, domain, res, left))
+            return 480;
         out->aor = res;
     } else if (strncmp(target, "gateway/", 8) == 0) {
-        char gw[256];
+        char gw[256], user[128];
         if (!router_gateway_uri(cfg_str(r->w->cfg, CFG_dialplan_gateways), target + 8, gw,
                                 sizeof gw))
-            return false; /* removed from main.cf since the dialplan loaded */
+            return 480; /* removed from main.cf since the dialplan loaded */
+        if (!dialguard_number_ok(gateway_numbers(r), vars->destination))
+            return 484; /* not a number: nothing goes to the trunk (docs/security.md) */
         const char *host = strncmp(gw, "sip:", 4) == 0 ? gw + 4 : gw;
-        if (snprintf(res, left, "sip:%s@%s", vars->destination, host) >= (int)left)
-            return false;
+        if (dialguard_uri_user(vars->destination, user, sizeof user) < 0 ||
+            snprintf(res, left, "sip:%s@%s", user, host) >= (int)left)
+            return 484;
         out->uri = res;
     } else {
         out->uri = target;
     }
-    return true;
+    return 0;
 }
 
 /* The 200 of route for rq, every string copied; NULL when out of memory. */
@@ -230,13 +266,19 @@ static struct route_answer *answer_new(router_t *r, const struct dp_route *route
     ans->rep.route_name = pool_dup(ans, route->name ? route->name : "");
     struct dp_vars vars = {rq->destination, rq->caller_id, rq->caller_name, rq->call_id};
     for (size_t i = 0; i < n; i++) {
-        if (!fill_action(r, &route->actions[i], &vars, rq->domain, &ans->actions[i], ans)) {
+        unsigned status =
+            fill_action(r, &route->actions[i], &vars, rq->domain, &ans->actions[i], ans);
+        if (status) {
             log_call_ratelimited(LOG_WARN, rq->call_id,
-                                 "route %s: action %zu cannot be expanded; skipped", route->id, i);
+                                 status == 484
+                                     ? "route %s: action %zu: the dialed number may not go to a "
+                                       "gateway (dialplan_gateway_numbers); answered 484"
+                                     : "route %s: action %zu cannot be expanded; skipped",
+                                 route->id, i);
             sb__route_action__init(&ans->actions[i]);
             ans->actions[i].type = SB__ROUTE_ACTION_TYPE__ROUTE_ACTION_HANGUP;
-            ans->actions[i].reason = "unavailable";
-            ans->actions[i].status = 480;
+            ans->actions[i].reason = status == 484 ? "address_incomplete" : "unavailable";
+            ans->actions[i].status = status;
         }
         ans->ptrs[i] = &ans->actions[i];
     }

@@ -73,6 +73,16 @@ static bool owned_elsewhere(struct core *c, struct core_msg *cm, const char *key
     return true;
 }
 
+/* Whether a Via of m is one we wrote (core_local_via_is_ours). */
+static bool looped(const struct core *c, const sipmsg_t *m) {
+    struct sipmsg_via_iter it = {0, 0};
+    struct sipmsg_via via;
+    while (sipmsg_via_next(m, &it, &via))
+        if (core_local_via_is_ours(c, &via))
+            return true;
+    return false;
+}
+
 static void on_request_in(struct core *c, struct core_msg *cm) {
     const sipmsg_t *m = cm->m;
     const struct sipdest *src = cm->src;
@@ -124,6 +134,14 @@ static void on_request_in(struct core *c, struct core_msg *cm) {
         t = core_txn_start(c, cm, c->key, (size_t)key_len, NULL, 0);
         if (t)
             core_reply(c, t, v.status, v.reason, v.headers, v.headers_len);
+        return;
+    }
+    if (m->method_id == SIPMSG_M_INVITE && !m->has_to_tag && looped(c, m)) {
+        /* RFC 3261 16.3 item 4 for a B2BUA: our own B-leg INVITE came back to us (a
+         * contact or a route that names us); answering it would call ourselves again */
+        t = core_txn_start(c, cm, c->key, (size_t)key_len, NULL, 0);
+        if (t)
+            core_reply(c, t, 482, "Loop Detected", NULL, 0);
         return;
     }
     int merge_len = -1;

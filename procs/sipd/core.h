@@ -47,6 +47,7 @@
 #include <uv.h>
 
 #include "advertise.h"
+#include "contact_rule.h"
 #include "domains.h"
 #include "ipc.h"
 #include "netacl.h"
@@ -65,6 +66,7 @@ struct core_config {
     char server[128]; /* Server header */
     int instance;     /* sipd instance, sent to routerd with each REGISTER */
     struct advertise advertise; /* sip_advertise: our names in Via and Contact */
+    struct contact_allow contact_allow; /* register_contact_allow (contact_rule.h) */
     const domains_t *domains;   /* the served domain (worker's, borrowed): AOR hosts */
     struct srclimit_config limits; /* sip_pike_*: request rates per source (srclimit.h) */
     size_t max_transactions;       /* sip_max_transactions: 0 no cap */

@@ -295,6 +295,15 @@ void core_dialog_send(struct core *c, ipc_chan_t *ch, const Sb__SipSendRequest *
     t->tu_id = sr->client_id;
 }
 
+bool core_dialog_response_from_peer(const struct txn *t, const struct sipdest *src) {
+    if (t->dest.transport != src->transport)
+        return false;
+    /* RFC 3261 18.1.2: a TCP response may come on another connection from the peer */
+    if (src->transport == SIPDEST_TCP)
+        return sipaddr_same_host(&t->dest.addr, &src->addr);
+    return sipaddr_equal(&t->dest.addr, &src->addr);
+}
+
 /* A response: to its client transaction, then (the first time) to dialogd. */
 void core_dialog_response_in(struct core *c, const struct core_msg *cm, const char *buf,
                              size_t len) {
@@ -310,10 +319,17 @@ void core_dialog_response_in(struct core *c, const struct core_msg *cm, const ch
     int kl = txn_client_key(m->via.branch.ptr, m->via.branch.len, m->cseq_method.ptr,
                             m->cseq_method.len, c->key, c->key_cap);
     struct txn *t = kl > 0 ? txn_find(c->txns, c->key, (size_t)kl) : NULL;
-    if (!t || !t->client) {
-        /* RFC 6026: a 2xx to an INVITE after its transaction: dialogd acknowledges it */
-        if (owner >= 0 && m->method_id == SIPMSG_M_INVITE && m->status >= 200 && m->status < 300)
-            dialog_response(c, core_dialog_for(c, m->call_id), m, src, 0, 0);
+    if (!t || !t->client || !core_dialog_response_from_peer(t, src)) {
+        /* RFC 6026 8.9 (18.1.2): a response that matches no client transaction of ours,
+         * or (UDP) comes from elsewhere than where the request went, is dropped: a forged
+         * 2xx must not make us send an ACK or a BYE to the address its Contact names */
+        shm_count(c->slot, SHM_C_sip_rx_dropped, 1);
+        if (log_get_level() <= LOG_DEBUG) {
+            char call_id[LOG_CALL_ID_MAX + 1];
+            log_call(LOG_DEBUG, core_call_id(m, call_id), "dropped a %d response: %s", m->status,
+                     t && t->client ? "not from the request's destination"
+                                    : "no transaction of ours");
+        }
         return;
     }
     if (!txn_client_response(c->txns, t, m->status))

@@ -32,8 +32,12 @@ void core_dialog_local_response(struct core *c, ipc_chan_t *ch, uint64_t client_
 void core_dialog_respond(struct core *c, const Sb__SipRespond *rs);
 void core_dialog_cancel(struct core *c, const Sb__SipCancel *sc);
 void core_dialog_send(struct core *c, ipc_chan_t *ch, const Sb__SipSendRequest *sr);
-/* A response off the wire (buf, len as received): to its owner instance, its client
- * transaction, then dialogd. */
+/* Whether a response from src may be t's: the same transport, and on UDP the address
+ * the request was sent to (a TCP one: from that host). */
+bool core_dialog_response_from_peer(const struct txn *t, const struct sipdest *src);
+/* A response off the wire (buf, len as received): to its owner instance, then its client
+ * transaction and dialogd; dropped when it matches no client transaction of ours or comes
+ * from elsewhere (core_dialog_response_from_peer). */
 void core_dialog_response_in(struct core *c, const struct core_msg *cm, const char *buf,
                              size_t len);
 /* The INVITE server transaction a CANCEL or ACK m belongs to whose top Via's sent-by

@@ -1,8 +1,10 @@
 /* core_local - see core_local.h */
 #include "core_local.h"
 
+#include <ifaddrs.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
@@ -147,4 +149,73 @@ void core_local_name(const struct core *c, const struct sipdest *d,
         if (e->port)
             l->port = e->port;
     }
+}
+
+static int port_of(const union sipaddr *a) {
+    return ntohs(a->sa.sa_family == AF_INET ? a->sin.sin_port : a->sin6.sin6_port);
+}
+
+/* A port a socket of ours is bound to, or the TCP listener's. */
+static bool our_port(const struct core *c, int port) {
+    if (c->tcp_port == port)
+        return true;
+    for (int i = 0; i < c->nudp; i++)
+        if (port_of(udp_bound(c->udp[i])) == port)
+            return true;
+    return false;
+}
+
+/* An address of one of this host's interfaces (every 127/8 address is the loopback's). */
+static bool interface_address(const union sipaddr *a) {
+    union sipaddr x;
+    sipaddr_unmap(a, &x);
+    if (sipaddr_scope(&x) == SIPADDR_LOOPBACK)
+        return true;
+    struct ifaddrs *list = NULL;
+    if (getifaddrs(&list) < 0)
+        return false;
+    bool found = false;
+    for (struct ifaddrs *i = list; i && !found; i = i->ifa_next) {
+        if (!i->ifa_addr ||
+            (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
+            continue;
+        union sipaddr y;
+        memset(&y, 0, sizeof y);
+        memcpy(&y, i->ifa_addr, i->ifa_addr->sa_family == AF_INET ? sizeof y.sin : sizeof y.sin6);
+        found = sipaddr_same_host(&x, &y);
+    }
+    freeifaddrs(list);
+    return found;
+}
+
+bool core_local_is_us(const struct core *c, const char *host, int port) {
+    if (!port)
+        port = 5060;
+    bool ours = our_port(c, port);
+    for (size_t i = 0; i < c->cfg.advertise.n; i++) {
+        const struct advertise_entry *e = &c->cfg.advertise.entries[i];
+        if (strcasecmp(e->host, host) == 0 && (e->port ? e->port == port : ours))
+            return true;
+    }
+    union sipaddr a;
+    if (!ours || sipaddr_parse(host, port, &a, NULL) < 0)
+        return false;
+    bool wildcard = false;
+    for (int i = 0; i < c->nudp; i++) {
+        const union sipaddr *b = udp_bound(c->udp[i]);
+        if (udp_is_wildcard(c->udp[i]))
+            wildcard = true;
+        else if (sipaddr_same_host(b, &a))
+            return true;
+    }
+    return wildcard && interface_address(&a);
+}
+
+bool core_local_via_is_ours(const struct core *c, const struct sipmsg_via *via) {
+    char host[256];
+    if (core_local_branch_owner(via->branch) < 0 || !via->host.len || via->host.len >= sizeof host)
+        return false;
+    memcpy(host, via->host.ptr, via->host.len);
+    host[via->host.len] = '\0';
+    return core_local_is_us(c, host, via->port);
 }

@@ -44,5 +44,15 @@ void core_local_source(const struct core *c, struct sipdest *d);
  * sip_advertise gives for it; TCP names our listening port. */
 void core_local_name(const struct core *c, const struct sipdest *d,
                      enum sipdest_transport transport, struct sipconv_local *l);
+/* Whether host:port (host NUL-terminated, IPv6 without brackets; port 0: 5060) names
+ * us: a name or address sip_advertise gives out at that port, or an address of ours at a
+ * port we listen on (a wildcard socket's: any address of this host's interfaces, the
+ * loopback range included). Reads the interfaces (getifaddrs) only when the port is one
+ * of ours and a socket is a wildcard one. */
+bool core_local_is_us(const struct core *c, const char *host, int port);
+/* Whether via (a via-parm of a request) is one we wrote: a branch of ours
+ * (z9hG4bKsb<instance>x...) and a sent-by that names us (RFC 3261 16.3 item 4: the request
+ * has come back to us). */
+bool core_local_via_is_ours(const struct core *c, const struct sipmsg_via *via);
 
 #endif

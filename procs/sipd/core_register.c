@@ -8,6 +8,7 @@
 
 #include "core_local.h"
 #include "core_reply.h"
+#include "sipuri.h"
 #include "log.h"
 #include "proto/sip.pb-c.h"
 
@@ -125,6 +126,22 @@ static void register_answered(ipc_chan_t *ch, Sb__Envelope *env, void *arg) {
     free(rw);
 }
 
+/* Why contact k of reg may not be bound (contact_rule.h), or NULL. A removal (expires 0)
+ * is never refused; a host name is not judged (sipd sends only to numeric addresses). */
+static const char *contact_refused(const struct core *c, const sipmsg_t *m,
+                                   const struct sipmsg_contact *k, const struct sipdest *src) {
+    long long expires = k->expires >= 0 ? k->expires : m->expires;
+    struct sipuri u;
+    union sipaddr a;
+    if (expires == 0 || sipuri_parse(k->uri.ptr, k->uri.len, &u) < 0)
+        return NULL; /* a URI sipmsg_register_read took: routerd stores it as given */
+    int port = u.port ? u.port : u.sips ? 5061 : 5060;
+    bool us = core_local_is_us(c, u.host, port);
+    if (sipaddr_parse(u.host, port, &a, NULL) < 0)
+        return us ? "Contact names this server" : NULL;
+    return contact_rule_refusal(&a, us, &src->addr, &c->cfg.contact_allow);
+}
+
 /* NUL-terminated copy of s in the scratch o (protobuf-c strings are C strings). */
 static char *scratch_str(struct sipmsg_out *o, struct sipmsg_str s) {
     size_t at = o->len;
@@ -141,6 +158,14 @@ void core_register_relay(struct core *c, const sipmsg_t *m, const struct sipdest
     if (!sipmsg_register_read(m, c->cfg.domains, &reg, aor, sizeof aor, &v)) {
         core_reply_warning(c, t, v.status, v.reason, v.headers, v.headers_len);
         return;
+    }
+    for (size_t i = 0; i < reg.ncontacts; i++) {
+        const char *why = contact_refused(c, m, &reg.contacts[i], src);
+        if (why) {
+            log_call_ratelimited(LOG_INFO, t->call_id, "REGISTER of %s refused: %s", aor, why);
+            core_reply(c, t, 403, why, NULL, 0);
+            return;
+        }
     }
     char retry[32];
     int retry_len =

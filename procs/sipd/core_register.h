@@ -3,7 +3,9 @@
  *   core_register - the REGISTER relay to routerd (RFC 3261 10.3).
  * DESCRIPTION
  *   core_register_relay reads a REGISTER (its AOR in canonical form, sipuri.h, and its
- *   contacts), asks a routerd (RegisterRequest, proto/sip.proto) and answers from its
+ *   contacts), refuses with 403 (its reason phrase says why) a Contact that may not be
+ *   bound (contact_rule.h: this server, loopback, link-local, multicast unless allowed),
+ *   asks a routerd (RegisterRequest, proto/sip.proto) and answers from its
  *   RegisterReply: 200 with one Contact per binding and Date, 423 with Min-Expires, 503
  *   with Retry-After; 503 when no routerd is connected or none answers within
  *   register_timeout. A 200 tells natping (keepalives) the AOR's bindings;

@@ -27,6 +27,7 @@ struct sipd {
     struct tcp_server *tcp;
     struct advertise advertise; /* the sip_advertise in use */
     struct srclimit_config limits; /* the sip_pike_* in use */
+    struct contact_allow contact_allow; /* the register_contact_allow in use */
 };
 
 /* The per-source rates (sip_pike_*, window 100 ms..60 s, block 1 s..1 h) and the
@@ -76,6 +77,11 @@ static bool config_from(const worker_t *w, struct core_config *cc, struct tcp_li
         snprintf(err, errlen, "%s: sip_pike_exempt: %s", cfg_file(w->cfg), why);
         return false;
     }
+    if (contact_allow_parse(cfg_str(w->cfg, CFG_register_contact_allow), &cc->contact_allow, why,
+                            sizeof why) < 0) {
+        snprintf(err, errlen, "%s: register_contact_allow: %s", cfg_file(w->cfg), why);
+        return false;
+    }
     return true;
 }
 
@@ -114,6 +120,7 @@ static int sipd_init(worker_t *w) {
     core_set_index(sipd.core, w->shm);
     sipd.advertise = cc.advertise;
     sipd.limits = cc.limits;
+    sipd.contact_allow = cc.contact_allow;
     w->role_ctx = &sipd;
     for (int i = 0; i < CFG_MAX_ADDRS; i++) {
         snprintf(name, sizeof name, "sip_udp%d", i);
@@ -156,9 +163,11 @@ static void sipd_reload(worker_t *w, const cfg_t *old) {
         log_error("%s; keeping the old addresses and exempt sources", err);
         cc.advertise = sipd->advertise;
         cc.limits = sipd->limits;
+        cc.contact_allow = sipd->contact_allow;
     }
     sipd->advertise = cc.advertise;
     sipd->limits = cc.limits;
+    sipd->contact_allow = cc.contact_allow;
     bool ok = core_set_config(sipd->core, &cc);
     for (int i = 0; i < sipd->nudp; i++)
         ok &= udp_set_max_message(sipd->udp[i], cc.max_message);

@@ -99,3 +99,48 @@ bool sipaddr_is_any(const union sipaddr *a) {
         return a->sin.sin_addr.s_addr == htonl(INADDR_ANY);
     return a->sa.sa_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&a->sin6.sin6_addr);
 }
+
+enum sipaddr_scope sipaddr_scope(const union sipaddr *a) {
+    union sipaddr x;
+    sipaddr_unmap(a, &x);
+    if (x.sa.sa_family == AF_INET) {
+        uint32_t v = ntohl(x.sin.sin_addr.s_addr);
+        if ((v >> 24) == 0)
+            return SIPADDR_UNSPECIFIED;
+        if ((v >> 24) == 127)
+            return SIPADDR_LOOPBACK;
+        if ((v >> 16) == 0xa9fe)
+            return SIPADDR_LINK_LOCAL;
+        if ((v >> 28) >= 0xe)
+            return SIPADDR_MULTICAST;
+        return SIPADDR_GLOBAL;
+    }
+    if (x.sa.sa_family != AF_INET6)
+        return SIPADDR_UNSPECIFIED;
+    const struct in6_addr *v6 = &x.sin6.sin6_addr;
+    if (IN6_IS_ADDR_UNSPECIFIED(v6))
+        return SIPADDR_UNSPECIFIED;
+    if (IN6_IS_ADDR_LOOPBACK(v6))
+        return SIPADDR_LOOPBACK;
+    if (IN6_IS_ADDR_LINKLOCAL(v6))
+        return SIPADDR_LINK_LOCAL;
+    if (IN6_IS_ADDR_MULTICAST(v6))
+        return SIPADDR_MULTICAST;
+    return SIPADDR_GLOBAL;
+}
+
+const char *sipaddr_scope_name(enum sipaddr_scope s) {
+    switch (s) {
+    case SIPADDR_UNSPECIFIED:
+        return "unspecified";
+    case SIPADDR_LOOPBACK:
+        return "loopback";
+    case SIPADDR_LINK_LOCAL:
+        return "link-local";
+    case SIPADDR_MULTICAST:
+        return "multicast";
+    case SIPADDR_GLOBAL:
+        break;
+    }
+    return "global";
+}

@@ -42,4 +42,17 @@ void sipaddr_unmap(const union sipaddr *in, union sipaddr *out);
 /* The wildcard address (0.0.0.0, ::). */
 bool sipaddr_is_any(const union sipaddr *a);
 
+/* What kind of address a is (an IPv4-mapped IPv6 one as its IPv4 address): the ones a
+ * registration's Contact may not name unless allowed (docs/security.md). */
+enum sipaddr_scope {
+    SIPADDR_GLOBAL = 0,  /* anything else (private ranges included) */
+    SIPADDR_UNSPECIFIED, /* 0.0.0.0/8, :: */
+    SIPADDR_LOOPBACK,    /* 127.0.0.0/8, ::1 */
+    SIPADDR_LINK_LOCAL,  /* 169.254.0.0/16, fe80::/10 */
+    SIPADDR_MULTICAST,   /* 224.0.0.0/4 and 240.0.0.0/4 (broadcast too), ff00::/8 */
+};
+enum sipaddr_scope sipaddr_scope(const union sipaddr *a);
+/* "loopback", "link-local", ... for a 403's reason. */
+const char *sipaddr_scope_name(enum sipaddr_scope s);
+
 #endif

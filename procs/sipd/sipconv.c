@@ -345,8 +345,9 @@ int sipconv_request_build(const Sb__SipMessage *msg, const struct sipconv_local 
                     local->transport == SIPDEST_TCP ? "Via: SIP/2.0/TCP " : "Via: SIP/2.0/UDP ");
     put_host(&o, local);
     sipmsg_out_printf(&o, ";branch=%s;rport\r\n", branch);
-    sipmsg_out_printf(&o, "Max-Forwards: %d\r\n",
-                      msg->max_forwards > 0 && msg->max_forwards <= 255 ? msg->max_forwards : 70);
+    bool mf = msg->max_forwards_set ? msg->max_forwards >= 0 && msg->max_forwards <= 255
+                                    : msg->max_forwards > 0 && msg->max_forwards <= 255;
+    sipmsg_out_printf(&o, "Max-Forwards: %d\r\n", mf ? msg->max_forwards : 70);
     for (size_t i = 0; i < msg->n_route; i++)
         sipmsg_out_printf(&o, "Route: %s\r\n", msg->route[i]);
     put_name_addr(&o, "From", msg->from_display, msg->from_uri, msg->from_tag);

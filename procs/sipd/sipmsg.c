@@ -646,6 +646,25 @@ static bool name_addr_ok(const char *p, const char *e) {
     return header_uri_ok(p, end) && params_ok(semi ? semi : e, e);
 }
 
+bool sipmsg_via_next(const sipmsg_t *m, struct sipmsg_via_iter *it, struct sipmsg_via *via) {
+    for (; it->header < m->nheaders; it->header++, it->pos = 0) {
+        const struct sipmsg_header *h = &m->headers[it->header];
+        if (h->id != SIPMSG_H_VIA)
+            continue;
+        const char *e = h->value.ptr + h->value.len, *p = h->value.ptr + it->pos;
+        while (p < e && (is_ws(*p) || *p == ','))
+            p++;
+        if (p >= e)
+            continue;
+        struct sipmsg_str rest = str_make(p, (size_t)(e - p));
+        if (!via_read(rest, via))
+            return false; /* sipmsg_parse checked every via-parm: not reached */
+        it->pos = (size_t)(p - h->value.ptr) + via->elem_end;
+        return true;
+    }
+    return false;
+}
+
 /* via-parm = sent-protocol LWS sent-by *( SEMI via-params ) (RFC 3261 20.42). */
 static bool via_parm_ok(const char *p, const char *e) {
     for (int part = 0; part < 3; part++) {

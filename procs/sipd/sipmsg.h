@@ -124,6 +124,12 @@ struct sipmsg_via {
     size_t drop_at[2], drop_len[2]; /* rport/received params left out when echoing */
 };
 
+/* Where sipmsg_via_next is: the header index and the offset in its value. */
+struct sipmsg_via_iter {
+    unsigned header;
+    size_t pos;
+};
+
 /* RFC 4028 4, 5: what a message says of the session timer. */
 struct sipmsg_session_timer {
     uint32_t expires; /* Session-Expires delta-seconds (1-86400), 0 absent */
@@ -233,6 +239,10 @@ const char *sipmsg_reason_phrase(int status);
 /* RFC 3261 8.2 checks of a well-formed request, then RFC 4028's (a Session-Expires or
  * Min-SE that cannot be read: 400); true with v filled when it is rejected. */
 bool sipmsg_check(const sipmsg_t *m, struct sipmsg_verdict *v);
+
+/* Every via-parm of every Via in order, top first (it zeroed to start): true with *via
+ * filled (its slices into m), false after the last. */
+bool sipmsg_via_next(const sipmsg_t *m, struct sipmsg_via_iter *it, struct sipmsg_via *via);
 /* A REGISTER's AOR (the To URI's canonical form, sipuri_aor: sip:user@host, the host
  * mapped through the served domain, borrowed, may be NULL) into aor, wildcard and
  * contacts (RFC 3261 10.3); false with v filled (400) when malformed. The contacts point

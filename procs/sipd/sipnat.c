@@ -30,7 +30,9 @@ static bool via_differs(const sipmsg_t *m, const union sipaddr *src) {
     return !sipaddr_equal(&sent_by, src);
 }
 
-/* nat_uac_test 1: the first Contact names a private address the packet did not come from. */
+/* nat_uac_test 1: the first Contact names a private address the packet did not come from;
+ * or it asks for TCP (;transport=tcp) at another host than the one that sent it: a
+ * connection of ours to it would go where nobody has proved to be (reached on the flow). */
 static bool contact_private(const sipmsg_t *m, const union sipaddr *src) {
     struct sipmsg_str display, uri;
     struct sipuri u;
@@ -38,7 +40,8 @@ static bool contact_private(const sipmsg_t *m, const union sipaddr *src) {
     if (!sipmsg_name_addr(sipmsg_header_value(m, SIPMSG_H_CONTACT), &display, &uri) ||
         sipuri_parse(uri.ptr, uri.len, &u) < 0 || sipaddr_parse(u.host, 0, &host, NULL) < 0)
         return false;
-    return sipnat_private(&host) && !sipaddr_same_host(&host, src);
+    return !sipaddr_same_host(&host, src) &&
+           (sipnat_private(&host) || strcmp(u.transport, "tcp") == 0);
 }
 
 bool sipnat_detect(const sipmsg_t *m, const union sipaddr *src) {

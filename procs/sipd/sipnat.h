@@ -6,7 +6,9 @@
  *   the top Via's sent-by host is not the source address, or its port (5060 when absent)
  *   is not the source port (tests 2 and 16); for a request or a response, the first
  *   Contact's host is a private address (RFC 1918, RFC 6598 100.64.0.0/10, RFC 4193
- *   fc00::/7) that is not the source address (test 1). A sent-by that is a host name is
+ *   fc00::/7) that is not the source address (test 1), or it has ;transport=tcp and its
+ *   host is not the source address (so we never open a TCP connection to a host that did
+ *   not send us the message: it is reached on its flow). A sent-by that is a host name is
  *   not the source address. IPv4-mapped IPv6 sources compare as IPv4. Never does I/O.
  * OWNERSHIP
  *   Reads m and src; keeps nothing.

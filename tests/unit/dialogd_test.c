@@ -392,6 +392,8 @@ struct req {
     Sb__SipRefresher se_refresher;
     uint32_t cseq;
     uint64_t txn; /* the server transaction (a CANCEL names its INVITE's), 0: a new one */
+    bool mf_given; /* Max-Forwards: mf; else absent (-1, as sipd says) */
+    int mf;
 };
 
 /* A request from sipd; its server transaction's id. */
@@ -413,6 +415,7 @@ static uint64_t request_in(const struct req *r) {
     m.request_uri = "sip:bob@example.com";
     m.call_id = (char *)r->call_id;
     m.cseq = r->cseq ? r->cseq : 1;
+    m.max_forwards = r->mf_given ? r->mf : -1;
     m.from_uri = "sip:alice@example.com";
     m.from_tag = (char *)(r->from_tag ? r->from_tag : "fa");
     m.to_uri = "sip:bob@example.com";
@@ -509,8 +512,14 @@ static const char *state_of(const char *call_id) {
     request_in(&(struct req){"INVITE", SB__SIP_METHOD__SIP_METHOD_INVITE, cid, .body = sdp})
 #define CANCEL(cid, invite_txn)                                                                    \
     request_in(&(struct req){"CANCEL", SB__SIP_METHOD__SIP_METHOD_CANCEL, cid, .txn = invite_txn})
+/* A's To tag of call cid as an ACK of our 2xx carries it (NULL: no such call). */
+static const char *ack_tag(const char *cid) {
+    struct call *c = call_of(cid);
+    return c ? c->leg[LEG_A].local_tag : NULL;
+}
 #define ACK(cid, sdp)                                                                              \
-    request_in(&(struct req){"ACK", SB__SIP_METHOD__SIP_METHOD_ACK, cid, .body = sdp})
+    request_in(&(struct req){"ACK", SB__SIP_METHOD__SIP_METHOD_ACK, cid, .body = sdp,              \
+                             .to_tag = ack_tag(cid)})
 
 /* A's To tag of call cid (what our 2xx gave A). */
 static const char *a_tag(const char *cid) {
@@ -670,6 +679,33 @@ static void test_invite_routes_and_rings_the_callee(void **state) {
     assert_string_equal(e->sip_send_request->msg->request_uri, "sip:bob@10.0.0.2");
     assert_int_equal(e->sip_send_request->msg->cseq, 1);
     assert_int_equal(strncmp(e->sip_send_request->msg->call_id, "sbd0.", 5), 0);
+    env_free(e);
+}
+
+/* RFC 3261 16.6 step 3 for a B2BUA: the B leg has one hop less than A's INVITE (70 when
+ * A's had no Max-Forwards), written as it is, 0 included. */
+static void test_b_leg_invite_carries_max_forwards_minus_one(void **state) {
+    (void)state;
+    request_in(&(struct req){"INVITE", SB__SIP_METHOD__SIP_METHOD_INVITE, "c1mf", .mf_given = true,
+                             .mf = 9});
+    Sb__Envelope *e = last_request(0, "INVITE");
+    assert_non_null(e);
+    assert_int_equal(e->sip_send_request->msg->max_forwards, 8);
+    assert_true(e->sip_send_request->msg->max_forwards_set);
+    env_free(e);
+    size_t mark = sipd.nseen;
+    request_in(&(struct req){"INVITE", SB__SIP_METHOD__SIP_METHOD_INVITE, "c1mf1", .mf_given = true,
+                             .mf = 1});
+    e = last_request(mark, "INVITE");
+    assert_non_null(e);
+    assert_int_equal(e->sip_send_request->msg->max_forwards, 0);
+    assert_true(e->sip_send_request->msg->max_forwards_set);
+    env_free(e);
+    mark = sipd.nseen;
+    INVITE("c1mf2", NULL);
+    e = last_request(mark, "INVITE");
+    assert_non_null(e);
+    assert_int_equal(e->sip_send_request->msg->max_forwards, 70);
     env_free(e);
 }
 
@@ -940,6 +976,40 @@ static void test_bye_from_b_in_confirmed_ends_the_call(void **state) {
     assert_string_equal(state_of("c14"), "gone");
 }
 
+/* RFC 3261 12.2.2: a BYE or REFER that names the Call-ID but not both tags of the leg is
+ * a third party's: 481, and the call goes on. */
+static void test_bye_or_refer_without_both_tags_gets_481_and_the_call_goes_on(void **state) {
+    (void)state;
+    call_to_confirmed("c14t");
+    size_t mark = sipd.nseen;
+    uint64_t no_to =
+        request_in(&(struct req){"BYE", SB__SIP_METHOD__SIP_METHOD_BYE, "c14t", .cseq = 2});
+    assert_int_equal(last_status(mark, no_to), 481);
+    uint64_t wrong_to = request_in(&(struct req){"BYE", SB__SIP_METHOD__SIP_METHOD_BYE, "c14t",
+                                                 .to_tag = "guessed", .cseq = 3});
+    assert_int_equal(last_status(mark, wrong_to), 481);
+    uint64_t wrong_from =
+        request_in(&(struct req){"BYE", SB__SIP_METHOD__SIP_METHOD_BYE, "c14t", .from_tag = "other",
+                                 .to_tag = a_tag("c14t"), .cseq = 4});
+    assert_int_equal(last_status(mark, wrong_from), 481);
+    uint64_t refer = request_in(&(struct req){"REFER", SB__SIP_METHOD__SIP_METHOD_REFER, "c14t",
+                                              .to_tag = "guessed", .cseq = 5,
+                                              .refer_to = "sip:1002@example.com"});
+    assert_int_equal(last_status(mark, refer), 481);
+    uint64_t up = request_in(&(struct req){"UPDATE", SB__SIP_METHOD__SIP_METHOD_UPDATE, "c14t",
+                                           .from_tag = "other", .to_tag = a_tag("c14t"), .cseq = 6,
+                                           .body = "new-a"});
+    assert_int_equal(last_status(mark, up), 481);
+    assert_int_equal(count_requests(mark, "BYE"), 0);
+    assert_int_equal(count_requests(mark, "UPDATE"), 0);
+    assert_string_equal(state_of("c14t"), "CONFIRMED");
+    uint64_t bye = request_in(&(struct req){"BYE", SB__SIP_METHOD__SIP_METHOD_BYE, "c14t",
+                                            .to_tag = a_tag("c14t"), .cseq = 7});
+    assert_int_equal(last_status(mark, bye), 200);
+    answer_last(mark, "BYE", 200, NULL, NULL);
+    assert_string_equal(state_of("c14t"), "gone");
+}
+
 static void test_reinvite_in_confirmed_is_relayed_and_acked(void **state) {
     (void)state;
     call_to_confirmed("c15");
@@ -964,6 +1034,29 @@ static void test_reinvite_in_confirmed_is_relayed_and_acked(void **state) {
     assert_int_equal(ack->sip_send_request->msg->cseq, cseq);
     env_free(ack);
     assert_string_equal(state_of("c15"), "CONFIRMED");
+}
+
+/* A relayed re-INVITE carries its Max-Forwards minus one; with none left it is 483. */
+static void test_reinvite_carries_max_forwards_and_0_gets_483(void **state) {
+    (void)state;
+    call_to_confirmed("c15mf");
+    size_t mark = sipd.nseen;
+    uint64_t zero = request_in(&(struct req){"INVITE", SB__SIP_METHOD__SIP_METHOD_INVITE, "c15mf",
+                                             .to_tag = a_tag("c15mf"), .cseq = 2, .body = "hold-a",
+                                             .mf_given = true, .mf = 0});
+    assert_int_equal(last_status(mark, zero), 483);
+    assert_int_equal(count_requests(mark, "INVITE"), 0);
+    assert_string_equal(state_of("c15mf"), "CONFIRMED");
+    request_in(&(struct req){"INVITE", SB__SIP_METHOD__SIP_METHOD_INVITE, "c15mf",
+                             .to_tag = a_tag("c15mf"), .cseq = 3, .body = "hold-a",
+                             .mf_given = true, .mf = 6});
+    Sb__Envelope *e = last_request(mark, "INVITE");
+    assert_non_null(e);
+    assert_int_equal(e->sip_send_request->msg->max_forwards, 5);
+    assert_true(e->sip_send_request->msg->max_forwards_set);
+    env_free(e);
+    answer_last(mark, "INVITE", 200, "tb", "hold-b");
+    assert_string_equal(state_of("c15mf"), "CONFIRMED");
 }
 
 static void test_update_in_confirmed_is_relayed_without_ack(void **state) {
@@ -1627,6 +1720,9 @@ int main(void) {
         T(test_2xx_copy_in_confirmed_is_acked_again),
         T(test_bye_from_a_in_confirmed_ends_the_call),
         T(test_bye_from_b_in_confirmed_ends_the_call),
+        T(test_bye_or_refer_without_both_tags_gets_481_and_the_call_goes_on),
+        T(test_reinvite_carries_max_forwards_and_0_gets_483),
+        T(test_b_leg_invite_carries_max_forwards_minus_one),
         T(test_reinvite_in_confirmed_is_relayed_and_acked),
         T(test_update_in_confirmed_is_relayed_without_ack),
         T(test_reinvite_with_a_wrong_to_tag_gets_481),

@@ -157,6 +157,40 @@ static void hop_text(const struct sipconv_hop *hop) {
     assert_int_equal(sipaddr_text(&hop->addr, hop_ip, sizeof hop_ip, &hop_port), 0);
 }
 
+/* Max-Forwards of a request dialogd sends: 70 unless max_forwards_set, then as given, 0
+ * included (a B leg with one hop less than its A leg). */
+static void test_request_max_forwards_is_written_as_set(void **state) {
+    (void)state;
+    struct sipconv_local local = {"192.0.2.1", 5060, SIPDEST_UDP};
+    const char *why = NULL;
+    char out[2048];
+    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
+    msg.method = "INVITE";
+    msg.request_uri = "sip:b@192.0.2.2";
+    msg.from_uri = "sip:a@192.0.2.1";
+    msg.from_tag = "f";
+    msg.to_uri = "sip:b@192.0.2.2";
+    msg.call_id = "mf";
+    msg.cseq = 1;
+    int n = sipconv_request_build(&msg, &local, "z9hG4bKsb0x1", out, sizeof out, &why);
+    assert_true(n > 0);
+    out[n] = '\0';
+    assert_non_null(strstr(out, "\r\nMax-Forwards: 70\r\n"));
+    msg.max_forwards_set = true;
+    msg.max_forwards = 0;
+    n = sipconv_request_build(&msg, &local, "z9hG4bKsb0x1", out, sizeof out, &why);
+    out[n] = '\0';
+    assert_non_null(strstr(out, "\r\nMax-Forwards: 0\r\n"));
+    msg.max_forwards = 41;
+    n = sipconv_request_build(&msg, &local, "z9hG4bKsb0x1", out, sizeof out, &why);
+    out[n] = '\0';
+    assert_non_null(strstr(out, "\r\nMax-Forwards: 41\r\n"));
+    msg.max_forwards = 300; /* out of range: the default */
+    n = sipconv_request_build(&msg, &local, "z9hG4bKsb0x1", out, sizeof out, &why);
+    out[n] = '\0';
+    assert_non_null(strstr(out, "\r\nMax-Forwards: 70\r\n"));
+}
+
 static void test_next_hop_is_route_then_request_uri_without_next_hop(void **state) {
     (void)state;
     Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
@@ -262,6 +296,7 @@ int main(void) {
         cmocka_unit_test(test_refer_to_aor_at_our_address_is_our_domain),
         cmocka_unit_test(test_response_method_id_is_the_cseq_method),
         cmocka_unit_test(test_unreadable_session_expires_or_min_se_is_400),
+        cmocka_unit_test(test_request_max_forwards_is_written_as_set),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -438,7 +438,9 @@ static void test_responses_and_unanswerable_are_dropped_and_counted(void **state
     send_req(REQ("ACK", "nomatch", "1", ";tag=x")); /* an ACK for nothing: silence */
     assert_int_equal(recv_resp(100), 0);
     assert_int_equal(slot.counters[SHM_C_sip_rx_responses], 1);
-    assert_int_equal(slot.counters[SHM_C_sip_rx_dropped], 1);
+    /* the response that matches no client transaction (RFC 6026 8.9) and the OPTIONS
+     * without a Via */
+    assert_int_equal(slot.counters[SHM_C_sip_rx_dropped], 2);
     assert_int_equal(slot.counters[SHM_C_sip_tx_responses], 0);
 }
 
@@ -669,6 +671,98 @@ static void test_next_hop_wins_over_the_request_uri(void **state) {
     assert_true(has(contact));
 }
 
+/* The 200 of our OPTIONS to the client, sent by fd (the client, or another socket). */
+static void answer_from(int fd) {
+    char branch[64] = "", buf[1024];
+    const char *b = strstr(resp, ";branch=");
+    assert_non_null(b);
+    sscanf(b + 8, "%63[^;\r]", branch);
+    int n = snprintf(buf, sizeof buf,
+                     "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=%s;rport\r\n"
+                     "From: <sip:sb@example.com>;tag=ft\r\nTo: <sip:bob@127.0.0.1>;tag=b\r\n"
+                     "Call-ID: nh-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+                     server_port, branch);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)server_port)};
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    assert_int_equal(sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&to, sizeof to), n);
+}
+
+/* RFC 6026 8.9, and no reflection: a response with our branch from another address than
+ * the one the request went to is dropped; the peer's own reaches dialogd. */
+static void test_response_from_elsewhere_than_the_request_went_is_dropped(void **state) {
+    (void)state;
+    core_add_udp(core, server);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+    ipc_chan_t *to_dialog = ipc_chan_open(&loop, sv[0], &sipd_handlers, NULL, 65536);
+    ipc_chan_t *dialog_side = ipc_chan_open(&loop, sv[1], &dialog_handlers, NULL, 65536);
+    memset(&dialog, 0, sizeof dialog);
+    Sb__SipPeer nh = SB__SIP_PEER__INIT;
+    nh.transport = "udp";
+    nh.addr = "127.0.0.1";
+    nh.port = (uint32_t)client_port;
+    send_request(to_dialog, "sip:bob@127.0.0.1", &nh);
+    assert_true(recv_resp(500) > 0);
+    assert_true(starts("OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\n"));
+    int other = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(bind(other, (struct sockaddr *)&a, sizeof a), 0);
+    answer_from(other);
+    run_ms(30);
+    int off_path = dialog.responses;
+    uint64_t dropped = slot.counters[SHM_C_sip_rx_dropped];
+    answer_from(client);
+    run_ms(30);
+    close(other);
+    ipc_chan_close(to_dialog); /* before any assertion: a failed one must not hang teardown */
+    ipc_chan_close(dialog_side);
+    assert_int_equal(off_path, 0);
+    assert_int_equal(dropped, 1);
+    assert_int_equal(dialog.responses, 1);
+    assert_int_equal(dialog.status, 200);
+}
+
+/* RFC 3261 16.3 item 4 for a B2BUA: an INVITE that carries a Via of ours (our branch, our
+ * address and port as sent-by), on top or below a proxy's, is our own come back: 482. */
+static void test_invite_with_our_own_via_is_a_loop(void **state) {
+    (void)state;
+    core_add_udp(core, server);
+    char buf[1024];
+    static const char *const vias[] = {
+        "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKsb3x00000000000000a1;rport\r\n",
+        "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-proxy;rport\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKsb0x00000000000000a2\r\n"};
+    for (int i = 0; i < 2; i++) {
+        char via[300];
+        snprintf(via, sizeof via, vias[i], i ? client_port : server_port, server_port);
+        int n = snprintf(buf, sizeof buf,
+                         "INVITE sip:bob@127.0.0.1 SIP/2.0\r\n%sMax-Forwards: 69\r\n"
+                         "From: <sip:alice@example.com>;tag=l%d\r\nTo: <sip:bob@example.com>\r\n"
+                         "Call-ID: loop-%d\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+                         via, i, i);
+        struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)server_port)};
+        inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+        assert_int_equal(sendto(client, buf, (size_t)n, 0, (struct sockaddr *)&to, sizeof to), n);
+        assert_true(recv_resp(500) > 0);
+        assert_true(starts("SIP/2.0 482 Loop Detected\r\n"));
+    }
+    /* our branch's form at a port we do not listen on is someone else's: no loop (no
+     * dialogd here: 100, then 503) */
+    int n = snprintf(buf, sizeof buf,
+                     "INVITE sip:bob@127.0.0.1 SIP/2.0\r\n"
+                     "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKsb0x00000000000000a3;rport\r\n"
+                     "Max-Forwards: 69\r\nFrom: <sip:alice@example.com>;tag=l3\r\n"
+                     "To: <sip:bob@example.com>\r\nCall-ID: loop-3\r\nCSeq: 1 INVITE\r\n"
+                     "Content-Length: 0\r\n\r\n",
+                     client_port);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)server_port)};
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    assert_int_equal(sendto(client, buf, (size_t)n, 0, (struct sockaddr *)&to, sizeof to), n);
+    assert_true(recv_resp(500) > 0);
+    assert_true(starts("SIP/2.0 100 Trying\r\n"));
+}
+
 static void test_advertised_address_goes_in_via_and_contact(void **state) {
     (void)state;
     core_add_udp(core, server);
@@ -885,6 +979,8 @@ int main(void) {
         T(test_register_from_behind_nat_is_marked_nated),
         T(test_next_hop_wins_over_the_request_uri),
         T(test_advertised_address_goes_in_via_and_contact),
+        T(test_response_from_elsewhere_than_the_request_went_is_dropped),
+        T(test_invite_with_our_own_via_is_a_loop),
         T(test_next_hop_tcp_flow_gone_behind_nat_is_503),
         T(test_wildcard_socket_answers_from_the_address_asked),
         T(test_wildcard_ipv6_socket_answers_from_the_address_asked),

@@ -212,6 +212,34 @@ static void test_folded_compact_and_spaced_headers_are_read(void **state) {
     assert_memory_equal(m->body.ptr, "v=0\r\n", 5);
 }
 
+/* sipmsg_via_next: every via-parm of every Via, top first (loop detection reads them). */
+static void test_every_via_parm_is_read_in_order(void **state) {
+    (void)state;
+    static const char msg[] =
+        "INVITE sip:a@b SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 192.0.2.9:5080;branch=z9hG4bK-top , SIP/2.0/TCP "
+        "[2001:db8::1];branch=z9hG4bK-2\r\n"
+        "Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: v\r\n"
+        "v: SIP/2.0/UDP 127.0.0.1:5060;rport;branch=z9hG4bKsb0x1\r\n"
+        "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    assert_int_equal(sipmsg_parse(m, msg, sizeof msg - 1, false), SIPMSG_OK);
+    struct sipmsg_via_iter it = {0, 0};
+    struct sipmsg_via via;
+    assert_true(sipmsg_via_next(m, &it, &via));
+    assert_true(str_is(via.host, "192.0.2.9"));
+    assert_int_equal(via.port, 5080);
+    assert_true(str_is(via.branch, "z9hG4bK-top"));
+    assert_true(sipmsg_via_next(m, &it, &via));
+    assert_true(str_is(via.transport, "TCP"));
+    assert_true(str_is(via.host, "2001:db8::1"));
+    assert_true(str_is(via.branch, "z9hG4bK-2"));
+    assert_true(sipmsg_via_next(m, &it, &via));
+    assert_true(str_is(via.host, "127.0.0.1"));
+    assert_int_equal(via.port, 5060);
+    assert_true(str_is(via.branch, "z9hG4bKsb0x1"));
+    assert_false(sipmsg_via_next(m, &it, &via));
+}
+
 static void test_datagram_body_is_cut_to_content_length(void **state) {
     (void)state;
     size_t n = load("dblreq"); /* a REGISTER with Content-Length 0, then an INVITE */
@@ -609,6 +637,7 @@ int main(void) {
         cmocka_unit_test(test_reject_reasons_name_the_problem),
         cmocka_unit_test(test_folded_compact_and_spaced_headers_are_read),
         cmocka_unit_test(test_datagram_body_is_cut_to_content_length),
+        cmocka_unit_test(test_every_via_parm_is_read_in_order),
         cmocka_unit_test(test_nul_in_quoted_string_is_accepted),
         cmocka_unit_test(test_echo_copies_vias_in_order_with_received_and_rport),
         cmocka_unit_test(test_received_only_when_sent_by_is_not_the_source),

@@ -77,6 +77,18 @@ static void test_private_contact_not_the_source_is_nated(void **state) {
         assert_false(nated("198.51.100.7:5060", public[i], "198.51.100.7", 5060));
 }
 
+/* A Contact that asks for TCP at a host that did not send the REGISTER is reached on the
+ * registration's flow: we never open a connection to a host that has not talked to us. */
+static void test_tcp_contact_at_another_host_is_nated(void **state) {
+    (void)state;
+    assert_true(nated("198.51.100.7:5062", "203.0.113.9:22;transport=tcp", "198.51.100.7", 5062));
+    assert_true(nated("198.51.100.7:5062", "10.0.0.5:22;transport=TCP", "198.51.100.7", 5062));
+    assert_false(
+        nated("198.51.100.7:5062", "198.51.100.7:5070;transport=tcp", "198.51.100.7", 5062));
+    assert_false(
+        nated("198.51.100.7:5062", "203.0.113.9:5060;transport=udp", "198.51.100.7", 5062));
+}
+
 static void test_response_only_the_contact_counts(void **state) {
     (void)state;
     union sipaddr src;
@@ -105,6 +117,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_private_contact_not_the_source_is_nated, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_response_only_the_contact_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tcp_contact_at_another_host_is_nated, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
