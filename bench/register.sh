@@ -15,9 +15,18 @@ RATES=${1:-"4000 8000 12000 16000 20000 24000 28000"}
 # BENCH_NAT=1: phones behind NAT (a private Contact that is not the source), and the
 # anchor is Kamailio with nathelper (bench/kamailio-nat.cfg) instead of the plain one.
 NAT=${BENCH_NAT:-0}
+# BENCH_AUTH=1: every REGISTER is challenged and answered with MD5 digest credentials
+# (SIPp 3.6 knows no SHA-256) by AUTH_USERS users taken in turn; Switchboard with
+# sip_auth = yes (sip_auth_algorithms = MD5), the anchor Kamailio with auth_db
+# (bench/kamailio-auth.cfg). An achieved "REGISTER/s" is then a registration (two
+# REGISTERs and their answers) per second.
+AUTH=${BENCH_AUTH:-0}
+AUTH_USERS=${AUTH_USERS:-1000}
 SCEN=register_rtt
 KCFG=$ANCHORS/kamailio.cfg
+INF=()
 if [ "$NAT" = 1 ]; then SCEN=register_nat_rtt; KCFG=$here/kamailio-nat.cfg; fi
+if [ "$AUTH" = 1 ]; then SCEN=register_auth_rtt; KCFG=$here/kamailio-auth.cfg; fi
 SECS=${2:-4}
 WORK=$(mktemp -d /tmp/sb-bench-reg.XXXXXX)
 SB="$top/build/bin/switchboard"
@@ -28,6 +37,10 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+if [ "$AUTH" = 1 ]; then
+  { echo SEQUENTIAL; for i in $(seq 1 "$AUTH_USERS"); do echo "b$i"; done; } >"$WORK/users.csv"
+  INF=(-inf "$WORK/users.csv")
+fi
 . "$top/tests/confdir.sh" # free_port, make_confdir
 kv() { echo "$1=$2"; }
 cpu_ns() { # total on-CPU ns of the processes given
@@ -51,7 +64,7 @@ ladder() {
     n=$((r * SECS))
     rm -f "$WORK"/*.csv
     t0=$(date +%s.%N)
-    (cd "$WORK" && timeout $((SECS * 4 + 30)) sipp "$target" -sf "$here/sipp/$SCEN.xml" \
+    (cd "$WORK" && timeout $((SECS * 4 + 30)) sipp "$target" -sf "$here/sipp/$SCEN.xml" "${INF[@]}" \
       -m "$n" -r "$r" -l $((r * 2)) -p "$(free_port)" -i 127.0.0.1 -buff_size 4194304 \
       -timeout $((SECS * 3 + 20)) -nostdin -trace_stat -fd 1 >/dev/null 2>&1)
     t1=$(date +%s.%N)
@@ -76,7 +89,7 @@ latency() {
   declare -A b
   for p in "$@"; do b[$p]=$(cpu_ns ${p#*:}); done
   rm -f "$WORK"/*.csv
-  (cd "$WORK" && timeout $((SECS * 4 + 30)) sipp "$target" -sf "$here/sipp/$SCEN.xml" \
+  (cd "$WORK" && timeout $((SECS * 4 + 30)) sipp "$target" -sf "$here/sipp/$SCEN.xml" "${INF[@]}" \
     -m "$n" -r "$r" -l $((r * 2)) -p "$(free_port)" -i 127.0.0.1 -buff_size 4194304 \
     -timeout $((SECS * 3 + 20)) -nostdin -trace_rtt -rtt_freq 1 >/dev/null 2>&1)
   local rtt; rtt=$(ls "$WORK"/${SCEN}_*_rtt.csv 2>/dev/null | head -n 1)
@@ -102,7 +115,13 @@ make_confdir "$WORK/sb" "$top/build/bin"
 # one SIPp source sends the whole load: the per-source rate limits (sip_pike_*) are off
 printf 'sip_pike_requests = 0\nsip_pike_calls = 0\n' >>"$WORK/sb/main.cf"
 sed -i 's/^log_level = .*/log_level = warn/' "$WORK/sb/main.cf"
+if [ "$AUTH" = 1 ]; then
+  printf 'sip_auth = yes\nsip_auth_algorithms = MD5\nsip_auth_ban_failures = 0\n' >>"$WORK/sb/main.cf"
+fi
 "$SB" -c "$WORK/sb" start || { echo "switchboard did not start"; exit 1; }
+if [ "$AUTH" = 1 ]; then
+  for i in $(seq 1 "$AUTH_USERS"); do "$SB" -c "$WORK/sb" user add "b$i" secret >/dev/null; done
+fi
 sleep 1
 pids=()
 while read -r svc inst pid _; do
@@ -122,7 +141,14 @@ SB_ACH=$CEIL_ACH
 if command -v kamailio >/dev/null && [ -r "$KCFG" ]; then
   KDIR=$WORK/kamailio; mkdir -p "$KDIR"; kport=$(free_port)
   sed -e "s/^listen=udp:127.0.0.1:5070/listen=udp:127.0.0.1:$kport/" \
-      -e "s|unix:/tmp/kamailio-anchor-ctl|unix:$KDIR/ctl|" "$KCFG" >"$KDIR/kamailio.cfg"
+      -e "s|unix:/tmp/kamailio-anchor-ctl|unix:$KDIR/ctl|" \
+      -e "s|text:///tmp/kamailio-auth-db|text://$KDIR/db|" "$KCFG" >"$KDIR/kamailio.cfg"
+  if [ "$AUTH" = 1 ]; then # the subscriber table of bench/kamailio-auth.cfg
+    mkdir -p "$KDIR/db"
+    printf 'table_name(str) table_version(int)\nsubscriber:7\nlocation:9\n' >"$KDIR/db/version"
+    { echo 'id(int,auto) username(str) domain(str) password(str) ha1(str) ha1b(str)'
+      for i in $(seq 1 "$AUTH_USERS"); do echo "$i:b$i:127.0.0.1:secret:::"; done; } >"$KDIR/db/subscriber"
+  fi
   kamailio -f "$KDIR/kamailio.cfg" -P "$KDIR/pid" -m 1024 -M 32 -n 4 -E >"$KDIR/log" 2>&1
   for _ in $(seq 1 100); do [ -s "$KDIR/pid" ] && break; sleep 0.05; done
   K_PID=$(cat "$KDIR/pid" 2>/dev/null)

@@ -26,7 +26,7 @@ static const struct {
     {SB_ROLE_dialogd, "~" SB_KEY_DLG "* ~" SB_KEY_DLGB "* &" SB_EVENTS_CHANNEL
                       " +@read +@write +@transaction +@pubsub +@connection +time -@dangerous"},
     {SB_ROLE_apid, "%R~sb:* ~" SB_KEY_REG "* ~" SB_KEY_REGEXP "* ~" SB_KEY_SUB "* ~" SB_KEY_BAN
-                   "* &" SB_EVENTS_CHANNEL
+                   "* ~" SB_KEY_AUTHFAIL "* &" SB_EVENTS_CHANNEL
                    " +@read +@write +@scripting +@pubsub +@connection +time -@dangerous"},
 };
 

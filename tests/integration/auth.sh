@@ -63,7 +63,7 @@ check "Redis never holds the password" bash -c "! redis-cli -s '$CONF/run/privat
 check "user add refuses a user with '@'" bash -c "! '$SB_BIN/switchboard' -c '$CONF' user add 'a@b' x 2>/dev/null"
 
 # ---- subscribers over REST ----
-put=$(curl -s -X PUT -d '{"password": "pw 1003"}' "http://127.0.0.1:$API_PORT/api/v1/subscribers/1003")
+put=$(acurl -s -X PUT -d '{"password": "pw 1003"}' "http://127.0.0.1:$API_PORT/api/v1/subscribers/1003")
 check_eq "PUT /api/v1/subscribers/1003 makes a subscriber" '{"user":"1003","realm":"localhost"}' "$put"
 check_eq "GET /api/v1/subscribers lists every one" "1001 1003 alice" \
   "$(api /api/v1/subscribers | jq -r '[.subscribers[].user] | sort | join(" ")')"
@@ -72,7 +72,7 @@ check_eq "GET /api/v1/subscribers/1003 shows no hash" '["algorithms","realm","us
 check_eq "1003 made over REST registers" 200 \
   "$(nth 2 "$(D register --user 1003 --password 'pw 1003')")"
 check_eq "DELETE /api/v1/subscribers/1003 removes it" true \
-  "$(curl -s -X DELETE "http://127.0.0.1:$API_PORT/api/v1/subscribers/1003" | jq .deleted)"
+  "$(acurl -s -X DELETE "http://127.0.0.1:$API_PORT/api/v1/subscribers/1003" | jq .deleted)"
 check_eq "... and 1003 is a stranger again (a new 401)" 401 \
   "$(nth 2 "$(D register --user 1003 --password 'pw 1003')" | cut -d' ' -f1)"
 
@@ -131,7 +131,7 @@ out=$(D invite --password 'secret one' --aor 1001 --to alice)
 check_eq "alice's credentials on an INVITE From 1001 get 403" 403 "$(nth 2 "$out")"
 
 # ---- trusted peers, and the dialplan's "from" ----
-out=$(D register --bind 127.0.0.9 --aor 1002 --no-auth)
+out=$(D register --bind 127.0.0.9 --aor 1002 --contact sip:trunk@127.0.0.9:5999 --no-auth)
 check_eq "a trusted peer's REGISTER is served without a challenge" 200 "$out"
 check_eq "a trusted peer's INVITE to 771 takes the \"from\": \"trusted\" route (486)" 486 \
   "$(D invite --bind 127.0.0.9 --aor trunk --to 771 --no-auth)"
@@ -150,10 +150,10 @@ check_eq "sipd then drops the banned source's requests unread (no answer)" timeo
 check_eq "another source is not banned" 200 "$(nth 2 "$(D register --password 'secret one')")"
 check_eq "GET /api/v1/bans lists the ban" '["127.0.0.4"]' "$(api /api/v1/bans | jq -c '[.bans[].address]')"
 check_eq "DELETE /api/v1/bans/127.0.0.4 lifts it" true \
-  "$(curl -s -X DELETE "http://127.0.0.1:$API_PORT/api/v1/bans/127.0.0.4" | jq .deleted)"
+  "$(acurl -s -X DELETE "http://127.0.0.1:$API_PORT/api/v1/bans/127.0.0.4" | jq .deleted)"
 check_eq "... and it is gone from Redis" 0 "$(R exists 'sb:ban:{127.0.0.4}')"
 # sipd forgets what it knew of the ban within CORE_AUTH_BAN_CACHE_MS (2 s)
-lifted() { [ "$(nth 2 "$(D register --bind 127.0.0.4 --password 'secret one' --timeout-ms 200)")" = 200 ]; }
+lifted() { [ "$(nth 2 "$(D register --bind 127.0.0.4 --contact sip:phone@127.0.0.4:5999 --password 'secret one' --timeout-ms 200)")" = 200 ]; }
 check "a lifted ban serves the source again" wait_until 5 lifted
 
 # ---- SIPp (MD5 only: it answers the first challenge header, so MD5 alone is offered) ----
