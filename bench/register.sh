@@ -38,8 +38,8 @@ cleanup() {
 }
 trap cleanup EXIT
 if [ "$AUTH" = 1 ]; then
-  { echo SEQUENTIAL; for i in $(seq 1 "$AUTH_USERS"); do echo "b$i"; done; } >"$WORK/users.csv"
-  INF=(-inf "$WORK/users.csv")
+  { echo SEQUENTIAL; for i in $(seq 1 "$AUTH_USERS"); do echo "b$i;[authentication username=b$i password=secret]"; done; } >"$WORK/users.inf"
+  INF=(-inf "$WORK/users.inf")
 fi
 . "$top/tests/confdir.sh" # free_port, make_confdir
 kv() { echo "$1=$2"; }
@@ -116,7 +116,8 @@ make_confdir "$WORK/sb" "$top/build/bin"
 printf 'sip_pike_requests = 0\nsip_pike_calls = 0\n' >>"$WORK/sb/main.cf"
 sed -i 's/^log_level = .*/log_level = warn/' "$WORK/sb/main.cf"
 if [ "$AUTH" = 1 ]; then
-  printf 'sip_auth = yes\nsip_auth_algorithms = MD5\nsip_auth_ban_failures = 0\n' >>"$WORK/sb/main.cf"
+  sed -i 's/^sip_auth = .*/sip_auth = yes/' "$WORK/sb/main.cf"
+  printf 'sip_auth_algorithms = MD5\nsip_auth_ban_failures = 0\n' >>"$WORK/sb/main.cf"
 fi
 "$SB" -c "$WORK/sb" start || { echo "switchboard did not start"; exit 1; }
 if [ "$AUTH" = 1 ]; then
@@ -146,8 +147,8 @@ if command -v kamailio >/dev/null && [ -r "$KCFG" ]; then
   if [ "$AUTH" = 1 ]; then # the subscriber table of bench/kamailio-auth.cfg
     mkdir -p "$KDIR/db"
     printf 'table_name(str) table_version(int)\nsubscriber:7\nlocation:9\n' >"$KDIR/db/version"
-    { echo 'id(int,auto) username(str) domain(str) password(str) ha1(str) ha1b(str)'
-      for i in $(seq 1 "$AUTH_USERS"); do echo "$i:b$i:127.0.0.1:secret:::"; done; } >"$KDIR/db/subscriber"
+    { echo 'id(int,auto) username(str) domain(str) password(str) ha1(str,null) ha1b(str,null)'
+      for i in $(seq 1 "$AUTH_USERS"); do echo "$i:b$i:127.0.0.1:secret::"; done; } >"$KDIR/db/subscriber"
   fi
   kamailio -f "$KDIR/kamailio.cfg" -P "$KDIR/pid" -m 1024 -M 32 -n 4 -E >"$KDIR/log" 2>&1
   for _ in $(seq 1 100); do [ -s "$KDIR/pid" ] && break; sleep 0.05; done
