@@ -11,7 +11,7 @@ PKGS    := libuv libprotobuf-c hiredis libmicrohttpd jansson libosip2 libsrtp2 s
 DEB_PKGS := build-essential pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler \
             libhiredis-dev libmicrohttpd-dev libjansson-dev libcmocka-dev libosip2-dev \
             libsrtp2-dev libsndfile1-dev libssl-dev libseccomp-dev redis-server redis-tools sip-tester curl jq procps iproute2 \
-            psmisc nftables baresip python3 clang libclang-rt-14-dev chromium nodejs
+            psmisc nftables baresip python3 stunnel4 clang libclang-rt-14-dev chromium nodejs
 
 OPT     ?= -O2
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) -g -fno-omit-frame-pointer \
