@@ -18,8 +18,7 @@ static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits) {
     return (a[whole] & mask) == (b[whole] & mask);
 }
 
-int netacl_parse(const char *list, struct netacl *acl, char *why, size_t whylen) {
-    memset(acl, 0, sizeof *acl);
+static int parse_into(const char *list, struct netacl *acl, char *why, size_t whylen) {
     const char *p = list ? list : "";
     for (;;) {
         p += strspn(p, " \t,");
@@ -79,6 +78,21 @@ int netacl_parse(const char *list, struct netacl *acl, char *why, size_t whylen)
     }
 }
 
+int netacl_parse(const char *list, struct netacl *acl, char *why, size_t whylen) {
+    memset(acl, 0, sizeof *acl);
+    int rc = parse_into(list, acl, why, whylen);
+    if (rc < 0)
+        acl->n = 0;
+    return rc;
+}
+
+bool netacl_match_bytes(const struct netacl *acl, int family, const void *addr) {
+    for (unsigned i = 0; i < acl->n; i++)
+        if (acl->e[i].family == family && prefix_equal(acl->e[i].addr, addr, acl->e[i].prefix))
+            return true;
+    return false;
+}
+
 bool netacl_match(const struct netacl *acl, const struct sockaddr *sa) {
     uint8_t addr[16];
     int family;
@@ -97,8 +111,5 @@ bool netacl_match(const struct netacl *acl, const struct sockaddr *sa) {
     } else {
         return false;
     }
-    for (unsigned i = 0; i < acl->n; i++)
-        if (acl->e[i].family == family && prefix_equal(acl->e[i].addr, addr, acl->e[i].prefix))
-            return true;
-    return false;
+    return netacl_match_bytes(acl, family, addr);
 }

@@ -55,20 +55,6 @@ int res_media_interfaces(const char *text, struct res_media_if *out, size_t cap,
 /* dialplan_gateways: NAME=sip:host[:port] entries, space or comma separated. 0, or
  * -EINVAL with the offending entry in err. */
 int res_gateways_check(const char *list, char *err, size_t errlen);
-/* One entry of media_allow_targets: ADDR or ADDR/BITS, IPv4 or IPv6. */
-struct res_cidr {
-    int family; /* AF_INET or AF_INET6 */
-    uint8_t addr[16];
-    int bits;
-};
-#define RES_CIDR_MAX 32
-/* A list of CIDRs separated by spaces or commas into out (cap entries, *n of them used);
- * the host bits are ignored. 0, or -EINVAL with the offending entry (or "more than cap")
- * in err. */
-int res_cidr_list(const char *text, struct res_cidr *out, size_t cap, size_t *n, char *err,
-                  size_t errlen);
-/* Whether addr (4 or 16 bytes of family) is inside one of the n entries of list. */
-bool res_cidr_match(const struct res_cidr *list, size_t n, int family, const void *addr);
 /* The URI of gateway name in list (NAME=URI ...); false when absent or too long. */
 bool res_gateway_uri(const char *list, const char *name, char *uri, size_t cap);
 

@@ -156,11 +156,6 @@ int preflight_check(const cfg_t *cfg, preflight_report_fn report, void *arg) {
     if (res_media_interfaces(cfg_str(cfg, CFG_media_address), ifs, RES_MEDIA_IF_MAX, &n_ifs, err,
                              sizeof err) < 0)
         problem(&pf, "%s: %s", where(&pf, CFG_media_address, at, sizeof at), err);
-    struct res_cidr targets[RES_CIDR_MAX];
-    size_t n_targets;
-    if (res_cidr_list(cfg_str(cfg, CFG_media_allow_targets), targets, RES_CIDR_MAX, &n_targets,
-                      err, sizeof err) < 0)
-        problem(&pf, "%s: %s", where(&pf, CFG_media_allow_targets, at, sizeof at), err);
     const char *gateways = cfg_str(cfg, CFG_dialplan_gateways);
     if (res_gateways_check(gateways, err, sizeof err) < 0)
         problem(&pf, "%s: %s", where(&pf, CFG_dialplan_gateways, at, sizeof at), err);
@@ -170,15 +165,16 @@ int preflight_check(const cfg_t *cfg, preflight_report_fn report, void *arg) {
         problem(&pf, "%s: '%s': expected SHA-256 and/or MD5, each once",
                 where(&pf, CFG_sip_auth_algorithms, at, sizeof at),
                 cfg_str(cfg, CFG_sip_auth_algorithms));
-    struct netacl *trusted = malloc(sizeof *trusted);
-    if (trusted && netacl_parse(cfg_str(cfg, CFG_sip_trusted_peers), trusted, err, sizeof err) < 0)
-        problem(&pf, "%s: %s", where(&pf, CFG_sip_trusted_peers, at, sizeof at), err);
-    free(trusted);
+    /* the address lists: one parser (netacl.h) */
+    static const enum cfg_param lists[] = {CFG_sip_trusted_peers, CFG_sip_pike_exempt,
+                                           CFG_register_contact_allow, CFG_media_allow_targets};
+    struct netacl *acl = malloc(sizeof *acl);
+    for (size_t i = 0; acl && i < sizeof lists / sizeof lists[0]; i++)
+        if (netacl_parse(cfg_str(cfg, lists[i]), acl, err, sizeof err) < 0)
+            problem(&pf, "%s: %s", where(&pf, lists[i], at, sizeof at), err);
+    free(acl);
     if (dialguard_pattern_check(cfg_str(cfg, CFG_dialplan_gateway_numbers), err, sizeof err) < 0)
         problem(&pf, "%s: %s", where(&pf, CFG_dialplan_gateway_numbers, at, sizeof at), err);
-    struct contact_allow allow;
-    if (contact_allow_parse(cfg_str(cfg, CFG_register_contact_allow), &allow, err, sizeof err) < 0)
-        problem(&pf, "%s: %s", where(&pf, CFG_register_contact_allow, at, sizeof at), err);
 
     const char *audio = cfg_str(cfg, CFG_audio_path);
     int audio_fd = res_dir_open(audio);

@@ -8,7 +8,7 @@
 int media_targets_config(struct media_targets *t, const char *allow, char *why, size_t whylen) {
     struct media_targets n;
     memset(&n, 0, sizeof n);
-    if (res_cidr_list(allow, n.allow, RES_CIDR_MAX, &n.n_allow, why, whylen) < 0)
+    if (netacl_parse(allow, &n.allow, why, whylen) < 0)
         return -EINVAL;
     struct ifaddrs *ifs = NULL;
     if (getifaddrs(&ifs) == 0) {
@@ -76,7 +76,7 @@ bool media_target_ok(const struct media_targets *t, const media_sa_t *ip,
     media_sa_t a = unmapped(ip);
     if (k == MEDIA_TARGET_PUBLIC ||
         (media_sa_set(&a) &&
-         res_cidr_match(t->allow, t->n_allow, a.sa.sa_family, media_sa_bytes(&a))))
+         netacl_match_bytes(&t->allow, a.sa.sa_family, media_sa_bytes(&a))))
         return true;
     if (k == MEDIA_TARGET_UNSPEC || k == MEDIA_TARGET_MULTICAST || !signal_ip ||
         !media_sa_set(signal_ip))

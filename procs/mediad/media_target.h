@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "media_addr.h"
+#include "netacl.h"
 #include "resources.h"
 
 #define MEDIA_OWN_MAX 64
@@ -40,8 +41,7 @@ enum media_target_kind {
 };
 
 struct media_targets {
-    struct res_cidr allow[RES_CIDR_MAX];
-    size_t n_allow;
+    struct netacl allow; /* media_allow_targets */
     media_sa_t own[MEDIA_OWN_MAX]; /* port 0 */
     size_t n_own;
 };

@@ -25,19 +25,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "netacl.h"
 #include "sipaddr.h"
 
-#define CONTACT_ALLOW_MAX 32
-
-struct contact_allow_entry {
-    int family;            /* AF_INET or AF_INET6 */
-    unsigned char net[16]; /* network order */
-    unsigned prefix;       /* bits that must match */
-};
-
+/* register_contact_allow */
 struct contact_allow {
-    size_t n;
-    struct contact_allow_entry entries[CONTACT_ALLOW_MAX];
+    struct netacl acl;
 };
 
 /* Parses "ADDR[/BITS] ..." (space or comma separated; NULL or "": none) into a. */

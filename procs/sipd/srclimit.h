@@ -24,21 +24,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "netacl.h"
 #include "shm.h"
 #include "sipaddr.h"
 
-#define SRCLIMIT_MAX_EXEMPT 32
-
-struct srclimit_cidr {
-    int family; /* AF_INET or AF_INET6 */
-    unsigned bits;
-    uint8_t addr[16];
-};
-
 struct srclimit_config {
     struct shm_pike_limits pike;
-    struct srclimit_cidr exempt[SRCLIMIT_MAX_EXEMPT];
-    size_t nexempt;
+    struct netacl exempt; /* sip_pike_exempt */
 };
 
 struct srclimit {

@@ -54,7 +54,7 @@ check_line main.cf "dialplan_gateways = carrier=sip:gw.example.com:99999" 1 \
 check_line main.cf 'dialplan_gateway_numbers = ^[0-9' 1 \
   "@: dialplan_gateway_numbers = .*'^\\[0-9': " "a dialplan_gateway_numbers that is no regular expression is rejected"
 check_line main.cf 'register_contact_allow = 127.0.0.1 localhost' 1 \
-  "@: register_contact_allow = .*entry 'localhost': want an address or ADDRESS/BITS" \
+  "@: register_contact_allow = .*'localhost': not an address or CIDR range" \
   "a register_contact_allow entry that is no address or range is rejected"
 check_line main.cf "audio_path = $CONF/no-such-audio" 1 \
   "@: audio_path = $CONF/no-such-audio: cannot open the directory: No such file or directory" \

@@ -1,4 +1,5 @@
-/* netacl: sip_trusted_peers, addresses and CIDR ranges. */
+/* netacl: the address lists of main.cf (sip_trusted_peers, sip_pike_exempt,
+ * register_contact_allow, media_allow_targets), addresses and CIDR ranges. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -66,11 +67,33 @@ static void test_bad_entries_are_named(void **state) {
     assert_int_equal(netacl_parse("10.0.0.0/", &acl, why, sizeof why), -EINVAL);
 }
 
+static void test_bytes_match_ipv4_and_ipv6(void **state) {
+    (void)state;
+    struct netacl l;
+    char err[128];
+    assert_int_equal(netacl_parse(" 10.0.0.0/8,192.0.2.7  fd00::/8 ::1", &l, err, sizeof err), 0);
+    assert_int_equal(l.n, 4);
+    uint8_t a4[4] = {10, 200, 1, 1}, b4[4] = {11, 0, 0, 1}, c4[4] = {192, 0, 2, 7},
+            d4[4] = {192, 0, 2, 8};
+    assert_true(netacl_match_bytes(&l, AF_INET, a4));
+    assert_false(netacl_match_bytes(&l, AF_INET, b4));
+    assert_true(netacl_match_bytes(&l, AF_INET, c4));
+    assert_false(netacl_match_bytes(&l, AF_INET, d4));
+    uint8_t a6[16] = {0xfd, 1}, b6[16] = {0xfe, 0x80}, lo6[16] = {[15] = 1};
+    assert_true(netacl_match_bytes(&l, AF_INET6, a6));
+    assert_false(netacl_match_bytes(&l, AF_INET6, b6));
+    assert_true(netacl_match_bytes(&l, AF_INET6, lo6));
+    assert_int_equal(netacl_parse("0.0.0.0/0", &l, err, sizeof err), 0);
+    assert_true(netacl_match_bytes(&l, AF_INET, b4));
+    assert_false(netacl_match_bytes(&l, AF_INET6, a6));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_addresses_and_ranges_match),
         cmocka_unit_test(test_empty_list_matches_nothing),
         cmocka_unit_test(test_bad_entries_are_named),
+        cmocka_unit_test(test_bytes_match_ipv4_and_ipv6),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

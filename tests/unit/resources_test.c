@@ -168,44 +168,9 @@ static void test_audio_open_by_descriptor_with_the_prototypes_prefix(void **stat
     rmdir(tmpl);
 }
 
-static void test_cidr_list_parses_and_matches(void **state) {
-    (void)state;
-    struct res_cidr l[RES_CIDR_MAX];
-    size_t n = 9;
-    char err[128];
-    assert_int_equal(res_cidr_list("", l, RES_CIDR_MAX, &n, err, sizeof err), 0);
-    assert_int_equal(n, 0);
-    assert_int_equal(res_cidr_list(" 10.0.0.0/8,192.0.2.7  fd00::/8 ::1", l, RES_CIDR_MAX, &n,
-                                   err, sizeof err),
-                     0);
-    assert_int_equal(n, 4);
-    uint8_t a4[4] = {10, 200, 1, 1}, b4[4] = {11, 0, 0, 1}, c4[4] = {192, 0, 2, 7},
-            d4[4] = {192, 0, 2, 8};
-    assert_true(res_cidr_match(l, n, AF_INET, a4));
-    assert_false(res_cidr_match(l, n, AF_INET, b4));
-    assert_true(res_cidr_match(l, n, AF_INET, c4));
-    assert_false(res_cidr_match(l, n, AF_INET, d4));
-    uint8_t a6[16] = {0xfd, 1}, b6[16] = {0xfe, 0x80}, lo6[16] = {[15] = 1};
-    assert_true(res_cidr_match(l, n, AF_INET6, a6));
-    assert_false(res_cidr_match(l, n, AF_INET6, b6));
-    assert_true(res_cidr_match(l, n, AF_INET6, lo6));
-    struct res_cidr any;
-    assert_int_equal(res_cidr_list("0.0.0.0/0", &any, 1, &n, err, sizeof err), 0);
-    assert_true(res_cidr_match(&any, 1, AF_INET, b4));
-    assert_false(res_cidr_match(&any, 1, AF_INET6, a6));
-    const char *bad[] = {"10.0.0.0/33", "10.0.0.0/", "10.0.0/8", "fd00::/129", "host.example",
-                         "10.0.0.1/8x"};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        assert_int_equal(res_cidr_list(bad[i], l, RES_CIDR_MAX, &n, err, sizeof err), -EINVAL);
-        assert_non_null(strstr(err, bad[i]));
-    }
-    assert_int_equal(res_cidr_list("10.0.0.1 10.0.0.2", l, 1, &n, err, sizeof err), -EINVAL);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gateways_accept_names_with_sip_uris_and_ports),
-        cmocka_unit_test(test_cidr_list_parses_and_matches),
         cmocka_unit_test(test_gateways_refuse_an_entry_without_name_uri_or_good_port),
         cmocka_unit_test(test_gateway_uri_finds_the_named_entry),
         cmocka_unit_test(test_media_address_forms),
