@@ -134,6 +134,11 @@
     X(api_connections_per_client, CFG_T_INT, "64",                                         \
       "Most connections to apid one client address may hold at once (0: no limit)")       \
     X(api_events_per_client, CFG_T_INT, "32",                                              \
-      "Most event streams (GET /api/v1/events) open at once from one client address; past it 429")
+      "Most event streams (GET /api/v1/events) open at once from one client address; past it 429") \
+    /* SIP over TLS: listener, certificate and key, CA store for our client connections */ \
+    X(sip_listen_tls, CFG_T_ADDR_LIST, "", "SIP TLS listen addresses; empty: no TLS listener") \
+    X(sip_tls_cert, CFG_T_STR, "", "PEM certificate chain sipd serves TLS with")          \
+    X(sip_tls_key, CFG_T_STR, "", "PEM private key of sip_tls_cert")                      \
+    X(sip_tls_ca, CFG_T_STR, "", "PEM CA file our TLS connections verify peers with; empty: system store")
 
 #endif

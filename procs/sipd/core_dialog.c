@@ -177,7 +177,8 @@ static struct tcp_conn *send_conn(struct core *c, const struct sipconv_hop *hop,
     if (hop->given && hop->conn_id) {
         /* ids start again with a new sipd: the peer must be the flow's too */
         conn = tcp_find_id(c->tcp, hop->conn_id);
-        if (conn && !sipaddr_equal(tcp_conn_peer(conn), &hop->addr))
+        if (conn && (!sipaddr_equal(tcp_conn_peer(conn), &hop->addr) ||
+                     tcp_conn_is_tls(conn) != (hop->transport == SIPDEST_TLS)))
             conn = NULL;
     }
     if (!conn && hop->given && (hop->nated || hop->outbound)) {
@@ -187,11 +188,12 @@ static struct tcp_conn *send_conn(struct core *c, const struct sipconv_hop *hop,
         return NULL;
     }
     if (!conn)
-        conn = tcp_find(c->tcp, &hop->addr);
+        conn = tcp_find(c->tcp, &hop->addr, hop->transport == SIPDEST_TLS);
     if (!conn)
-        conn = tcp_connect(c->tcp, &hop->addr, hop->addr_len, &hop->local);
+        conn = tcp_connect(c->tcp, &hop->addr, hop->addr_len, &hop->local,
+                           hop->transport == SIPDEST_TLS ? hop->tls_host : NULL);
     if (!conn)
-        *why = "No TCP connection";
+        *why = hop->transport == SIPDEST_TLS ? "No TLS connection" : "No TCP connection";
     return conn;
 }
 
@@ -201,7 +203,7 @@ static bool send_dest(struct core *c, const struct sipconv_hop *hop, struct sipd
     memset(dest, 0, sizeof *dest);
     dest->addr = hop->addr;
     dest->addr_len = hop->addr_len;
-    if (hop->transport == SIPDEST_TCP) {
+    if (sipdest_is_stream(hop->transport)) {
         if (!c->tcp) {
             *why = "no TCP listener";
             return false;
@@ -214,7 +216,7 @@ static bool send_dest(struct core *c, const struct sipconv_hop *hop, struct sipd
         struct tcp_conn *conn = send_conn(c, hop, why);
         if (!conn)
             return false;
-        dest->transport = SIPDEST_TCP;
+        dest->transport = hop->transport;
         dest->tcp = conn;
         core_local_source(c, dest);
         return true;

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# SIP over TLS: sipd's TLS listener (sip_listen_tls) with a self-signed certificate made
+# here. Debian's SIPp has no TLS, so a phone is SIPp over TCP behind stunnel in client
+# mode, which verifies our certificate (and its address) against a CA file. Asserted: a
+# REGISTER over TLS gets 200 and its binding's transport is tls; a call from the TLS phone
+# to a UDP phone completes and the callee's BYE reaches the TLS phone over its connection,
+# with Via TLS and ;transport=tls on what we sent it; bytes that are not TLS on the TLS
+# port are dropped and sipd lives on; a client verifying against another certificate
+# refuses us; switchboard reload serves a new certificate (the fingerprint openssl s_client
+# sees changes).
+. "$(dirname "$0")/lib.sh"
+
+new_confdir tls
+set_param log_level debug
+TLS_PORT=$(free_port)
+ST_PORT=$(free_port)
+# cert NAME: a self-signed EC certificate for 127.0.0.1 (key NAME.key, cert NAME.pem)
+cert() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=switchboard-test-$1" -addext "subjectAltName=IP:127.0.0.1" \
+    -keyout "$CONF/$1.key" -out "$CONF/$1.pem" 2>/dev/null
+}
+cert one && cert two && chmod 600 "$CONF"/one.key "$CONF"/two.key
+set_param sip_listen_tls "127.0.0.1:$TLS_PORT"
+set_param sip_tls_cert "$CONF/served.pem"
+set_param sip_tls_key "$CONF/served.key"
+cp "$CONF/one.pem" "$CONF/served.pem" && cp "$CONF/one.key" "$CONF/served.key"
+R() { redis-cli -s "$CONF/run/private/redis.sock" "$@"; }
+sb start >/dev/null || { not_ok "start"; finish; }
+wait_sip_ready
+
+# fingerprint CAFILE: the SHA-256 fingerprint of the certificate our TLS port serves, as
+# a client trusting CAFILE sees it (empty when the handshake fails)
+fingerprint() {
+  timeout 5 openssl s_client -connect "127.0.0.1:$TLS_PORT" -CAfile "$1" -verify_return_error \
+    -verify_ip 127.0.0.1 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256 2>/dev/null |
+    sed 's/.*=//; s/://g'
+}
+want() { openssl x509 -in "$CONF/$1.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g'; }
+check_eq "openssl s_client verifies the served certificate" "$(want one)" "$(fingerprint "$CONF/one.pem")"
+check_eq "a client trusting another certificate refuses the handshake" "" "$(fingerprint "$CONF/two.pem")"
+
+# ---- a phone over TLS: stunnel (client mode, verifying us) in front of SIPp on TCP ----
+cat >"$CONF/stunnel.conf" <<EOF
+foreground = yes
+pid =
+[sip]
+client = yes
+accept = 127.0.0.1:$ST_PORT
+connect = 127.0.0.1:$TLS_PORT
+CAfile = $CONF/one.pem
+verifyChain = yes
+checkIP = 127.0.0.1
+EOF
+stunnel4 "$CONF/stunnel.conf" >"$SB_OUT/tls-stunnel.log" 2>&1 &
+ST_PID=$!
+EXTRA_PIDS=$ST_PID
+wait_until 5 '[ -n "$(ss -Hlnt "sport = :$ST_PORT")" ]' || diag "stunnel does not listen"
+
+PB=$(free_port)
+check "1002 registers (UDP)" register 1002 "$PB"
+callee tls-callee uas_answer_bye.xml "$PB" -d 300
+PA=$(free_port)
+rm -f "$SB_OUT/tls-phone.msg"
+timeout 30 sipp -sf "$top/tests/sipp/tls_phone.xml" -t t1 -i 127.0.0.1 -p "$PA" -m 1 \
+  -timeout 15s -timeout_error -nostdin -trace_msg -message_file "$SB_OUT/tls-phone.msg" \
+  -trace_err -error_file "$SB_OUT/tls-phone.err" -key user 1001 -s 1002 \
+  "127.0.0.1:$ST_PORT" >"$SB_OUT/tls-phone.out" 2>&1
+check_eq "the TLS phone registered, called, and got the callee's BYE" 0 $?
+check "the UDP callee saw the whole call" wait_pid "$CALLEE_PID"
+check_eq "the TLS phone received 200 (REGISTER), 100, 180, 200, then BYE" \
+  "200 100 180 200 BYE" "$(msgs tls-phone received)"
+rec=$(R hgetall "sb:reg:{sip:1001@example.com}" | sed -n 2p)
+check_eq "the binding's source is the TLS connection" "tls 127.0.0.1" \
+  "$(jq -r '"\(.transport) \(.addr)"' <<<"$rec")"
+bye=$(tr -d '\r' <"$SB_OUT/tls-phone.msg" | awk '/message received/ { k++ } k == 5')
+check "the BYE came with our Via over TLS, at the TLS port" \
+  grep -q "^Via: SIP/2.0/TLS 127.0.0.1:$TLS_PORT;branch=z9hG4bKsb" <<<"$bye"
+check "its Contact says ;transport=tls" grep -q "^Contact: <sip:.*;transport=tls>" <<<"$bye"
+
+# ---- not TLS on the TLS port: dropped, sipd lives on ----
+pid0=$(status_field sipd 0 3)
+# raw: stdin to the TLS port, what comes back until sipd closes (at most 3 s) on stdout
+raw() { timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$TLS_PORT && cat >&3 && cat <&3"; }
+printf 'OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nContent-Length: 0\r\n\r\n' | raw >"$SB_OUT/tls-plain.out" 2>&1
+head -c 3000 /dev/urandom | raw >/dev/null 2>&1
+check_eq "plain SIP on the TLS port gets no SIP answer" "" "$(grep -a 'SIP/2.0' "$SB_OUT/tls-plain.out")"
+check_eq "sipd is the same process after garbage and plain TCP" "$pid0" "$(status_field sipd 0 3)"
+check_eq "and still serves TLS" "$(want one)" "$(fingerprint "$CONF/one.pem")"
+
+# ---- reload serves a new certificate to new connections ----
+cp "$CONF/two.pem" "$CONF/served.pem" && cp "$CONF/two.key" "$CONF/served.key"
+sb reload >/dev/null
+check "after reload the new certificate is served" \
+  wait_until 5 '[ "$(fingerprint "$CONF/two.pem")" = "$(want two)" ]'
+check_eq "sipd was not restarted" "$pid0" "$(status_field sipd 0 3)"
+finish
