@@ -14,16 +14,27 @@ new_confdir tls
 set_param log_level debug
 TLS_PORT=$(free_port)
 ST_PORT=$(free_port)
+GW_PORT=$(free_port)
+PG=$(free_port)
 # cert NAME: a self-signed EC certificate for 127.0.0.1 (key NAME.key, cert NAME.pem)
 cert() {
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
     -subj "/CN=switchboard-test-$1" -addext "subjectAltName=IP:127.0.0.1" \
     -keyout "$CONF/$1.key" -out "$CONF/$1.pem" 2>/dev/null
 }
-cert one && cert two && chmod 600 "$CONF"/one.key "$CONF"/two.key
+cert one && cert two && cert gw && chmod 600 "$CONF"/*.key
 set_param sip_listen_tls "127.0.0.1:$TLS_PORT"
 set_param sip_tls_cert "$CONF/served.pem"
 set_param sip_tls_key "$CONF/served.key"
+set_param sip_tls_ca "$CONF/gw.pem"
+set_param sip_t1 100ms # Timer B (a gateway that fails verification) is 6.4 s
+cat >"$CONF/dialplan.json" <<EOF
+{"version": "1.0", "routes": [
+ {"id": "gw", "pattern": "7*", "priority": 10, "enabled": true,
+  "actions": [{"type": "dial", "params": {"target": "sips:\${destination}@127.0.0.1:$GW_PORT"}}]},
+ {"id": "users", "pattern": "1*", "priority": 50, "enabled": true,
+  "actions": [{"type": "dial", "params": {"target": "user/\${destination}", "timeout": 30}}]}]}
+EOF
 cp "$CONF/one.pem" "$CONF/served.pem" && cp "$CONF/one.key" "$CONF/served.key"
 R() { redis-cli -s "$CONF/run/private/redis.sock" "$@"; }
 sb start >/dev/null || { not_ok "start"; finish; }
@@ -77,6 +88,41 @@ bye=$(tr -d '\r' <"$SB_OUT/tls-phone.msg" | awk '/message received/ { k++ } k ==
 check "the BYE came with our Via over TLS, at the TLS port" \
   grep -q "^Via: SIP/2.0/TLS 127.0.0.1:$TLS_PORT;branch=z9hG4bKsb" <<<"$bye"
 check "its Contact says ;transport=tls" grep -q "^Contact: <sip:.*;transport=tls>" <<<"$bye"
+
+# ---- our TLS to a gateway: sips: target, certificate verified against sip_tls_ca ----
+# the gateway: SIPp on TCP behind stunnel in server mode with the certificate gw
+cat >"$CONF/stunnel-gw.conf" <<EOF
+foreground = yes
+pid =
+[gw]
+accept = 127.0.0.1:$GW_PORT
+connect = 127.0.0.1:$PG
+cert = $CONF/gw.pem
+key = $CONF/gw.key
+EOF
+stunnel4 "$CONF/stunnel-gw.conf" >"$SB_OUT/tls-stunnel-gw.log" 2>&1 &
+EXTRA_PIDS="$EXTRA_PIDS $!"
+wait_until 5 '[ -n "$(ss -Hlnt "sport = :$GW_PORT")" ]' || diag "stunnel (gateway) does not listen"
+rm -f "$SB_OUT/tls-gw.msg"
+timeout 30 sipp -sf "$top/tests/sipp/tls_gateway.xml" -t t1 -i 127.0.0.1 -p "$PG" -m 1 \
+  -timeout 15s -timeout_error -nostdin -trace_msg -message_file "$SB_OUT/tls-gw.msg" \
+  -trace_err -error_file "$SB_OUT/tls-gw.err" -key contact "<sips:gw@127.0.0.1:$GW_PORT>" \
+  "127.0.0.1:$SIP_PORT" >"$SB_OUT/tls-gw.out" 2>&1 &
+GW_SIPP=$!
+check "a call to sips:7001@127.0.0.1:$GW_PORT completes" \
+  sipp_run tls-call-gw uac_call.xml -s 7001 -d 200 -cid_str "tls-call-gw-%u"
+check "the gateway saw INVITE, ACK and BYE over TLS" wait_pid "$GW_SIPP"
+check_eq "the gateway received INVITE ACK BYE" "INVITE ACK BYE" "$(msgs tls-gw received)"
+check "our INVITE to it has a ;transport=tls Contact" \
+  grep -q "^Contact: <sip:.*;transport=tls>" <<<"$(tr -d '\r' <"$SB_OUT/tls-gw.msg")"
+# a gateway whose certificate sip_tls_ca does not vouch for: nothing reaches it
+set_param sip_tls_ca "$CONF/two.pem"
+sb reload >/dev/null
+wait_until 5 '[ "$(grep -c "sip tls certificate" "$LOG")" -ge 4 ]'
+check "a call to a gateway that fails verification fails" \
+  sipp_run tls-call-bad uac_fail.xml -s 7001 -cid_str "tls-call-bad-%u"
+check_eq "the caller got 100 then 408" "100 408" "$(sipp_responses | awk '{ print $2 }' | tr '\n' ' ' | sed 's/ $//')"
+check "sipd logged the failed verification" grep -q "certificate failed verification" "$LOG"
 
 # ---- not TLS on the TLS port: dropped, sipd lives on ----
 pid0=$(status_field sipd 0 3)
