@@ -373,11 +373,11 @@ void core_dialog_ack_in(struct core *c, const sipmsg_t *m, const struct sipdest 
     uint64_t id = 0;
     ipc_chan_t *ch = NULL;
     if (invite && !invite->client && invite->state == TXN_ACCEPTED) {
-        if (!invite->acked) {
-            txn_ack(c->txns, invite);
-            id = invite->id;
-        }
         ch = invite->tu;
+        if (!invite->acked) {
+            id = invite->id;
+            txn_ack(c->txns, invite); /* on TCP and TLS it ends (frees) the transaction */
+        }
     }
     if (!ch)
         ch = core_dialog_for(c, m->call_id);
