@@ -7,6 +7,10 @@
 # that counts), latency p50/p99 at 80% of that achieved rate (SIPp response-time trace,
 # in whole milliseconds),
 # and CPU per 1,000 REGISTERs in each process (from /proc/PID/task/*/schedstat).
+# BENCH_TLS=1: Switchboard's ladder is also run over TLS and over TCP, each on one
+# connection (SIPp -t t1, so one sipd serves it), at BENCH_STREAM_RATES; Debian's SIPp has no TLS, so for TLS SIPp
+# talks TCP to stunnel in client mode, which holds the TLS connection to sip_listen_tls
+# (a self-signed certificate made here). stunnel's CPU is counted apart.
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -19,11 +23,15 @@ SCEN=register_rtt
 KCFG=$ANCHORS/kamailio.cfg
 if [ "$NAT" = 1 ]; then SCEN=register_nat_rtt; KCFG=$here/kamailio-nat.cfg; fi
 SECS=${2:-4}
+TLS=${BENCH_TLS:-0}
+SIPP_T=u1 # SIPp transport of the ladder and latency runs
+ST_PID=""
 WORK=$(mktemp -d /tmp/sb-bench-reg.XXXXXX)
 SB="$top/build/bin/switchboard"
 K_PID=""
 cleanup() {
   [ -n "$K_PID" ] && kill "$K_PID" 2>/dev/null
+  [ -n "$ST_PID" ] && kill "$ST_PID" 2>/dev/null
   [ -d "$WORK/sb" ] && "$SB" -c "$WORK/sb" stop >/dev/null 2>&1
   rm -rf "$WORK"
 }
@@ -52,7 +60,7 @@ ladder() {
     rm -f "$WORK"/*.csv
     t0=$(date +%s.%N)
     (cd "$WORK" && timeout $((SECS * 4 + 30)) sipp "$target" -sf "$here/sipp/$SCEN.xml" \
-      -m "$n" -r "$r" -l $((r * 2)) -p "$(free_port)" -i 127.0.0.1 -buff_size 4194304 \
+      -m "$n" -r "$r" -l $((r * 2)) -p "$(free_port)" -i 127.0.0.1 -buff_size 4194304 -t "$SIPP_T" \
       -timeout $((SECS * 3 + 20)) -nostdin -trace_stat -fd 1 >/dev/null 2>&1)
     t1=$(date +%s.%N)
     csv=$(ls "$WORK"/${SCEN}_*_.csv 2>/dev/null | head -n 1)
@@ -77,7 +85,7 @@ latency() {
   for p in "$@"; do b[$p]=$(cpu_ns ${p#*:}); done
   rm -f "$WORK"/*.csv
   (cd "$WORK" && timeout $((SECS * 4 + 30)) sipp "$target" -sf "$here/sipp/$SCEN.xml" \
-    -m "$n" -r "$r" -l $((r * 2)) -p "$(free_port)" -i 127.0.0.1 -buff_size 4194304 \
+    -m "$n" -r "$r" -l $((r * 2)) -p "$(free_port)" -i 127.0.0.1 -buff_size 4194304 -t "$SIPP_T" \
     -timeout $((SECS * 3 + 20)) -nostdin -trace_rtt -rtt_freq 1 >/dev/null 2>&1)
   local rtt; rtt=$(ls "$WORK"/${SCEN}_*_rtt.csv 2>/dev/null | head -n 1)
   # SIPp 3.6 rtt csv: Date_ms;response_time_ms;rtd_no (whole milliseconds)
@@ -102,6 +110,14 @@ make_confdir "$WORK/sb" "$top/build/bin"
 # one SIPp source sends the whole load: the per-source rate limits (sip_pike_*) are off
 printf 'sip_pike_requests = 0\nsip_pike_calls = 0\n' >>"$WORK/sb/main.cf"
 sed -i 's/^log_level = .*/log_level = warn/' "$WORK/sb/main.cf"
+if [ "$TLS" = 1 ]; then
+  TLS_PORT=$(free_port)
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=bench -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/sb/tls.key" \
+    -out "$WORK/sb/tls.pem" 2>/dev/null
+  printf 'sip_listen_tls = 127.0.0.1:%s\nsip_tls_cert = %s\nsip_tls_key = %s\n' "$TLS_PORT" \
+    "$WORK/sb/tls.pem" "$WORK/sb/tls.key" >>"$WORK/sb/main.cf"
+fi
 "$SB" -c "$WORK/sb" start || { echo "switchboard did not start"; exit 1; }
 sleep 1
 pids=()
@@ -116,6 +132,26 @@ kv switchboard_ceiling "$SB_CEIL"
 kv switchboard_ceiling_achieved "$CEIL_ACH"
 SB_ACH=$CEIL_ACH
 [ "$SB_ACH" -gt 0 ] && latency switchboard "127.0.0.1:$SIP_PORT" $((SB_ACH * 8 / 10)) "${pids[@]}"
+if [ "$TLS" = 1 ]; then
+  SIPP_T=t1 UDP_RATES=$RATES RATES=${BENCH_STREAM_RATES:-"1000 2000 4000 6000 8000 10000 12000"}
+  ST_PORT=$(free_port)
+  printf 'foreground = yes\npid =\n[sip]\nclient = yes\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\nCAfile = %s\nverifyChain = yes\ncheckIP = 127.0.0.1\n' \
+    "$ST_PORT" "$TLS_PORT" "$WORK/sb/tls.pem" >"$WORK/stunnel.conf"
+  stunnel4 "$WORK/stunnel.conf" >"$WORK/stunnel.log" 2>&1 &
+  ST_PID=$!
+  for _ in $(seq 1 100); do [ -n "$(ss -Hlnt "sport = :$ST_PORT")" ] && break; sleep 0.05; done
+  # TLS first: a TCP step past the ceiling may leave the cluster busy for a while
+  echo "== Switchboard over TLS (one connection, SIPp -> stunnel -> sip_listen_tls)"
+  ladder switchboard_tls "127.0.0.1:$ST_PORT"
+  kv switchboard_tls_ceiling_achieved "$CEIL_ACH"
+  [ "$CEIL_ACH" -gt 0 ] && latency switchboard_tls "127.0.0.1:$ST_PORT" $((CEIL_ACH * 8 / 10)) "${pids[@]}" "stunnel:$ST_PID"
+  kill "$ST_PID"; ST_PID=""
+  echo "== Switchboard over TCP (one connection)"
+  ladder switchboard_tcp "127.0.0.1:$SIP_PORT"
+  kv switchboard_tcp_ceiling_achieved "$CEIL_ACH"
+  [ "$CEIL_ACH" -gt 0 ] && latency switchboard_tcp "127.0.0.1:$SIP_PORT" $((CEIL_ACH * 8 / 10)) "${pids[@]}"
+  SIPP_T=u1 RATES=$UDP_RATES
+fi
 "$SB" -c "$WORK/sb" stop >/dev/null
 
 # --- Kamailio: the anchor's config (usrloc in memory), -m 1024 -n 4 as its README says
