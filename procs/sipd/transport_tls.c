@@ -72,11 +72,11 @@ struct tls_ctx *tls_ctx_server_new(const char *cert_pem, size_t cert_len, const 
     BIO_free(b);
     b = BIO_new_mem_buf(key_pem, (int)key_len);
     k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
-    if (!k || SSL_CTX_use_PrivateKey(s, k) != 1) {
+    if (!k) {
         last_error("no usable PEM private key", err, errlen);
         goto fail;
     }
-    if (SSL_CTX_check_private_key(s) != 1) {
+    if (SSL_CTX_use_PrivateKey(s, k) != 1 || SSL_CTX_check_private_key(s) != 1) {
         last_error("the private key does not match the certificate", err, errlen);
         goto fail;
     }

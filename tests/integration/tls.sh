@@ -7,7 +7,7 @@
 # with Via TLS and ;transport=tls on what we sent it; bytes that are not TLS on the TLS
 # port are dropped and sipd lives on; a client verifying against another certificate
 # refuses us; switchboard reload serves a new certificate (the fingerprint openssl s_client
-# sees changes).
+# sees changes); a certificate without its key is refused by switchboard check.
 . "$(dirname "$0")/lib.sh"
 
 new_confdir tls
@@ -140,4 +140,10 @@ sb reload >/dev/null
 check "after reload the new certificate is served" \
   wait_until 5 '[ "$(fingerprint "$CONF/two.pem")" = "$(want two)" ]'
 check_eq "sipd was not restarted" "$pid0" "$(status_field sipd 0 3)"
+
+# ---- a certificate without its key is a config error naming the line ----
+set_param sip_tls_key ""
+out=$(sb check 2>&1)
+check "switchboard check refuses sip_tls_cert without sip_tls_key" test $? -ne 0
+check "naming main.cf and the line ($out)" grep -q "main.cf:[0-9]*: sip_tls_cert without sip_tls_key" <<<"$out"
 finish
