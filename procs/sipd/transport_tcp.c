@@ -224,20 +224,17 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     *buf = uv_buf_init(c->buf + c->len, (unsigned)(c->cap - c->len));
 }
 
-/* Feeds nread bytes of ciphertext to the session and appends the cleartext to c->buf;
- * false when the connection was closed (a TLS error, a failed verification). */
-static bool tls_input(struct tcp_conn *c, size_t nread) {
-    if (tls_session_input(c->tls, c->raw, nread) < 0) {
-        conn_close(c);
-        return false;
-    }
+/* Appends the cleartext the session has to c->buf, as far as it fits: 0 when the session
+ * has no more for now, 1 when c->buf is full (more may wait in the session), -1 when the
+ * connection was closed (a TLS error, a failed verification, the peer's close_notify). */
+static int tls_input(struct tcp_conn *c) {
     for (;;) {
         buf_reserve(c);
         ssize_t n = tls_session_read(c->tls, c->buf + c->len, c->cap - c->len);
         if (n == -ESHUTDOWN) { /* close_notify: the peer is done */
             tls_flush(c);
             conn_close(c);
-            return false;
+            return -1;
         }
         if (n < 0) {
             char ip[64] = "?";
@@ -250,13 +247,12 @@ static bool tls_input(struct tcp_conn *c, size_t nread) {
                             n == -EACCES ? "its certificate failed verification"
                                          : "TLS error or not TLS");
             conn_close(c);
-            return false;
+            return -1;
         }
         if (n == 0 || c->len == c->cap)
-            break;
+            return tls_flush(c) < 0 ? -1 : n == 0 ? 0 : 1;
         c->len += (size_t)n;
     }
-    return tls_flush(c) == 0;
 }
 
 /* Hands every complete message in the buffer to the core. */
@@ -315,18 +311,26 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     }
     if (nread == 0 || !c->srv)
         return;
-    if (c->tls) {
-        if (!tls_input(c, (size_t)nread))
-            return;
-    } else {
-        c->len += (size_t)nread;
-    }
     uv_timer_start(&c->idle, on_idle, c->srv->limits.idle_ms, 0);
-    conn_process(c);
-    if (!c->closing && c->len == c->cap && c->srv &&
-        c->cap >= c->srv->limits.max_message + TCP_READ_CHUNK) {
-        shm_count(c->srv->slot, SHM_C_sip_rx_dropped, 1);
-        conn_close(c); /* cannot happen after sipmsg_frame's size check; be safe */
+    int more = 0;
+    if (!c->tls) {
+        c->len += (size_t)nread;
+    } else if (tls_session_input(c->tls, c->raw, (size_t)nread) < 0) {
+        conn_close(c);
+        return;
+    } else if ((more = tls_input(c)) < 0) {
+        return;
+    }
+    for (;;) {
+        conn_process(c);
+        if (!c->closing && c->len == c->cap && c->srv &&
+            c->cap >= c->srv->limits.max_message + TCP_READ_CHUNK) {
+            shm_count(c->srv->slot, SHM_C_sip_rx_dropped, 1);
+            conn_close(c); /* cannot happen after sipmsg_frame's size check; be safe */
+        }
+        /* TLS: cleartext that did not fit waits in the session, not on the socket */
+        if (more != 1 || c->closing || !c->srv || (more = tls_input(c)) < 0)
+            return;
     }
 }
 

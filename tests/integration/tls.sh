@@ -134,6 +134,17 @@ check_eq "plain SIP on the TLS port gets no SIP answer" "" "$(grep -a 'SIP/2.0' 
 check_eq "sipd is the same process after garbage and plain TCP" "$pid0" "$(status_field sipd 0 3)"
 check_eq "and still serves TLS" "$(want one)" "$(fingerprint "$CONF/one.pem")"
 
+# ---- a message over several TLS records (40 KB) is framed whole ----
+{ printf 'OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:9;branch=z9hG4bKbig\r\n'
+  printf 'From: <sip:a@example.com>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: big@tls\r\n'
+  printf 'CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Type: text/plain\r\n'
+  printf 'Content-Length: 40000\r\n\r\n'; head -c 40000 /dev/zero | tr '\0' a; } >"$CONF/big.sip"
+# s_client ends at the end of its input: give the answer half a second to come back
+{ cat "$CONF/big.sip"; sleep 0.5; } | timeout 3 openssl s_client -connect "127.0.0.1:$TLS_PORT" \
+  -CAfile "$CONF/one.pem" -quiet >"$SB_OUT/tls-big.out" 2>/dev/null
+check "a 40 KB OPTIONS over TLS is answered (415 for its text/plain body: read whole)" \
+  grep -aq "^SIP/2.0 415" "$SB_OUT/tls-big.out"
+
 # ---- reload serves a new certificate to new connections ----
 cp "$CONF/two.pem" "$CONF/served.pem" && cp "$CONF/two.key" "$CONF/served.key"
 sb reload >/dev/null
