@@ -8,9 +8,10 @@
 # in whole milliseconds),
 # and CPU per 1,000 REGISTERs in each process (from /proc/PID/task/*/schedstat).
 # BENCH_TLS=1: Switchboard's ladder is also run over TLS and over TCP, each on one
-# connection (SIPp -t t1, so one sipd serves it), at BENCH_STREAM_RATES; Debian's SIPp has no TLS, so for TLS SIPp
-# talks TCP to stunnel in client mode, which holds the TLS connection to sip_listen_tls
-# (a self-signed certificate made here); its cost is in the TLS throughput.
+# connection (SIPp -t t1, so one sipd serves it), at BENCH_STREAM_RATES; Debian's SIPp
+# has no TLS, so for TLS SIPp talks TCP to stunnel in client mode, which holds the TLS
+# connection to sip_listen_tls (a self-signed certificate made here); stunnel's cost is
+# in the TLS throughput.
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/.." && pwd)
