@@ -528,8 +528,7 @@ static bool addr_list_may_be_empty(enum cfg_param p) {
     return p == CFG_sip_listen_tls;
 }
 
-static int check_addr_list(const char *v, struct cfg_val *out, char *why, size_t n,
-                           bool empty_ok) {
+static int check_addr_list(const char *v, struct cfg_val *out, char *why, size_t n, bool empty_ok) {
     static const char sep[] = " \t,";
     out->naddr = 0;
     for (v += strspn(v, sep); *v; v += strspn(v, sep)) {

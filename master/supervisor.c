@@ -531,12 +531,12 @@ static int lsn_open_all(sup_t *s, char *err, size_t errlen) {
             continue;
         int rc = 0;
         if (d->role == SB_ROLE_sipd)
-            rc = lsn_open_param(s, d->role, CFG_sip_listen_udp, "sip_udp", SOCK_DGRAM, err,
-                                errlen) ||
-                 lsn_open_param(s, d->role, CFG_sip_listen_tcp, "sip_tcp", SOCK_STREAM, err,
-                                errlen) ||
-                 lsn_open_param(s, d->role, CFG_sip_listen_tls, "sip_tls", SOCK_STREAM, err,
-                                errlen);
+            rc =
+                lsn_open_param(s, d->role, CFG_sip_listen_udp, "sip_udp", SOCK_DGRAM, err,
+                               errlen) ||
+                lsn_open_param(s, d->role, CFG_sip_listen_tcp, "sip_tcp", SOCK_STREAM, err,
+                               errlen) ||
+                lsn_open_param(s, d->role, CFG_sip_listen_tls, "sip_tls", SOCK_STREAM, err, errlen);
         else if (d->role == SB_ROLE_apid)
             rc = lsn_open_param(s, d->role, CFG_api_listen, "http", SOCK_STREAM, err, errlen);
         if (rc)
@@ -845,8 +845,8 @@ void sup_reload(sup_t *s, cfg_t *cfg, mcf_t *mcf) {
         return;
     }
     static const enum cfg_param restart_only[] = {
-        CFG_run_directory, CFG_service_user, CFG_sip_listen_udp, CFG_sip_listen_tcp,
-        CFG_sip_listen_tls, CFG_api_listen, CFG_log_file, CFG_daemon_directory};
+        CFG_run_directory,  CFG_service_user, CFG_sip_listen_udp, CFG_sip_listen_tcp,
+        CFG_sip_listen_tls, CFG_api_listen,   CFG_log_file,       CFG_daemon_directory};
     for (size_t i = 0; i < sizeof restart_only / sizeof restart_only[0]; i++)
         if (strcmp(cfg_str(old_cfg, restart_only[i]), cfg_str(cfg, restart_only[i])))
             log_warn("%s changed: takes effect at the next start of master",

@@ -33,7 +33,7 @@ struct sipd {
     struct tcp_server *tcp;
     struct advertise advertise; /* the sip_advertise in use */
     struct srclimit_config limits; /* the sip_pike_* in use */
-    char *tls_cert, *tls_key; /* PEM of sip_tls_cert / sip_tls_key read as root, or NULL */
+    char *tls_cert, *tls_key;      /* PEM of sip_tls_cert / sip_tls_key read as root, or NULL */
     size_t tls_cert_len, tls_key_len;
 };
 
@@ -243,11 +243,12 @@ static int sipd_init(worker_t *w) {
     if (ntls && !sp->tls_cert)
         log_fatal("%s: sip_listen_tls needs sip_tls_cert and sip_tls_key", cfg_file(w->cfg));
     if (ntcp + ntls) {
-        int port = listen_port(ntcp ? tcp_fds[0] : -1), tls_port = listen_port(ntls ? tls_fds[0] : -1);
+        int port = listen_port(ntcp ? tcp_fds[0] : -1),
+            tls_port = listen_port(ntls ? tls_fds[0] : -1);
         for (int i = 0; i < ntls; i++)
             tcp_fds[ntcp + i] = tls_fds[i];
-        sp->tcp = tcp_open(w->loop, tcp_fds, ntcp + ntls, ntls, &tl, core_on_message, sp->core,
-                            w->slot);
+        sp->tcp =
+            tcp_open(w->loop, tcp_fds, ntcp + ntls, ntls, &tl, core_on_message, sp->core, w->slot);
         if (!sp->tcp)
             return -1;
         struct tls_ctx *server, *client;

@@ -344,10 +344,9 @@ int sipconv_request_build(const Sb__SipMessage *msg, const struct sipconv_local 
     }
     struct sipmsg_out o = {out, cap, 0, false};
     sipmsg_out_printf(&o, "%s %s SIP/2.0\r\n", msg->method, msg->request_uri);
-    sipmsg_out_puts(&o,
-                    local->transport == SIPDEST_TCP   ? "Via: SIP/2.0/TCP "
-                    : local->transport == SIPDEST_TLS ? "Via: SIP/2.0/TLS "
-                                                      : "Via: SIP/2.0/UDP ");
+    sipmsg_out_puts(&o, local->transport == SIPDEST_TCP   ? "Via: SIP/2.0/TCP "
+                        : local->transport == SIPDEST_TLS ? "Via: SIP/2.0/TLS "
+                                                          : "Via: SIP/2.0/UDP ");
     put_host(&o, local);
     sipmsg_out_printf(&o, ";branch=%s;rport\r\n", branch);
     sipmsg_out_printf(&o, "Max-Forwards: %d\r\n",

@@ -98,8 +98,8 @@ static int teardown(void **state) {
  * exchange that failed, else 0. */
 static ssize_t exchange(const struct pem *server_pem, const char *ca, const char *host) {
     char err[256], out[256];
-    struct tls_ctx *sc = tls_ctx_server_new(server_pem->cert, server_pem->cert_len,
-                                            server_pem->key, server_pem->key_len, err, sizeof err);
+    struct tls_ctx *sc = tls_ctx_server_new(server_pem->cert, server_pem->cert_len, server_pem->key,
+                                            server_pem->key_len, err, sizeof err);
     struct tls_ctx *cc = tls_ctx_client_new(ca, err, sizeof err);
     assert_non_null(sc);
     assert_non_null(cc);
@@ -147,8 +147,8 @@ static void test_other_address_fails_verification(void **state) {
 static void test_plain_sip_on_a_server_session_is_an_error(void **state) {
     (void)state;
     char err[256], out[256];
-    struct tls_ctx *sc = tls_ctx_server_new(one.cert, one.cert_len, one.key, one.key_len, err,
-                                            sizeof err);
+    struct tls_ctx *sc =
+        tls_ctx_server_new(one.cert, one.cert_len, one.key, one.key_len, err, sizeof err);
     struct tls_session *s = tls_session_new(sc, NULL);
     const char plain[] = "OPTIONS sip:x SIP/2.0\r\nContent-Length: 0\r\n\r\n";
     assert_int_equal(tls_session_input(s, plain, sizeof plain - 1), 0);
@@ -170,8 +170,8 @@ static void test_key_of_another_certificate_is_refused(void **state) {
 static void test_fingerprint_is_sha256_hex(void **state) {
     (void)state;
     char err[256], fp[65];
-    struct tls_ctx *sc = tls_ctx_server_new(one.cert, one.cert_len, one.key, one.key_len, err,
-                                            sizeof err);
+    struct tls_ctx *sc =
+        tls_ctx_server_new(one.cert, one.cert_len, one.key, one.key_len, err, sizeof err);
     tls_ctx_fingerprint(sc, fp);
     assert_int_equal(strlen(fp), 64);
     assert_int_equal(strspn(fp, "0123456789ABCDEF"), 64);
