@@ -7,7 +7,7 @@
 BUILD   ?= build
 SAN     ?=
 CC      ?= cc
-PKGS    := libuv libprotobuf-c hiredis libmicrohttpd jansson libosip2 libsrtp2 sndfile libcrypto libseccomp
+PKGS    := libuv libprotobuf-c hiredis libmicrohttpd jansson libosip2 libsrtp2 sndfile libcrypto libssl libseccomp
 DEB_PKGS := build-essential pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler \
             libhiredis-dev libmicrohttpd-dev libjansson-dev libcmocka-dev libosip2-dev \
             libsrtp2-dev libsndfile1-dev libssl-dev libseccomp-dev redis-server redis-tools sip-tester curl jq procps iproute2 \

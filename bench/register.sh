@@ -7,6 +7,11 @@
 # that counts), latency p50/p99 at 80% of that achieved rate (SIPp response-time trace,
 # in whole milliseconds),
 # and CPU per 1,000 REGISTERs in each process (from /proc/PID/task/*/schedstat).
+# BENCH_TLS=1: Switchboard's ladder is also run over TLS and over TCP, each on one
+# connection (SIPp -t t1, so one sipd serves it), at BENCH_STREAM_RATES; Debian's SIPp
+# has no TLS, so for TLS SIPp talks TCP to stunnel in client mode, which holds the TLS
+# connection to sip_listen_tls (a self-signed certificate made here); stunnel's cost is
+# in the TLS throughput.
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -28,11 +33,15 @@ INF=()
 if [ "$NAT" = 1 ]; then SCEN=register_nat_rtt; KCFG=$here/kamailio-nat.cfg; fi
 if [ "$AUTH" = 1 ]; then SCEN=register_auth_rtt; KCFG=$here/kamailio-auth.cfg; fi
 SECS=${2:-4}
+TLS=${BENCH_TLS:-0}
+SIPP_T=u1 # SIPp transport of the ladder and latency runs
+ST_PID=""
 WORK=$(mktemp -d /tmp/sb-bench-reg.XXXXXX)
 SB="$top/build/bin/switchboard"
 K_PID=""
 cleanup() {
   [ -n "$K_PID" ] && kill "$K_PID" 2>/dev/null
+  [ -n "$ST_PID" ] && kill "$ST_PID" 2>/dev/null
   [ -d "$WORK/sb" ] && "$SB" -c "$WORK/sb" stop >/dev/null 2>&1
   rm -rf "$WORK"
 }
@@ -65,7 +74,7 @@ ladder() {
     rm -f "$WORK"/*.csv
     t0=$(date +%s.%N)
     (cd "$WORK" && timeout $((SECS * 4 + 30)) sipp "$target" -sf "$here/sipp/$SCEN.xml" "${INF[@]}" \
-      -m "$n" -r "$r" -l $((r * 2)) -p "$(free_port)" -i 127.0.0.1 -buff_size 4194304 \
+      -m "$n" -r "$r" -l $((r * 2)) -p "$(free_port)" -i 127.0.0.1 -buff_size 4194304 -t "$SIPP_T" \
       -timeout $((SECS * 3 + 20)) -nostdin -trace_stat -fd 1 >/dev/null 2>&1)
     t1=$(date +%s.%N)
     csv=$(ls "$WORK"/${SCEN}_*_.csv 2>/dev/null | head -n 1)
@@ -90,7 +99,7 @@ latency() {
   for p in "$@"; do b[$p]=$(cpu_ns ${p#*:}); done
   rm -f "$WORK"/*.csv
   (cd "$WORK" && timeout $((SECS * 4 + 30)) sipp "$target" -sf "$here/sipp/$SCEN.xml" "${INF[@]}" \
-    -m "$n" -r "$r" -l $((r * 2)) -p "$(free_port)" -i 127.0.0.1 -buff_size 4194304 \
+    -m "$n" -r "$r" -l $((r * 2)) -p "$(free_port)" -i 127.0.0.1 -buff_size 4194304 -t "$SIPP_T" \
     -timeout $((SECS * 3 + 20)) -nostdin -trace_rtt -rtt_freq 1 >/dev/null 2>&1)
   local rtt; rtt=$(ls "$WORK"/${SCEN}_*_rtt.csv 2>/dev/null | head -n 1)
   # SIPp 3.6 rtt csv: Date_ms;response_time_ms;rtd_no (whole milliseconds)
@@ -112,9 +121,19 @@ latency() {
 # --- Switchboard: default master.cf (2 sipd), private CONFDIR on free ports
 chmod 755 "$WORK"
 make_confdir "$WORK/sb" "$top/build/bin"
-# one SIPp source sends the whole load: the per-source rate limits (sip_pike_*) are off
-printf 'sip_pike_requests = 0\nsip_pike_calls = 0\n' >>"$WORK/sb/main.cf"
+# one SIPp source sends the whole load: the per-source rate limits (sip_pike_*) are off;
+# every run binds u1, u2... again from a new port (one more binding per AOR per run): no
+# cap on bindings per AOR (register_max_contacts), or the later runs get 503s
+printf 'sip_pike_requests = 0\nsip_pike_calls = 0\nregister_max_contacts = 0\n' >>"$WORK/sb/main.cf"
 sed -i 's/^log_level = .*/log_level = warn/' "$WORK/sb/main.cf"
+if [ "$TLS" = 1 ]; then
+  TLS_PORT=$(free_port)
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=bench -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/sb/tls.key" \
+    -out "$WORK/sb/tls.pem" 2>/dev/null
+  printf 'sip_listen_tls = 127.0.0.1:%s\nsip_tls_cert = %s\nsip_tls_key = %s\n' "$TLS_PORT" \
+    "$WORK/sb/tls.pem" "$WORK/sb/tls.key" >>"$WORK/sb/main.cf"
+fi
 if [ "$AUTH" = 1 ]; then
   sed -i 's/^sip_auth = .*/sip_auth = yes/' "$WORK/sb/main.cf"
   printf 'sip_auth_algorithms = MD5\nsip_auth_ban_failures = 0\n' >>"$WORK/sb/main.cf"
@@ -124,11 +143,14 @@ if [ "$AUTH" = 1 ]; then
   for i in $(seq 1 "$AUTH_USERS"); do "$SB" -c "$WORK/sb" user add "b$i" secret >/dev/null; done
 fi
 sleep 1
-pids=()
-while read -r svc inst pid _; do
-  [ "$pid" = - ] && continue
-  case $svc in sipd|routerd|redis) pids+=("$svc$inst:$pid") ;; esac
-done < <("$SB" -c "$WORK/sb" status | awk 'NR > 2')
+sb_pids() { # pids: NAME:PID of sipd, routerd and redis
+  pids=()
+  while read -r svc inst pid _; do
+    [ "$pid" = - ] && continue
+    case $svc in sipd|routerd|redis) pids+=("$svc$inst:$pid") ;; esac
+  done < <("$SB" -c "$WORK/sb" status | awk 'NR > 2')
+}
+sb_pids
 echo "== Switchboard ($(echo "${pids[@]}"))"
 ladder switchboard "127.0.0.1:$SIP_PORT"
 SB_CEIL=$CEIL
@@ -136,6 +158,25 @@ kv switchboard_ceiling "$SB_CEIL"
 kv switchboard_ceiling_achieved "$CEIL_ACH"
 SB_ACH=$CEIL_ACH
 [ "$SB_ACH" -gt 0 ] && latency switchboard "127.0.0.1:$SIP_PORT" $((SB_ACH * 8 / 10)) "${pids[@]}"
+if [ "$TLS" = 1 ]; then
+  SIPP_T=t1 UDP_RATES=$RATES RATES=${BENCH_STREAM_RATES:-"1000 2000 4000 6000 8000 10000 12000"}
+  ST_PORT=$(free_port)
+  printf 'foreground = yes\npid =\n[sip]\nclient = yes\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\nCAfile = %s\nverifyChain = yes\ncheckIP = 127.0.0.1\n' \
+    "$ST_PORT" "$TLS_PORT" "$WORK/sb/tls.pem" >"$WORK/stunnel.conf"
+  stunnel4 "$WORK/stunnel.conf" >"$WORK/stunnel.log" 2>&1 &
+  ST_PID=$!
+  for _ in $(seq 1 100); do [ -n "$(ss -Hlnt "sport = :$ST_PORT")" ] && break; sleep 0.05; done
+  echo "== Switchboard over TLS (one connection, SIPp -> stunnel -> sip_listen_tls)"
+  ladder switchboard_tls "127.0.0.1:$ST_PORT"
+  kv switchboard_tls_ceiling_achieved "$CEIL_ACH"
+  [ "$CEIL_ACH" -gt 0 ] && latency switchboard_tls "127.0.0.1:$ST_PORT" $((CEIL_ACH * 8 / 10)) "${pids[@]}"
+  kill "$ST_PID"; ST_PID=""
+  echo "== Switchboard over TCP (one connection)"
+  ladder switchboard_tcp "127.0.0.1:$SIP_PORT"
+  kv switchboard_tcp_ceiling_achieved "$CEIL_ACH"
+  [ "$CEIL_ACH" -gt 0 ] && latency switchboard_tcp "127.0.0.1:$SIP_PORT" $((CEIL_ACH * 8 / 10)) "${pids[@]}"
+  SIPP_T=u1 RATES=$UDP_RATES
+fi
 "$SB" -c "$WORK/sb" stop >/dev/null
 
 # --- Kamailio: the anchor's config (usrloc in memory), -m 1024 -n 4 as its README says

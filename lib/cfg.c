@@ -523,7 +523,12 @@ static int check_addr(const char *s, size_t len, struct cfg_addr *a, char *why, 
     return 0;
 }
 
-static int check_addr_list(const char *v, struct cfg_val *out, char *why, size_t n) {
+/* The address lists that may be empty (a listener that is off unless configured). */
+static bool addr_list_may_be_empty(enum cfg_param p) {
+    return p == CFG_sip_listen_tls;
+}
+
+static int check_addr_list(const char *v, struct cfg_val *out, char *why, size_t n, bool empty_ok) {
     static const char sep[] = " \t,";
     out->naddr = 0;
     for (v += strspn(v, sep); *v; v += strspn(v, sep)) {
@@ -537,7 +542,7 @@ static int check_addr_list(const char *v, struct cfg_val *out, char *why, size_t
         out->naddr++;
         v += len;
     }
-    if (out->naddr == 0) {
+    if (out->naddr == 0 && !empty_ok) {
         snprintf(why, n, "no address (expected host:port or [v6]:port)");
         return -1;
     }
@@ -595,7 +600,7 @@ static int check_value(cfg_t *cfg, enum cfg_param p, char *err, size_t errlen) {
         rc = check_level(e->value, out, why, sizeof why);
         break;
     case CFG_T_ADDR_LIST:
-        rc = check_addr_list(e->value, out, why, sizeof why);
+        rc = check_addr_list(e->value, out, why, sizeof why, addr_list_may_be_empty(p));
         break;
     case CFG_T_PORT_RANGE:
         rc = check_port_range(e->value, out, why, sizeof why);

@@ -152,6 +152,11 @@
     X(dialplan_gateway_numbers, CFG_T_STR, "^[+0-9*#]{1,32}$$",                            \
       "POSIX extended regex a dialed number must match to go to a gateway/NAME; else 484") \
     X(register_contact_allow, CFG_T_STR, "",                                               \
-      "Addresses or CIDR ranges a Contact may name though they are ours, loopback or link-local")
+      "Addresses or CIDR ranges a Contact may name though they are ours, loopback or link-local") \
+    /* SIP over TLS: listener, certificate and key, CA store for our client connections */ \
+    X(sip_listen_tls, CFG_T_ADDR_LIST, "", "SIP TLS listen addresses; empty: no TLS listener") \
+    X(sip_tls_cert, CFG_T_STR, "", "PEM certificate chain sipd serves TLS with")          \
+    X(sip_tls_key, CFG_T_STR, "", "PEM private key of sip_tls_cert")                      \
+    X(sip_tls_ca, CFG_T_STR, "", "PEM CA file our TLS connections verify peers with; empty: system store")
 
 #endif

@@ -14,6 +14,24 @@ int config_process_count(const mcf_t *mcf) {
     return n;
 }
 
+/* SIP over TLS needs a certificate and its key. */
+static int sip_tls_check(const cfg_t *cfg, char *err, size_t errlen) {
+    bool cert = *cfg_str(cfg, CFG_sip_tls_cert), key = *cfg_str(cfg, CFG_sip_tls_key);
+    if (cert != key) {
+        enum cfg_param set = cert ? CFG_sip_tls_cert : CFG_sip_tls_key;
+        snprintf(err, errlen, "%s:%d: %s without %s: SIP over TLS needs both", cfg_file(cfg),
+                 cfg_line(cfg, set), cfg_param_info(set)->name,
+                 cert ? "sip_tls_key" : "sip_tls_cert");
+        return -1;
+    }
+    if (cfg_addrs(cfg, CFG_sip_listen_tls, NULL) && !cert) {
+        snprintf(err, errlen, "%s:%d: sip_listen_tls needs sip_tls_cert and sip_tls_key",
+                 cfg_file(cfg), cfg_line(cfg, CFG_sip_listen_tls));
+        return -1;
+    }
+    return 0;
+}
+
 int config_load(const char *confdir, cfg_t **cfgp, mcf_t **mcfp, char *err, size_t errlen) {
     cfg_t *cfg = cfg_load(confdir, err, errlen);
     if (!cfg)
@@ -23,7 +41,7 @@ int config_load(const char *confdir, cfg_t **cfgp, mcf_t **mcfp, char *err, size
         cfg_free(cfg);
         return -1;
     }
-    if (apitok_check(cfg, err, errlen) < 0) {
+    if (apitok_check(cfg, err, errlen) < 0 || sip_tls_check(cfg, err, errlen) < 0) {
         mcf_free(mcf);
         cfg_free(cfg);
         return -1;

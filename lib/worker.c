@@ -165,8 +165,10 @@ static void worker_reload(worker_t *w, const Sb__Control *c) {
                   domains_name(old_domains));
     if (w->redis && strcmp(cfg_str(old, CFG_redis_address), cfg_str(cfg, CFG_redis_address)))
         log_warn("redis_address changed: takes effect when %s restarts", w->service);
+    w->control = c;
     if (w->ops->reload)
         w->ops->reload(w, old);
+    w->control = NULL;
     if (w->domains != old_domains)
         domains_free(old_domains);
     cfg_free(old);

@@ -87,6 +87,7 @@ struct worker {
                               * one freed after it; never NULL once init runs */
     bool draining;
     void *role_ctx;          /* the role's own state */
+    const Sb__Control *control; /* during ops->reload: master's RELOAD (borrowed), else NULL */
     struct worker_private *priv;
 };
 

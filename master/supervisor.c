@@ -18,6 +18,7 @@
 
 #include "clock.h"
 #include "ipc.h"
+#include "tlsfiles.h"
 #include "log.h"
 #include "privs.h"
 #include "throttle.h"
@@ -198,7 +199,18 @@ static void send_control(struct sup_inst *in, Sb__ControlOp op, uint32_t drain_m
         c.main_cf.data = (uint8_t *)text;
         c.main_cf.len = len;
     }
+    struct tlsfiles tf = {0};
+    if (op == SB__CONTROL_OP__CONTROL_OP_RELOAD && in->svc && in->svc->def->role == SB_ROLE_sipd) {
+        char err[400];
+        if (tlsfiles_read(in->sup->cfg, &tf, err, sizeof err) < 0)
+            log_error("%s; sipd keeps its TLS certificate", err);
+        c.sip_tls_cert_pem.data = (uint8_t *)tf.cert;
+        c.sip_tls_cert_pem.len = tf.cert_len;
+        c.sip_tls_key_pem.data = (uint8_t *)tf.key;
+        c.sip_tls_key_pem.len = tf.key_len;
+    }
     int rc = ipc_send_control(in->chan, &c);
+    tlsfiles_free(&tf);
     if (rc < 0)
         log_warn("%s: cannot send control: %s", in->name, strerror(-rc));
 }
@@ -519,10 +531,12 @@ static int lsn_open_all(sup_t *s, char *err, size_t errlen) {
             continue;
         int rc = 0;
         if (d->role == SB_ROLE_sipd)
-            rc = lsn_open_param(s, d->role, CFG_sip_listen_udp, "sip_udp", SOCK_DGRAM, err,
-                                errlen) ||
-                 lsn_open_param(s, d->role, CFG_sip_listen_tcp, "sip_tcp", SOCK_STREAM, err,
-                                errlen);
+            rc =
+                lsn_open_param(s, d->role, CFG_sip_listen_udp, "sip_udp", SOCK_DGRAM, err,
+                               errlen) ||
+                lsn_open_param(s, d->role, CFG_sip_listen_tcp, "sip_tcp", SOCK_STREAM, err,
+                               errlen) ||
+                lsn_open_param(s, d->role, CFG_sip_listen_tls, "sip_tls", SOCK_STREAM, err, errlen);
         else if (d->role == SB_ROLE_apid)
             rc = lsn_open_param(s, d->role, CFG_api_listen, "http", SOCK_STREAM, err, errlen);
         if (rc)
@@ -831,8 +845,8 @@ void sup_reload(sup_t *s, cfg_t *cfg, mcf_t *mcf) {
         return;
     }
     static const enum cfg_param restart_only[] = {
-        CFG_run_directory, CFG_service_user, CFG_sip_listen_udp, CFG_sip_listen_tcp,
-        CFG_api_listen, CFG_log_file, CFG_daemon_directory};
+        CFG_run_directory,  CFG_service_user, CFG_sip_listen_udp, CFG_sip_listen_tcp,
+        CFG_sip_listen_tls, CFG_api_listen,   CFG_log_file,       CFG_daemon_directory};
     for (size_t i = 0; i < sizeof restart_only / sizeof restart_only[0]; i++)
         if (strcmp(cfg_str(old_cfg, restart_only[i]), cfg_str(cfg, restart_only[i])))
             log_warn("%s changed: takes effect at the next start of master",

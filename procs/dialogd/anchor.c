@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "end.h"
 #include "log.h"
@@ -121,6 +122,25 @@ static char *other_local_ip(const struct call *c, int offer_leg) {
                : "";
 }
 
+/* Whether a target is reached over TLS: sips:, or ;transport=tls (RFC 3261 19.1). */
+static bool uri_is_tls(const char *u) {
+    return u && (strncasecmp(u, "sips:", 5) == 0 || strcasestr(u, ";transport=tls"));
+}
+
+bool anchor_b_leg_tls(const struct call *c) {
+    if (c->nactions == 0 || c->actions[0].type != ACT_DIAL)
+        return false;
+    const struct call_action *a = &c->actions[0];
+    if (!a->located)
+        return uri_is_tls(a->uri);
+    for (unsigned i = 0; i < a->ncontacts; i++) { /* every fork gets the same offer */
+        const char *t = a->hops[i].base.descriptor ? a->hops[i].transport : NULL;
+        if (!(t && strcmp(t, "tls") == 0) && !uri_is_tls(a->contacts[i]))
+            return false;
+    }
+    return a->ncontacts > 0;
+}
+
 void anchor_create_fill(const struct call *c, int offer_leg, Sb__MediaCreateRequest *rq,
                         char tag[static ANCHOR_TAG_LEN]) {
     snprintf(tag, ANCHOR_TAG_LEN, "%llu", (unsigned long long)c->id);
@@ -135,6 +155,8 @@ void anchor_create_fill(const struct call *c, int offer_leg, Sb__MediaCreateRequ
     rq->other_local_ip = other_local_ip(c, offer_leg);
     if (offer_leg == LEG_B)
         rq->offer_side = SB__MEDIA_SIDE__MEDIA_SIDE_B;
+    else if (!anchor_b_leg_tls(c))
+        rq->srtp_b = 1; /* SDES keys only over TLS: side B gets plain RTP/AVP, no a=crypto */
 }
 
 static bool create_request(b2b_t *b, struct call *c, int offer_leg, anchor_done_fn done) {

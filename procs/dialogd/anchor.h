@@ -39,8 +39,13 @@ void anchor_init(b2b_t *b);
 bool anchor_ok(const Sb__MediaReply *rep);
 #define ANCHOR_TAG_LEN 24 /* a call's owner tag: its id in decimal */
 
+/* Whether the callee side of c is reached over TLS: the first dial's target is sips: or
+ * ;transport=tls, or every contact it rings registered over TLS. */
+bool anchor_b_leg_tls(const struct call *c);
 /* rq: a MediaCreateRequest of c with leg offer_leg's SDP as the offer, owned by the call's
- * tag (written into tag, which rq points to). */
+ * tag (written into tag, which rq points to). With A's offer and a callee side not over
+ * TLS (anchor_b_leg_tls), srtp_b forces RTP/AVP: SDES keys (a=crypto) never go out on a
+ * leg in clear. */
 void anchor_create_fill(const struct call *c, int offer_leg, Sb__MediaCreateRequest *rq,
                         char tag[static ANCHOR_TAG_LEN]);
 /* rq's nat_ip and signal_ip: where leg from's media comes from (strings of c). */

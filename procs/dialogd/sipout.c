@@ -40,7 +40,8 @@ bool sipout_send(b2b_t *b, struct call *c, ipc_chan_t *via, unsigned fork, int l
                  enum call_kind kind, Sb__SipMessage *msg) {
     const Sb__SipPeer *hop = msg->next_hop;
     ipc_chan_t *ch = via;
-    if (!ch && hop && hop->conn_id && hop->transport && strcmp(hop->transport, "tcp") == 0)
+    if (!ch && hop && hop->conn_id && hop->transport &&
+        (strcmp(hop->transport, "tcp") == 0 || strcmp(hop->transport, "tls") == 0))
         ch = b->io.instance(b->io.arg, SB_ROLE_sipd, (int)hop->sipd_instance); /* its flow */
     if (!ch)
         ch = b->io.pick(b->io.arg, SB_ROLE_sipd, c->id + fork);

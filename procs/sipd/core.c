@@ -221,7 +221,7 @@ static void dispatch(struct core *c, const struct sipdest *src, const char *buf,
         shm_count(c->slot, SHM_C_sip_rx_dropped, 1);
         return;
     }
-    switch (sipmsg_parse(m, buf, len, src->transport == SIPDEST_TCP)) {
+    switch (sipmsg_parse(m, buf, len, sipdest_is_stream(src->transport))) {
     case SIPMSG_RESPONSE:
         shm_count(c->slot, SHM_C_sip_rx_responses, 1);
         core_dialog_response_in(c, &cm, buf, len);
@@ -484,9 +484,10 @@ void core_free(struct core *c) {
     uv_close((uv_handle_t *)&c->drain_timer, core_closed);
 }
 
-void core_set_tcp(struct core *c, struct tcp_server *s, int port) {
+void core_set_tcp(struct core *c, struct tcp_server *s, int port, int tls_port) {
     c->tcp = s;
     c->tcp_port = port;
+    c->tls_port = tls_port;
 }
 
 void core_set_index(struct core *c, struct shm_seg *seg) {

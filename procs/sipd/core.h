@@ -91,7 +91,7 @@ struct core *core_new(uv_loop_t *loop, const struct core_config *cfg, struct shm
 void core_set_index(struct core *c, struct shm_seg *seg);
 /* The TCP side: requests to sip:...;transport=tcp targets go on an open connection to
  * them or on a new one; port is our TCP listening port (Via, Contact). */
-void core_set_tcp(struct core *c, struct tcp_server *s, int port);
+void core_set_tcp(struct core *c, struct tcp_server *s, int port, int tls_port);
 /* A UDP socket of ours: requests to dialogd's targets leave from one of its family. */
 void core_add_udp(struct core *c, struct udp_sock *u);
 /* An envelope for the core (SipRespond, SipSendRequest, SipCancel, SipTxnEvent from

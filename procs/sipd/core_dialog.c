@@ -179,7 +179,8 @@ static struct tcp_conn *send_conn(struct core *c, const struct sipconv_hop *hop,
     if (hop->given && hop->conn_id) {
         /* ids start again with a new sipd: the peer must be the flow's too */
         conn = tcp_find_id(c->tcp, hop->conn_id);
-        if (conn && !sipaddr_equal(tcp_conn_peer(conn), &hop->addr))
+        if (conn && (!sipaddr_equal(tcp_conn_peer(conn), &hop->addr) ||
+                     tcp_conn_is_tls(conn) != (hop->transport == SIPDEST_TLS)))
             conn = NULL;
     }
     if (!conn && hop->given && (hop->nated || hop->outbound)) {
@@ -189,11 +190,12 @@ static struct tcp_conn *send_conn(struct core *c, const struct sipconv_hop *hop,
         return NULL;
     }
     if (!conn)
-        conn = tcp_find(c->tcp, &hop->addr);
+        conn = tcp_find(c->tcp, &hop->addr, hop->transport == SIPDEST_TLS);
     if (!conn)
-        conn = tcp_connect(c->tcp, &hop->addr, hop->addr_len, &hop->local);
+        conn = tcp_connect(c->tcp, &hop->addr, hop->addr_len, &hop->local,
+                           hop->transport == SIPDEST_TLS ? hop->tls_host : NULL);
     if (!conn)
-        *why = "No TCP connection";
+        *why = hop->transport == SIPDEST_TLS ? "No TLS connection" : "No TCP connection";
     return conn;
 }
 
@@ -203,7 +205,7 @@ static bool send_dest(struct core *c, const struct sipconv_hop *hop, struct sipd
     memset(dest, 0, sizeof *dest);
     dest->addr = hop->addr;
     dest->addr_len = hop->addr_len;
-    if (hop->transport == SIPDEST_TCP) {
+    if (sipdest_is_stream(hop->transport)) {
         if (!c->tcp) {
             *why = "no TCP listener";
             return false;
@@ -216,7 +218,7 @@ static bool send_dest(struct core *c, const struct sipconv_hop *hop, struct sipd
         struct tcp_conn *conn = send_conn(c, hop, why);
         if (!conn)
             return false;
-        dest->transport = SIPDEST_TCP;
+        dest->transport = hop->transport;
         dest->tcp = conn;
         core_local_source(c, dest);
         return true;
@@ -389,11 +391,11 @@ void core_dialog_ack_in(struct core *c, const sipmsg_t *m, const struct sipdest 
     uint64_t id = 0;
     ipc_chan_t *ch = NULL;
     if (invite && !invite->client && invite->state == TXN_ACCEPTED) {
-        if (!invite->acked) {
-            txn_ack(c->txns, invite);
-            id = invite->id;
-        }
         ch = invite->tu;
+        if (!invite->acked) {
+            id = invite->id;
+            txn_ack(c->txns, invite); /* on TCP and TLS it ends (frees) the transaction */
+        }
     }
     if (!ch)
         ch = core_dialog_for(c, m->call_id);

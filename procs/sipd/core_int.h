@@ -66,6 +66,7 @@ struct core {
     struct shm_stats *stats; /* messages by method and code, NULL: not counted */
     struct tcp_server *tcp;
     int tcp_port;
+    int tls_port; /* our first TLS listener's port, 0: none */
     sipmsg_t *msg2; /* parses our own requests again (CANCEL, ACK) */
     struct sipconv_store store;
     char *conv; /* scratch of sipconv_to_proto */

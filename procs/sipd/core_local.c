@@ -26,7 +26,7 @@ void core_local_peer(const struct core *c, const struct sipdest *src, const sipm
     peer->sipd_instance = (uint32_t)c->cfg.instance;
     peer->local_addr = txt->local;
     peer->local_port = (uint32_t)lport;
-    peer->conn_id = src->transport == SIPDEST_TCP ? tcp_conn_id(src->tcp) : 0;
+    peer->conn_id = sipdest_is_stream(src->transport) ? tcp_conn_id(src->tcp) : 0;
     peer->nated = m && sipnat_detect(m, &src->addr);
 }
 
@@ -109,7 +109,7 @@ void core_local_source(const struct core *c, struct sipdest *d) {
     (void)c;
     if (d->local.sa.sa_family)
         return;
-    if (d->transport == SIPDEST_TCP) {
+    if (sipdest_is_stream(d->transport)) {
         if (d->tcp)
             d->local = *tcp_conn_local(d->tcp);
         return;
@@ -143,6 +143,8 @@ void core_local_name(const struct core *c, const struct sipdest *d,
     }
     if (transport == SIPDEST_TCP && c->tcp_port)
         l->port = c->tcp_port; /* where our requests' responses may open a connection */
+    if (transport == SIPDEST_TLS && c->tls_port)
+        l->port = c->tls_port;
     const struct advertise_entry *e = advertise_lookup(&c->cfg.advertise, l->host);
     if (e) {
         snprintf(l->host, sizeof l->host, "%s", e->host);

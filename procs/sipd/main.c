@@ -1,13 +1,16 @@
 /*
  * sipd - SIP transport, parsing and transactions.
  * Reads SIP on the sockets master bound for it (sip_udpN: this instance's own
- * SO_REUSEPORT socket per sip_listen_udp address; sip_tcpN: listeners shared by every
- * instance), answers what it can itself (core.h), relays REGISTER to routerd and calls
- * to dialogd, and runs dialogd's requests as client transactions. The
- * work lives in core.c, transaction.c, sipmsg.c, transport_udp.c and transport_tcp.c;
- * this file is the worker's ops table (lib/worker.h).
+ * SO_REUSEPORT socket per sip_listen_udp address; sip_tcpN and sip_tlsN: listeners shared
+ * by every instance), answers what it can itself (core.h), relays REGISTER to routerd and
+ * calls to dialogd, and runs dialogd's requests as client transactions. The work lives in
+ * core.c, transaction.c, sipmsg.c, transport_udp.c, transport_tcp.c and transport_tls.c;
+ * this file is the worker's ops table (lib/worker.h) and loads the TLS certificate (read
+ * as root before the privilege drop, and from master's RELOAD control at a reload).
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,8 +20,11 @@
 #include "log.h"
 #include "sipmsg.h"
 #include "transport_tcp.h"
+#include "transport_tls.h"
 #include "transport_udp.h"
 #include "worker.h"
+
+#include <openssl/crypto.h>
 
 struct sipd {
     struct core *core;
@@ -28,7 +34,98 @@ struct sipd {
     struct advertise advertise; /* the sip_advertise in use */
     struct srclimit_config limits; /* the sip_pike_* in use */
     struct contact_allow contact_allow; /* the register_contact_allow in use */
+    char *tls_cert, *tls_key;      /* PEM of sip_tls_cert / sip_tls_key read as root, or NULL */
+    size_t tls_cert_len, tls_key_len;
 };
+
+#define SIPD_MAX_PEM 65536
+
+/* One per process, like the worker itself. */
+static struct sipd *sipd_state(void) {
+    static struct sipd sipd;
+    return &sipd;
+}
+
+/* The PEM text of parameter p into *out (malloc'd); 0, or -1 with err naming the file. */
+static int read_pem(const cfg_t *cfg, enum cfg_param p, char **out, size_t *len, char *err,
+                    size_t errlen) {
+    const char *path = cfg_str(cfg, p);
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        snprintf(err, errlen, "%s:%d: %s = %s: %s", cfg_file(cfg), cfg_line(cfg, p),
+                 cfg_param_info(p)->name, path, strerror(errno));
+        return -1;
+    }
+    char *text = malloc(SIPD_MAX_PEM + 1);
+    size_t n = text ? fread(text, 1, SIPD_MAX_PEM + 1, f) : 0;
+    bool bad = ferror(f) || n == 0 || n > SIPD_MAX_PEM;
+    fclose(f);
+    if (!text || bad) {
+        free(text);
+        snprintf(err, errlen, "%s:%d: %s = %s: %s", cfg_file(cfg), cfg_line(cfg, p),
+                 cfg_param_info(p)->name, path,
+                 text ? "empty, unreadable or over 64 KB" : "out of memory");
+        return -1;
+    }
+    text[n] = '\0';
+    *out = text;
+    *len = n;
+    return 0;
+}
+
+/* Reads sip_tls_cert and sip_tls_key into sipd (the old ones kept on failure). */
+static int tls_read_files(struct sipd *sipd, const cfg_t *cfg, char *err, size_t errlen) {
+    char *cert = NULL, *key = NULL;
+    size_t cert_len = 0, key_len = 0;
+    if (read_pem(cfg, CFG_sip_tls_cert, &cert, &cert_len, err, errlen) < 0)
+        return -1;
+    if (read_pem(cfg, CFG_sip_tls_key, &key, &key_len, err, errlen) < 0) {
+        free(cert);
+        return -1;
+    }
+    free(sipd->tls_cert);
+    if (sipd->tls_key)
+        OPENSSL_cleanse(sipd->tls_key, sipd->tls_key_len);
+    free(sipd->tls_key);
+    sipd->tls_cert = cert;
+    sipd->tls_cert_len = cert_len;
+    sipd->tls_key = key;
+    sipd->tls_key_len = key_len;
+    return 0;
+}
+
+/* The TLS contexts from the PEM in sipd and sip_tls_ca; 0, or -1 with err (server side). */
+static int tls_contexts(struct sipd *sipd, const cfg_t *cfg, struct tls_ctx **server,
+                        struct tls_ctx **client, char *err, size_t errlen) {
+    char why[300];
+    *server = *client = NULL;
+    if (sipd->tls_cert) {
+        *server = tls_ctx_server_new(sipd->tls_cert, sipd->tls_cert_len, sipd->tls_key,
+                                     sipd->tls_key_len, why, sizeof why);
+        if (!*server) {
+            snprintf(err, errlen, "%s: sip_tls_cert %s, sip_tls_key %s: %s", cfg_file(cfg),
+                     cfg_str(cfg, CFG_sip_tls_cert), cfg_str(cfg, CFG_sip_tls_key), why);
+            return -1;
+        }
+        char fp[65];
+        tls_ctx_fingerprint(*server, fp);
+        log_info("sip tls certificate sha256 %s", fp);
+    }
+    *client = tls_ctx_client_new(cfg_str(cfg, CFG_sip_tls_ca), why, sizeof why);
+    if (!*client)
+        log_warn("%s: sip_tls_ca %s: %s: no TLS towards sips: targets", cfg_file(cfg),
+                 cfg_str(cfg, CFG_sip_tls_ca), why);
+    return 0;
+}
+
+/* Before the privilege drop: the certificate and key may be readable by root only. */
+static int sipd_init_privileged(worker_t *w) {
+    char err[400];
+    if (*cfg_str(w->cfg, CFG_sip_tls_cert) &&
+        tls_read_files(sipd_state(), w->cfg, err, sizeof err) < 0)
+        log_fatal("%s", err);
+    return 0;
+}
 
 /* The per-source rates (sip_pike_*, window 100 ms..60 s, block 1 s..1 h) and the
  * transaction cap. */
@@ -101,57 +198,124 @@ static ipc_chan_t *pick_sipd(void *arg, int instance) {
     return worker_peer_role_instance(arg, SB_ROLE_sipd, instance);
 }
 
+/* The port a listening socket is bound to, 0 when unknown (fd -1). */
+static int listen_port(int fd) {
+    union sipaddr local;
+    socklen_t len = sizeof local;
+    int port = 0;
+    char ip[64];
+    if (fd >= 0 && getsockname(fd, &local.sa, &len) == 0)
+        sipaddr_text(&local, ip, sizeof ip, &port);
+    return port;
+}
+
 static int sipd_init(worker_t *w) {
-    static struct sipd sipd; /* one per process, like the worker itself */
+    struct sipd *sp = sipd_state();
     struct core_config cc;
     struct tcp_limits tl;
     char name[24];
-    int tcp_fds[TCP_MAX_LISTENERS], ntcp = 0;
+    int tcp_fds[TCP_MAX_LISTENERS], tls_fds[TCP_MAX_LISTENERS], ntcp = 0, ntls = 0;
 
     char err[400];
     sipmsg_library_init();
     if (!config_from(w, &cc, &tl, err, sizeof err))
         log_fatal("%s", err);
     struct core_peers peers = {pick_router, pick_dialog, pick_sipd, pick_dialog_instance, w};
-    sipd.core = core_new(w->loop, &cc, w->slot, &peers);
-    if (!sipd.core)
+    sp->core = core_new(w->loop, &cc, w->slot, &peers);
+    if (!sp->core)
         log_fatal("sipd cannot start: out of memory, or no random bytes (getrandom) for its "
                   "tags and branches");
-    core_set_index(sipd.core, w->shm);
-    sipd.advertise = cc.advertise;
-    sipd.limits = cc.limits;
-    sipd.contact_allow = cc.contact_allow;
-    w->role_ctx = &sipd;
+    core_set_index(sp->core, w->shm);
+    sp->advertise = cc.advertise;
+    sp->limits = cc.limits;
+    sp->contact_allow = cc.contact_allow;
+    w->role_ctx = sp;
     for (int i = 0; i < CFG_MAX_ADDRS; i++) {
         snprintf(name, sizeof name, "sip_udp%d", i);
         int fd = worker_take_fd(w, name);
         if (fd >= 0) {
-            sipd.udp[sipd.nudp] =
-                udp_open(w->loop, fd, cc.max_message, core_on_message, sipd.core, w->slot);
-            if (!sipd.udp[sipd.nudp])
+            sp->udp[sp->nudp] =
+                udp_open(w->loop, fd, cc.max_message, core_on_message, sp->core, w->slot);
+            if (!sp->udp[sp->nudp])
                 return -1;
-            core_add_udp(sipd.core, sipd.udp[sipd.nudp]);
-            sipd.nudp++;
+            core_add_udp(sp->core, sp->udp[sp->nudp]);
+            sp->nudp++;
         }
         snprintf(name, sizeof name, "sip_tcp%d", i);
         fd = worker_take_fd(w, name);
         if (fd >= 0 && ntcp < TCP_MAX_LISTENERS)
             tcp_fds[ntcp++] = fd;
+        snprintf(name, sizeof name, "sip_tls%d", i);
+        fd = worker_take_fd(w, name);
+        if (fd >= 0 && ntls < TCP_MAX_LISTENERS)
+            tls_fds[ntls++] = fd;
     }
-    if (ntcp) {
-        union sipaddr local;
-        socklen_t len = sizeof local;
-        int port = 0;
-        char ip[64];
-        if (getsockname(tcp_fds[0], &local.sa, &len) == 0)
-            sipaddr_text(&local, ip, sizeof ip, &port);
-        sipd.tcp = tcp_open(w->loop, tcp_fds, ntcp, &tl, core_on_message, sipd.core, w->slot);
-        if (!sipd.tcp)
+    if (ntcp + ntls > TCP_MAX_LISTENERS)
+        log_fatal("more than %d TCP and TLS listeners", TCP_MAX_LISTENERS);
+    if (ntls && !sp->tls_cert)
+        log_fatal("%s: sip_listen_tls needs sip_tls_cert and sip_tls_key", cfg_file(w->cfg));
+    if (ntcp + ntls) {
+        int port = listen_port(ntcp ? tcp_fds[0] : -1),
+            tls_port = listen_port(ntls ? tls_fds[0] : -1);
+        for (int i = 0; i < ntls; i++)
+            tcp_fds[ntcp + i] = tls_fds[i];
+        sp->tcp =
+            tcp_open(w->loop, tcp_fds, ntcp + ntls, ntls, &tl, core_on_message, sp->core, w->slot);
+        if (!sp->tcp)
             return -1;
-        core_set_tcp(sipd.core, sipd.tcp, port);
+        struct tls_ctx *server, *client;
+        if (tls_contexts(sp, w->cfg, &server, &client, err, sizeof err) < 0)
+            log_fatal("%s", err);
+        tcp_set_tls(sp->tcp, server, client);
+        core_set_tcp(sp->core, sp->tcp, port, tls_port);
     }
-    log_info("serving SIP on %d udp and %d tcp sockets", sipd.nudp, ntcp);
+    log_info("serving SIP on %d udp, %d tcp and %d tls sockets", sp->nudp, ntcp, ntls);
     return 0;
+}
+
+/* Takes copies of the PEM master read for this reload (it runs as root); false when it
+ * sent none. */
+static bool tls_take_control(struct sipd *sipd, const Sb__Control *c) {
+    if (!c || !c->sip_tls_cert_pem.len || !c->sip_tls_key_pem.len)
+        return false;
+    char *cert = malloc(c->sip_tls_cert_pem.len + 1), *key = malloc(c->sip_tls_key_pem.len + 1);
+    if (!cert || !key) {
+        free(cert);
+        free(key);
+        return false;
+    }
+    memcpy(cert, c->sip_tls_cert_pem.data, c->sip_tls_cert_pem.len);
+    cert[c->sip_tls_cert_pem.len] = '\0';
+    memcpy(key, c->sip_tls_key_pem.data, c->sip_tls_key_pem.len);
+    key[c->sip_tls_key_pem.len] = '\0';
+    free(sipd->tls_cert);
+    if (sipd->tls_key)
+        OPENSSL_cleanse(sipd->tls_key, sipd->tls_key_len);
+    free(sipd->tls_key);
+    sipd->tls_cert = cert;
+    sipd->tls_cert_len = c->sip_tls_cert_pem.len;
+    sipd->tls_key = key;
+    sipd->tls_key_len = c->sip_tls_key_pem.len;
+    return true;
+}
+
+/* A new certificate, key or CA file for new connections: the PEM master read (root)
+ * and sent with the reload, else the files read again; the old ones stay on failure. */
+static void sipd_reload_tls(struct sipd *sipd, const worker_t *w) {
+    char err[400];
+    if (!sipd->tcp)
+        return;
+    if (*cfg_str(w->cfg, CFG_sip_tls_cert) && !tls_take_control(sipd, w->control) &&
+        tls_read_files(sipd, w->cfg, err, sizeof err) < 0) {
+        log_error("%s; keeping the TLS certificate in use", err);
+        return;
+    }
+    struct tls_ctx *server, *client;
+    if (tls_contexts(sipd, w->cfg, &server, &client, err, sizeof err) < 0) {
+        log_error("%s; keeping the TLS certificate in use", err);
+        return;
+    }
+    tcp_set_tls(sipd->tcp, server, client);
 }
 
 static void sipd_reload(worker_t *w, const cfg_t *old) {
@@ -180,6 +344,7 @@ static void sipd_reload(worker_t *w, const cfg_t *old) {
     }
     if (sipd->tcp)
         tcp_set_limits(sipd->tcp, &tl);
+    sipd_reload_tls(sipd, w);
 }
 
 static void sipd_drained(void *arg) {
@@ -200,7 +365,7 @@ static void sipd_stop(worker_t *w) {
     for (int i = 0; i < sipd->nudp; i++)
         udp_close(sipd->udp[i]);
     sipd->nudp = 0;
-    core_set_tcp(sipd->core, NULL, 0);
+    core_set_tcp(sipd->core, NULL, 0, 0);
     tcp_close(sipd->tcp);
     sipd->tcp = NULL;
     core_free(sipd->core);
@@ -221,6 +386,7 @@ static void sipd_peer_closed(worker_t *w, ipc_chan_t *ch) {
 
 static const struct worker_ops sipd_ops = {
     .role = SB_ROLE_sipd,
+    .init_privileged = sipd_init_privileged,
     .init = sipd_init,
     .on_envelope = sipd_on_envelope,
     .peer_closed = sipd_peer_closed,

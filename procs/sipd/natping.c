@@ -113,7 +113,7 @@ static bool send_ping(natping_t *np, struct natping_entry *e) {
 
 /* Whether e's binding is gone (and why), after one more tick. */
 static const char *tick_one(natping_t *np, struct natping_entry *e, char *why, size_t cap) {
-    if (e->transport == SIPDEST_TCP) {
+    if (sipdest_is_stream(e->transport)) {
         const struct tcp_conn *conn = np->c->tcp ? tcp_find_id(np->c->tcp, e->conn_id) : NULL;
         return conn ? NULL : "its connection closed";
     }
@@ -196,7 +196,8 @@ static bool kept(const natping_t *np, const Sb__Binding *b) {
     const Sb__SipPeer *s = b ? b->source : NULL;
     /* behind NAT, or an RFC 5626 flow over TCP (gone with its connection) */
     bool watched =
-        s && (s->nated || (s->outbound && s->transport && strcmp(s->transport, "tcp") == 0));
+        s && (s->nated || (s->outbound && s->transport &&
+                           (strcmp(s->transport, "tcp") == 0 || strcmp(s->transport, "tls") == 0)));
     return watched && b->uri && s->sipd_instance == (uint32_t)np->c->cfg.instance && s->addr &&
            s->transport && b->call_id;
 }
@@ -204,7 +205,9 @@ static bool kept(const natping_t *np, const Sb__Binding *b) {
 /* Fills e from b (its flow and expiry); false when its addresses do not parse. */
 static bool entry_fill(struct natping_entry *e, const Sb__Binding *b) {
     const Sb__SipPeer *s = b->source;
-    e->transport = strcmp(s->transport, "tcp") == 0 ? SIPDEST_TCP : SIPDEST_UDP;
+    e->transport = strcmp(s->transport, "tcp") == 0   ? SIPDEST_TCP
+                   : strcmp(s->transport, "tls") == 0 ? SIPDEST_TLS
+                                                      : SIPDEST_UDP;
     memset(&e->local, 0, sizeof e->local);
     if (sipaddr_parse(s->addr, (int)s->port, &e->addr, &e->addr_len) < 0)
         return false;

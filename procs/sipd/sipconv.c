@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -242,6 +243,8 @@ static void put_contact(struct sipmsg_out *o, const Sb__SipMessage *msg,
         put_host(o, l);
         if (l->transport == SIPDEST_TCP)
             sipmsg_out_puts(o, ";transport=tcp");
+        else if (l->transport == SIPDEST_TLS)
+            sipmsg_out_puts(o, ";transport=tls");
         sipmsg_out_puts(o, ">\r\n");
     } else if (msg->contact && *msg->contact) {
         sipmsg_out_puts(o, "Contact: <");
@@ -341,8 +344,9 @@ int sipconv_request_build(const Sb__SipMessage *msg, const struct sipconv_local 
     }
     struct sipmsg_out o = {out, cap, 0, false};
     sipmsg_out_printf(&o, "%s %s SIP/2.0\r\n", msg->method, msg->request_uri);
-    sipmsg_out_puts(&o,
-                    local->transport == SIPDEST_TCP ? "Via: SIP/2.0/TCP " : "Via: SIP/2.0/UDP ");
+    sipmsg_out_puts(&o, local->transport == SIPDEST_TCP   ? "Via: SIP/2.0/TCP "
+                        : local->transport == SIPDEST_TLS ? "Via: SIP/2.0/TLS "
+                                                          : "Via: SIP/2.0/UDP ");
     put_host(&o, local);
     sipmsg_out_printf(&o, ";branch=%s;rport\r\n", branch);
     bool mf = msg->max_forwards_set ? msg->max_forwards >= 0 && msg->max_forwards <= 255
@@ -401,6 +405,8 @@ static int given_hop(const Sb__SipPeer *nh, struct sipconv_hop *hop, const char 
     const char *t = nh->transport ? nh->transport : "";
     if (strcasecmp(t, "tcp") == 0) {
         hop->transport = SIPDEST_TCP;
+    } else if (strcasecmp(t, "tls") == 0) {
+        hop->transport = SIPDEST_TLS;
     } else if (!*t || strcasecmp(t, "udp") == 0) {
         hop->transport = SIPDEST_UDP;
     } else {
@@ -417,6 +423,8 @@ static int given_hop(const Sb__SipPeer *nh, struct sipconv_hop *hop, const char 
         *why = "next hop local address is not numeric";
         return -EINVAL;
     }
+    if (hop->transport == SIPDEST_TLS)
+        snprintf(hop->tls_host, sizeof hop->tls_host, "%s", nh->addr);
     return 0;
 }
 
@@ -448,18 +456,26 @@ int sipconv_next_hop(const Sb__SipMessage *msg, struct sipconv_hop *hop, const c
         e--;
     struct sipuri u;
     int rc = sipuri_parse(p, (size_t)(e - p), &u);
-    if (rc < 0 || u.sips) {
-        *why = rc == -EPROTONOSUPPORT || u.sips ? "not a sip: URI" : "malformed URI";
+    if (rc < 0) {
+        *why = rc == -EPROTONOSUPPORT ? "not a sip: or sips: URI" : "malformed URI";
         return -EINVAL;
     }
     hop->transport = SIPDEST_UDP;
-    if (strcmp(u.transport, "tcp") == 0) {
+    if (u.sips || strcmp(u.transport, "tls") == 0) {
+        /* RFC 3261 26.2.2: sips: is TLS on every hop; never downgraded to another one */
+        if (u.transport[0] && strcmp(u.transport, "tls") != 0 && strcmp(u.transport, "tcp")) {
+            *why = "sips: URI with a transport other than TLS";
+            return -EPROTONOSUPPORT;
+        }
+        hop->transport = SIPDEST_TLS;
+        snprintf(hop->tls_host, sizeof hop->tls_host, "%s", u.host);
+    } else if (strcmp(u.transport, "tcp") == 0) {
         hop->transport = SIPDEST_TCP;
     } else if (u.transport[0] && strcmp(u.transport, "udp") != 0) {
         *why = "transport not supported";
         return -EPROTONOSUPPORT;
     }
-    int port = u.port ? u.port : 5060;
+    int port = u.port ? u.port : hop->transport == SIPDEST_TLS ? 5061 : 5060;
     memset(addr, 0, sizeof *addr);
     if (!u.ipv6 && inet_pton(AF_INET, u.host, &addr->sin.sin_addr) == 1) {
         addr->sin.sin_family = AF_INET;

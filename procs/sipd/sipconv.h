@@ -35,6 +35,7 @@
 #include "proto/dialog.pb-c.h"
 #include "sipdest.h"
 #include "sipmsg.h"
+#include "sipuri.h"
 
 #define SIPCONV_MAX_RR 32 /* Record-Route values passed on; more is a 400 upstream */
 
@@ -82,12 +83,14 @@ struct sipconv_hop {
     bool nated;          /* given: never a new connection to it */
     bool outbound;       /* given: an RFC 5626 flow: that one only, else 430 */
     union sipaddr local; /* given local_addr (port local_port), family 0: none */
+    char tls_host[SIPURI_MAX_HOST]; /* TLS: the name or address the peer's certificate must carry */
 };
 
 /* Where msg goes: next_hop when its addr is set (port 0: 5060, transport "" udp), else
  * its first Route, else its Request-URI. 0, or -EINVAL (*why) for an address or URI we
- * cannot reach (not sip:, not a numeric host), -EPROTONOSUPPORT for transports other
- * than UDP and TCP. */
+ * cannot reach (not sip: or sips:, not a numeric host), -EPROTONOSUPPORT for transports
+ * other than UDP, TCP and TLS. A sips: URI or ;transport=tls goes over TLS (RFC 3261
+ * 19.1.2, 26.2.2), port 5061 by default, verified for the URI's host. */
 int sipconv_next_hop(const Sb__SipMessage *msg, struct sipconv_hop *hop, const char **why);
 
 #endif

@@ -7,12 +7,12 @@
 #include "transport_udp.h"
 
 void sipdest_hold(struct sipdest *d) {
-    if (d->transport == SIPDEST_TCP && d->tcp)
+    if (sipdest_is_stream(d->transport) && d->tcp)
         tcp_conn_ref(d->tcp);
 }
 
 void sipdest_release(struct sipdest *d) {
-    if (d->transport == SIPDEST_TCP && d->tcp)
+    if (sipdest_is_stream(d->transport) && d->tcp)
         tcp_conn_unref(d->tcp);
     d->transport = SIPDEST_NONE;
     d->tcp = NULL;
@@ -24,6 +24,7 @@ int sipdest_send(const struct sipdest *d, const char *buf, size_t len) {
     case SIPDEST_UDP:
         return udp_send(d->udp, &d->addr.sa, d->addr_len, &d->local, buf, len);
     case SIPDEST_TCP:
+    case SIPDEST_TLS:
         return tcp_send(d->tcp, buf, len);
     default:
         return -EINVAL;
@@ -31,5 +32,5 @@ int sipdest_send(const struct sipdest *d, const char *buf, size_t len) {
 }
 
 const char *sipdest_transport_name(enum sipdest_transport t) {
-    return t == SIPDEST_UDP ? "udp" : t == SIPDEST_TCP ? "tcp" : "none";
+    return t == SIPDEST_UDP ? "udp" : t == SIPDEST_TCP ? "tcp" : t == SIPDEST_TLS ? "tls" : "none";
 }

@@ -2,7 +2,7 @@
  * NAME
  *   sipdest - where a SIP message came from and where its responses go (sipd).
  * DESCRIPTION
- *   A sipdest names a transport (a UDP socket of ours, or a TCP connection) and a peer
+ *   A sipdest names a transport (a UDP socket of ours, or a TCP or TLS connection) and a peer
  *   address. Transports fill one for every message they receive; the core turns it into
  *   the destination of the responses (RFC 3261 18.2.2, RFC 3581) and transactions keep
  *   a copy. It also names our own end: the local address the peer sent to (UDP: from
@@ -21,6 +21,7 @@
 #ifndef SB_SIPD_SIPDEST_H
 #define SB_SIPD_SIPDEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -29,12 +30,12 @@
 struct udp_sock;
 struct tcp_conn;
 
-enum sipdest_transport { SIPDEST_NONE = 0, SIPDEST_UDP, SIPDEST_TCP };
+enum sipdest_transport { SIPDEST_NONE = 0, SIPDEST_UDP, SIPDEST_TCP, SIPDEST_TLS };
 
 struct sipdest {
     enum sipdest_transport transport;
     struct udp_sock *udp; /* SIPDEST_UDP: the socket the request came in on */
-    struct tcp_conn *tcp; /* SIPDEST_TCP: the connection */
+    struct tcp_conn *tcp; /* SIPDEST_TCP, SIPDEST_TLS: the connection */
     union sipaddr addr;   /* the peer: source of a request, or where to answer */
     socklen_t addr_len;
     /* our end: the address the peer sent to, or the one to send from (family 0: let the
@@ -48,6 +49,10 @@ void sipdest_hold(struct sipdest *d);
 void sipdest_release(struct sipdest *d);
 /* Sends len bytes to d (UDP: one datagram; TCP: on the connection). */
 int sipdest_send(const struct sipdest *d, const char *buf, size_t len);
-/* "udp" / "tcp" */
+/* "udp" / "tcp" / "tls" */
 const char *sipdest_transport_name(enum sipdest_transport t);
+/* TCP or TLS: a stream on a tcp_conn (reliable, framed by Content-Length). */
+static inline bool sipdest_is_stream(enum sipdest_transport t) {
+    return t == SIPDEST_TCP || t == SIPDEST_TLS;
+}
 #endif

@@ -350,7 +350,7 @@ static struct txn *txn_alloc(txn_table_t *tb, bool invite, const char *key, size
     t->invite = invite;
     t->dest = *dest;
     sipdest_hold(&t->dest);
-    t->reliable = dest->transport == SIPDEST_TCP;
+    t->reliable = sipdest_is_stream(dest->transport);
     t->heap_index = TXN_NO_TIMER;
     t->refs = 1; /* the table's */
     t->key_len = (uint32_t)key_len;

@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "sipmsg.h"
+#include "transport_tls.h"
 
 #define TCP_READ_CHUNK 16384
 #define TCP_BACKLOG 511
@@ -15,7 +16,9 @@
 struct tcp_server {
     uv_loop_t *loop;
     uv_tcp_t listeners[TCP_MAX_LISTENERS];
+    bool listener_tls[TCP_MAX_LISTENERS]; /* a TLS listener (RFC 3261 26.2.1) */
     int nlisteners;
+    struct tls_ctx *tls_server, *tls_client; /* tcp_set_tls; owned */
     int handles_open;
     bool listening, closing;
     struct tcp_limits limits;
@@ -44,6 +47,8 @@ struct tcp_conn {
     size_t pending_len;
     char *buf;
     size_t len, cap;
+    struct tls_session *tls; /* NULL: plain TCP */
+    char *raw;               /* TLS: the bytes read from the network */
 };
 
 struct tcp_write {
@@ -64,6 +69,8 @@ void tcp_conn_unref(struct tcp_conn *c) {
         return;
     free(c->buf);
     free(c->pending);
+    free(c->raw);
+    tls_session_free(c->tls);
     free(c);
 }
 
@@ -124,18 +131,8 @@ static void write_done(uv_write_t *req, int status) {
     free(req);
 }
 
-int tcp_send(struct tcp_conn *c, const char *buf, size_t len) {
-    if (!c || c->closing)
-        return -EPIPE;
-    if (c->connecting) { /* written once the connection is up */
-        char *p = realloc(c->pending, c->pending_len + len);
-        if (!p)
-            return -ENOMEM;
-        memcpy(p + c->pending_len, buf, len);
-        c->pending = p;
-        c->pending_len += len;
-        return 0;
-    }
+/* Writes bytes as they go on the wire. */
+static int raw_send(struct tcp_conn *c, const char *buf, size_t len) {
     uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
     int n = uv_try_write((uv_stream_t *)&c->handle, &b, 1);
     if (n == (int)len)
@@ -160,15 +157,47 @@ int tcp_send(struct tcp_conn *c, const char *buf, size_t len) {
     return 0;
 }
 
+/* Sends what the TLS session has produced (handshake records, protected data). */
+static int tls_flush(struct tcp_conn *c) {
+    char out[TCP_READ_CHUNK];
+    for (size_t n; !c->closing && (n = tls_session_output(c->tls, out, sizeof out)) > 0;)
+        if (raw_send(c, out, n) < 0)
+            return -EPIPE;
+    return c->closing ? -EPIPE : 0;
+}
+
+int tcp_send(struct tcp_conn *c, const char *buf, size_t len) {
+    if (!c || c->closing)
+        return -EPIPE;
+    if (c->connecting) { /* written once the connection is up */
+        char *p = realloc(c->pending, c->pending_len + len);
+        if (!p)
+            return -ENOMEM;
+        memcpy(p + c->pending_len, buf, len);
+        c->pending = p;
+        c->pending_len += len;
+        return 0;
+    }
+    if (!c->tls)
+        return raw_send(c, buf, len);
+    int rc = tls_session_write(c->tls, buf, len);
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc < 0) {
+        conn_close(c);
+        return -EPIPE;
+    }
+    return tls_flush(c);
+}
+
 static void on_idle(uv_timer_t *t) {
     struct tcp_conn *c = t->data;
     log_debug("closing an idle tcp connection");
     conn_close(c);
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-    struct tcp_conn *c = h->data;
-    (void)suggested;
+/* Grows the message buffer when little room is left, up to max_message and a chunk. */
+static void buf_reserve(struct tcp_conn *c) {
     size_t limit = c->srv ? c->srv->limits.max_message + TCP_READ_CHUNK : c->cap;
     if (c->cap - c->len < TCP_READ_CHUNK / 4 && c->cap < limit) {
         size_t cap = c->cap ? c->cap * 2 : TCP_READ_CHUNK;
@@ -180,7 +209,50 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
             c->cap = cap;
         }
     }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    struct tcp_conn *c = h->data;
+    (void)suggested;
+    if (c->tls) { /* ciphertext goes through the session into c->buf */
+        if (!c->raw)
+            c->raw = malloc(TCP_READ_CHUNK);
+        *buf = uv_buf_init(c->raw, c->raw ? TCP_READ_CHUNK : 0);
+        return;
+    }
+    buf_reserve(c);
     *buf = uv_buf_init(c->buf + c->len, (unsigned)(c->cap - c->len));
+}
+
+/* Appends the cleartext the session has to c->buf, as far as it fits: 0 when the session
+ * has no more for now, 1 when c->buf is full (more may wait in the session), -1 when the
+ * connection was closed (a TLS error, a failed verification, the peer's close_notify). */
+static int tls_input(struct tcp_conn *c) {
+    for (;;) {
+        buf_reserve(c);
+        ssize_t n = tls_session_read(c->tls, c->buf + c->len, c->cap - c->len);
+        if (n == -ESHUTDOWN) { /* close_notify: the peer is done */
+            tls_flush(c);
+            conn_close(c);
+            return -1;
+        }
+        if (n < 0) {
+            char ip[64] = "?";
+            int port = 0;
+            sipaddr_text(&c->peer, ip, sizeof ip, &port);
+            tls_flush(c); /* the alert */
+            if (c->srv)
+                shm_count(c->srv->slot, SHM_C_sip_rx_dropped, 1);
+            log_ratelimited(LOG_INFO, "closing a tls connection with %s:%d: %s", ip, port,
+                            n == -EACCES ? "its certificate failed verification"
+                                         : "TLS error or not TLS");
+            conn_close(c);
+            return -1;
+        }
+        if (n == 0 || c->len == c->cap)
+            return tls_flush(c) < 0 ? -1 : n == 0 ? 0 : 1;
+        c->len += (size_t)n;
+    }
 }
 
 /* Hands every complete message in the buffer to the core. */
@@ -202,7 +274,7 @@ static void conn_process(struct tcp_conn *c) {
             sipmsg_frame(c->buf + off, c->len - off, s->limits.max_message, &msg_len, &head_len);
         if (r == 0)
             break;
-        struct sipdest src = {.transport = SIPDEST_TCP,
+        struct sipdest src = {.transport = c->tls ? SIPDEST_TLS : SIPDEST_TCP,
                               .tcp = c,
                               .addr = c->peer,
                               .addr_len = c->peer_len,
@@ -239,13 +311,26 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     }
     if (nread == 0 || !c->srv)
         return;
-    c->len += (size_t)nread;
     uv_timer_start(&c->idle, on_idle, c->srv->limits.idle_ms, 0);
-    conn_process(c);
-    if (!c->closing && c->len == c->cap && c->srv &&
-        c->cap >= c->srv->limits.max_message + TCP_READ_CHUNK) {
-        shm_count(c->srv->slot, SHM_C_sip_rx_dropped, 1);
-        conn_close(c); /* cannot happen after sipmsg_frame's size check; be safe */
+    int more = 0;
+    if (!c->tls) {
+        c->len += (size_t)nread;
+    } else if (tls_session_input(c->tls, c->raw, (size_t)nread) < 0) {
+        conn_close(c);
+        return;
+    } else if ((more = tls_input(c)) < 0) {
+        return;
+    }
+    for (;;) {
+        conn_process(c);
+        if (!c->closing && c->len == c->cap && c->srv &&
+            c->cap >= c->srv->limits.max_message + TCP_READ_CHUNK) {
+            shm_count(c->srv->slot, SHM_C_sip_rx_dropped, 1);
+            conn_close(c); /* cannot happen after sipmsg_frame's size check; be safe */
+        }
+        /* TLS: cleartext that did not fit waits in the session, not on the socket */
+        if (more != 1 || c->closing || !c->srv || (more = tls_input(c)) < 0)
+            return;
     }
 }
 
@@ -313,6 +398,15 @@ static void on_connection(uv_stream_t *listener, int status) {
     len = sizeof c->local;
     if (uv_tcp_getsockname(&c->handle, &c->local.sa, &len) < 0)
         memset(&c->local, 0, sizeof c->local);
+    if (s->listener_tls[(uv_tcp_t *)listener - s->listeners]) {
+        c->tls = s->tls_server ? tls_session_new(s->tls_server, NULL) : NULL;
+        if (!c->tls) {
+            log_ratelimited(LOG_WARN, "tls connection refused: %s",
+                            s->tls_server ? "out of memory" : "no certificate");
+            conn_close(c);
+            return;
+        }
+    }
     shm_gauge(s->slot, SHM_C_sip_tcp_connections, s->nconns);
     uv_tcp_nodelay(&c->handle, 1);
     uv_timer_start(&c->idle, on_idle, s->limits.idle_ms, 0);
@@ -329,9 +423,9 @@ static bool same_peer(const union sipaddr *a, const union sipaddr *b) {
            memcmp(&a->sin6.sin6_addr, &b->sin6.sin6_addr, sizeof a->sin6.sin6_addr) == 0;
 }
 
-struct tcp_conn *tcp_find(struct tcp_server *s, const union sipaddr *peer) {
+struct tcp_conn *tcp_find(struct tcp_server *s, const union sipaddr *peer, bool tls) {
     for (struct tcp_conn *c = s ? s->conns : NULL; c; c = c->next)
-        if (!c->closing && same_peer(&c->peer, peer))
+        if (!c->closing && (c->tls != NULL) == tls && same_peer(&c->peer, peer))
             return c;
     return NULL;
 }
@@ -363,6 +457,10 @@ struct tcp_conn *tcp_find_id(struct tcp_server *s, uint64_t id) {
     return NULL;
 }
 
+bool tcp_conn_is_tls(const struct tcp_conn *c) {
+    return c && c->tls;
+}
+
 uint64_t tcp_conn_id(const struct tcp_conn *c) {
     return c ? c->id : 0;
 }
@@ -376,9 +474,13 @@ const union sipaddr *tcp_conn_peer(const struct tcp_conn *c) {
 }
 
 struct tcp_conn *tcp_connect(struct tcp_server *s, const union sipaddr *peer, socklen_t peer_len,
-                             const union sipaddr *from) {
+                             const union sipaddr *from, const char *tls_host) {
     if (!s || s->closing || s->nconns >= s->limits.max_connections)
         return NULL;
+    if (tls_host && !s->tls_client) {
+        log_ratelimited(LOG_WARN, "no tls client context (sip_tls_ca): cannot dial over TLS");
+        return NULL;
+    }
     uv_connect_t *req = malloc(sizeof *req);
     struct tcp_conn *c = req ? conn_new(s) : NULL;
     if (!c) {
@@ -386,6 +488,11 @@ struct tcp_conn *tcp_connect(struct tcp_server *s, const union sipaddr *peer, so
         return NULL;
     }
     shm_gauge(s->slot, SHM_C_sip_tcp_connections, s->nconns);
+    if (tls_host && !(c->tls = tls_session_new(s->tls_client, tls_host))) {
+        free(req);
+        conn_close(c);
+        return NULL;
+    }
     c->peer = *peer;
     c->peer_len = peer_len;
     c->connecting = true;
@@ -421,7 +528,7 @@ static void listener_closed(uv_handle_t *h) {
         free(s);
 }
 
-struct tcp_server *tcp_open(uv_loop_t *loop, const int *fds, int nfds,
+struct tcp_server *tcp_open(uv_loop_t *loop, const int *fds, int nfds, int ntls,
                             const struct tcp_limits *limits, tcp_message_cb on_message, void *arg,
                             struct shm_proc *slot) {
     struct tcp_server *s = calloc(1, sizeof *s);
@@ -435,6 +542,7 @@ struct tcp_server *tcp_open(uv_loop_t *loop, const int *fds, int nfds,
     s->listening = true;
     for (int i = 0; i < nfds && i < TCP_MAX_LISTENERS; i++) {
         uv_tcp_t *l = &s->listeners[s->nlisteners];
+        s->listener_tls[s->nlisteners] = i >= nfds - ntls;
         uv_tcp_init(loop, l);
         l->data = s;
         s->nlisteners++;
@@ -450,6 +558,13 @@ struct tcp_server *tcp_open(uv_loop_t *loop, const int *fds, int nfds,
     }
     shm_gauge(slot, SHM_C_sip_tcp_connections, 0);
     return s;
+}
+
+void tcp_set_tls(struct tcp_server *s, struct tls_ctx *server, struct tls_ctx *client) {
+    tls_ctx_free(s->tls_server);
+    tls_ctx_free(s->tls_client);
+    s->tls_server = server;
+    s->tls_client = client;
 }
 
 void tcp_set_limits(struct tcp_server *s, const struct tcp_limits *limits) {
@@ -474,6 +589,7 @@ void tcp_close(struct tcp_server *s) {
     tcp_stop_accepting(s);
     while (s->conns)
         conn_close(s->conns);
+    tcp_set_tls(s, NULL, NULL);
     s->closing = true;
     if (s->handles_open == 0)
         free(s);

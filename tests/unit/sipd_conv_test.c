@@ -286,11 +286,70 @@ static void test_unusable_next_hop_is_refused(void **state) {
     assert_string_equal(why, "next hop local address is not numeric");
 }
 
+/* RFC 3261 26.2.2: sips: and ;transport=tls go over TLS, port 5061 by default, verified
+ * for the URI's host; sips: is never sent over another transport */
+static void test_next_hop_over_tls(void **state) {
+    (void)state;
+    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
+    struct sipconv_hop hop;
+    const char *why = NULL;
+    msg.request_uri = "sips:7001@192.0.2.1";
+    assert_int_equal(sipconv_next_hop(&msg, &hop, &why), 0);
+    hop_text(&hop);
+    assert_int_equal(hop.transport, SIPDEST_TLS);
+    assert_int_equal(hop_port, 5061);
+    assert_string_equal(hop.tls_host, "192.0.2.1");
+    msg.request_uri = "sip:7001@[2001:db8::7]:5070;transport=tls";
+    assert_int_equal(sipconv_next_hop(&msg, &hop, &why), 0);
+    hop_text(&hop);
+    assert_int_equal(hop.transport, SIPDEST_TLS);
+    assert_int_equal(hop_port, 5070);
+    assert_string_equal(hop.tls_host, "2001:db8::7");
+    msg.request_uri = "sips:7001@192.0.2.1;transport=udp";
+    assert_int_equal(sipconv_next_hop(&msg, &hop, &why), -EPROTONOSUPPORT);
+    /* a flow registered over TLS */
+    Sb__SipPeer nh = SB__SIP_PEER__INIT;
+    nh.transport = "tls";
+    nh.addr = "198.51.100.7";
+    nh.port = 40312;
+    nh.conn_id = 4;
+    msg.next_hop = &nh;
+    assert_int_equal(sipconv_next_hop(&msg, &hop, &why), 0);
+    assert_int_equal(hop.transport, SIPDEST_TLS);
+    assert_int_equal(hop.conn_id, 4);
+    assert_string_equal(hop.tls_host, "198.51.100.7");
+}
+
+/* What we send on a TLS flow says so: Via SIP/2.0/TLS, Contact ;transport=tls */
+static void test_request_over_tls_names_tls(void **state) {
+    (void)state;
+    Sb__SipMessage msg = SB__SIP_MESSAGE__INIT;
+    msg.method = "BYE";
+    msg.request_uri = "sip:alice@198.51.100.7:40312;transport=tls";
+    msg.from_uri = "sip:bob@example.com";
+    msg.from_tag = "a";
+    msg.to_uri = "sip:alice@example.com";
+    msg.to_tag = "b";
+    msg.call_id = "cid";
+    msg.cseq = 2;
+    msg.contact_user = "sb";
+    struct sipconv_local l = {.transport = SIPDEST_TLS, .host = "203.0.113.4", .port = 5061};
+    char out[2048];
+    const char *why = NULL;
+    int n = sipconv_request_build(&msg, &l, "z9hG4bKx", out, sizeof out - 1, &why);
+    assert_true(n > 0);
+    out[n] = '\0';
+    assert_non_null(strstr(out, "\r\nVia: SIP/2.0/TLS 203.0.113.4:5061;branch=z9hG4bKx"));
+    assert_non_null(strstr(out, "\r\nContact: <sip:sb@203.0.113.4:5061;transport=tls>\r\n"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_next_hop_is_route_then_request_uri_without_next_hop),
         cmocka_unit_test(test_next_hop_wins_over_route_and_request_uri),
         cmocka_unit_test(test_unusable_next_hop_is_refused),
+        cmocka_unit_test(test_next_hop_over_tls),
+        cmocka_unit_test(test_request_over_tls_names_tls),
         cmocka_unit_test(test_invite_carries_ruri_from_user_and_session_timer),
         cmocka_unit_test(test_refer_carries_refer_to_and_its_aor),
         cmocka_unit_test(test_refer_to_aor_at_our_address_is_our_domain),

@@ -502,7 +502,7 @@ static void tcp_listen(size_t max_connections) {
     getsockname(fd, (struct sockaddr *)&a, &len);
     tcp_port = ntohs(a.sin_port);
     struct tcp_limits limits = {4096, 60000, max_connections, 0};
-    tcp = tcp_open(&loop, &fd, 1, &limits, core_on_message, core, &slot);
+    tcp = tcp_open(&loop, &fd, 1, 0, &limits, core_on_message, core, &slot);
     assert_non_null(tcp);
 }
 
@@ -789,7 +789,7 @@ static void test_advertised_address_goes_in_via_and_contact(void **state) {
 static void test_next_hop_tcp_flow_gone_behind_nat_is_503(void **state) {
     (void)state;
     tcp_listen(8);
-    core_set_tcp(core, tcp, tcp_port);
+    core_set_tcp(core, tcp, tcp_port, 0);
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
     ipc_chan_t *to_dialog = ipc_chan_open(&loop, sv[0], &sipd_handlers, NULL, 65536);
@@ -839,7 +839,7 @@ static void test_next_hop_tcp_flow_gone_behind_nat_is_503(void **state) {
     assert_non_null(strstr(buf, via));
     close(cfd);
     close(lfd);
-    core_set_tcp(core, NULL, 0);
+    core_set_tcp(core, NULL, 0, 0);
     tcp_close(tcp);
     ipc_chan_close(to_dialog);
     ipc_chan_close(dialog_side);
