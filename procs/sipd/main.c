@@ -19,6 +19,7 @@
 #include "core.h"
 #include "log.h"
 #include "sipmsg.h"
+#include "tlsfiles.h"
 #include "transport_tcp.h"
 #include "transport_tls.h"
 #include "transport_udp.h"
@@ -38,59 +39,25 @@ struct sipd {
     size_t tls_cert_len, tls_key_len;
 };
 
-#define SIPD_MAX_PEM 65536
-
 /* One per process, like the worker itself. */
 static struct sipd *sipd_state(void) {
     static struct sipd sipd;
     return &sipd;
 }
 
-/* The PEM text of parameter p into *out (malloc'd); 0, or -1 with err naming the file. */
-static int read_pem(const cfg_t *cfg, enum cfg_param p, char **out, size_t *len, char *err,
-                    size_t errlen) {
-    const char *path = cfg_str(cfg, p);
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        snprintf(err, errlen, "%s:%d: %s = %s: %s", cfg_file(cfg), cfg_line(cfg, p),
-                 cfg_param_info(p)->name, path, strerror(errno));
-        return -1;
-    }
-    char *text = malloc(SIPD_MAX_PEM + 1);
-    size_t n = text ? fread(text, 1, SIPD_MAX_PEM + 1, f) : 0;
-    bool bad = ferror(f) || n == 0 || n > SIPD_MAX_PEM;
-    fclose(f);
-    if (!text || bad) {
-        free(text);
-        snprintf(err, errlen, "%s:%d: %s = %s: %s", cfg_file(cfg), cfg_line(cfg, p),
-                 cfg_param_info(p)->name, path,
-                 text ? "empty, unreadable or over 64 KB" : "out of memory");
-        return -1;
-    }
-    text[n] = '\0';
-    *out = text;
-    *len = n;
-    return 0;
-}
-
 /* Reads sip_tls_cert and sip_tls_key into sipd (the old ones kept on failure). */
 static int tls_read_files(struct sipd *sipd, const cfg_t *cfg, char *err, size_t errlen) {
-    char *cert = NULL, *key = NULL;
-    size_t cert_len = 0, key_len = 0;
-    if (read_pem(cfg, CFG_sip_tls_cert, &cert, &cert_len, err, errlen) < 0)
+    struct tlsfiles tf;
+    if (tlsfiles_read(cfg, &tf, err, errlen) < 0)
         return -1;
-    if (read_pem(cfg, CFG_sip_tls_key, &key, &key_len, err, errlen) < 0) {
-        free(cert);
-        return -1;
-    }
     free(sipd->tls_cert);
     if (sipd->tls_key)
         OPENSSL_cleanse(sipd->tls_key, sipd->tls_key_len);
     free(sipd->tls_key);
-    sipd->tls_cert = cert;
-    sipd->tls_cert_len = cert_len;
-    sipd->tls_key = key;
-    sipd->tls_key_len = key_len;
+    sipd->tls_cert = tf.cert;
+    sipd->tls_cert_len = tf.cert_len;
+    sipd->tls_key = tf.key;
+    sipd->tls_key_len = tf.key_len;
     return 0;
 }
 

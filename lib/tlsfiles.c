@@ -31,6 +31,7 @@ static int read_one(const cfg_t *cfg, enum cfg_param p, char **out, size_t *len,
                  text ? "empty, unreadable or over 16 KB" : "out of memory");
         return -1;
     }
+    text[n] = '\0';
     *out = text;
     *len = n;
     return 0;
