@@ -523,8 +523,7 @@ static int check_addr(const char *s, size_t len, struct cfg_addr *a, char *why, 
     return 0;
 }
 
-/* The address lists that may be empty (a listener that is off unless configured). */
-static bool addr_list_may_be_empty(enum cfg_param p) {
+bool cfg_addrs_may_be_empty(enum cfg_param p) {
     return p == CFG_sip_listen_tls;
 }
 
@@ -600,7 +599,7 @@ static int check_value(cfg_t *cfg, enum cfg_param p, char *err, size_t errlen) {
         rc = check_level(e->value, out, why, sizeof why);
         break;
     case CFG_T_ADDR_LIST:
-        rc = check_addr_list(e->value, out, why, sizeof why, addr_list_may_be_empty(p));
+        rc = check_addr_list(e->value, out, why, sizeof why, cfg_addrs_may_be_empty(p));
         break;
     case CFG_T_PORT_RANGE:
         rc = check_port_range(e->value, out, why, sizeof why);

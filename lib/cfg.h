@@ -91,8 +91,11 @@ long cfg_int(const cfg_t *cfg, enum cfg_param p);        /* CFG_T_INT */
 bool cfg_bool(const cfg_t *cfg, enum cfg_param p);       /* CFG_T_BOOL */
 long cfg_time_ms(const cfg_t *cfg, enum cfg_param p);    /* CFG_T_TIME, in ms */
 int cfg_level(const cfg_t *cfg, enum cfg_param p);       /* CFG_T_LEVEL: a LOG_* of log.h */
-/* CFG_T_ADDR_LIST: the parsed addresses and their count (1..CFG_MAX_ADDRS). */
+/* CFG_T_ADDR_LIST: the parsed addresses and their count (1..CFG_MAX_ADDRS; 0 for a list
+ * that may be empty). */
 size_t cfg_addrs(const cfg_t *cfg, enum cfg_param p, const struct cfg_addr **addrs);
+/* Whether an address list may be empty (a listener that is off unless configured). */
+bool cfg_addrs_may_be_empty(enum cfg_param p);
 void cfg_port_range(const cfg_t *cfg, enum cfg_param p, int *lo, int *hi); /* CFG_T_PORT_RANGE */
 
 /* Value of a parameter by name (known or user-defined), expanded; NULL if undefined. */
