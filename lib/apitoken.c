@@ -126,14 +126,8 @@ bool apitok_loopback_only(const cfg_t *cfg) {
 }
 
 int apitok_check(const cfg_t *cfg, char *why, size_t cap) {
-    bool cert = *cfg_str(cfg, CFG_api_tls_cert), key = *cfg_str(cfg, CFG_api_tls_key);
-    if (cert != key) {
-        enum cfg_param set = cert ? CFG_api_tls_cert : CFG_api_tls_key;
-        snprintf(why, cap, "%s:%d: %s without %s: HTTPS needs both", cfg_file(cfg),
-                 cfg_line(cfg, set), cfg_param_info(set)->name,
-                 cert ? "api_tls_key" : "api_tls_cert");
+    if (cfg_check_pair(cfg, CFG_api_tls_cert, CFG_api_tls_key, "HTTPS", why, cap) < 0)
         return -1;
-    }
     if (!cfg_bool(cfg, CFG_api_insecure) || apitok_loopback_only(cfg))
         return 0;
     snprintf(why, cap,

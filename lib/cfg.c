@@ -523,6 +523,17 @@ static int check_addr(const char *s, size_t len, struct cfg_addr *a, char *why, 
     return 0;
 }
 
+int cfg_check_pair(const cfg_t *cfg, enum cfg_param a, enum cfg_param b, const char *what,
+                   char *err, size_t errlen) {
+    bool has_a = *cfg_str(cfg, a), has_b = *cfg_str(cfg, b);
+    if (has_a == has_b)
+        return 0;
+    enum cfg_param set = has_a ? a : b, unset = has_a ? b : a;
+    snprintf(err, errlen, "%s:%d: %s without %s: %s needs both", cfg_file(cfg),
+             cfg_line(cfg, set), cfg_param_info(set)->name, cfg_param_info(unset)->name, what);
+    return -1;
+}
+
 bool cfg_addrs_may_be_empty(enum cfg_param p) {
     return p == CFG_sip_listen_tls;
 }

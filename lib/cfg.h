@@ -94,6 +94,11 @@ int cfg_level(const cfg_t *cfg, enum cfg_param p);       /* CFG_T_LEVEL: a LOG_*
 /* CFG_T_ADDR_LIST: the parsed addresses and their count (1..CFG_MAX_ADDRS; 0 for a list
  * that may be empty). */
 size_t cfg_addrs(const cfg_t *cfg, enum cfg_param p, const struct cfg_addr **addrs);
+/* Two string parameters that go together (a certificate and its key): 0 when both or
+ * neither are set, else -1 with err naming main.cf, the line of the one set and what
+ * needs both. */
+int cfg_check_pair(const cfg_t *cfg, enum cfg_param a, enum cfg_param b, const char *what,
+                   char *err, size_t errlen);
 /* Whether an address list may be empty (a listener that is off unless configured). */
 bool cfg_addrs_may_be_empty(enum cfg_param p);
 void cfg_port_range(const cfg_t *cfg, enum cfg_param p, int *lo, int *hi); /* CFG_T_PORT_RANGE */

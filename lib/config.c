@@ -16,15 +16,9 @@ int config_process_count(const mcf_t *mcf) {
 
 /* SIP over TLS needs a certificate and its key. */
 static int sip_tls_check(const cfg_t *cfg, char *err, size_t errlen) {
-    bool cert = *cfg_str(cfg, CFG_sip_tls_cert), key = *cfg_str(cfg, CFG_sip_tls_key);
-    if (cert != key) {
-        enum cfg_param set = cert ? CFG_sip_tls_cert : CFG_sip_tls_key;
-        snprintf(err, errlen, "%s:%d: %s without %s: SIP over TLS needs both", cfg_file(cfg),
-                 cfg_line(cfg, set), cfg_param_info(set)->name,
-                 cert ? "sip_tls_key" : "sip_tls_cert");
+    if (cfg_check_pair(cfg, CFG_sip_tls_cert, CFG_sip_tls_key, "SIP over TLS", err, errlen) < 0)
         return -1;
-    }
-    if (cfg_addrs(cfg, CFG_sip_listen_tls, NULL) && !cert) {
+    if (cfg_addrs(cfg, CFG_sip_listen_tls, NULL) && !*cfg_str(cfg, CFG_sip_tls_cert)) {
         snprintf(err, errlen, "%s:%d: sip_listen_tls needs sip_tls_cert and sip_tls_key",
                  cfg_file(cfg), cfg_line(cfg, CFG_sip_listen_tls));
         return -1;

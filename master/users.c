@@ -100,8 +100,15 @@ static int reply_ok(redisContext *rc, redisReply *r, const char *what) {
     return 0;
 }
 
+/* The subscriber's key, sb:sub:{USER@REALM}; false when it does not fit. */
+static bool sub_key(const char *user, const char *realm, char *key, size_t cap) {
+    char id[512];
+    return snprintf(id, sizeof id, "%s@%s", user, realm) < (int)sizeof id &&
+           sb_key(key, cap, SB_KEY_SUB, id) == 0;
+}
+
 static int user_add(const cfg_t *cfg, const char *user, const char *password, const char *domain) {
-    char line[1024], realm[300], id[512], key[600];
+    char line[1024], realm[300], key[600];
     if (!password || strcmp(password, "-") == 0) {
         if (!fgets(line, sizeof line, stdin)) {
             fprintf(stderr, "switchboard: no password on standard input\n");
@@ -123,8 +130,7 @@ static int user_add(const cfg_t *cfg, const char *user, const char *password, co
         return 1;
     }
     memset(line, 0, sizeof line);
-    snprintf(id, sizeof id, "%s@%s", user, realm);
-    if (sb_key(key, sizeof key, SB_KEY_SUB, id) < 0)
+    if (!sub_key(user, realm, key, sizeof key))
         return 2;
     redisContext *rc = connect_redis(cfg);
     if (!rc)
@@ -140,11 +146,10 @@ static int user_add(const cfg_t *cfg, const char *user, const char *password, co
 }
 
 static int user_del(const cfg_t *cfg, const char *user, const char *domain) {
-    char realm[300], id[512], key[600];
+    char realm[300], key[600];
     if (!realm_of(cfg, domain, realm, sizeof realm))
         return 2;
-    snprintf(id, sizeof id, "%s@%s", user, realm);
-    if (sb_key(key, sizeof key, SB_KEY_SUB, id) < 0)
+    if (!sub_key(user, realm, key, sizeof key))
         return 2;
     redisContext *rc = connect_redis(cfg);
     if (!rc)
@@ -154,9 +159,9 @@ static int user_del(const cfg_t *cfg, const char *user, const char *domain) {
     if (r && r->type == REDIS_REPLY_INTEGER) {
         rv = r->integer == 1 ? 0 : 1;
         if (rv)
-            fprintf(stderr, "switchboard: no subscriber %s\n", id);
+            fprintf(stderr, "switchboard: no subscriber %s@%s\n", user, realm);
         else
-            printf("switchboard: subscriber %s deleted\n", id);
+            printf("switchboard: subscriber %s@%s deleted\n", user, realm);
     } else {
         fprintf(stderr, "switchboard: DEL: %s\n", r ? r->str : rc->errstr);
     }
